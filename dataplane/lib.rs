@@ -1,0 +1,10 @@
+//! Tollgate: an inline inspection appliance for the ingress of AI factories.
+//!
+//! The crate is the data plane and its tools. A packet source (a pcap file
+//! today, a DPDK queue later) hands bursts to per-core workers that decode,
+//! track flows and account for every packet; events leave the workers over
+//! bounded rings to an EVE JSON writer. See ARCHITECTURE.md for the map.
+
+#![deny(unsafe_code)]
+
+pub mod decode;
