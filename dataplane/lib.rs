@@ -8,3 +8,5 @@
 #![deny(unsafe_code)]
 
 pub mod decode;
+pub mod io;
+pub mod rss;

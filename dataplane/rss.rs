@@ -1,0 +1,277 @@
+//! Receive-side scaling in software: the Toeplitz hash a NIC computes over the
+//! IP addresses and TCP/UDP ports, and the redirection table that turns a hash
+//! into a queue. With the 0x6d5a-repeated key the hash is symmetric, so both
+//! directions of a connection land on the same worker whether a NIC or the
+//! replay reader did the spreading. The redirection table is filled the way
+//! DPDK fills a port's by default (entry i -> queue i mod n), so a replay and a
+//! NIC-RSS deployment with the same key and queue count agree packet for
+//! packet.
+
+use crate::decode::{Decoded, Network};
+
+/// 0x6d5a repeated over 40 bytes: a Toeplitz key under which swapping source
+/// and destination (addresses and ports together) leaves the hash unchanged.
+pub const SYMMETRIC_KEY: [u8; 40] = {
+    let mut k = [0u8; 40];
+    let mut i = 0;
+    while i < 40 {
+        k[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    k
+};
+
+/// Longest hash input: two IPv6 addresses and two ports.
+const MAX_INPUT: usize = 36;
+
+/// A Toeplitz hasher with a per-byte lookup table: 36 x 256 words, so one
+/// hash is one load and one XOR per input byte.
+pub struct Toeplitz {
+    table: Box<[[u32; 256]; MAX_INPUT]>,
+}
+
+impl Toeplitz {
+    pub fn new(key: &[u8; 40]) -> Self {
+        let mut table = Box::new([[0u32; 256]; MAX_INPUT]);
+        for (pos, row) in table.iter_mut().enumerate() {
+            for (value, slot) in row.iter_mut().enumerate() {
+                let mut h = 0u32;
+                for bit in 0..8 {
+                    if value & (0x80 >> bit) != 0 {
+                        h ^= key_window(key, pos * 8 + bit);
+                    }
+                }
+                *slot = h;
+            }
+        }
+        Toeplitz { table }
+    }
+
+    /// Hashes up to 36 input bytes (longer input is cut at 36).
+    pub fn hash(&self, input: &[u8]) -> u32 {
+        input
+            .iter()
+            .zip(self.table.iter())
+            .fold(0, |h, (&b, row)| h ^ row[usize::from(b)])
+    }
+
+    /// The hash a NIC computes for this packet: addresses and ports for TCP
+    /// and UDP, addresses alone for fragments and other IP protocols, and 0
+    /// (queue 0, like a NIC) for anything that is not IP.
+    pub fn hash_packet(&self, d: &Decoded) -> u32 {
+        let mut input = [0u8; MAX_INPUT];
+        let addr_len = match d.network {
+            Network::Ipv4 => 4,
+            Network::Ipv6 => 16,
+            Network::Arp => return 0,
+        };
+        input[..addr_len].copy_from_slice(&d.src[..addr_len]);
+        input[addr_len..2 * addr_len].copy_from_slice(&d.dst[..addr_len]);
+        let mut len = 2 * addr_len;
+        if !d.fragment && matches!(d.proto, 6 | 17) {
+            input[len..len + 2].copy_from_slice(&d.src_port.to_be_bytes());
+            input[len + 2..len + 4].copy_from_slice(&d.dst_port.to_be_bytes());
+            len += 4;
+        }
+        self.hash(&input[..len])
+    }
+}
+
+/// The 32 key bits starting at bit `start` (MSB first), zero past the key.
+fn key_window(key: &[u8; 40], start: usize) -> u32 {
+    let mut w = 0u64;
+    for i in 0..8 {
+        w = (w << 8) | u64::from(*key.get(start / 8 + i).unwrap_or(&0));
+    }
+    (w << (start % 8) >> 32) as u32
+}
+
+/// Entries in the redirection table; the common size on 10/25/100G NICs and
+/// a multiple of every small queue count.
+pub const RETA_SIZE: usize = 128;
+
+/// The redirection table: the low bits of the hash pick an entry, the entry
+/// names the queue (worker).
+pub struct Reta {
+    entries: [u16; RETA_SIZE],
+}
+
+impl Reta {
+    /// Fills entry i with queue i mod `queues`, as DPDK does by default.
+    pub fn new(queues: u16) -> Self {
+        let queues = queues.max(1);
+        let mut entries = [0u16; RETA_SIZE];
+        for (i, e) in entries.iter_mut().enumerate() {
+            *e = (i % usize::from(queues)) as u16;
+        }
+        Reta { entries }
+    }
+
+    pub fn queue(&self, hash: u32) -> u16 {
+        self.entries[hash as usize % RETA_SIZE]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Microsoft's RSS verification key (the 82599 datasheet and DPDK's
+    /// test_thash use the same).
+    const MS_KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+
+    fn v4_input(src: &str, dst: &str, ports: Option<(u16, u16)>) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&src.parse::<Ipv4Addr>().unwrap().octets());
+        v.extend_from_slice(&dst.parse::<Ipv4Addr>().unwrap().octets());
+        if let Some((sp, dp)) = ports {
+            v.extend_from_slice(&sp.to_be_bytes());
+            v.extend_from_slice(&dp.to_be_bytes());
+        }
+        v
+    }
+
+    fn v6_input(src: &str, dst: &str, ports: Option<(u16, u16)>) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&src.parse::<Ipv6Addr>().unwrap().octets());
+        v.extend_from_slice(&dst.parse::<Ipv6Addr>().unwrap().octets());
+        if let Some((sp, dp)) = ports {
+            v.extend_from_slice(&sp.to_be_bytes());
+            v.extend_from_slice(&dp.to_be_bytes());
+        }
+        v
+    }
+
+    /// The published verification suite: (source, destination, source port,
+    /// destination port, IP-only hash, IP+TCP hash).
+    #[test]
+    fn microsoft_ipv4_vectors() {
+        let t = Toeplitz::new(&MS_KEY);
+        let vectors = [
+            (
+                "66.9.149.187",
+                "161.142.100.80",
+                2794,
+                1766,
+                0x323e8fc2,
+                0x51ccc178,
+            ),
+            (
+                "199.92.111.2",
+                "65.69.140.83",
+                14230,
+                4739,
+                0xd718262a,
+                0xc626b0ea,
+            ),
+            (
+                "24.19.198.95",
+                "12.22.207.184",
+                12898,
+                38024,
+                0xd2d0a5de,
+                0x5c2b394a,
+            ),
+            (
+                "38.27.205.30",
+                "209.142.163.6",
+                48228,
+                2217,
+                0x82989176,
+                0xafc7327f,
+            ),
+            (
+                "153.39.163.191",
+                "202.188.127.2",
+                44251,
+                1303,
+                0x5d1809c5,
+                0x10e828a2,
+            ),
+        ];
+        for (s, d, sp, dp, ip, tcp) in vectors {
+            assert_eq!(t.hash(&v4_input(s, d, None)), ip, "{s} -> {d}");
+            assert_eq!(t.hash(&v4_input(s, d, Some((sp, dp)))), tcp, "{s} -> {d}");
+        }
+    }
+
+    #[test]
+    fn microsoft_ipv6_vectors() {
+        let t = Toeplitz::new(&MS_KEY);
+        let vectors = [
+            (
+                "3ffe:2501:200:1fff::7",
+                "3ffe:2501:200:3::1",
+                2794,
+                1766,
+                0x2cc18cd5,
+                0x40207d3d,
+            ),
+            (
+                "3ffe:501:8::260:97ff:fe40:efab",
+                "ff02::1",
+                14230,
+                4739,
+                0x0f0c461c,
+                0xdde51bbf,
+            ),
+            (
+                "3ffe:1900:4545:3:200:f8ff:fe21:67cf",
+                "fe80::200:f8ff:fe21:67cf",
+                44251,
+                38024,
+                0x4b61e985,
+                0x02d1feef,
+            ),
+        ];
+        for (s, d, sp, dp, ip, tcp) in vectors {
+            assert_eq!(t.hash(&v6_input(s, d, None)), ip, "{s} -> {d}");
+            assert_eq!(t.hash(&v6_input(s, d, Some((sp, dp)))), tcp, "{s} -> {d}");
+        }
+    }
+
+    #[test]
+    fn symmetric_key_is_direction_free() {
+        assert_eq!(&SYMMETRIC_KEY[..4], &[0x6d, 0x5a, 0x6d, 0x5a]);
+        let t = Toeplitz::new(&SYMMETRIC_KEY);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..1000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let b = x.to_be_bytes();
+            let (sp, dp) = (
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+            );
+            let a = [b[4], b[5], b[6], b[7]];
+            let c = [b[7], b[1], b[3], b[5]];
+            let mut fwd = a.to_vec();
+            fwd.extend_from_slice(&c);
+            fwd.extend_from_slice(&sp.to_be_bytes());
+            fwd.extend_from_slice(&dp.to_be_bytes());
+            let mut rev = c.to_vec();
+            rev.extend_from_slice(&a);
+            rev.extend_from_slice(&dp.to_be_bytes());
+            rev.extend_from_slice(&sp.to_be_bytes());
+            assert_eq!(t.hash(&fwd), t.hash(&rev));
+        }
+    }
+
+    #[test]
+    fn reta_spreads_like_dpdk_default() {
+        let r = Reta::new(3);
+        assert_eq!(r.queue(0), 0);
+        assert_eq!(r.queue(1), 1);
+        assert_eq!(r.queue(5), 2);
+        assert_eq!(r.queue(127), 127 % 3);
+        assert_eq!(r.queue(128), 0, "only the low 7 bits index the table");
+        let one = Reta::new(1);
+        assert!((0..1000).all(|h| one.queue(h) == 0));
+    }
+}
