@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod craft;
 pub mod decode;
 pub mod io;
 pub mod rss;
