@@ -9,5 +9,6 @@
 
 pub mod craft;
 pub mod decode;
+pub mod flow;
 pub mod io;
 pub mod rss;

@@ -205,7 +205,7 @@ enum Kind {
     },
     Pcapng {
         /// Timestamp resolution per interface of the current section.
-        ifaces: [Resolution; PCAPNG_MAX_INTERFACES],
+        ifaces: Box<[Resolution; PCAPNG_MAX_INTERFACES]>,
         n_ifaces: usize,
         last_ts: u64,
     },
@@ -244,7 +244,7 @@ impl<'a> Records<'a> {
                 done: false,
                 endian: Endian { big: false },
                 kind: Kind::Pcapng {
-                    ifaces: [Resolution::Pow10(6); PCAPNG_MAX_INTERFACES],
+                    ifaces: Box::new([Resolution::Pow10(6); PCAPNG_MAX_INTERFACES]),
                     n_ifaces: 0,
                     last_ts: 0,
                 },
