@@ -12,3 +12,5 @@ pub mod decode;
 pub mod flow;
 pub mod io;
 pub mod rss;
+pub mod stats;
+pub mod worker;

@@ -42,9 +42,10 @@ impl<'a> Ipv4Packet<'a> {
             return Err(DecodeError::Ipv4BadTotalLen);
         }
         if total_len > buf.len() {
-            // The header claims more bytes than the frame carries: either the
-            // capture cut it (snaplen) or the length lies. Both are counted.
-            return Err(DecodeError::Ipv4BadTotalLen);
+            // The header claims more bytes than the frame carries: the
+            // capture cut it (snaplen) or the length lies. Suricata counts
+            // both as a truncated packet; so do we.
+            return Err(DecodeError::Ipv4Truncated);
         }
         check_options(&buf[MIN_HEADER_LEN..header_len])?;
         Ok(Ipv4Packet {
@@ -187,7 +188,7 @@ mod tests {
         b[3] = 0x10; // total length 16 < header length 24
         assert_eq!(err(&b), DecodeError::Ipv4BadTotalLen);
         b[3] = 0xff; // total length beyond the frame
-        assert_eq!(err(&b), DecodeError::Ipv4BadTotalLen);
+        assert_eq!(err(&b), DecodeError::Ipv4Truncated);
         let mut b = PACKET_BYTES;
         b[21] = 0x09; // option length runs past the header
         assert_eq!(err(&b), DecodeError::Ipv4BadOptions);

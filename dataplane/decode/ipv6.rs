@@ -34,7 +34,7 @@ impl<'a> Ipv6Packet<'a> {
             return Err(DecodeError::Ipv6BadPayloadLen);
         }
         if HEADER_LEN + payload_len > buf.len() {
-            return Err(DecodeError::Ipv6BadPayloadLen);
+            return Err(DecodeError::Ipv6Truncated);
         }
         Ok(Ipv6Packet {
             buf: &buf[..HEADER_LEN + payload_len],
@@ -213,7 +213,7 @@ mod tests {
         v[5] = 200;
         assert_eq!(
             Ipv6Packet::new_checked(&v).unwrap_err(),
-            DecodeError::Ipv6BadPayloadLen
+            DecodeError::Ipv6Truncated
         );
         let mut v = b.clone();
         v[5] = 0;

@@ -250,6 +250,23 @@ impl Decoded {
     pub fn vlans(&self) -> &[u16] {
         &self.vlan[..usize::from(self.vlan_count)]
     }
+
+    /// Shifts both addresses for replay pass `pass` (`--loop K`) so that each
+    /// pass shows new hosts: the pass is added to octets 2-3 of an IPv4
+    /// address (10.0.0.1 becomes 10.0.1.1 on pass 1) and to bytes 3-4 of an
+    /// IPv6 one. The flow key also carries the pass, so passes never share a
+    /// flow even where shifted addresses meet real ones.
+    pub fn offset_addresses(&mut self, pass: u16) {
+        let at = match self.network {
+            Network::Ipv4 => 1,
+            Network::Ipv6 => 2,
+            Network::Arp => return,
+        };
+        for a in [&mut self.src, &mut self.dst] {
+            let v = u16::from_be_bytes([a[at], a[at + 1]]).wrapping_add(pass);
+            a[at..at + 2].copy_from_slice(&v.to_be_bytes());
+        }
+    }
 }
 
 pub fn addr_to_ip(network: Network, a: &[u8; 16]) -> IpAddr {
@@ -377,6 +394,19 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DecodeError::COUNT);
+    }
+
+    #[test]
+    fn replay_passes_shift_addresses() {
+        let mut d = Decoded {
+            network: Network::Ipv4,
+            ..Default::default()
+        };
+        d.src[..4].copy_from_slice(&[10, 0, 0, 1]);
+        d.dst[..4].copy_from_slice(&[10, 0, 255, 2]);
+        d.offset_addresses(1);
+        assert_eq!(d.src_ip().to_string(), "10.0.1.1");
+        assert_eq!(d.dst_ip().to_string(), "10.1.0.2");
     }
 
     #[test]

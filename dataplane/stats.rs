@@ -1,0 +1,389 @@
+//! Counters and their reports. Each worker owns a `WorkerCounters` of plain
+//! `u64`s and publishes a copy every few bursts; this module sums them, and
+//! renders the stats JSON (the shape ARCHITECTURE.md fixes), the periodic
+//! stats line and the end-of-run summary table.
+
+use crate::decode::DecodeError;
+use crate::flow::FlowCounters;
+use crate::io::DropReason;
+use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
+
+/// Packets per layer that decoded cleanly (Suricata's `decoder.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodedCounters {
+    pub vlan_tagged: u64,
+    pub arp: u64,
+    pub ipv4: u64,
+    pub ipv6: u64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmpv4: u64,
+    pub icmpv6: u64,
+    pub other_ip: u64,
+    /// Fragments pass uninspected until the reassembly stage lands.
+    pub ipv4_fragments: u64,
+    pub ipv6_fragments: u64,
+}
+
+impl DecodedCounters {
+    fn add(&mut self, o: &DecodedCounters) {
+        self.vlan_tagged += o.vlan_tagged;
+        self.arp += o.arp;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmpv4 += o.icmpv4;
+        self.icmpv6 += o.icmpv6;
+        self.other_ip += o.other_ip;
+        self.ipv4_fragments += o.ipv4_fragments;
+        self.ipv6_fragments += o.ipv6_fragments;
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "vlan_tagged": self.vlan_tagged, "arp": self.arp,
+            "ipv4": self.ipv4, "ipv6": self.ipv6,
+            "tcp": self.tcp, "udp": self.udp,
+            "icmpv4": self.icmpv4, "icmpv6": self.icmpv6, "other_ip": self.other_ip,
+            "ipv4_fragments": self.ipv4_fragments, "ipv6_fragments": self.ipv6_fragments,
+        })
+    }
+}
+
+/// Everything one worker counts. Plain integers, owned by the worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub dropped: [u64; DropReason::COUNT],
+    pub decode_errors: [u64; DecodeError::COUNT],
+    pub decoded: DecodedCounters,
+    pub flows: FlowCounters,
+    pub flows_active: u64,
+    /// Flow records handed to the event ring, and those lost to a full ring.
+    pub events_sent: u64,
+    pub events_dropped: u64,
+    /// Packets the worker's sink says it was handed.
+    pub sink_packets: u64,
+}
+
+impl WorkerCounters {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    pub fn decode_errors_total(&self) -> u64 {
+        self.decode_errors.iter().sum()
+    }
+
+    pub fn add(&mut self, o: &WorkerCounters) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        for (a, b) in self.dropped.iter_mut().zip(o.dropped) {
+            *a += b;
+        }
+        for (a, b) in self.decode_errors.iter_mut().zip(o.decode_errors) {
+            *a += b;
+        }
+        self.decoded.add(&o.decoded);
+        self.flows.created += o.flows.created;
+        self.flows.ended += o.flows.ended;
+        self.flows.timed_out += o.flows.timed_out;
+        self.flows.evicted += o.flows.evicted;
+        // The sum of per-worker peaks: an upper bound on the flows held at
+        // once across the box, which is what sizing needs.
+        self.flows.active_peak += o.flows.active_peak;
+        self.flows.tcp_rst_out_of_window += o.flows.tcp_rst_out_of_window;
+        self.flows_active += o.flows_active;
+        self.events_sent += o.events_sent;
+        self.events_dropped += o.events_dropped;
+        self.sink_packets += o.sink_packets;
+    }
+
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a WorkerCounters>) -> WorkerCounters {
+        let mut t = WorkerCounters::default();
+        for w in all {
+            t.add(w);
+        }
+        t
+    }
+
+    /// The contract's per-worker object (also the top level, minus the
+    /// extra sections).
+    fn to_json(self, seconds: f64) -> Map<String, Value> {
+        let mut dropped = Map::new();
+        for r in DropReason::ALL {
+            dropped.insert(r.name().into(), json!(self.dropped[r.index()]));
+        }
+        let mut errors = Map::new();
+        for e in DecodeError::ALL {
+            let n = self.decode_errors[e.index()];
+            if n > 0 {
+                errors.insert(e.name().into(), json!(n));
+            }
+        }
+        let (pps, bps) = rates(self.rx_packets, self.rx_bytes, seconds);
+        let mut m = Map::new();
+        m.insert(
+            "packets".into(),
+            json!({"rx": self.rx_packets, "tx": self.tx_packets, "dropped": dropped}),
+        );
+        m.insert(
+            "bytes".into(),
+            json!({"rx": self.rx_bytes, "tx": self.tx_bytes}),
+        );
+        m.insert(
+            "flows".into(),
+            json!({
+                "created": self.flows.created,
+                "ended": self.flows.ended,
+                "evicted": self.flows.evicted,
+                "timed_out": self.flows.timed_out,
+                "active_peak": self.flows.active_peak,
+            }),
+        );
+        m.insert("decode_errors".into(), Value::Object(errors));
+        m.insert(
+            "throughput".into(),
+            json!({"seconds": seconds, "pps": pps, "bps": bps}),
+        );
+        m.insert("decoded".into(), self.decoded.to_json());
+        m.insert(
+            "tcp".into(),
+            json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
+        );
+        m.insert(
+            "events".into(),
+            json!({"flow": self.events_sent, "dropped_ring_full": self.events_dropped}),
+        );
+        m
+    }
+}
+
+fn rates(packets: u64, bytes: u64, seconds: f64) -> (f64, f64) {
+    if seconds > 0.0 {
+        (packets as f64 / seconds, bytes as f64 * 8.0 / seconds)
+    } else {
+        (0.0, 0.0)
+    }
+}
+
+/// What the capture reader saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureCounters {
+    pub files: u64,
+    pub records: u64,
+    pub bytes: u64,
+    /// Files that ended in a truncated or corrupt record.
+    pub truncated_files: u64,
+}
+
+/// The final stats JSON.
+pub fn stats_json(capture: &CaptureCounters, workers: &[WorkerCounters], seconds: f64) -> Value {
+    let total = WorkerCounters::sum(workers);
+    let mut top = total.to_json(seconds);
+    top.insert(
+        "capture".into(),
+        json!({
+            "files": capture.files,
+            "records": capture.records,
+            "bytes": capture.bytes,
+            "truncated_files": capture.truncated_files,
+        }),
+    );
+    top.insert("sink".into(), json!({"packets": total.sink_packets}));
+    let per_worker: Vec<Value> = workers
+        .iter()
+        .enumerate()
+        .map(|(k, w)| {
+            let mut m = w.to_json(seconds);
+            m.insert("worker".into(), json!(k));
+            Value::Object(m)
+        })
+        .collect();
+    top.insert("workers".into(), Value::Array(per_worker));
+    Value::Object(top)
+}
+
+/// Numbers with SI suffixes for the human-facing lines.
+pub fn si(v: f64) -> String {
+    let (d, s) = match v.abs() {
+        x if x >= 1e9 => (1e9, "G"),
+        x if x >= 1e6 => (1e6, "M"),
+        x if x >= 1e3 => (1e3, "k"),
+        _ => (1.0, ""),
+    };
+    if s.is_empty() {
+        format!("{v:.0}")
+    } else {
+        format!("{:.2}{s}", v / d)
+    }
+}
+
+/// The periodic stats line (stderr).
+pub fn stats_line(
+    elapsed: f64,
+    total: &WorkerCounters,
+    prev: &WorkerCounters,
+    interval: f64,
+) -> String {
+    let pps =
+        (total.rx_packets - prev.rx_packets.min(total.rx_packets)) as f64 / interval.max(1e-9);
+    let bps =
+        (total.rx_bytes - prev.rx_bytes.min(total.rx_bytes)) as f64 * 8.0 / interval.max(1e-9);
+    format!(
+        "tollgate: {elapsed:7.1}s rx {} pkts ({}pps, {}bit/s) tx {} dropped {} decode_errors {} flows active {} created {}",
+        total.rx_packets,
+        si(pps),
+        si(bps),
+        total.tx_packets,
+        total.dropped_total(),
+        total.decode_errors_total(),
+        total.flows_active,
+        total.flows.created,
+    )
+}
+
+/// The end-of-run summary table: totals and one column per worker.
+pub fn summary_table(
+    capture: &CaptureCounters,
+    workers: &[WorkerCounters],
+    seconds: f64,
+) -> String {
+    let total = WorkerCounters::sum(workers);
+    let mut rows: Vec<(String, Vec<u64>)> = Vec::new();
+    let mut row = |name: &str, f: &dyn Fn(&WorkerCounters) -> u64| {
+        let mut v = vec![f(&total)];
+        v.extend(workers.iter().map(f));
+        rows.push((name.to_string(), v));
+    };
+    row("packets rx", &|w| w.rx_packets);
+    row("packets tx", &|w| w.tx_packets);
+    for r in DropReason::ALL {
+        row(&format!("dropped {}", r.name()), &|w| w.dropped[r.index()]);
+    }
+    row("bytes rx", &|w| w.rx_bytes);
+    row("flows created", &|w| w.flows.created);
+    row("flows ended", &|w| w.flows.ended);
+    row("  timed out", &|w| w.flows.timed_out);
+    row("  evicted", &|w| w.flows.evicted);
+    row("flows active peak", &|w| w.flows.active_peak);
+    row("decode errors", &|w| w.decode_errors_total());
+    for e in DecodeError::ALL {
+        if total.decode_errors[e.index()] > 0 {
+            row(&format!("  {}", e.name()), &|w| w.decode_errors[e.index()]);
+        }
+    }
+    if total.flows.tcp_rst_out_of_window > 0 {
+        row("tcp rst out of window", &|w| w.flows.tcp_rst_out_of_window);
+    }
+    if total.events_sent + total.events_dropped > 0 {
+        row("flow events", &|w| w.events_sent);
+        row("  lost (ring full)", &|w| w.events_dropped);
+    }
+
+    let mut out = String::new();
+    let (pps, bps) = rates(total.rx_packets, total.rx_bytes, seconds);
+    let _ = writeln!(
+        out,
+        "Tollgate replay: {} file(s), {} records, {} worker(s), {:.3} s, {}pps, {}bit/s",
+        capture.files,
+        capture.records,
+        workers.len(),
+        seconds,
+        si(pps),
+        si(bps)
+    );
+    let _ = write!(out, "{:<24}{:>14}", "", "total");
+    for k in 0..workers.len() {
+        let _ = write!(out, "{:>14}", format!("worker {k}"));
+    }
+    out.push('\n');
+    for (name, vals) in rows {
+        let _ = write!(out, "{name:<24}");
+        for v in vals {
+            let _ = write!(out, "{v:>14}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<WorkerCounters> {
+        let mut a = WorkerCounters {
+            rx_packets: 10,
+            rx_bytes: 1000,
+            tx_packets: 9,
+            tx_bytes: 900,
+            ..Default::default()
+        };
+        a.dropped[DropReason::Malformed.index()] = 1;
+        a.decode_errors[DecodeError::TcpTruncated.index()] = 1;
+        a.flows.created = 3;
+        a.flows.active_peak = 2;
+        let b = WorkerCounters {
+            rx_packets: 5,
+            rx_bytes: 500,
+            tx_packets: 5,
+            tx_bytes: 500,
+            ..Default::default()
+        };
+        vec![a, b]
+    }
+
+    #[test]
+    fn json_has_the_contract_shape() {
+        let cap = CaptureCounters {
+            files: 1,
+            records: 15,
+            bytes: 1500,
+            truncated_files: 0,
+        };
+        let v = stats_json(&cap, &sample(), 2.0);
+        assert_eq!(v["packets"]["rx"], 15);
+        assert_eq!(v["packets"]["tx"], 14);
+        assert_eq!(v["packets"]["dropped"]["malformed"], 1);
+        assert_eq!(v["bytes"]["rx"], 1500);
+        assert_eq!(v["bytes"]["tx"], 1400);
+        for k in ["created", "ended", "evicted", "timed_out", "active_peak"] {
+            assert!(v["flows"][k].is_u64(), "flows.{k}");
+        }
+        assert_eq!(v["flows"]["active_peak"], 2);
+        assert_eq!(v["decode_errors"]["tcp.truncated"], 1);
+        assert_eq!(v["throughput"]["seconds"], 2.0);
+        assert_eq!(v["throughput"]["pps"], 7.5);
+        assert_eq!(v["throughput"]["bps"], 6000.0);
+        assert_eq!(v["workers"].as_array().unwrap().len(), 2);
+        assert_eq!(v["workers"][1]["packets"]["rx"], 5);
+        assert_eq!(v["workers"][1]["worker"], 1);
+        assert_eq!(v["capture"]["records"], 15);
+    }
+
+    #[test]
+    fn summary_lists_each_worker() {
+        let cap = CaptureCounters::default();
+        let s = summary_table(&cap, &sample(), 1.0);
+        assert!(s.contains("worker 1"));
+        let rx = s.lines().find(|l| l.starts_with("packets rx")).unwrap();
+        let cols: Vec<&str> = rx.split_whitespace().collect();
+        assert_eq!(&cols[2..], ["15", "10", "5"]);
+        assert!(s.contains("tcp.truncated"));
+    }
+
+    #[test]
+    fn si_suffixes() {
+        assert_eq!(si(999.0), "999");
+        assert_eq!(si(1500.0), "1.50k");
+        assert_eq!(si(2.5e9), "2.50G");
+    }
+}
