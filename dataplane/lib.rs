@@ -7,10 +7,14 @@
 
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod craft;
 pub mod decode;
+pub mod eve;
 pub mod flow;
 pub mod io;
+pub mod replay;
 pub mod rss;
+pub mod sample;
 pub mod stats;
 pub mod worker;

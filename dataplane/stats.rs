@@ -300,13 +300,14 @@ pub fn summary_table(
         si(pps),
         si(bps)
     );
-    let _ = write!(out, "{:<24}{:>14}", "", "total");
+    let name_width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0) + 2;
+    let _ = write!(out, "{:<name_width$}{:>14}", "", "total");
     for k in 0..workers.len() {
         let _ = write!(out, "{:>14}", format!("worker {k}"));
     }
     out.push('\n');
     for (name, vals) in rows {
-        let _ = write!(out, "{name:<24}");
+        let _ = write!(out, "{name:<name_width$}");
         for v in vals {
             let _ = write!(out, "{v:>14}");
         }

@@ -1,0 +1,355 @@
+//! The command line: flags as ARCHITECTURE.md's contract names them, parsed
+//! with clap, and value parsers that say what they expected. Every problem
+//! becomes one line and exit code 2 in `main`.
+
+use crate::flow::{Timeouts, MAX_WORKERS};
+use crate::replay::{ReplayConfig, Speed};
+use crate::worker::{MalformedPolicy, Mode};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Inline inspection for the ingress of AI factories",
+    long_about = "Tollgate inspects the traffic going into and out of AI workloads: \
+                  it decodes, tracks flows and writes EVE JSON that Suricata-aware SIEMs read."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay pcap/pcapng captures through the worker pipeline.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Observe only: every packet passes.
+    Ids,
+    /// Inline: forward, and drop by policy and verdict.
+    Ips,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MalformedArg {
+    /// Count undecodable packets and pass them.
+    Pass,
+    /// Count and drop them (needs --mode ips).
+    Drop,
+}
+
+/// A list of core ids, like `0,2,4-7`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng, Ethernet), replayed one after another.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Worker threads (default: one per --cores entry, else 1).
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    /// Cores to pin the workers to, one per worker: `0,2,4-7`.
+    #[arg(long, value_name = "LIST", value_parser = parse_core_list)]
+    pub cores: Option<CoreList>,
+
+    /// Observe only (ids) or forward and drop (ips).
+    #[arg(long, value_enum, default_value = "ids")]
+    pub mode: ModeArg,
+
+    /// Write EVE JSON (one event per line) to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub eve: Option<PathBuf>,
+
+    /// Write the final counters as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub stats_json: Option<PathBuf>,
+
+    /// Print a stats line to stderr this often (0 = off).
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
+    pub stats_interval: Duration,
+
+    /// Flows each worker can track at once (preallocated).
+    #[arg(long, value_name = "N", default_value = "65536", value_parser = parse_flow_capacity)]
+    pub flow_capacity: usize,
+
+    /// Idle timeout for flows not yet established.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    pub new_timeout: Duration,
+
+    /// Idle timeout for established flows.
+    #[arg(long, value_name = "D", default_value = "300s", value_parser = parse_duration)]
+    pub established_timeout: Duration,
+
+    /// How long a closed TCP flow is kept for late packets.
+    #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
+    pub closed_timeout: Duration,
+
+    /// `max`, or a multiple of the capture's own timing (1 = real time).
+    #[arg(long, value_name = "max|X", default_value = "max", value_parser = parse_speed)]
+    pub speed: Speed,
+
+    /// Replay the files K times, shifting timestamps and addresses each pass.
+    #[arg(long = "loop", value_name = "K", default_value = "1", value_parser = parse_loops)]
+    pub loops: u16,
+
+    /// What to do with packets that do not decode.
+    #[arg(long, value_enum, default_value = "pass")]
+    pub malformed: MalformedArg,
+}
+
+impl ReplayArgs {
+    /// Checks the flags against each other and the machine, and builds the
+    /// replay configuration.
+    pub fn to_config(&self, available_cores: &[usize]) -> Result<ReplayConfig, String> {
+        let cores = self.cores.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+        let workers = match (self.workers, cores.len()) {
+            (Some(w), 0) => w,
+            (None, 0) => 1,
+            (None, n) => n,
+            (Some(w), n) if w == n => w,
+            (Some(w), n) => {
+                return Err(format!(
+                    "--cores names {n} core(s) for --workers {w}: give one core per worker"
+                ))
+            }
+        };
+        if workers > MAX_WORKERS {
+            return Err(format!(
+                "--cores names {workers} cores; at most {MAX_WORKERS} workers"
+            ));
+        }
+        for c in &cores {
+            if !available_cores.contains(c) {
+                return Err(format!(
+                    "--cores: core {c} is not available here (available: {})",
+                    format_core_list(available_cores)
+                ));
+            }
+        }
+        let mode = match self.mode {
+            ModeArg::Ids => Mode::Ids,
+            ModeArg::Ips => Mode::Ips,
+        };
+        let malformed = match self.malformed {
+            MalformedArg::Pass => MalformedPolicy::Pass,
+            MalformedArg::Drop if mode == Mode::Ips => MalformedPolicy::Drop,
+            MalformedArg::Drop => {
+                return Err("--malformed drop needs --mode ips: an IDS never drops".into())
+            }
+        };
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Ok(ReplayConfig {
+            files: self.files.clone(),
+            workers,
+            cores,
+            mode,
+            eve: self.eve.clone(),
+            flow_capacity: self.flow_capacity,
+            timeouts: Timeouts {
+                new_ns: ns(self.new_timeout),
+                established_ns: ns(self.established_timeout),
+                closed_ns: ns(self.closed_timeout),
+            },
+            speed: self.speed,
+            loops: self.loops,
+            malformed,
+        })
+    }
+}
+
+/// `30s`, `5m`, `1h`, `500ms`, `1.5s`, or `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration with a unit, like 30s, 5m, 1h or 500ms";
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| EXPECTED.to_string())?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(EXPECTED.into()),
+    };
+    let secs = v * scale;
+    if !secs.is_finite() || secs > 100.0 * 365.0 * 86_400.0 {
+        return Err("duration out of range (at most 100 years)".into());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `0,2,4-7`: ids and inclusive ranges, each core once.
+pub fn parse_core_list(s: &str) -> Result<CoreList, String> {
+    const EXPECTED: &str = "expected core ids and ranges, like 0,2,4-7";
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (part, part),
+        };
+        let a: usize = a.trim().parse().map_err(|_| EXPECTED.to_string())?;
+        let b: usize = b.trim().parse().map_err(|_| EXPECTED.to_string())?;
+        if a > b || b - a >= MAX_WORKERS {
+            return Err(format!("{EXPECTED} (bad range {part})"));
+        }
+        for c in a..=b {
+            if out.contains(&c) {
+                return Err(format!("core {c} is listed twice"));
+            }
+            out.push(c);
+        }
+    }
+    Ok(CoreList(out))
+}
+
+pub fn format_core_list(cores: &[usize]) -> String {
+    let mut sorted = cores.to_vec();
+    sorted.sort_unstable();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            sorted[i].to_string()
+        } else {
+            format!("{}-{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_WORKERS}")),
+    }
+}
+
+fn parse_flow_capacity(s: &str) -> Result<usize, String> {
+    const MAX: usize = 1 << 30;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number of flows from 1 to {MAX}")),
+    }
+}
+
+fn parse_speed(s: &str) -> Result<Speed, String> {
+    if s == "max" {
+        return Ok(Speed::Max);
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= 1e6 => Ok(Speed::Multiplier(f)),
+        _ => Err("expected `max` or a positive multiple of capture timing, like 1 or 2.5".into()),
+    }
+}
+
+fn parse_loops(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of passes from 1 to 65535".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<ReplayArgs, clap::Error> {
+        let mut v = vec!["tollgate", "replay", "a.pcap"];
+        v.extend_from_slice(extra);
+        Cli::try_parse_from(v).map(|c| match c.command {
+            Command::Replay(a) => a,
+        })
+    }
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["30", "s", "", "3x", "-1s", "1e9h", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_core_list("0,2,4-6").unwrap().0, vec![0, 2, 4, 5, 6]);
+        for bad in ["", "a", "3-1", "1,1", "0-9999", "1-"] {
+            assert!(parse_core_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_core_list(&[3, 0, 1, 2, 7]), "0-3,7");
+    }
+
+    #[test]
+    fn defaults() {
+        let a = args(&[]).unwrap();
+        let c = a.to_config(&[0, 1]).unwrap();
+        assert_eq!(c.workers, 1);
+        assert_eq!(c.mode, Mode::Ids);
+        assert_eq!(c.speed, Speed::Max);
+        assert_eq!(c.loops, 1);
+        assert_eq!(c.timeouts, Timeouts::default());
+        assert_eq!(c.flow_capacity, 65_536);
+    }
+
+    #[test]
+    fn flag_values_are_checked() {
+        for bad in [
+            &["--workers", "0"][..],
+            &["--workers", "x"],
+            &["--mode", "tap"],
+            &["--speed", "0"],
+            &["--speed", "fast"],
+            &["--loop", "0"],
+            &["--flow-capacity", "0"],
+            &["--new-timeout", "30"],
+            &["--cores", "1-0"],
+            &["--bogus"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn flags_are_checked_against_each_other_and_the_machine() {
+        let a = args(&["--cores", "0-1"]).unwrap();
+        assert_eq!(a.to_config(&[0, 1]).unwrap().workers, 2);
+        let a = args(&["--cores", "0-1", "--workers", "3"]).unwrap();
+        assert!(a
+            .to_config(&[0, 1])
+            .unwrap_err()
+            .contains("one core per worker"));
+        let a = args(&["--cores", "5"]).unwrap();
+        assert!(a.to_config(&[0, 1]).unwrap_err().contains("available: 0-1"));
+        let a = args(&["--malformed", "drop"]).unwrap();
+        assert!(a.to_config(&[0]).unwrap_err().contains("--mode ips"));
+        let a = args(&["--malformed", "drop", "--mode", "ips"]).unwrap();
+        assert_eq!(a.to_config(&[0]).unwrap().malformed, MalformedPolicy::Drop);
+    }
+}

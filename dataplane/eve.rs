@@ -1,0 +1,437 @@
+//! EVE JSON output. An event-writer thread drains the workers' rings and
+//! writes one JSON object per line, field for field as Suricata writes the
+//! same event type, so SIEM pipelines built for Suricata take it unchanged.
+//! What is ours goes into a single `tollgate` object. Formatting happens
+//! here, off the workers' path; a worker only copies a fixed-size record
+//! into its ring.
+
+use crate::decode::{addr_to_ip, IpProtocol};
+use crate::flow::FlowRecord;
+use crossbeam_channel::{Receiver, Select};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::thread::JoinHandle;
+
+/// A timestamp as Suricata writes it: `2026-11-26T18:57:29.123456+0000`
+/// (microseconds, UTC).
+pub fn format_timestamp(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let micros = (ts_ns % 1_000_000_000) / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Protocol names as Suricata prints them (the alias column of
+/// /etc/protocols), else the number as three digits.
+pub fn proto_name(proto: u8) -> String {
+    match IpProtocol::from(proto) {
+        IpProtocol::Tcp => "TCP".into(),
+        IpProtocol::Udp => "UDP".into(),
+        IpProtocol::Icmp => "ICMP".into(),
+        IpProtocol::Icmpv6 => "IPv6-ICMP".into(),
+        IpProtocol::Gre => "GRE".into(),
+        IpProtocol::Esp => "IPSEC-ESP".into(),
+        IpProtocol::Ah => "IPSEC-AH".into(),
+        IpProtocol::Sctp => "SCTP".into(),
+        _ => format!("{proto:03}"),
+    }
+}
+
+#[derive(Serialize)]
+struct EveFlow<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    vlan: &'a [u16],
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    proto: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_icmp_code: Option<u8>,
+    flow: FlowSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp: Option<TcpSection>,
+    tollgate: Ours,
+}
+
+#[derive(Serialize)]
+struct FlowSection {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    end: String,
+    age: u64,
+    state: &'static str,
+    reason: &'static str,
+    alerted: bool,
+}
+
+#[derive(Serialize)]
+struct TcpSection {
+    tcp_flags: String,
+    tcp_flags_ts: String,
+    tcp_flags_tc: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    syn: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fin: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    rst: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    psh: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ack: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    urg: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ecn: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cwr: bool,
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct Ours {
+    worker: u16,
+}
+
+/// Writes one flow record as an EVE line (with the newline).
+pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
+    let has_ports = matches!(r.proto, 6 | 17 | 132);
+    let icmp = r.icmp;
+    let ev = EveFlow {
+        // Suricata stamps a flow record with the flow's start.
+        timestamp: format_timestamp(r.start_ns),
+        flow_id: r.flow_id,
+        event_type: "flow",
+        vlan: &r.vlan[..usize::from(r.vlan_count)],
+        src_ip: addr_to_ip(r.network, &r.src).to_string(),
+        src_port: has_ports.then_some(r.src_port),
+        dest_ip: addr_to_ip(r.network, &r.dst).to_string(),
+        dest_port: has_ports.then_some(r.dst_port),
+        proto: proto_name(r.proto),
+        icmp_type: icmp.map(|i| i.icmp_type),
+        icmp_code: icmp.map(|i| i.icmp_code),
+        response_icmp_type: icmp.and_then(|i| i.response).map(|(t, _)| t),
+        response_icmp_code: icmp.and_then(|i| i.response).map(|(_, c)| c),
+        flow: FlowSection {
+            pkts_toserver: r.pkts_toserver,
+            pkts_toclient: r.pkts_toclient,
+            bytes_toserver: r.bytes_toserver,
+            bytes_toclient: r.bytes_toclient,
+            start: format_timestamp(r.start_ns),
+            end: format_timestamp(r.end_ns),
+            // Whole seconds between the start and end timestamps, as
+            // Suricata computes it.
+            age: (r.end_ns / 1_000_000_000).saturating_sub(r.start_ns / 1_000_000_000),
+            state: r.state.name(),
+            reason: r.reason.name(),
+            alerted: false,
+        },
+        tcp: r.tcp.map(|t| TcpSection {
+            tcp_flags: format!("{:02x}", t.flags),
+            tcp_flags_ts: format!("{:02x}", t.flags_ts),
+            tcp_flags_tc: format!("{:02x}", t.flags_tc),
+            syn: t.flags & 0x02 != 0,
+            fin: t.flags & 0x01 != 0,
+            rst: t.flags & 0x04 != 0,
+            psh: t.flags & 0x08 != 0,
+            ack: t.flags & 0x10 != 0,
+            urg: t.flags & 0x20 != 0,
+            ecn: t.flags & 0x40 != 0,
+            cwr: t.flags & 0x80 != 0,
+            state: t.state.name(),
+        }),
+        tollgate: Ours { worker: r.worker },
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+/// What the writer wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EveCounters {
+    pub flow: u64,
+}
+
+/// The event-writer thread.
+pub struct EveWriter {
+    handle: JoinHandle<io::Result<EveCounters>>,
+}
+
+impl EveWriter {
+    /// Creates (truncates) the file now, so a bad path fails at start-up, and
+    /// starts draining `rings` until every sender is gone.
+    pub fn spawn(path: &Path, rings: Vec<Receiver<FlowRecord>>) -> io::Result<Self> {
+        let file = File::create(path)?;
+        let handle = std::thread::Builder::new()
+            .name("tollgate-eve".into())
+            .spawn(move || drain(BufWriter::with_capacity(1 << 20, file), rings))?;
+        Ok(EveWriter { handle })
+    }
+
+    /// Waits for the writer to drain and flush.
+    pub fn join(self) -> io::Result<EveCounters> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("EVE writer thread panicked")))
+    }
+}
+
+fn drain(mut out: impl Write, mut rings: Vec<Receiver<FlowRecord>>) -> io::Result<EveCounters> {
+    let mut counters = EveCounters::default();
+    // After a write error the writer keeps draining (and discarding) so that
+    // workers never block on a dead output; the error is reported at the end.
+    let mut failed: Option<io::Error> = None;
+    while !rings.is_empty() {
+        let mut sel = Select::new();
+        for r in &rings {
+            sel.recv(r);
+        }
+        let op = sel.select();
+        let i = op.index();
+        match op.recv(&rings[i]) {
+            Ok(rec) => {
+                if failed.is_none() {
+                    match write_flow(&mut out, &rec) {
+                        Ok(()) => counters.flow += 1,
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                // Take what else is waiting on this ring without re-selecting.
+                while let Ok(rec) = rings[i].try_recv() {
+                    if failed.is_none() {
+                        match write_flow(&mut out, &rec) {
+                            Ok(()) => counters.flow += 1,
+                            Err(e) => failed = Some(e),
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                rings.swap_remove(i);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.flush()?;
+    Ok(counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Network;
+    use crate::flow::tcp::TcpState;
+    use crate::flow::{EndReason, FlowState, IcmpSummary, TcpSummary};
+    use serde_json::Value;
+
+    #[test]
+    fn timestamps_match_suricata_format() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000000+0000");
+        // 2009-11-24T21:27:09.534255 UTC, the example in Suricata's docs.
+        assert_eq!(
+            format_timestamp(1_259_098_029_534_255_000),
+            "2009-11-24T21:27:09.534255+0000"
+        );
+        // A leap day.
+        assert_eq!(
+            format_timestamp(1_709_208_000_000_000_999),
+            "2024-02-29T12:00:00.000000+0000"
+        );
+    }
+
+    fn tcp_record() -> FlowRecord {
+        let mut src = [0; 16];
+        src[..4].copy_from_slice(&[192, 168, 2, 7]);
+        let mut dst = [0; 16];
+        dst[..4].copy_from_slice(&[10, 0, 0, 1]);
+        FlowRecord {
+            flow_id: 0x1234_5600 | 1,
+            worker: 1,
+            network: Network::Ipv4,
+            proto: 6,
+            src,
+            dst,
+            src_port: 1041,
+            dst_port: 80,
+            vlan: [100, 200, 0],
+            vlan_count: 2,
+            pkts_toserver: 5,
+            pkts_toclient: 4,
+            bytes_toserver: 367,
+            bytes_toclient: 243,
+            start_ns: 1_259_098_029_534_255_000,
+            end_ns: 1_259_098_031_542_223_000,
+            state: FlowState::Closed,
+            reason: EndReason::Timeout,
+            tcp: Some(TcpSummary {
+                flags: 0x1b,
+                flags_ts: 0x1b,
+                flags_tc: 0x1a,
+                state: TcpState::Closed,
+            }),
+            icmp: None,
+        }
+    }
+
+    fn line(r: &FlowRecord) -> Value {
+        let mut buf = Vec::new();
+        write_flow(&mut buf, r).unwrap();
+        assert_eq!(buf.last(), Some(&b'\n'));
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
+        serde_json::from_slice(&buf).unwrap()
+    }
+
+    #[test]
+    fn tcp_flow_record_field_by_field() {
+        let v = line(&tcp_record());
+        assert_eq!(v["timestamp"], "2009-11-24T21:27:09.534255+0000");
+        assert_eq!(v["flow_id"], 0x1234_5601u64);
+        assert_eq!(v["event_type"], "flow");
+        assert_eq!(v["vlan"], serde_json::json!([100, 200]));
+        assert_eq!(v["src_ip"], "192.168.2.7");
+        assert_eq!(v["src_port"], 1041);
+        assert_eq!(v["dest_ip"], "10.0.0.1");
+        assert_eq!(v["dest_port"], 80);
+        assert_eq!(v["proto"], "TCP");
+        let f = &v["flow"];
+        assert_eq!(f["pkts_toserver"], 5);
+        assert_eq!(f["pkts_toclient"], 4);
+        assert_eq!(f["bytes_toserver"], 367);
+        assert_eq!(f["bytes_toclient"], 243);
+        assert_eq!(f["start"], "2009-11-24T21:27:09.534255+0000");
+        assert_eq!(f["end"], "2009-11-24T21:27:11.542223+0000");
+        assert_eq!(f["age"], 2);
+        assert_eq!(f["state"], "closed");
+        assert_eq!(f["reason"], "timeout");
+        assert_eq!(f["alerted"], false);
+        let t = &v["tcp"];
+        assert_eq!(t["tcp_flags"], "1b");
+        assert_eq!(t["tcp_flags_ts"], "1b");
+        assert_eq!(t["tcp_flags_tc"], "1a");
+        for k in ["syn", "fin", "psh", "ack"] {
+            assert_eq!(t[k], true, "{k}");
+        }
+        for k in ["rst", "urg", "ecn", "cwr"] {
+            assert!(t.get(k).is_none(), "{k} is written only when set");
+        }
+        assert_eq!(t["state"], "closed");
+        assert!(v.get("icmp_type").is_none());
+        assert!(
+            v.get("app_proto").is_none(),
+            "no app-layer yet: omitted, as Suricata does"
+        );
+        assert_eq!(v["tollgate"]["worker"], 1);
+    }
+
+    #[test]
+    fn icmpv6_record_has_types_and_no_ports() {
+        let mut r = tcp_record();
+        r.network = Network::Ipv6;
+        r.src = "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        r.dst = "2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        r.proto = 58;
+        r.tcp = None;
+        r.vlan_count = 0;
+        r.icmp = Some(IcmpSummary {
+            icmp_type: 128,
+            icmp_code: 0,
+            response: Some((129, 0)),
+        });
+        let v = line(&r);
+        assert_eq!(v["proto"], "IPv6-ICMP");
+        assert_eq!(v["src_ip"], "2001:db8::1");
+        assert!(v.get("src_port").is_none() && v.get("dest_port").is_none());
+        assert!(v.get("vlan").is_none());
+        assert!(v.get("tcp").is_none());
+        assert_eq!(v["icmp_type"], 128);
+        assert_eq!(v["icmp_code"], 0);
+        assert_eq!(v["response_icmp_type"], 129);
+        assert_eq!(v["response_icmp_code"], 0);
+    }
+
+    #[test]
+    fn writer_drains_every_ring() {
+        let dir = std::env::temp_dir().join(format!("tollgate-eve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("eve.json");
+        let (a_tx, a_rx) = crossbeam_channel::bounded(4);
+        let (b_tx, b_rx) = crossbeam_channel::bounded(4);
+        let w = EveWriter::spawn(&path, vec![a_rx, b_rx]).unwrap();
+        for i in 0..10 {
+            let mut r = tcp_record();
+            r.flow_id = i;
+            if i % 2 == 0 {
+                a_tx.send(r).unwrap()
+            } else {
+                b_tx.send(r).unwrap()
+            }
+        }
+        drop((a_tx, b_tx));
+        assert_eq!(w.join().unwrap().flow, 10);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut ids: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["flow_id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        ids.sort();
+        assert_eq!(ids, (0..10).collect::<Vec<_>>());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn other_protocols_print_as_numbers() {
+        assert_eq!(proto_name(47), "GRE");
+        assert_eq!(proto_name(99), "099");
+    }
+}

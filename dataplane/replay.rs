@@ -1,0 +1,563 @@
+//! Replay: capture files through the same worker pipeline a NIC feeds. A
+//! reader thread loads each capture, finds every record, hashes it with the
+//! symmetric Toeplitz function a NIC uses and hands bursts of descriptors
+//! (offset, length, timestamp — never copies of packets) over bounded
+//! lock-free rings to the worker that RSS would pick. Workers run pinned, one
+//! per core; flow records go to the event writer over rings of their own.
+//! In replay the reader waits when a worker's ring is full — a file can be
+//! paused, a wire cannot — so every run of the same input is deterministic.
+//! Time is capture time: the reader sends idle workers a tick each second
+//! of capture time so their flows time out even when no packet reaches them.
+
+use crate::decode::decode;
+use crate::eve::{EveCounters, EveWriter};
+use crate::flow::{EndReason, FlowRecord, Timeouts, MAX_WORKERS};
+use crate::io::pcap::{check_header, CaptureError, Records};
+use crate::io::{CountingSink, RawPacket, BURST_SIZE};
+use crate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
+use crate::stats::{CaptureCounters, WorkerCounters};
+use crate::worker::{MalformedPolicy, Mode, Worker, WorkerConfig};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use std::fmt;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Bursts a worker's input ring holds.
+const RING_BURSTS: usize = 256;
+/// A worker publishes a counters snapshot every this many bursts.
+const PUBLISH_EVERY: u64 = 64;
+/// Capture time between idle ticks to a worker.
+const TICK_NS: u64 = 1_000_000_000;
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as the workers take it.
+    Max,
+    /// The capture's own timing, times this factor (2.0 = twice as fast).
+    Multiplier(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub files: Vec<PathBuf>,
+    pub workers: usize,
+    /// Core ids to pin worker k to (`cores[k]`); empty means unpinned.
+    pub cores: Vec<usize>,
+    pub mode: Mode,
+    pub eve: Option<PathBuf>,
+    pub flow_capacity: usize,
+    pub timeouts: Timeouts,
+    pub speed: Speed,
+    pub loops: u16,
+    pub malformed: MalformedPolicy,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            files: Vec::new(),
+            workers: 1,
+            cores: Vec::new(),
+            mode: Mode::Ids,
+            eve: None,
+            flow_capacity: 65_536,
+            timeouts: Timeouts::default(),
+            speed: Speed::Max,
+            loops: 1,
+            malformed: MalformedPolicy::Pass,
+        }
+    }
+}
+
+/// Errors that stop a replay before it starts.
+#[derive(Debug)]
+pub enum ReplayError {
+    Capture(PathBuf, CaptureError),
+    Eve(PathBuf, std::io::Error),
+    Thread(std::io::Error),
+    Config(String),
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Capture(p, e) => write!(f, "{}: {e}", p.display()),
+            ReplayError::Eve(p, e) => write!(f, "{}: cannot create EVE output: {e}", p.display()),
+            ReplayError::Thread(e) => write!(f, "cannot start a thread: {e}"),
+            ReplayError::Config(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// What a finished replay reports.
+#[derive(Debug)]
+pub struct ReplayReport {
+    pub capture: CaptureCounters,
+    pub workers: Vec<WorkerCounters>,
+    /// Wall-clock seconds from the first read to the last worker's end.
+    pub seconds: f64,
+    pub eve: Option<EveCounters>,
+    /// The EVE writer's error, if writing failed part-way.
+    pub eve_error: Option<String>,
+    /// Files that ended early (cut mid-record, corrupt, unreadable): every
+    /// whole record before the problem was processed.
+    pub capture_errors: Vec<String>,
+}
+
+/// Progress the reader publishes for the monitor.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub bytes_read: AtomicU64,
+    pub bytes_total: AtomicU64,
+}
+
+/// A worker's view of one packet in a loaded capture.
+#[derive(Debug, Clone, Copy, Default)]
+struct Desc {
+    offset: usize,
+    len: u32,
+    ts_ns: u64,
+}
+
+/// What crosses a worker's input ring: up to `BURST_SIZE` descriptors into
+/// one loaded capture, or (with none) a tick that moves capture time on.
+struct Burst {
+    buf: Option<Arc<Vec<u8>>>,
+    pass: u16,
+    now_ns: u64,
+    len: usize,
+    descs: [Desc; BURST_SIZE],
+}
+
+impl Burst {
+    fn new(buf: Option<Arc<Vec<u8>>>, pass: u16) -> Self {
+        Burst {
+            buf,
+            pass,
+            now_ns: 0,
+            len: 0,
+            descs: [Desc::default(); BURST_SIZE],
+        }
+    }
+}
+
+/// Checks every file before anything starts: it must exist, be readable and
+/// start like an Ethernet pcap or pcapng.
+pub fn check_files(files: &[PathBuf]) -> Result<u64, ReplayError> {
+    let mut total = 0;
+    for p in files {
+        let err = |e| ReplayError::Capture(p.clone(), e);
+        let mut f = std::fs::File::open(p).map_err(|e| err(CaptureError::Io(e)))?;
+        let meta = f.metadata().map_err(|e| err(CaptureError::Io(e)))?;
+        if meta.is_dir() {
+            return Err(err(CaptureError::Io(std::io::Error::other(
+                "is a directory",
+            ))));
+        }
+        let mut head = Vec::with_capacity(64);
+        (&mut f)
+            .take(64)
+            .read_to_end(&mut head)
+            .map_err(|e| err(CaptureError::Io(e)))?;
+        check_header(&head).map_err(err)?;
+        total += meta.len();
+    }
+    Ok(total)
+}
+
+/// Replays the files and returns the counters. `on_tick` is called from the
+/// calling thread about every 100 ms with the latest per-worker snapshots,
+/// for stats lines and progress bars.
+pub fn replay(
+    cfg: &ReplayConfig,
+    mut on_tick: impl FnMut(&[WorkerCounters], &Progress, f64),
+) -> Result<ReplayReport, ReplayError> {
+    if cfg.workers == 0 || cfg.workers > MAX_WORKERS {
+        return Err(ReplayError::Config(format!(
+            "--workers must be between 1 and {MAX_WORKERS}"
+        )));
+    }
+    if cfg.files.is_empty() {
+        return Err(ReplayError::Config("no capture file given".into()));
+    }
+    let file_bytes = check_files(&cfg.files)?;
+    let progress = Arc::new(Progress::default());
+    progress.bytes_total.store(
+        file_bytes.saturating_mul(u64::from(cfg.loops)),
+        Ordering::Relaxed,
+    );
+
+    // Rings: reader -> worker, worker -> event writer, worker -> monitor.
+    let mut burst_tx = Vec::with_capacity(cfg.workers);
+    let mut burst_rx = Vec::with_capacity(cfg.workers);
+    for _ in 0..cfg.workers {
+        let (tx, rx) = bounded::<Burst>(RING_BURSTS);
+        burst_tx.push(tx);
+        burst_rx.push(rx);
+    }
+    let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
+    let mut event_tx: Vec<Option<Sender<FlowRecord>>> = Vec::new();
+    let eve = match &cfg.eve {
+        Some(path) => {
+            let mut rxs = Vec::new();
+            for _ in 0..cfg.workers {
+                let (tx, rx) = bounded(event_ring);
+                event_tx.push(Some(tx));
+                rxs.push(rx);
+            }
+            Some(EveWriter::spawn(path, rxs).map_err(|e| ReplayError::Eve(path.clone(), e))?)
+        }
+        None => {
+            event_tx.resize(cfg.workers, None);
+            None
+        }
+    };
+    let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(cfg.workers * 16);
+
+    let start = Instant::now();
+    let mut workers: Vec<JoinHandle<WorkerCounters>> = Vec::with_capacity(cfg.workers);
+    for (k, (rx, events)) in burst_rx.into_iter().zip(event_tx).enumerate() {
+        let wcfg = WorkerConfig {
+            id: k as u16,
+            mode: cfg.mode,
+            flow_capacity: cfg.flow_capacity,
+            timeouts: cfg.timeouts,
+            malformed: cfg.malformed,
+        };
+        let core = cfg.cores.get(k).copied();
+        let snaps = snap_tx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("tollgate-w{k}"))
+            .spawn(move || {
+                if let Some(id) = core {
+                    core_affinity::set_for_current(core_affinity::CoreId { id });
+                }
+                run_worker(
+                    Worker::new(wcfg, events, CountingSink::default()),
+                    rx,
+                    snaps,
+                    k,
+                )
+            })
+            .map_err(ReplayError::Thread)?;
+        workers.push(h);
+    }
+    drop(snap_tx);
+
+    let reader = {
+        let cfg = cfg.clone();
+        let progress = Arc::clone(&progress);
+        std::thread::Builder::new()
+            .name("tollgate-reader".into())
+            .spawn(move || read_captures(&cfg, burst_tx, &progress))
+            .map_err(ReplayError::Thread)?
+    };
+
+    // Monitor: collect snapshots, call back about every 100 ms.
+    let mut latest = vec![WorkerCounters::default(); cfg.workers];
+    loop {
+        match snap_rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((k, c)) => {
+                latest[k] = c;
+                while let Ok((k, c)) = snap_rx.try_recv() {
+                    latest[k] = c;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        on_tick(&latest, &progress, start.elapsed().as_secs_f64());
+    }
+
+    let mut finals = Vec::with_capacity(cfg.workers);
+    for h in workers {
+        finals.push(
+            h.join()
+                .map_err(|_| ReplayError::Thread(std::io::Error::other("worker panicked")))?,
+        );
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let (capture, capture_errors) = reader
+        .join()
+        .map_err(|_| ReplayError::Thread(std::io::Error::other("reader panicked")))?;
+    let (eve, eve_error) = match eve.map(EveWriter::join) {
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(e.to_string())),
+        None => (None, None),
+    };
+    Ok(ReplayReport {
+        capture,
+        workers: finals,
+        seconds,
+        eve,
+        eve_error,
+        capture_errors,
+    })
+}
+
+fn run_worker(
+    mut w: Worker<CountingSink>,
+    rx: Receiver<Burst>,
+    snaps: Sender<(usize, WorkerCounters)>,
+    k: usize,
+) -> WorkerCounters {
+    let mut bursts: u64 = 0;
+    while let Ok(b) = rx.recv() {
+        if let Some(buf) = &b.buf {
+            let mut raw = [RawPacket {
+                data: &[],
+                ts_ns: 0,
+            }; BURST_SIZE];
+            let n = b.len.min(BURST_SIZE);
+            for (slot, d) in raw.iter_mut().zip(&b.descs[..n]) {
+                *slot = RawPacket {
+                    data: buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
+                    ts_ns: d.ts_ns,
+                };
+            }
+            w.process_burst(&raw[..n], b.pass);
+        }
+        if b.now_ns != 0 {
+            w.tick(b.now_ns);
+        }
+        bursts += 1;
+        if bursts % PUBLISH_EVERY == 0 {
+            // Never waits: a monitor that is behind just misses a snapshot.
+            let _ = snaps.try_send((k, w.counters()));
+        }
+    }
+    let (c, _sink) = w.finish(EndReason::Shutdown);
+    let _ = snaps.try_send((k, c));
+    c
+}
+
+/// Paces a replay to the capture's own clock.
+struct Pacer {
+    factor: f64,
+    first_ts: Option<u64>,
+    start: Instant,
+}
+
+impl Pacer {
+    /// How long to wait before a packet stamped `ts_ns` is due.
+    fn wait_for(&mut self, ts_ns: u64) -> Option<Duration> {
+        let first = *self.first_ts.get_or_insert(ts_ns);
+        let offset = ts_ns.saturating_sub(first) as f64 / self.factor;
+        let due = self.start + Duration::from_secs_f64(offset / 1e9);
+        let now = Instant::now();
+        (due > now).then(|| due - now)
+    }
+}
+
+/// Per-worker bursts being filled by the reader.
+struct Dispatch {
+    tx: Vec<Sender<Burst>>,
+    pending: Vec<Burst>,
+    last_sent_ns: Vec<u64>,
+}
+
+impl Dispatch {
+    fn flush(&mut self, k: usize, now_ns: u64) {
+        let b = &mut self.pending[k];
+        if b.len == 0 {
+            return;
+        }
+        let full = std::mem::replace(b, Burst::new(b.buf.clone(), b.pass));
+        self.send(k, full, now_ns);
+    }
+
+    fn flush_all(&mut self, now_ns: u64) {
+        for k in 0..self.pending.len() {
+            self.flush(k, now_ns);
+        }
+    }
+
+    fn send(&mut self, k: usize, mut b: Burst, now_ns: u64) {
+        b.now_ns = now_ns;
+        self.last_sent_ns[k] = now_ns;
+        // A worker only hangs up if it died; the join reports that.
+        let _ = self.tx[k].send(b);
+    }
+
+    /// Moves capture time on for workers that have had nothing for a while.
+    fn tick_idle(&mut self, now_ns: u64) {
+        for k in 0..self.tx.len() {
+            if now_ns.saturating_sub(self.last_sent_ns[k]) >= TICK_NS && self.pending[k].len == 0 {
+                self.send(k, Burst::new(None, 0), now_ns);
+            }
+        }
+    }
+
+    fn start_buffer(&mut self, buf: &Arc<Vec<u8>>, pass: u16) {
+        for b in &mut self.pending {
+            *b = Burst::new(Some(Arc::clone(buf)), pass);
+        }
+    }
+}
+
+fn read_captures(
+    cfg: &ReplayConfig,
+    tx: Vec<Sender<Burst>>,
+    progress: &Progress,
+) -> (CaptureCounters, Vec<String>) {
+    let toeplitz = Toeplitz::new(&SYMMETRIC_KEY);
+    let reta = Reta::new(cfg.workers as u16);
+    let n = tx.len();
+    let mut disp = Dispatch {
+        tx,
+        pending: (0..n).map(|_| Burst::new(None, 0)).collect(),
+        last_sent_ns: vec![0; n],
+    };
+    let mut counters = CaptureCounters::default();
+    let mut errors = Vec::new();
+    let mut pacer = match cfg.speed {
+        Speed::Max => None,
+        Speed::Multiplier(f) => Some(Pacer {
+            factor: f,
+            first_ts: None,
+            start: Instant::now(),
+        }),
+    };
+    // Capture time seen on pass 0, to shift later passes past it.
+    let (mut min_ts, mut max_ts) = (u64::MAX, 0u64);
+    let mut shift = 0u64;
+    let mut now_ns = 0u64;
+    let mut last_tick = 0u64;
+    // With one file, later passes reuse the loaded capture.
+    let mut cached: Option<Arc<Vec<u8>>> = None;
+    let mut bytes_done = 0u64;
+
+    for pass in 0..cfg.loops {
+        if pass == 1 && min_ts != u64::MAX {
+            shift = max_ts - min_ts + TICK_NS;
+        }
+        for path in &cfg.files {
+            let buf = match &cached {
+                Some(b) => Arc::clone(b),
+                None => match std::fs::read(path) {
+                    Ok(v) => Arc::new(v),
+                    Err(e) => {
+                        errors.push(format!("{}: {}", path.display(), CaptureError::Io(e)));
+                        continue;
+                    }
+                },
+            };
+            if cfg.files.len() == 1 && cfg.loops > 1 {
+                cached = Some(Arc::clone(&buf));
+            }
+            if pass == 0 {
+                counters.files += 1;
+            }
+            disp.start_buffer(&buf, pass);
+            let mut records = match Records::new(&buf) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            };
+            while let Some(rec) = records.next() {
+                let rec = match rec {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if pass == 0 {
+                            counters.truncated_files += 1;
+                            errors.push(format!("{}: {e}", path.display()));
+                        }
+                        break;
+                    }
+                };
+                let ts = rec.ts_ns + shift * u64::from(pass);
+                if pass == 0 {
+                    min_ts = min_ts.min(rec.ts_ns);
+                    max_ts = max_ts.max(rec.ts_ns);
+                }
+                now_ns = now_ns.max(ts);
+                if let Some(p) = pacer.as_mut() {
+                    if let Some(wait) = p.wait_for(ts) {
+                        disp.flush_all(now_ns);
+                        std::thread::sleep(wait);
+                    }
+                }
+                let data = buf
+                    .get(rec.offset..rec.offset + rec.caplen as usize)
+                    .unwrap_or(&[]);
+                let k = match decode(data) {
+                    Ok(mut d) => {
+                        if pass != 0 {
+                            d.offset_addresses(pass);
+                        }
+                        usize::from(reta.queue(toeplitz.hash_packet(&d)))
+                    }
+                    // What cannot be parsed cannot be hashed: queue 0, as on a NIC.
+                    Err(_) => 0,
+                };
+                let b = &mut disp.pending[k];
+                b.descs[b.len] = Desc {
+                    offset: rec.offset,
+                    len: rec.caplen,
+                    ts_ns: ts,
+                };
+                b.len += 1;
+                if b.len == BURST_SIZE {
+                    disp.flush(k, now_ns);
+                }
+                counters.records += 1;
+                counters.bytes += u64::from(rec.caplen);
+                if now_ns >= last_tick + TICK_NS {
+                    disp.tick_idle(now_ns);
+                    last_tick = now_ns;
+                }
+                if counters.records % 4096 == 0 {
+                    progress
+                        .bytes_read
+                        .store(bytes_done + records.position() as u64, Ordering::Relaxed);
+                }
+            }
+            // Bursts point into this file's buffer: send them before the next.
+            disp.flush_all(now_ns);
+            bytes_done += buf.len() as u64;
+            progress.bytes_read.store(bytes_done, Ordering::Relaxed);
+        }
+    }
+    (counters, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_waits_for_capture_time() {
+        let mut p = Pacer {
+            factor: 1000.0,
+            first_ts: None,
+            start: Instant::now(),
+        };
+        assert!(
+            p.wait_for(5_000_000_000).is_none(),
+            "the first packet is due at once"
+        );
+        // 10 s of capture time at 1000x is 10 ms of wall time.
+        let w = p.wait_for(15_000_000_000).unwrap();
+        assert!(w <= Duration::from_millis(10));
+        assert!(p.wait_for(5_000_000_000).is_none());
+    }
+
+    #[test]
+    fn missing_and_foreign_files_fail_before_starting() {
+        let err = check_files(&[PathBuf::from("/nonexistent/x.pcap")]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x.pcap"));
+        assert!(check_files(&[PathBuf::from("/")])
+            .unwrap_err()
+            .to_string()
+            .contains("directory"));
+    }
+}
