@@ -38,6 +38,14 @@ pub enum Ipv6Ext {
 }
 
 impl Ipv6Ext {
+    /// Bytes the header takes on the wire.
+    fn len(self) -> usize {
+        match self {
+            Ipv6Ext::Routing => 24,
+            Ipv6Ext::HopByHop | Ipv6Ext::DestOpts => 8,
+        }
+    }
+
     fn number(self) -> u8 {
         match self {
             Ipv6Ext::HopByHop => 0,
@@ -165,7 +173,7 @@ impl Route {
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => {
                 f.extend_from_slice(&0x86ddu16.to_be_bytes());
-                let ext_len = 8 * self.ipv6_ext.len();
+                let ext_len: usize = self.ipv6_ext.iter().map(|e| e.len()).sum();
                 let first = self.ipv6_ext.first().map_or(proto, |e| e.number());
                 f.extend_from_slice(&[0x60, 0, 0, 0]);
                 f.extend_from_slice(&((ext_len + l4.len()) as u16).to_be_bytes());
@@ -179,8 +187,12 @@ impl Route {
                         Ipv6Ext::HopByHop | Ipv6Ext::DestOpts => {
                             f.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0])
                         }
-                        // A type-4 (segment routing) header with no segments left.
-                        Ipv6Ext::Routing => f.extend_from_slice(&[next, 0, 4, 0, 0, 0, 0, 0]),
+                        // A segment routing header (type 4, RFC 8754) whose one
+                        // segment is the destination, with no segments left.
+                        Ipv6Ext::Routing => {
+                            f.extend_from_slice(&[next, 2, 4, 0, 0, 0, 0, 0]);
+                            f.extend_from_slice(&d.octets());
+                        }
                     }
                 }
             }
@@ -594,7 +606,7 @@ mod tests {
         assert_eq!(d.network, Network::Ipv6);
         assert_eq!((d.proto, d.src_port, d.dst_port), (6, 40000, 443));
         // Checksum over the IPv6 pseudo-header (upper-layer length, next header 6).
-        let l4 = &f[14 + 40 + 24..];
+        let l4 = &f[14 + 40 + 40..];
         let mut ph = Vec::new();
         ph.extend_from_slice(&d.src);
         ph.extend_from_slice(&d.dst);

@@ -386,10 +386,14 @@ impl Dispatch {
         let _ = self.tx[k].send(b);
     }
 
-    /// Moves capture time on for workers that have had nothing for a while.
-    fn tick_idle(&mut self, now_ns: u64) {
+    /// Once per second of capture time: sends every partly filled burst (a
+    /// NIC's rx_burst returns what it has, it does not wait for 32) and moves
+    /// capture time on for workers that have had nothing for a while.
+    fn tick(&mut self, now_ns: u64) {
         for k in 0..self.tx.len() {
-            if now_ns.saturating_sub(self.last_sent_ns[k]) >= TICK_NS && self.pending[k].len == 0 {
+            if self.pending[k].len > 0 {
+                self.flush(k, now_ns);
+            } else if now_ns.saturating_sub(self.last_sent_ns[k]) >= TICK_NS {
                 self.send(k, Burst::new(None, 0), now_ns);
             }
         }
@@ -512,7 +516,7 @@ fn read_captures(
                 counters.records += 1;
                 counters.bytes += u64::from(rec.caplen);
                 if now_ns >= last_tick + TICK_NS {
-                    disp.tick_idle(now_ns);
+                    disp.tick(now_ns);
                     last_tick = now_ns;
                 }
                 if counters.records % 4096 == 0 {

@@ -110,7 +110,6 @@ impl<S: PacketSink> Worker<S> {
         for (i, p) in pkts.iter().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += p.data.len() as u64;
-            self.now_ns = self.now_ns.max(p.ts_ns);
             match decode(p.data) {
                 Ok(mut d) => {
                     if pass != 0 {
@@ -126,26 +125,23 @@ impl<S: PacketSink> Worker<S> {
             }
         }
 
-        // Stage 2: flows.
-        let now = self.now_ns;
+        // Stage 2: flows. The clock moves packet by packet (never back), so
+        // a burst that spans a gap in capture time still times flows out
+        // where they went idle.
         let Worker {
             flows,
             events,
             counters,
+            now_ns,
             ..
         } = self;
         let mut emit = |r: &FlowRecord| offer(events, counters, r);
         for i in 0..n {
+            *now_ns = (*now_ns).max(pkts[i].ts_ns);
             let d = &decoded[i];
             if errors[i].is_none() && d.is_ip() && !d.fragment {
-                flows.packet(
-                    d,
-                    pkts[i].data.len() as u32,
-                    pkts[i].ts_ns,
-                    now,
-                    pass,
-                    &mut emit,
-                );
+                let len = pkts[i].data.len() as u32;
+                flows.packet(d, len, pkts[i].ts_ns, *now_ns, pass, &mut emit);
             }
         }
 

@@ -453,9 +453,27 @@ impl FlowTable {
     ) -> Update {
         let (key, src_lo) = FlowKey::from_packet(d, pass);
         let hash = key.hash64();
-        let (i, created) = match self.find(&key, hash) {
-            Ok(pos) => (self.index[pos], false),
-            Err(_) => {
+        let live = match self.find(&key, hash) {
+            Ok(pos) => {
+                let i = self.index[pos];
+                let f = &self.slab[i as usize];
+                // A flow idle past its timeout ends here even if the periodic
+                // expiry has not reached it yet: this packet starts a new one.
+                if f.touched_ns
+                    .saturating_add(self.timeouts.for_state(f.state))
+                    <= now_ns
+                {
+                    self.end(i, EndReason::Timeout, emit);
+                    None
+                } else {
+                    Some(i)
+                }
+            }
+            Err(_) => None,
+        };
+        let (i, created) = match live {
+            Some(i) => (i, false),
+            None => {
                 if self.free.is_empty() {
                     if let Some(victim) = self.oldest() {
                         self.end(victim, EndReason::Forced, emit);
@@ -702,6 +720,28 @@ mod tests {
         assert!(out.iter().all(|r| r.reason == EndReason::Timeout));
         assert_eq!(t.counters.timed_out, 3);
         assert_eq!(t.active(), 0);
+    }
+
+    #[test]
+    fn a_packet_after_the_timeout_starts_a_new_flow() {
+        let to = Timeouts {
+            new_ns: 5 * SEC,
+            ..Timeouts::default()
+        };
+        let mut t = FlowTable::new(4, to, 0);
+        let f = Route::new(ip("10.0.0.1"), ip("10.0.0.2")).udp(1, 2, b"");
+        let d = decode(&f).unwrap();
+        let mut out = Vec::new();
+        let a = t.packet(&d, 60, 0, 0, 0, &mut |x| out.push(*x));
+        let b = t.packet(&d, 60, 4 * SEC, 4 * SEC, 0, &mut |x| out.push(*x));
+        assert!(!b.created && b.flow_id == a.flow_id);
+        let c = t.packet(&d, 60, 9 * SEC, 9 * SEC, 0, &mut |x| out.push(*x));
+        assert!(c.created && c.flow_id != a.flow_id);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].reason, out[0].pkts_toserver),
+            (EndReason::Timeout, 2)
+        );
     }
 
     #[test]

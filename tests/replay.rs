@@ -1,0 +1,750 @@
+//! End-to-end: the `tollgate` binary replays captures built with the
+//! project's capture library, and the tests read what it wrote (stats JSON,
+//! EVE, stderr, exit code) the way an operator's tooling would.
+
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tollgate::craft::{Capture, Ipv6Ext, Route, Side, TcpConversation};
+use tollgate::decode::decode;
+use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
+
+const SEC: u64 = 1_000_000_000;
+const T0: u64 = 1_767_225_600 * SEC; // 2026-01-01T00:00:00Z
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A scratch folder, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tollgate-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+
+    fn write(&self, f: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(f);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tollgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .expect("run tollgate")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Replays with --stats-json and --eve and returns (output, stats, events).
+fn replay(dir: &Scratch, files: &[&Path], extra: &[&str]) -> (Output, Value, Vec<Value>) {
+    let stats = dir.path("stats.json");
+    let eve = dir.path("eve.json");
+    let mut args = vec![
+        "replay",
+        "--stats-interval",
+        "0",
+        "--stats-json",
+        s(&stats),
+        "--eve",
+        s(&eve),
+    ];
+    args.extend(files.iter().map(|f| s(f)));
+    args.extend_from_slice(extra);
+    let out = tollgate(&args);
+    let stats: Value = std::fs::read(&stats)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let events = std::fs::read_to_string(&eve)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every EVE line is JSON"))
+        .collect();
+    (out, stats, events)
+}
+
+/// Counts records the simple way, independently of the reader under test.
+fn count_records(bytes: &[u8]) -> u64 {
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let mut n = 0;
+    if bytes[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let (kind, len) = (le32(&bytes[at..]), le32(&bytes[at + 4..]));
+            if at + len > bytes.len() {
+                break;
+            }
+            n += u64::from(matches!(kind, 2 | 3 | 6));
+            at += len;
+        }
+    } else {
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let caplen = le32(&bytes[at + 8..]);
+            if at + 16 + caplen > bytes.len() {
+                break;
+            }
+            n += 1;
+            at += 16 + caplen;
+        }
+    }
+    n
+}
+
+fn capinfos_count(path: &Path) -> Option<u64> {
+    let out = Command::new("capinfos")
+        .args(["-c", "-M", s(path)])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("Number of packets"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------- captures
+
+fn conversations(n: usize, vlan: Option<u16>) -> Capture {
+    let mut cap = Capture::new();
+    // Clients and ports vary the way real ones do (not in lockstep): the
+    // symmetric RSS key hashes only the 16-bit XOR-fold of the tuple, which
+    // sequential addresses and ports moving together would defeat.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..n {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let b = ((x >> 32) as u32).to_be_bytes();
+        let client = format!("10.{}.{}.{}", 8 + b[0] % 8, b[1], 1 + b[2] % 250);
+        let mut r = Route::new(ip(&client), ip("10.9.0.1"));
+        if let Some(v) = vlan {
+            r = r.vlan(v);
+        }
+        let port = 20000 + u16::from(b[3]) * 97 % 40000 + i as u16;
+        let mut c = TcpConversation::new(r, port, 443, T0 + i as u64 * 1_000_000);
+        c.handshake()
+            .send(
+                Side::Client,
+                &vec![b'a' + (i % 26) as u8; 700 + i * 13 % 3000],
+                1448,
+            )
+            .send(Side::Server, &vec![b'z'; 200 + i * 7 % 2000], 1448)
+            .close(Side::Client);
+        cap.extend(c.into_packets());
+    }
+    cap
+}
+
+fn layered() -> Capture {
+    let mut cap = Capture::new();
+    let v6 = Route::new(ip("2001:db8::1"), ip("2001:db8::2")).ipv6_ext(&[
+        Ipv6Ext::HopByHop,
+        Ipv6Ext::Routing,
+        Ipv6Ext::DestOpts,
+    ]);
+    let mut c = TcpConversation::new(v6, 33000, 8000, T0);
+    c.handshake()
+        .send(Side::Client, b"POST /v1/embeddings HTTP/1.1\r\n\r\n", 10)
+        .close(Side::Server);
+    cap.extend(c.into_packets());
+    let q = Route::new(ip("192.168.7.1"), ip("192.168.7.2")).qinq(100, 42);
+    let mut c = TcpConversation::new(q, 33001, 8000, T0 + SEC);
+    c.handshake()
+        .send(Side::Client, b"hello", 100)
+        .reset(Side::Server);
+    cap.extend(c.into_packets());
+    let opts = Route::new(ip("172.16.0.1"), ip("172.16.0.2")).ipv4_options(&[0x94, 4, 0, 0]);
+    cap.push(T0 + 2 * SEC, opts.udp(40123, 45678, b"query"));
+    cap.push(
+        T0 + 2 * SEC + 1000,
+        opts.reversed().udp(45678, 40123, b"answer"),
+    );
+    cap.push(T0 + 3 * SEC, opts.icmp(8, 0, [0, 1, 0, 1], b"ping"));
+    cap
+}
+
+fn garbage() -> Capture {
+    let mut cap = layered();
+    let mut x: u32 = 0xdead_beef;
+    for i in 0..300u64 {
+        let len = 14 + (i as usize * 7) % 120;
+        let mut f: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        if i % 3 == 0 {
+            f[12..14].copy_from_slice(&[0x08, 0x00]);
+        } else if i % 3 == 1 && f.len() > 20 {
+            f[12..14].copy_from_slice(&[0x86, 0xdd]);
+            f[14] = 0x60;
+        }
+        cap.push(T0 + 4 * SEC + i, f);
+    }
+    cap
+}
+
+// ------------------------------------------------------------- accounting
+
+#[test]
+fn accounting_chain_holds_for_every_capture_in_the_suite() {
+    let dir = Scratch::new("accounting");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let suite: Vec<(PathBuf, Vec<u8>)> = vec![
+        (sample.clone(), std::fs::read(&sample).unwrap()),
+        ("conv.pcap".into(), conversations(300, None).to_pcap()),
+        ("vlan.pcapng".into(), conversations(40, Some(7)).to_pcapng()),
+        ("layered.pcap".into(), layered().to_pcap()),
+        ("garbage.pcapng".into(), garbage().to_pcapng()),
+    ];
+    for (name, bytes) in &suite {
+        let path = if name.is_absolute() {
+            name.clone()
+        } else {
+            dir.write(name.to_str().unwrap(), bytes)
+        };
+        let expected = count_records(bytes);
+        if let Some(c) = capinfos_count(&path) {
+            assert_eq!(
+                c, expected,
+                "capinfos and the test's own count agree on {name:?}"
+            );
+        }
+        for extra in [
+            &["--workers", "1"][..],
+            &["--workers", "2"],
+            &["--workers", "3", "--mode", "ips", "--malformed", "drop"],
+        ] {
+            let (out, st, _) = replay(&dir, &[&path], extra);
+            assert!(
+                out.status.success(),
+                "{name:?} {extra:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rx = st["packets"]["rx"].as_u64().unwrap();
+            let tx = st["packets"]["tx"].as_u64().unwrap();
+            let dropped: u64 = st["packets"]["dropped"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            let workers = st["workers"].as_array().unwrap();
+            let worker_rx: u64 = workers
+                .iter()
+                .map(|w| w["packets"]["rx"].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                st["capture"]["records"].as_u64().unwrap(),
+                expected,
+                "reader = file, {name:?}"
+            );
+            assert_eq!(
+                worker_rx, expected,
+                "reader = sum of worker rx, {name:?} {extra:?}"
+            );
+            assert_eq!(rx, tx + dropped, "rx = tx + dropped, {name:?} {extra:?}");
+            assert_eq!(
+                st["sink"]["packets"].as_u64().unwrap(),
+                tx,
+                "sink = tx, {name:?} {extra:?}"
+            );
+            for w in workers {
+                let wd: u64 = w["packets"]["dropped"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .map(|v| v.as_u64().unwrap())
+                    .sum();
+                assert_eq!(
+                    w["packets"]["rx"].as_u64().unwrap(),
+                    w["packets"]["tx"].as_u64().unwrap() + wd
+                );
+            }
+            let errors: u64 = st["decode_errors"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            if extra.contains(&"drop") {
+                assert_eq!(dropped, errors, "IPS drops exactly the malformed packets");
+            } else {
+                assert_eq!(dropped, 0, "IDS never drops");
+            }
+            assert_eq!(
+                st["flows"]["created"], st["flows"]["ended"],
+                "every flow gets a record"
+            );
+        }
+    }
+}
+
+#[test]
+fn garbage_is_counted_by_reason_and_never_kills_the_run() {
+    let dir = Scratch::new("garbage");
+    let path = dir.write("g.pcap", &garbage().to_pcap());
+    let (out, st, _) = replay(&dir, &[&path], &["--workers", "2"]);
+    assert!(out.status.success());
+    let errors = st["decode_errors"].as_object().unwrap();
+    assert!(errors.len() >= 4, "several distinct reasons: {errors:?}");
+    assert!(errors.keys().all(|k| k.contains('.')), "layer.reason names");
+}
+
+// -------------------------------------------------------------- flows, RSS
+
+#[test]
+fn both_directions_meet_on_the_worker_rss_picks() {
+    let dir = Scratch::new("rss");
+    let cap = conversations(200, None);
+    let path = dir.write("c.pcap", &cap.to_pcap());
+    let (out, st, events) = replay(&dir, &[&path], &["--workers", "3"]);
+    assert!(out.status.success());
+    assert_eq!(
+        events.len(),
+        200,
+        "one record per conversation: no flow split in two"
+    );
+    let t = Toeplitz::new(&SYMMETRIC_KEY);
+    let reta = Reta::new(3);
+    let mut per_worker = [0u64; 3];
+    for e in &events {
+        assert!(e["flow"]["pkts_toserver"].as_u64().unwrap() > 0);
+        assert!(e["flow"]["pkts_toclient"].as_u64().unwrap() > 0);
+        assert_eq!(e["flow"]["state"], "closed");
+        // The worker is the one a NIC with the symmetric key would choose.
+        let f = Route::new(
+            ip(e["src_ip"].as_str().unwrap()),
+            ip(e["dest_ip"].as_str().unwrap()),
+        )
+        .tcp(
+            e["src_port"].as_u64().unwrap() as u16,
+            e["dest_port"].as_u64().unwrap() as u16,
+            0,
+            0,
+            0x10,
+            0,
+            &[],
+            &[],
+        );
+        let k = reta.queue(t.hash_packet(&decode(&f).unwrap()));
+        assert_eq!(e["tollgate"]["worker"], u64::from(k));
+        per_worker[usize::from(k)] += 1;
+    }
+    assert!(
+        per_worker.iter().all(|&n| n > 30),
+        "RSS spreads flows: {per_worker:?}"
+    );
+    let ws = st["workers"].as_array().unwrap();
+    for (k, w) in ws.iter().enumerate() {
+        assert_eq!(w["flows"]["created"].as_u64().unwrap(), per_worker[k]);
+    }
+    let mut ids: Vec<u64> = events
+        .iter()
+        .map(|e| e["flow_id"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "flow ids unique across workers");
+    assert!(ids.iter().all(|&i| i > 0 && i < 1 << 51));
+}
+
+#[test]
+fn eve_flow_records_field_by_field() {
+    let dir = Scratch::new("eve");
+    let r = Route::new(ip("10.0.0.1"), ip("10.0.0.2")).vlan(42);
+    let mut c = TcpConversation::new(r.clone(), 40000, 8000, T0 + 500_000);
+    c.handshake()
+        .send(Side::Client, b"GET /v1/models HTTP/1.1\r\n\r\n", 1448)
+        .close(Side::Client);
+    let pkts = c.into_packets();
+    let mut cap = Capture::new();
+    cap.extend(pkts.clone());
+    let ping = Route::new(ip("10.0.0.1"), ip("10.0.0.3"));
+    cap.push(T0 + 2 * SEC, ping.icmp(8, 0, [0, 9, 0, 1], b"x"));
+    cap.push(
+        T0 + 2 * SEC + 1000,
+        ping.reversed().icmp(0, 0, [0, 9, 0, 1], b"x"),
+    );
+    let path = dir.write("e.pcap", &cap.to_pcap());
+    let (out, _, events) = replay(&dir, &[&path], &["--closed-timeout", "0"]);
+    assert!(out.status.success());
+    assert_eq!(events.len(), 2);
+    let tcp = events.iter().find(|e| e["proto"] == "TCP").unwrap();
+    let (to_server, to_client): (Vec<_>, Vec<_>) = pkts
+        .iter()
+        .partition(|(_, f)| decode(f).unwrap().src_port == 40000);
+    let bytes = |v: &[&(u64, Vec<u8>)]| v.iter().map(|(_, f)| f.len() as u64).sum::<u64>();
+    assert_eq!(tcp["event_type"], "flow");
+    assert_eq!(tcp["timestamp"], "2026-01-01T00:00:00.000500+0000");
+    assert_eq!(tcp["src_ip"], "10.0.0.1");
+    assert_eq!(tcp["src_port"], 40000);
+    assert_eq!(tcp["dest_ip"], "10.0.0.2");
+    assert_eq!(tcp["dest_port"], 8000);
+    assert_eq!(tcp["vlan"], serde_json::json!([42]));
+    assert_eq!(tcp["flow"]["pkts_toserver"], to_server.len() as u64);
+    assert_eq!(tcp["flow"]["pkts_toclient"], to_client.len() as u64);
+    assert_eq!(tcp["flow"]["bytes_toserver"], bytes(&to_server));
+    assert_eq!(tcp["flow"]["bytes_toclient"], bytes(&to_client));
+    assert_eq!(tcp["flow"]["start"], "2026-01-01T00:00:00.000500+0000");
+    assert_eq!(tcp["flow"]["end"], "2026-01-01T00:00:00.008500+0000");
+    assert_eq!(tcp["flow"]["age"], 0);
+    assert_eq!(tcp["flow"]["state"], "closed");
+    assert_eq!(
+        tcp["flow"]["reason"], "timeout",
+        "closed timeout 0 ends it at the next packet"
+    );
+    assert_eq!(tcp["flow"]["alerted"], false);
+    assert_eq!(tcp["tcp"]["tcp_flags"], "1b");
+    assert_eq!(tcp["tcp"]["tcp_flags_ts"], "1b");
+    assert_eq!(
+        tcp["tcp"]["tcp_flags_tc"], "13",
+        "the server sent no data: no PSH"
+    );
+    assert_eq!(tcp["tcp"]["syn"], true);
+    assert_eq!(tcp["tcp"]["fin"], true);
+    assert_eq!(tcp["tcp"]["psh"], true);
+    assert_eq!(tcp["tcp"]["ack"], true);
+    assert!(tcp["tcp"].get("rst").is_none());
+    assert_eq!(tcp["tcp"]["state"], "closed");
+    let icmp = events.iter().find(|e| e["proto"] == "ICMP").unwrap();
+    assert_eq!(icmp["icmp_type"], 8);
+    assert_eq!(icmp["icmp_code"], 0);
+    assert_eq!(icmp["response_icmp_type"], 0);
+    assert_eq!(icmp["response_icmp_code"], 0);
+    assert!(icmp.get("src_port").is_none());
+    assert_eq!(icmp["flow"]["state"], "established");
+    assert_eq!(icmp["flow"]["reason"], "shutdown");
+}
+
+#[test]
+fn timeouts_run_on_capture_time_even_for_idle_workers() {
+    let dir = Scratch::new("timeouts");
+    let mut cap = Capture::new();
+    // Flow A speaks once at t=0; flow B keeps the capture going for 100 s.
+    let a = Route::new(ip("10.1.0.1"), ip("10.2.0.1"));
+    cap.push(T0, a.udp(1111, 53, b"a"));
+    let b = Route::new(ip("10.3.0.7"), ip("10.4.0.9"));
+    for i in 0..=10 {
+        cap.push(T0 + i * 10 * SEC, b.udp(2222, 4444, b"b"));
+    }
+    let path = dir.write("t.pcap", &cap.to_pcap());
+    for workers in ["1", "2"] {
+        let (out, st, events) = replay(
+            &dir,
+            &[&path],
+            &["--workers", workers, "--new-timeout", "30s"],
+        );
+        assert!(out.status.success());
+        let ra = events.iter().find(|e| e["src_port"] == 1111).unwrap();
+        let rb = events.iter().find(|e| e["src_port"] == 2222).unwrap();
+        assert_eq!(ra["flow"]["reason"], "timeout", "workers={workers}");
+        assert_eq!(
+            rb["flow"]["reason"], "shutdown",
+            "busy flow is alive at the end"
+        );
+        assert_eq!(st["flows"]["timed_out"], 1);
+    }
+    // The replay took milliseconds of wall time; a wall clock would never
+    // have reached 30 s. Now the same with a long timeout: no timeout at all.
+    let (_, _, events) = replay(&dir, &[&path], &["--new-timeout", "5m"]);
+    assert!(events.iter().all(|e| e["flow"]["reason"] == "shutdown"));
+}
+
+#[test]
+fn full_table_evicts_and_says_so() {
+    let dir = Scratch::new("evict");
+    let mut cap = Capture::new();
+    let r = Route::new(ip("10.1.0.1"), ip("10.2.0.1"));
+    for p in 0..10u16 {
+        cap.push(T0 + u64::from(p) * 1000, r.udp(1000 + p, 53, b"q"));
+    }
+    let path = dir.write("f.pcap", &cap.to_pcap());
+    let (out, st, events) = replay(&dir, &[&path], &["--flow-capacity", "4"]);
+    assert!(out.status.success());
+    assert_eq!(st["flows"]["evicted"], 6);
+    assert_eq!(st["flows"]["created"], 10);
+    assert_eq!(st["flows"]["active_peak"], 4);
+    let forced: Vec<u64> = events
+        .iter()
+        .filter(|e| e["flow"]["reason"] == "forced")
+        .map(|e| e["src_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(forced, (1000..1006).collect::<Vec<_>>(), "oldest first");
+}
+
+#[test]
+fn loops_make_new_flows_with_shifted_addresses_and_time() {
+    let dir = Scratch::new("loop");
+    let path = dir.write("c.pcap", &conversations(5, None).to_pcap());
+    let (out, st, events) = replay(&dir, &[&path], &["--loop", "3", "--workers", "2"]);
+    assert!(out.status.success());
+    assert_eq!(
+        st["capture"]["records"].as_u64().unwrap(),
+        3 * count_records(&std::fs::read(&path).unwrap())
+    );
+    assert_eq!(events.len(), 15);
+    let mut srcs: Vec<&str> = events
+        .iter()
+        .map(|e| e["src_ip"].as_str().unwrap())
+        .collect();
+    srcs.sort();
+    srcs.dedup();
+    assert_eq!(srcs.len(), 15, "each pass shows new hosts");
+    let starts: Vec<&str> = events
+        .iter()
+        .map(|e| e["flow"]["start"].as_str().unwrap())
+        .collect();
+    assert!(starts.iter().any(|s| s.starts_with("2026-01-01T00:00:00")));
+    assert!(
+        starts.iter().any(|s| s.starts_with("2026-01-01T00:00:01")),
+        "later passes start later"
+    );
+}
+
+#[test]
+fn paced_replay_counts_the_same() {
+    let dir = Scratch::new("speed");
+    let path = dir.write("c.pcap", &conversations(20, None).to_pcap());
+    let (_, fast, _) = replay(&dir, &[&path], &[]);
+    let (out, paced, _) = replay(&dir, &[&path], &["--speed", "50"]);
+    assert!(out.status.success());
+    assert_eq!(fast["packets"], paced["packets"]);
+    assert_eq!(fast["flows"], paced["flows"]);
+}
+
+#[test]
+fn pcap_and_pcapng_replay_identically() {
+    let dir = Scratch::new("formats");
+    let cap = layered();
+    let a = dir.write("a.pcap", &cap.to_pcap());
+    let b = dir.write("b.pcapng", &cap.to_pcapng());
+    let (_, sa, ea) = replay(&dir, &[&a], &[]);
+    let (_, sb, eb) = replay(&dir, &[&b], &[]);
+    assert_eq!(sa["packets"], sb["packets"]);
+    assert_eq!(sa["flows"], sb["flows"]);
+    assert_eq!(ea, eb);
+    assert_eq!(
+        ea.iter()
+            .filter(|e| e["vlan"] == serde_json::json!([100, 42]))
+            .count(),
+        1,
+        "QinQ"
+    );
+    assert!(
+        ea.iter().any(|e| e["src_ip"] == "2001:db8::1"),
+        "IPv6 with extension headers"
+    );
+}
+
+#[test]
+fn committed_sample_is_what_the_library_builds() {
+    let committed =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap")).unwrap();
+    assert!(
+        committed == tollgate::sample::build().to_pcap(),
+        "pcaps/sample.pcap is stale: cargo run --example make_sample -- pcaps/sample.pcap"
+    );
+}
+
+#[test]
+fn generated_captures_open_cleanly_in_tshark() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        eprintln!("tshark not installed: skipping the independent dissector check");
+        return;
+    }
+    let dir = Scratch::new("tshark");
+    for (name, bytes) in [
+        ("c.pcap", conversations(10, Some(5)).to_pcap()),
+        ("l.pcapng", layered().to_pcapng()),
+    ] {
+        let path = dir.write(name, &bytes);
+        let out = Command::new("tshark")
+            .args(["-r", s(&path), "-z", "expert,warn", "-q"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("Malformed"), "{name}: {text}");
+        assert!(
+            !text.contains("Bad checksum") && !text.contains("incorrect"),
+            "{name}: {text}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit 2 for bad input: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stderr_lines(out);
+    assert_eq!(lines.len(), 1, "one line: {lines:?}");
+    assert!(
+        lines[0].contains(needle),
+        "{:?} should name {needle:?}",
+        lines[0]
+    );
+    assert!(!lines[0].contains("panicked") && !lines[0].contains("backtrace"));
+}
+
+#[test]
+fn bad_captures_are_one_line_and_exit_2() {
+    let dir = Scratch::new("badcap");
+    let out = tollgate(&["replay", "/nonexistent/dir/x.pcap"]);
+    assert_one_line_error(&out, "/nonexistent/dir/x.pcap");
+    let out = tollgate(&["replay", s(&dir.0)]);
+    assert_one_line_error(&out, "directory");
+    let empty = dir.write("empty.pcap", b"");
+    assert_one_line_error(&tollgate(&["replay", s(&empty)]), "too short");
+    let junk = dir.write("junk.pcap", b"this is not a capture file at all");
+    assert_one_line_error(
+        &tollgate(&["replay", s(&junk)]),
+        "not a pcap or pcapng file",
+    );
+    let mut raw_ip = Capture::new().to_pcap();
+    raw_ip[20] = 101;
+    let raw = dir.write("raw.pcap", &raw_ip);
+    assert_one_line_error(&tollgate(&["replay", s(&raw)]), "not Ethernet");
+    // A good file first does not hide a bad one later: all are checked first.
+    let good = dir.write("good.pcap", &layered().to_pcap());
+    assert_one_line_error(&tollgate(&["replay", s(&good), s(&raw)]), "raw.pcap");
+    // Permission checks do not apply to root, so only an ordinary user can see this one.
+    let secret = dir.write("secret.pcap", &layered().to_pcap());
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(true);
+    if !is_root {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+        assert_one_line_error(&tollgate(&["replay", s(&secret)]), "Permission denied");
+    }
+}
+
+#[test]
+fn pcapng_with_a_foreign_interface_is_refused() {
+    let dir = Scratch::new("ngfor");
+    let mut b = layered().to_pcapng();
+    b[28 + 8] = 113; // the IDB's link type: Linux cooked capture
+    let p = dir.write("sll.pcapng", &b);
+    let out = tollgate(&["replay", "--stats-interval", "0", s(&p)]);
+    assert_eq!(out.status.code(), Some(2));
+    let last = stderr_lines(&out).pop().unwrap();
+    assert!(
+        last.contains("not Ethernet") && last.contains("sll.pcapng"),
+        "{last}"
+    );
+}
+
+#[test]
+fn truncated_capture_processes_every_whole_record_then_reports() {
+    let dir = Scratch::new("trunc");
+    let full = conversations(3, None).to_pcap();
+    let whole = count_records(&full);
+    let cut = dir.write("cut.pcap", &full[..full.len() - 20]);
+    let (out, st, events) = replay(&dir, &[&cut], &[]);
+    assert_one_line_error(&out, "cut mid-record");
+    assert_eq!(st["capture"]["records"].as_u64().unwrap(), whole - 1);
+    assert_eq!(st["packets"]["rx"].as_u64().unwrap(), whole - 1);
+    assert_eq!(st["capture"]["truncated_files"], 1);
+    assert_eq!(events.len(), 3, "the flows before the cut are all reported");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("packets rx"),
+        "summary still printed"
+    );
+    // A second, whole file after the cut one is still replayed.
+    let other = dir.write("other.pcap", &layered().to_pcap());
+    let (out, st, _) = replay(&dir, &[&cut, &other], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        st["capture"]["records"].as_u64().unwrap(),
+        whole - 1 + count_records(&layered().to_pcap())
+    );
+}
+
+#[test]
+fn bad_flags_are_one_line_and_exit_2() {
+    let dir = Scratch::new("flags");
+    let f = dir.write("l.pcap", &layered().to_pcap());
+    let f = s(&f);
+    for (args, needle) in [
+        (vec!["replay"], "FILE"),
+        (vec!["replay", f, "--bogus"], "--bogus"),
+        (vec!["replay", f, "--workers", "0"], "--workers"),
+        (vec!["replay", f, "--workers", "100000"], "--workers"),
+        (vec!["replay", f, "--mode", "tap"], "--mode"),
+        (vec!["replay", f, "--speed", "0"], "--speed"),
+        (vec!["replay", f, "--speed", "warp"], "--speed"),
+        (vec!["replay", f, "--loop", "0"], "--loop"),
+        (vec!["replay", f, "--new-timeout", "30"], "unit"),
+        (
+            vec!["replay", f, "--stats-interval", "soon"],
+            "--stats-interval",
+        ),
+        (
+            vec!["replay", f, "--flow-capacity", "lots"],
+            "--flow-capacity",
+        ),
+        (vec!["replay", f, "--flow-capacity", "0"], "--flow-capacity"),
+        (vec!["replay", f, "--cores", "4-2"], "--cores"),
+        (vec!["replay", f, "--cores", "999"], "core 999"),
+        (
+            vec!["replay", f, "--cores", "0", "--workers", "2"],
+            "one core per worker",
+        ),
+        (vec!["replay", f, "--malformed", "drop"], "--mode ips"),
+        (
+            vec!["replay", f, "--eve", "/nonexistent/dir/eve.json"],
+            "/nonexistent/dir/eve.json",
+        ),
+        (vec!["bogus-command"], "bogus-command"),
+    ] {
+        let out = tollgate(&args);
+        assert_one_line_error(&out, needle);
+    }
+    assert!(tollgate(&["--help"]).status.success());
+    assert!(tollgate(&["replay", "--help"]).status.success());
+}
