@@ -1,1 +1,219 @@
-fn main() {}
+//! Replay benchmark for the spine. Builds a capture of many interleaved TCP
+//! conversations (mixed request and response sizes), writes it to a temp
+//! file, and measures in one process:
+//! - baseline: what the reader alone does — walk the records, decode, hash
+//!   with Toeplitz and pick a worker — on one thread, no worker processing;
+//! - the worker pipeline alone (decode, flow table, accounting) over packets
+//!   already in memory, one thread: what one core can take;
+//! - the full replay (reader, rings, pinned workers, flow table, accounting)
+//!   with 1 and 2 workers, without and with EVE output.
+//! Each figure is the best of several runs; replay figures are also given as
+//! a ratio to the baseline, since these machines are shared and noisy.
+//! Prints a JSON object and a Markdown table.
+//!
+//!     cargo bench --bench spine [-- PACKETS]
+
+use serde_json::json;
+use std::time::Instant;
+use tollgate::craft::{Capture, Route, Side, TcpConversation};
+use tollgate::decode::decode;
+use tollgate::flow::{EndReason, Timeouts};
+use tollgate::io::pcap::Records;
+use tollgate::io::{CountingSink, RawPacket, BURST_SIZE};
+use tollgate::replay::{replay, ReplayConfig};
+use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
+use tollgate::worker::{Worker, WorkerConfig};
+
+const RUNS: usize = 5;
+
+fn build(target_packets: usize) -> Capture {
+    let mut cap = Capture::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let server = "10.200.0.10".parse().unwrap();
+    let mut i = 0u64;
+    while cap.packets.len() < target_packets {
+        let r = rnd();
+        let client = format!(
+            "10.{}.{}.{}",
+            r as u8 % 64,
+            (r >> 8) as u8,
+            1 + (r >> 16) as u8 % 250
+        );
+        let route = Route::new(client.parse().unwrap(), server);
+        // IMIX-like: many small requests, some large uploads and downloads.
+        let req = match r >> 24 & 7 {
+            0..=4 => 200 + (r >> 32) as usize % 1200,
+            5 | 6 => 4000 + (r >> 32) as usize % 16000,
+            _ => 60_000 + (r >> 32) as usize % 200_000,
+        };
+        let resp = 100 + (r >> 40) as usize % 30_000;
+        let mut c = TcpConversation::new(
+            route,
+            1024 + (r >> 48) as u16 % 60000,
+            8000,
+            1_700_000_000_000_000_000 + i * 200_000,
+        )
+        .gap(20_000);
+        c.handshake()
+            .send(Side::Client, &vec![b'q'; req], 1448)
+            .send(Side::Server, &vec![b'r'; resp], 1448)
+            .close(Side::Client);
+        cap.extend(c.into_packets());
+        i += 1;
+    }
+    cap
+}
+
+fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    (best, last.expect("RUNS > 0"))
+}
+
+fn main() {
+    let target: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(500_000);
+    let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("spine.pcap");
+    let cap = build(target);
+    let bytes = cap.to_pcap();
+    std::fs::write(&path, &bytes).expect("write capture");
+    let packets = cap.packets.len() as u64;
+    let wire_bytes: u64 = cap.packets.iter().map(|(_, f)| f.len() as u64).sum();
+    drop(cap);
+
+    // Baseline: read (from memory, as the reader does after loading),
+    // decode, hash, pick a worker.
+    let t = Toeplitz::new(&SYMMETRIC_KEY);
+    let reta = Reta::new(2);
+    let (base_s, spread) = best(|| {
+        let buf = std::fs::read(&path).expect("read capture");
+        let mut per = [0u64; 2];
+        for r in Records::new(&buf).expect("header").flatten() {
+            let data = &buf[r.offset..r.offset + r.caplen as usize];
+            let k = decode(data).map_or(0, |d| reta.queue(t.hash_packet(&d)));
+            per[usize::from(k)] += 1;
+        }
+        per
+    });
+
+    let mut rows = vec![];
+    let mut results = vec![];
+    let base_pps = packets as f64 / base_s;
+    rows.push((
+        "read + decode + dispatch only (baseline)".to_string(),
+        base_s,
+        1.0,
+    ));
+
+    // The worker pipeline alone, fed from memory in bursts.
+    let buf = std::fs::read(&path).expect("read capture");
+    let recs: Vec<_> = Records::new(&buf).expect("header").flatten().collect();
+    let (worker_s, wc) = best(|| {
+        let cfg = WorkerConfig {
+            id: 0,
+            mode: Default::default(),
+            flow_capacity: 65_536,
+            timeouts: Timeouts::default(),
+            malformed: Default::default(),
+        };
+        let mut w = Worker::new(cfg, None, CountingSink::default());
+        for chunk in recs.chunks(BURST_SIZE) {
+            let mut raw = [RawPacket {
+                data: &[],
+                ts_ns: 0,
+            }; BURST_SIZE];
+            for (slot, r) in raw.iter_mut().zip(chunk) {
+                *slot = RawPacket {
+                    data: &buf[r.offset..r.offset + r.caplen as usize],
+                    ts_ns: r.ts_ns,
+                };
+            }
+            w.process_burst(&raw[..chunk.len()], 0);
+        }
+        w.finish(EndReason::Shutdown).0
+    });
+    assert_eq!(wc.rx_packets, packets);
+    let worker_ratio = (packets as f64 / worker_s) / base_pps;
+    rows.push((
+        "worker pipeline alone, 1 thread, from memory".to_string(),
+        worker_s,
+        worker_ratio,
+    ));
+    results.push(json!({
+        "name": "worker pipeline alone", "workers": 1, "eve": false, "seconds": worker_s,
+        "pps": packets as f64 / worker_s, "gbps": wire_bytes as f64 * 8.0 / worker_s / 1e9,
+        "ratio_to_baseline": worker_ratio, "flows": wc.flows.created,
+        "ns_per_packet": worker_s * 1e9 / packets as f64,
+    }));
+    drop(recs);
+    drop(buf);
+    for (workers, eve) in [(1usize, false), (2, false), (1, true), (2, true)] {
+        let cfg = ReplayConfig {
+            files: vec![path.clone()],
+            workers,
+            cores: if workers <= core_affinity::get_core_ids().map_or(0, |c| c.len()) {
+                (0..workers).collect()
+            } else {
+                vec![]
+            },
+            eve: eve.then(|| dir.join("eve.json")),
+            ..ReplayConfig::default()
+        };
+        let (secs, report) = best(|| replay(&cfg, |_, _, _| {}).expect("replay"));
+        let rx: u64 = report.workers.iter().map(|w| w.rx_packets).sum();
+        assert_eq!(rx, packets, "every packet replayed");
+        let flows: u64 = report.workers.iter().map(|w| w.flows.created).sum();
+        let name = format!(
+            "replay, {workers} worker(s){}",
+            if eve { ", EVE flow records on" } else { "" }
+        );
+        let ratio = (packets as f64 / secs) / base_pps;
+        rows.push((name.clone(), secs, ratio));
+        results.push(json!({
+            "name": name, "workers": workers, "eve": eve, "seconds": secs,
+            "pps": packets as f64 / secs, "gbps": wire_bytes as f64 * 8.0 / secs / 1e9,
+            "ratio_to_baseline": ratio, "flows": flows,
+        }));
+    }
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let out = json!({
+        "machine": {"cores": cores},
+        "capture": {"packets": packets, "bytes": wire_bytes, "dispatch_spread_2_workers": spread},
+        "baseline": {"seconds": base_s, "pps": base_pps, "gbps": wire_bytes as f64 * 8.0 / base_s / 1e9},
+        "replay": results,
+        "runs_per_figure": RUNS,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    println!();
+    println!(
+        "{packets} packets, {:.1} MB, {cores} cores, best of {RUNS}",
+        wire_bytes as f64 / 1e6
+    );
+    println!();
+    println!("| run | seconds | Mpps | Gbit/s | vs baseline |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, secs, ratio) in rows {
+        println!(
+            "| {name} | {secs:.3} | {:.2} | {:.2} | {ratio:.2} |",
+            packets as f64 / secs / 1e6,
+            wire_bytes as f64 * 8.0 / secs / 1e9
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,10 +9,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The version line: ours, and the system libraries found at build time.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (DPDK ",
+    env!("TOLLGATE_DPDK_VERSION"),
+    ", Hyperscan ",
+    env!("TOLLGATE_HYPERSCAN_VERSION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
-    version,
+    version = VERSION,
     about = "Inline inspection for the ingress of AI factories",
     long_about = "Tollgate inspects the traffic going into and out of AI workloads: \
                   it decodes, tracks flows and writes EVE JSON that Suricata-aware SIEMs read."

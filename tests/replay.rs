@@ -748,3 +748,32 @@ fn bad_flags_are_one_line_and_exit_2() {
     assert!(tollgate(&["--help"]).status.success());
     assert!(tollgate(&["replay", "--help"]).status.success());
 }
+
+#[test]
+fn worker_count_changes_nothing_an_analyst_sees() {
+    let dir = Scratch::new("workers");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let conv = dir.write("c.pcap", &conversations(150, Some(3)).to_pcap());
+    let canon = |events: Vec<Value>| {
+        let mut v: Vec<String> = events
+            .into_iter()
+            .map(|mut e| {
+                let o = e.as_object_mut().unwrap();
+                o.remove("flow_id");
+                o.remove("tollgate");
+                e.to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for path in [sample.as_path(), conv.as_path()] {
+        let (_, s1, e1) = replay(&dir, &[path], &["--workers", "1"]);
+        let (_, s3, e3) = replay(&dir, &[path], &["--workers", "3"]);
+        assert_eq!(canon(e1), canon(e3), "{path:?}");
+        for k in ["created", "ended", "timed_out", "evicted"] {
+            assert_eq!(s1["flows"][k], s3["flows"][k], "{path:?} flows.{k}");
+        }
+        assert_eq!(s1["decode_errors"], s3["decode_errors"]);
+    }
+}

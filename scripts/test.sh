@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the build and tests need, then runs the
+# unit and end-to-end tests, and holds the tree to clippy and rustfmt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test
