@@ -7,6 +7,7 @@
 //!   already in memory, one thread: what one core can take;
 //! - the full replay (reader, rings, pinned workers, flow table, accounting)
 //!   with 1 and 2 workers, without and with EVE output.
+//!
 //! Each figure is the best of several runs; replay figures are also given as
 //! a ratio to the baseline, since these machines are shared and noisy.
 //! Prints a JSON object and a Markdown table.
