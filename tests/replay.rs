@@ -777,3 +777,36 @@ fn worker_count_changes_nothing_an_analyst_sees() {
         assert_eq!(s1["decode_errors"], s3["decode_errors"]);
     }
 }
+
+#[test]
+fn stats_lines_come_at_the_interval_and_not_when_off() {
+    let dir = Scratch::new("statsline");
+    let path = dir.write("c.pcap", &conversations(20, None).to_pcap());
+    // About 30 ms of capture time at 1/20 speed: over half a second of replay.
+    let out = tollgate(&[
+        "replay",
+        s(&path),
+        "--speed",
+        "0.05",
+        "--stats-interval",
+        "150ms",
+    ]);
+    assert!(out.status.success());
+    let lines = stderr_lines(&out);
+    assert!(!lines.is_empty(), "at least one stats line");
+    assert!(
+        lines.iter().all(|l| l.starts_with("tollgate: ")
+            && l.contains(" rx ")
+            && l.contains("flows active")),
+        "{lines:?}"
+    );
+    let out = tollgate(&[
+        "replay",
+        s(&path),
+        "--speed",
+        "0.05",
+        "--stats-interval",
+        "0",
+    ]);
+    assert!(stderr_lines(&out).is_empty(), "0 turns them off");
+}

@@ -479,11 +479,10 @@ impl FlowTable {
                         self.end(victim, EndReason::Forced, emit);
                     }
                 }
-                // The eviction may have shifted the index: probe again.
-                let pos = match self.find(&key, hash) {
-                    Err(pos) => pos,
-                    Ok(pos) => pos,
-                };
+                // The key is absent now (not found, or just ended), but an
+                // eviction or end may have shifted the index: probe again for
+                // the empty slot it belongs in.
+                let pos = self.find(&key, hash).unwrap_or_else(|empty| empty);
                 let Some(i) = self.free.pop() else {
                     unreachable!("a slot was just freed");
                 };

@@ -606,6 +606,22 @@ mod tests {
             .collect()
     }
 
+    fn pcap_of(frames: &[(u64, Vec<u8>)], nanos: bool, big: bool) -> Vec<u8> {
+        let mut w = PcapWriter::with_format(Vec::new(), nanos, big).unwrap();
+        for (ts, f) in frames {
+            w.write(*ts, f).unwrap();
+        }
+        w.into_inner()
+    }
+
+    fn pcapng_of(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
+        let mut w = PcapngWriter::new(Vec::new()).unwrap();
+        for (ts, f) in frames {
+            w.write(*ts, f).unwrap();
+        }
+        w.into_inner()
+    }
+
     fn read_all(buf: &[u8]) -> (Vec<(u64, Vec<u8>)>, Option<CaptureError>) {
         let mut out = Vec::new();
         let mut err = None;
@@ -625,11 +641,7 @@ mod tests {
     fn pcap_round_trips_in_every_flavour() {
         for nanos in [false, true] {
             for big in [false, true] {
-                let mut w = PcapWriter::with_format(Vec::new(), nanos, big).unwrap();
-                for (ts, f) in frames() {
-                    w.write(ts, &f).unwrap();
-                }
-                let buf = w.into_inner();
+                let buf = pcap_of(&frames(), nanos, big);
                 assert_eq!(check_header(&buf).unwrap(), Format::Pcap);
                 let (got, err) = read_all(&buf);
                 assert!(err.is_none());
@@ -640,11 +652,7 @@ mod tests {
 
     #[test]
     fn pcapng_round_trips() {
-        let mut w = PcapngWriter::new(Vec::new()).unwrap();
-        for (ts, f) in frames() {
-            w.write(ts, &f).unwrap();
-        }
-        let buf = w.into_inner();
+        let buf = pcapng_of(&frames());
         assert_eq!(check_header(&buf).unwrap(), Format::Pcapng);
         let (got, err) = read_all(&buf);
         assert!(err.is_none());
@@ -655,17 +663,9 @@ mod tests {
     fn cut_mid_record_yields_whole_records_then_the_truncation() {
         for ng in [false, true] {
             let buf = if ng {
-                let mut w = PcapngWriter::new(Vec::new()).unwrap();
-                for (ts, f) in frames() {
-                    w.write(ts, &f).unwrap();
-                }
-                w.into_inner()
+                pcapng_of(&frames())
             } else {
-                let mut w = PcapWriter::new(Vec::new()).unwrap();
-                for (ts, f) in frames() {
-                    w.write(ts, &f).unwrap();
-                }
-                w.into_inner()
+                pcap_of(&frames(), false, false)
             };
             let cut = &buf[..buf.len() - 10];
             let (got, err) = read_all(cut);
