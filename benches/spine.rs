@@ -20,7 +20,7 @@ use tollgate::craft::{Capture, Route, Side, TcpConversation};
 use tollgate::decode::decode;
 use tollgate::flow::{EndReason, Timeouts};
 use tollgate::io::pcap::Records;
-use tollgate::io::{CountingSink, RawPacket, BURST_SIZE};
+use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
 use tollgate::replay::{replay, ReplayConfig};
 use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
 use tollgate::worker::{Worker, WorkerConfig};
@@ -133,7 +133,8 @@ fn main() {
             timeouts: Timeouts::default(),
             malformed: Default::default(),
         };
-        let mut w = Worker::new(cfg, None, CountingSink::default());
+        let mut w = Worker::new(cfg, None);
+        let mut verdicts = [Verdict::Forward; BURST_SIZE];
         for chunk in recs.chunks(BURST_SIZE) {
             let mut raw = [RawPacket {
                 data: &[],
@@ -145,9 +146,9 @@ fn main() {
                     ts_ns: r.ts_ns,
                 };
             }
-            w.process_burst(&raw[..chunk.len()], 0);
+            w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
         }
-        w.finish(EndReason::Shutdown).0
+        w.finish(EndReason::Shutdown)
     });
     assert_eq!(wc.rx_packets, packets);
     let worker_ratio = (packets as f64 / worker_s) / base_pps;

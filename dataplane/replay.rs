@@ -9,12 +9,11 @@
 //! Time is capture time: the reader sends idle workers a tick each second
 //! of capture time so their flows time out even when no packet reaches them.
 
-use crate::decode::decode;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, FlowRecord, Timeouts, MAX_WORKERS};
 use crate::io::pcap::{check_header, CaptureError, Records};
-use crate::io::{CountingSink, RawPacket, BURST_SIZE};
-use crate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
+use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
+use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, WorkerCounters};
 use crate::worker::{MalformedPolicy, Mode, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -239,12 +238,7 @@ pub fn replay(
                 if let Some(id) = core {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                run_worker(
-                    Worker::new(wcfg, events, CountingSink::default()),
-                    rx,
-                    snaps,
-                    k,
-                )
+                run_worker(Worker::new(wcfg, events), rx, snaps, k)
             })
             .map_err(ReplayError::Thread)?;
         workers.push(h);
@@ -303,12 +297,19 @@ pub fn replay(
 }
 
 fn run_worker(
-    mut w: Worker<CountingSink>,
+    mut w: Worker,
     rx: Receiver<Burst>,
     snaps: Sender<(usize, WorkerCounters)>,
     k: usize,
 ) -> WorkerCounters {
     let mut bursts: u64 = 0;
+    let mut sink = CountingSink::default();
+    let mut verdicts = [Verdict::Forward; BURST_SIZE];
+    let snapshot = |w: &Worker, sink: &CountingSink| {
+        let mut c = w.counters();
+        c.sink_packets = sink.count();
+        c
+    };
     while let Ok(b) = rx.recv() {
         if let Some(buf) = &b.buf {
             let mut raw = [RawPacket {
@@ -322,7 +323,12 @@ fn run_worker(
                     ts_ns: d.ts_ns,
                 };
             }
-            w.process_burst(&raw[..n], b.pass);
+            w.process_burst(&raw[..n], b.pass, &mut verdicts);
+            for (p, v) in raw[..n].iter().zip(&verdicts) {
+                if *v == Verdict::Forward {
+                    sink.send(p);
+                }
+            }
         }
         if b.now_ns != 0 {
             w.tick(b.now_ns);
@@ -330,10 +336,11 @@ fn run_worker(
         bursts += 1;
         if bursts % PUBLISH_EVERY == 0 {
             // Never waits: a monitor that is behind just misses a snapshot.
-            let _ = snaps.try_send((k, w.counters()));
+            let _ = snaps.try_send((k, snapshot(&w, &sink)));
         }
     }
-    let (c, _sink) = w.finish(EndReason::Shutdown);
+    let mut c = w.finish(EndReason::Shutdown);
+    c.sink_packets = sink.count();
     let _ = snaps.try_send((k, c));
     c
 }
@@ -411,8 +418,7 @@ fn read_captures(
     tx: Vec<Sender<Burst>>,
     progress: &Progress,
 ) -> (CaptureCounters, Vec<String>) {
-    let toeplitz = Toeplitz::new(&SYMMETRIC_KEY);
-    let reta = Reta::new(cfg.workers as u16);
+    let rss = SoftRss::new(cfg.workers as u16);
     let n = tx.len();
     let mut disp = Dispatch {
         tx,
@@ -493,16 +499,7 @@ fn read_captures(
                 let data = buf
                     .get(rec.offset..rec.offset + rec.caplen as usize)
                     .unwrap_or(&[]);
-                let k = match decode(data) {
-                    Ok(mut d) => {
-                        if pass != 0 {
-                            d.offset_addresses(pass);
-                        }
-                        usize::from(reta.queue(toeplitz.hash_packet(&d)))
-                    }
-                    // What cannot be parsed cannot be hashed: queue 0, as on a NIC.
-                    Err(_) => 0,
-                };
+                let k = usize::from(rss.queue_for(data, pass));
                 let b = &mut disp.pending[k];
                 b.descs[b.len] = Desc {
                     offset: rec.offset,

@@ -86,6 +86,38 @@ fn key_window(key: &[u8; 40], start: usize) -> u32 {
     (w << (start % 8) >> 32) as u32
 }
 
+/// RSS in software, for captures and for ports without usable RSS: decode
+/// the frame, hash it as the NIC would, look the queue up. The replay reader
+/// and the DPDK RX lcore both spread packets with this.
+pub struct SoftRss {
+    toeplitz: Toeplitz,
+    reta: Reta,
+}
+
+impl SoftRss {
+    pub fn new(queues: u16) -> Self {
+        SoftRss {
+            toeplitz: Toeplitz::new(&SYMMETRIC_KEY),
+            reta: Reta::new(queues),
+        }
+    }
+
+    /// The worker for a frame. `pass` is the replay pass (`--loop`), whose
+    /// address shift the hash must see; 0 on live traffic. What does not
+    /// decode goes to queue 0, as a NIC sends what it cannot parse.
+    pub fn queue_for(&self, frame: &[u8], pass: u16) -> u16 {
+        match crate::decode::decode(frame) {
+            Ok(mut d) => {
+                if pass != 0 {
+                    d.offset_addresses(pass);
+                }
+                self.reta.queue(self.toeplitz.hash_packet(&d))
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
 /// Entries in the redirection table; the common size on 10/25/100G NICs and
 /// a multiple of every small queue count.
 pub const RETA_SIZE: usize = 128;

@@ -1,14 +1,15 @@
 //! The worker pipeline: what one pinned core does to each burst, whatever
 //! the packet source. Stages run a burst at a time — decode every packet,
 //! then account every packet to its flow, then hand out verdicts — so each
-//! stage's code and data stay hot. Nothing here allocates, locks, logs or
+//! stage's code and data stay hot. The caller acts on the verdicts (sends
+//! or frees the packets) and reports what its sink refused. Nothing here allocates, locks, logs or
 //! makes a syscall per packet: counters are plain fields, flow records leave
 //! through a bounded ring with `try_send` (a full ring is counted, the worker
 //! never waits), and the clock is the packets' own, read once per burst.
 
 use crate::decode::{decode, DecodeError, Decoded, Network};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
-use crate::io::{DropReason, PacketSink, RawPacket, Verdict, BURST_SIZE};
+use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::stats::WorkerCounters;
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -42,12 +43,11 @@ pub struct WorkerConfig {
 /// instead of stalling one.
 const EXPIRE_BUDGET: usize = 256;
 
-pub struct Worker<S: PacketSink> {
+pub struct Worker {
     cfg: WorkerConfig,
     flows: FlowTable,
     counters: WorkerCounters,
     events: Option<Sender<FlowRecord>>,
-    sink: S,
     now_ns: u64,
 }
 
@@ -61,15 +61,14 @@ fn offer(events: &Option<Sender<FlowRecord>>, c: &mut WorkerCounters, r: &FlowRe
     }
 }
 
-impl<S: PacketSink> Worker<S> {
+impl Worker {
     /// Everything the worker needs is allocated here, once.
-    pub fn new(cfg: WorkerConfig, events: Option<Sender<FlowRecord>>, sink: S) -> Self {
+    pub fn new(cfg: WorkerConfig, events: Option<Sender<FlowRecord>>) -> Self {
         Worker {
             flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id),
             cfg,
             counters: WorkerCounters::default(),
             events,
-            sink,
             now_ns: 0,
         }
     }
@@ -84,24 +83,33 @@ impl<S: PacketSink> Worker<S> {
     }
 
     /// A copy of the counters, flow-table counters folded in.
+    /// `sink_packets` is the caller's to fill: the sink is its.
     pub fn counters(&self) -> WorkerCounters {
         let mut c = self.counters;
         c.flows = self.flows.counters;
         c.flows_active = self.flows.active();
-        c.sink_packets = self.sink.count();
         c
     }
 
-    /// Runs one burst through the pipeline. `pass` is the replay pass
-    /// (`--loop`), 0 on live traffic. Bursts longer than `BURST_SIZE` are
-    /// taken in slices.
-    pub fn process_burst(&mut self, pkts: &[RawPacket<'_>], pass: u16) {
-        for chunk in pkts.chunks(BURST_SIZE) {
-            self.process_chunk(chunk, pass);
+    /// Runs a burst through the pipeline and writes a verdict per packet
+    /// into `verdicts` (which must be at least as long). `pass` is the
+    /// replay pass (`--loop`), 0 on live traffic. Bursts longer than
+    /// `BURST_SIZE` are taken in slices.
+    pub fn process_burst(&mut self, pkts: &[RawPacket<'_>], pass: u16, verdicts: &mut [Verdict]) {
+        for (chunk, out) in pkts.chunks(BURST_SIZE).zip(verdicts.chunks_mut(BURST_SIZE)) {
+            self.process_chunk(chunk, pass, out);
         }
     }
 
-    fn process_chunk(&mut self, pkts: &[RawPacket<'_>], pass: u16) {
+    /// The sink refused forwarded packets (a full TX queue): they move from
+    /// tx to dropped(tx_full).
+    pub fn tx_failed(&mut self, packets: u64, bytes: u64) {
+        self.counters.tx_packets -= packets.min(self.counters.tx_packets);
+        self.counters.tx_bytes -= bytes.min(self.counters.tx_bytes);
+        self.counters.dropped[DropReason::TxFull.index()] += packets;
+    }
+
+    fn process_chunk(&mut self, pkts: &[RawPacket<'_>], pass: u16, verdicts: &mut [Verdict]) {
         let n = pkts.len();
         let mut decoded = [Decoded::default(); BURST_SIZE];
         let mut errors: [Option<DecodeError>; BURST_SIZE] = [None; BURST_SIZE];
@@ -146,7 +154,7 @@ impl<S: PacketSink> Worker<S> {
         }
 
         // Stage 3: verdicts.
-        for (i, p) in pkts.iter().enumerate() {
+        for ((i, p), out) in pkts.iter().enumerate().zip(verdicts.iter_mut()) {
             let verdict = match (errors[i], self.cfg.mode, self.cfg.malformed) {
                 (Some(_), Mode::Ips, MalformedPolicy::Drop) => Verdict::Drop(DropReason::Malformed),
                 _ => Verdict::Forward,
@@ -155,10 +163,10 @@ impl<S: PacketSink> Worker<S> {
                 Verdict::Forward => {
                     self.counters.tx_packets += 1;
                     self.counters.tx_bytes += p.data.len() as u64;
-                    self.sink.send(p);
                 }
                 Verdict::Drop(r) => self.counters.dropped[r.index()] += 1,
             }
+            *out = verdict;
         }
 
         self.expire();
@@ -211,10 +219,10 @@ impl<S: PacketSink> Worker<S> {
         flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| offer(events, counters, r));
     }
 
-    /// Ends every flow with `reason` and returns the final counters and the
-    /// sink. Off the hot path, so here the worker does wait for room in the
-    /// event ring: shutdown records are not dropped.
-    pub fn finish(mut self, reason: EndReason) -> (WorkerCounters, S) {
+    /// Ends every flow with `reason` and returns the final counters. Off the
+    /// hot path, so here the worker does wait for room in the event ring:
+    /// shutdown records are not dropped.
+    pub fn finish(mut self, reason: EndReason) -> WorkerCounters {
         let Worker {
             flows,
             events,
@@ -229,8 +237,7 @@ impl<S: PacketSink> Worker<S> {
                 }
             }
         });
-        let c = self.counters();
-        (c, self.sink)
+        self.counters()
     }
 }
 
@@ -239,7 +246,6 @@ mod tests {
     use super::*;
     use crate::craft::{Route, Side, TcpConversation};
     use crate::flow::FlowState;
-    use crate::io::CountingSink;
 
     fn cfg(mode: Mode, malformed: MalformedPolicy) -> WorkerConfig {
         WorkerConfig {
@@ -258,6 +264,13 @@ mod tests {
                 ts_ns: *ts,
             })
             .collect()
+    }
+
+    /// Runs packets through and returns their verdicts.
+    fn run(w: &mut Worker, pkts: &[(u64, Vec<u8>)], pass: u16) -> Vec<Verdict> {
+        let mut v = vec![Verdict::Forward; pkts.len()];
+        w.process_burst(&raw(pkts), pass, &mut v);
+        v
     }
 
     fn conversation() -> Vec<(u64, Vec<u8>)> {
@@ -281,13 +294,20 @@ mod tests {
             (Mode::Ips, MalformedPolicy::Pass, 0),
             (Mode::Ips, MalformedPolicy::Drop, 1),
         ] {
-            let mut w = Worker::new(cfg(mode, pol), None, CountingSink::default());
-            w.process_burst(&raw(&pkts), 0);
-            let (c, sink) = w.finish(EndReason::Shutdown);
+            let mut w = Worker::new(cfg(mode, pol), None);
+            let verdicts = run(&mut w, &pkts, 0);
+            let c = w.finish(EndReason::Shutdown);
             assert_eq!(c.rx_packets, pkts.len() as u64);
             assert_eq!(c.rx_packets, c.tx_packets + c.dropped_total());
             assert_eq!(c.dropped[DropReason::Malformed.index()], dropped);
-            assert_eq!(sink.count(), c.tx_packets);
+            let forwarded = verdicts.iter().filter(|v| **v == Verdict::Forward).count();
+            assert_eq!(forwarded as u64, c.tx_packets);
+            if dropped == 1 {
+                assert_eq!(
+                    *verdicts.last().unwrap(),
+                    Verdict::Drop(DropReason::Malformed)
+                );
+            }
             assert_eq!(c.decode_errors[DecodeError::Ipv4Truncated.index()], 1);
             assert_eq!(c.decoded.tcp, pkts.len() as u64 - 1);
             assert_eq!(c.flows.created, 1);
@@ -299,14 +319,10 @@ mod tests {
     fn records_reach_the_ring_and_a_full_ring_is_counted() {
         let pkts = conversation();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let mut w = Worker::new(
-            cfg(Mode::Ids, MalformedPolicy::Pass),
-            Some(tx),
-            CountingSink::default(),
-        );
+        let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), Some(tx));
         let r = Route::new("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
         let udp: Vec<_> = (0..3u16).map(|p| (0u64, r.udp(p, 53, b"q"))).collect();
-        w.process_burst(&raw(&udp), 0);
+        run(&mut w, &udp, 0);
         // Jump an hour: all three UDP flows time out in one burst, and the
         // one-slot ring takes one of them.
         w.tick(3_600_000_000_000);
@@ -314,9 +330,9 @@ mod tests {
         assert_eq!((c.events_sent, c.events_dropped), (1, 2));
         let rec = rx.try_recv().unwrap();
         assert_eq!(rec.reason, EndReason::Timeout);
-        w.process_burst(&raw(&pkts), 0);
+        run(&mut w, &pkts, 0);
         let handle = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
-        let (c, _) = w.finish(EndReason::Shutdown);
+        let c = w.finish(EndReason::Shutdown);
         let rest = handle.join().unwrap();
         assert_eq!(rest.len(), 1, "shutdown records wait for room");
         assert_eq!(rest[0].state, FlowState::Closed);
@@ -326,13 +342,20 @@ mod tests {
     #[test]
     fn replay_passes_make_distinct_flows() {
         let pkts = conversation();
-        let mut w = Worker::new(
-            cfg(Mode::Ids, MalformedPolicy::Pass),
-            None,
-            CountingSink::default(),
-        );
-        w.process_burst(&raw(&pkts), 0);
-        w.process_burst(&raw(&pkts), 1);
+        let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), None);
+        run(&mut w, &pkts, 0);
+        run(&mut w, &pkts, 1);
         assert_eq!(w.counters().flows.created, 2);
+    }
+
+    #[test]
+    fn refused_transmits_become_tx_full_drops() {
+        let pkts = conversation();
+        let mut w = Worker::new(cfg(Mode::Ips, MalformedPolicy::Pass), None);
+        run(&mut w, &pkts, 0);
+        w.tx_failed(2, 120);
+        let c = w.counters();
+        assert_eq!(c.dropped[DropReason::TxFull.index()], 2);
+        assert_eq!(c.rx_packets, c.tx_packets + c.dropped_total());
     }
 }

@@ -1,8 +1,8 @@
 //! Packet sources and sinks. The worker pipeline does not know where its
 //! packets came from: a source hands it bursts of `RawPacket`s that borrow the
-//! bytes, the pipeline returns a verdict per packet, and the sink takes what
-//! is forwarded. Replay reads capture files (`pcap`); the DPDK port module
-//! will sit beside it.
+//! bytes, the pipeline returns a verdict per packet, and the source's loop
+//! hands what is forwarded to its sink. Replay reads capture files (`pcap`);
+//! `dpdk` polls NIC queues.
 
 pub mod pcap;
 
@@ -31,15 +31,18 @@ pub enum Verdict {
 pub enum DropReason {
     /// The decoder rejected it and `--malformed drop` is in force.
     Malformed,
+    /// The NIC's TX queue stayed full through every retry.
+    TxFull,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 1;
-    pub const ALL: [DropReason; Self::COUNT] = [DropReason::Malformed];
+    pub const COUNT: usize = 2;
+    pub const ALL: [DropReason; Self::COUNT] = [DropReason::Malformed, DropReason::TxFull];
 
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Malformed => "malformed",
+            DropReason::TxFull => "tx_full",
         }
     }
 
