@@ -132,6 +132,7 @@ fn main() {
             flow_capacity: 65_536,
             timeouts: Timeouts::default(),
             malformed: Default::default(),
+            inspect: true,
         };
         let mut w = Worker::new(cfg, None);
         let mut verdicts = [Verdict::Forward; BURST_SIZE];

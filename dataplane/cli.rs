@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Replay pcap/pcapng captures through the worker pipeline.
     Replay(ReplayArgs),
+    /// Run on NIC ports through DPDK: one port IDS, two ports IPS (bump in the
+    /// wire). EAL arguments (lcores, PCI allow-list, vdevs) go after `--`.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,24 +57,19 @@ pub enum MalformedArg {
     Drop,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 /// A list of core ids, like `0,2,4-7`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreList(pub Vec<usize>);
 
+/// Flags of the worker pipeline, the same under `replay` and `run`.
 #[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// Capture files (pcap or pcapng, Ethernet), replayed one after another.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-
-    /// Worker threads (default: one per --cores entry, else 1).
-    #[arg(long, value_name = "N", value_parser = parse_workers)]
-    pub workers: Option<usize>,
-
-    /// Cores to pin the workers to, one per worker: `0,2,4-7`.
-    #[arg(long, value_name = "LIST", value_parser = parse_core_list)]
-    pub cores: Option<CoreList>,
-
+pub struct PipelineArgs {
     /// Observe only (ids) or forward and drop (ips).
     #[arg(long, value_enum, default_value = "ids")]
     pub mode: ModeArg,
@@ -104,6 +102,62 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
     pub closed_timeout: Duration,
 
+    /// What to do with packets that do not decode.
+    #[arg(long, value_enum, default_value = "pass")]
+    pub malformed: MalformedArg,
+}
+
+/// The pipeline settings every worker gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineSettings {
+    pub mode: Mode,
+    pub malformed: MalformedPolicy,
+    pub timeouts: Timeouts,
+}
+
+impl PipelineArgs {
+    pub fn settings(&self) -> Result<PipelineSettings, String> {
+        let mode = match self.mode {
+            ModeArg::Ids => Mode::Ids,
+            ModeArg::Ips => Mode::Ips,
+        };
+        let malformed = match self.malformed {
+            MalformedArg::Pass => MalformedPolicy::Pass,
+            MalformedArg::Drop if mode == Mode::Ips => MalformedPolicy::Drop,
+            MalformedArg::Drop => {
+                return Err("--malformed drop needs --mode ips: an IDS never drops".into())
+            }
+        };
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Ok(PipelineSettings {
+            mode,
+            malformed,
+            timeouts: Timeouts {
+                new_ns: ns(self.new_timeout),
+                established_ns: ns(self.established_timeout),
+                closed_ns: ns(self.closed_timeout),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files (pcap or pcapng, Ethernet), replayed one after another.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Worker threads (default: one per --cores entry, else 1).
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    /// Cores to pin the workers to, one per worker: `0,2,4-7`.
+    #[arg(long, value_name = "LIST", value_parser = parse_core_list)]
+    pub cores: Option<CoreList>,
+
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
     /// `max`, or a multiple of the capture's own timing (1 = real time).
     #[arg(long, value_name = "max|X", default_value = "max", value_parser = parse_speed)]
     pub speed: Speed,
@@ -111,10 +165,6 @@ pub struct ReplayArgs {
     /// Replay the files K times, shifting timestamps and addresses each pass.
     #[arg(long = "loop", value_name = "K", default_value = "1", value_parser = parse_loops)]
     pub loops: u16,
-
-    /// What to do with packets that do not decode.
-    #[arg(long, value_enum, default_value = "pass")]
-    pub malformed: MalformedArg,
 }
 
 impl ReplayArgs {
@@ -146,35 +196,50 @@ impl ReplayArgs {
                 ));
             }
         }
-        let mode = match self.mode {
-            ModeArg::Ids => Mode::Ids,
-            ModeArg::Ips => Mode::Ips,
-        };
-        let malformed = match self.malformed {
-            MalformedArg::Pass => MalformedPolicy::Pass,
-            MalformedArg::Drop if mode == Mode::Ips => MalformedPolicy::Drop,
-            MalformedArg::Drop => {
-                return Err("--malformed drop needs --mode ips: an IDS never drops".into())
-            }
-        };
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let p = self.pipeline.settings()?;
         Ok(ReplayConfig {
             files: self.files.clone(),
             workers,
             cores,
-            mode,
-            eve: self.eve.clone(),
-            flow_capacity: self.flow_capacity,
-            timeouts: Timeouts {
-                new_ns: ns(self.new_timeout),
-                established_ns: ns(self.established_timeout),
-                closed_ns: ns(self.closed_timeout),
-            },
+            mode: p.mode,
+            eve: self.pipeline.eve.clone(),
+            flow_capacity: self.pipeline.flow_capacity,
+            timeouts: p.timeouts,
             speed: self.speed,
             loops: self.loops,
-            malformed,
+            malformed: p.malformed,
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// Worker count; under `run` it comes from the EAL lcores (-l), one
+    /// worker per lcore besides the main one. Given, it must agree.
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
+
+    /// `off` forwards without decoding or tracking: the baseline for
+    /// measuring what inspection costs.
+    #[arg(long, value_enum, default_value = "on")]
+    pub inspect: OnOff,
+
+    /// Stop after this long (default: run until SIGINT or SIGTERM).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop once no port has received a packet for this long (for replaying
+    /// a pcap vdev to its end).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub idle_exit: Option<Duration>,
+
+    /// EAL arguments, after `--`: `-l 0-2 -a 0000:3b:00.0` or `--no-huge -m 512
+    /// --no-pci --vdev net_pcap0,rx_pcap=IN.pcap`.
+    #[arg(last = true, required = true, value_name = "EAL ARGS")]
+    pub eal: Vec<String>,
 }
 
 /// `30s`, `5m`, `1h`, `500ms`, `1.5s`, or `0`.
@@ -292,7 +357,39 @@ mod tests {
         v.extend_from_slice(extra);
         Cli::try_parse_from(v).map(|c| match c.command {
             Command::Replay(a) => a,
+            Command::Run(_) => unreachable!("parsed a replay command line"),
         })
+    }
+
+    #[test]
+    fn run_takes_eal_arguments_after_the_separator() {
+        let c = Cli::try_parse_from([
+            "tollgate",
+            "run",
+            "--mode",
+            "ips",
+            "--inspect",
+            "off",
+            "--idle-exit",
+            "2s",
+            "--",
+            "-l",
+            "0-2",
+            "--vdev",
+            "net_pcap0,rx_pcap=a.pcap",
+        ])
+        .unwrap();
+        let Command::Run(r) = c.command else {
+            panic!("not a run command");
+        };
+        assert_eq!(r.eal, ["-l", "0-2", "--vdev", "net_pcap0,rx_pcap=a.pcap"]);
+        assert_eq!(r.inspect, OnOff::Off);
+        assert_eq!(r.idle_exit, Some(Duration::from_secs(2)));
+        assert_eq!(r.pipeline.settings().unwrap().mode, Mode::Ips);
+        assert!(
+            Cli::try_parse_from(["tollgate", "run"]).is_err(),
+            "EAL arguments are required"
+        );
     }
 
     #[test]

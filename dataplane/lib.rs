@@ -15,6 +15,8 @@ pub mod flow;
 pub mod io;
 pub mod replay;
 pub mod rss;
+#[cfg(feature = "dpdk")]
+pub mod run;
 pub mod sample;
 pub mod stats;
 pub mod worker;

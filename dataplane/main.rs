@@ -4,14 +4,16 @@
 
 use clap::error::ErrorKind;
 use clap::Parser;
+use serde_json::{Map, Value};
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
-use tollgate::cli::{Cli, Command, ReplayArgs};
+use tollgate::cli::{Cli, Command, PipelineArgs, ReplayArgs, RunArgs};
 use tollgate::replay::{replay, Progress};
 use tollgate::stats::{si, stats_json, stats_line, summary_table, WorkerCounters};
 
-/// Bad input: flags, files, captures.
+/// Bad input: flags, files, captures, EAL arguments, ports.
 const EXIT_INPUT: u8 = 2;
 /// The run itself failed (an output could not be written).
 const EXIT_FAILURE: u8 = 1;
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Replay(args) => run_replay(&args),
+        Command::Run(args) => run_ports(&args),
     }
 }
 
@@ -52,6 +55,75 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Prints a stats line every `--stats-interval` from the snapshots a run
+/// hands its tick callback.
+struct StatsLines {
+    interval: f64,
+    last: Instant,
+    prev: WorkerCounters,
+}
+
+impl StatsLines {
+    fn new(p: &PipelineArgs) -> Self {
+        StatsLines {
+            interval: p.stats_interval.as_secs_f64(),
+            last: Instant::now(),
+            prev: WorkerCounters::default(),
+        }
+    }
+
+    /// Returns the line when one is due.
+    fn due(&mut self, snaps: &[WorkerCounters], elapsed: f64) -> Option<String> {
+        let since = self.last.elapsed().as_secs_f64();
+        if self.interval <= 0.0 || since < self.interval {
+            return None;
+        }
+        let total = WorkerCounters::sum(snaps);
+        let line = stats_line(elapsed, &total, &self.prev, since);
+        self.prev = total;
+        self.last = Instant::now();
+        Some(line)
+    }
+}
+
+/// The outputs every run ends with: the summary on stdout, the stats JSON,
+/// and an EVE writer's failure.
+fn finish_outputs(
+    p: &PipelineArgs,
+    header: &str,
+    workers: &[WorkerCounters],
+    seconds: f64,
+    extra: Map<String, Value>,
+    eve_error: Option<&String>,
+) -> ExitCode {
+    // stdout may be a pipe that closed early (`| head`): that is no error.
+    let _ = write!(
+        std::io::stdout().lock(),
+        "{}",
+        summary_table(header, workers, seconds)
+    );
+    let mut code = ExitCode::SUCCESS;
+    if let Some(path) = &p.stats_json {
+        let mut json = stats_json(workers, seconds);
+        json.extend(extra);
+        let text = serde_json::to_string_pretty(&Value::Object(json)).unwrap_or_default() + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            code = fail(
+                EXIT_FAILURE,
+                format!("{}: cannot write stats JSON: {e}", path.display()),
+            );
+        }
+    }
+    if let Some(e) = eve_error {
+        let path = p.eve.as_deref().unwrap_or(Path::new("EVE"));
+        code = fail(
+            EXIT_FAILURE,
+            format!("{}: writing EVE failed: {e}", path.display()),
+        );
+    }
+    code
+}
+
 fn run_replay(args: &ReplayArgs) -> ExitCode {
     let available: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
@@ -62,24 +134,19 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INPUT, e),
     };
-    let interval = args.stats_interval.as_secs_f64();
     let show_progress = std::io::stderr().is_terminal();
-    let mut last_line = Instant::now();
-    let mut prev = WorkerCounters::default();
+    let mut lines = StatsLines::new(&args.pipeline);
     let mut drew_progress = false;
     let on_tick = |snaps: &[WorkerCounters], progress: &Progress, elapsed: f64| {
-        let total = WorkerCounters::sum(snaps);
         let mut err = std::io::stderr().lock();
-        if interval > 0.0 && last_line.elapsed().as_secs_f64() >= interval {
-            let since = last_line.elapsed().as_secs_f64();
+        if let Some(line) = lines.due(snaps, elapsed) {
             if drew_progress {
                 let _ = write!(err, "\r\x1b[2K");
             }
-            let _ = writeln!(err, "{}", stats_line(elapsed, &total, &prev, since));
-            prev = total;
-            last_line = Instant::now();
+            let _ = writeln!(err, "{line}");
         }
         if show_progress && elapsed >= 2.0 {
+            let total = WorkerCounters::sum(snaps);
             let _ = write!(err, "\r\x1b[2K{}", progress_bar(progress, &total, elapsed));
             drew_progress = true;
         }
@@ -91,33 +158,134 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     if show_progress {
         eprint!("\r\x1b[2K");
     }
-
-    print!(
-        "{}",
-        summary_table(&report.capture, &report.workers, report.seconds)
+    let header = format!(
+        "Tollgate replay: {} file(s), {} records",
+        report.capture.files, report.capture.records
     );
-    let mut code = ExitCode::SUCCESS;
-    if let Some(path) = &args.stats_json {
-        let json = stats_json(&report.capture, &report.workers, report.seconds);
-        let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
-        if let Err(e) = std::fs::write(path, text) {
-            code = fail(
-                EXIT_FAILURE,
-                format!("{}: cannot write stats JSON: {e}", path.display()),
-            );
-        }
-    }
-    if let Some(e) = &report.eve_error {
-        let path = args.eve.as_deref().unwrap_or(std::path::Path::new("EVE"));
-        code = fail(
-            EXIT_FAILURE,
-            format!("{}: writing EVE failed: {e}", path.display()),
-        );
-    }
+    let mut extra = Map::new();
+    extra.insert("capture".into(), report.capture.to_json());
+    let mut code = finish_outputs(
+        &args.pipeline,
+        &header,
+        &report.workers,
+        report.seconds,
+        extra,
+        report.eve_error.as_ref(),
+    );
     // A capture that ended early was processed up to its last whole record;
     // report it last so it is the line a script sees.
     for e in &report.capture_errors {
         code = fail(EXIT_INPUT, e);
+    }
+    code
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn run_ports(_args: &RunArgs) -> ExitCode {
+    fail(
+        EXIT_INPUT,
+        "this tollgate was built without DPDK (cargo feature `dpdk`): install libdpdk-dev and \
+         build with default features to use `run`",
+    )
+}
+
+#[cfg(feature = "dpdk")]
+fn run_ports(args: &RunArgs) -> ExitCode {
+    use serde_json::json;
+    use tollgate::cli::OnOff;
+    use tollgate::run::{run, RunConfig, RunError};
+
+    let settings = match args.pipeline.settings() {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    let cfg = RunConfig {
+        eal_args: args.eal.clone(),
+        workers: args.workers,
+        settings,
+        flow_capacity: args.pipeline.flow_capacity,
+        eve: args.pipeline.eve.clone(),
+        inspect: args.inspect == OnOff::On,
+        duration: args.duration,
+        idle_exit: args.idle_exit,
+    };
+    let mut lines = StatsLines::new(&args.pipeline);
+    let on_tick = |snaps: &[WorkerCounters], elapsed: f64| {
+        if let Some(line) = lines.due(snaps, elapsed) {
+            eprintln!("{line}");
+        }
+    };
+    let report = match run(&cfg, on_tick) {
+        Ok(r) => r,
+        Err(RunError::Input(e)) => return fail(EXIT_INPUT, e),
+        Err(RunError::Failure(e)) => return fail(EXIT_FAILURE, e),
+    };
+    let header = format!(
+        "Tollgate run: {} on {} port(s){}, stopped by {}",
+        if report.mode == tollgate::worker::Mode::Ips {
+            "IPS"
+        } else {
+            "IDS"
+        },
+        report.ports.len(),
+        if report.software_dispatch {
+            " (software dispatch)"
+        } else {
+            ""
+        },
+        report.stopped_by
+    );
+    let ports: Vec<Value> = report
+        .ports
+        .iter()
+        .map(|p| {
+            let xstats: Map<String, Value> = p
+                .xstats
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            json!({
+                "name": p.report.info.name,
+                "driver": p.report.info.driver,
+                "rx_queues": p.report.rx_queues,
+                "tx_queues": p.report.tx_queues,
+                "rss_hash_types": p.report.rss_hf,
+                "rss_key_accepted": p.report.key_accepted,
+                "ipackets": p.stats.ipackets,
+                "opackets": p.stats.opackets,
+                "ibytes": p.stats.ibytes,
+                "obytes": p.stats.obytes,
+                "imissed": p.stats.imissed,
+                "ierrors": p.stats.ierrors,
+                "oerrors": p.stats.oerrors,
+                "rx_nombuf": p.stats.rx_nombuf,
+                "xstats": xstats,
+            })
+        })
+        .collect();
+    let mut extra = Map::new();
+    extra.insert("ports".into(), Value::Array(ports));
+    let code = finish_outputs(
+        &args.pipeline,
+        &header,
+        &report.workers,
+        report.seconds,
+        extra,
+        report.eve_error.as_ref(),
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<12}{:>14}{:>14}{:>10}{:>10}{:>11}",
+        "port", "ipackets", "opackets", "imissed", "ierrors", "rx_nombuf"
+    );
+    for p in &report.ports {
+        let s = &p.stats;
+        let _ = writeln!(
+            out,
+            "{:<12}{:>14}{:>14}{:>10}{:>10}{:>11}",
+            p.report.info.name, s.ipackets, s.opackets, s.imissed, s.ierrors, s.rx_nombuf
+        );
     }
     code
 }

@@ -229,6 +229,7 @@ pub fn replay(
             flow_capacity: cfg.flow_capacity,
             timeouts: cfg.timeouts,
             malformed: cfg.malformed,
+            inspect: true,
         };
         let core = cfg.cores.get(k).copied();
         let snaps = snap_tx.clone();

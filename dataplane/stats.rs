@@ -184,19 +184,22 @@ pub struct CaptureCounters {
     pub truncated_files: u64,
 }
 
-/// The final stats JSON.
-pub fn stats_json(capture: &CaptureCounters, workers: &[WorkerCounters], seconds: f64) -> Value {
+impl CaptureCounters {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "files": self.files,
+            "records": self.records,
+            "bytes": self.bytes,
+            "truncated_files": self.truncated_files,
+        })
+    }
+}
+
+/// The final stats JSON: totals, the sink and every worker. Callers add the
+/// objects of their source (`capture` for replay, `ports` for run).
+pub fn stats_json(workers: &[WorkerCounters], seconds: f64) -> Map<String, Value> {
     let total = WorkerCounters::sum(workers);
     let mut top = total.to_json(seconds);
-    top.insert(
-        "capture".into(),
-        json!({
-            "files": capture.files,
-            "records": capture.records,
-            "bytes": capture.bytes,
-            "truncated_files": capture.truncated_files,
-        }),
-    );
     top.insert("sink".into(), json!({"packets": total.sink_packets}));
     let per_worker: Vec<Value> = workers
         .iter()
@@ -208,7 +211,7 @@ pub fn stats_json(capture: &CaptureCounters, workers: &[WorkerCounters], seconds
         })
         .collect();
     top.insert("workers".into(), Value::Array(per_worker));
-    Value::Object(top)
+    top
 }
 
 /// Numbers with SI suffixes for the human-facing lines.
@@ -250,12 +253,9 @@ pub fn stats_line(
     )
 }
 
-/// The end-of-run summary table: totals and one column per worker.
-pub fn summary_table(
-    capture: &CaptureCounters,
-    workers: &[WorkerCounters],
-    seconds: f64,
-) -> String {
+/// The end-of-run summary: `header`, throughput, then a table of totals
+/// and one column per worker.
+pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> String {
     let total = WorkerCounters::sum(workers);
     let mut rows: Vec<(String, Vec<u64>)> = Vec::new();
     let mut row = |name: &str, f: &dyn Fn(&WorkerCounters) -> u64| {
@@ -292,9 +292,7 @@ pub fn summary_table(
     let (pps, bps) = rates(total.rx_packets, total.rx_bytes, seconds);
     let _ = writeln!(
         out,
-        "Tollgate replay: {} file(s), {} records, {} worker(s), {:.3} s, {}pps, {}bit/s",
-        capture.files,
-        capture.records,
+        "{header}, {} worker(s), {:.3} s, {}pps, {}bit/s",
         workers.len(),
         seconds,
         si(pps),
@@ -350,7 +348,9 @@ mod tests {
             bytes: 1500,
             truncated_files: 0,
         };
-        let v = stats_json(&cap, &sample(), 2.0);
+        let mut v = stats_json(&sample(), 2.0);
+        v.insert("capture".into(), cap.to_json());
+        let v = Value::Object(v);
         assert_eq!(v["packets"]["rx"], 15);
         assert_eq!(v["packets"]["tx"], 14);
         assert_eq!(v["packets"]["dropped"]["malformed"], 1);
@@ -372,8 +372,8 @@ mod tests {
 
     #[test]
     fn summary_lists_each_worker() {
-        let cap = CaptureCounters::default();
-        let s = summary_table(&cap, &sample(), 1.0);
+        let s = summary_table("Tollgate replay: 1 file(s)", &sample(), 1.0);
+        assert!(s.starts_with("Tollgate replay: 1 file(s), 2 worker(s)"));
         assert!(s.contains("worker 1"));
         let rx = s.lines().find(|l| l.starts_with("packets rx")).unwrap();
         let cols: Vec<&str> = rx.split_whitespace().collect();

@@ -4,6 +4,9 @@
 //! hands what is forwarded to its sink. Replay reads capture files (`pcap`);
 //! `dpdk` polls NIC queues.
 
+#[cfg(feature = "dpdk")]
+#[allow(unsafe_code)]
+pub mod dpdk;
 pub mod pcap;
 
 /// Packets per burst, as DPDK's rx_burst is usually called.
@@ -33,16 +36,23 @@ pub enum DropReason {
     Malformed,
     /// The NIC's TX queue stayed full through every retry.
     TxFull,
+    /// The software-dispatch ring to the packet's worker was full.
+    RingFull,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 2;
-    pub const ALL: [DropReason; Self::COUNT] = [DropReason::Malformed, DropReason::TxFull];
+    pub const COUNT: usize = 3;
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::TxFull,
+        DropReason::RingFull,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             DropReason::Malformed => "malformed",
             DropReason::TxFull => "tx_full",
+            DropReason::RingFull => "ring_full",
         }
     }
 
