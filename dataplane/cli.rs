@@ -227,6 +227,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "on")]
     pub inspect: OnOff,
 
+    /// Mbufs in the pool (default: enough for every descriptor and ring).
+    /// A net_pcap vdev with infinite_rx=1 holds its whole capture in mbufs.
+    #[arg(long, value_name = "N", value_parser = parse_mbufs)]
+    pub mbufs: Option<u32>,
+
     /// Stop after this long (default: run until SIGINT or SIGTERM).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -328,6 +333,13 @@ fn parse_flow_capacity(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=MAX).contains(&n) => Ok(n),
         _ => Err(format!("expected a whole number of flows from 1 to {MAX}")),
+    }
+}
+
+fn parse_mbufs(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1024..=1 << 26).contains(&n) => Ok(n),
+        _ => Err("expected a whole number of mbufs from 1024 to 67108864".into()),
     }
 }
 

@@ -206,6 +206,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         flow_capacity: args.pipeline.flow_capacity,
         eve: args.pipeline.eve.clone(),
         inspect: args.inspect == OnOff::On,
+        mbufs: args.mbufs,
         duration: args.duration,
         idle_exit: args.idle_exit,
     };

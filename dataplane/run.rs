@@ -15,8 +15,8 @@ use crate::cli::PipelineSettings;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, FlowRecord, MAX_WORKERS};
 use crate::io::dpdk::{
-    self, rx_burst, tx_burst, Eal, LcoreJob, Mbuf, MbufBurst, Mempool, Port, PortId, PortReport,
-    PortStats, QueueId, MBUF_DATA_ROOM,
+    self, free_bulk, rx_burst, tx_burst, Eal, LcoreJob, Mbuf, MbufBurst, Mempool, Port, PortId,
+    PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
 };
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
@@ -32,6 +32,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const TX_RETRIES: u32 = 8;
 /// Bursts a software-dispatch ring holds, each way.
 const RING_BURSTS: usize = 64;
+/// After a stop, a worker drains its queues for at most this many more
+/// bursts: a source that never runs dry (a line-rate link, a replaying vdev)
+/// must not hold the stop up.
+const DRAIN_BURSTS: u32 = 1024;
 /// How often an idle worker moves its clock on (flow timeouts).
 const TICK_NS: u64 = 1_000_000;
 /// How often workers publish a counters snapshot.
@@ -48,6 +52,8 @@ pub struct RunConfig {
     pub flow_capacity: usize,
     pub eve: Option<PathBuf>,
     pub inspect: bool,
+    /// Pool size; `None` sizes it from ports, queues and rings.
+    pub mbufs: Option<u32>,
     pub duration: Option<Duration>,
     pub idle_exit: Option<Duration>,
 }
@@ -167,15 +173,16 @@ fn process_and_act(
     let mut tx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
     let mut forwarded = 0;
     for (m, v) in pkts.iter_mut().zip(&verdicts) {
-        let m = m.take();
         if *v == Verdict::Forward {
             if out.is_some() {
-                tx[forwarded] = m;
+                tx[forwarded] = m.take();
             }
             forwarded += 1;
         }
-        // Anything not moved into `tx` is freed here.
     }
+    // What did not move into `tx` (drops; everything on a tap) goes back
+    // to the pool in one call.
+    free_bulk(pkts);
     match out {
         Some((port, queue)) if forwarded > 0 => {
             let (sent, refused, bytes) = tx_burst(port, queue, &mut tx[..forwarded], TX_RETRIES);
@@ -201,7 +208,15 @@ fn poll_loop(
     let mut last_tick = 0u64;
     let mut last_pub = 0u64;
     let mut empty_rounds = 0u32;
+    let mut drained = 0u32;
     loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping {
+            drained += 1;
+            if drained > DRAIN_BURSTS {
+                break;
+            }
+        }
         let mut got = 0;
         for (pi, &port) in ports.iter().enumerate() {
             let n = rx_burst(port, q, &mut rx);
@@ -216,7 +231,7 @@ fn poll_loop(
         let now = s.clock.now_ns();
         if got == 0 {
             // After a stop, keep polling until the queues are dry: drain.
-            if stop.load(Ordering::Relaxed) {
+            if stopping {
                 empty_rounds += 1;
                 if empty_rounds > 4 {
                     break;
@@ -429,12 +444,13 @@ pub fn run(
     } else {
         (2 * RING_BURSTS * BURST_SIZE * n_workers * ports.len()) as u32
     };
-    let pool_size = (ports.len() as u32 * u32::from(queues) * dpdk::mbufs_per_queue()
+    let needed = (ports.len() as u32 * u32::from(queues) * dpdk::mbufs_per_queue()
         + ring_mbufs
         + (n_workers as u32 + 1) * (256 + 2 * BURST_SIZE as u32)
         + 1024)
         .next_power_of_two()
         - 1;
+    let pool_size = cfg.mbufs.unwrap_or(needed);
     let socket = infos.first().map_or(0, |i| i.socket.max(0));
     let pool = Mempool::new(&eal, "tollgate_mbufs", pool_size, socket)
         .map_err(|e| input(e.to_string()))?;

@@ -302,19 +302,19 @@ pub struct Mbuf(NonNull<sys::rte_mbuf>);
 unsafe impl Send for Mbuf {}
 
 impl Mbuf {
-    /// The packet bytes (first segment; scattered RX is off).
+    /// The packet bytes (first segment; scattered RX is off). Read from the
+    /// mbuf's fields here rather than through the shim: this runs for every
+    /// packet and a call into C cannot be inlined.
+    #[inline]
     pub fn data(&self) -> &[u8] {
-        // SAFETY: the mbuf is live and ours; data_len bytes start at the
-        // data pointer, and they live as long as the mbuf.
+        // SAFETY: the mbuf is live and ours; data_len bytes start data_off
+        // bytes into its buffer, and they live as long as the mbuf.
         unsafe {
-            let m = self.0.as_ptr();
-            let p = sys::rte_pktmbuf_mtod(m);
-            let n = sys::rte_pktmbuf_data_len(m);
-            if p.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(p, usize::from(n))
-            }
+            let m = &*self.0.as_ptr();
+            let p = (m.buf_addr as *const u8).add(usize::from(m.data_off));
+            debug_assert_eq!(p, sys::rte_pktmbuf_mtod(self.0.as_ptr()), "rte_mbuf layout");
+            debug_assert_eq!(m.data_len, sys::rte_pktmbuf_data_len(self.0.as_ptr()));
+            std::slice::from_raw_parts(p, usize::from(m.data_len))
         }
     }
 
@@ -338,6 +338,27 @@ impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own the mbuf and nothing else frees it.
         unsafe { sys::rte_pktmbuf_free(self.0.as_ptr()) };
+    }
+}
+
+/// Frees every mbuf in `pkts` with one call back to the pool.
+pub fn free_bulk(pkts: &mut [Option<Mbuf>]) {
+    let mut raw = [std::ptr::null_mut::<sys::rte_mbuf>(); BURST_SIZE];
+    let mut n = 0;
+    for m in pkts.iter_mut() {
+        if let Some(m) = m.take() {
+            if n == BURST_SIZE {
+                // SAFETY: raw[..n] are mbufs we own, handed back once.
+                unsafe { sys::rte_pktmbuf_free_bulk(raw.as_mut_ptr(), n as u32) };
+                n = 0;
+            }
+            raw[n] = m.into_raw();
+            n += 1;
+        }
+    }
+    if n > 0 {
+        // SAFETY: as above.
+        unsafe { sys::rte_pktmbuf_free_bulk(raw.as_mut_ptr(), n as u32) };
     }
 }
 
