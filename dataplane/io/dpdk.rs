@@ -580,6 +580,23 @@ impl Port {
         }
         // SAFETY: configured above.
         check(&what("start"), unsafe { sys::rte_eth_dev_start(id.0) })?;
+        if rss_hf != 0 && info.reta_size > 0 {
+            // Entry i -> queue i mod n on every port, as SoftRss spreads, so
+            // a flow lands on the same worker whichever port it enters by.
+            let groups =
+                usize::from(info.reta_size).div_ceil(sys::RTE_ETH_RETA_GROUP_SIZE as usize);
+            let mut reta = vec![sys::rte_eth_rss_reta_entry64::default(); groups];
+            for (g, entry) in reta.iter_mut().enumerate() {
+                entry.mask = u64::MAX;
+                for (i, q) in entry.reta.iter_mut().enumerate() {
+                    *q = ((g * 64 + i) % usize::from(queues)) as u16;
+                }
+            }
+            // SAFETY: reta holds reta_size entries in groups of 64.
+            check(&what("RSS redirection table"), unsafe {
+                sys::rte_eth_dev_rss_reta_update(id.0, reta.as_mut_ptr(), info.reta_size)
+            })?;
+        }
         // Promiscuous: a bump in the wire or a mirror port sees frames for
         // other MACs. Some PMDs (pcap) do not support it; that is fine.
         // SAFETY: started port.
