@@ -149,7 +149,7 @@ fn main() {
             }
             w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
         }
-        w.finish(EndReason::Shutdown)
+        w.finish(EndReason::Shutdown).0
     });
     assert_eq!(wc.rx_packets, packets);
     let worker_ratio = (packets as f64 / worker_s) / base_pps;

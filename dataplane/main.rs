@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tollgate::cli::{Cli, Command, PipelineArgs, ReplayArgs, RunArgs};
 use tollgate::replay::{replay, Progress};
-use tollgate::stats::{si, stats_json, stats_line, summary_table, WorkerCounters};
+use tollgate::stats::{si, stats_json, stats_line, summary_table, Latency, WorkerCounters};
 
 /// Bad input: flags, files, captures, EAL arguments, ports.
 const EXIT_INPUT: u8 = 2;
@@ -92,19 +92,19 @@ fn finish_outputs(
     p: &PipelineArgs,
     header: &str,
     workers: &[WorkerCounters],
+    latency: &[Latency],
     seconds: f64,
     extra: Map<String, Value>,
     eve_error: Option<&String>,
 ) -> ExitCode {
     // stdout may be a pipe that closed early (`| head`): that is no error.
-    let _ = write!(
-        std::io::stdout().lock(),
-        "{}",
-        summary_table(header, workers, seconds)
-    );
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "{}", summary_table(header, workers, seconds));
+    let _ = writeln!(out, "{}", Latency::merged(latency).summary_line());
+    drop(out);
     let mut code = ExitCode::SUCCESS;
     if let Some(path) = &p.stats_json {
-        let mut json = stats_json(workers, seconds);
+        let mut json = stats_json(workers, latency, seconds);
         json.extend(extra);
         let text = serde_json::to_string_pretty(&Value::Object(json)).unwrap_or_default() + "\n";
         if let Err(e) = std::fs::write(path, text) {
@@ -168,6 +168,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         &args.pipeline,
         &header,
         &report.workers,
+        &report.latency,
         report.seconds,
         extra,
         report.eve_error.as_ref(),
@@ -270,6 +271,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         &args.pipeline,
         &header,
         &report.workers,
+        &report.latency,
         report.seconds,
         extra,
         report.eve_error.as_ref(),

@@ -14,7 +14,7 @@ use crate::flow::{EndReason, FlowRecord, Timeouts, MAX_WORKERS};
 use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
-use crate::stats::{CaptureCounters, WorkerCounters};
+use crate::stats::{CaptureCounters, Latency, WorkerCounters};
 use crate::worker::{MalformedPolicy, Mode, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
@@ -100,6 +100,8 @@ impl std::error::Error for ReplayError {}
 pub struct ReplayReport {
     pub capture: CaptureCounters,
     pub workers: Vec<WorkerCounters>,
+    /// Per worker, in worker order.
+    pub latency: Vec<Latency>,
     /// Wall-clock seconds from the first read to the last worker's end.
     pub seconds: f64,
     pub eve: Option<EveCounters>,
@@ -221,7 +223,7 @@ pub fn replay(
     let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(cfg.workers * 16);
 
     let start = Instant::now();
-    let mut workers: Vec<JoinHandle<WorkerCounters>> = Vec::with_capacity(cfg.workers);
+    let mut workers: Vec<JoinHandle<(WorkerCounters, Latency)>> = Vec::with_capacity(cfg.workers);
     for (k, (rx, events)) in burst_rx.into_iter().zip(event_tx).enumerate() {
         let wcfg = WorkerConfig {
             id: k as u16,
@@ -272,11 +274,13 @@ pub fn replay(
     }
 
     let mut finals = Vec::with_capacity(cfg.workers);
+    let mut latency = Vec::with_capacity(cfg.workers);
     for h in workers {
-        finals.push(
-            h.join()
-                .map_err(|_| ReplayError::Thread(std::io::Error::other("worker panicked")))?,
-        );
+        let (c, l) = h
+            .join()
+            .map_err(|_| ReplayError::Thread(std::io::Error::other("worker panicked")))?;
+        finals.push(c);
+        latency.push(l);
     }
     let seconds = start.elapsed().as_secs_f64();
     let (capture, capture_errors) = reader
@@ -290,6 +294,7 @@ pub fn replay(
     Ok(ReplayReport {
         capture,
         workers: finals,
+        latency,
         seconds,
         eve,
         eve_error,
@@ -302,7 +307,7 @@ fn run_worker(
     rx: Receiver<Burst>,
     snaps: Sender<(usize, WorkerCounters)>,
     k: usize,
-) -> WorkerCounters {
+) -> (WorkerCounters, Latency) {
     let mut bursts: u64 = 0;
     let mut sink = CountingSink::default();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
@@ -340,10 +345,10 @@ fn run_worker(
             let _ = snaps.try_send((k, snapshot(&w, &sink)));
         }
     }
-    let mut c = w.finish(EndReason::Shutdown);
+    let (mut c, latency) = w.finish(EndReason::Shutdown);
     c.sink_packets = sink.count();
     let _ = snaps.try_send((k, c));
-    c
+    (c, latency)
 }
 
 /// Paces a replay to the capture's own clock.

@@ -20,7 +20,7 @@ use crate::io::dpdk::{
 };
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
-use crate::stats::WorkerCounters;
+use crate::stats::{Latency, WorkerCounters};
 use crate::worker::{Mode, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
@@ -86,6 +86,7 @@ pub struct RunReport {
     pub mode: Mode,
     pub software_dispatch: bool,
     pub workers: Vec<WorkerCounters>,
+    pub latency: Vec<Latency>,
     pub seconds: f64,
     pub ports: Vec<PortSummary>,
     pub eve: Option<EveCounters>,
@@ -201,7 +202,7 @@ fn poll_loop(
     ports: Vec<PortId>,
     forward: bool,
     stop: Arc<AtomicBool>,
-) -> WorkerCounters {
+) -> (WorkerCounters, Latency) {
     let q = QueueId(s.k as u16);
     let mut rx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
     let mut sink = 0u64;
@@ -252,14 +253,14 @@ fn poll_loop(
     finish(s, sink)
 }
 
-fn finish(s: WorkerSetup, sink: u64) -> WorkerCounters {
+fn finish(s: WorkerSetup, sink: u64) -> (WorkerCounters, Latency) {
     let WorkerSetup {
         worker, snaps, k, ..
     } = s;
-    let mut c = worker.finish(EndReason::Shutdown);
+    let (mut c, latency) = worker.finish(EndReason::Shutdown);
     c.sink_packets = sink;
     let _ = snaps.try_send((k, c));
-    c
+    (c, latency)
 }
 
 /// Worker k fed by the main lcore's software dispatch.
@@ -267,7 +268,7 @@ fn ring_loop(
     mut s: WorkerSetup,
     input: Receiver<MbufBurst>,
     back: Option<Sender<MbufBurst>>,
-) -> WorkerCounters {
+) -> (WorkerCounters, Latency) {
     let mut sink = 0u64;
     let mut last_pub = 0u64;
     loop {
@@ -516,7 +517,7 @@ pub fn run(
     let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(n_workers * 16);
     let mut dispatch_tx = Vec::new();
     let mut back_rx = Vec::new();
-    let mut jobs: Vec<LcoreJob<WorkerCounters>> = Vec::new();
+    let mut jobs: Vec<LcoreJob<(WorkerCounters, Latency)>> = Vec::new();
     for (k, (&lcore, events)) in lcores.iter().zip(event_tx).enumerate() {
         let wcfg = WorkerConfig {
             id: k as u16,
@@ -660,12 +661,14 @@ pub fn run(
         });
     }
     let mut workers = Vec::with_capacity(n_workers);
+    let mut latency = Vec::with_capacity(n_workers);
     for (k, job) in jobs.into_iter().enumerate() {
-        let mut c = job
+        let (mut c, l) = job
             .join()
             .ok_or_else(|| RunError::Failure(format!("worker {k} returned nothing")))?;
         charges[k].apply(&mut c);
         workers.push(c);
+        latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
     let (eve, eve_error) = match eve.map(EveWriter::join) {
@@ -691,6 +694,7 @@ pub fn run(
         mode: cfg.settings.mode,
         software_dispatch: !hw_rss,
         workers,
+        latency,
         seconds,
         ports: ports_out,
         eve,

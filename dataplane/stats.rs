@@ -6,6 +6,7 @@
 use crate::decode::DecodeError;
 use crate::flow::FlowCounters;
 use crate::io::DropReason;
+use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 
@@ -174,6 +175,94 @@ fn rates(packets: u64, bytes: u64, seconds: f64) -> (f64, f64) {
     }
 }
 
+/// Processing time in the worker, in nanoseconds: per packet (a packet
+/// leaves with its burst, so it waits the whole burst's time) and per burst.
+/// Allocated once at start; recording never allocates.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    packet: Histogram<u64>,
+    burst: Histogram<u64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Latency {
+    /// From 1 ns to a minute, three significant figures.
+    pub fn new() -> Self {
+        let h =
+            || Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds are valid");
+        Latency {
+            packet: h(),
+            burst: h(),
+        }
+    }
+
+    /// One burst of `packets` took `ns`.
+    pub fn record_burst(&mut self, ns: u64, packets: u64) {
+        let ns = ns.max(1);
+        self.packet.saturating_record_n(ns, packets);
+        self.burst.saturating_record(ns);
+    }
+
+    pub fn merge(&mut self, other: &Latency) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.packet.add(&other.packet);
+        let _ = self.burst.add(&other.burst);
+    }
+
+    pub fn merged<'a>(all: impl IntoIterator<Item = &'a Latency>) -> Latency {
+        let mut m = Latency::new();
+        for l in all {
+            m.merge(l);
+        }
+        m
+    }
+
+    fn quantiles(h: &Histogram<u64>) -> Value {
+        if h.is_empty() {
+            return json!({"p50": 0, "p99": 0, "p999": 0, "max": 0});
+        }
+        json!({
+            "p50": h.value_at_quantile(0.50),
+            "p99": h.value_at_quantile(0.99),
+            "p999": h.value_at_quantile(0.999),
+            "max": h.max(),
+        })
+    }
+
+    /// The contract's `latency_ns` (per packet).
+    pub fn packet_json(&self) -> Value {
+        Self::quantiles(&self.packet)
+    }
+
+    pub fn burst_json(&self) -> Value {
+        Self::quantiles(&self.burst)
+    }
+
+    pub fn summary_line(&self) -> String {
+        let q = |h: &Histogram<u64>, x: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(x)
+            }
+        };
+        format!(
+            "latency per packet (ns): p50 {} p99 {} p99.9 {} max {}; per burst p50 {} p99 {}",
+            q(&self.packet, 0.5),
+            q(&self.packet, 0.99),
+            q(&self.packet, 0.999),
+            self.packet.max(),
+            q(&self.burst, 0.5),
+            q(&self.burst, 0.99),
+        )
+    }
+}
+
 /// What the capture reader saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CaptureCounters {
@@ -197,15 +286,29 @@ impl CaptureCounters {
 
 /// The final stats JSON: totals, the sink and every worker. Callers add the
 /// objects of their source (`capture` for replay, `ports` for run).
-pub fn stats_json(workers: &[WorkerCounters], seconds: f64) -> Map<String, Value> {
+/// `latency` holds one entry per worker (or none, when not measured).
+pub fn stats_json(
+    workers: &[WorkerCounters],
+    latency: &[Latency],
+    seconds: f64,
+) -> Map<String, Value> {
     let total = WorkerCounters::sum(workers);
     let mut top = total.to_json(seconds);
+    if !latency.is_empty() {
+        let all = Latency::merged(latency);
+        top.insert("latency_ns".into(), all.packet_json());
+        top.insert("burst_latency_ns".into(), all.burst_json());
+    }
     top.insert("sink".into(), json!({"packets": total.sink_packets}));
     let per_worker: Vec<Value> = workers
         .iter()
         .enumerate()
         .map(|(k, w)| {
             let mut m = w.to_json(seconds);
+            if let Some(l) = latency.get(k) {
+                m.insert("latency_ns".into(), l.packet_json());
+                m.insert("burst_latency_ns".into(), l.burst_json());
+            }
             m.insert("worker".into(), json!(k));
             Value::Object(m)
         })
@@ -348,7 +451,10 @@ mod tests {
             bytes: 1500,
             truncated_files: 0,
         };
-        let mut v = stats_json(&sample(), 2.0);
+        let mut lat = vec![Latency::new(), Latency::new()];
+        lat[0].record_burst(1000, 32);
+        lat[1].record_burst(3000, 1);
+        let mut v = stats_json(&sample(), &lat, 2.0);
         v.insert("capture".into(), cap.to_json());
         let v = Value::Object(v);
         assert_eq!(v["packets"]["rx"], 15);
@@ -368,6 +474,13 @@ mod tests {
         assert_eq!(v["workers"][1]["packets"]["rx"], 5);
         assert_eq!(v["workers"][1]["worker"], 1);
         assert_eq!(v["capture"]["records"], 15);
+        // 32 packets waited ~1000 ns, 1 waited ~3000 ns.
+        let l = &v["latency_ns"];
+        assert!((999..=1001).contains(&l["p50"].as_u64().unwrap()), "{l}");
+        assert!((2997..=3003).contains(&l["max"].as_u64().unwrap()), "{l}");
+        assert!(l["p99"].as_u64().unwrap() >= l["p50"].as_u64().unwrap());
+        assert_eq!(v["burst_latency_ns"]["max"], l["max"]);
+        assert_eq!(v["workers"][1]["latency_ns"]["p50"], l["max"]);
     }
 
     #[test]

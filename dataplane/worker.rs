@@ -10,7 +10,7 @@
 use crate::decode::{decode, DecodeError, Decoded, Network};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
-use crate::stats::WorkerCounters;
+use crate::stats::{Latency, WorkerCounters};
 use crossbeam_channel::{Sender, TrySendError};
 
 /// Observe only, or forward and drop.
@@ -52,6 +52,7 @@ pub struct Worker {
     counters: WorkerCounters,
     events: Option<Sender<FlowRecord>>,
     now_ns: u64,
+    latency: Latency,
 }
 
 /// Sends a flow record without waiting; counts what a full ring loses.
@@ -73,7 +74,13 @@ impl Worker {
             counters: WorkerCounters::default(),
             events,
             now_ns: 0,
+            latency: Latency::new(),
         }
+    }
+
+    /// Processing-time histograms so far.
+    pub fn latency(&self) -> &Latency {
+        &self.latency
     }
 
     pub fn id(&self) -> u16 {
@@ -100,7 +107,11 @@ impl Worker {
     /// `BURST_SIZE` are taken in slices.
     pub fn process_burst(&mut self, pkts: &[RawPacket<'_>], pass: u16, verdicts: &mut [Verdict]) {
         for (chunk, out) in pkts.chunks(BURST_SIZE).zip(verdicts.chunks_mut(BURST_SIZE)) {
+            // The monotonic clock is read twice per burst (vDSO, no syscall).
+            let start = std::time::Instant::now();
             self.process_chunk(chunk, pass, out);
+            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.latency.record_burst(ns, chunk.len() as u64);
         }
     }
 
@@ -233,10 +244,10 @@ impl Worker {
         flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| offer(events, counters, r));
     }
 
-    /// Ends every flow with `reason` and returns the final counters. Off the
-    /// hot path, so here the worker does wait for room in the event ring:
-    /// shutdown records are not dropped.
-    pub fn finish(mut self, reason: EndReason) -> WorkerCounters {
+    /// Ends every flow with `reason` and returns the final counters and
+    /// latency. Off the hot path, so here the worker does wait for room in
+    /// the event ring: shutdown records are not dropped.
+    pub fn finish(mut self, reason: EndReason) -> (WorkerCounters, Latency) {
         let Worker {
             flows,
             events,
@@ -251,7 +262,7 @@ impl Worker {
                 }
             }
         });
-        self.counters()
+        (self.counters(), self.latency)
     }
 }
 
@@ -311,7 +322,7 @@ mod tests {
         ] {
             let mut w = Worker::new(cfg(mode, pol), None);
             let verdicts = run(&mut w, &pkts, 0);
-            let c = w.finish(EndReason::Shutdown);
+            let (c, _) = w.finish(EndReason::Shutdown);
             assert_eq!(c.rx_packets, pkts.len() as u64);
             assert_eq!(c.rx_packets, c.tx_packets + c.dropped_total());
             assert_eq!(c.dropped[DropReason::Malformed.index()], dropped);
@@ -347,7 +358,7 @@ mod tests {
         assert_eq!(rec.reason, EndReason::Timeout);
         run(&mut w, &pkts, 0);
         let handle = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
-        let c = w.finish(EndReason::Shutdown);
+        let (c, _) = w.finish(EndReason::Shutdown);
         let rest = handle.join().unwrap();
         assert_eq!(rest.len(), 1, "shutdown records wait for room");
         assert_eq!(rest[0].state, FlowState::Closed);
