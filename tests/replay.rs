@@ -309,6 +309,18 @@ fn accounting_chain_holds_for_every_capture_in_the_suite() {
                 st["flows"]["created"], st["flows"]["ended"],
                 "every flow gets a record"
             );
+            let l = &st["latency_ns"];
+            let q = |k: &str| l[k].as_u64().unwrap();
+            assert!(
+                q("p50") > 0
+                    && q("p50") <= q("p99")
+                    && q("p99") <= q("p999")
+                    && q("p999") <= q("max"),
+                "{l}"
+            );
+            for w in workers {
+                assert!(w["latency_ns"]["max"].as_u64().unwrap() <= q("max"));
+            }
         }
     }
 }
