@@ -253,6 +253,15 @@ impl Route {
         self.frame(17, &d)
     }
 
+    /// A tenant's Ethernet frame carried in VXLAN over this route: UDP from
+    /// `sport` (a VTEP sets it from a hash of the inner flow) to 4789.
+    pub fn vxlan(&self, sport: u16, vni: u32, inner: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x08, 0, 0, 0];
+        p.extend_from_slice(&(vni << 8).to_be_bytes());
+        p.extend_from_slice(inner);
+        self.udp(sport, crate::decode::vxlan::PORT, &p)
+    }
+
     /// An ICMP (IPv4) or ICMPv6 (IPv6) message; `rest` is the 4 bytes after
     /// the checksum (identifier and sequence for echoes).
     pub fn icmp(&self, msg_type: u8, code: u8, rest: [u8; 4], payload: &[u8]) -> Vec<u8> {

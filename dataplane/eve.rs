@@ -130,6 +130,9 @@ struct TcpSection {
 #[derive(Serialize)]
 struct Ours {
     worker: u16,
+    /// The VXLAN VNI of a tenant flow seen inside a tunnel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vni: Option<u32>,
 }
 
 /// Writes one flow record as an EVE line (with the newline).
@@ -179,7 +182,10 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
             cwr: t.flags & 0x80 != 0,
             state: t.state.name(),
         }),
-        tollgate: Ours { worker: r.worker },
+        tollgate: Ours {
+            worker: r.worker,
+            vni: r.vni,
+        },
     };
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
@@ -311,6 +317,7 @@ mod tests {
                 state: TcpState::Closed,
             }),
             icmp: None,
+            vni: None,
         }
     }
 
@@ -362,6 +369,10 @@ mod tests {
             "no app-layer yet: omitted, as Suricata does"
         );
         assert_eq!(v["tollgate"]["worker"], 1);
+        assert!(v["tollgate"].get("vni").is_none(), "no tunnel, no vni");
+        let mut r = tcp_record();
+        r.vni = Some(4242);
+        assert_eq!(line(&r)["tollgate"]["vni"], 4242);
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DecodedCounters {
     pub vlan_tagged: u64,
+    /// Tenant frames decoded from inside VXLAN.
+    pub vxlan: u64,
     pub arp: u64,
     pub ipv4: u64,
     pub ipv6: u64,
@@ -30,6 +32,7 @@ pub struct DecodedCounters {
 impl DecodedCounters {
     fn add(&mut self, o: &DecodedCounters) {
         self.vlan_tagged += o.vlan_tagged;
+        self.vxlan += o.vxlan;
         self.arp += o.arp;
         self.ipv4 += o.ipv4;
         self.ipv6 += o.ipv6;
@@ -44,7 +47,7 @@ impl DecodedCounters {
 
     fn to_json(self) -> Value {
         json!({
-            "vlan_tagged": self.vlan_tagged, "arp": self.arp,
+            "vlan_tagged": self.vlan_tagged, "vxlan": self.vxlan, "arp": self.arp,
             "ipv4": self.ipv4, "ipv6": self.ipv6,
             "tcp": self.tcp, "udp": self.udp,
             "icmpv4": self.icmpv4, "icmpv6": self.icmpv6, "other_ip": self.other_ip,

@@ -202,6 +202,9 @@ impl Worker {
         if d.vlan_count > 0 {
             c.vlan_tagged += 1;
         }
+        if d.vni.is_some() {
+            c.vxlan += 1;
+        }
         match d.network {
             Network::Arp => c.arp += 1,
             Network::Ipv4 => c.ipv4 += 1,

@@ -822,3 +822,51 @@ fn stats_lines_come_at_the_interval_and_not_when_off() {
     ]);
     assert!(stderr_lines(&out).is_empty(), "0 turns them off");
 }
+
+#[test]
+fn vxlan_tenants_with_the_same_addresses_are_separate_flows() {
+    let dir = Scratch::new("vxlan");
+    let vtep = Route::new(ip("192.0.2.1"), ip("192.0.2.2"));
+    let mut cap = Capture::new();
+    for (i, vni) in [7001u32, 7002, 7003].iter().enumerate() {
+        // The same tenant addresses and ports in every VNI.
+        let tenant = Route::new(ip("10.0.0.5"), ip("10.0.0.9"));
+        let mut c = TcpConversation::new(tenant, 40000, 8000, T0 + i as u64 * SEC);
+        c.handshake()
+            .send(Side::Client, b"POST /v1/chat/completions", 1448)
+            .close(Side::Client);
+        for (ts, f) in c.into_packets() {
+            let to_server = decode(&f).unwrap().dst_port == 8000;
+            // Each VTEP picks its own outer source port from the inner flow.
+            let outer = if to_server {
+                vtep.vxlan(50000 + i as u16, *vni, &f)
+            } else {
+                vtep.reversed().vxlan(60000 + i as u16, *vni, &f)
+            };
+            cap.push(ts, outer);
+        }
+    }
+    let path = dir.write("v.pcap", &cap.to_pcap());
+    for workers in ["1", "3"] {
+        let (out, st, events) = replay(&dir, &[&path], &["--workers", workers]);
+        assert!(out.status.success());
+        assert_eq!(events.len(), 3, "one flow per VNI, workers={workers}");
+        let mut vnis: Vec<u64> = events
+            .iter()
+            .map(|e| e["tollgate"]["vni"].as_u64().unwrap())
+            .collect();
+        vnis.sort();
+        assert_eq!(vnis, [7001, 7002, 7003]);
+        for e in &events {
+            assert_eq!(
+                e["src_ip"], "10.0.0.5",
+                "the tenant's addresses, not the VTEPs'"
+            );
+            assert_eq!(
+                e["flow"]["state"], "closed",
+                "both directions met on one worker"
+            );
+        }
+        assert_eq!(st["decoded"]["vxlan"], st["packets"]["rx"]);
+    }
+}

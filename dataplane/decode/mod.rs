@@ -11,6 +11,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
 pub mod udp;
+pub mod vxlan;
 
 use ethernet::{EtherType, EthernetFrame, VlanTag};
 use icmp::IcmpMessage;
@@ -18,6 +19,7 @@ use ipv4::Ipv4Packet;
 use ipv6::Ipv6Packet;
 use tcp::TcpSegment;
 use udp::UdpDatagram;
+use vxlan::VxlanHeader;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -63,10 +65,11 @@ pub enum DecodeError {
     UdpBadLen,
     Icmpv4Truncated,
     Icmpv6Truncated,
+    VxlanTruncated,
 }
 
 impl DecodeError {
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
     pub const ALL: [DecodeError; Self::COUNT] = [
         DecodeError::EthernetTruncated,
         DecodeError::UnknownEthertype,
@@ -90,6 +93,7 @@ impl DecodeError {
         DecodeError::UdpBadLen,
         DecodeError::Icmpv4Truncated,
         DecodeError::Icmpv6Truncated,
+        DecodeError::VxlanTruncated,
     ];
 
     /// The counter name in the stats JSON: `layer.reason`.
@@ -117,6 +121,7 @@ impl DecodeError {
             DecodeError::UdpBadLen => "udp.bad_length",
             DecodeError::Icmpv4Truncated => "icmpv4.truncated",
             DecodeError::Icmpv6Truncated => "icmpv6.truncated",
+            DecodeError::VxlanTruncated => "vxlan.truncated",
         }
     }
 
@@ -228,6 +233,9 @@ pub struct Decoded {
     /// IP lengths give it (Ethernet padding excluded).
     pub payload_offset: u32,
     pub payload_len: u32,
+    /// The VXLAN network identifier when this is a tenant frame carried in
+    /// VXLAN: everything above describes the inner frame.
+    pub vni: Option<u32>,
 }
 
 impl Decoded {
@@ -276,8 +284,30 @@ pub fn addr_to_ip(network: Network, a: &[u8; 16]) -> IpAddr {
     }
 }
 
-/// Decodes one Ethernet frame.
+/// Decodes one Ethernet frame. A VXLAN datagram (UDP to port 4789 with the
+/// VNI flag) is followed into its inner frame, one level deep: the result
+/// describes the tenant's packet and carries the VNI.
 pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
+    let outer = decode_frame(frame)?;
+    if outer.proto != 17 || outer.dst_port != vxlan::PORT || outer.fragment || !outer.is_ip() {
+        return Ok(outer);
+    }
+    let start = outer.payload_offset as usize;
+    let udp_payload = frame
+        .get(start..start + outer.payload_len as usize)
+        .unwrap_or(&[]);
+    let vx = VxlanHeader::new_checked(udp_payload)?;
+    if !vx.has_vni() {
+        return Ok(outer);
+    }
+    let mut inner = decode_frame(vx.payload())?;
+    inner.vni = Some(vx.vni());
+    inner.payload_offset += (start + vxlan::HEADER_LEN) as u32;
+    Ok(inner)
+}
+
+/// Decodes one Ethernet frame without following tunnels.
+fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let eth = EthernetFrame::new_checked(frame)?;
     let mut out = Decoded::default();
     let mut ethertype = eth.ethertype();
@@ -394,6 +424,30 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DecodeError::COUNT);
+    }
+
+    #[test]
+    fn vxlan_is_followed_to_the_tenant_frame() {
+        use crate::craft::Route;
+        let vtep = Route::new("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let tenant = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()).vlan(7);
+        let inner = tenant.tcp(40000, 443, 1, 0, 0x02, 1000, &[], b"hi");
+        let outer = vtep.vxlan(51234, 0xabcdef, &inner);
+        let d = decode(&outer).unwrap();
+        assert_eq!(d.vni, Some(0xabcdef));
+        assert_eq!(d.src_ip().to_string(), "10.0.0.1");
+        assert_eq!((d.proto, d.src_port, d.dst_port), (6, 40000, 443));
+        assert_eq!(d.vlans(), &[7]);
+        assert_eq!(&outer[d.payload_offset as usize..][..2], b"hi");
+        // A cut VXLAN header is named; a datagram without the VNI flag and
+        // plain traffic to other ports are left as UDP.
+        let mut cut = vtep.udp(51234, 4789, &[0x08, 0, 0]);
+        assert_eq!(decode(&cut).unwrap_err(), DecodeError::VxlanTruncated);
+        cut = vtep.udp(51234, 4789, &[0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode(&cut).unwrap().vni, None);
+        // A broken tenant frame is an error of the inner layer.
+        let bad = vtep.vxlan(1, 5, &inner[..16]);
+        assert_eq!(decode(&bad).unwrap_err(), DecodeError::VlanTruncated);
     }
 
     #[test]

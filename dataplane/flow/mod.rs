@@ -35,7 +35,12 @@ pub struct FlowKey {
     pub network: Network,
     /// The replay pass (`--loop`); 0 on live traffic.
     pub pass: u16,
+    /// The VXLAN VNI of a tenant frame, `NO_VNI` outside a tunnel.
+    pub vni: u32,
 }
+
+/// `FlowKey::vni` of a packet that came in no tunnel (VNIs are 24 bits).
+pub const NO_VNI: u32 = u32::MAX;
 
 impl FlowKey {
     /// The key of a decoded IP packet and whether its source is the key's
@@ -56,6 +61,7 @@ impl FlowKey {
             proto: d.proto,
             network: d.network,
             pass,
+            vni: d.vni.unwrap_or(NO_VNI),
         };
         (key, src_lo)
     }
@@ -74,6 +80,7 @@ impl FlowKey {
                 | (self.network as u64) << 40
                 | u64::from(self.pass) << 48,
             u64::from(self.vlan[0]) | u64::from(self.vlan[1]) << 16 | u64::from(self.vlan[2]) << 32,
+            u64::from(self.vni),
         ];
         let mut h: u64 = 0x243f_6a88_85a3_08d3;
         for v in words {
@@ -200,6 +207,8 @@ pub struct FlowRecord {
     pub reason: EndReason,
     pub tcp: Option<TcpSummary>,
     pub icmp: Option<IcmpSummary>,
+    /// The VXLAN VNI, for a tenant flow seen inside a tunnel.
+    pub vni: Option<u32>,
 }
 
 /// One tracked flow: a slab entry.
@@ -428,6 +437,7 @@ impl FlowTable {
             } else {
                 None
             },
+            vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
         }
     }
 
@@ -671,6 +681,40 @@ mod tests {
         );
         assert!(!t.packet(&d, 60, 0, 0, 0, &mut |r| out.push(*r)).created);
         assert_eq!(t.active(), 4);
+    }
+
+    #[test]
+    fn tenants_reusing_addresses_stay_apart_by_vni() {
+        let mut t = FlowTable::new(16, Timeouts::default(), 0);
+        let vtep = Route::new(ip("192.0.2.1"), ip("192.0.2.2"));
+        let tenant = Route::new(ip("10.0.0.1"), ip("10.0.0.2"));
+        let mut out = Vec::new();
+        let q = tenant.udp(5000, 53, b"q");
+        let a = tenant.reversed().udp(53, 5000, b"a");
+        for (vni, sport) in [(100, 1111), (200, 2222)] {
+            assert!(
+                t.packet(
+                    &decode(&vtep.vxlan(sport, vni, &q)).unwrap(),
+                    90,
+                    0,
+                    0,
+                    0,
+                    &mut |x| out.push(*x)
+                )
+                .created
+            );
+            // The reply comes back through the other VTEP with its own port.
+            let back = vtep.reversed().vxlan(sport + 7, vni, &a);
+            assert!(
+                !t.packet(&decode(&back).unwrap(), 90, 1, 1, 0, &mut |x| out.push(*x))
+                    .created
+            );
+        }
+        t.flush(EndReason::Shutdown, &mut |x| out.push(*x));
+        let mut vnis: Vec<_> = out.iter().map(|r| r.vni).collect();
+        vnis.sort();
+        assert_eq!(vnis, [Some(100), Some(200)]);
+        assert!(out.iter().all(|r| r.state == FlowState::Established));
     }
 
     #[test]
