@@ -23,6 +23,7 @@ use tollgate::io::pcap::Records;
 use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
 use tollgate::replay::{replay, ReplayConfig};
 use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
+use tollgate::stats::Latency;
 use tollgate::worker::{Worker, WorkerConfig};
 
 const RUNS: usize = 5;
@@ -69,6 +70,12 @@ fn build(target_packets: usize) -> Capture {
         i += 1;
     }
     cap
+}
+
+/// "p50 / p99 / p99.9" per packet, in nanoseconds.
+fn quantiles(l: &Latency) -> String {
+    let j = l.packet_json();
+    format!("{} / {} / {}", j["p50"], j["p99"], j["p999"])
 }
 
 fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
@@ -120,12 +127,13 @@ fn main() {
         "read + decode + dispatch only (baseline)".to_string(),
         base_s,
         1.0,
+        "-".to_string(),
     ));
 
     // The worker pipeline alone, fed from memory in bursts.
     let buf = std::fs::read(&path).expect("read capture");
     let recs: Vec<_> = Records::new(&buf).expect("header").flatten().collect();
-    let (worker_s, wc) = best(|| {
+    let (worker_s, (wc, wl)) = best(|| {
         let cfg = WorkerConfig {
             id: 0,
             mode: Default::default(),
@@ -149,7 +157,7 @@ fn main() {
             }
             w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
         }
-        w.finish(EndReason::Shutdown).0
+        w.finish(EndReason::Shutdown)
     });
     assert_eq!(wc.rx_packets, packets);
     let worker_ratio = (packets as f64 / worker_s) / base_pps;
@@ -157,6 +165,7 @@ fn main() {
         "worker pipeline alone, 1 thread, from memory".to_string(),
         worker_s,
         worker_ratio,
+        quantiles(&wl),
     ));
     results.push(json!({
         "name": "worker pipeline alone", "workers": 1, "eve": false, "seconds": worker_s,
@@ -187,11 +196,14 @@ fn main() {
             if eve { ", EVE flow records on" } else { "" }
         );
         let ratio = (packets as f64 / secs) / base_pps;
-        rows.push((name.clone(), secs, ratio));
+        let latency = Latency::merged(&report.latency);
+        rows.push((name.clone(), secs, ratio, quantiles(&latency)));
         results.push(json!({
             "name": name, "workers": workers, "eve": eve, "seconds": secs,
             "pps": packets as f64 / secs, "gbps": wire_bytes as f64 * 8.0 / secs / 1e9,
-            "ratio_to_baseline": ratio, "flows": flows,
+            "ratio_to_baseline": ratio,
+            "latency_ns": latency.packet_json(),
+            "burst_latency_ns": latency.burst_json(), "flows": flows,
         }));
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -209,11 +221,11 @@ fn main() {
         wire_bytes as f64 / 1e6
     );
     println!();
-    println!("| run | seconds | Mpps | Gbit/s | vs baseline |");
-    println!("|---|---:|---:|---:|---:|");
-    for (name, secs, ratio) in rows {
+    println!("| run | seconds | Mpps | Gbit/s | vs baseline | p50 / p99 / p99.9 ns per packet |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, secs, ratio, lat) in rows {
         println!(
-            "| {name} | {secs:.3} | {:.2} | {:.2} | {ratio:.2} |",
+            "| {name} | {secs:.3} | {:.2} | {:.2} | {ratio:.2} | {lat} |",
             packets as f64 / secs / 1e6,
             wire_bytes as f64 * 8.0 / secs / 1e9
         );
