@@ -585,16 +585,7 @@ pub fn run(
             }
             for (k, brx) in back_rx.iter().enumerate() {
                 while let Ok(mut b) = brx.try_recv() {
-                    let peer = if b.port == ports[0] {
-                        ports[1]
-                    } else {
-                        ports[0]
-                    };
-                    let n = b.len.min(BURST_SIZE);
-                    let (_, refused, bytes) =
-                        tx_burst(peer, QueueId(0), &mut b.mbufs[..n], TX_RETRIES);
-                    charges[k].tx_refused += refused as u64;
-                    charges[k].tx_refused_bytes += bytes;
+                    transmit_returned(&mut b, &ports, &mut charges[k]);
                 }
             }
         } else {
@@ -643,18 +634,7 @@ pub fn run(
     while !open.is_empty() {
         open.retain(|&k| loop {
             match back_rx[k].try_recv() {
-                Ok(mut b) => {
-                    let peer = if b.port == ports[0] {
-                        ports[1]
-                    } else {
-                        ports[0]
-                    };
-                    let n = b.len.min(BURST_SIZE);
-                    let (_, refused, bytes) =
-                        tx_burst(peer, QueueId(0), &mut b.mbufs[..n], TX_RETRIES);
-                    charges[k].tx_refused += refused as u64;
-                    charges[k].tx_refused_bytes += bytes;
-                }
+                Ok(mut b) => transmit_returned(&mut b, &ports, &mut charges[k]),
                 Err(crossbeam_channel::TryRecvError::Empty) => break true,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break false,
             }
@@ -705,6 +685,20 @@ pub fn run(
 
 /// Spreads one received burst to the workers' rings by software RSS. A full
 /// ring is a drop charged to its worker; the main lcore never waits.
+/// Sends what a worker forwarded out of the port facing the one it came in
+/// by (IPS: two ports); what the queue refuses is charged to that worker.
+fn transmit_returned(b: &mut MbufBurst, ports: &[PortId], charge: &mut Charges) {
+    let peer = if b.port == ports[0] {
+        ports[1]
+    } else {
+        ports[0]
+    };
+    let n = b.len.min(BURST_SIZE);
+    let (_, refused, bytes) = tx_burst(peer, QueueId(0), &mut b.mbufs[..n], TX_RETRIES);
+    charge.tx_refused += refused as u64;
+    charge.tx_refused_bytes += bytes;
+}
+
 /// `pending` holds one burst per worker (empty between calls): a received
 /// burst of at most `BURST_SIZE` fits in any one of them.
 fn dispatch(

@@ -5,6 +5,8 @@
 //! `--file-prefix` (tests run in parallel).
 #![cfg(feature = "dpdk")]
 
+mod common;
+use common::{s, sum_values, Scratch};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,30 +18,6 @@ use tollgate::io::pcap::Records;
 use tollgate::rss::SoftRss;
 
 const T0: u64 = 1_767_225_600_000_000_000;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("tollgate-dpdk-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// EAL arguments for a test process: no hugepages, no PCI, its own file
 /// prefix, lcores mapped onto the machine's CPUs.
@@ -169,12 +147,7 @@ fn ids_on_one_net_pcap_port_counts_every_packet_like_the_nic() {
         assert_eq!(st["ports"][0]["ipackets"], expected, "the NIC agrees");
         let rx = st["packets"]["rx"].as_u64().unwrap();
         let tx = st["packets"]["tx"].as_u64().unwrap();
-        let dropped: u64 = st["packets"]["dropped"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
+        let dropped: u64 = sum_values(&st["packets"]["dropped"]);
         assert_eq!(rx, tx + dropped);
         assert_eq!(st["sink"]["packets"], tx);
         assert_eq!(st["workers"].as_array().unwrap().len(), workers);

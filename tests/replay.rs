@@ -2,6 +2,8 @@
 //! project's capture library, and the tests read what it wrote (stats JSON,
 //! EVE, stderr, exit code) the way an operator's tooling would.
 
+mod common;
+use common::{s, sum_values, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,43 +19,11 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// A scratch folder, removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("tollgate-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-
-    fn path(&self, f: &str) -> PathBuf {
-        self.0.join(f)
-    }
-
-    fn write(&self, f: &str, bytes: &[u8]) -> PathBuf {
-        let p = self.path(f);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tollgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(args)
         .output()
         .expect("run tollgate")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Replays with --stats-json and --eve and returns (output, stats, events).
@@ -256,12 +226,7 @@ fn accounting_chain_holds_for_every_capture_in_the_suite() {
             );
             let rx = st["packets"]["rx"].as_u64().unwrap();
             let tx = st["packets"]["tx"].as_u64().unwrap();
-            let dropped: u64 = st["packets"]["dropped"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_u64().unwrap())
-                .sum();
+            let dropped: u64 = sum_values(&st["packets"]["dropped"]);
             let workers = st["workers"].as_array().unwrap();
             let worker_rx: u64 = workers
                 .iter()
@@ -283,23 +248,13 @@ fn accounting_chain_holds_for_every_capture_in_the_suite() {
                 "sink = tx, {name:?} {extra:?}"
             );
             for w in workers {
-                let wd: u64 = w["packets"]["dropped"]
-                    .as_object()
-                    .unwrap()
-                    .values()
-                    .map(|v| v.as_u64().unwrap())
-                    .sum();
+                let wd: u64 = sum_values(&w["packets"]["dropped"]);
                 assert_eq!(
                     w["packets"]["rx"].as_u64().unwrap(),
                     w["packets"]["tx"].as_u64().unwrap() + wd
                 );
             }
-            let errors: u64 = st["decode_errors"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_u64().unwrap())
-                .sum();
+            let errors: u64 = sum_values(&st["decode_errors"]);
             if extra.contains(&"drop") {
                 assert_eq!(dropped, errors, "IPS drops exactly the malformed packets");
             } else {

@@ -1,0 +1,47 @@
+//! Helpers the end-to-end tests share.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A scratch folder under the system temp dir, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("tollgate-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+
+    pub fn write(&self, f: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(f);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The sum of a JSON object's values (e.g. `packets.dropped`); every value
+/// must be a whole number.
+pub fn sum_values(v: &Value) -> u64 {
+    v.as_object()
+        .expect("a JSON object of counters")
+        .values()
+        .map(|n| n.as_u64().expect("counters are whole numbers"))
+        .sum()
+}
