@@ -279,6 +279,80 @@ impl Route {
     }
 }
 
+/// Splits a frame's IP payload into fragments carrying `chunk` bytes each
+/// (rounded down to a multiple of 8; the last one takes the rest). IPv4
+/// fragments repeat the IP header with MF and the offset set; IPv6
+/// fragments carry a fragment header after the IPv6 header and its
+/// extension headers. `ident` is the datagram's identification. Panics on
+/// frames it cannot split: this is test tooling.
+pub fn fragment(frame: &[u8], chunk: usize, ident: u32) -> Vec<Vec<u8>> {
+    let d = crate::decode::decode(frame).expect("a frame that decodes");
+    let chunk = (chunk / 8).max(1) * 8;
+    let l3 = 14 + 4 * usize::from(d.vlan_count);
+    let mut out = Vec::new();
+    match d.network {
+        crate::decode::Network::Ipv4 => {
+            let hl = usize::from(frame[l3] & 0x0f) * 4;
+            let payload = &frame[l3 + hl..];
+            let mut at = 0;
+            while at < payload.len() {
+                let end = (at + chunk).min(payload.len());
+                let mut f = frame[..l3 + hl].to_vec();
+                let ip = &mut f[l3..];
+                ip[2..4].copy_from_slice(&((hl + end - at) as u16).to_be_bytes());
+                ip[4..6].copy_from_slice(&(ident as u16).to_be_bytes());
+                let more = if end < payload.len() { 0x2000 } else { 0 };
+                ip[6..8].copy_from_slice(&(more | (at / 8) as u16).to_be_bytes());
+                ip[10..12].copy_from_slice(&[0, 0]);
+                let c = internet_checksum(&[&ip[..hl]]);
+                ip[10..12].copy_from_slice(&c.to_be_bytes());
+                f.extend_from_slice(&payload[at..end]);
+                out.push(f);
+                at = end;
+            }
+        }
+        crate::decode::Network::Ipv6 => {
+            // The unfragmentable part: the IPv6 header and the extension
+            // headers before the transport (Route puts only those in).
+            let (unfrag, next_field) = ipv6_unfragmentable(frame, l3);
+            let payload = &frame[l3 + unfrag..];
+            let upper = frame[l3 + next_field];
+            let mut at = 0;
+            while at < payload.len() {
+                let end = (at + chunk).min(payload.len());
+                let mut f = frame[..l3 + unfrag].to_vec();
+                f[l3 + next_field] = 44;
+                let plen = (unfrag - 40 + 8 + end - at) as u16;
+                f[l3 + 4..l3 + 6].copy_from_slice(&plen.to_be_bytes());
+                let more = u16::from(end < payload.len());
+                f.push(upper);
+                f.push(0);
+                f.extend_from_slice(&((at as u16) | more).to_be_bytes());
+                f.extend_from_slice(&ident.to_be_bytes());
+                f.extend_from_slice(&payload[at..end]);
+                out.push(f);
+                at = end;
+            }
+        }
+        crate::decode::Network::Arp => panic!("ARP does not fragment"),
+    }
+    out
+}
+
+/// Walks the IPv6 extension headers Route builds (hop-by-hop, routing,
+/// destination options) and returns the unfragmentable length and the
+/// offset of the byte naming the header after them, both from the IPv6
+/// header.
+fn ipv6_unfragmentable(frame: &[u8], l3: usize) -> (usize, usize) {
+    let mut field = 6;
+    let mut at = 40;
+    while matches!(frame[l3 + field], 0 | 43 | 60) {
+        field = at;
+        at += (usize::from(frame[l3 + at + 1]) + 1) * 8;
+    }
+    (at, field)
+}
+
 /// Which end of a conversation sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

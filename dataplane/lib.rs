@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod craft;
 pub mod decode;
+pub mod defrag;
 pub mod eve;
 pub mod flow;
 pub mod io;

@@ -71,6 +71,9 @@ impl<'a> Ipv6Packet<'a> {
         let mut rest = self.payload();
         let mut offset = HEADER_LEN;
         let mut count = 0;
+        // The byte that names the current header: the fixed header's next
+        // header field, then the first byte of each extension header.
+        let mut next_field = NEXT_HEADER;
         loop {
             let len = match proto {
                 IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts => {
@@ -94,6 +97,8 @@ impl<'a> Ipv6Packet<'a> {
                             offset: usize::from(frag & 0xfff8),
                             more: frag & 1 != 0,
                             ident: u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]),
+                            header_offset: offset,
+                            next_field,
                         }),
                         ext_headers: count + 1,
                     });
@@ -120,6 +125,7 @@ impl<'a> Ipv6Packet<'a> {
                 return Err(DecodeError::Ipv6TooManyExt);
             }
             proto = IpProtocol::from(rest[0]);
+            next_field = offset;
             rest = &rest[len..];
             offset += len;
         }
@@ -143,6 +149,11 @@ pub struct Ipv6Fragment {
     pub offset: usize,
     pub more: bool,
     pub ident: u32,
+    /// Where the fragment header starts, from the IPv6 header: everything
+    /// before it is the unfragmentable part.
+    pub header_offset: usize,
+    /// The byte (from the IPv6 header) that names the fragment header.
+    pub next_field: usize,
 }
 
 #[cfg(test)]
@@ -191,7 +202,9 @@ mod tests {
             Some(Ipv6Fragment {
                 offset: 8,
                 more: true,
-                ident: 0xcafebabe
+                ident: 0xcafebabe,
+                header_offset: 48,
+                next_field: 40,
             })
         );
     }

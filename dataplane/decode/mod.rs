@@ -236,6 +236,27 @@ pub struct Decoded {
     /// The VXLAN network identifier when this is a tenant frame carried in
     /// VXLAN: everything above describes the inner frame.
     pub vni: Option<u32>,
+    /// For a fragment: what reassembly needs (the payload fields above
+    /// hold the fragment's data).
+    pub frag: FragInfo,
+}
+
+/// Where a fragment sits in its datagram and in its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FragInfo {
+    /// The datagram's identification (16 bits in IPv4, 32 in IPv6).
+    pub id: u32,
+    /// Byte offset of this fragment's data in the datagram's payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// Where the IP header starts in the frame.
+    pub l3_offset: u16,
+    /// Bytes of IP header that every fragment repeats: the IPv4 header, or
+    /// the IPv6 header and the extension headers before the fragment header.
+    pub unfrag_len: u16,
+    /// IPv6: the byte (from the IPv6 header) that names the fragment header.
+    pub next_field: u16,
 }
 
 impl Decoded {
@@ -303,6 +324,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let mut inner = decode_frame(vx.payload())?;
     inner.vni = Some(vx.vni());
     inner.payload_offset += (start + vxlan::HEADER_LEN) as u32;
+    inner.frag.l3_offset += (start + vxlan::HEADER_LEN) as u16;
     Ok(inner)
 }
 
@@ -332,6 +354,16 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
             out.proto = ip.protocol().into();
             out.fragment = ip.is_fragment();
             if out.fragment {
+                out.frag = FragInfo {
+                    id: u32::from(ip.ident()),
+                    offset: ip.frag_offset() as u32,
+                    more: ip.more_frags(),
+                    l3_offset: l3_offset as u16,
+                    unfrag_len: ip.header_len() as u16,
+                    next_field: 0,
+                };
+                out.payload_offset = (l3_offset + ip.header_len()) as u32;
+                out.payload_len = ip.payload().len() as u32;
                 return Ok(out);
             }
             let l4_offset = l3_offset + ip.header_len();
@@ -344,8 +376,18 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
             out.dst = ip.dst();
             let ul = ip.upper_layer()?;
             out.proto = ul.protocol.into();
-            if ul.fragment.is_some() {
+            if let Some(f) = ul.fragment {
                 out.fragment = true;
+                out.frag = FragInfo {
+                    id: f.ident,
+                    offset: f.offset as u32,
+                    more: f.more,
+                    l3_offset: l3_offset as u16,
+                    unfrag_len: f.header_offset as u16,
+                    next_field: f.next_field as u16,
+                };
+                out.payload_offset = (l3_offset + ul.offset) as u32;
+                out.payload_len = ul.payload.len() as u32;
                 return Ok(out);
             }
             decode_transport(&mut out, ul.payload, l3_offset + ul.offset)?;
