@@ -141,6 +141,8 @@ fn main() {
             timeouts: Timeouts::default(),
             malformed: Default::default(),
             inspect: true,
+            defrag: Default::default(),
+            workers: 1,
         };
         let mut w = Worker::new(cfg, None);
         let mut verdicts = [Verdict::Forward; BURST_SIZE];

@@ -2,6 +2,7 @@
 //! with clap, and value parsers that say what they expected. Every problem
 //! becomes one line and exit code 2 in `main`.
 
+use crate::defrag::DefragConfig;
 use crate::flow::{Timeouts, MAX_WORKERS};
 use crate::replay::{ReplayConfig, Speed};
 use crate::worker::{MalformedPolicy, Mode};
@@ -105,6 +106,15 @@ pub struct PipelineArgs {
     /// What to do with packets that do not decode.
     #[arg(long, value_enum, default_value = "pass")]
     pub malformed: MalformedArg,
+
+    /// Memory for IP fragment reassembly per worker (`16MiB`, `1GB`, bytes):
+    /// one 64 KiB slot per datagram in flight.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub defrag_memcap: usize,
+
+    /// Drop a datagram still incomplete this long after its first fragment.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    pub defrag_timeout: Duration,
 }
 
 /// The pipeline settings every worker gets.
@@ -113,6 +123,7 @@ pub struct PipelineSettings {
     pub mode: Mode,
     pub malformed: MalformedPolicy,
     pub timeouts: Timeouts,
+    pub defrag: DefragConfig,
 }
 
 impl PipelineArgs {
@@ -130,6 +141,10 @@ impl PipelineArgs {
         };
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Ok(PipelineSettings {
+            defrag: DefragConfig {
+                memcap: self.defrag_memcap,
+                timeout_ns: ns(self.defrag_timeout),
+            },
             mode,
             malformed,
             timeouts: Timeouts {
@@ -205,6 +220,7 @@ impl ReplayArgs {
             eve: self.pipeline.eve.clone(),
             flow_capacity: self.pipeline.flow_capacity,
             timeouts: p.timeouts,
+            defrag: p.defrag,
             speed: self.speed,
             loops: self.loops,
             malformed: p.malformed,
@@ -336,6 +352,29 @@ fn parse_flow_capacity(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `16MiB`, `512KiB`, `1GiB`, `64MB`, `1GB` or plain bytes.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    const EXPECTED: &str = "expected a size like 16MiB, 512KiB, 1GB or a number of bytes";
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| EXPECTED.to_string())?;
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(EXPECTED.into()),
+    };
+    n.checked_mul(scale)
+        .filter(|&b| b <= 1 << 40)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| "size out of range (at most 1 TiB)".to_string())
+}
+
 fn parse_mbufs(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (1024..=1 << 26).contains(&n) => Ok(n),
@@ -413,6 +452,16 @@ mod tests {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         for bad in ["30", "s", "", "3x", "-1s", "1e9h", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_bytes("64MB").unwrap(), 64_000_000);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        for bad in ["", "MiB", "16 MiB", "16mib", "9999999TiB", "2TB"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }
 

@@ -9,13 +9,14 @@
 //! Time is capture time: the reader sends idle workers a tick each second
 //! of capture time so their flows time out even when no packet reaches them.
 
+use crate::defrag::DefragConfig;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, FlowRecord, Timeouts, MAX_WORKERS};
 use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
-use crate::worker::{MalformedPolicy, Mode, Worker, WorkerConfig};
+use crate::worker::{handoff_mesh, MalformedPolicy, Mode, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
 use std::io::Read;
@@ -54,6 +55,7 @@ pub struct ReplayConfig {
     pub speed: Speed,
     pub loops: u16,
     pub malformed: MalformedPolicy,
+    pub defrag: DefragConfig,
 }
 
 impl Default for ReplayConfig {
@@ -69,6 +71,7 @@ impl Default for ReplayConfig {
             speed: Speed::Max,
             loops: 1,
             malformed: MalformedPolicy::Pass,
+            defrag: DefragConfig::default(),
         }
     }
 }
@@ -224,6 +227,16 @@ pub fn replay(
 
     let start = Instant::now();
     let mut workers: Vec<JoinHandle<(WorkerCounters, Latency)>> = Vec::with_capacity(cfg.workers);
+    // With several workers, a datagram reassembled on one may belong to
+    // another's flow: they hand it over through the mesh.
+    let mut mesh: Vec<Option<_>> = if cfg.workers > 1 {
+        handoff_mesh(cfg.workers, 16 * cfg.workers)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None]
+    };
     for (k, (rx, events)) in burst_rx.into_iter().zip(event_tx).enumerate() {
         let wcfg = WorkerConfig {
             id: k as u16,
@@ -232,7 +245,10 @@ pub fn replay(
             timeouts: cfg.timeouts,
             malformed: cfg.malformed,
             inspect: true,
+            defrag: cfg.defrag,
+            workers: cfg.workers as u16,
         };
+        let handoff = mesh[k].take();
         let core = cfg.cores.get(k).copied();
         let snaps = snap_tx.clone();
         let h = std::thread::Builder::new()
@@ -241,7 +257,12 @@ pub fn replay(
                 if let Some(id) = core {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                run_worker(Worker::new(wcfg, events), rx, snaps, k)
+                let w = Worker::new(wcfg, events);
+                let w = match handoff {
+                    Some(h) => w.with_handoff(h),
+                    None => w,
+                };
+                run_worker(w, rx, snaps, k)
             })
             .map_err(ReplayError::Thread)?;
         workers.push(h);
@@ -316,7 +337,32 @@ fn run_worker(
         c.sink_packets = sink.count();
         c
     };
-    while let Ok(b) = rx.recv() {
+    let handoffs = w.handoff_receiver();
+    // Until every other worker has closed its side of the mesh.
+    let mut handoffs_open = handoffs.is_some();
+    loop {
+        // Wait for a burst, taking handed-over datagrams meanwhile.
+        let b = match (&handoffs, handoffs_open) {
+            (Some(h), true) => {
+                crossbeam_channel::select! {
+                    recv(rx) -> b => match b {
+                        Ok(b) => b,
+                        Err(_) => break,
+                    },
+                    recv(h) -> dg => {
+                        match dg {
+                            Ok(dg) => w.accept(dg),
+                            Err(_) => handoffs_open = false,
+                        }
+                        continue;
+                    }
+                }
+            }
+            _ => match rx.recv() {
+                Ok(b) => b,
+                Err(_) => break,
+            },
+        };
         if let Some(buf) = &b.buf {
             let mut raw = [RawPacket {
                 data: &[],
@@ -345,6 +391,7 @@ fn run_worker(
             let _ = snaps.try_send((k, snapshot(&w, &sink)));
         }
     }
+    w.close_handoffs();
     let (mut c, latency) = w.finish(EndReason::Shutdown);
     c.sink_packets = sink.count();
     let _ = snaps.try_send((k, c));

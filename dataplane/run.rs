@@ -21,7 +21,7 @@ use crate::io::dpdk::{
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{Latency, WorkerCounters};
-use crate::worker::{Mode, Worker, WorkerConfig};
+use crate::worker::{handoff_mesh, Mode, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -218,6 +218,7 @@ fn poll_loop(
                 break;
             }
         }
+        s.worker.poll_handoffs();
         let mut got = 0;
         for (pi, &port) in ports.iter().enumerate() {
             let n = rx_burst(port, q, &mut rx);
@@ -255,8 +256,13 @@ fn poll_loop(
 
 fn finish(s: WorkerSetup, sink: u64) -> (WorkerCounters, Latency) {
     let WorkerSetup {
-        worker, snaps, k, ..
+        mut worker,
+        snaps,
+        k,
+        ..
     } = s;
+    // Datagrams other workers reassembled for this one's flows come first.
+    worker.close_handoffs();
     let (mut c, latency) = worker.finish(EndReason::Shutdown);
     c.sink_packets = sink;
     let _ = snaps.try_send((k, c));
@@ -325,6 +331,7 @@ fn ring_loop(
             Err(RecvTimeoutError::Timeout) => s.worker.tick(s.clock.now_ns()),
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        s.worker.poll_handoffs();
         let now = s.clock.now_ns();
         if now.saturating_sub(last_pub) >= PUBLISH_NS {
             s.publish(&s.worker, sink);
@@ -518,6 +525,14 @@ pub fn run(
     let mut dispatch_tx = Vec::new();
     let mut back_rx = Vec::new();
     let mut jobs: Vec<LcoreJob<(WorkerCounters, Latency)>> = Vec::new();
+    let mut mesh: Vec<Option<_>> = if n_workers > 1 {
+        handoff_mesh(n_workers, 16 * n_workers)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None]
+    };
     for (k, (&lcore, events)) in lcores.iter().zip(event_tx).enumerate() {
         let wcfg = WorkerConfig {
             id: k as u16,
@@ -526,10 +541,17 @@ pub fn run(
             timeouts: cfg.settings.timeouts,
             malformed: cfg.settings.malformed,
             inspect: cfg.inspect,
+            defrag: cfg.settings.defrag,
+            workers: n_workers as u16,
+        };
+        let worker = Worker::new(wcfg, events);
+        let worker = match mesh[k].take() {
+            Some(h) => worker.with_handoff(h),
+            None => worker,
         };
         let setup = WorkerSetup {
             k,
-            worker: Worker::new(wcfg, events),
+            worker,
             clock,
             snaps: snap_tx.clone(),
         };

@@ -4,6 +4,7 @@
 //! stats line and the end-of-run summary table.
 
 use crate::decode::DecodeError;
+use crate::defrag::FragCounters;
 use crate::flow::FlowCounters;
 use crate::io::DropReason;
 use hdrhistogram::Histogram;
@@ -73,6 +74,7 @@ pub struct WorkerCounters {
     pub events_dropped: u64,
     /// Packets the worker's sink says it was handed.
     pub sink_packets: u64,
+    pub frag: FragCounters,
 }
 
 impl WorkerCounters {
@@ -108,6 +110,7 @@ impl WorkerCounters {
         self.events_sent += o.events_sent;
         self.events_dropped += o.events_dropped;
         self.sink_packets += o.sink_packets;
+        self.frag.add(&o.frag);
     }
 
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a WorkerCounters>) -> WorkerCounters {
@@ -158,6 +161,7 @@ impl WorkerCounters {
             json!({"seconds": seconds, "pps": pps, "bps": bps}),
         );
         m.insert("decoded".into(), self.decoded.to_json());
+        m.insert("fragments".into(), self.frag.to_json());
         m.insert(
             "tcp".into(),
             json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
@@ -385,6 +389,13 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         if total.decode_errors[e.index()] > 0 {
             row(&format!("  {}", e.name()), &|w| w.decode_errors[e.index()]);
         }
+    }
+    if total.frag.fragments > 0 {
+        row("fragments", &|w| w.frag.fragments);
+        row("  datagrams reassembled", &|w| w.frag.reassembled);
+        row("  handed to flow's worker", &|w| w.frag.handoffs);
+        row("  timed out", &|w| w.frag.timeouts);
+        row("  overlaps", &|w| w.frag.overlaps);
     }
     if total.flows.tcp_rst_out_of_window > 0 {
         row("tcp rst out of window", &|w| w.flows.tcp_rst_out_of_window);

@@ -8,10 +8,12 @@
 //! never waits), and the clock is the packets' own, read once per burst.
 
 use crate::decode::{decode, DecodeError, Decoded, Network};
+use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
+use crate::rss::SoftRss;
 use crate::stats::{Latency, WorkerCounters};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 /// Observe only, or forward and drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +42,52 @@ pub struct WorkerConfig {
     /// Off: count and forward every packet without decoding or tracking it
     /// (`run --inspect off`, the baseline for what inspection costs).
     pub inspect: bool,
+    pub defrag: DefragConfig,
+    /// Workers in the run: a reassembled datagram goes to the one its
+    /// 5-tuple hashes to.
+    pub workers: u16,
+}
+
+/// A reassembled datagram on its way to the worker that owns its flow.
+pub struct Datagram {
+    buf: Vec<u8>,
+    ts_ns: u64,
+    pass: u16,
+}
+
+/// One worker's end of the handoff mesh: rings to every other worker, its
+/// own inbound ring, and the shared pool of buffers datagrams travel in.
+pub struct Handoff {
+    to: Vec<Option<Sender<Datagram>>>,
+    from: Receiver<Datagram>,
+    pool_put: Sender<Vec<u8>>,
+    pool_get: Receiver<Vec<u8>>,
+}
+
+/// Datagrams a worker's inbound handoff ring holds.
+const HANDOFF_RING: usize = 64;
+
+/// Builds the handoff mesh for `workers` workers, with `buffers` datagram
+/// buffers allocated now (none later).
+pub fn handoff_mesh(workers: usize, buffers: usize) -> Vec<Handoff> {
+    let (pool_put, pool_get) = bounded(buffers);
+    for _ in 0..buffers {
+        let _ = pool_put.try_send(Vec::with_capacity(MAX_DATAGRAM + 1024));
+    }
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| bounded(HANDOFF_RING)).unzip();
+    rxs.into_iter()
+        .enumerate()
+        .map(|(k, from)| Handoff {
+            to: txs
+                .iter()
+                .enumerate()
+                .map(|(j, t)| (j != k).then(|| t.clone()))
+                .collect(),
+            from,
+            pool_put: pool_put.clone(),
+            pool_get: pool_get.clone(),
+        })
+        .collect()
 }
 
 /// Flows expired per burst at most, so a mass timeout is spread over bursts
@@ -53,6 +101,29 @@ pub struct Worker {
     events: Option<Sender<FlowRecord>>,
     now_ns: u64,
     latency: Latency,
+    defrag: Defrag,
+    rss: SoftRss,
+    handoff: Option<Handoff>,
+}
+
+/// Accounts a reassembled datagram to its flow (it is one packet of the
+/// flow; its fragments were counted on the wire, not in the flow).
+fn account_datagram(
+    flows: &mut FlowTable,
+    emit: &mut impl FnMut(&FlowRecord),
+    frame: &[u8],
+    ts_ns: u64,
+    now_ns: u64,
+    pass: u16,
+) {
+    if let Ok(mut d) = decode(frame) {
+        if pass != 0 {
+            d.offset_addresses(pass);
+        }
+        if d.is_ip() && !d.fragment {
+            flows.packet(&d, frame.len() as u32, ts_ns, now_ns, pass, emit);
+        }
+    }
 }
 
 /// Sends a flow record without waiting; counts what a full ring loses.
@@ -75,6 +146,67 @@ impl Worker {
             events,
             now_ns: 0,
             latency: Latency::new(),
+            defrag: Defrag::new(cfg.defrag),
+            rss: SoftRss::new(cfg.workers.max(1)),
+            handoff: None,
+        }
+    }
+
+    /// Joins the handoff mesh (needed with more than one worker, so that a
+    /// datagram reassembled here reaches the worker that owns its flow).
+    pub fn with_handoff(mut self, h: Handoff) -> Self {
+        self.handoff = Some(h);
+        self
+    }
+
+    /// The inbound handoff ring, for loops that wait on it with others.
+    pub fn handoff_receiver(&self) -> Option<Receiver<Datagram>> {
+        self.handoff.as_ref().map(|h| h.from.clone())
+    }
+
+    /// Accounts a datagram another worker reassembled, and returns its buffer.
+    pub fn accept(&mut self, dg: Datagram) {
+        let Worker {
+            flows,
+            events,
+            counters,
+            now_ns,
+            handoff,
+            ..
+        } = self;
+        *now_ns = (*now_ns).max(dg.ts_ns);
+        account_datagram(
+            flows,
+            &mut |r| offer(events, counters, r),
+            &dg.buf,
+            dg.ts_ns,
+            *now_ns,
+            dg.pass,
+        );
+        if let Some(h) = handoff {
+            let _ = h.pool_put.try_send(dg.buf);
+        }
+    }
+
+    /// Takes what other workers handed over, without waiting.
+    pub fn poll_handoffs(&mut self) {
+        while let Some(dg) = self.handoff.as_ref().and_then(|h| h.from.try_recv().ok()) {
+            self.accept(dg);
+        }
+    }
+
+    /// This worker will reassemble nothing more: it lets go of its rings to
+    /// the others, then takes what they still hand over until every one of
+    /// them has done the same.
+    pub fn close_handoffs(&mut self) {
+        let Some(rx) = self.handoff.as_mut().map(|h| {
+            h.to.clear();
+            h.from.clone()
+        }) else {
+            return;
+        };
+        for dg in rx.iter() {
+            self.accept(dg);
         }
     }
 
@@ -98,6 +230,7 @@ impl Worker {
         let mut c = self.counters;
         c.flows = self.flows.counters;
         c.flows_active = self.flows.active();
+        c.frag = self.defrag.counters;
         c
     }
 
@@ -166,15 +299,51 @@ impl Worker {
             events,
             counters,
             now_ns,
+            defrag,
+            rss,
+            handoff,
             ..
         } = self;
         let mut emit = |r: &FlowRecord| offer(events, counters, r);
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
             let d = &decoded[i];
-            if errors[i].is_none() && d.is_ip() && !d.fragment {
-                let len = pkts[i].data.len() as u32;
-                flows.packet(d, len, pkts[i].ts_ns, *now_ns, pass, &mut emit);
+            if errors[i].is_some() || !d.is_ip() {
+                continue;
+            }
+            let ts = pkts[i].ts_ns;
+            if !d.fragment {
+                flows.packet(d, pkts[i].data.len() as u32, ts, *now_ns, pass, &mut emit);
+                continue;
+            }
+            // A fragment: reassemble; a whole datagram goes to the worker
+            // its 5-tuple hashes to (fragments were spread on addresses).
+            let Some(dg) = defrag.fragment(pkts[i].data, d, *now_ns, pass) else {
+                continue;
+            };
+            let owner = rss.queue_for(dg, pass);
+            match handoff
+                .as_ref()
+                .and_then(|h| h.to.get(usize::from(owner))?.as_ref().map(|t| (h, t)))
+            {
+                None => account_datagram(flows, &mut emit, dg, ts, *now_ns, pass),
+                Some((h, to)) => {
+                    let sent = h.pool_get.try_recv().ok().and_then(|mut buf| {
+                        buf.clear();
+                        buf.extend_from_slice(dg);
+                        to.try_send(Datagram {
+                            buf,
+                            ts_ns: ts,
+                            pass,
+                        })
+                        .ok()
+                    });
+                    if sent.is_some() {
+                        defrag.counters.handoffs += 1;
+                    } else {
+                        defrag.counters.handoff_drops += 1;
+                    }
+                }
             }
         }
 
@@ -245,6 +414,7 @@ impl Worker {
             ..
         } = self;
         flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| offer(events, counters, r));
+        self.defrag.expire(self.now_ns);
     }
 
     /// Ends every flow with `reason` and returns the final counters and
@@ -283,6 +453,8 @@ mod tests {
             timeouts: Timeouts::default(),
             malformed,
             inspect: true,
+            defrag: DefragConfig::default(),
+            workers: 1,
         }
     }
 

@@ -825,3 +825,129 @@ fn vxlan_tenants_with_the_same_addresses_are_separate_flows() {
         assert_eq!(st["decoded"]["vxlan"], st["packets"]["rx"]);
     }
 }
+
+#[test]
+fn fragmented_segments_land_in_their_flow_on_its_worker() {
+    use tollgate::craft::fragment;
+    use tollgate::rss::SoftRss;
+    let dir = Scratch::new("frag");
+    let rss = SoftRss::new(3);
+    let mut cap = Capture::new();
+    let mut crossings = 0;
+    let mut unfragmented_to_server = std::collections::BTreeMap::new();
+    for i in 0..12u16 {
+        let client = format!("10.5.{}.{}", i * 7 % 250, 7 + i * 13 % 200);
+        let r = Route::new(ip(&client), ip("10.6.0.1"));
+        let mut c = TcpConversation::new(r, 41000 + i * 17, 8000, T0 + u64::from(i) * SEC / 10);
+        // One 2,800-byte segment: bigger than the path MTU, so it is fragmented.
+        c.handshake()
+            .send(Side::Client, &vec![b'u'; 2800], 2800)
+            .close(Side::Client);
+        let mut bytes = 0;
+        for (ts, f) in c.into_packets() {
+            let d = decode(&f).unwrap();
+            if d.dst_port == 8000 {
+                bytes += f.len() as u64;
+            }
+            if d.payload_len > 2000 {
+                let frags = fragment(&f, 1000, u32::from(i) + 100);
+                if rss.queue_for(&frags[0], 0) != rss.queue_for(&f, 0) {
+                    crossings += 1;
+                }
+                // Out of order, as a network may deliver them.
+                for (j, fr) in frags.into_iter().enumerate().rev() {
+                    cap.push(ts + j as u64, fr);
+                }
+            } else {
+                cap.push(ts, f);
+            }
+        }
+        unfragmented_to_server.insert(client, bytes);
+    }
+    assert!(
+        crossings > 0,
+        "the test needs datagrams whose flow lives on another worker"
+    );
+    // An IPv6 datagram.
+    let v6 = Route::new(ip("2001:db8::5"), ip("2001:db8::6")).udp(7000, 7001, &[b'6'; 3000]);
+    let v6_frags = fragment(&v6, 1200, 9);
+    if rss.queue_for(&v6_frags[0], 0) != rss.queue_for(&v6, 0) {
+        crossings += 1;
+    }
+    for (j, fr) in v6_frags.into_iter().enumerate() {
+        cap.push(T0 + 2 * SEC + j as u64, fr);
+    }
+    // (No jump in capture time here: see incomplete_datagrams_time_out_on_capture_time.)
+    let path = dir.write("frag.pcap", &cap.to_pcap());
+
+    let (out, st, events) = replay(&dir, &[&path], &["--workers", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = &st["fragments"];
+    assert_eq!(f["reassembled"], 13, "{f}");
+    assert_eq!(f["handoffs"], crossings, "{f}");
+    assert_eq!(f["handoff_drops"], 0);
+    for e in events
+        .iter()
+        .filter(|e| e["dest_ip"] == "10.6.0.1" && e["proto"] == "TCP")
+    {
+        let client = e["src_ip"].as_str().unwrap();
+        assert_eq!(
+            e["flow"]["state"], "closed",
+            "{client}: one flow, both directions"
+        );
+        assert_eq!(
+            e["flow"]["pkts_toserver"], 5,
+            "the datagram counts as one packet"
+        );
+        assert_eq!(e["flow"]["bytes_toserver"], unfragmented_to_server[client]);
+        let probe = Route::new(ip(client), ip("10.6.0.1")).tcp(
+            e["src_port"].as_u64().unwrap() as u16,
+            8000,
+            0,
+            0,
+            0x10,
+            0,
+            &[],
+            &[],
+        );
+        assert_eq!(e["tollgate"]["worker"], u64::from(rss.queue_for(&probe, 0)));
+    }
+    let tcp_flows = events.iter().filter(|e| e["proto"] == "TCP").count();
+    assert_eq!(tcp_flows, 12, "no flow split by its fragments");
+    let v6 = events
+        .iter()
+        .find(|e| e["src_ip"] == "2001:db8::5")
+        .expect("the IPv6 datagram's flow");
+    assert_eq!(v6["flow"]["bytes_toserver"], 14 + 40 + 8 + 3000);
+}
+
+#[test]
+fn incomplete_datagrams_time_out_on_capture_time() {
+    use tollgate::craft::fragment;
+    let dir = Scratch::new("fragtimeout");
+    let mut cap = Capture::new();
+    let lost = Route::new(ip("10.9.9.9"), ip("10.6.0.1")).udp(5, 6, &[b'x'; 3000]);
+    let frags = fragment(&lost, 1000, 7);
+    cap.push(T0, frags[0].clone());
+    cap.push(T0 + 1, frags[2].clone());
+    // Capture time moves on 10 s, then 40 s: past the 30 s timeout only once.
+    let other = Route::new(ip("10.1.1.1"), ip("10.1.1.2"));
+    cap.push(T0 + 10 * SEC, other.udp(1, 2, b"later"));
+    let path = dir.write("t.pcap", &cap.to_pcap());
+    let (_, st, _) = replay(&dir, &[&path], &[]);
+    assert_eq!(st["fragments"]["timeouts"], 0);
+    cap.push(T0 + 40 * SEC, other.udp(1, 2, b"much later"));
+    let path = dir.write("t.pcap", &cap.to_pcap());
+    let (_, st, _) = replay(&dir, &[&path], &[]);
+    assert_eq!(st["fragments"]["timeouts"], 1);
+    assert_eq!(st["fragments"]["reassembled"], 0);
+    let (_, st, _) = replay(&dir, &[&path], &["--defrag-timeout", "2m"]);
+    assert_eq!(
+        st["fragments"]["timeouts"], 0,
+        "--defrag-timeout is honoured"
+    );
+}
