@@ -40,6 +40,35 @@ pub enum Command {
     /// Run on NIC ports through DPDK: one port IDS, two ports IPS (bump in the
     /// wire). EAL arguments (lcores, PCI allow-list, vdevs) go after `--`.
     Run(RunArgs),
+    /// Generate AI-ingestion traffic: a capture and its ground truth.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// The capture to write (pcap).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// The ground truth, one JSON line per flow (default: OUT.truth.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub truth: Option<PathBuf>,
+
+    /// Same seed, same bytes.
+    #[arg(long, default_value = "1")]
+    pub seed: u64,
+
+    /// Flows to generate.
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_flows)]
+    pub flows: usize,
+
+    /// Keep adding flows until the capture holds at least N packets.
+    #[arg(long, value_name = "N", value_parser = parse_flows)]
+    pub packets: Option<usize>,
+
+    /// Spread flow starts over this much capture time.
+    #[arg(long, value_name = "D", default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -375,6 +404,13 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| "size out of range (at most 1 TiB)".to_string())
 }
 
+fn parse_flows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 100000000".into()),
+    }
+}
+
 fn parse_mbufs(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (1024..=1 << 26).contains(&n) => Ok(n),
@@ -408,7 +444,7 @@ mod tests {
         v.extend_from_slice(extra);
         Cli::try_parse_from(v).map(|c| match c.command {
             Command::Replay(a) => a,
-            Command::Run(_) => unreachable!("parsed a replay command line"),
+            _ => unreachable!("parsed a replay command line"),
         })
     }
 

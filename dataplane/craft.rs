@@ -539,6 +539,29 @@ impl TcpConversation {
         self.raw(peer, s, a, ACK_FLAG, &[])
     }
 
+    /// Sends `parts` from one side as one segment each (server-sent events,
+    /// say), idling `pause_ns(i)` after part i, then the peer's ACK.
+    pub fn send_parts(
+        &mut self,
+        from: Side,
+        parts: &[Vec<u8>],
+        mut pause_ns: impl FnMut(usize) -> u64,
+    ) -> &mut Self {
+        for (i, part) in parts.iter().enumerate() {
+            let (s, a) = self.seqs(from);
+            self.raw(from, s, a, ACK_FLAG | PSH, part);
+            self.advance(from, part.len() as u32);
+            self.ts_ns += pause_ns(i);
+        }
+        let peer = if from == Side::Client {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        let (s, a) = self.seqs(peer);
+        self.raw(peer, s, a, ACK_FLAG, &[])
+    }
+
     /// FIN from `first`, ACK, FIN from the other side, final ACK.
     pub fn close(&mut self, first: Side) -> &mut Self {
         let second = if first == Side::Client {

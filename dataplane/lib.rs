@@ -13,6 +13,7 @@ pub mod decode;
 pub mod defrag;
 pub mod eve;
 pub mod flow;
+pub mod gen;
 pub mod io;
 pub mod replay;
 pub mod rss;

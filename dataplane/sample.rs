@@ -23,26 +23,26 @@ fn ip(s: &str) -> IpAddr {
 
 /// A small deterministic generator (xorshift64*), so the sample needs no
 /// dependency and never changes.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
 
-const PROMPTS: [&str; 8] = [
+pub(crate) const PROMPTS: [&str; 8] = [
     "Summarise the attached incident report in three bullet points for the on-call channel.",
     "Translate the following support ticket into German, keeping product names unchanged.",
     "Write a SQL query that returns the ten tenants with the highest GPU-hours last week.",
@@ -53,7 +53,13 @@ const PROMPTS: [&str; 8] = [
     "Given this stack trace, which function most likely dereferenced the null pointer?",
 ];
 
-fn http_request(method: &str, path: &str, host: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn http_request(
+    method: &str,
+    path: &str,
+    host: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut r = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: python-httpx/0.27.0\r\n\
          Accept: application/json\r\nAuthorization: Bearer <redacted>\r\n\
@@ -65,7 +71,7 @@ fn http_request(method: &str, path: &str, host: &str, content_type: &str, body: 
     r
 }
 
-fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn http_response(content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
         "HTTP/1.1 200 OK\r\nDate: Sun, 01 Nov 2026 09:00:00 GMT\r\nServer: uvicorn\r\n\
          Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
@@ -148,7 +154,7 @@ fn embeddings(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-fn dns_query(id: u16, name: &str) -> Vec<u8> {
+pub(crate) fn dns_query(id: u16, name: &str) -> Vec<u8> {
     let mut m = Vec::new();
     m.extend_from_slice(&id.to_be_bytes());
     m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -160,7 +166,7 @@ fn dns_query(id: u16, name: &str) -> Vec<u8> {
     m
 }
 
-fn dns_answer(id: u16, name: &str, addr: [u8; 4]) -> Vec<u8> {
+pub(crate) fn dns_answer(id: u16, name: &str, addr: [u8; 4]) -> Vec<u8> {
     let mut m = dns_query(id, name);
     m[2] = 0x81;
     m[3] = 0x80;
