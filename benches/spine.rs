@@ -1,6 +1,7 @@
-//! Replay benchmark for the spine. Builds a capture of many interleaved TCP
-//! conversations (mixed request and response sizes), writes it to a temp
-//! file, and measures in one process:
+//! Replay benchmark. Generates AI-ingestion traffic (`tollgate gen`: API
+//! calls, streamed replies, dataset uploads, model pulls, TLS, DNS,
+//! background; at least 1M packets unless told), writes it to a temp file,
+//! and measures in one process:
 //! - baseline: what the reader alone does — walk the records, decode, hash
 //!   with Toeplitz and pick a worker — on one thread, no worker processing;
 //! - the worker pipeline alone (decode, flow table, accounting) over packets
@@ -16,9 +17,10 @@
 
 use serde_json::json;
 use std::time::Instant;
-use tollgate::craft::{Capture, Route, Side, TcpConversation};
+use tollgate::craft::Capture;
 use tollgate::decode::decode;
 use tollgate::flow::{EndReason, Timeouts};
+use tollgate::gen::{generate, GenConfig};
 use tollgate::io::pcap::Records;
 use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
 use tollgate::replay::{replay, ReplayConfig};
@@ -28,48 +30,16 @@ use tollgate::worker::{Worker, WorkerConfig};
 
 const RUNS: usize = 5;
 
+/// Realistic AI-ingestion traffic from the generator, at least
+/// `target_packets` packets of it.
 fn build(target_packets: usize) -> Capture {
-    let mut cap = Capture::new();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = move || {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    let server = "10.200.0.10".parse().unwrap();
-    let mut i = 0u64;
-    while cap.packets.len() < target_packets {
-        let r = rnd();
-        let client = format!(
-            "10.{}.{}.{}",
-            r as u8 % 64,
-            (r >> 8) as u8,
-            1 + (r >> 16) as u8 % 250
-        );
-        let route = Route::new(client.parse().unwrap(), server);
-        // IMIX-like: many small requests, some large uploads and downloads.
-        let req = match r >> 24 & 7 {
-            0..=4 => 200 + (r >> 32) as usize % 1200,
-            5 | 6 => 4000 + (r >> 32) as usize % 16000,
-            _ => 60_000 + (r >> 32) as usize % 200_000,
-        };
-        let resp = 100 + (r >> 40) as usize % 30_000;
-        let mut c = TcpConversation::new(
-            route,
-            1024 + (r >> 48) as u16 % 60000,
-            8000,
-            1_700_000_000_000_000_000 + i * 200_000,
-        )
-        .gap(20_000);
-        c.handshake()
-            .send(Side::Client, &vec![b'q'; req], 1448)
-            .send(Side::Server, &vec![b'r'; resp], 1448)
-            .close(Side::Client);
-        cap.extend(c.into_packets());
-        i += 1;
-    }
-    cap
+    generate(&GenConfig {
+        seed: 1,
+        flows: 1,
+        packets: Some(target_packets),
+        duration_ns: 60_000_000_000,
+    })
+    .0
 }
 
 /// "p50 / p99 / p99.9" per packet, in nanoseconds.
@@ -94,7 +64,7 @@ fn main() {
     let target: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(500_000);
+        .unwrap_or(1_000_000);
     let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("spine.pcap");
