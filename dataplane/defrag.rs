@@ -560,6 +560,60 @@ mod tests {
     }
 
     #[test]
+    fn hostile_fragments_never_panic_or_grow_the_table() {
+        // Real fragments with their offset, MF bit, identification and
+        // length scrambled, IPv4 and IPv6, thousands of them.
+        let mut t = Defrag::new(DefragConfig {
+            memcap: 8 * SLOT_BYTES,
+            timeout_ns: SEC,
+        });
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seeds = [
+            fragment(&v4_segment(), 800, 1),
+            fragment(&v6_datagram(), 800, 2),
+        ];
+        for round in 0..20_000u64 {
+            let base = &seeds[(round % 2) as usize];
+            let mut f = base[(next() % base.len() as u64) as usize].clone();
+            let d = decode(&f).unwrap();
+            let at = usize::from(d.frag.l3_offset)
+                + if d.network == Network::Ipv4 {
+                    6
+                } else {
+                    usize::from(d.frag.unfrag_len) + 2
+                };
+            let r = next();
+            f[at] = r as u8;
+            f[at + 1] = (r >> 8) as u8;
+            if d.network == Network::Ipv4 {
+                f[at - 2] = (r >> 16) as u8 % 4; // a few identifications
+            } else {
+                f[at + 5] = (r >> 16) as u8 % 4;
+            }
+            if r >> 24 & 3 == 0 {
+                let keep = (r >> 26) as usize % f.len();
+                f.truncate(keep.max(1));
+            }
+            if let Ok(d) = decode(&f) {
+                if d.fragment {
+                    let _ = t.fragment(&f, &d, round * 1000, 0);
+                }
+            }
+            assert!(t.in_flight() <= t.capacity());
+            if round % 1000 == 0 {
+                t.expire(round * 1000);
+            }
+        }
+        assert!(t.counters.fragments > 10_000);
+    }
+
+    #[test]
     fn a_full_table_counts_and_refuses_new_datagrams() {
         let mut t = Defrag::new(DefragConfig {
             memcap: SLOT_BYTES,
