@@ -360,6 +360,15 @@ pub enum Side {
     Server,
 }
 
+impl Side {
+    pub fn peer(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
 /// A TCP conversation with tracked sequence numbers. Each call appends
 /// packets, each one `gap_ns` after the previous.
 #[derive(Debug, Clone)]
@@ -476,6 +485,13 @@ impl TcpConversation {
         }
     }
 
+    /// The other end acknowledges everything `from` sent.
+    fn ack_from_peer(&mut self, from: Side) -> &mut Self {
+        let peer = from.peer();
+        let (s, a) = self.seqs(peer);
+        self.raw(peer, s, a, ACK_FLAG, &[])
+    }
+
     /// SYN, SYN-ACK, ACK.
     pub fn handshake(&mut self) -> &mut Self {
         let (c, _) = self.seqs(Side::Client);
@@ -530,13 +546,7 @@ impl TcpConversation {
             );
         }
         self.advance(from, data.len() as u32);
-        let peer = if from == Side::Client {
-            Side::Server
-        } else {
-            Side::Client
-        };
-        let (s, a) = self.seqs(peer);
-        self.raw(peer, s, a, ACK_FLAG, &[])
+        self.ack_from_peer(from)
     }
 
     /// Sends `parts` from one side as one segment each (server-sent events,
@@ -553,22 +563,12 @@ impl TcpConversation {
             self.advance(from, part.len() as u32);
             self.ts_ns += pause_ns(i);
         }
-        let peer = if from == Side::Client {
-            Side::Server
-        } else {
-            Side::Client
-        };
-        let (s, a) = self.seqs(peer);
-        self.raw(peer, s, a, ACK_FLAG, &[])
+        self.ack_from_peer(from)
     }
 
     /// FIN from `first`, ACK, FIN from the other side, final ACK.
     pub fn close(&mut self, first: Side) -> &mut Self {
-        let second = if first == Side::Client {
-            Side::Server
-        } else {
-            Side::Client
-        };
+        let second = first.peer();
         let (s, a) = self.seqs(first);
         self.raw(first, s, a, FIN | ACK_FLAG, &[]);
         self.advance(first, 1);
