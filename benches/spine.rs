@@ -113,6 +113,7 @@ fn main() {
             inspect: true,
             defrag: Default::default(),
             workers: 1,
+            reta_size: tollgate::rss::RETA_SIZE,
         };
         let mut w = Worker::new(cfg, None);
         let mut verdicts = [Verdict::Forward; BURST_SIZE];

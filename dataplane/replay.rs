@@ -247,6 +247,7 @@ pub fn replay(
             inspect: true,
             defrag: cfg.defrag,
             workers: cfg.workers as u16,
+            reta_size: crate::rss::RETA_SIZE,
         };
         let handoff = mesh[k].take();
         let core = cfg.cores.get(k).copied();

@@ -96,9 +96,17 @@ pub struct SoftRss {
 
 impl SoftRss {
     pub fn new(queues: u16) -> Self {
+        Self::with_reta_size(queues, RETA_SIZE)
+    }
+
+    /// With a redirection table of `size` entries, as a port that spreads in
+    /// hardware has it: the queue is `entry[hash mod size]`, so the software
+    /// and the NIC only agree on a worker when their tables are the same size
+    /// (for worker counts that do not divide 128 it matters).
+    pub fn with_reta_size(queues: u16, size: usize) -> Self {
         SoftRss {
             toeplitz: Toeplitz::new(&SYMMETRIC_KEY),
-            reta: Reta::new(queues),
+            reta: Reta::with_size(queues, size),
         }
     }
 
@@ -125,22 +133,26 @@ pub const RETA_SIZE: usize = 128;
 /// The redirection table: the low bits of the hash pick an entry, the entry
 /// names the queue (worker).
 pub struct Reta {
-    entries: [u16; RETA_SIZE],
+    entries: Box<[u16]>,
 }
 
 impl Reta {
     /// Fills entry i with queue i mod `queues`, as DPDK does by default.
     pub fn new(queues: u16) -> Self {
-        let queues = queues.max(1);
-        let mut entries = [0u16; RETA_SIZE];
-        for (i, e) in entries.iter_mut().enumerate() {
-            *e = (i % usize::from(queues)) as u16;
+        Self::with_size(queues, RETA_SIZE)
+    }
+
+    /// A table of `size` entries (at least one), entry i -> queue i mod
+    /// `queues`: what `tollgate run` programs into every port.
+    pub fn with_size(queues: u16, size: usize) -> Self {
+        let queues = usize::from(queues.max(1));
+        Reta {
+            entries: (0..size.max(1)).map(|i| (i % queues) as u16).collect(),
         }
-        Reta { entries }
     }
 
     pub fn queue(&self, hash: u32) -> u16 {
-        self.entries[hash as usize % RETA_SIZE]
+        self.entries[hash as usize % self.entries.len()]
     }
 }
 
@@ -298,5 +310,18 @@ mod tests {
         assert_eq!(r.queue(128), 0, "only the low 7 bits index the table");
         let one = Reta::new(1);
         assert!((0..1000).all(|h| one.queue(h) == 0));
+    }
+
+    #[test]
+    fn table_size_matters_unless_the_worker_count_divides_it() {
+        let (small, big) = (Reta::with_size(3, 128), Reta::with_size(3, 512));
+        assert_eq!(big.queue(130), 130 % 3);
+        assert_ne!(
+            small.queue(130),
+            big.queue(130),
+            "(130 mod 128) mod 3 != 130 mod 3"
+        );
+        let (small, big) = (Reta::with_size(4, 128), Reta::with_size(4, 512));
+        assert!((0..10_000).all(|h| small.queue(h) == big.queue(h)));
     }
 }

@@ -438,12 +438,22 @@ pub fn run(
             )));
         }
     }
+    // Both directions of a flow may enter by different ports: their tables
+    // must send a hash to the same queue, which holds when they are the same
+    // size or the worker count divides both.
+    let same_tables = infos.windows(2).all(|w| {
+        w[0].reta_size == w[1].reta_size
+            || (n_workers.is_power_of_two()
+                && usize::from(w[0].reta_size) % n_workers == 0
+                && usize::from(w[1].reta_size) % n_workers == 0)
+    });
     let hw_rss = n_workers == 1
-        || infos.iter().all(|i| {
-            usize::from(i.max_rx_queues) >= n_workers
-                && usize::from(i.max_tx_queues) >= n_workers
-                && i.rss_offloads & dpdk::wanted_rss_hf() != 0
-        });
+        || (same_tables
+            && infos.iter().all(|i| {
+                usize::from(i.max_rx_queues) >= n_workers
+                    && usize::from(i.max_tx_queues) >= n_workers
+                    && i.rss_offloads & dpdk::wanted_rss_hf() != 0
+            }));
     let queues = if hw_rss { n_workers as u16 } else { 1 };
 
     // Enough mbufs for every descriptor, every ring slot and the lcore caches.
@@ -543,6 +553,12 @@ pub fn run(
             inspect: cfg.inspect,
             defrag: cfg.settings.defrag,
             workers: n_workers as u16,
+            // In hardware, the NIC's table decides; in software, SoftRss's.
+            reta_size: if hw_rss && n_workers > 1 {
+                usize::from(infos[0].reta_size.max(1))
+            } else {
+                crate::rss::RETA_SIZE
+            },
         };
         let worker = Worker::new(wcfg, events);
         let worker = match mesh[k].take() {

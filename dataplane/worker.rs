@@ -46,6 +46,9 @@ pub struct WorkerConfig {
     /// Workers in the run: a reassembled datagram goes to the one its
     /// 5-tuple hashes to.
     pub workers: u16,
+    /// Entries in the redirection table that spreads packets to workers: the
+    /// ports' own where they spread in hardware, else `rss::RETA_SIZE`.
+    pub reta_size: usize,
 }
 
 /// A reassembled datagram on its way to the worker that owns its flow.
@@ -147,7 +150,7 @@ impl Worker {
             now_ns: 0,
             latency: Latency::new(),
             defrag: Defrag::new(cfg.defrag),
-            rss: SoftRss::new(cfg.workers.max(1)),
+            rss: SoftRss::with_reta_size(cfg.workers.max(1), cfg.reta_size),
             handoff: None,
         }
     }
@@ -455,6 +458,7 @@ mod tests {
             inspect: true,
             defrag: DefragConfig::default(),
             workers: 1,
+            reta_size: crate::rss::RETA_SIZE,
         }
     }
 
