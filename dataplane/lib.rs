@@ -17,6 +17,7 @@ pub mod gen;
 pub mod io;
 pub mod replay;
 pub mod rss;
+pub mod rules;
 #[cfg(feature = "dpdk")]
 pub mod run;
 pub mod sample;

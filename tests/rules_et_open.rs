@@ -1,0 +1,66 @@
+//! The Suricata rule parser against a real ruleset: the Emerging Threats
+//! Open rules in ../shared/corpora/et-open (read in place, never copied
+//! into the project). Skipped, with a message, where the corpus is absent.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use tollgate::rules::{parse_content, read_rules};
+
+fn corpus() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/et-open");
+    p.is_dir().then_some(p)
+}
+
+#[test]
+fn every_enabled_et_open_rule_parses() {
+    let Some(dir) = corpus() else {
+        eprintln!("../shared/corpora/et-open is absent: skipping the ET Open parse check");
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    files.sort();
+    let (mut rules, mut contents) = (0usize, 0usize);
+    let mut sids = BTreeSet::new();
+    let mut errors = Vec::new();
+    let mut expected_contents = 0usize;
+    for f in &files {
+        // An independent count: enabled rule lines, and `content:` options
+        // in them (every ET Open rule is on one line).
+        let text = std::fs::read_to_string(f).unwrap();
+        for line in text.lines().map(str::trim) {
+            if ["alert ", "drop ", "pass ", "reject "]
+                .iter()
+                .any(|a| line.starts_with(a))
+            {
+                expected_contents +=
+                    line.matches("; content:").count() + line.matches("(content:").count();
+            }
+        }
+        for (loc, r) in read_rules(f).unwrap() {
+            match r {
+                Ok(r) => {
+                    rules += 1;
+                    sids.insert(r.sid);
+                    for o in r.options.iter().filter(|o| o.keyword == "content") {
+                        parse_content("content", o.value.as_deref().unwrap()).unwrap();
+                        contents += 1;
+                    }
+                }
+                Err(e) => errors.push(format!("{}:{}: {e}", loc.file.display(), loc.line)),
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} rules did not parse, e.g. {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert_eq!(rules, 24_827, "the corpus README's count of enabled rules");
+    assert_eq!(sids.len(), rules, "every sid once");
+    assert_eq!(contents, expected_contents);
+}
