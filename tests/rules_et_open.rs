@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use tollgate::rules::{parse_content, read_rules};
+use tollgate::rules::vars::Vars;
+use tollgate::rules::{classification, parse_content, read_rules};
 
 fn corpus() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/et-open");
@@ -27,6 +28,10 @@ fn every_enabled_et_open_rule_parses() {
     let mut sids = BTreeSet::new();
     let mut errors = Vec::new();
     let mut expected_contents = 0usize;
+    let vars = Vars::suricata_defaults();
+    let classes =
+        classification::parse(&std::fs::read_to_string(dir.join("classification.config")).unwrap())
+            .unwrap();
     for f in &files {
         // An independent count: enabled rule lines, and `content:` options
         // in them (every ET Open rule is on one line).
@@ -45,6 +50,26 @@ fn every_enabled_et_open_rule_parses() {
                 Ok(r) => {
                     rules += 1;
                     sids.insert(r.sid);
+                    // Every header expression resolves with Suricata's
+                    // default variables, and every class is defined.
+                    let header = vars
+                        .addr_matcher(&r.src)
+                        .and(vars.addr_matcher(&r.dst))
+                        .and(vars.port_matcher(&r.src_ports))
+                        .and(vars.port_matcher(&r.dst_ports));
+                    if let Err(e) = header {
+                        errors.push(format!("{}:{}: {e}", loc.file.display(), loc.line));
+                    }
+                    for o in r.options.iter().filter(|o| o.keyword == "classtype") {
+                        let c = o.value.as_deref().unwrap_or("").trim();
+                        if !classes.contains_key(c) {
+                            errors.push(format!(
+                                "{}:{}: class {c} is not defined",
+                                loc.file.display(),
+                                loc.line
+                            ));
+                        }
+                    }
                     for o in r.options.iter().filter(|o| o.keyword == "content") {
                         parse_content("content", o.value.as_deref().unwrap()).unwrap();
                         contents += 1;
@@ -56,7 +81,7 @@ fn every_enabled_et_open_rule_parses() {
     }
     assert!(
         errors.is_empty(),
-        "{} rules did not parse, e.g. {:?}",
+        "{} rules did not parse or resolve, e.g. {:?}",
         errors.len(),
         &errors[..errors.len().min(5)]
     );

@@ -8,7 +8,9 @@
 //! threshold. Anything wrong is a `RuleError` naming the keyword. Matching
 //! comes with the engine; this is what it will be built on.
 
+pub mod classification;
 pub mod keywords;
+pub mod vars;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -1,0 +1,349 @@
+//! Rule variables (`$HOME_NET`, `$HTTP_PORTS` …): Suricata's default address
+//! and port groups, overridden by `--set-var NAME=VALUE`, and the resolution
+//! of a rule's address and port expressions into matchers. A list means its
+//! positive members minus its negated ones (only negated members: anything
+//! but them), as Suricata reads it. Undefined and self-referring variables
+//! are errors that name the variable.
+
+use super::{parse_addr, parse_ports, AddrExpr, PortExpr};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// How deep variables may refer to variables.
+const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vars {
+    addr: BTreeMap<String, String>,
+    ports: BTreeMap<String, String>,
+}
+
+impl Vars {
+    /// The address-groups and port-groups of Suricata's default
+    /// suricata.yaml.
+    pub fn suricata_defaults() -> Self {
+        let home = "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]";
+        let addr = [
+            ("HOME_NET", home),
+            ("EXTERNAL_NET", "!$HOME_NET"),
+            ("HTTP_SERVERS", "$HOME_NET"),
+            ("SMTP_SERVERS", "$HOME_NET"),
+            ("SQL_SERVERS", "$HOME_NET"),
+            ("DNS_SERVERS", "$HOME_NET"),
+            ("TELNET_SERVERS", "$HOME_NET"),
+            ("AIM_SERVERS", "$EXTERNAL_NET"),
+            ("DC_SERVERS", "$HOME_NET"),
+            ("DNP3_SERVER", "$HOME_NET"),
+            ("DNP3_CLIENT", "$HOME_NET"),
+            ("MODBUS_CLIENT", "$HOME_NET"),
+            ("MODBUS_SERVER", "$HOME_NET"),
+            ("ENIP_CLIENT", "$HOME_NET"),
+            ("ENIP_SERVER", "$HOME_NET"),
+        ];
+        let ports = [
+            ("HTTP_PORTS", "80"),
+            ("SHELLCODE_PORTS", "!80"),
+            ("ORACLE_PORTS", "1521"),
+            ("SSH_PORTS", "22"),
+            ("DNP3_PORTS", "20000"),
+            ("MODBUS_PORTS", "502"),
+            ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
+            ("FTP_PORTS", "21"),
+            ("GENEVE_PORTS", "6081"),
+            ("VXLAN_PORTS", "4789"),
+            ("TEREDO_PORTS", "3544"),
+        ];
+        Vars {
+            addr: addr
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ports: ports
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Sets `NAME=VALUE` (as `--set-var` gives it). A name already known as
+    /// a port group, or ending in `_PORTS`, is a port group; any other is an
+    /// address group. The value is checked now.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (name, value) = assignment
+            .split_once('=')
+            .map(|(n, v)| (n.trim().trim_start_matches('$'), v.trim()))
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("expected NAME=VALUE, got `{assignment}`"))?;
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("bad variable name `{name}`"));
+        }
+        if self.ports.contains_key(name) || name.ends_with("_PORTS") {
+            parse_ports(value).map_err(|e| format!("{name}: {e}"))?;
+            self.ports.insert(name.to_string(), value.to_string());
+        } else {
+            parse_addr(value).map_err(|e| format!("{name}: {e}"))?;
+            self.addr.insert(name.to_string(), value.to_string());
+        }
+        Ok(())
+    }
+
+    pub fn addr_matcher(&self, e: &AddrExpr) -> Result<AddrMatch, String> {
+        self.addr_at(e, 0)
+    }
+
+    pub fn port_matcher(&self, e: &PortExpr) -> Result<PortMatch, String> {
+        self.port_at(e, 0)
+    }
+
+    fn addr_at(&self, e: &AddrExpr, depth: usize) -> Result<AddrMatch, String> {
+        Ok(match e {
+            AddrExpr::Any => AddrMatch::Any,
+            AddrExpr::Net(ip, bits) => AddrMatch::Net(*ip, *bits),
+            AddrExpr::Not(inner) => AddrMatch::Not(Box::new(self.addr_at(inner, depth)?)),
+            AddrExpr::List(items) => AddrMatch::list(
+                items
+                    .iter()
+                    .map(|i| self.addr_at(i, depth))
+                    .collect::<Result<_, _>>()?,
+            ),
+            AddrExpr::Var(name) => {
+                if depth >= MAX_DEPTH {
+                    return Err(format!("variable ${name} refers to itself"));
+                }
+                let text = self
+                    .addr
+                    .get(name)
+                    .ok_or_else(|| format!("undefined address variable ${name}"))?;
+                let parsed = parse_addr(text).map_err(|e| format!("${name}: {e}"))?;
+                self.addr_at(&parsed, depth + 1)?
+            }
+        })
+    }
+
+    fn port_at(&self, e: &PortExpr, depth: usize) -> Result<PortMatch, String> {
+        Ok(match e {
+            PortExpr::Any => PortMatch::Any,
+            PortExpr::Range(lo, hi) => PortMatch::Range(*lo, *hi),
+            PortExpr::Not(inner) => PortMatch::Not(Box::new(self.port_at(inner, depth)?)),
+            PortExpr::List(items) => PortMatch::list(
+                items
+                    .iter()
+                    .map(|i| self.port_at(i, depth))
+                    .collect::<Result<_, _>>()?,
+            ),
+            PortExpr::Var(name) => {
+                if depth >= MAX_DEPTH {
+                    return Err(format!("variable ${name} refers to itself"));
+                }
+                let text = self
+                    .ports
+                    .get(name)
+                    .ok_or_else(|| format!("undefined port variable ${name}"))?;
+                let parsed = parse_ports(text).map_err(|e| format!("${name}: {e}"))?;
+                self.port_at(&parsed, depth + 1)?
+            }
+        })
+    }
+}
+
+/// A resolved address expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddrMatch {
+    Any,
+    Net(IpAddr, u8),
+    Not(Box<AddrMatch>),
+    /// Positive members minus negated ones.
+    List {
+        pos: Vec<AddrMatch>,
+        neg: Vec<AddrMatch>,
+    },
+}
+
+impl AddrMatch {
+    fn list(items: Vec<AddrMatch>) -> Self {
+        let (neg, pos) = items
+            .into_iter()
+            .partition::<Vec<_>, _>(|m| matches!(m, AddrMatch::Not(_)));
+        let neg = neg
+            .into_iter()
+            .map(|m| match m {
+                AddrMatch::Not(inner) => *inner,
+                other => other,
+            })
+            .collect();
+        AddrMatch::List { pos, neg }
+    }
+
+    pub fn matches(&self, ip: IpAddr) -> bool {
+        match self {
+            AddrMatch::Any => true,
+            AddrMatch::Net(net, bits) => in_net(ip, *net, *bits),
+            AddrMatch::Not(inner) => !inner.matches(ip),
+            AddrMatch::List { pos, neg } => {
+                (pos.is_empty() || pos.iter().any(|m| m.matches(ip)))
+                    && !neg.iter().any(|m| m.matches(ip))
+            }
+        }
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits.min(32)))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits.min(128)))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A resolved port expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortMatch {
+    Any,
+    Range(u16, u16),
+    Not(Box<PortMatch>),
+    List {
+        pos: Vec<PortMatch>,
+        neg: Vec<PortMatch>,
+    },
+}
+
+impl PortMatch {
+    fn list(items: Vec<PortMatch>) -> Self {
+        let (neg, pos) = items
+            .into_iter()
+            .partition::<Vec<_>, _>(|m| matches!(m, PortMatch::Not(_)));
+        let neg = neg
+            .into_iter()
+            .map(|m| match m {
+                PortMatch::Not(inner) => *inner,
+                other => other,
+            })
+            .collect();
+        PortMatch::List { pos, neg }
+    }
+
+    pub fn matches(&self, port: u16) -> bool {
+        match self {
+            PortMatch::Any => true,
+            PortMatch::Range(lo, hi) => (*lo..=*hi).contains(&port),
+            PortMatch::Not(inner) => !inner.matches(port),
+            PortMatch::List { pos, neg } => {
+                (pos.is_empty() || pos.iter().any(|m| m.matches(port)))
+                    && !neg.iter().any(|m| m.matches(port))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn default_groups_resolve_as_suricata_reads_them() {
+        let v = Vars::suricata_defaults();
+        let home = v.addr_matcher(&AddrExpr::Var("HOME_NET".into())).unwrap();
+        let ext = v
+            .addr_matcher(&AddrExpr::Var("EXTERNAL_NET".into()))
+            .unwrap();
+        for (a, inside) in [
+            ("10.1.2.3", true),
+            ("172.20.0.1", true),
+            ("192.168.9.9", true),
+            ("8.8.8.8", false),
+            ("172.32.0.1", false),
+        ] {
+            assert_eq!(home.matches(ip(a)), inside, "{a}");
+            assert_eq!(ext.matches(ip(a)), !inside, "{a}");
+        }
+        let aim = v
+            .addr_matcher(&AddrExpr::Var("AIM_SERVERS".into()))
+            .unwrap();
+        assert!(
+            aim.matches(ip("8.8.8.8")) && !aim.matches(ip("10.0.0.1")),
+            "a variable of a variable"
+        );
+        let shell = v
+            .port_matcher(&PortExpr::Var("SHELLCODE_PORTS".into()))
+            .unwrap();
+        assert!(!shell.matches(80) && shell.matches(81));
+        let fd = v
+            .port_matcher(&PortExpr::Var("FILE_DATA_PORTS".into()))
+            .unwrap();
+        assert!(fd.matches(80) && fd.matches(143) && !fd.matches(25));
+    }
+
+    #[test]
+    fn lists_are_positives_minus_negations() {
+        let v = Vars::suricata_defaults();
+        let m = v
+            .addr_matcher(&parse_addr("[10.0.0.0/8,!10.1.0.0/16]").unwrap())
+            .unwrap();
+        assert!(
+            m.matches(ip("10.2.0.1")) && !m.matches(ip("10.1.5.5")) && !m.matches(ip("11.0.0.1"))
+        );
+        let only_neg = v
+            .addr_matcher(&parse_addr("[!10.0.0.0/8,!192.168.0.0/16]").unwrap())
+            .unwrap();
+        assert!(only_neg.matches(ip("8.8.8.8")) && !only_neg.matches(ip("10.0.0.1")));
+        let p = v
+            .port_matcher(&parse_ports("[1024:,!8080]").unwrap())
+            .unwrap();
+        assert!(p.matches(5000) && !p.matches(8080) && !p.matches(80));
+        let v6 = v
+            .addr_matcher(&parse_addr("2001:db8::/32").unwrap())
+            .unwrap();
+        assert!(
+            v6.matches(ip("2001:db8:1::5"))
+                && !v6.matches(ip("2001:db9::1"))
+                && !v6.matches(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn set_var_overrides_and_errors_name_the_variable() {
+        let mut v = Vars::suricata_defaults();
+        v.set("HOME_NET=[10.20.0.0/16]").unwrap();
+        v.set("HTTP_PORTS=[80,8000,8080]").unwrap();
+        let ext = v
+            .addr_matcher(&AddrExpr::Var("EXTERNAL_NET".into()))
+            .unwrap();
+        assert!(ext.matches(ip("10.1.0.1")), "EXTERNAL_NET follows HOME_NET");
+        assert!(v
+            .port_matcher(&PortExpr::Var("HTTP_PORTS".into()))
+            .unwrap()
+            .matches(8000));
+        assert!(v.set("HOME_NET").is_err());
+        assert!(v
+            .set("HOME_NET=[10.0.0.0/8")
+            .unwrap_err()
+            .contains("HOME_NET"));
+        assert!(v.set("WEB_PORTS=eighty").is_err());
+        let e = v.addr_matcher(&AddrExpr::Var("NOPE".into())).unwrap_err();
+        assert!(e.contains("$NOPE"));
+        v.set("A=$B").unwrap();
+        v.set("B=$A").unwrap();
+        assert!(v
+            .addr_matcher(&AddrExpr::Var("A".into()))
+            .unwrap_err()
+            .contains("refers to itself"));
+    }
+}
