@@ -42,6 +42,31 @@ pub enum Command {
     Run(RunArgs),
     /// Generate AI-ingestion traffic: a capture and its ground truth.
     Gen(GenArgs),
+    /// Work with rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Parse and compile rules; report what loads, what is skipped and why.
+    Check(RulesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rule files, or folders of .rules files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Set a rule variable, e.g. HOME_NET=[10.0.0.0/8] (repeatable).
+    #[arg(long = "set-var", value_name = "NAME=VALUE")]
+    pub set_var: Vec<String>,
+
+    /// The classification file (default: classification.config beside the
+    /// rules, if there is one).
+    #[arg(long, value_name = "FILE")]
+    pub classification: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

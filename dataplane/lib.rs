@@ -11,6 +11,7 @@ pub mod cli;
 pub mod craft;
 pub mod decode;
 pub mod defrag;
+pub mod detect;
 pub mod eve;
 pub mod flow;
 pub mod gen;

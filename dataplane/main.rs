@@ -9,7 +9,9 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
-use tollgate::cli::{Cli, Command, GenArgs, PipelineArgs, ReplayArgs, RunArgs};
+use tollgate::cli::{
+    Cli, Command, GenArgs, PipelineArgs, ReplayArgs, RulesCheckArgs, RulesCommand, RunArgs,
+};
 use tollgate::replay::{replay, Progress};
 use tollgate::stats::{si, stats_json, stats_line, summary_table, Latency, WorkerCounters};
 
@@ -27,6 +29,96 @@ fn main() -> ExitCode {
         Command::Replay(args) => run_replay(&args),
         Command::Run(args) => run_ports(&args),
         Command::Gen(args) => run_gen(&args),
+        Command::Rules(RulesCommand::Check(args)) => rules_check(&args),
+    }
+}
+
+fn rules_check(args: &RulesCheckArgs) -> ExitCode {
+    use tollgate::detect::Engine;
+    use tollgate::rules::{classification, vars::Vars};
+    let mut vars = Vars::suricata_defaults();
+    for a in &args.set_var {
+        if let Err(e) = vars.set(a) {
+            return fail(EXIT_INPUT, format!("--set-var: {e}"));
+        }
+    }
+    let class_file = args.classification.clone().or_else(|| {
+        args.paths.iter().find_map(|p| {
+            let dir = if p.is_dir() {
+                p.clone()
+            } else {
+                p.parent()?.to_path_buf()
+            };
+            let f = dir.join("classification.config");
+            f.is_file().then_some(f)
+        })
+    });
+    let classes = match &class_file {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| classification::parse(&t))
+        {
+            Ok(c) => c,
+            Err(e) => return fail(EXIT_INPUT, format!("{}: {e}", f.display())),
+        },
+        None => Default::default(),
+    };
+    let paths: Vec<&Path> = args.paths.iter().map(|p| p.as_path()).collect();
+    for p in &paths {
+        if !p.exists() {
+            return fail(
+                EXIT_INPUT,
+                format!("{}: no such file or folder", p.display()),
+            );
+        }
+    }
+    let (_engine, r) = match Engine::load(&paths, &vars, &classes) {
+        Ok(x) => x,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    let mut out = std::io::stdout().lock();
+    for e in &r.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    let skipped: usize = r.skipped.values().sum();
+    let _ = writeln!(
+        out,
+        "rules read {}, parse errors {}, loaded {}, skipped {}",
+        r.read,
+        r.errors.len(),
+        r.loaded,
+        skipped
+    );
+    let mut reasons: Vec<_> = r.skipped.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let _ = writeln!(out, "skipped by reason:");
+    for (reason, n) in reasons {
+        let _ = writeln!(out, "  {n:>7}  {reason}");
+    }
+    let list = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "loaded by action: {}", list(&r.by_action));
+    let _ = writeln!(out, "loaded by protocol: {}", list(&r.by_proto));
+    let _ = writeln!(
+        out,
+        "prefilter: {} patterns in one Hyperscan block database, {} rules checked on every packet",
+        r.patterns, r.without_prefilter
+    );
+    let _ = writeln!(
+        out,
+        "Hyperscan compile {:.1} ms, database {} bytes; classification: {}",
+        r.compile_ms,
+        r.database_bytes,
+        class_file.map_or("none".to_string(), |f| f.display().to_string())
+    );
+    if r.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INPUT)
     }
 }
 

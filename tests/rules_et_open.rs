@@ -89,3 +89,65 @@ fn every_enabled_et_open_rule_parses() {
     assert_eq!(sids.len(), rules, "every sid once");
     assert_eq!(contents, expected_contents);
 }
+
+fn tollgate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rules_check_reports_loaded_and_skipped_on_et_open() {
+    let Some(dir) = corpus() else {
+        eprintln!("../shared/corpora/et-open is absent: skipping rules check on ET Open");
+        return;
+    };
+    let out = tollgate(&["rules", "check", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rules read 24827, parse errors 0"), "{text}");
+    let loaded: usize = text
+        .split("loaded ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(loaded > 1000, "{text}");
+    assert!(text.contains("protocol http needs its app-layer parser"));
+    assert!(text.contains("Hyperscan compile"));
+}
+
+#[test]
+fn rules_check_names_file_line_and_keyword_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("tollgate-rulescheck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("local.rules");
+    std::fs::write(
+        &f,
+        "alert tcp any any -> any any (msg:\"ok\"; content:\"sk-\"; sid:1;)\n\n\
+         alert tcp any any -> any any (msg:\"typo\"; contnet:\"x\"; sid:2;)\n",
+    )
+    .unwrap();
+    let out = tollgate(&["rules", "check", f.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("local.rules:3: keyword `contnet`: unknown keyword"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rules read 2, parse errors 1, loaded 1"),
+        "{text}"
+    );
+    let out = tollgate(&[
+        "rules",
+        "check",
+        f.to_str().unwrap(),
+        "--set-var",
+        "HOME_NET",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=VALUE"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

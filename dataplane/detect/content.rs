@@ -1,0 +1,183 @@
+//! Content matching with Suricata's positional semantics. A content without
+//! distance/within is absolute: it may match anywhere its offset and depth
+//! allow. A content with distance or within is relative to the end of the
+//! previous content's match. When a later relative content fails, earlier
+//! contents are retried at their next occurrence (Suricata backtracks too).
+//! A negated content must not occur in its window.
+
+/// One content condition of a rule, already decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentMatch {
+    pub bytes: Vec<u8>,
+    pub nocase: bool,
+    pub negated: bool,
+    pub offset: Option<u32>,
+    pub depth: Option<u32>,
+    pub distance: Option<i32>,
+    pub within: Option<u32>,
+    pub startswith: bool,
+    pub endswith: bool,
+}
+
+impl ContentMatch {
+    pub fn new(bytes: Vec<u8>, negated: bool) -> Self {
+        ContentMatch {
+            bytes,
+            nocase: false,
+            negated,
+            offset: None,
+            depth: None,
+            distance: None,
+            within: None,
+            startswith: false,
+            endswith: false,
+        }
+    }
+
+    pub fn relative(&self) -> bool {
+        self.distance.is_some() || self.within.is_some()
+    }
+
+    /// The window `[lo, hi)` a match must lie in, given where the previous
+    /// content's match ended.
+    fn window(&self, buf_len: usize, prev_end: usize) -> Option<(usize, usize)> {
+        let (mut lo, mut hi) = (0usize, buf_len);
+        if self.relative() {
+            let d = i64::from(self.distance.unwrap_or(0));
+            lo = (prev_end as i64 + d).max(0) as usize;
+            if let Some(w) = self.within {
+                hi = hi.min(prev_end.saturating_add(w as usize));
+            }
+        }
+        if let Some(o) = self.offset {
+            lo = lo.max(o as usize);
+        }
+        if let Some(d) = self.depth {
+            let base = if self.relative() {
+                lo
+            } else {
+                self.offset.unwrap_or(0) as usize
+            };
+            hi = hi.min(base.saturating_add(d as usize));
+        }
+        if self.startswith {
+            hi = hi.min(lo + self.bytes.len());
+        }
+        let hi = hi.min(buf_len);
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    fn eq_at(&self, buf: &[u8], at: usize) -> bool {
+        let n = self.bytes.len();
+        buf.get(at..at + n).is_some_and(|w| {
+            if self.nocase {
+                w.eq_ignore_ascii_case(&self.bytes)
+            } else {
+                w == self.bytes.as_slice()
+            }
+        })
+    }
+
+    /// Start positions of this pattern wholly inside `[lo, hi)`, first first.
+    fn occurrences<'b>(
+        &'b self,
+        buf: &'b [u8],
+        lo: usize,
+        hi: usize,
+    ) -> impl Iterator<Item = usize> + 'b {
+        let n = self.bytes.len();
+        let end = (hi + 1).saturating_sub(n);
+        (lo..end.max(lo))
+            .filter(move |&at| self.eq_at(buf, at) && (!self.endswith || at + n == buf.len()))
+    }
+}
+
+/// Whether all `contents` hold on `buf`.
+pub fn matches(contents: &[ContentMatch], buf: &[u8]) -> bool {
+    step(contents, buf, 0, 0)
+}
+
+fn step(contents: &[ContentMatch], buf: &[u8], i: usize, prev_end: usize) -> bool {
+    let Some(c) = contents.get(i) else {
+        return true;
+    };
+    let Some((lo, hi)) = c.window(buf.len(), prev_end) else {
+        // No room at all: a negated content holds, a positive one fails.
+        return c.negated && step(contents, buf, i + 1, prev_end);
+    };
+    if c.negated {
+        return c.occurrences(buf, lo, hi).next().is_none() && step(contents, buf, i + 1, prev_end);
+    }
+    for at in c.occurrences(buf, lo, hi) {
+        if step(contents, buf, i + 1, at + c.bytes.len()) {
+            return true;
+        }
+        // Only a later relative content can care where this one matched.
+        if !contents[i + 1..].iter().any(ContentMatch::relative) {
+            return false;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &[u8]) -> ContentMatch {
+        ContentMatch::new(s.to_vec(), false)
+    }
+
+    #[test]
+    fn absolute_with_offset_and_depth() {
+        let mut a = c(b"abc");
+        a.offset = Some(2);
+        a.depth = Some(4);
+        assert!(matches(&[a.clone()], b"xxabcx"));
+        assert!(!matches(&[a.clone()], b"xabcxx"), "before the offset");
+        assert!(!matches(&[a], b"xxxxabc"), "past offset + depth");
+    }
+
+    #[test]
+    fn relative_distance_and_within_with_backtracking() {
+        let a = c(b"GET");
+        let mut b = c(b"/v1");
+        b.distance = Some(1);
+        b.within = Some(4);
+        // The first GET is followed too far away; the second one fits.
+        assert!(matches(&[a.clone(), b.clone()], b"GET xxxxxx/v1 GET /v1"));
+        assert!(!matches(&[a.clone(), b.clone()], b"GET xxxxxx/v1"));
+        let mut neg = c(b"admin");
+        neg.negated = true;
+        neg.distance = Some(0);
+        assert!(matches(&[a.clone(), neg.clone()], b"GET /v1/chat"));
+        assert!(!matches(&[a, neg], b"GET /admin"));
+    }
+
+    #[test]
+    fn nocase_startswith_endswith() {
+        let mut a = c(b"sk-");
+        a.nocase = true;
+        a.startswith = true;
+        assert!(matches(&[a.clone()], b"SK-abc"));
+        assert!(!matches(&[a], b"x sk-abc"));
+        let mut e = c(b".pt");
+        e.endswith = true;
+        assert!(matches(&[e.clone()], b"model.pt"));
+        assert!(!matches(&[e], b"model.pt.bak"));
+    }
+
+    #[test]
+    fn windows_past_the_buffer_never_panic() {
+        let mut a = c(b"abc");
+        a.offset = Some(100);
+        assert!(!matches(&[a.clone()], b"abc"));
+        a.negated = true;
+        assert!(matches(&[a], b"abc"));
+        let mut r = c(b"zz");
+        r.distance = Some(-50);
+        assert!(matches(&[c(b"a"), r], b"azz"));
+        assert!(!matches(&[c(b"abcdef")], b"abc"));
+        assert!(matches(&[], b""));
+    }
+}
