@@ -169,6 +169,19 @@ pub struct PipelineArgs {
     /// Drop a datagram still incomplete this long after its first fragment.
     #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
     pub defrag_timeout: Duration,
+
+    /// Rule files or folders (repeatable; default: signatures/ when it exists).
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Set a rule variable, e.g. HOME_NET=[10.0.0.0/8] (repeatable).
+    #[arg(long = "set-var", value_name = "NAME=VALUE")]
+    pub set_var: Vec<String>,
+
+    /// The classification file (default: classification.config beside the
+    /// rules).
+    #[arg(long, value_name = "FILE")]
+    pub classification: Option<PathBuf>,
 }
 
 /// The pipeline settings every worker gets.
@@ -278,6 +291,7 @@ impl ReplayArgs {
             speed: self.speed,
             loops: self.loops,
             malformed: p.malformed,
+            engine: None,
         })
     }
 }

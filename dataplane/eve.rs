@@ -5,14 +5,105 @@
 //! here, off the workers' path; a worker only copies a fixed-size record
 //! into its ring.
 
-use crate::decode::{addr_to_ip, IpProtocol};
+use crate::decode::{addr_to_ip, IpProtocol, Network, MAX_VLAN_TAGS};
+use crate::detect::{Engine, EngineRule};
 use crate::flow::FlowRecord;
 use crossbeam_channel::{Receiver, Select};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// What crosses a worker's event ring: fixed-size, `Copy`, no strings (an
+/// alert names its rule by index; the writer looks the text up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Flow(FlowRecord),
+    Alert(AlertRecord),
+}
+
+/// One rule match on one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRecord {
+    pub ts_ns: u64,
+    pub flow_id: u64,
+    pub worker: u16,
+    /// Index of the rule in the engine.
+    pub rule: u32,
+    pub network: Network,
+    pub proto: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vlan: [u16; MAX_VLAN_TAGS],
+    pub vlan_count: u8,
+    pub vni: Option<u32>,
+    /// The packet was dropped (IPS and a drop or reject rule).
+    pub blocked: bool,
+}
+
+#[derive(Serialize)]
+struct EveAlert<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    vlan: &'a [u16],
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    proto: String,
+    alert: AlertSection<'a>,
+    tollgate: Ours,
+}
+
+#[derive(Serialize)]
+struct AlertSection<'a> {
+    action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
+    signature: &'a str,
+    category: &'a str,
+    severity: u8,
+}
+
+/// Writes one alert as an EVE line, as Suricata writes alerts.
+pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> io::Result<()> {
+    let has_ports = matches!(a.proto, 6 | 17 | 132);
+    let ev = EveAlert {
+        timestamp: format_timestamp(a.ts_ns),
+        flow_id: a.flow_id,
+        event_type: "alert",
+        vlan: &a.vlan[..usize::from(a.vlan_count)],
+        src_ip: addr_to_ip(a.network, &a.src).to_string(),
+        src_port: has_ports.then_some(a.src_port),
+        dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
+        dest_port: has_ports.then_some(a.dst_port),
+        proto: proto_name(a.proto),
+        alert: AlertSection {
+            action: if a.blocked { "blocked" } else { "allowed" },
+            gid: rule.gid,
+            signature_id: rule.sid,
+            rev: rule.rev,
+            signature: &rule.msg,
+            category: &rule.category,
+            severity: rule.priority,
+        },
+        tollgate: Ours {
+            worker: a.worker,
+            vni: a.vni,
+        },
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
 
 /// A timestamp as Suricata writes it: `2026-11-26T18:57:29.123456+0000`
 /// (microseconds, UTC).
@@ -195,6 +286,7 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EveCounters {
     pub flow: u64,
+    pub alert: u64,
 }
 
 /// The event-writer thread.
@@ -205,11 +297,15 @@ pub struct EveWriter {
 impl EveWriter {
     /// Creates (truncates) the file now, so a bad path fails at start-up, and
     /// starts draining `rings` until every sender is gone.
-    pub fn spawn(path: &Path, rings: Vec<Receiver<FlowRecord>>) -> io::Result<Self> {
+    pub fn spawn(
+        path: &Path,
+        rings: Vec<Receiver<Event>>,
+        engine: Option<Arc<Engine>>,
+    ) -> io::Result<Self> {
         let file = File::create(path)?;
         let handle = std::thread::Builder::new()
             .name("tollgate-eve".into())
-            .spawn(move || drain(BufWriter::with_capacity(1 << 20, file), rings))?;
+            .spawn(move || drain(BufWriter::with_capacity(1 << 20, file), rings, engine))?;
         Ok(EveWriter { handle })
     }
 
@@ -221,7 +317,32 @@ impl EveWriter {
     }
 }
 
-fn drain(mut out: impl Write, mut rings: Vec<Receiver<FlowRecord>>) -> io::Result<EveCounters> {
+fn write_event(
+    out: &mut impl Write,
+    ev: &Event,
+    engine: &Option<Arc<Engine>>,
+    c: &mut EveCounters,
+) -> io::Result<()> {
+    match ev {
+        Event::Flow(r) => {
+            write_flow(out, r)?;
+            c.flow += 1;
+        }
+        Event::Alert(a) => {
+            if let Some(rule) = engine.as_ref().and_then(|e| e.rules.get(a.rule as usize)) {
+                write_alert(out, a, rule)?;
+                c.alert += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn drain(
+    mut out: impl Write,
+    mut rings: Vec<Receiver<Event>>,
+    engine: Option<Arc<Engine>>,
+) -> io::Result<EveCounters> {
     let mut counters = EveCounters::default();
     // After a write error the writer keeps draining (and discarding) so that
     // workers never block on a dead output; the error is reported at the end.
@@ -236,17 +357,15 @@ fn drain(mut out: impl Write, mut rings: Vec<Receiver<FlowRecord>>) -> io::Resul
         match op.recv(&rings[i]) {
             Ok(rec) => {
                 if failed.is_none() {
-                    match write_flow(&mut out, &rec) {
-                        Ok(()) => counters.flow += 1,
-                        Err(e) => failed = Some(e),
+                    if let Err(e) = write_event(&mut out, &rec, &engine, &mut counters) {
+                        failed = Some(e);
                     }
                 }
                 // Take what else is waiting on this ring without re-selecting.
                 while let Ok(rec) = rings[i].try_recv() {
                     if failed.is_none() {
-                        match write_flow(&mut out, &rec) {
-                            Ok(()) => counters.flow += 1,
-                            Err(e) => failed = Some(e),
+                        if let Err(e) = write_event(&mut out, &rec, &engine, &mut counters) {
+                            failed = Some(e);
                         }
                     }
                 }
@@ -414,14 +533,14 @@ mod tests {
         let path = dir.join("eve.json");
         let (a_tx, a_rx) = crossbeam_channel::bounded(4);
         let (b_tx, b_rx) = crossbeam_channel::bounded(4);
-        let w = EveWriter::spawn(&path, vec![a_rx, b_rx]).unwrap();
+        let w = EveWriter::spawn(&path, vec![a_rx, b_rx], None).unwrap();
         for i in 0..10 {
             let mut r = tcp_record();
             r.flow_id = i;
             if i % 2 == 0 {
-                a_tx.send(r).unwrap()
+                a_tx.send(Event::Flow(r)).unwrap()
             } else {
-                b_tx.send(r).unwrap()
+                b_tx.send(Event::Flow(r)).unwrap()
             }
         }
         drop((a_tx, b_tx));

@@ -33,17 +33,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn rules_check(args: &RulesCheckArgs) -> ExitCode {
-    use tollgate::detect::Engine;
+/// Rule variables and classes for a set of rule paths: Suricata's default
+/// variables with the `--set-var` overrides, and the classification file
+/// given or found beside the rules.
+type RuleContext = (
+    tollgate::rules::vars::Vars,
+    std::collections::BTreeMap<String, tollgate::rules::classification::Class>,
+    Option<std::path::PathBuf>,
+);
+
+fn rule_context(
+    paths: &[std::path::PathBuf],
+    set_var: &[String],
+    classification: &Option<std::path::PathBuf>,
+) -> Result<RuleContext, String> {
     use tollgate::rules::{classification, vars::Vars};
     let mut vars = Vars::suricata_defaults();
-    for a in &args.set_var {
-        if let Err(e) = vars.set(a) {
-            return fail(EXIT_INPUT, format!("--set-var: {e}"));
+    for a in set_var {
+        vars.set(a).map_err(|e| format!("--set-var: {e}"))?;
+    }
+    for p in paths {
+        if !p.exists() {
+            return Err(format!("{}: no such file or folder", p.display()));
         }
     }
-    let class_file = args.classification.clone().or_else(|| {
-        args.paths.iter().find_map(|p| {
+    let class_file = classification.clone().or_else(|| {
+        paths.iter().find_map(|p| {
             let dir = if p.is_dir() {
                 p.clone()
             } else {
@@ -54,24 +69,62 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
         })
     });
     let classes = match &class_file {
-        Some(f) => match std::fs::read_to_string(f)
+        Some(f) => std::fs::read_to_string(f)
             .map_err(|e| e.to_string())
             .and_then(|t| classification::parse(&t))
-        {
-            Ok(c) => c,
-            Err(e) => return fail(EXIT_INPUT, format!("{}: {e}", f.display())),
-        },
+            .map_err(|e| format!("{}: {e}", f.display()))?,
         None => Default::default(),
     };
-    let paths: Vec<&Path> = args.paths.iter().map(|p| p.as_path()).collect();
-    for p in &paths {
-        if !p.exists() {
-            return fail(
-                EXIT_INPUT,
-                format!("{}: no such file or folder", p.display()),
-            );
+    Ok((vars, classes, class_file))
+}
+
+/// Loads the pipeline's rules (`--rules`, else signatures/ when it exists).
+/// A malformed rule stops the start with its file, line and keyword; rules
+/// the engine cannot evaluate yet are skipped and summed up on stderr.
+/// The engine and the line the summary prints about it.
+type LoadedRules = Option<(std::sync::Arc<tollgate::detect::Engine>, String)>;
+
+fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
+    let paths = if p.rules.is_empty() {
+        let default = std::path::PathBuf::from("signatures");
+        if default.is_dir() {
+            vec![default]
+        } else {
+            return Ok(None);
         }
+    } else {
+        p.rules.clone()
+    };
+    let (vars, classes, _) = rule_context(&paths, &p.set_var, &p.classification)?;
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let (engine, report) = tollgate::detect::Engine::load(&refs, &vars, &classes)?;
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("tollgate: error: {e}");
+        }
+        return Err(format!(
+            "{} malformed rule(s): fix them, or check with `tollgate rules check`",
+            report.errors.len()
+        ));
     }
+    let skipped: usize = report.skipped.values().sum();
+    let line = format!(
+        "rules: {} loaded from {}, {} skipped as not yet evaluated (`tollgate rules check` lists why)",
+        report.loaded,
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        skipped
+    );
+    Ok(Some((std::sync::Arc::new(engine), line)))
+}
+
+fn rules_check(args: &RulesCheckArgs) -> ExitCode {
+    use tollgate::detect::Engine;
+    let (vars, classes, class_file) =
+        match rule_context(&args.paths, &args.set_var, &args.classification) {
+            Ok(x) => x,
+            Err(e) => return fail(EXIT_INPUT, e),
+        };
+    let paths: Vec<&Path> = args.paths.iter().map(|p| p.as_path()).collect();
     let (_engine, r) = match Engine::load(&paths, &vars, &classes) {
         Ok(x) => x,
         Err(e) => return fail(EXIT_INPUT, e),
@@ -228,19 +281,34 @@ impl StatsLines {
 
 /// The outputs every run ends with: the summary on stdout, the stats JSON,
 /// and an EVE writer's failure.
-fn finish_outputs(
-    p: &PipelineArgs,
-    header: &str,
-    workers: &[WorkerCounters],
-    latency: &[Latency],
+/// What a finished replay or run hands to `finish_outputs`.
+struct Outputs<'a> {
+    header: &'a str,
+    workers: &'a [WorkerCounters],
+    latency: &'a [Latency],
     seconds: f64,
     extra: Map<String, Value>,
-    eve_error: Option<&String>,
-) -> ExitCode {
+    eve_error: Option<&'a String>,
+    rules_line: Option<&'a str>,
+}
+
+fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
+    let Outputs {
+        header,
+        workers,
+        latency,
+        seconds,
+        extra,
+        eve_error,
+        rules_line,
+    } = o;
     // stdout may be a pipe that closed early (`| head`): that is no error.
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", summary_table(header, workers, seconds));
     let _ = writeln!(out, "{}", Latency::merged(latency).summary_line());
+    if let Some(line) = rules_line {
+        let _ = writeln!(out, "{line}");
+    }
     drop(out);
     let mut code = ExitCode::SUCCESS;
     if let Some(path) = &p.stats_json {
@@ -270,10 +338,15 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    let cfg = match args.to_config(&available) {
+    let mut cfg = match args.to_config(&available) {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INPUT, e),
     };
+    let rules = match load_rules(&args.pipeline) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    cfg.engine = rules.as_ref().map(|(e, _)| std::sync::Arc::clone(e));
     let show_progress = std::io::stderr().is_terminal();
     let mut lines = StatsLines::new(&args.pipeline);
     let mut drew_progress = false;
@@ -306,12 +379,15 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     extra.insert("capture".into(), report.capture.to_json());
     let mut code = finish_outputs(
         &args.pipeline,
-        &header,
-        &report.workers,
-        &report.latency,
-        report.seconds,
-        extra,
-        report.eve_error.as_ref(),
+        Outputs {
+            header: &header,
+            workers: &report.workers,
+            latency: &report.latency,
+            seconds: report.seconds,
+            extra,
+            eve_error: report.eve_error.as_ref(),
+            rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+        },
     );
     // A capture that ended early was processed up to its last whole record;
     // report it last so it is the line a script sees.
@@ -340,6 +416,10 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(EXIT_INPUT, e),
     };
+    let rules = match load_rules(&args.pipeline) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     let cfg = RunConfig {
         eal_args: args.eal.clone(),
         workers: args.workers,
@@ -348,6 +428,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         eve: args.pipeline.eve.clone(),
         inspect: args.inspect == OnOff::On,
         mbufs: args.mbufs,
+        engine: rules.as_ref().map(|(e, _)| std::sync::Arc::clone(e)),
         duration: args.duration,
         idle_exit: args.idle_exit,
     };
@@ -409,12 +490,15 @@ fn run_ports(args: &RunArgs) -> ExitCode {
     extra.insert("ports".into(), Value::Array(ports));
     let code = finish_outputs(
         &args.pipeline,
-        &header,
-        &report.workers,
-        &report.latency,
-        report.seconds,
-        extra,
-        report.eve_error.as_ref(),
+        Outputs {
+            header: &header,
+            workers: &report.workers,
+            latency: &report.latency,
+            seconds: report.seconds,
+            extra,
+            eve_error: report.eve_error.as_ref(),
+            rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+        },
     );
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

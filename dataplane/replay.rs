@@ -10,8 +10,9 @@
 //! of capture time so their flows time out even when no packet reaches them.
 
 use crate::defrag::DefragConfig;
+use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
-use crate::flow::{EndReason, FlowRecord, Timeouts, MAX_WORKERS};
+use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
 use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
@@ -56,6 +57,8 @@ pub struct ReplayConfig {
     pub loops: u16,
     pub malformed: MalformedPolicy,
     pub defrag: DefragConfig,
+    /// Rules to match, shared by every worker.
+    pub engine: Option<std::sync::Arc<crate::detect::Engine>>,
 }
 
 impl Default for ReplayConfig {
@@ -72,6 +75,7 @@ impl Default for ReplayConfig {
             loops: 1,
             malformed: MalformedPolicy::Pass,
             defrag: DefragConfig::default(),
+            engine: None,
         }
     }
 }
@@ -207,7 +211,7 @@ pub fn replay(
         burst_rx.push(rx);
     }
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<Option<Sender<FlowRecord>>> = Vec::new();
+    let mut event_tx: Vec<Option<Sender<Event>>> = Vec::new();
     let eve = match &cfg.eve {
         Some(path) => {
             let mut rxs = Vec::new();
@@ -216,7 +220,10 @@ pub fn replay(
                 event_tx.push(Some(tx));
                 rxs.push(rx);
             }
-            Some(EveWriter::spawn(path, rxs).map_err(|e| ReplayError::Eve(path.clone(), e))?)
+            Some(
+                EveWriter::spawn(path, rxs, cfg.engine.clone())
+                    .map_err(|e| ReplayError::Eve(path.clone(), e))?,
+            )
         }
         None => {
             event_tx.resize(cfg.workers, None);
@@ -249,7 +256,17 @@ pub fn replay(
             workers: cfg.workers as u16,
             reta_size: crate::rss::RETA_SIZE,
         };
-        let handoff = mesh[k].take();
+        // Everything a worker holds is built here, before its thread starts,
+        // so a failure (a Hyperscan scratch) is a start-up error.
+        let mut w = Worker::new(wcfg, events);
+        if let Some(e) = &cfg.engine {
+            w = w
+                .with_engine(Arc::clone(e))
+                .map_err(|e| ReplayError::Config(format!("Hyperscan scratch: {e}")))?;
+        }
+        if let Some(h) = mesh[k].take() {
+            w = w.with_handoff(h);
+        }
         let core = cfg.cores.get(k).copied();
         let snaps = snap_tx.clone();
         let h = std::thread::Builder::new()
@@ -258,11 +275,6 @@ pub fn replay(
                 if let Some(id) = core {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                let w = Worker::new(wcfg, events);
-                let w = match handoff {
-                    Some(h) => w.with_handoff(h),
-                    None => w,
-                };
                 run_worker(w, rx, snaps, k)
             })
             .map_err(ReplayError::Thread)?;

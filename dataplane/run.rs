@@ -12,8 +12,9 @@
 //! and sink differs from replay.
 
 use crate::cli::PipelineSettings;
+use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
-use crate::flow::{EndReason, FlowRecord, MAX_WORKERS};
+use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
     self, free_bulk, rx_burst, tx_burst, Eal, LcoreJob, Mbuf, MbufBurst, Mempool, Port, PortId,
     PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
@@ -54,6 +55,8 @@ pub struct RunConfig {
     pub inspect: bool,
     /// Pool size; `None` sizes it from ports, queues and rings.
     pub mbufs: Option<u32>,
+    /// Rules to match, shared by every worker.
+    pub engine: Option<Arc<crate::detect::Engine>>,
     pub duration: Option<Duration>,
     pub idle_exit: Option<Duration>,
 }
@@ -512,22 +515,23 @@ pub fn run(
 
     // Event rings and the writer.
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<Option<Sender<FlowRecord>>> = vec![None; n_workers];
-    let eve =
-        match &cfg.eve {
-            Some(path) => {
-                let mut rxs = Vec::new();
-                for slot in &mut event_tx {
-                    let (tx, rx) = bounded(event_ring);
-                    *slot = Some(tx);
-                    rxs.push(rx);
-                }
-                Some(EveWriter::spawn(path, rxs).map_err(|e| {
-                    input(format!("{}: cannot create EVE output: {e}", path.display()))
-                })?)
+    let mut event_tx: Vec<Option<Sender<Event>>> = vec![None; n_workers];
+    let eve = match &cfg.eve {
+        Some(path) => {
+            let mut rxs = Vec::new();
+            for slot in &mut event_tx {
+                let (tx, rx) = bounded(event_ring);
+                *slot = Some(tx);
+                rxs.push(rx);
             }
-            None => None,
-        };
+            Some(
+                EveWriter::spawn(path, rxs, cfg.engine.clone()).map_err(|e| {
+                    input(format!("{}: cannot create EVE output: {e}", path.display()))
+                })?,
+            )
+        }
+        None => None,
+    };
 
     let clock = Clock::start();
     let stop = Arc::new(AtomicBool::new(false));
@@ -560,7 +564,12 @@ pub fn run(
                 crate::rss::RETA_SIZE
             },
         };
-        let worker = Worker::new(wcfg, events);
+        let mut worker = Worker::new(wcfg, events);
+        if let Some(e) = &cfg.engine {
+            worker = worker
+                .with_engine(Arc::clone(e))
+                .map_err(RunError::Failure)?;
+        }
         let worker = match mesh[k].take() {
             Some(h) => worker.with_handoff(h),
             None => worker,

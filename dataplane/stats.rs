@@ -74,6 +74,8 @@ pub struct WorkerCounters {
     pub events_dropped: u64,
     /// Packets the worker's sink says it was handed.
     pub sink_packets: u64,
+    /// Rule matches that became alerts.
+    pub alerts: u64,
     pub frag: FragCounters,
 }
 
@@ -110,6 +112,7 @@ impl WorkerCounters {
         self.events_sent += o.events_sent;
         self.events_dropped += o.events_dropped;
         self.sink_packets += o.sink_packets;
+        self.alerts += o.alerts;
         self.frag.add(&o.frag);
     }
 
@@ -162,6 +165,7 @@ impl WorkerCounters {
         );
         m.insert("decoded".into(), self.decoded.to_json());
         m.insert("fragments".into(), self.frag.to_json());
+        m.insert("rules".into(), json!({"alerts": self.alerts}));
         m.insert(
             "tcp".into(),
             json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
@@ -379,6 +383,7 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row(&format!("dropped {}", r.name()), &|w| w.dropped[r.index()]);
     }
     row("bytes rx", &|w| w.rx_bytes);
+    row("alerts", &|w| w.alerts);
     row("flows created", &|w| w.flows.created);
     row("flows ended", &|w| w.flows.ended);
     row("  timed out", &|w| w.flows.timed_out);

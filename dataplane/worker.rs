@@ -9,11 +9,17 @@
 
 use crate::decode::{decode, DecodeError, Decoded, Network};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
+use crate::detect::{Engine, PacketView};
+use crate::eve::{AlertRecord, Event};
+use crate::flow::tcp::Dir;
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
+use crate::rules::Action;
 use crate::stats::{Latency, WorkerCounters};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use hyperscan::prelude::Scratch;
+use std::sync::Arc;
 
 /// Observe only, or forward and drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,12 +107,51 @@ pub struct Worker {
     cfg: WorkerConfig,
     flows: FlowTable,
     counters: WorkerCounters,
-    events: Option<Sender<FlowRecord>>,
+    events: Option<Sender<Event>>,
     now_ns: u64,
     latency: Latency,
+    engine: Option<Arc<Engine>>,
+    scratch: Option<Scratch>,
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
+}
+
+/// Rule matches one packet may raise; more are not reported (a packet
+/// that matches this many rules is counted once per reported match).
+const MAX_HITS: usize = 16;
+
+/// Matches one packet and reports each alert to `alert(rule, blocked)`, as
+/// Suricata orders actions: a matching pass rule silences the packet; a
+/// drop or reject rule blocks it inline. Returns whether it is blocked.
+fn match_rules(
+    engine: &Engine,
+    scratch: Option<&Scratch>,
+    view: &PacketView<'_>,
+    mode: Mode,
+    mut alert: impl FnMut(u32, bool),
+) -> bool {
+    let mut hits = [0u32; MAX_HITS];
+    let (mut n, mut pass, mut drop) = (0, false, false);
+    engine.match_packet(scratch, view, |ri| {
+        match engine.rules[ri].action {
+            Action::Pass => pass = true,
+            Action::Drop | Action::Reject => drop = true,
+            Action::Alert => {}
+        }
+        if n < MAX_HITS {
+            hits[n] = ri as u32;
+            n += 1;
+        }
+    });
+    if pass {
+        return false;
+    }
+    let blocked = drop && mode == Mode::Ips;
+    for &ri in &hits[..n] {
+        alert(ri, blocked);
+    }
+    blocked
 }
 
 /// Accounts a reassembled datagram to its flow (it is one packet of the
@@ -130,9 +175,13 @@ fn account_datagram(
 }
 
 /// Sends a flow record without waiting; counts what a full ring loses.
-fn offer(events: &Option<Sender<FlowRecord>>, c: &mut WorkerCounters, r: &FlowRecord) {
+fn offer(events: &Option<Sender<Event>>, c: &mut WorkerCounters, r: &FlowRecord) {
+    offer_event(events, c, Event::Flow(*r));
+}
+
+fn offer_event(events: &Option<Sender<Event>>, c: &mut WorkerCounters, ev: Event) {
     if let Some(tx) = events {
-        match tx.try_send(*r) {
+        match tx.try_send(ev) {
             Ok(()) => c.events_sent += 1,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => c.events_dropped += 1,
         }
@@ -141,7 +190,7 @@ fn offer(events: &Option<Sender<FlowRecord>>, c: &mut WorkerCounters, r: &FlowRe
 
 impl Worker {
     /// Everything the worker needs is allocated here, once.
-    pub fn new(cfg: WorkerConfig, events: Option<Sender<FlowRecord>>) -> Self {
+    pub fn new(cfg: WorkerConfig, events: Option<Sender<Event>>) -> Self {
         Worker {
             flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id),
             cfg,
@@ -152,7 +201,17 @@ impl Worker {
             defrag: Defrag::new(cfg.defrag),
             rss: SoftRss::with_reta_size(cfg.workers.max(1), cfg.reta_size),
             handoff: None,
+            engine: None,
+            scratch: None,
         }
+    }
+
+    /// Matches packets against the rules of `engine`, with a scratch of
+    /// this worker's own (allocated here, once).
+    pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
+        self.scratch = engine.scratch()?;
+        self.engine = Some(engine);
+        Ok(self)
     }
 
     /// Joins the handoff mesh (needed with more than one worker, so that a
@@ -305,9 +364,12 @@ impl Worker {
             defrag,
             rss,
             handoff,
+            engine,
+            scratch,
+            cfg,
             ..
         } = self;
-        let mut emit = |r: &FlowRecord| offer(events, counters, r);
+        let mut rule_drop = [false; BURST_SIZE];
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
             let d = &decoded[i];
@@ -316,7 +378,61 @@ impl Worker {
             }
             let ts = pkts[i].ts_ns;
             if !d.fragment {
-                flows.packet(d, pkts[i].data.len() as u32, ts, *now_ns, pass, &mut emit);
+                let len = pkts[i].data.len() as u32;
+                let up = flows.packet(d, len, ts, *now_ns, pass, &mut |r| {
+                    offer(events, counters, r)
+                });
+                if up.dropped && cfg.mode == Mode::Ips {
+                    rule_drop[i] = true;
+                    continue;
+                }
+                if let Some(engine) = engine.as_deref() {
+                    let start = d.payload_offset as usize;
+                    let payload = pkts[i]
+                        .data
+                        .get(start..start + d.payload_len as usize)
+                        .unwrap_or(&[]);
+                    let view = PacketView {
+                        proto: d.proto,
+                        src: d.src_ip(),
+                        dst: d.dst_ip(),
+                        src_port: d.src_port,
+                        dst_port: d.dst_port,
+                        to_server: up.dir == Dir::ToServer,
+                        established: up.established,
+                        payload,
+                    };
+                    let blocked = match_rules(
+                        engine,
+                        scratch.as_ref(),
+                        &view,
+                        cfg.mode,
+                        |rule, blocked| {
+                            counters.alerts += 1;
+                            let alert = AlertRecord {
+                                ts_ns: ts,
+                                flow_id: up.flow_id,
+                                worker: cfg.id,
+                                rule,
+                                network: d.network,
+                                proto: d.proto,
+                                src: d.src,
+                                dst: d.dst,
+                                src_port: d.src_port,
+                                dst_port: d.dst_port,
+                                vlan: d.vlan,
+                                vlan_count: d.vlan_count,
+                                vni: d.vni,
+                                blocked,
+                            };
+                            offer_event(events, counters, Event::Alert(alert));
+                        },
+                    );
+                    if blocked {
+                        rule_drop[i] = true;
+                        flows.mark_dropped(up.slot);
+                    }
+                }
                 continue;
             }
             // A fragment: reassemble; a whole datagram goes to the worker
@@ -329,7 +445,14 @@ impl Worker {
                 .as_ref()
                 .and_then(|h| h.to.get(usize::from(owner))?.as_ref().map(|t| (h, t)))
             {
-                None => account_datagram(flows, &mut emit, dg, ts, *now_ns, pass),
+                None => account_datagram(
+                    flows,
+                    &mut |r| offer(events, counters, r),
+                    dg,
+                    ts,
+                    *now_ns,
+                    pass,
+                ),
                 Some((h, to)) => {
                     let sent = h.pool_get.try_recv().ok().and_then(|mut buf| {
                         buf.clear();
@@ -354,6 +477,7 @@ impl Worker {
         for ((i, p), out) in pkts.iter().enumerate().zip(verdicts.iter_mut()) {
             let verdict = match (errors[i], self.cfg.mode, self.cfg.malformed) {
                 (Some(_), Mode::Ips, MalformedPolicy::Drop) => Verdict::Drop(DropReason::Malformed),
+                _ if rule_drop[i] => Verdict::Drop(DropReason::Rule),
                 _ => Verdict::Forward,
             };
             match verdict {
@@ -432,7 +556,7 @@ impl Worker {
         } = &mut self;
         flows.flush(reason, &mut |r| {
             if let Some(tx) = events {
-                match tx.send(*r) {
+                match tx.send(Event::Flow(*r)) {
                     Ok(()) => counters.events_sent += 1,
                     Err(_) => counters.events_dropped += 1,
                 }
@@ -533,14 +657,16 @@ mod tests {
         w.tick(3_600_000_000_000);
         let c = w.counters();
         assert_eq!((c.events_sent, c.events_dropped), (1, 2));
-        let rec = rx.try_recv().unwrap();
+        let Event::Flow(rec) = rx.try_recv().unwrap() else {
+            panic!("a flow record");
+        };
         assert_eq!(rec.reason, EndReason::Timeout);
         run(&mut w, &pkts, 0);
         let handle = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
         let (c, _) = w.finish(EndReason::Shutdown);
         let rest = handle.join().unwrap();
         assert_eq!(rest.len(), 1, "shutdown records wait for room");
-        assert_eq!(rest[0].state, FlowState::Closed);
+        assert!(matches!(rest[0], Event::Flow(r) if r.state == FlowState::Closed));
         assert_eq!(c.events_sent, 2);
     }
 

@@ -79,6 +79,8 @@ pub struct EngineRule {
     pub msg: String,
     pub action: Action,
     pub class: Option<String>,
+    /// The class's description (EVE `alert.category`).
+    pub category: String,
     pub priority: u8,
     pub proto: ProtoMatch,
     pub src: AddrMatch,
@@ -241,15 +243,18 @@ pub fn compile_rule(
             other => return Err(other.to_string()),
         }
     }
-    let class_priority = class
+    let class_info = class
         .as_ref()
         .map(|c| {
             classes
                 .get(c)
-                .map(|k| k.priority)
                 .ok_or_else(|| format!("classtype {c} is not defined"))
         })
         .transpose()?;
+    let class_priority = class_info.map(|k| k.priority);
+    let category = class_info
+        .map(|k| k.description.clone())
+        .unwrap_or_default();
     // The fast pattern: the one marked, else the longest positive content.
     let fast = match fast {
         Some(i) if !contents[i].negated => Some(i),
@@ -268,6 +273,7 @@ pub fn compile_rule(
         msg: r.msg.clone(),
         action: r.action,
         class,
+        category,
         priority: priority.or(class_priority).unwrap_or(3),
         proto,
         src,
@@ -297,6 +303,17 @@ pub struct LoadReport {
     pub patterns: usize,
     pub compile_ms: f64,
     pub database_bytes: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Engine({} rules, {} without prefilter)",
+            self.rules.len(),
+            self.always.len()
+        )
+    }
 }
 
 /// Compiled rules and their prefilter database.

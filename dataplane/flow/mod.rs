@@ -234,6 +234,7 @@ struct Flow {
     bytes: [u64; 2],
     tcp: TcpTracker,
     icmp: [Option<(u8, u8)>; 2],
+    dropped: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -261,6 +262,11 @@ pub struct Update {
     pub flow_id: u64,
     pub dir: Dir,
     pub created: bool,
+    /// The flow's slot, for `mark_dropped`.
+    pub slot: u32,
+    /// A drop rule already matched this flow (IPS drops its later packets).
+    pub dropped: bool,
+    pub established: bool,
 }
 
 pub struct FlowTable {
@@ -560,7 +566,7 @@ impl FlowTable {
                 }
             }
         }
-        let id = f.id;
+        let (id, dropped) = (f.id, f.dropped);
         self.unlink(i);
         self.slab[i as usize].state = next_state;
         self.push_tail(i);
@@ -568,6 +574,16 @@ impl FlowTable {
             flow_id: id,
             dir,
             created,
+            slot: i,
+            dropped,
+            established: next_state == FlowState::Established,
+        }
+    }
+
+    /// A drop rule matched the flow in `slot`: its later packets are dropped.
+    pub fn mark_dropped(&mut self, slot: u32) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.dropped = true;
         }
     }
 

@@ -38,14 +38,17 @@ pub enum DropReason {
     TxFull,
     /// The software-dispatch ring to the packet's worker was full.
     RingFull,
+    /// A drop or reject rule matched the packet or, earlier, its flow.
+    Rule,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 3;
+    pub const COUNT: usize = 4;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::TxFull,
         DropReason::RingFull,
+        DropReason::Rule,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::TxFull => "tx_full",
             DropReason::RingFull => "ring_full",
+            DropReason::Rule => "rule",
         }
     }
 
