@@ -484,7 +484,7 @@ fn read_captures(
     tx: Vec<Sender<Burst>>,
     progress: &Progress,
 ) -> (CaptureCounters, Vec<String>) {
-    let rss = SoftRss::new(cfg.workers as u16);
+    let mut rss = SoftRss::new(cfg.workers as u16);
     let n = tx.len();
     let mut disp = Dispatch {
         tx,
@@ -565,7 +565,7 @@ fn read_captures(
                 let data = buf
                     .get(rec.offset..rec.offset + rec.caplen as usize)
                     .unwrap_or(&[]);
-                let k = usize::from(rss.queue_for(data, pass));
+                let k = usize::from(rss.steer(data, pass));
                 let b = &mut disp.pending[k];
                 b.descs[b.len] = Desc {
                     offset: rec.offset,

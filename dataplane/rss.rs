@@ -92,7 +92,12 @@ fn key_window(key: &[u8; 40], start: usize) -> u32 {
 pub struct SoftRss {
     toeplitz: Toeplitz,
     reta: Reta,
+    /// Fragment steering (see `steer`): (datagram key hash, queue) per slot.
+    steer: Box<[(u64, u16)]>,
 }
+
+/// Datagrams a dispatcher remembers the queue of, by hashed key.
+const STEER_SLOTS: usize = 4096;
 
 impl SoftRss {
     pub fn new(queues: u16) -> Self {
@@ -107,7 +112,46 @@ impl SoftRss {
         SoftRss {
             toeplitz: Toeplitz::new(&SYMMETRIC_KEY),
             reta: Reta::with_size(queues, size),
+            steer: vec![(0, 0); STEER_SLOTS].into_boxed_slice(),
         }
+    }
+
+    /// Like `queue_for`, but keeps every fragment of a datagram together and,
+    /// when the first fragment (which carries the transport ports) comes
+    /// first, sends them all to the queue that owns the datagram's flow, so
+    /// the flow's worker reassembles it in order with the rest of the flow.
+    /// Fragments seen before their first fragment go where their addresses
+    /// hash (as a NIC sends them), and the rest of the datagram follows them
+    /// there; the workers' handoff then takes it to its flow. Used by the
+    /// software dispatchers, which see every packet in order.
+    pub fn steer(&mut self, frame: &[u8], pass: u16) -> u16 {
+        let Ok(mut d) = crate::decode::decode(frame) else {
+            return 0;
+        };
+        if pass != 0 {
+            d.offset_addresses(pass);
+        }
+        if !d.fragment {
+            return self.reta.queue(self.toeplitz.hash_packet(&d));
+        }
+        let key = frag_key(&d, pass);
+        let slot = &mut self.steer[key as usize % STEER_SLOTS];
+        if slot.0 == key {
+            return slot.1;
+        }
+        let start = d.payload_offset as usize;
+        let ports = frame.get(start..start + 4);
+        let q = match ports {
+            Some(p) if d.frag.offset == 0 && matches!(d.proto, 6 | 17) => {
+                d.src_port = u16::from_be_bytes([p[0], p[1]]);
+                d.dst_port = u16::from_be_bytes([p[2], p[3]]);
+                d.fragment = false;
+                self.reta.queue(self.toeplitz.hash_packet(&d))
+            }
+            _ => self.reta.queue(self.toeplitz.hash_packet(&d)),
+        };
+        *slot = (key, q);
+        q
     }
 
     /// The worker for a frame. `pass` is the replay pass (`--loop`), whose
@@ -124,6 +168,27 @@ impl SoftRss {
             Err(_) => 0,
         }
     }
+}
+
+/// A datagram's identity (addresses, id, protocol, VLANs, VNI, pass) as one
+/// hash, never 0 (0 marks an empty steering slot).
+fn frag_key(d: &crate::decode::Decoded, pass: u16) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |b: &[u8]| {
+        for x in b {
+            h = (h ^ u64::from(*x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    mix(&d.src);
+    mix(&d.dst);
+    mix(&d.frag.id.to_be_bytes());
+    mix(&[d.proto, d.vlan_count]);
+    for v in d.vlan {
+        mix(&v.to_be_bytes());
+    }
+    mix(&d.vni.unwrap_or(u32::MAX).to_be_bytes());
+    mix(&pass.to_be_bytes());
+    h | 1
 }
 
 /// Entries in the redirection table; the common size on 10/25/100G NICs and
@@ -310,6 +375,28 @@ mod tests {
         assert_eq!(r.queue(128), 0, "only the low 7 bits index the table");
         let one = Reta::new(1);
         assert!((0..1000).all(|h| one.queue(h) == 0));
+    }
+
+    #[test]
+    fn fragments_follow_their_first_fragment_or_stay_together() {
+        use crate::craft::{fragment, Route};
+        let r = Route::new("10.1.0.5".parse().unwrap(), "203.0.113.10".parse().unwrap());
+        let mut rss = SoftRss::new(8);
+        // Find a segment whose flow's queue differs from its addresses' queue.
+        let (whole, frags) = (40000u16..41000)
+            .map(|sp| r.tcp(sp, 80, 1, 1, 0x18, 100, &[], &[b'k'; 2000]))
+            .map(|f| (f.clone(), fragment(&f, 600, 9)))
+            .find(|(w, fr)| rss.queue_for(w, 0) != rss.queue_for(&fr[1], 0))
+            .unwrap();
+        let owner = rss.queue_for(&whole, 0);
+        // In order: every fragment goes to the flow's owner.
+        assert!(frags.iter().all(|f| rss.steer(f, 0) == owner));
+        // Reversed (another datagram id): all stay together on the address queue.
+        let rev = fragment(&whole, 600, 10);
+        let addr_q = rss.queue_for(&rev[1], 0);
+        let got: Vec<u16> = rev.iter().rev().map(|f| rss.steer(f, 0)).collect();
+        assert!(got.iter().all(|&q| q == addr_q), "{got:?}");
+        assert_eq!(rss.steer(&whole, 0), owner, "whole packets are not steered");
     }
 
     #[test]

@@ -602,7 +602,7 @@ pub fn run(
 
     // The main lcore: software dispatch (if needed) and the monitor.
     let started = Instant::now();
-    let rss = SoftRss::new(n_workers as u16);
+    let mut rss = SoftRss::new(n_workers as u16);
     let mut charges = vec![Charges::default(); n_workers];
     let mut latest = vec![WorkerCounters::default(); n_workers];
     let mut last_rx_total = 0u64;
@@ -621,7 +621,7 @@ pub fn run(
                     continue;
                 }
                 dispatch(
-                    &rss,
+                    &mut rss,
                     port,
                     now_ns,
                     &mut rx[..n],
@@ -749,7 +749,7 @@ fn transmit_returned(b: &mut MbufBurst, ports: &[PortId], charge: &mut Charges) 
 /// `pending` holds one burst per worker (empty between calls): a received
 /// burst of at most `BURST_SIZE` fits in any one of them.
 fn dispatch(
-    rss: &SoftRss,
+    rss: &mut SoftRss,
     port: PortId,
     now_ns: u64,
     pkts: &mut [Option<Mbuf>],
@@ -759,7 +759,7 @@ fn dispatch(
 ) {
     for m in pkts.iter_mut() {
         let Some(m) = m.take() else { continue };
-        let k = usize::from(rss.queue_for(m.data(), 0)).min(rings.len() - 1);
+        let k = usize::from(rss.steer(m.data(), 0)).min(rings.len() - 1);
         let b = pending[k].get_or_insert_with(|| {
             let mut b = MbufBurst::new(port);
             b.now_ns = now_ns;

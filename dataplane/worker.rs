@@ -73,6 +73,10 @@ pub struct Handoff {
     pool_get: Receiver<Vec<u8>>,
 }
 
+/// Handed-over datagrams a worker holds for time order; past this many it
+/// accounts the oldest at once rather than grow.
+const HELD_MAX: usize = 256;
+
 /// Datagrams a worker's inbound handoff ring holds.
 const HANDOFF_RING: usize = 64;
 
@@ -115,6 +119,9 @@ pub struct Worker {
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
+    /// Datagrams other workers handed over, in capture-time order, waiting
+    /// for this worker's own packets to reach their time (preallocated).
+    held: Vec<Datagram>,
 }
 
 /// Rule matches one packet may raise; more are not reported (a packet
@@ -154,22 +161,111 @@ fn match_rules(
     blocked
 }
 
-/// Accounts a reassembled datagram to its flow (it is one packet of the
-/// flow; its fragments were counted on the wire, not in the flow).
-fn account_datagram(
-    flows: &mut FlowTable,
-    emit: &mut impl FnMut(&FlowRecord),
-    frame: &[u8],
-    ts_ns: u64,
-    now_ns: u64,
-    pass: u16,
-) {
-    if let Ok(mut d) = decode(frame) {
-        if pass != 0 {
-            d.offset_addresses(pass);
+/// What stage 2 needs to account a whole packet to its flow and match it
+/// against the rules: borrowed from the worker's fields for one call.
+struct Inspector<'a> {
+    flows: &'a mut FlowTable,
+    engine: Option<&'a Engine>,
+    scratch: Option<&'a Scratch>,
+    events: &'a Option<Sender<Event>>,
+    counters: &'a mut WorkerCounters,
+    cfg: &'a WorkerConfig,
+}
+
+impl Inspector<'_> {
+    /// Accounts a whole packet (or a rebuilt datagram: one packet of its
+    /// flow) and matches it. Returns whether an IPS verdict blocks it.
+    fn inspect(&mut self, d: &Decoded, frame: &[u8], ts: u64, now: u64, pass: u16) -> bool {
+        let Inspector {
+            flows,
+            engine,
+            scratch,
+            events,
+            counters,
+            cfg,
+        } = self;
+        let up = flows.packet(d, frame.len() as u32, ts, now, pass, &mut |r| {
+            offer(events, counters, r)
+        });
+        if up.dropped && cfg.mode == Mode::Ips {
+            return true;
         }
-        if d.is_ip() && !d.fragment {
-            flows.packet(&d, frame.len() as u32, ts_ns, now_ns, pass, emit);
+        let Some(engine) = engine else {
+            return false;
+        };
+        let start = d.payload_offset as usize;
+        let payload = frame
+            .get(start..start + d.payload_len as usize)
+            .unwrap_or(&[]);
+        let view = PacketView {
+            proto: d.proto,
+            src: d.src_ip(),
+            dst: d.dst_ip(),
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            to_server: up.dir == Dir::ToServer,
+            established: up.established,
+            payload,
+        };
+        let blocked = match_rules(engine, *scratch, &view, cfg.mode, |rule, blocked| {
+            counters.alerts += 1;
+            let alert = AlertRecord {
+                ts_ns: ts,
+                flow_id: up.flow_id,
+                worker: cfg.id,
+                rule,
+                network: d.network,
+                proto: d.proto,
+                src: d.src,
+                dst: d.dst,
+                src_port: d.src_port,
+                dst_port: d.dst_port,
+                vlan: d.vlan,
+                vlan_count: d.vlan_count,
+                vni: d.vni,
+                blocked,
+            };
+            offer_event(events, counters, Event::Alert(alert));
+        });
+        if blocked {
+            flows.mark_dropped(up.slot);
+        }
+        blocked
+    }
+
+    /// A reassembled datagram: decoded and inspected like a whole packet.
+    fn datagram(&mut self, frame: &[u8], ts: u64, now: u64, pass: u16) -> bool {
+        match decode(frame) {
+            Ok(mut d) if d.is_ip() && !d.fragment => {
+                if pass != 0 {
+                    d.offset_addresses(pass);
+                }
+                self.inspect(&d, frame, ts, now, pass)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Accounts held datagrams stamped before `upto_ns` (all of them with
+/// u64::MAX), in time order, and returns their buffers to the pool.
+fn release_held(
+    held: &mut Vec<Datagram>,
+    upto_ns: u64,
+    now_ns: u64,
+    inspector: &mut Inspector<'_>,
+    pool: Option<&Sender<Vec<u8>>>,
+) {
+    let n = held
+        .iter()
+        .take_while(|d| d.ts_ns < upto_ns || upto_ns == u64::MAX)
+        .count();
+    for dg in held.drain(..n) {
+        // Its fragments were forwarded by the worker that reassembled it, so
+        // a drop verdict here can only stop the flow's later packets.
+        let _ = inspector.datagram(&dg.buf, dg.ts_ns, now_ns.max(dg.ts_ns), dg.pass);
+        if let Some(p) = pool {
+            let _ = p.try_send(dg.buf);
         }
     }
 }
@@ -201,6 +297,7 @@ impl Worker {
             defrag: Defrag::new(cfg.defrag),
             rss: SoftRss::with_reta_size(cfg.workers.max(1), cfg.reta_size),
             handoff: None,
+            held: Vec::with_capacity(HELD_MAX),
             engine: None,
             scratch: None,
         }
@@ -228,26 +325,40 @@ impl Worker {
 
     /// Accounts a datagram another worker reassembled, and returns its buffer.
     pub fn accept(&mut self, dg: Datagram) {
+        // Held until this worker's own packets reach the datagram's time, so
+        // it meets its flow as the wire ordered them (after the handshake).
+        if self.held.len() == HELD_MAX {
+            let oldest = self.held[0].ts_ns;
+            self.release(oldest.saturating_add(1));
+        }
+        let at = self.held.partition_point(|d| d.ts_ns <= dg.ts_ns);
+        self.held.insert(at, dg);
+    }
+
+    /// Accounts held datagrams stamped before `upto_ns` (all: u64::MAX).
+    fn release(&mut self, upto_ns: u64) {
         let Worker {
             flows,
             events,
             counters,
             now_ns,
             handoff,
+            held,
+            engine,
+            scratch,
+            cfg,
             ..
         } = self;
-        *now_ns = (*now_ns).max(dg.ts_ns);
-        account_datagram(
+        let mut inspector = Inspector {
             flows,
-            &mut |r| offer(events, counters, r),
-            &dg.buf,
-            dg.ts_ns,
-            *now_ns,
-            dg.pass,
-        );
-        if let Some(h) = handoff {
-            let _ = h.pool_put.try_send(dg.buf);
-        }
+            engine: engine.as_deref(),
+            scratch: scratch.as_ref(),
+            events,
+            counters,
+            cfg,
+        };
+        let pool = handoff.as_ref().map(|h| &h.pool_put);
+        release_held(held, upto_ns, *now_ns, &mut inspector, pool);
     }
 
     /// Takes what other workers handed over, without waiting.
@@ -270,6 +381,7 @@ impl Worker {
         for dg in rx.iter() {
             self.accept(dg);
         }
+        self.release(u64::MAX);
     }
 
     /// Processing-time histograms so far.
@@ -364,6 +476,7 @@ impl Worker {
             defrag,
             rss,
             handoff,
+            held,
             engine,
             scratch,
             cfg,
@@ -377,62 +490,20 @@ impl Worker {
                 continue;
             }
             let ts = pkts[i].ts_ns;
+            let mut inspector = Inspector {
+                flows,
+                engine: engine.as_deref(),
+                scratch: scratch.as_ref(),
+                events,
+                counters,
+                cfg,
+            };
+            if !held.is_empty() {
+                let pool = handoff.as_ref().map(|h| &h.pool_put);
+                release_held(held, ts, *now_ns, &mut inspector, pool);
+            }
             if !d.fragment {
-                let len = pkts[i].data.len() as u32;
-                let up = flows.packet(d, len, ts, *now_ns, pass, &mut |r| {
-                    offer(events, counters, r)
-                });
-                if up.dropped && cfg.mode == Mode::Ips {
-                    rule_drop[i] = true;
-                    continue;
-                }
-                if let Some(engine) = engine.as_deref() {
-                    let start = d.payload_offset as usize;
-                    let payload = pkts[i]
-                        .data
-                        .get(start..start + d.payload_len as usize)
-                        .unwrap_or(&[]);
-                    let view = PacketView {
-                        proto: d.proto,
-                        src: d.src_ip(),
-                        dst: d.dst_ip(),
-                        src_port: d.src_port,
-                        dst_port: d.dst_port,
-                        to_server: up.dir == Dir::ToServer,
-                        established: up.established,
-                        payload,
-                    };
-                    let blocked = match_rules(
-                        engine,
-                        scratch.as_ref(),
-                        &view,
-                        cfg.mode,
-                        |rule, blocked| {
-                            counters.alerts += 1;
-                            let alert = AlertRecord {
-                                ts_ns: ts,
-                                flow_id: up.flow_id,
-                                worker: cfg.id,
-                                rule,
-                                network: d.network,
-                                proto: d.proto,
-                                src: d.src,
-                                dst: d.dst,
-                                src_port: d.src_port,
-                                dst_port: d.dst_port,
-                                vlan: d.vlan,
-                                vlan_count: d.vlan_count,
-                                vni: d.vni,
-                                blocked,
-                            };
-                            offer_event(events, counters, Event::Alert(alert));
-                        },
-                    );
-                    if blocked {
-                        rule_drop[i] = true;
-                        flows.mark_dropped(up.slot);
-                    }
-                }
+                rule_drop[i] = inspector.inspect(d, pkts[i].data, ts, *now_ns, pass);
                 continue;
             }
             // A fragment: reassemble; a whole datagram goes to the worker
@@ -445,14 +516,11 @@ impl Worker {
                 .as_ref()
                 .and_then(|h| h.to.get(usize::from(owner))?.as_ref().map(|t| (h, t)))
             {
-                None => account_datagram(
-                    flows,
-                    &mut |r| offer(events, counters, r),
-                    dg,
-                    ts,
-                    *now_ns,
-                    pass,
-                ),
+                None => {
+                    // Dropping the fragment that completes a blocked datagram
+                    // keeps the receiver from ever reassembling it.
+                    rule_drop[i] = inspector.datagram(dg, ts, *now_ns, pass);
+                }
                 Some((h, to)) => {
                     let sent = h.pool_get.try_recv().ok().and_then(|mut buf| {
                         buf.clear();
@@ -529,6 +597,7 @@ impl Worker {
     /// timeouts.
     pub fn tick(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
+        self.release(self.now_ns.saturating_add(1));
         self.expire();
     }
 
@@ -668,6 +737,49 @@ mod tests {
         assert_eq!(rest.len(), 1, "shutdown records wait for room");
         assert!(matches!(rest[0], Event::Flow(r) if r.state == FlowState::Closed));
         assert_eq!(c.events_sent, 2);
+    }
+
+    #[test]
+    fn a_handed_over_datagram_waits_for_its_place_in_time() {
+        // Another worker reassembled the client's data segment and handed
+        // it over before this worker saw the handshake: held, it meets the
+        // flow after the SYN (one flow, started by the SYN), not before it.
+        let pkts = conversation();
+        let (data_ts, data) = pkts[3].clone();
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), Some(tx));
+        w.accept(Datagram {
+            buf: data,
+            ts_ns: data_ts,
+            pass: 0,
+        });
+        let rest: Vec<_> = pkts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3)
+            .map(|(_, p)| p.clone())
+            .collect();
+        run(&mut w, &rest[..3], 0);
+        assert_eq!(w.held.len(), 1, "the handshake is older than the datagram");
+        run(&mut w, &rest[3..], 0);
+        assert!(w.held.is_empty(), "a later packet releases it");
+        let (c, _) = w.finish(EndReason::Shutdown);
+        let recs: Vec<_> = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                Event::Flow(r) if r.proto == 6 => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        assert_eq!(recs[0].start_ns, pkts[0].0, "the SYN opened the flow");
+        assert_eq!(recs[0].state, FlowState::Closed);
+        let to_server = pkts
+            .iter()
+            .filter(|(_, f)| decode(f).is_ok_and(|d| d.dst_port == 8000))
+            .count() as u64;
+        assert_eq!(recs[0].pkts_toserver, to_server);
+        assert_eq!(c.rx_packets, rest.len() as u64, "datagrams are not rx");
     }
 
     #[test]

@@ -380,3 +380,89 @@ fn a_drop_rule_in_ips_blocks_the_packet_and_the_rest_of_its_flow() {
         }
     }
 }
+
+#[test]
+fn a_key_split_across_ip_fragments_is_still_found() {
+    use tollgate::craft::fragment;
+    let dir = Scratch::new("sig-frag");
+    // Pad the request so the key straddles the first fragment boundary.
+    let base = http(
+        "POST",
+        "/v1/chat/completions",
+        "api.openai.com",
+        b"{}",
+        "Authorization: Bearer sk-proj-Xy12AbCd\r\n",
+    );
+    let at = base.windows(8).position(|w| w == b"sk-proj-").unwrap();
+    // In the IP payload the key starts at 20 (TCP header) + at + 9 ("X-Pad: "
+    // and CRLF) + pad: 596, so it spans the 600-byte boundary.
+    let pad = "x".repeat(567 - at);
+    let req = http(
+        "POST",
+        "/v1/chat/completions",
+        "api.openai.com",
+        b"{}",
+        &format!("X-Pad: {pad}\r\nAuthorization: Bearer sk-proj-Xy12AbCd\r\n"),
+    );
+    let r = Route::new(ip("10.1.0.5"), ip("203.0.113.10"));
+    let mut c = TcpConversation::new(r, 41000, 80, T0);
+    c.handshake()
+        .send(Side::Client, &req, 1448)
+        .send(Side::Server, b"HTTP/1.1 401 Unauthorized\r\n\r\n", 1448)
+        .close(Side::Client);
+    let mut cap = Capture::new();
+    let mut fragments = 0;
+    for (ts, f) in c.into_packets() {
+        if f.windows(8).any(|w| w == b"sk-proj-") {
+            let frags = fragment(&f, 600, 77);
+            assert!(
+                frags
+                    .iter()
+                    .all(|fr| !fr.windows(8).any(|w| w == b"sk-proj-")),
+                "no fragment holds the key whole"
+            );
+            fragments = frags.len();
+            for (j, fr) in frags.into_iter().enumerate() {
+                cap.push(ts + j as u64, fr);
+            }
+        } else {
+            cap.push(ts, f);
+        }
+    }
+    assert!(fragments >= 2);
+    for workers in ["1", "3"] {
+        let (sids, _, st) = alerts(&dir, &cap, &["--workers", workers]);
+        assert_eq!(sids, [9100001], "workers={workers}");
+        assert_eq!(st["fragments"]["reassembled"], 1);
+    }
+    // Inline, a drop rule drops the fragment that completes the datagram, so
+    // the receiver never gets the key.
+    let rules = dir.write(
+        "drop.rules",
+        b"drop tcp $HOME_NET any -> $EXTERNAL_NET any (msg:\"drop leaked key\"; content:\"sk-proj-\"; sid:1; rev:1;)\n",
+    );
+    let pcap = dir.write("f.pcap", &cap.to_pcap());
+    let stats = dir.path("s.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "replay",
+            s(&pcap),
+            "--mode",
+            "ips",
+            "--stats-interval",
+            "0",
+            "--rules",
+            s(&rules),
+            "--stats-json",
+            s(&stats),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert!(
+        st["packets"]["dropped"]["rule"].as_u64().unwrap() >= 1,
+        "{}",
+        st["packets"]
+    );
+}
