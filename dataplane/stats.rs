@@ -76,6 +76,10 @@ pub struct WorkerCounters {
     pub sink_packets: u64,
     /// Rule matches that became alerts.
     pub alerts: u64,
+    /// Rule matches a threshold or detection_filter kept from alerting.
+    pub alerts_thresholded: u64,
+    /// Matches that alerted unthresholded: the threshold table was full.
+    pub threshold_table_full: u64,
     pub frag: FragCounters,
 }
 
@@ -113,6 +117,8 @@ impl WorkerCounters {
         self.events_dropped += o.events_dropped;
         self.sink_packets += o.sink_packets;
         self.alerts += o.alerts;
+        self.alerts_thresholded += o.alerts_thresholded;
+        self.threshold_table_full += o.threshold_table_full;
         self.frag.add(&o.frag);
     }
 
@@ -165,7 +171,14 @@ impl WorkerCounters {
         );
         m.insert("decoded".into(), self.decoded.to_json());
         m.insert("fragments".into(), self.frag.to_json());
-        m.insert("rules".into(), json!({"alerts": self.alerts}));
+        m.insert(
+            "rules".into(),
+            json!({
+                "alerts": self.alerts,
+                "thresholded": self.alerts_thresholded,
+                "threshold_table_full": self.threshold_table_full,
+            }),
+        );
         m.insert(
             "tcp".into(),
             json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
@@ -384,6 +397,7 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
     }
     row("bytes rx", &|w| w.rx_bytes);
     row("alerts", &|w| w.alerts);
+    row("  thresholded", &|w| w.alerts_thresholded);
     row("flows created", &|w| w.flows.created);
     row("flows ended", &|w| w.flows.ended);
     row("  timed out", &|w| w.flows.timed_out);

@@ -9,6 +9,7 @@
 
 use crate::decode::{decode, DecodeError, Decoded, Network};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
+use crate::detect::threshold::{Seen, ThresholdTable};
 use crate::detect::{Engine, PacketView};
 use crate::eve::{AlertRecord, Event};
 use crate::flow::tcp::Dir;
@@ -116,6 +117,8 @@ pub struct Worker {
     latency: Latency,
     engine: Option<Arc<Engine>>,
     scratch: Option<Scratch>,
+    /// Match counts for rules with a threshold or detection_filter.
+    thresholds: ThresholdTable,
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
@@ -124,23 +127,32 @@ pub struct Worker {
     held: Vec<Datagram>,
 }
 
+/// Keys a worker's threshold table counts at once (about 1 MB); past
+/// them, expired windows make room, else the match alerts and is counted.
+const THRESHOLD_KEYS: usize = 16_384;
+
 /// Rule matches one packet may raise; more are not reported (a packet
 /// that matches this many rules is counted once per reported match).
 const MAX_HITS: usize = 16;
 
 /// Matches one packet and reports each alert to `alert(rule, blocked)`, as
 /// Suricata orders actions: a matching pass rule silences the packet; a
-/// drop or reject rule blocks it inline. Returns whether it is blocked.
+/// drop or reject rule blocks it inline. A match `allow` refuses (its
+/// threshold) neither alerts nor acts. Returns whether it is blocked.
 fn match_rules(
     engine: &Engine,
     scratch: Option<&Scratch>,
     view: &PacketView<'_>,
     mode: Mode,
+    mut allow: impl FnMut(usize) -> bool,
     mut alert: impl FnMut(u32, bool),
 ) -> bool {
     let mut hits = [0u32; MAX_HITS];
     let (mut n, mut pass, mut drop) = (0, false, false);
     engine.match_packet(scratch, view, |ri| {
+        if !allow(ri) {
+            return;
+        }
         match engine.rules[ri].action {
             Action::Pass => pass = true,
             Action::Drop | Action::Reject => drop = true,
@@ -167,6 +179,7 @@ struct Inspector<'a> {
     flows: &'a mut FlowTable,
     engine: Option<&'a Engine>,
     scratch: Option<&'a Scratch>,
+    thresholds: &'a mut ThresholdTable,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -180,6 +193,7 @@ impl Inspector<'_> {
             flows,
             engine,
             scratch,
+            thresholds,
             events,
             counters,
             cfg,
@@ -207,7 +221,19 @@ impl Inspector<'_> {
             established: up.established,
             payload,
         };
-        let blocked = match_rules(engine, *scratch, &view, cfg.mode, |rule, blocked| {
+        let allow = |ri: usize| {
+            engine.rules[ri].threshold.is_none_or(|t| {
+                let seen = Seen {
+                    rule: ri as u32,
+                    src: view.src,
+                    dst: view.dst,
+                    flow_id: up.flow_id,
+                    ts_ns: ts,
+                };
+                thresholds.allow(&t, &seen)
+            })
+        };
+        let blocked = match_rules(engine, *scratch, &view, cfg.mode, allow, |rule, blocked| {
             counters.alerts += 1;
             let alert = AlertRecord {
                 ts_ns: ts,
@@ -300,6 +326,7 @@ impl Worker {
             held: Vec::with_capacity(HELD_MAX),
             engine: None,
             scratch: None,
+            thresholds: ThresholdTable::new(0),
         }
     }
 
@@ -307,6 +334,9 @@ impl Worker {
     /// this worker's own (allocated here, once).
     pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
         self.scratch = engine.scratch()?;
+        if engine.has_thresholds() {
+            self.thresholds = ThresholdTable::new(THRESHOLD_KEYS);
+        }
         self.engine = Some(engine);
         Ok(self)
     }
@@ -346,6 +376,7 @@ impl Worker {
             held,
             engine,
             scratch,
+            thresholds,
             cfg,
             ..
         } = self;
@@ -353,6 +384,7 @@ impl Worker {
             flows,
             engine: engine.as_deref(),
             scratch: scratch.as_ref(),
+            thresholds,
             events,
             counters,
             cfg,
@@ -405,6 +437,8 @@ impl Worker {
         c.flows = self.flows.counters;
         c.flows_active = self.flows.active();
         c.frag = self.defrag.counters;
+        c.alerts_thresholded = self.thresholds.suppressed;
+        c.threshold_table_full = self.thresholds.full;
         c
     }
 
@@ -479,6 +513,7 @@ impl Worker {
             held,
             engine,
             scratch,
+            thresholds,
             cfg,
             ..
         } = self;
@@ -494,6 +529,7 @@ impl Worker {
                 flows,
                 engine: engine.as_deref(),
                 scratch: scratch.as_ref(),
+                thresholds,
                 events,
                 counters,
                 cfg,

@@ -466,3 +466,100 @@ fn a_key_split_across_ip_fragments_is_still_found() {
         st["packets"]
     );
 }
+
+#[test]
+fn thresholds_decide_which_matches_alert_and_which_drop() {
+    // Bearer-token probing: every request to the gateway carries a token.
+    // A detection_filter drop rule acts only past 3 requests per source in
+    // a minute; a limit rule reports the gateway being probed once.
+    let dir = Scratch::new("sig-threshold");
+    let rules = dir.write(
+        "t.rules",
+        b"drop tcp any any -> $HOME_NET 8000 (msg:\"token probing\"; flow:established,to_server; content:\"Bearer \"; detection_filter:track by_src, count 3, seconds 60; sid:11; rev:1;)\n\
+alert tcp any any -> $HOME_NET 8000 (msg:\"gateway probed\"; flow:established,to_server; content:\"Bearer \"; threshold:type limit, track by_dst, count 1, seconds 60; sid:12; rev:1;)\n",
+    );
+    let mut cap = Capture::new();
+    let mut conn = 0u16;
+    for (client, n) in [("203.0.113.1", 5u64), ("203.0.113.2", 2)] {
+        for k in 0..n {
+            let start = T0 + u64::from(conn) * 1_000_000_000;
+            let route = Route::new(ip(client), ip("10.1.0.9"));
+            let mut c = TcpConversation::new(route, 42000 + conn, 8000, start);
+            let req = http(
+                "POST",
+                "/v1/chat/completions",
+                "gw",
+                b"{}",
+                &format!("Authorization: Bearer tok-{k}\r\n"),
+            );
+            c.handshake()
+                .send(Side::Client, &req, 1448)
+                .send(Side::Server, b"HTTP/1.1 401 Unauthorized\r\n\r\n", 1448)
+                .close(Side::Client);
+            cap.extend(c.into_packets());
+            conn += 1;
+        }
+    }
+    let pcap = dir.write("c.pcap", &cap.to_pcap());
+    let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "replay",
+            s(&pcap),
+            "--mode",
+            "ips",
+            "--workers",
+            "1",
+            "--stats-interval",
+            "0",
+            "--rules",
+            s(&rules),
+            "--eve",
+            s(&eve),
+            "--stats-json",
+            s(&stats),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&eve)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["event_type"] == "alert")
+        .collect();
+    let fired = |sid: u64| -> Vec<(String, u64)> {
+        events
+            .iter()
+            .filter(|e| e["alert"]["signature_id"] == sid)
+            .map(|e| {
+                (
+                    e["src_ip"].as_str().unwrap().to_string(),
+                    e["src_port"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let one = "203.0.113.1".to_string();
+    assert_eq!(
+        fired(11),
+        [(one.clone(), 42003), (one.clone(), 42004)],
+        "the 4th and 5th request of the first source; the second stays under"
+    );
+    assert_eq!(fired(12), [(one, 42000)], "once for the gateway");
+    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    assert_eq!(st["rules"]["alerts"], 3);
+    assert_eq!(st["rules"]["thresholded"], 3 + 2 + 6);
+    assert_eq!(st["rules"]["threshold_table_full"], 0);
+    // Two blocked connections: each loses its request and what follows it
+    // (request, response, FIN/ACK exchange), not its handshake.
+    let per_conn_after_request = (cap.packets.len() / 7 - 3) as u64;
+    assert_eq!(
+        st["packets"]["dropped"]["rule"].as_u64().unwrap(),
+        2 * per_conn_after_request
+    );
+}

@@ -9,6 +9,7 @@
 //! The database is built once and shared; every worker keeps its own scratch.
 
 pub mod content;
+pub mod threshold;
 
 use crate::rules::classification::Class;
 use crate::rules::vars::{AddrMatch, PortMatch, Vars};
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Instant;
+use threshold::Threshold;
 
 /// Protocols a packet rule can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +95,8 @@ pub struct EngineRule {
     pub contents: Vec<ContentMatch>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
+    /// `threshold` or `detection_filter`: which matches alert.
+    pub threshold: Option<Threshold>,
 }
 
 /// What a packet offers the engine.
@@ -190,6 +194,7 @@ pub fn compile_rule(
     let mut fast = None;
     let mut class = None;
     let mut priority = None;
+    let mut threshold = None;
     for o in &r.options {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
@@ -234,6 +239,12 @@ pub fn compile_rule(
                         other => return Err(format!("flow:{other} is not evaluated yet")),
                     }
                 }
+            }
+            "threshold" | "detection_filter" => {
+                if threshold.is_some() {
+                    return Err("threshold and detection_filter in one rule".into());
+                }
+                threshold = Some(Threshold::parse(k, v)?);
             }
             "dsize" => dsize = Some(Dsize::parse(v).ok_or_else(|| format!("dsize: `{v}`"))?),
             "classtype" => class = Some(v.to_string()),
@@ -285,6 +296,7 @@ pub fn compile_rule(
         dsize,
         contents,
         fast,
+        threshold,
     })
 }
 
@@ -322,6 +334,13 @@ pub struct Engine {
     db: Option<BlockDatabase>,
     /// Rules evaluated on every packet (no positive content).
     always: Vec<u32>,
+}
+
+impl Engine {
+    /// Whether any rule counts its matches (workers then keep a table).
+    pub fn has_thresholds(&self) -> bool {
+        self.rules.iter().any(|r| r.threshold.is_some())
+    }
 }
 
 /// Hyperscan pattern for literal bytes: every byte escaped.
