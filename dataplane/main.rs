@@ -158,8 +158,13 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     let _ = writeln!(out, "loaded by protocol: {}", list(&r.by_proto));
     let _ = writeln!(
         out,
-        "prefilter: {} patterns in one Hyperscan block database, {} rules checked on every packet",
-        r.patterns, r.without_prefilter
+        "prefilter: {} patterns in one Hyperscan block database, {} rules found by address, {} rules checked on every packet",
+        r.patterns, r.address_indexed, r.without_prefilter
+    );
+    let _ = writeln!(
+        out,
+        "flowbits: {} names; {} loaded rules test a bit no loaded rule sets",
+        r.flowbit_names, r.flowbits_never_set
     );
     let _ = writeln!(
         out,

@@ -80,6 +80,8 @@ pub struct WorkerCounters {
     pub alerts_thresholded: u64,
     /// Matches that alerted unthresholded: the threshold table was full.
     pub threshold_table_full: u64,
+    /// Flowbit sets refused: the flow carried all the bits it can.
+    pub flowbits_full: u64,
     pub frag: FragCounters,
 }
 
@@ -119,6 +121,7 @@ impl WorkerCounters {
         self.alerts += o.alerts;
         self.alerts_thresholded += o.alerts_thresholded;
         self.threshold_table_full += o.threshold_table_full;
+        self.flowbits_full += o.flowbits_full;
         self.frag.add(&o.frag);
     }
 
@@ -177,6 +180,7 @@ impl WorkerCounters {
                 "alerts": self.alerts,
                 "thresholded": self.alerts_thresholded,
                 "threshold_table_full": self.threshold_table_full,
+                "flowbits_full": self.flowbits_full,
             }),
         );
         m.insert(

@@ -12,6 +12,7 @@ use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
 use crate::detect::threshold::{Seen, ThresholdTable};
 use crate::detect::{Engine, PacketView};
 use crate::eve::{AlertRecord, Event};
+use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
@@ -131,46 +132,63 @@ pub struct Worker {
 /// them, expired windows make room, else the match alerts and is counted.
 const THRESHOLD_KEYS: usize = 16_384;
 
-/// Rule matches one packet may raise; more are not reported (a packet
-/// that matches this many rules is counted once per reported match).
-const MAX_HITS: usize = 16;
+/// Rule matches one packet may raise; more are not evaluated.
+const MAX_HITS: usize = 64;
 
 /// Matches one packet and reports each alert to `alert(rule, blocked)`, as
 /// Suricata orders actions: a matching pass rule silences the packet; a
-/// drop or reject rule blocks it inline. A match `allow` refuses (its
-/// threshold) neither alerts nor acts. Returns whether it is blocked.
+/// drop or reject rule blocks it inline. Rules run in flowbit order (those
+/// that set bits before those that test them) against the flow's `bits`,
+/// which they update. A match `allow` refuses (its threshold) neither
+/// alerts nor acts, though its flowbits are set, as in Suricata. Returns
+/// whether the packet is blocked, and how many bit sets found the flow full.
 fn match_rules(
     engine: &Engine,
     scratch: Option<&Scratch>,
     view: &PacketView<'_>,
     mode: Mode,
+    bits: &mut FlowBits,
     mut allow: impl FnMut(usize) -> bool,
     mut alert: impl FnMut(u32, bool),
-) -> bool {
-    let mut hits = [0u32; MAX_HITS];
-    let (mut n, mut pass, mut drop) = (0, false, false);
+) -> (bool, u64) {
+    let mut cands = [0u32; MAX_HITS];
+    let mut n = 0;
     engine.match_packet(scratch, view, |ri| {
-        if !allow(ri) {
-            return;
+        if n < MAX_HITS {
+            cands[n] = ri as u32;
+            n += 1;
         }
-        match engine.rules[ri].action {
+    });
+    cands[..n].sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
+    let mut hits = [0u32; MAX_HITS];
+    let (mut h, mut pass, mut drop, mut lost) = (0, false, false, 0);
+    for &ri in &cands[..n] {
+        let r = &engine.rules[ri as usize];
+        if !r.bits_hold(bits) {
+            continue;
+        }
+        lost += r.apply_bits(bits);
+        if !allow(ri as usize) {
+            continue;
+        }
+        match r.action {
             Action::Pass => pass = true,
             Action::Drop | Action::Reject => drop = true,
             Action::Alert => {}
         }
-        if n < MAX_HITS {
-            hits[n] = ri as u32;
-            n += 1;
+        if !r.noalert {
+            hits[h] = ri;
+            h += 1;
         }
-    });
+    }
     if pass {
-        return false;
+        return (false, lost);
     }
     let blocked = drop && mode == Mode::Ips;
-    for &ri in &hits[..n] {
+    for &ri in &hits[..h] {
         alert(ri, blocked);
     }
-    blocked
+    (blocked, lost)
 }
 
 /// What stage 2 needs to account a whole packet to its flow and match it
@@ -233,7 +251,9 @@ impl Inspector<'_> {
                 thresholds.allow(&t, &seen)
             })
         };
-        let blocked = match_rules(engine, *scratch, &view, cfg.mode, allow, |rule, blocked| {
+        let mut bits = flows.bits(up.slot);
+        let before = bits;
+        let on_alert = |rule, blocked| {
             counters.alerts += 1;
             let alert = AlertRecord {
                 ts_ns: ts,
@@ -252,7 +272,14 @@ impl Inspector<'_> {
                 blocked,
             };
             offer_event(events, counters, Event::Alert(alert));
-        });
+        };
+        let (blocked, lost) = match_rules(
+            engine, *scratch, &view, cfg.mode, &mut bits, allow, on_alert,
+        );
+        counters.flowbits_full += lost;
+        if bits != before {
+            flows.set_bits(up.slot, bits);
+        }
         if blocked {
             flows.mark_dropped(up.slot);
         }

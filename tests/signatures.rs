@@ -563,3 +563,83 @@ alert tcp any any -> $HOME_NET 8000 (msg:\"gateway probed\"; flow:established,to
         2 * per_conn_after_request
     );
 }
+
+#[test]
+fn flowbits_carry_state_from_one_packet_of_a_flow_to_the_next() {
+    // The tester comes first in the file: in one packet, setters still run
+    // before testers, as Suricata orders them.
+    let dir = Scratch::new("sig-flowbits");
+    let rules = dir.write(
+        "fb.rules",
+        b"alert tcp any any -> any 8000 (msg:\"pickle in an upload\"; flow:established,to_server; content:\"|80 03|\"; flowbits:isset,tg.upload; sid:22; rev:1;)\n\
+alert tcp any any -> any 8000 (msg:\"upload started\"; flow:established,to_server; content:\"POST /v1/files\"; flowbits:set,tg.upload; flowbits:noalert; sid:21; rev:1;)\n\
+alert tcp any 8000 -> any any (msg:\"reply, no upload\"; flow:established,to_client; content:\"HTTP/1.1 200\"; flowbits:isnotset,tg.upload; sid:23; rev:1;)\n",
+    );
+    let mut cap = Capture::new();
+    let pickle = b"\x80\x03}q\x00X\x06\x00\x00\x00weightq\x01.";
+    // (client port, first segment, second segment or none)
+    type Conv<'a> = (u16, &'a [u8], Option<&'a [u8]>);
+    let convs: [Conv<'_>; 3] = [
+        (43001, b"POST /v1/files HTTP/1.1\r\n\r\n", Some(pickle)),
+        (43002, b"PUT /v1/other HTTP/1.1\r\n\r\n", Some(pickle)),
+        // The pickle bytes before the POST: Hyperscan reports the tester's
+        // pattern first.
+        (43003, b"\x80\x03}.POST /v1/files HTTP/1.1\r\n\r\n", None),
+    ];
+    for (k, (port, first, second)) in convs.iter().enumerate() {
+        let route = Route::new(ip("10.1.0.5"), ip("10.2.0.9"));
+        let mut c = TcpConversation::new(route, *port, 8000, T0 + k as u64 * 1_000_000_000);
+        c.handshake().send(Side::Client, first, 1448);
+        if let Some(s) = second {
+            c.send(Side::Client, s, 1448);
+        }
+        c.send(Side::Server, b"HTTP/1.1 200 OK\r\n\r\n", 1448)
+            .close(Side::Client);
+        cap.extend(c.into_packets());
+    }
+    let pcap = dir.write("c.pcap", &cap.to_pcap());
+    let eve = dir.path("eve.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "replay",
+            s(&pcap),
+            "--workers",
+            "2",
+            "--stats-interval",
+            "0",
+            "--rules",
+            s(&rules),
+            "--eve",
+            s(&eve),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut fired: Vec<(u64, u64)> = std::fs::read_to_string(&eve)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            let port = if e["dest_port"] == 8000 {
+                &e["src_port"]
+            } else {
+                &e["dest_port"]
+            };
+            (
+                e["alert"]["signature_id"].as_u64().unwrap(),
+                port.as_u64().unwrap(),
+            )
+        })
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        [(22, 43001), (22, 43003), (23, 43002)],
+        "sid 21 sets silently; 22 needs the upload; 23 only without it"
+    );
+}

@@ -8,12 +8,15 @@
 //! beyond this set — is skipped with the reason named, never half-matched.
 //! The database is built once and shared; every worker keeps its own scratch.
 
+pub mod addr_index;
 pub mod content;
 pub mod threshold;
 
+use crate::flow::bits::FlowBits;
 use crate::rules::classification::Class;
 use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
+use addr_index::AddrIndex;
 use content::ContentMatch;
 use hyperscan::prelude::*;
 use std::collections::BTreeMap;
@@ -72,6 +75,70 @@ impl Dsize {
     }
 }
 
+/// What a `flowbits` option does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitCmd {
+    Set,
+    Unset,
+    Toggle,
+    IsSet,
+    IsNotSet,
+}
+
+/// One `flowbits` option: a command on one name, or (isset/isnotset) on
+/// names joined by `|` (any) or `&` (all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowbit {
+    pub cmd: BitCmd,
+    pub names: Vec<String>,
+    pub any: bool,
+    /// The names' numbers in the engine, given when the rule set is loaded.
+    pub ids: Vec<u16>,
+}
+
+impl Flowbit {
+    /// Reads `flowbits:VALUE`; None for `noalert`.
+    fn parse(v: &str) -> Result<Option<Flowbit>, String> {
+        let (cmd, names) = match v.split_once(',') {
+            Some((c, n)) => (c.trim(), n.trim()),
+            None if v.trim() == "noalert" => return Ok(None),
+            None => return Err(format!("flowbits: `{v}`")),
+        };
+        let cmd = match cmd {
+            "set" => BitCmd::Set,
+            "unset" => BitCmd::Unset,
+            "toggle" => BitCmd::Toggle,
+            "isset" => BitCmd::IsSet,
+            "isnotset" => BitCmd::IsNotSet,
+            other => return Err(format!("flowbits: `{other}`")),
+        };
+        let any = names.contains('|');
+        if any && names.contains('&') {
+            return Err(format!("flowbits: `{names}` mixes | and &"));
+        }
+        let names: Vec<String> = names
+            .split(['|', '&'])
+            .map(|n| n.trim().to_string())
+            .collect();
+        if names.iter().any(String::is_empty) {
+            return Err(format!("flowbits: empty name in `{v}`"));
+        }
+        if names.len() > 1 && !matches!(cmd, BitCmd::IsSet | BitCmd::IsNotSet) {
+            return Err(format!("flowbits: one name to {v}"));
+        }
+        Ok(Some(Flowbit {
+            cmd,
+            names,
+            any,
+            ids: Vec::new(),
+        }))
+    }
+
+    fn reads(&self) -> bool {
+        matches!(self.cmd, BitCmd::IsSet | BitCmd::IsNotSet)
+    }
+}
+
 /// A rule the engine evaluates.
 #[derive(Debug, Clone)]
 pub struct EngineRule {
@@ -97,6 +164,14 @@ pub struct EngineRule {
     pub fast: Option<usize>,
     /// `threshold` or `detection_filter`: which matches alert.
     pub threshold: Option<Threshold>,
+    pub flowbits: Vec<Flowbit>,
+    /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
+    /// silently.
+    pub noalert: bool,
+    /// Where the rule goes among one packet's matches, as Suricata orders
+    /// them: rules that only set bits first, then those that read and set,
+    /// then the rest, then those that only read.
+    pub bits_order: u8,
 }
 
 /// What a packet offers the engine.
@@ -129,7 +204,44 @@ impl EngineRule {
                 || (self.bidirectional && one_way(p.dst, p.dst_port, p.src, p.src_port)))
     }
 
-    /// Every condition but the fast pattern's prefilter.
+    /// The rule's flowbit tests on the flow's bits.
+    pub fn bits_hold(&self, b: &FlowBits) -> bool {
+        self.flowbits.iter().all(|f| {
+            let test = |&id: &u16| match f.cmd {
+                BitCmd::IsSet => b.is_set(id),
+                BitCmd::IsNotSet => !b.is_set(id),
+                _ => true,
+            };
+            if f.any {
+                f.ids.iter().any(test)
+            } else {
+                f.ids.iter().all(test)
+            }
+        })
+    }
+
+    /// Runs the rule's set/unset/toggle on the flow's bits; returns how
+    /// many sets found the flow full.
+    pub fn apply_bits(&self, b: &mut FlowBits) -> u64 {
+        let mut lost = 0;
+        for f in &self.flowbits {
+            for &id in &f.ids {
+                let ok = match f.cmd {
+                    BitCmd::Set => b.set(id),
+                    BitCmd::Toggle => b.toggle(id),
+                    BitCmd::Unset => {
+                        b.unset(id);
+                        true
+                    }
+                    BitCmd::IsSet | BitCmd::IsNotSet => true,
+                };
+                lost += u64::from(!ok);
+            }
+        }
+        lost
+    }
+
+    /// Every condition but the fast pattern's prefilter and the flowbits.
     pub fn holds(&self, p: &PacketView<'_>) -> bool {
         self.header_holds(p)
             && self.flow.to_server.is_none_or(|t| t == p.to_server)
@@ -195,6 +307,8 @@ pub fn compile_rule(
     let mut class = None;
     let mut priority = None;
     let mut threshold = None;
+    let mut flowbits = Vec::new();
+    let mut noalert = false;
     for o in &r.options {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
@@ -240,6 +354,11 @@ pub fn compile_rule(
                     }
                 }
             }
+            "flowbits" => match Flowbit::parse(v)? {
+                Some(f) => flowbits.push(f),
+                None => noalert = true,
+            },
+            "noalert" => noalert = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
                     return Err("threshold and detection_filter in one rule".into());
@@ -297,6 +416,18 @@ pub fn compile_rule(
         contents,
         fast,
         threshold,
+        bits_order: {
+            let reads = flowbits.iter().any(Flowbit::reads);
+            let writes = flowbits.iter().any(|f| !f.reads());
+            match (writes, reads) {
+                (true, false) => 0,
+                (true, true) => 1,
+                (false, false) => 2,
+                (false, true) => 3,
+            }
+        },
+        flowbits,
+        noalert,
     })
 }
 
@@ -312,6 +443,13 @@ pub struct LoadReport {
     pub by_action: BTreeMap<String, usize>,
     pub by_proto: BTreeMap<String, usize>,
     pub without_prefilter: usize,
+    /// Rules without content found by their header's address list.
+    pub address_indexed: usize,
+    /// Distinct flowbit names the loaded rules use.
+    pub flowbit_names: usize,
+    /// Loaded rules that test a bit no loaded rule sets (dormant until
+    /// the rules that set it load: often app-layer ones).
+    pub flowbits_never_set: usize,
     pub patterns: usize,
     pub compile_ms: f64,
     pub database_bytes: usize,
@@ -332,7 +470,11 @@ impl std::fmt::Debug for Engine {
 pub struct Engine {
     pub rules: Vec<EngineRule>,
     db: Option<BlockDatabase>,
-    /// Rules evaluated on every packet (no positive content).
+    /// Rules without content whose header names a list of networks,
+    /// found by the packet's addresses.
+    by_addr: AddrIndex,
+    /// Rules evaluated on every packet (no positive content, no address
+    /// list to find them by).
     always: Vec<u32>,
 }
 
@@ -395,9 +537,46 @@ impl Engine {
             }
         }
         report.loaded = rules.len();
+        // Number the flowbit names.
+        let mut names: BTreeMap<String, u16> = BTreeMap::new();
+        for r in &mut rules {
+            for f in &mut r.flowbits {
+                f.ids.clear();
+                for n in &f.names {
+                    let next = u16::try_from(names.len())
+                        .map_err(|_| "more than 65,536 flowbit names".to_string())?;
+                    f.ids.push(*names.entry(n.clone()).or_insert(next));
+                }
+            }
+        }
+        report.flowbit_names = names.len();
+        // Tests of bits only skipped rules set can never be true.
+        let set: std::collections::BTreeSet<u16> = rules
+            .iter()
+            .flat_map(|r| &r.flowbits)
+            .filter(|f| matches!(f.cmd, BitCmd::Set | BitCmd::Toggle))
+            .flat_map(|f| f.ids.iter().copied())
+            .collect();
+        report.flowbits_never_set = rules
+            .iter()
+            .filter(|r| {
+                r.flowbits
+                    .iter()
+                    .filter(|f| f.cmd == BitCmd::IsSet)
+                    .any(|f| {
+                        let never = |i: &u16| !set.contains(i);
+                        if f.any {
+                            f.ids.iter().all(never)
+                        } else {
+                            f.ids.iter().any(never)
+                        }
+                    })
+            })
+            .count();
         let start = Instant::now();
         let mut patterns = Vec::new();
         let mut always = Vec::new();
+        let mut by_addr = AddrIndex::default();
         for (i, r) in rules.iter().enumerate() {
             match r.fast {
                 Some(f) => {
@@ -415,11 +594,16 @@ impl Engine {
                     p.id = Some(i);
                     patterns.push(p);
                 }
-                None => always.push(i as u32),
+                None => {
+                    if !by_addr.insert(i as u32, &r.src, &r.dst) {
+                        always.push(i as u32);
+                    }
+                }
             }
         }
         report.patterns = patterns.len();
         report.without_prefilter = always.len();
+        report.address_indexed = by_addr.len();
         let db = if patterns.is_empty() {
             None
         } else {
@@ -431,7 +615,15 @@ impl Engine {
             Some(db)
         };
         report.compile_ms = start.elapsed().as_secs_f64() * 1e3;
-        Ok((Engine { rules, db, always }, report))
+        Ok((
+            Engine {
+                rules,
+                db,
+                by_addr,
+                always,
+            },
+            report,
+        ))
     }
 
     /// A scratch for one worker.
@@ -454,6 +646,11 @@ impl Engine {
                 hit(i as usize);
             }
         }
+        self.by_addr.candidates(p.src, p.dst, |i| {
+            if self.rules[i as usize].holds(p) {
+                hit(i as usize);
+            }
+        });
         if let (Some(db), Some(s)) = (&self.db, scratch) {
             if p.payload.is_empty() {
                 return;
@@ -563,6 +760,51 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
             hits(&e, &internal).is_empty(),
             "$EXTERNAL_NET excludes home"
         );
+    }
+
+    #[test]
+    fn reputation_rules_are_found_by_address_and_confirmed_in_full() {
+        let (e, r) = engine(
+            "alert tcp [198.51.100.7,203.0.113.0/28] any -> $HOME_NET any (msg:\"listed\"; flow:to_server; sid:1;)\n\
+             alert ip any any -> any any (msg:\"every packet\"; dsize:>1000; sid:2;)\n",
+        );
+        assert_eq!((r.address_indexed, r.without_prefilter), (1, 1));
+        let mut p = pkt(b"x", true);
+        (p.src, p.dst) = ("203.0.113.15".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        assert_eq!(hits(&e, &p), [1]);
+        p.src = "203.0.113.16".parse().unwrap();
+        assert!(hits(&e, &p).is_empty(), "one past the /28");
+        (p.src, p.dst) = ("10.0.0.1".parse().unwrap(), "198.51.100.7".parse().unwrap());
+        assert!(
+            hits(&e, &p).is_empty(),
+            "found by address, refused by direction"
+        );
+    }
+
+    #[test]
+    fn flowbits_parse_into_commands() {
+        let f = Flowbit::parse("isset,a|b").unwrap().unwrap();
+        assert_eq!((f.cmd, f.any, f.names.len()), (BitCmd::IsSet, true, 2));
+        assert!(Flowbit::parse("noalert").unwrap().is_none());
+        assert!(Flowbit::parse("set,a&b").unwrap_err().contains("one name"));
+        assert!(Flowbit::parse("isset,a|b&c").unwrap_err().contains("mixes"));
+        let (e, r) = engine(
+            "alert tcp any any -> any any (content:\"a\"; flowbits:isset,x&y; sid:1;)\n\
+             alert tcp any any -> any any (content:\"b\"; flowbits:set,x; sid:2;)\n",
+        );
+        assert_eq!(
+            (r.flowbit_names, r.flowbits_never_set),
+            (2, 1),
+            "y is never set"
+        );
+        let mut bits = FlowBits::default();
+        assert!(!e.rules[0].bits_hold(&bits));
+        assert_eq!(e.rules[1].apply_bits(&mut bits), 0);
+        assert!(!e.rules[0].bits_hold(&bits), "x & y: y missing");
+        bits.set(e.rules[0].flowbits[0].ids[1]);
+        assert!(e.rules[0].bits_hold(&bits));
+        assert_eq!(e.rules[1].bits_order, 0);
+        assert_eq!(e.rules[0].bits_order, 3);
     }
 
     #[test]

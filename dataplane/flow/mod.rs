@@ -8,9 +8,11 @@
 //! full — is the oldest of three heads. Time is the capture's: the worker
 //! passes `now` down, read once per burst.
 
+pub mod bits;
 pub mod tcp;
 
 use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
+use bits::FlowBits;
 use tcp::{Dir, Outcome, TcpState, TcpTracker};
 
 /// Flow ids are unique across workers and fit in 51 bits, so JSON consumers
@@ -235,6 +237,8 @@ struct Flow {
     tcp: TcpTracker,
     icmp: [Option<(u8, u8)>; 2],
     dropped: bool,
+    /// Flowbits rules have set on this flow.
+    bits: FlowBits,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -581,6 +585,20 @@ impl FlowTable {
     }
 
     /// A drop rule matched the flow in `slot`: its later packets are dropped.
+    /// The flowbits of the flow in `slot` (none for a free slot).
+    pub fn bits(&self, slot: u32) -> FlowBits {
+        self.slab
+            .get(slot as usize)
+            .map(|f| f.bits)
+            .unwrap_or_default()
+    }
+
+    pub fn set_bits(&mut self, slot: u32, bits: FlowBits) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.bits = bits;
+        }
+    }
+
     pub fn mark_dropped(&mut self, slot: u32) {
         if let Some(f) = self.slab.get_mut(slot as usize) {
             f.dropped = true;

@@ -1,0 +1,85 @@
+//! A flow's flowbits: the named bits rules set on a flow and test on its
+//! later packets. The rule engine numbers the names it loads; a flow keeps
+//! the numbers of the bits set on it in a small inline set, so a flow entry
+//! stays fixed-size and the table never allocates. A flow that would carry
+//! more bits than fit keeps the ones it has and the set is refused (counted
+//! by the caller).
+
+/// Bits one flow can carry at once. ET Open rules set at most a handful
+/// on any one conversation.
+pub const FLOWBITS_PER_FLOW: usize = 8;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowBits {
+    ids: [u16; FLOWBITS_PER_FLOW],
+    n: u8,
+}
+
+impl FlowBits {
+    pub fn is_set(&self, id: u16) -> bool {
+        self.ids[..usize::from(self.n)].contains(&id)
+    }
+
+    /// Sets `id`; false when the flow already carries all it can.
+    pub fn set(&mut self, id: u16) -> bool {
+        if self.is_set(id) {
+            return true;
+        }
+        let n = usize::from(self.n);
+        if n == FLOWBITS_PER_FLOW {
+            return false;
+        }
+        self.ids[n] = id;
+        self.n += 1;
+        true
+    }
+
+    pub fn unset(&mut self, id: u16) {
+        let n = usize::from(self.n);
+        if let Some(i) = self.ids[..n].iter().position(|&x| x == id) {
+            self.ids[i] = self.ids[n - 1];
+            self.n -= 1;
+        }
+    }
+
+    /// Flips `id`; false when setting it found no room.
+    pub fn toggle(&mut self, id: u16) -> bool {
+        if self.is_set(id) {
+            self.unset(id);
+            true
+        } else {
+            self.set(id)
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.n)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_unset_toggle_and_a_full_flow() {
+        let mut b = FlowBits::default();
+        assert!(b.set(3) && b.set(3) && b.is_set(3) && b.len() == 1);
+        assert!(b.toggle(5) && b.is_set(5));
+        assert!(b.toggle(5) && !b.is_set(5));
+        b.unset(3);
+        assert!(b.is_empty());
+        for i in 0..FLOWBITS_PER_FLOW as u16 {
+            assert!(b.set(i));
+        }
+        assert!(!b.set(100), "full");
+        assert!(!b.toggle(100));
+        assert!(b.set(0), "already set needs no room");
+        b.unset(2);
+        assert!(b.set(100) && b.is_set(100) && b.is_set(7) && !b.is_set(2));
+    }
+}
