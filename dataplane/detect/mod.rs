@@ -634,6 +634,20 @@ impl Engine {
             .transpose()
     }
 
+    /// The prefilter alone: a Hyperscan block scan of `data` with the fast
+    /// patterns' database, nothing confirmed. Returns the pattern hits (the
+    /// matcher benchmark's baseline).
+    pub fn scan_prefilter(&self, scratch: Option<&Scratch>, data: &[u8]) -> u64 {
+        let mut n = 0;
+        if let (Some(db), Some(s)) = (&self.db, scratch) {
+            let _ = db.scan(data, s, |_, _, _, _| {
+                n += 1;
+                Matching::Continue
+            });
+        }
+        n
+    }
+
     /// Calls `hit` with the index of every rule that matches the packet.
     pub fn match_packet(
         &self,

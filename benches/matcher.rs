@@ -1,0 +1,197 @@
+//! Matcher benchmark. Generates AI-ingestion traffic (at least 1M packets
+//! unless told) and runs it, from memory on one thread, through:
+//! - baseline: a raw Hyperscan block scan of every packet's payload bytes
+//!   with the ET Open prefilter database (the fast patterns, nothing
+//!   confirmed, no decode, no flows);
+//! - the worker pipeline with no rules;
+//! - the worker pipeline with the shipped rules (signatures/);
+//! - the worker pipeline with every ET Open rule the engine loads.
+//!
+//! Figures are the best of several runs, given as ratios to the raw scan
+//! and to the no-rules pipeline measured in the same process.
+//! The ET Open folder is ../shared/corpora/et-open next to the project, or
+//! TOLLGATE_ET_OPEN; without it the ET rows are left out (and say so).
+//!
+//!     cargo bench --bench matcher [-- PACKETS]
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate::decode::decode;
+use tollgate::detect::Engine;
+use tollgate::flow::{EndReason, Timeouts};
+use tollgate::gen::{generate, GenConfig};
+use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::rules::classification;
+use tollgate::rules::vars::Vars;
+use tollgate::stats::WorkerCounters;
+use tollgate::worker::{Worker, WorkerConfig};
+
+const RUNS: usize = 3;
+
+fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    (best, last.expect("RUNS > 0"))
+}
+
+fn load(dir: &Path) -> Arc<Engine> {
+    let class_file = dir.join("classification.config");
+    let classes = std::fs::read_to_string(&class_file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| classification::parse(&t))
+        .unwrap_or_else(|e| panic!("{}: {e}", class_file.display()));
+    let (engine, report) =
+        Engine::load(&[dir], &Vars::suricata_defaults(), &classes).expect("rules load");
+    eprintln!(
+        "{}: {} rules loaded of {} read, {} patterns, {} by address, {} every packet",
+        dir.display(),
+        report.loaded,
+        report.read,
+        report.patterns,
+        report.address_indexed,
+        report.without_prefilter
+    );
+    Arc::new(engine)
+}
+
+fn pipeline(frames: &[(u64, Vec<u8>)], engine: Option<&Arc<Engine>>) -> WorkerCounters {
+    let cfg = WorkerConfig {
+        id: 0,
+        mode: Default::default(),
+        flow_capacity: 65_536,
+        timeouts: Timeouts::default(),
+        malformed: Default::default(),
+        inspect: true,
+        defrag: Default::default(),
+        workers: 1,
+        reta_size: tollgate::rss::RETA_SIZE,
+    };
+    let mut w = Worker::new(cfg, None);
+    if let Some(e) = engine {
+        w = w.with_engine(e.clone()).expect("scratch");
+    }
+    let mut verdicts = [Verdict::Forward; BURST_SIZE];
+    for chunk in frames.chunks(BURST_SIZE) {
+        let mut raw = [RawPacket {
+            data: &[],
+            ts_ns: 0,
+        }; BURST_SIZE];
+        for (slot, (ts, f)) in raw.iter_mut().zip(chunk) {
+            *slot = RawPacket {
+                data: f,
+                ts_ns: *ts,
+            };
+        }
+        w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
+    }
+    w.finish(EndReason::Shutdown).0
+}
+
+fn main() {
+    let target: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let et = std::env::var_os("TOLLGATE_ET_OPEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/corpora/et-open"));
+    let frames = generate(&GenConfig {
+        seed: 1,
+        flows: 1,
+        packets: Some(target),
+        duration_ns: 60_000_000_000,
+    })
+    .0
+    .sorted();
+    let packets = frames.len() as f64;
+    let payloads: Vec<(usize, usize, usize)> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, f))| {
+            let d = decode(f).ok()?;
+            let start = d.payload_offset as usize;
+            Some((i, start, start + d.payload_len as usize))
+        })
+        .filter(|&(i, a, b)| b > a && b <= frames[i].1.len())
+        .collect();
+    let payload_bytes: usize = payloads.iter().map(|(_, a, b)| b - a).sum();
+
+    let shipped = load(&root.join("signatures"));
+    let et_engine = et.is_dir().then(|| load(&et));
+    if et_engine.is_none() {
+        eprintln!("{}: not found; ET Open rows left out", et.display());
+    }
+
+    let mut rows: Vec<(String, f64, u64)> = Vec::new();
+    let raw_s = et_engine.as_ref().map(|e| {
+        let scratch = e.scratch().expect("scratch");
+        let (s, hits) = best(|| {
+            payloads
+                .iter()
+                .map(|&(i, a, b)| e.scan_prefilter(scratch.as_ref(), &frames[i].1[a..b]))
+                .sum::<u64>()
+        });
+        rows.push((
+            "raw Hyperscan block scan of the payloads, ET Open fast patterns (baseline)".into(),
+            s,
+            hits,
+        ));
+        s
+    });
+    let (none_s, c) = best(|| pipeline(&frames, None));
+    assert_eq!(c.rx_packets as f64, packets);
+    rows.push(("pipeline, no rules".into(), none_s, c.alerts));
+    let (s, c) = best(|| pipeline(&frames, Some(&shipped)));
+    rows.push(("pipeline, shipped rules".into(), s, c.alerts));
+    if let Some(e) = &et_engine {
+        let (s, c) = best(|| pipeline(&frames, Some(e)));
+        rows.push(("pipeline, ET Open (loadable rules)".into(), s, c.alerts));
+    }
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let results: Vec<_> = rows
+        .iter()
+        .map(|(name, s, hits)| {
+            json!({
+                "name": name, "seconds": s, "pps": packets / s,
+                "ns_per_packet": s * 1e9 / packets,
+                "ratio_to_raw_scan": raw_s.map(|r| r / s),
+                "ratio_to_no_rules": none_s / s,
+                "hits_or_alerts": hits,
+            })
+        })
+        .collect();
+    let out = json!({
+        "machine": {"cores": cores},
+        "capture": {"packets": packets, "payload_packets": payloads.len(), "payload_bytes": payload_bytes},
+        "runs_per_figure": RUNS,
+        "results": results,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    println!();
+    println!(
+        "{packets} packets, {:.1} MB of payload, {cores} cores, 1 thread, best of {RUNS}",
+        payload_bytes as f64 / 1e6
+    );
+    println!();
+    println!("| run | Mpps | ns/packet | vs raw scan | vs no rules | hits / alerts |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, s, hits) in &rows {
+        println!(
+            "| {name} | {:.2} | {:.0} | {} | {:.2} | {hits} |",
+            packets / s / 1e6,
+            s * 1e9 / packets,
+            raw_s.map_or("-".into(), |r| format!("{:.2}", r / s)),
+            none_s / s
+        );
+    }
+}
