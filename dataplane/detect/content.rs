@@ -5,6 +5,8 @@
 //! contents are retried at their next occurrence (Suricata backtracks too).
 //! A negated content must not occur in its window.
 
+use super::bytes::ByteCheck;
+
 /// One content condition of a rule, already decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContentMatch {
@@ -94,26 +96,48 @@ impl ContentMatch {
 
 /// Whether all `contents` hold on `buf`.
 pub fn matches(contents: &[ContentMatch], buf: &[u8]) -> bool {
-    step(contents, buf, 0, 0)
+    matches_with(contents, &[], buf)
 }
 
-fn step(contents: &[ContentMatch], buf: &[u8], i: usize, prev_end: usize) -> bool {
+/// Whether all `contents` and byte `checks` hold on `buf`. A check
+/// `(k, c)` runs once the first `k` contents have matched, from where the
+/// k-th left the pointer.
+pub fn matches_with(contents: &[ContentMatch], checks: &[(usize, ByteCheck)], buf: &[u8]) -> bool {
+    step(contents, checks, buf, 0, 0)
+}
+
+fn step(
+    contents: &[ContentMatch],
+    checks: &[(usize, ByteCheck)],
+    buf: &[u8],
+    i: usize,
+    mut prev_end: usize,
+) -> bool {
+    for (_, c) in checks.iter().filter(|(k, _)| *k == i) {
+        match c.apply(buf, prev_end) {
+            Some(p) => prev_end = p,
+            None => return false,
+        }
+    }
     let Some(c) = contents.get(i) else {
         return true;
     };
     let Some((lo, hi)) = c.window(buf.len(), prev_end) else {
         // No room at all: a negated content holds, a positive one fails.
-        return c.negated && step(contents, buf, i + 1, prev_end);
+        return c.negated && step(contents, checks, buf, i + 1, prev_end);
     };
     if c.negated {
-        return c.occurrences(buf, lo, hi).next().is_none() && step(contents, buf, i + 1, prev_end);
+        return c.occurrences(buf, lo, hi).next().is_none()
+            && step(contents, checks, buf, i + 1, prev_end);
     }
+    // Only a later relative content or check can care where this matched.
+    let later_relative = contents[i + 1..].iter().any(ContentMatch::relative)
+        || checks.iter().any(|(k, c)| *k > i && c.relative());
     for at in c.occurrences(buf, lo, hi) {
-        if step(contents, buf, i + 1, at + c.bytes.len()) {
+        if step(contents, checks, buf, i + 1, at + c.bytes.len()) {
             return true;
         }
-        // Only a later relative content can care where this one matched.
-        if !contents[i + 1..].iter().any(ContentMatch::relative) {
+        if !later_relative {
             return false;
         }
     }
@@ -165,6 +189,26 @@ mod tests {
         e.endswith = true;
         assert!(matches(&[e.clone()], b"model.pt"));
         assert!(!matches(&[e], b"model.pt.bak"));
+    }
+
+    #[test]
+    fn byte_checks_sit_in_the_chain_and_are_retried_on_backtrack() {
+        // A length byte after "LEN" says how far "END" starts.
+        let mut end = c(b"END");
+        end.distance = Some(0);
+        end.within = Some(3);
+        let contents = [c(b"LEN"), end];
+        let checks = [(1, ByteCheck::parse("byte_jump", "1,0,relative").unwrap())];
+        assert!(matches_with(&contents, &checks, b"LEN\x02xxEND"));
+        assert!(
+            !matches_with(&contents, &checks, b"LEN\x01xxEND"),
+            "one off"
+        );
+        // The first LEN jumps past the end; the second one lands on END.
+        assert!(matches_with(&contents, &checks, b"LEN\x05LEN\x00END"));
+        let gone = [(1, ByteCheck::parse("isdataat", "!1,relative").unwrap())];
+        assert!(matches_with(&contents[..1], &gone, b"xxLEN"));
+        assert!(!matches_with(&contents[..1], &gone, b"xxLEN!"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! The database is built once and shared; every worker keeps its own scratch.
 
 pub mod addr_index;
+pub mod bytes;
 pub mod content;
 pub mod threshold;
 
@@ -17,6 +18,7 @@ use crate::rules::classification::Class;
 use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
+use bytes::ByteCheck;
 use content::ContentMatch;
 use hyperscan::prelude::*;
 use std::collections::BTreeMap;
@@ -160,6 +162,8 @@ pub struct EngineRule {
     pub flow: FlowCond,
     pub dsize: Option<Dsize>,
     pub contents: Vec<ContentMatch>,
+    /// isdataat / byte_test / byte_jump, each after the contents before it.
+    pub checks: Vec<(usize, ByteCheck)>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
     /// `threshold` or `detection_filter`: which matches alert.
@@ -247,7 +251,7 @@ impl EngineRule {
             && self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
-            && content::matches(&self.contents, p.payload)
+            && content::matches_with(&self.contents, &self.checks, p.payload)
     }
 }
 
@@ -303,6 +307,7 @@ pub fn compile_rule(
     let mut flow = FlowCond::default();
     let mut dsize = None;
     let mut contents: Vec<ContentMatch> = Vec::new();
+    let mut checks = Vec::new();
     let mut fast = None;
     let mut class = None;
     let mut priority = None;
@@ -353,6 +358,9 @@ pub fn compile_rule(
                         other => return Err(format!("flow:{other} is not evaluated yet")),
                     }
                 }
+            }
+            "isdataat" | "byte_test" | "byte_jump" => {
+                checks.push((contents.len(), ByteCheck::parse(k, v)?));
             }
             "flowbits" => match Flowbit::parse(v)? {
                 Some(f) => flowbits.push(f),
@@ -414,6 +422,7 @@ pub fn compile_rule(
         flow,
         dsize,
         contents,
+        checks,
         fast,
         threshold,
         bits_order: {
@@ -823,13 +832,11 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 
     #[test]
     fn compile_rule_names_unsupported_keywords() {
-        let r = parse_rule(
-            r#"alert tcp any any -> any any (content:"a"; isdataat:1,relative; sid:1;)"#,
-        )
-        .unwrap();
+        let r =
+            parse_rule(r#"alert tcp any any -> any any (content:"a"; itype:8; sid:1;)"#).unwrap();
         assert_eq!(
             compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap_err(),
-            "isdataat"
+            "itype"
         );
         let r = parse_rule(r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:1;)"#)
             .unwrap();
