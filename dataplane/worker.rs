@@ -10,7 +10,7 @@
 use crate::decode::{decode, DecodeError, Decoded, Network};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
 use crate::detect::threshold::{Seen, ThresholdTable};
-use crate::detect::{Engine, PacketView};
+use crate::detect::{Engine, PacketView, Regex};
 use crate::eve::{AlertRecord, Event};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
@@ -120,6 +120,8 @@ pub struct Worker {
     scratch: Option<Scratch>,
     /// Match counts for rules with a threshold or detection_filter.
     thresholds: ThresholdTable,
+    /// This worker's copies of the rules' pcre expressions.
+    regexes: Vec<Regex>,
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
@@ -142,9 +144,20 @@ const MAX_HITS: usize = 64;
 /// which they update. A match `allow` refuses (its threshold) neither
 /// alerts nor acts, though its flowbits are set, as in Suricata. Returns
 /// whether the packet is blocked, and how many bit sets found the flow full.
+/// The rules and this worker's matching state for them.
+#[derive(Clone, Copy)]
+struct Matcher<'a> {
+    engine: &'a Engine,
+    scratch: Option<&'a Scratch>,
+    rx: &'a [Regex],
+}
+
 fn match_rules(
-    engine: &Engine,
-    scratch: Option<&Scratch>,
+    Matcher {
+        engine,
+        scratch,
+        rx,
+    }: Matcher<'_>,
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
@@ -153,7 +166,7 @@ fn match_rules(
 ) -> (bool, u64) {
     let mut cands = [0u32; MAX_HITS];
     let mut n = 0;
-    engine.match_packet(scratch, view, |ri| {
+    engine.match_packet(scratch, rx, view, |ri| {
         if n < MAX_HITS {
             cands[n] = ri as u32;
             n += 1;
@@ -198,6 +211,7 @@ struct Inspector<'a> {
     engine: Option<&'a Engine>,
     scratch: Option<&'a Scratch>,
     thresholds: &'a mut ThresholdTable,
+    regexes: &'a [Regex],
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -212,6 +226,7 @@ impl Inspector<'_> {
             engine,
             scratch,
             thresholds,
+            regexes,
             events,
             counters,
             cfg,
@@ -274,7 +289,16 @@ impl Inspector<'_> {
             offer_event(events, counters, Event::Alert(alert));
         };
         let (blocked, lost) = match_rules(
-            engine, *scratch, &view, cfg.mode, &mut bits, allow, on_alert,
+            Matcher {
+                engine,
+                scratch: *scratch,
+                rx: regexes,
+            },
+            &view,
+            cfg.mode,
+            &mut bits,
+            allow,
+            on_alert,
         );
         counters.flowbits_full += lost;
         if bits != before {
@@ -354,6 +378,7 @@ impl Worker {
             engine: None,
             scratch: None,
             thresholds: ThresholdTable::new(0),
+            regexes: Vec::new(),
         }
     }
 
@@ -361,6 +386,7 @@ impl Worker {
     /// this worker's own (allocated here, once).
     pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
         self.scratch = engine.scratch()?;
+        self.regexes = engine.regexes();
         if engine.has_thresholds() {
             self.thresholds = ThresholdTable::new(THRESHOLD_KEYS);
         }
@@ -404,6 +430,7 @@ impl Worker {
             engine,
             scratch,
             thresholds,
+            regexes,
             cfg,
             ..
         } = self;
@@ -412,6 +439,7 @@ impl Worker {
             engine: engine.as_deref(),
             scratch: scratch.as_ref(),
             thresholds,
+            regexes,
             events,
             counters,
             cfg,
@@ -541,6 +569,7 @@ impl Worker {
             engine,
             scratch,
             thresholds,
+            regexes,
             cfg,
             ..
         } = self;
@@ -557,6 +586,7 @@ impl Worker {
                 engine: engine.as_deref(),
                 scratch: scratch.as_ref(),
                 thresholds,
+                regexes,
                 events,
                 counters,
                 cfg,

@@ -3,12 +3,13 @@
 # Safe to run again: it only calls apt-get when something is absent.
 #   libdpdk-dev        DPDK 22.11 (the NIC data plane)
 #   libhyperscan-dev   Hyperscan 5.4 (the rule engine); libvectorscan-dev works too
+#   libpcre2-dev       PCRE2 for rules' pcre (the pcre2 crate links it)
 #   clang libclang-dev bindgen for our dpdk-sys
 #   pkg-config         how build.rs finds DPDK and Hyperscan
 #   tshark             the tests' independent dissector and capinfos
 set -euo pipefail
 
-packages=(pkg-config clang libclang-dev libdpdk-dev tshark)
+packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,31 @@
 //! A negated content must not occur in its window.
 
 use super::bytes::ByteCheck;
+use super::pcre::PcreCheck;
+use pcre2::bytes::Regex;
+
+/// A condition in the content chain other than a content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Bytes(ByteCheck),
+    Pcre(PcreCheck),
+}
+
+impl Check {
+    fn relative(&self) -> bool {
+        match self {
+            Check::Bytes(b) => b.relative(),
+            Check::Pcre(p) => p.relative,
+        }
+    }
+
+    fn apply(&self, rx: &[Regex], buf: &[u8], prev_end: usize) -> Option<usize> {
+        match self {
+            Check::Bytes(b) => b.apply(buf, prev_end),
+            Check::Pcre(p) => p.apply(rx, buf, prev_end),
+        }
+    }
+}
 
 /// One content condition of a rule, already decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,25 +121,44 @@ impl ContentMatch {
 
 /// Whether all `contents` hold on `buf`.
 pub fn matches(contents: &[ContentMatch], buf: &[u8]) -> bool {
-    matches_with(contents, &[], buf)
+    matches_with(contents, &[], &[], buf)
 }
 
-/// Whether all `contents` and byte `checks` hold on `buf`. A check
-/// `(k, c)` runs once the first `k` contents have matched, from where the
-/// k-th left the pointer.
-pub fn matches_with(contents: &[ContentMatch], checks: &[(usize, ByteCheck)], buf: &[u8]) -> bool {
-    step(contents, checks, buf, 0, 0)
-}
-
-fn step(
+/// Whether all `contents` and `checks` hold on `buf`. A check `(k, c)`
+/// runs once the first `k` contents have matched, from where the k-th left
+/// the pointer. `rx` are the worker's compiled pcre expressions.
+pub fn matches_with(
     contents: &[ContentMatch],
-    checks: &[(usize, ByteCheck)],
+    checks: &[(usize, Check)],
+    rx: &[Regex],
     buf: &[u8],
-    i: usize,
-    mut prev_end: usize,
 ) -> bool {
+    let chain = Chain {
+        contents,
+        checks,
+        rx,
+        buf,
+    };
+    chain.step(0, 0)
+}
+
+struct Chain<'a> {
+    contents: &'a [ContentMatch],
+    checks: &'a [(usize, Check)],
+    rx: &'a [Regex],
+    buf: &'a [u8],
+}
+
+impl Chain<'_> {
+    fn step(&self, i: usize, prev_end: usize) -> bool {
+        step(self, i, prev_end)
+    }
+}
+
+fn step(ch: &Chain<'_>, i: usize, mut prev_end: usize) -> bool {
+    let (contents, checks, buf) = (ch.contents, ch.checks, ch.buf);
     for (_, c) in checks.iter().filter(|(k, _)| *k == i) {
-        match c.apply(buf, prev_end) {
+        match c.apply(ch.rx, buf, prev_end) {
             Some(p) => prev_end = p,
             None => return false,
         }
@@ -124,17 +168,16 @@ fn step(
     };
     let Some((lo, hi)) = c.window(buf.len(), prev_end) else {
         // No room at all: a negated content holds, a positive one fails.
-        return c.negated && step(contents, checks, buf, i + 1, prev_end);
+        return c.negated && ch.step(i + 1, prev_end);
     };
     if c.negated {
-        return c.occurrences(buf, lo, hi).next().is_none()
-            && step(contents, checks, buf, i + 1, prev_end);
+        return c.occurrences(buf, lo, hi).next().is_none() && ch.step(i + 1, prev_end);
     }
     // Only a later relative content or check can care where this matched.
     let later_relative = contents[i + 1..].iter().any(ContentMatch::relative)
         || checks.iter().any(|(k, c)| *k > i && c.relative());
     for at in c.occurrences(buf, lo, hi) {
-        if step(contents, checks, buf, i + 1, at + c.bytes.len()) {
+        if ch.step(i + 1, at + c.bytes.len()) {
             return true;
         }
         if !later_relative {
@@ -198,17 +241,23 @@ mod tests {
         end.distance = Some(0);
         end.within = Some(3);
         let contents = [c(b"LEN"), end];
-        let checks = [(1, ByteCheck::parse("byte_jump", "1,0,relative").unwrap())];
-        assert!(matches_with(&contents, &checks, b"LEN\x02xxEND"));
+        let checks = [(
+            1,
+            Check::Bytes(ByteCheck::parse("byte_jump", "1,0,relative").unwrap()),
+        )];
+        assert!(matches_with(&contents, &checks, &[], b"LEN\x02xxEND"));
         assert!(
-            !matches_with(&contents, &checks, b"LEN\x01xxEND"),
+            !matches_with(&contents, &checks, &[], b"LEN\x01xxEND"),
             "one off"
         );
         // The first LEN jumps past the end; the second one lands on END.
-        assert!(matches_with(&contents, &checks, b"LEN\x05LEN\x00END"));
-        let gone = [(1, ByteCheck::parse("isdataat", "!1,relative").unwrap())];
-        assert!(matches_with(&contents[..1], &gone, b"xxLEN"));
-        assert!(!matches_with(&contents[..1], &gone, b"xxLEN!"));
+        assert!(matches_with(&contents, &checks, &[], b"LEN\x05LEN\x00END"));
+        let gone = [(
+            1,
+            Check::Bytes(ByteCheck::parse("isdataat", "!1,relative").unwrap()),
+        )];
+        assert!(matches_with(&contents[..1], &gone, &[], b"xxLEN"));
+        assert!(!matches_with(&contents[..1], &gone, &[], b"xxLEN!"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod addr_index;
 pub mod bytes;
 pub mod content;
+pub mod pcre;
 pub mod threshold;
 
 use crate::flow::bits::FlowBits;
@@ -19,8 +20,9 @@ use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
 use bytes::ByteCheck;
-use content::ContentMatch;
+use content::{Check, ContentMatch};
 use hyperscan::prelude::*;
+pub use pcre2::bytes::Regex;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -162,8 +164,12 @@ pub struct EngineRule {
     pub flow: FlowCond,
     pub dsize: Option<Dsize>,
     pub contents: Vec<ContentMatch>,
-    /// isdataat / byte_test / byte_jump, each after the contents before it.
-    pub checks: Vec<(usize, ByteCheck)>,
+    /// isdataat / byte_test / byte_jump / pcre, each after the contents
+    /// before it.
+    pub checks: Vec<(usize, Check)>,
+    /// The rule's pcre expressions until the engine takes them (load
+    /// numbers them engine-wide).
+    pcres: Vec<Regex>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
     /// `threshold` or `detection_filter`: which matches alert.
@@ -246,12 +252,13 @@ impl EngineRule {
     }
 
     /// Every condition but the fast pattern's prefilter and the flowbits.
-    pub fn holds(&self, p: &PacketView<'_>) -> bool {
+    /// `rx`: the worker's copies of the engine's pcre expressions.
+    pub fn holds(&self, p: &PacketView<'_>, rx: &[Regex]) -> bool {
         self.header_holds(p)
             && self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
-            && content::matches_with(&self.contents, &self.checks, p.payload)
+            && content::matches_with(&self.contents, &self.checks, rx, p.payload)
     }
 }
 
@@ -308,6 +315,7 @@ pub fn compile_rule(
     let mut dsize = None;
     let mut contents: Vec<ContentMatch> = Vec::new();
     let mut checks = Vec::new();
+    let mut pcres = Vec::new();
     let mut fast = None;
     let mut class = None;
     let mut priority = None;
@@ -360,7 +368,13 @@ pub fn compile_rule(
                 }
             }
             "isdataat" | "byte_test" | "byte_jump" => {
-                checks.push((contents.len(), ByteCheck::parse(k, v)?));
+                checks.push((contents.len(), Check::Bytes(ByteCheck::parse(k, v)?)));
+            }
+            "pcre" => {
+                let (mut c, re) = pcre::compile(o.value.as_deref().unwrap_or(""))?;
+                c.id = pcres.len() as u32;
+                pcres.push(re);
+                checks.push((contents.len(), Check::Pcre(c)));
             }
             "flowbits" => match Flowbit::parse(v)? {
                 Some(f) => flowbits.push(f),
@@ -423,6 +437,7 @@ pub fn compile_rule(
         dsize,
         contents,
         checks,
+        pcres,
         fast,
         threshold,
         bits_order: {
@@ -454,6 +469,8 @@ pub struct LoadReport {
     pub without_prefilter: usize,
     /// Rules without content found by their header's address list.
     pub address_indexed: usize,
+    /// pcre expressions compiled (PCRE2).
+    pub pcre: usize,
     /// Distinct flowbit names the loaded rules use.
     pub flowbit_names: usize,
     /// Loaded rules that test a bit no loaded rule sets (dormant until
@@ -485,6 +502,8 @@ pub struct Engine {
     /// Rules evaluated on every packet (no positive content, no address
     /// list to find them by).
     always: Vec<u32>,
+    /// Every rule's pcre expressions; workers match with clones.
+    regexes: Vec<Regex>,
 }
 
 impl Engine {
@@ -546,6 +565,18 @@ impl Engine {
             }
         }
         report.loaded = rules.len();
+        // Number the pcre expressions engine-wide.
+        let mut regexes = Vec::new();
+        for r in &mut rules {
+            let base = regexes.len() as u32;
+            regexes.append(&mut r.pcres);
+            for (_, c) in &mut r.checks {
+                if let Check::Pcre(p) = c {
+                    p.id += base;
+                }
+            }
+        }
+        report.pcre = regexes.len();
         // Number the flowbit names.
         let mut names: BTreeMap<String, u16> = BTreeMap::new();
         for r in &mut rules {
@@ -630,9 +661,16 @@ impl Engine {
                 db,
                 by_addr,
                 always,
+                regexes,
             },
             report,
         ))
+    }
+
+    /// A worker's own copies of the pcre expressions (no shared match
+    /// state, so no lock between workers).
+    pub fn regexes(&self) -> Vec<Regex> {
+        self.regexes.clone()
     }
 
     /// A scratch for one worker.
@@ -661,16 +699,17 @@ impl Engine {
     pub fn match_packet(
         &self,
         scratch: Option<&Scratch>,
+        rx: &[Regex],
         p: &PacketView<'_>,
         mut hit: impl FnMut(usize),
     ) {
         for &i in &self.always {
-            if self.rules[i as usize].holds(p) {
+            if self.rules[i as usize].holds(p, rx) {
                 hit(i as usize);
             }
         }
         self.by_addr.candidates(p.src, p.dst, |i| {
-            if self.rules[i as usize].holds(p) {
+            if self.rules[i as usize].holds(p, rx) {
                 hit(i as usize);
             }
         });
@@ -680,7 +719,7 @@ impl Engine {
             }
             let _ = db.scan(p.payload, s, |id, _, _, _| {
                 let i = id as usize;
-                if self.rules.get(i).is_some_and(|r| r.holds(p)) {
+                if self.rules.get(i).is_some_and(|r| r.holds(p, rx)) {
                     hit(i);
                 }
                 Matching::Continue
@@ -728,7 +767,8 @@ mod tests {
     fn hits(e: &Engine, p: &PacketView<'_>) -> Vec<u32> {
         let s = e.scratch().unwrap();
         let mut out = Vec::new();
-        e.match_packet(s.as_ref(), p, |i| out.push(e.rules[i].sid));
+        let rx = e.regexes();
+        e.match_packet(s.as_ref(), &rx, p, |i| out.push(e.rules[i].sid));
         out.sort();
         out
     }
@@ -739,20 +779,22 @@ alert tcp any any -> any any (msg:"prompt injection"; content:"ignore"; nocase; 
 alert tcp any any -> any any (msg:"tiny packet"; dsize:<4; sid:9000003; rev:1;)
 alert tcp any any -> any 80 (msg:"wrong port"; content:"sk-proj-"; sid:9000004; rev:1;)
 alert http any any -> any any (msg:"http"; content:"x"; sid:9000005; rev:1;)
-alert tcp any any -> any any (msg:"pcre"; pcre:"/a+b/"; sid:9000006; rev:1;)
+alert tcp any any -> any any (msg:"pcre"; content:"model"; pcre:"/^\s*=\s*(gpt|claude)-\d/R"; sid:9000006; rev:1;)
+alert tcp any any -> any any (msg:"icmp type"; itype:8; sid:9000008; rev:1;)
 alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 "#;
 
     #[test]
     fn loads_what_it_can_and_names_the_rest() {
         let (e, r) = engine(RULES);
-        assert_eq!(r.read, 7);
-        assert_eq!(r.loaded, 4);
+        assert_eq!(r.read, 8);
+        assert_eq!(r.loaded, 5);
         assert_eq!(r.errors.len(), 1, "the misspelt keyword does not parse");
-        assert_eq!(r.skipped["pcre"], 1);
+        assert_eq!(r.skipped["itype"], 1);
+        assert_eq!(r.pcre, 1);
         assert_eq!(r.skipped["protocol http needs its app-layer parser"], 1);
         assert_eq!(r.without_prefilter, 1);
-        assert_eq!(r.patterns, 3);
+        assert_eq!(r.patterns, 4);
         assert!(r.database_bytes > 0);
         assert_eq!(e.rules[0].priority, 1, "from the classification");
     }
@@ -777,6 +819,10 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         );
         assert!(hits(&e, &pkt(b"ignore this. ............................................ previous instructions", true)).is_empty(), "outside within");
         assert_eq!(hits(&e, &pkt(b"ok", true)), [9000003]);
+        // pcre, relative to the content before it.
+        assert_eq!(hits(&e, &pkt(b"{model = gpt-4o}", true)), [9000006]);
+        assert!(hits(&e, &pkt(b"{model = gpt4o}", true)).is_empty(), "no digit");
+        assert!(hits(&e, &pkt(b"gpt-4 model", true)).is_empty(), "before the content");
         let mut internal = pkt(b"sk-proj-abc", true);
         internal.dst = "10.9.9.9".parse().unwrap();
         assert!(
