@@ -72,6 +72,9 @@ struct AlertSection<'a> {
     signature: &'a str,
     category: &'a str,
     severity: u8,
+    /// The rule's `metadata`, as Suricata writes it: key → values.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metadata: &'a std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Writes one alert as an EVE line, as Suricata writes alerts.
@@ -95,6 +98,7 @@ pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> 
             signature: &rule.msg,
             category: &rule.category,
             severity: rule.priority,
+            metadata: &rule.metadata,
         },
         tollgate: Ours {
             worker: a.worker,

@@ -126,6 +126,11 @@ fn openai_key_in_cleartext_to_outside_fires_and_inside_does_not() {
         "Credential or API key sent in cleartext"
     );
     assert_eq!(a["alert"]["severity"], 1);
+    assert_eq!(
+        a["alert"]["metadata"],
+        serde_json::json!({"created_at": ["2026_11_26"]}),
+        "metadata as Suricata writes it"
+    );
     assert!(a["flow_id"].as_u64().unwrap() > 0);
     assert_eq!(st["rules"]["alerts"], 1);
     // To the factory's own gateway ($HOME_NET), and without a key: nothing.

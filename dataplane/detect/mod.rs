@@ -172,8 +172,12 @@ pub struct EngineRule {
     pcres: Vec<Regex>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
+    /// `fast_pattern:offset,length`: the part of it the prefilter looks for.
+    pub fast_slice: Option<(usize, usize)>,
     /// `threshold` or `detection_filter`: which matches alert.
     pub threshold: Option<Threshold>,
+    /// `metadata` items, key → values in the order written.
+    pub metadata: BTreeMap<String, Vec<String>>,
     pub flowbits: Vec<Flowbit>,
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
@@ -320,6 +324,8 @@ pub fn compile_rule(
     let mut class = None;
     let mut priority = None;
     let mut threshold = None;
+    let mut fast_slice = None;
+    let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
     let mut noalert = false;
     for o in &r.options {
@@ -350,10 +356,20 @@ pub fn compile_rule(
                 if contents.is_empty() {
                     return Err(need_content());
                 }
-                if o.value.is_some() && v != "only" {
-                    return Err("fast_pattern with offset,length is not evaluated yet".into());
-                }
                 fast = Some(contents.len() - 1);
+                if let Some((off, len)) = v.split_once(',') {
+                    let n = |x: &str| x.trim().parse::<usize>().ok();
+                    let (off, len) = n(off)
+                        .zip(n(len))
+                        .ok_or_else(|| format!("fast_pattern: `{v}`"))?;
+                    let c = &contents[contents.len() - 1];
+                    if len == 0 || off + len > c.bytes.len() {
+                        return Err("fast_pattern: offset,length outside its content".into());
+                    }
+                    fast_slice = Some((off, len));
+                } else if o.value.is_some() && v != "only" {
+                    return Err(format!("fast_pattern: `{v}`"));
+                }
             }
             "flow" => {
                 for item in v.split(',').map(str::trim) {
@@ -390,6 +406,15 @@ pub fn compile_rule(
             "dsize" => dsize = Some(Dsize::parse(v).ok_or_else(|| format!("dsize: `{v}`"))?),
             "classtype" => class = Some(v.to_string()),
             "priority" => priority = v.parse::<u8>().ok(),
+            "metadata" => {
+                for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    let (key, val) = item.split_once(char::is_whitespace).unwrap_or((item, ""));
+                    metadata
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(val.trim().to_string());
+                }
+            }
             m if META.contains(&m) => {}
             other if CONTENT_MODIFIERS.contains(&other) => {}
             other => return Err(other.to_string()),
@@ -439,7 +464,9 @@ pub fn compile_rule(
         checks,
         pcres,
         fast,
+        fast_slice,
         threshold,
+        metadata,
         bits_order: {
             let reads = flowbits.iter().any(Flowbit::reads);
             let writes = flowbits.iter().any(|f| !f.reads());
@@ -626,8 +653,12 @@ impl Engine {
                     } else {
                         CompileFlags::empty()
                     };
+                    let bytes = match r.fast_slice {
+                        Some((off, len)) => &c.bytes[off..off + len],
+                        None => &c.bytes[..],
+                    };
                     let mut p = Pattern::with_flags(
-                        literal_regex(&c.bytes),
+                        literal_regex(bytes),
                         flags | CompileFlags::SINGLEMATCH,
                     )
                     .map_err(|e| format!("sid {}: {e}", r.sid))?;
@@ -734,11 +765,10 @@ mod tests {
     use crate::rules::parse_rule;
 
     fn engine(text: &str) -> (Engine, LoadReport) {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-detect-{}-{}",
-            std::process::id(),
-            text.len()
-        ));
+        // Unique per call: tests run in parallel, some on the same text.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tollgate-detect-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("t.rules");
         std::fs::write(&f, text).unwrap();
@@ -821,8 +851,14 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(hits(&e, &pkt(b"ok", true)), [9000003]);
         // pcre, relative to the content before it.
         assert_eq!(hits(&e, &pkt(b"{model = gpt-4o}", true)), [9000006]);
-        assert!(hits(&e, &pkt(b"{model = gpt4o}", true)).is_empty(), "no digit");
-        assert!(hits(&e, &pkt(b"gpt-4 model", true)).is_empty(), "before the content");
+        assert!(
+            hits(&e, &pkt(b"{model = gpt4o}", true)).is_empty(),
+            "no digit"
+        );
+        assert!(
+            hits(&e, &pkt(b"gpt-4 model", true)).is_empty(),
+            "before the content"
+        );
         let mut internal = pkt(b"sk-proj-abc", true);
         internal.dst = "10.9.9.9".parse().unwrap();
         assert!(
@@ -874,6 +910,21 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert!(e.rules[0].bits_hold(&bits));
         assert_eq!(e.rules[1].bits_order, 0);
         assert_eq!(e.rules[0].bits_order, 3);
+    }
+
+    #[test]
+    fn fast_pattern_offset_length_prefilters_on_a_part() {
+        let (e, r) = engine(
+            "alert tcp any any -> any any (content:\"Bearer sk-\"; fast_pattern:7,3; sid:1;)\n\
+             alert tcp any any -> any any (content:\"abc\"; fast_pattern:2,2; sid:2;)\n",
+        );
+        assert_eq!((r.loaded, r.skipped.len()), (1, 1), "{r:?}");
+        assert_eq!(e.rules[0].fast_slice, Some((7, 3)));
+        assert_eq!(hits(&e, &pkt(b"Authorization: Bearer sk-x", true)), [1]);
+        assert!(
+            hits(&e, &pkt(b"Authorization: sk-x", true)).is_empty(),
+            "confirmed whole"
+        );
     }
 
     #[test]
