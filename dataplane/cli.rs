@@ -182,6 +182,18 @@ pub struct PipelineArgs {
     /// rules).
     #[arg(long, value_name = "FILE")]
     pub classification: Option<PathBuf>,
+
+    /// A rule the engine cannot evaluate yet: skip it (summed up at start)
+    /// or refuse to start, naming each such rule.
+    #[arg(long, value_enum, default_value = "skip", value_name = "skip|error")]
+    pub rules_unsupported: Unsupported,
+}
+
+/// What an unsupported rule does at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Unsupported {
+    Skip,
+    Error,
 }
 
 /// The pipeline settings every worker gets.

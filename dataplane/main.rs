@@ -108,8 +108,16 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
         ));
     }
     let skipped: usize = report.skipped.values().sum();
+    if skipped > 0 && p.rules_unsupported == tollgate::cli::Unsupported::Error {
+        for s in &report.skipped_at {
+            eprintln!("tollgate: error: not evaluated yet: {s}");
+        }
+        return Err(format!(
+            "{skipped} rule(s) the engine cannot evaluate yet (--rules-unsupported error)"
+        ));
+    }
     let line = format!(
-        "rules: {} loaded from {}, {} skipped as not yet evaluated (`tollgate rules check` lists why)",
+        "rules: {} loaded from {}, {} skipped as not yet evaluated (`tollgate rules check` counts why; --rules-unsupported error names them)",
         report.loaded,
         paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         skipped
@@ -156,6 +164,7 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     };
     let _ = writeln!(out, "loaded by action: {}", list(&r.by_action));
     let _ = writeln!(out, "loaded by protocol: {}", list(&r.by_proto));
+    let _ = writeln!(out, "loaded by buffer: {}", list(&r.by_buffer));
     let _ = writeln!(
         out,
         "prefilter: {} patterns in one Hyperscan block database, {} rules found by address, {} rules checked on every packet",

@@ -648,3 +648,41 @@ alert tcp any 8000 -> any any (msg:\"reply, no upload\"; flow:established,to_cli
         "sid 21 sets silently; 22 needs the upload; 23 only without it"
     );
 }
+
+#[test]
+fn unsupported_rules_are_skipped_or_refused_by_name() {
+    let dir = Scratch::new("sig-unsupported");
+    let rules = dir.write(
+        "u.rules",
+        b"alert tcp any any -> any any (msg:\"ok\"; content:\"x\"; sid:1; rev:1;)\n\
+alert icmp any any -> any any (msg:\"ping\"; itype:8; sid:2; rev:1;)\n",
+    );
+    let cap = conversation("10.1.0.5", "10.2.0.9", 80, b"x", b"y");
+    let pcap = dir.write("c.pcap", &cap.to_pcap());
+    let run = |policy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args([
+                "replay",
+                s(&pcap),
+                "--stats-interval",
+                "0",
+                "--rules",
+                s(&rules),
+                "--rules-unsupported",
+                policy,
+            ])
+            .output()
+            .unwrap()
+    };
+    let skip = run("skip");
+    assert!(skip.status.success());
+    assert!(String::from_utf8_lossy(&skip.stdout).contains("1 loaded from"));
+    assert!(String::from_utf8_lossy(&skip.stdout).contains("1 skipped"));
+    let refuse = run("error");
+    assert_eq!(refuse.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refuse.stderr);
+    assert!(err.contains("u.rules:2: sid 2: itype"), "{err}");
+    let bad = run("sometimes");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("skip"));
+}

@@ -491,8 +491,14 @@ pub struct LoadReport {
     pub errors: Vec<String>,
     /// Skipped rules by reason (the keyword, or protocol/header reasons).
     pub skipped: BTreeMap<String, usize>,
+    /// Each skipped rule: `file:line: sid N: reason`.
+    pub skipped_at: Vec<String>,
     pub by_action: BTreeMap<String, usize>,
     pub by_proto: BTreeMap<String, usize>,
+    /// Loaded rules by the buffer they inspect (`payload`, or `none` for
+    /// header, flow and flowbit conditions only). App-layer buffers come
+    /// with their parsers.
+    pub by_buffer: BTreeMap<String, usize>,
     pub without_prefilter: usize,
     /// Rules without content found by their header's address list.
     pub address_indexed: usize,
@@ -585,9 +591,25 @@ impl Engine {
                     Ok(er) => {
                         *report.by_action.entry(r.action.name().into()).or_default() += 1;
                         *report.by_proto.entry(r.proto.clone()).or_default() += 1;
+                        let buffer =
+                            if er.contents.is_empty() && er.checks.is_empty() && er.dsize.is_none()
+                            {
+                                "none"
+                            } else {
+                                "payload"
+                            };
+                        *report.by_buffer.entry(buffer.into()).or_default() += 1;
                         rules.push(er);
                     }
-                    Err(reason) => *report.skipped.entry(reason).or_default() += 1,
+                    Err(reason) => {
+                        report.skipped_at.push(format!(
+                            "{}:{}: sid {}: {reason}",
+                            loc.file.display(),
+                            loc.line,
+                            r.sid
+                        ));
+                        *report.skipped.entry(reason).or_default() += 1;
+                    }
                 }
             }
         }
