@@ -59,6 +59,11 @@ pub struct RulesCheckArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
+    /// A vars file: NAME=VALUE lines, or suricata.yaml's address-groups /
+    /// port-groups lines (--set-var overrides it).
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+
     /// Set a rule variable, e.g. HOME_NET=[10.0.0.0/8] (repeatable).
     #[arg(long = "set-var", value_name = "NAME=VALUE")]
     pub set_var: Vec<String>,
@@ -173,6 +178,11 @@ pub struct PipelineArgs {
     /// Rule files or folders (repeatable; default: signatures/ when it exists).
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
+
+    /// A vars file: NAME=VALUE lines, or suricata.yaml's address-groups /
+    /// port-groups lines (--set-var overrides it).
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
 
     /// Set a rule variable, e.g. HOME_NET=[10.0.0.0/8] (repeatable).
     #[arg(long = "set-var", value_name = "NAME=VALUE")]

@@ -44,11 +44,18 @@ type RuleContext = (
 
 fn rule_context(
     paths: &[std::path::PathBuf],
+    vars_file: &Option<std::path::PathBuf>,
     set_var: &[String],
     classification: &Option<std::path::PathBuf>,
 ) -> Result<RuleContext, String> {
     use tollgate::rules::{classification, vars::Vars};
     let mut vars = Vars::suricata_defaults();
+    if let Some(f) = vars_file {
+        std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| vars.load_file_text(&t))
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+    }
     for a in set_var {
         vars.set(a).map_err(|e| format!("--set-var: {e}"))?;
     }
@@ -95,7 +102,7 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
     } else {
         p.rules.clone()
     };
-    let (vars, classes, _) = rule_context(&paths, &p.set_var, &p.classification)?;
+    let (vars, classes, _) = rule_context(&paths, &p.vars, &p.set_var, &p.classification)?;
     let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
     let (engine, report) = tollgate::detect::Engine::load(&refs, &vars, &classes)?;
     if !report.errors.is_empty() {
@@ -128,7 +135,7 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
 fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     use tollgate::detect::Engine;
     let (vars, classes, class_file) =
-        match rule_context(&args.paths, &args.set_var, &args.classification) {
+        match rule_context(&args.paths, &args.vars, &args.set_var, &args.classification) {
             Ok(x) => x,
             Err(e) => return fail(EXIT_INPUT, e),
         };

@@ -686,3 +686,39 @@ alert icmp any any -> any any (msg:\"ping\"; itype:8; sid:2; rev:1;)\n",
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("skip"));
 }
+
+#[test]
+fn a_vars_file_sets_home_net_and_set_var_overrides_it() {
+    let dir = Scratch::new("sig-vars");
+    let req = http(
+        "POST",
+        "/v1/chat/completions",
+        "api.openai.com",
+        b"{}",
+        "Authorization: Bearer sk-proj-Xy12\r\n",
+    );
+    let cap = conversation(
+        "10.1.0.5",
+        "203.0.113.10",
+        80,
+        &req,
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    );
+    let vars = dir.write(
+        "vars.yaml",
+        b"vars:\n  address-groups:\n    HOME_NET: \"[192.168.0.0/16]\"\n",
+    );
+    let (sids, _, _) = alerts(&dir, &cap, &[]);
+    assert_eq!(sids, [9100001], "10.1.0.5 is in the default HOME_NET");
+    let (sids, _, _) = alerts(&dir, &cap, &["--vars", s(&vars)]);
+    assert!(
+        sids.is_empty(),
+        "the tenant's HOME_NET does not hold 10.1.0.5"
+    );
+    let (sids, _, _) = alerts(
+        &dir,
+        &cap,
+        &["--vars", s(&vars), "--set-var", "HOME_NET=[10.1.0.0/16]"],
+    );
+    assert_eq!(sids, [9100001], "--set-var wins over the file");
+}

@@ -87,6 +87,37 @@ impl Vars {
         Ok(())
     }
 
+    /// Reads a vars file: one `NAME=VALUE` per line, or suricata.yaml's
+    /// `NAME: "VALUE"` lines under `vars:` / `address-groups:` /
+    /// `port-groups:` (those headers, blank lines and `#` comments are
+    /// skipped). An error names the line.
+    pub fn load_file_text(&mut self, text: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let l = line.split('#').next().unwrap_or("").trim();
+            if l.is_empty() || matches!(l, "vars:" | "address-groups:" | "port-groups:") {
+                continue;
+            }
+            let assignment = match l.split_once('=') {
+                Some(_) => l.to_string(),
+                None => match l.split_once(':') {
+                    Some((n, v)) => {
+                        let v = v.trim();
+                        let v = v
+                            .strip_prefix('"')
+                            .and_then(|x| x.strip_suffix('"'))
+                            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                            .unwrap_or(v);
+                        format!("{n}={v}")
+                    }
+                    None => l.to_string(),
+                },
+            };
+            self.set(&assignment)
+                .map_err(|e| format!("line {}: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+
     pub fn addr_matcher(&self, e: &AddrExpr) -> Result<AddrMatch, String> {
         self.addr_at(e, 0)
     }
@@ -255,6 +286,25 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_vars_file_in_either_form() {
+        let mut v = Vars::suricata_defaults();
+        v.load_file_text(
+            "# tenant edge\nvars:\n  address-groups:\n    HOME_NET: \"[10.20.0.0/16]\"\n  port-groups:\n    LLM_PORTS: \"[8000,8443]\"\nGATEWAY=192.0.2.1\n",
+        )
+        .unwrap();
+        let home = v.addr_matcher(&AddrExpr::Var("HOME_NET".into())).unwrap();
+        assert!(home.matches(ip("10.20.3.4")) && !home.matches(ip("10.21.0.1")));
+        let gw = v.addr_matcher(&AddrExpr::Var("GATEWAY".into())).unwrap();
+        assert!(gw.matches(ip("192.0.2.1")));
+        let ports = v.port_matcher(&PortExpr::Var("LLM_PORTS".into())).unwrap();
+        assert!(ports.matches(8443) && !ports.matches(8444));
+        let err = v
+            .load_file_text("HOME_NET=[10.0.0.0/8]\nEXTERNAL_NET: [300.1.1.1]\n")
+            .unwrap_err();
+        assert!(err.starts_with("line 2: EXTERNAL_NET"), "{err}");
     }
 
     #[test]
