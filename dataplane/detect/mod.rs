@@ -378,7 +378,9 @@ pub fn compile_rule(
                         "to_client" | "from_server" => flow.to_server = Some(false),
                         "established" => flow.established = Some(true),
                         "not_established" => flow.established = Some(false),
-                        "stateless" => {}
+                        // Packets are all this engine matches, so "not on
+                        // the reassembled stream" always holds.
+                        "stateless" | "no_stream" => {}
                         other => return Err(format!("flow:{other} is not evaluated yet")),
                     }
                 }
@@ -951,6 +953,21 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 
     #[test]
     fn compile_rule_names_unsupported_keywords() {
+        let v = Vars::suricata_defaults();
+        let ok = parse_rule(
+            r#"alert tcp any any -> any any (flow:to_server,no_stream; content:"a"; sid:1;)"#,
+        )
+        .unwrap();
+        assert!(
+            compile_rule(&ok, &v, &BTreeMap::new()).is_ok(),
+            "packets are never stream"
+        );
+        let only =
+            parse_rule(r#"alert tcp any any -> any any (flow:only_stream; content:"a"; sid:1;)"#)
+                .unwrap();
+        assert!(compile_rule(&only, &v, &BTreeMap::new())
+            .unwrap_err()
+            .contains("only_stream"));
         let r =
             parse_rule(r#"alert tcp any any -> any any (content:"a"; itype:8; sid:1;)"#).unwrap();
         assert_eq!(
