@@ -123,11 +123,21 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
             "{skipped} rule(s) the engine cannot evaluate yet (--rules-unsupported error)"
         ));
     }
+    // The commonest reasons, so the start line says why as well as how many.
+    let mut reasons: Vec<(&String, &usize)> = report.skipped.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let why = reasons
+        .iter()
+        .take(4)
+        .map(|(r, n)| format!("{n} {r}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     let line = format!(
-        "rules: {} loaded from {}, {} skipped as not yet evaluated (`tollgate rules check` counts why; --rules-unsupported error names them)",
+        "rules: {} loaded from {}, {} skipped as not yet evaluated{} (`tollgate rules check` counts why; --rules-unsupported error names them)",
         report.loaded,
         paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-        skipped
+        skipped,
+        if why.is_empty() { String::new() } else { format!(": {why}{}", if reasons.len() > 4 { "; …" } else { "" }) }
     );
     Ok(Some((std::sync::Arc::new(engine), line)))
 }

@@ -677,7 +677,9 @@ alert icmp any any -> any any (msg:\"ping\"; itype:8; sid:2; rev:1;)\n",
     let skip = run("skip");
     assert!(skip.status.success());
     assert!(String::from_utf8_lossy(&skip.stdout).contains("1 loaded from"));
-    assert!(String::from_utf8_lossy(&skip.stdout).contains("1 skipped"));
+    assert!(
+        String::from_utf8_lossy(&skip.stdout).contains("1 skipped as not yet evaluated: 1 itype")
+    );
     let refuse = run("error");
     assert_eq!(refuse.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refuse.stderr);
