@@ -252,6 +252,9 @@ impl Inspector<'_> {
             dst_port: d.dst_port,
             to_server: up.dir == Dir::ToServer,
             established: up.established,
+            tcp_flags: if d.proto == 6 { d.tcp.flags } else { 0 },
+            icmp_type: d.icmp_type,
+            icmp_code: d.icmp_code,
             payload,
         };
         let allow = |ri: usize| {

@@ -11,6 +11,7 @@
 pub mod addr_index;
 pub mod bytes;
 pub mod content;
+pub mod header;
 pub mod pcre;
 pub mod threshold;
 
@@ -21,6 +22,7 @@ use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
 use bytes::ByteCheck;
 use content::{Check, ContentMatch};
+use header::HeaderCheck;
 use hyperscan::prelude::*;
 pub use pcre2::bytes::Regex;
 use std::collections::BTreeMap;
@@ -163,6 +165,8 @@ pub struct EngineRule {
     pub bidirectional: bool,
     pub flow: FlowCond,
     pub dsize: Option<Dsize>,
+    /// itype, icode, flags, ip_proto.
+    pub header_checks: Vec<HeaderCheck>,
     pub contents: Vec<ContentMatch>,
     /// isdataat / byte_test / byte_jump / pcre, each after the contents
     /// before it.
@@ -198,6 +202,11 @@ pub struct PacketView<'a> {
     pub dst_port: u16,
     pub to_server: bool,
     pub established: bool,
+    /// TCP flags (0 on anything else).
+    pub tcp_flags: u8,
+    /// ICMP / ICMPv6 type and code (0 on anything else).
+    pub icmp_type: u8,
+    pub icmp_code: u8,
     pub payload: &'a [u8],
 }
 
@@ -262,6 +271,7 @@ impl EngineRule {
             && self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
+            && self.header_checks.iter().all(|h| h.holds(p))
             && content::matches_with(&self.contents, &self.checks, rx, p.payload)
     }
 }
@@ -319,6 +329,7 @@ pub fn compile_rule(
     let mut dsize = None;
     let mut contents: Vec<ContentMatch> = Vec::new();
     let mut checks = Vec::new();
+    let mut header_checks = Vec::new();
     let mut pcres = Vec::new();
     let mut fast = None;
     let mut class = None;
@@ -384,6 +395,9 @@ pub fn compile_rule(
                         other => return Err(format!("flow:{other} is not evaluated yet")),
                     }
                 }
+            }
+            "itype" | "icode" | "flags" | "ip_proto" => {
+                header_checks.push(HeaderCheck::parse(k, v)?);
             }
             "isdataat" | "byte_test" | "byte_jump" => {
                 checks.push((contents.len(), Check::Bytes(ByteCheck::parse(k, v)?)));
@@ -462,6 +476,7 @@ pub fn compile_rule(
         bidirectional: r.bidirectional,
         flow,
         dsize,
+        header_checks,
         contents,
         checks,
         pcres,
@@ -814,6 +829,9 @@ mod tests {
             dst_port: 443,
             to_server,
             established: true,
+            tcp_flags: 0x18,
+            icmp_type: 0,
+            icmp_code: 0,
             payload,
         }
     }
@@ -834,7 +852,7 @@ alert tcp any any -> any any (msg:"tiny packet"; dsize:<4; sid:9000003; rev:1;)
 alert tcp any any -> any 80 (msg:"wrong port"; content:"sk-proj-"; sid:9000004; rev:1;)
 alert http any any -> any any (msg:"http"; content:"x"; sid:9000005; rev:1;)
 alert tcp any any -> any any (msg:"pcre"; content:"model"; pcre:"/^\s*=\s*(gpt|claude)-\d/R"; sid:9000006; rev:1;)
-alert tcp any any -> any any (msg:"icmp type"; itype:8; sid:9000008; rev:1;)
+alert tcp any any -> any any (msg:"stream size"; stream_size:server,>,100; sid:9000008; rev:1;)
 alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 "#;
 
@@ -844,7 +862,7 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(r.read, 8);
         assert_eq!(r.loaded, 5);
         assert_eq!(r.errors.len(), 1, "the misspelt keyword does not parse");
-        assert_eq!(r.skipped["itype"], 1);
+        assert_eq!(r.skipped["stream_size"], 1);
         assert_eq!(r.pcre, 1);
         assert_eq!(r.skipped["protocol http needs its app-layer parser"], 1);
         assert_eq!(r.without_prefilter, 1);
@@ -968,11 +986,13 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert!(compile_rule(&only, &v, &BTreeMap::new())
             .unwrap_err()
             .contains("only_stream"));
-        let r =
-            parse_rule(r#"alert tcp any any -> any any (content:"a"; itype:8; sid:1;)"#).unwrap();
+        let r = parse_rule(
+            r#"alert tcp any any -> any any (content:"a"; stream_size:server,>,100; sid:1;)"#,
+        )
+        .unwrap();
         assert_eq!(
             compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap_err(),
-            "itype"
+            "stream_size"
         );
         let r = parse_rule(r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:1;)"#)
             .unwrap();
