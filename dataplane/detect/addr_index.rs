@@ -6,7 +6,7 @@
 //! and only the rules found are confirmed in full.
 //!
 //! A rule is indexed on one side of its header, the first whose addresses
-//! are a finite list of networks no shorter than `MIN_PREFIX` (negations
+//! are a finite list of networks no wider than a /16 (IPv6: /32) (negations
 //! only narrow a list, so its positives bound it). A rule neither side of
 //! which is such a list stays on the every-packet path.
 
@@ -39,8 +39,12 @@ impl Hasher for AddrHasher {
 
 type Table = HashMap<u128, Vec<u32>, BuildHasherDefault<AddrHasher>>;
 
-/// Networks shorter than this (a /0, a /1 …) are too wide to index.
-const MIN_PREFIX: u8 = 8;
+/// Networks shorter than these are too wide to index: a rule under
+/// $HOME_NET's 10.0.0.0/8 would be a candidate on every local packet, and
+/// the lookup, sort and confirm cost more than checking it on every packet
+/// (where its cheap conditions usually reject it first).
+const MIN_PREFIX_V4: u8 = 16;
+const MIN_PREFIX_V6: u8 = 32;
 
 /// Candidates one packet gathers before the lookup gives up on sorting
 /// them out and says "try every indexed rule".
@@ -50,8 +54,12 @@ pub const MAX_CANDIDATES: usize = 128;
 fn nets(m: &AddrMatch) -> Option<Vec<(IpAddr, u8)>> {
     match m {
         AddrMatch::Net(ip, bits) => {
-            let full = if ip.is_ipv4() { 32 } else { 128 };
-            (*bits >= MIN_PREFIX).then(|| vec![(*ip, (*bits).min(full))])
+            let (full, min) = if ip.is_ipv4() {
+                (32, MIN_PREFIX_V4)
+            } else {
+                (128, MIN_PREFIX_V6)
+            };
+            (*bits >= min).then(|| vec![(*ip, (*bits).min(full))])
         }
         AddrMatch::List { pos, .. } if !pos.is_empty() => {
             let mut out = Vec::new();
@@ -195,6 +203,7 @@ mod tests {
         assert!(ix.insert(1, &any, &addr(&v, "[203.0.113.9,2001:db8::/32]")));
         assert!(!ix.insert(2, &any, &ext), "a negation bounds nothing");
         assert!(!ix.insert(3, &addr(&v, "0.0.0.0/0"), &any), "too wide");
+        assert!(!ix.insert(5, &home, &any), "$HOME_NET's /8 is too wide");
         assert!(ix.insert(4, &addr(&v, "[203.0.113.0/24,!203.0.113.5]"), &any));
         assert_eq!(ix.len(), 3);
         assert_eq!(found(&ix, "198.51.100.7", "10.0.0.1"), [0]);
