@@ -116,12 +116,7 @@ pub struct Worker {
     events: Option<Sender<Event>>,
     now_ns: u64,
     latency: Latency,
-    engine: Option<Arc<Engine>>,
-    scratch: Option<Scratch>,
-    /// Match counts for rules with a threshold or detection_filter.
-    thresholds: ThresholdTable,
-    /// This worker's copies of the rules' pcre expressions.
-    regexes: Vec<Regex>,
+    rules: Option<Rules>,
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
@@ -137,36 +132,41 @@ const THRESHOLD_KEYS: usize = 16_384;
 /// Rule matches one packet may raise; more are not evaluated.
 const MAX_HITS: usize = 64;
 
-/// Matches one packet and reports each alert to `alert(rule, blocked)`, as
-/// Suricata orders actions: a matching pass rule silences the packet; a
-/// drop or reject rule blocks it inline. Rules run in flowbit order (those
-/// that set bits before those that test them) against the flow's `bits`,
-/// which they update. A match `allow` refuses (its threshold) neither
-/// alerts nor acts, though its flowbits are set, as in Suricata. Returns
-/// whether the packet is blocked, and how many bit sets found the flow full.
-/// The rules and this worker's matching state for them.
-#[derive(Clone, Copy)]
-struct Matcher<'a> {
-    engine: &'a Engine,
-    scratch: Option<&'a Scratch>,
-    rx: &'a [Regex],
+/// The shared rule engine and this worker's own state for matching it.
+struct Rules {
+    engine: Arc<Engine>,
+    scratch: Option<Scratch>,
+    /// This worker's copies of the rules' pcre expressions.
+    regexes: Vec<Regex>,
+    /// Match counts for rules with a threshold or detection_filter.
+    thresholds: ThresholdTable,
 }
 
+/// Matches one packet of flow `flow_id`, stamped `ts`, and reports each
+/// alert to `alert(rule, blocked)`, as Suricata orders actions: a matching
+/// pass rule silences the packet; a drop or reject rule blocks it inline.
+/// Rules run in flowbit order (those that set bits before those that test
+/// them) against the flow's `bits`, which they update. A match its
+/// threshold holds back neither alerts nor acts, though its flowbits are
+/// set, as in Suricata. Returns whether the packet is blocked, and how many
+/// bit sets found the flow full.
 fn match_rules(
-    Matcher {
-        engine,
-        scratch,
-        rx,
-    }: Matcher<'_>,
+    rules: &mut Rules,
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
-    mut allow: impl FnMut(usize) -> bool,
+    (flow_id, ts): (u64, u64),
     mut alert: impl FnMut(u32, bool),
 ) -> (bool, u64) {
+    let Rules {
+        engine,
+        scratch,
+        regexes,
+        thresholds,
+    } = rules;
     let mut cands = [0u32; MAX_HITS];
     let mut n = 0;
-    engine.match_packet(scratch, rx, view, |ri| {
+    engine.match_packet(scratch.as_ref(), regexes, view, |ri| {
         if n < MAX_HITS {
             cands[n] = ri as u32;
             n += 1;
@@ -181,8 +181,17 @@ fn match_rules(
             continue;
         }
         lost += r.apply_bits(bits);
-        if !allow(ri as usize) {
-            continue;
+        if let Some(t) = &r.threshold {
+            let seen = Seen {
+                rule: ri,
+                src: view.src,
+                dst: view.dst,
+                flow_id,
+                ts_ns: ts,
+            };
+            if !thresholds.allow(t, &seen) {
+                continue;
+            }
         }
         match r.action {
             Action::Pass => pass = true,
@@ -208,10 +217,7 @@ fn match_rules(
 /// against the rules: borrowed from the worker's fields for one call.
 struct Inspector<'a> {
     flows: &'a mut FlowTable,
-    engine: Option<&'a Engine>,
-    scratch: Option<&'a Scratch>,
-    thresholds: &'a mut ThresholdTable,
-    regexes: &'a [Regex],
+    rules: Option<&'a mut Rules>,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -223,10 +229,7 @@ impl Inspector<'_> {
     fn inspect(&mut self, d: &Decoded, frame: &[u8], ts: u64, now: u64, pass: u16) -> bool {
         let Inspector {
             flows,
-            engine,
-            scratch,
-            thresholds,
-            regexes,
+            rules,
             events,
             counters,
             cfg,
@@ -237,7 +240,7 @@ impl Inspector<'_> {
         if up.dropped && cfg.mode == Mode::Ips {
             return true;
         }
-        let Some(engine) = engine else {
+        let Some(rules) = rules else {
             return false;
         };
         let start = d.payload_offset as usize;
@@ -256,18 +259,6 @@ impl Inspector<'_> {
             icmp_type: d.icmp_type,
             icmp_code: d.icmp_code,
             payload,
-        };
-        let allow = |ri: usize| {
-            engine.rules[ri].threshold.is_none_or(|t| {
-                let seen = Seen {
-                    rule: ri as u32,
-                    src: view.src,
-                    dst: view.dst,
-                    flow_id: up.flow_id,
-                    ts_ns: ts,
-                };
-                thresholds.allow(&t, &seen)
-            })
         };
         let mut bits = flows.bits(up.slot);
         let before = bits;
@@ -292,15 +283,11 @@ impl Inspector<'_> {
             offer_event(events, counters, Event::Alert(alert));
         };
         let (blocked, lost) = match_rules(
-            Matcher {
-                engine,
-                scratch: *scratch,
-                rx: regexes,
-            },
+            rules,
             &view,
             cfg.mode,
             &mut bits,
-            allow,
+            (up.flow_id, ts),
             on_alert,
         );
         counters.flowbits_full += lost;
@@ -378,22 +365,24 @@ impl Worker {
             rss: SoftRss::with_reta_size(cfg.workers.max(1), cfg.reta_size),
             handoff: None,
             held: Vec::with_capacity(HELD_MAX),
-            engine: None,
-            scratch: None,
-            thresholds: ThresholdTable::new(0),
-            regexes: Vec::new(),
+            rules: None,
         }
     }
 
     /// Matches packets against the rules of `engine`, with a scratch of
     /// this worker's own (allocated here, once).
     pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
-        self.scratch = engine.scratch()?;
-        self.regexes = engine.regexes();
-        if engine.has_thresholds() {
-            self.thresholds = ThresholdTable::new(THRESHOLD_KEYS);
-        }
-        self.engine = Some(engine);
+        let keys = if engine.has_thresholds() {
+            THRESHOLD_KEYS
+        } else {
+            0
+        };
+        self.rules = Some(Rules {
+            scratch: engine.scratch()?,
+            regexes: engine.regexes(),
+            thresholds: ThresholdTable::new(keys),
+            engine,
+        });
         Ok(self)
     }
 
@@ -430,19 +419,13 @@ impl Worker {
             now_ns,
             handoff,
             held,
-            engine,
-            scratch,
-            thresholds,
-            regexes,
+            rules,
             cfg,
             ..
         } = self;
         let mut inspector = Inspector {
             flows,
-            engine: engine.as_deref(),
-            scratch: scratch.as_ref(),
-            thresholds,
-            regexes,
+            rules: rules.as_mut(),
             events,
             counters,
             cfg,
@@ -495,8 +478,10 @@ impl Worker {
         c.flows = self.flows.counters;
         c.flows_active = self.flows.active();
         c.frag = self.defrag.counters;
-        c.alerts_thresholded = self.thresholds.suppressed;
-        c.threshold_table_full = self.thresholds.full;
+        if let Some(r) = &self.rules {
+            c.alerts_thresholded = r.thresholds.suppressed;
+            c.threshold_table_full = r.thresholds.full;
+        }
         c
     }
 
@@ -569,10 +554,7 @@ impl Worker {
             rss,
             handoff,
             held,
-            engine,
-            scratch,
-            thresholds,
-            regexes,
+            rules,
             cfg,
             ..
         } = self;
@@ -586,10 +568,7 @@ impl Worker {
             let ts = pkts[i].ts_ns;
             let mut inspector = Inspector {
                 flows,
-                engine: engine.as_deref(),
-                scratch: scratch.as_ref(),
-                thresholds,
-                regexes,
+                rules: rules.as_mut(),
                 events,
                 counters,
                 cfg,
