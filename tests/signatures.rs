@@ -45,18 +45,18 @@ fn conversation(
     cap
 }
 
-/// Replays with the shipped rules; returns (alerts' sids, alert events, stats).
-fn alerts(dir: &Scratch, cap: &Capture, extra: &[&str]) -> (Vec<u64>, Vec<Value>, Value) {
+/// Replays `cap` with the rules at `rules` and `extra` flags; returns the
+/// alert events (in EVE order) and the stats JSON.
+fn replay_rules(dir: &Scratch, cap: &Capture, rules: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
     let pcap = dir.write("c.pcap", &cap.to_pcap());
     let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures");
     let mut args = vec![
         "replay",
         s(&pcap),
         "--stats-interval",
         "0",
         "--rules",
-        s(&rules),
+        s(rules),
         "--eve",
         s(&eve),
         "--stats-json",
@@ -78,12 +78,19 @@ fn alerts(dir: &Scratch, cap: &Capture, extra: &[&str]) -> (Vec<u64>, Vec<Value>
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|e: &Value| e["event_type"] == "alert")
         .collect();
+    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    (events, st)
+}
+
+/// Replays with the shipped rules; returns (alerts' sids, alert events, stats).
+fn alerts(dir: &Scratch, cap: &Capture, extra: &[&str]) -> (Vec<u64>, Vec<Value>, Value) {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures");
+    let (events, st) = replay_rules(dir, cap, &rules, extra);
     let mut sids: Vec<u64> = events
         .iter()
         .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
         .collect();
     sids.sort();
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     (sids, events, st)
 }
 
@@ -338,38 +345,9 @@ fn a_drop_rule_in_ips_blocks_the_packet_and_the_rest_of_its_flow() {
         &req,
         b"HTTP/1.1 401 Unauthorized\r\n\r\n",
     );
-    let pcap = dir.write("c.pcap", &cap.to_pcap());
-    let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
     for (mode, blocked) in [("ips", true), ("ids", false)] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args([
-                "replay",
-                s(&pcap),
-                "--mode",
-                mode,
-                "--stats-interval",
-                "0",
-                "--rules",
-                s(&rules),
-                "--eve",
-                s(&eve),
-                "--stats-json",
-                s(&stats),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
-        let alert: Value = std::fs::read_to_string(&eve)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .find(|e| e["event_type"] == "alert")
-            .unwrap();
+        let (events, st) = replay_rules(&dir, &cap, &rules, &["--mode", mode]);
+        let alert = &events[0];
         assert_eq!(
             alert["alert"]["action"],
             if blocked { "blocked" } else { "allowed" }
@@ -446,25 +424,7 @@ fn a_key_split_across_ip_fragments_is_still_found() {
         "drop.rules",
         b"drop tcp $HOME_NET any -> $EXTERNAL_NET any (msg:\"drop leaked key\"; content:\"sk-proj-\"; sid:1; rev:1;)\n",
     );
-    let pcap = dir.write("f.pcap", &cap.to_pcap());
-    let stats = dir.path("s.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "replay",
-            s(&pcap),
-            "--mode",
-            "ips",
-            "--stats-interval",
-            "0",
-            "--rules",
-            s(&rules),
-            "--stats-json",
-            s(&stats),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let (_, st) = replay_rules(&dir, &cap, &rules, &["--mode", "ips"]);
     assert!(
         st["packets"]["dropped"]["rule"].as_u64().unwrap() >= 1,
         "{}",
@@ -505,38 +465,7 @@ alert tcp any any -> $HOME_NET 8000 (msg:\"gateway probed\"; flow:established,to
             conn += 1;
         }
     }
-    let pcap = dir.write("c.pcap", &cap.to_pcap());
-    let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "replay",
-            s(&pcap),
-            "--mode",
-            "ips",
-            "--workers",
-            "1",
-            "--stats-interval",
-            "0",
-            "--rules",
-            s(&rules),
-            "--eve",
-            s(&eve),
-            "--stats-json",
-            s(&stats),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events: Vec<Value> = std::fs::read_to_string(&eve)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &Value| e["event_type"] == "alert")
-        .collect();
+    let (events, st) = replay_rules(&dir, &cap, &rules, &["--mode", "ips", "--workers", "1"]);
     let fired = |sid: u64| -> Vec<(String, u64)> {
         events
             .iter()
@@ -556,7 +485,6 @@ alert tcp any any -> $HOME_NET 8000 (msg:\"gateway probed\"; flow:established,to
         "the 4th and 5th request of the first source; the second stays under"
     );
     assert_eq!(fired(12), [(one, 42000)], "once for the gateway");
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     assert_eq!(st["rules"]["alerts"], 3);
     assert_eq!(st["rules"]["thresholded"], 3 + 2 + 6);
     assert_eq!(st["rules"]["threshold_table_full"], 0);
@@ -602,33 +530,9 @@ alert tcp any 8000 -> any any (msg:\"reply, no upload\"; flow:established,to_cli
             .close(Side::Client);
         cap.extend(c.into_packets());
     }
-    let pcap = dir.write("c.pcap", &cap.to_pcap());
-    let eve = dir.path("eve.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "replay",
-            s(&pcap),
-            "--workers",
-            "2",
-            "--stats-interval",
-            "0",
-            "--rules",
-            s(&rules),
-            "--eve",
-            s(&eve),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut fired: Vec<(u64, u64)> = std::fs::read_to_string(&eve)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["event_type"] == "alert")
+    let (events, _) = replay_rules(&dir, &cap, &rules, &["--workers", "2"]);
+    let mut fired: Vec<(u64, u64)> = events
+        .iter()
         .map(|e| {
             let port = if e["dest_port"] == 8000 {
                 &e["src_port"]
