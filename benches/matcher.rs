@@ -14,33 +14,22 @@
 //!
 //!     cargo bench --bench matcher [-- PACKETS]
 
+mod common;
+
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 use tollgate::decode::decode;
 use tollgate::detect::Engine;
-use tollgate::flow::{EndReason, Timeouts};
+use tollgate::flow::EndReason;
 use tollgate::gen::{generate, GenConfig};
-use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::io::RawPacket;
 use tollgate::rules::classification;
 use tollgate::rules::vars::Vars;
 use tollgate::stats::WorkerCounters;
-use tollgate::worker::{Worker, WorkerConfig};
+use tollgate::worker::Worker;
 
 const RUNS: usize = 3;
-
-fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut best = f64::MAX;
-    let mut last = None;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let v = f();
-        best = best.min(t.elapsed().as_secs_f64());
-        last = Some(v);
-    }
-    (best, last.expect("RUNS > 0"))
-}
 
 fn load(dir: &Path) -> Arc<Engine> {
     let class_file = dir.join("classification.config");
@@ -63,35 +52,17 @@ fn load(dir: &Path) -> Arc<Engine> {
 }
 
 fn pipeline(frames: &[(u64, Vec<u8>)], engine: Option<&Arc<Engine>>) -> WorkerCounters {
-    let cfg = WorkerConfig {
-        id: 0,
-        mode: Default::default(),
-        flow_capacity: 65_536,
-        timeouts: Timeouts::default(),
-        malformed: Default::default(),
-        inspect: true,
-        defrag: Default::default(),
-        workers: 1,
-        reta_size: tollgate::rss::RETA_SIZE,
-    };
-    let mut w = Worker::new(cfg, None);
+    let mut w = Worker::new(common::one_worker(), None);
     if let Some(e) = engine {
         w = w.with_engine(e.clone()).expect("scratch");
     }
-    let mut verdicts = [Verdict::Forward; BURST_SIZE];
-    for chunk in frames.chunks(BURST_SIZE) {
-        let mut raw = [RawPacket {
-            data: &[],
-            ts_ns: 0,
-        }; BURST_SIZE];
-        for (slot, (ts, f)) in raw.iter_mut().zip(chunk) {
-            *slot = RawPacket {
-                data: f,
-                ts_ns: *ts,
-            };
-        }
-        w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
-    }
+    common::feed(
+        &mut w,
+        frames.iter().map(|(ts, f)| RawPacket {
+            data: f,
+            ts_ns: *ts,
+        }),
+    );
     w.finish(EndReason::Shutdown).0
 }
 
@@ -134,7 +105,7 @@ fn main() {
     let mut rows: Vec<(String, f64, u64)> = Vec::new();
     let raw_s = et_engine.as_ref().map(|e| {
         let scratch = e.scratch().expect("scratch");
-        let (s, hits) = best(|| {
+        let (s, hits) = common::best(RUNS, || {
             payloads
                 .iter()
                 .map(|&(i, a, b)| e.scan_prefilter(scratch.as_ref(), &frames[i].1[a..b]))
@@ -147,13 +118,13 @@ fn main() {
         ));
         s
     });
-    let (none_s, c) = best(|| pipeline(&frames, None));
+    let (none_s, c) = common::best(RUNS, || pipeline(&frames, None));
     assert_eq!(c.rx_packets as f64, packets);
     rows.push(("pipeline, no rules".into(), none_s, c.alerts));
-    let (s, c) = best(|| pipeline(&frames, Some(&shipped)));
+    let (s, c) = common::best(RUNS, || pipeline(&frames, Some(&shipped)));
     rows.push(("pipeline, shipped rules".into(), s, c.alerts));
     if let Some(e) = &et_engine {
-        let (s, c) = best(|| pipeline(&frames, Some(e)));
+        let (s, c) = common::best(RUNS, || pipeline(&frames, Some(e)));
         rows.push(("pipeline, ET Open (loadable rules)".into(), s, c.alerts));
     }
 

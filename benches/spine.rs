@@ -15,18 +15,19 @@
 //!
 //!     cargo bench --bench spine [-- PACKETS]
 
+mod common;
+
 use serde_json::json;
-use std::time::Instant;
 use tollgate::craft::Capture;
 use tollgate::decode::decode;
-use tollgate::flow::{EndReason, Timeouts};
+use tollgate::flow::EndReason;
 use tollgate::gen::{generate, GenConfig};
 use tollgate::io::pcap::Records;
-use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::io::RawPacket;
 use tollgate::replay::{replay, ReplayConfig};
 use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
 use tollgate::stats::Latency;
-use tollgate::worker::{Worker, WorkerConfig};
+use tollgate::worker::Worker;
 
 const RUNS: usize = 5;
 
@@ -48,18 +49,6 @@ fn quantiles(l: &Latency) -> String {
     format!("{} / {} / {}", j["p50"], j["p99"], j["p999"])
 }
 
-fn best<T>(mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut best = f64::MAX;
-    let mut last = None;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let v = f();
-        best = best.min(t.elapsed().as_secs_f64());
-        last = Some(v);
-    }
-    (best, last.expect("RUNS > 0"))
-}
-
 fn main() {
     let target: usize = std::env::args()
         .skip(1)
@@ -79,7 +68,7 @@ fn main() {
     // decode, hash, pick a worker.
     let t = Toeplitz::new(&SYMMETRIC_KEY);
     let reta = Reta::new(2);
-    let (base_s, spread) = best(|| {
+    let (base_s, spread) = common::best(RUNS, || {
         let buf = std::fs::read(&path).expect("read capture");
         let mut per = [0u64; 2];
         for r in Records::new(&buf).expect("header").flatten() {
@@ -103,33 +92,15 @@ fn main() {
     // The worker pipeline alone, fed from memory in bursts.
     let buf = std::fs::read(&path).expect("read capture");
     let recs: Vec<_> = Records::new(&buf).expect("header").flatten().collect();
-    let (worker_s, (wc, wl)) = best(|| {
-        let cfg = WorkerConfig {
-            id: 0,
-            mode: Default::default(),
-            flow_capacity: 65_536,
-            timeouts: Timeouts::default(),
-            malformed: Default::default(),
-            inspect: true,
-            defrag: Default::default(),
-            workers: 1,
-            reta_size: tollgate::rss::RETA_SIZE,
-        };
-        let mut w = Worker::new(cfg, None);
-        let mut verdicts = [Verdict::Forward; BURST_SIZE];
-        for chunk in recs.chunks(BURST_SIZE) {
-            let mut raw = [RawPacket {
-                data: &[],
-                ts_ns: 0,
-            }; BURST_SIZE];
-            for (slot, r) in raw.iter_mut().zip(chunk) {
-                *slot = RawPacket {
-                    data: &buf[r.offset..r.offset + r.caplen as usize],
-                    ts_ns: r.ts_ns,
-                };
-            }
-            w.process_burst(&raw[..chunk.len()], 0, &mut verdicts);
-        }
+    let (worker_s, (wc, wl)) = common::best(RUNS, || {
+        let mut w = Worker::new(common::one_worker(), None);
+        common::feed(
+            &mut w,
+            recs.iter().map(|r| RawPacket {
+                data: &buf[r.offset..r.offset + r.caplen as usize],
+                ts_ns: r.ts_ns,
+            }),
+        );
         w.finish(EndReason::Shutdown)
     });
     assert_eq!(wc.rx_packets, packets);
@@ -160,7 +131,7 @@ fn main() {
             eve: eve.then(|| dir.join("eve.json")),
             ..ReplayConfig::default()
         };
-        let (secs, report) = best(|| replay(&cfg, |_, _, _| {}).expect("replay"));
+        let (secs, report) = common::best(RUNS, || replay(&cfg, |_, _, _| {}).expect("replay"));
         let rx: u64 = report.workers.iter().map(|w| w.rx_packets).sum();
         assert_eq!(rx, packets, "every packet replayed");
         let flows: u64 = report.workers.iter().map(|w| w.flows.created).sum();

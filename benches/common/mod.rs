@@ -1,0 +1,57 @@
+//! What the benchmarks share: best-of-N timing, the one-worker pipeline
+//! configuration, and feeding packets from memory to a worker in bursts.
+
+use std::time::Instant;
+use tollgate::flow::Timeouts;
+use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::worker::{Worker, WorkerConfig};
+
+/// Runs `f` `runs` times; the best time in seconds and the last result.
+pub fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(v);
+    }
+    (best, last.expect("runs > 0"))
+}
+
+/// One worker as `replay --workers 1` runs it, with room for the
+/// generator's flows.
+pub fn one_worker() -> WorkerConfig {
+    WorkerConfig {
+        id: 0,
+        mode: Default::default(),
+        flow_capacity: 65_536,
+        timeouts: Timeouts::default(),
+        malformed: Default::default(),
+        inspect: true,
+        defrag: Default::default(),
+        workers: 1,
+        reta_size: tollgate::rss::RETA_SIZE,
+    }
+}
+
+/// Hands `pkts` to `w` a burst at a time, as a reader does.
+pub fn feed<'a>(w: &mut Worker, pkts: impl IntoIterator<Item = RawPacket<'a>>) {
+    let mut verdicts = [Verdict::Forward; BURST_SIZE];
+    let mut burst = [RawPacket {
+        data: &[],
+        ts_ns: 0,
+    }; BURST_SIZE];
+    let mut n = 0;
+    for p in pkts {
+        burst[n] = p;
+        n += 1;
+        if n == BURST_SIZE {
+            w.process_burst(&burst, 0, &mut verdicts);
+            n = 0;
+        }
+    }
+    if n > 0 {
+        w.process_burst(&burst[..n], 0, &mut verdicts);
+    }
+}
