@@ -171,9 +171,6 @@ pub struct EngineRule {
     /// isdataat / byte_test / byte_jump / pcre, each after the contents
     /// before it.
     pub checks: Vec<(usize, Check)>,
-    /// The rule's pcre expressions until the engine takes them (load
-    /// numbers them engine-wide).
-    pcres: Vec<Regex>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
     /// `fast_pattern:offset,length`: the part of it the prefilter looks for.
@@ -303,12 +300,14 @@ const CONTENT_MODIFIERS: [&str; 9] = [
     "rawbytes",
 ];
 
-/// Compiles one parsed rule, or says why it is skipped.
+/// Compiles one parsed rule, or says why it is skipped. Its pcre
+/// expressions come back beside it, numbered from 0 in its checks; the
+/// engine renumbers them when it takes them.
 pub fn compile_rule(
     r: &Rule,
     vars: &Vars,
     classes: &BTreeMap<String, Class>,
-) -> Result<EngineRule, String> {
+) -> Result<(EngineRule, Vec<Regex>), String> {
     let proto = match r.proto.as_str() {
         "ip" => ProtoMatch::Any,
         "tcp" | "tcp-pkt" => ProtoMatch::Number(6),
@@ -462,7 +461,7 @@ pub fn compile_rule(
             .max_by_key(|(i, c)| (c.bytes.len(), std::cmp::Reverse(*i)))
             .map(|(i, _)| i),
     };
-    Ok(EngineRule {
+    let rule = EngineRule {
         sid: r.sid,
         gid: r.gid,
         rev: r.rev,
@@ -482,7 +481,6 @@ pub fn compile_rule(
         header_checks,
         contents,
         checks,
-        pcres,
         fast,
         fast_slice,
         threshold,
@@ -499,7 +497,8 @@ pub fn compile_rule(
         },
         flowbits,
         noalert,
-    })
+    };
+    Ok((rule, pcres))
 }
 
 /// What loading a rule set did.
@@ -595,6 +594,7 @@ impl Engine {
         }
         let mut report = LoadReport::default();
         let mut rules = Vec::new();
+        let mut regexes = Vec::new();
         for f in &files {
             for (loc, parsed) in read_rules(f).map_err(|e| format!("{}: {e}", f.display()))? {
                 report.read += 1;
@@ -608,7 +608,15 @@ impl Engine {
                     }
                 };
                 match compile_rule(&r, vars, classes) {
-                    Ok(er) => {
+                    Ok((mut er, mut pcres)) => {
+                        // Number its pcre expressions engine-wide.
+                        let base = regexes.len() as u32;
+                        for (_, c) in &mut er.checks {
+                            if let Check::Pcre(p) = c {
+                                p.id += base;
+                            }
+                        }
+                        regexes.append(&mut pcres);
                         *report.by_action.entry(r.action.name().into()).or_default() += 1;
                         *report.by_proto.entry(r.proto.clone()).or_default() += 1;
                         let buffer =
@@ -634,17 +642,6 @@ impl Engine {
             }
         }
         report.loaded = rules.len();
-        // Number the pcre expressions engine-wide.
-        let mut regexes = Vec::new();
-        for r in &mut rules {
-            let base = regexes.len() as u32;
-            regexes.append(&mut r.pcres);
-            for (_, c) in &mut r.checks {
-                if let Check::Pcre(p) = c {
-                    p.id += base;
-                }
-            }
-        }
         report.pcre = regexes.len();
         // Number the flowbit names.
         let mut names: BTreeMap<String, u16> = BTreeMap::new();
