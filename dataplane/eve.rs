@@ -416,6 +416,7 @@ mod tests {
         dst[..4].copy_from_slice(&[10, 0, 0, 1]);
         FlowRecord {
             flow_id: 0x1234_5600 | 1,
+            slot: 0,
             worker: 1,
             network: Network::Ipv4,
             proto: 6,

@@ -16,6 +16,7 @@ pub mod eve;
 pub mod flow;
 pub mod gen;
 pub mod io;
+pub mod reassembly;
 pub mod replay;
 pub mod rss;
 pub mod rules;

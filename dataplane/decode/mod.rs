@@ -208,6 +208,43 @@ pub struct TcpFields {
     pub ack: u32,
     pub window: u16,
     pub wscale: Option<u8>,
+    /// Header length with options: the header starts this far before the
+    /// payload (`Decoded::payload_offset`).
+    pub header_len: u8,
+}
+
+/// One's-complement sum of `b` as big-endian 16-bit words (a last odd byte
+/// is padded with zero), folded into `acc` without the final complement.
+fn ones_sum(mut acc: u64, b: &[u8]) -> u64 {
+    let mut words = b.chunks_exact(2);
+    for w in &mut words {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+/// Whether a whole (unfragmented) TCP segment's checksum verifies over the
+/// IPv4 or IPv6 pseudo-header. `frame` is the frame `d` was decoded from.
+pub fn tcp_checksum_ok(frame: &[u8], d: &Decoded) -> bool {
+    let end = d.payload_offset as usize + d.payload_len as usize;
+    let start = (d.payload_offset as usize).saturating_sub(usize::from(d.tcp.header_len));
+    let Some(seg) = frame.get(start..end) else {
+        return false;
+    };
+    let len = seg.len() as u64;
+    let mut acc = match d.network {
+        Network::Ipv4 => ones_sum(ones_sum(0, &d.src[..4]), &d.dst[..4]) + 6 + len,
+        Network::Ipv6 => ones_sum(ones_sum(0, &d.src), &d.dst) + 6 + (len >> 16) + (len & 0xffff),
+        Network::Arp => return false,
+    };
+    acc = ones_sum(acc, seg);
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc == 0xffff
 }
 
 /// The parsed meaning of one packet. Addresses are kept as 16 bytes (IPv4 in
@@ -413,6 +450,7 @@ fn decode_transport(out: &mut Decoded, l4: &[u8], l4_offset: usize) -> Result<()
                 ack: seg.ack(),
                 window: seg.window(),
                 wscale: seg.wscale(),
+                header_len: seg.header_len() as u8,
             };
             out.payload_offset = at(l4_offset + seg.header_len());
             out.payload_len = at(seg.payload().len());
@@ -466,6 +504,33 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DecodeError::COUNT);
+    }
+
+    #[test]
+    fn tcp_checksums_verify_over_both_pseudo_headers() {
+        use crate::craft::Route;
+        for (a, b) in [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")] {
+            let r = Route::new(a.parse().unwrap(), b.parse().unwrap()).vlan(3);
+            // Odd payload length: the last byte is padded.
+            let mut f = r.tcp(
+                40000,
+                443,
+                7,
+                9,
+                0x18,
+                1000,
+                &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+                b"hello",
+            );
+            let d = decode(&f).unwrap();
+            assert!(tcp_checksum_ok(&f, &d), "{a}");
+            let last = f.len() - 1;
+            f[last] ^= 0x20;
+            assert!(
+                !tcp_checksum_ok(&f, &decode(&f).unwrap()),
+                "{a}: a flipped bit"
+            );
+        }
     }
 
     #[test]

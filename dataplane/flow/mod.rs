@@ -190,6 +190,9 @@ pub struct IcmpSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowRecord {
     pub flow_id: u64,
+    /// The table slot the flow held, free once the record is out: stages
+    /// that keep state per slot (stream reassembly) release theirs on it.
+    pub slot: u32,
     pub worker: u16,
     pub network: Network,
     pub proto: u8,
@@ -415,6 +418,7 @@ impl FlowTable {
         let (flags_ts, flags_tc, flags) = f.tcp.flags();
         FlowRecord {
             flow_id: f.id,
+            slot: i,
             worker: self.worker,
             network: f.key.network,
             proto: f.key.proto,
@@ -597,6 +601,11 @@ impl FlowTable {
         if let Some(f) = self.slab.get_mut(slot as usize) {
             f.bits = bits;
         }
+    }
+
+    /// The ISN of `dir`'s sender in the TCP flow in `slot`, if its SYN was seen.
+    pub fn tcp_isn(&self, slot: u32, dir: Dir) -> Option<u32> {
+        self.slab.get(slot as usize).and_then(|f| f.tcp.isn(dir))
     }
 
     pub fn mark_dropped(&mut self, slot: u32) {

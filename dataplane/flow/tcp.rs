@@ -76,6 +76,8 @@ struct Side {
     wscale_offered: Option<u8>,
     fin_seq: Option<u32>,
     fin_acked: bool,
+    /// The sequence number of this side's SYN: its stream starts one after.
+    isn: Option<u32>,
 }
 
 /// What became of a segment.
@@ -114,6 +116,11 @@ impl TcpTracker {
         (self.flags[0], self.flags[1], self.flags[0] | self.flags[1])
     }
 
+    /// The sequence number of the SYN `dir`'s sender sent, if it was seen.
+    pub fn isn(&self, dir: Dir) -> Option<u32> {
+        self.sides[dir as usize].isn
+    }
+
     pub fn on_segment(&mut self, dir: Dir, t: &TcpFields, payload_len: u32) -> Outcome {
         let d = dir as usize;
         let p = dir.peer() as usize;
@@ -142,6 +149,7 @@ impl TcpTracker {
         }
         side.seen = true;
         if t.flags & SYN != 0 {
+            side.isn.get_or_insert(t.seq);
             side.wscale_offered = t.wscale;
             // Windows in SYNs are never scaled.
             side.window = u32::from(t.window);
@@ -240,6 +248,7 @@ mod tests {
             ack,
             window,
             wscale: None,
+            header_len: 20,
         }
     }
 
