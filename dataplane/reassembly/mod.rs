@@ -963,7 +963,7 @@ mod tests {
                 assert!(d.window.len() - d.new_from <= 64);
                 assert!(d.new_from >= 64.min(d.base as usize + d.new_from));
                 assert_eq!(
-                    &d.window[..],
+                    d.window,
                     &data[d.base as usize..d.base as usize + d.window.len()]
                 );
                 seen.extend_from_slice(&d.window[d.new_from..]);
