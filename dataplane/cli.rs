@@ -4,6 +4,7 @@
 
 use crate::defrag::DefragConfig;
 use crate::flow::{Timeouts, MAX_WORKERS};
+use crate::reassembly::{ChecksumMode, StreamConfig};
 use crate::replay::{ReplayConfig, Speed};
 use crate::worker::{MalformedPolicy, Mode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -175,6 +176,36 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
     pub defrag_timeout: Duration,
 
+    /// Memory per worker for TCP stream sessions and their Hyperscan stream
+    /// state (one session per reassembled flow direction).
+    #[arg(long, value_name = "BYTES", default_value = "32MiB", value_parser = parse_bytes)]
+    pub stream_memcap: usize,
+
+    /// Memory per worker for reassembly buffers: each direction's retained
+    /// window and the out-of-order segments it holds.
+    #[arg(long, value_name = "BYTES", default_value = "128MiB", value_parser = parse_bytes)]
+    pub reassembly_memcap: usize,
+
+    /// Bytes per flow direction reassembled and matched as a stream (0: no
+    /// limit); past it, the direction is no longer inspected as a stream.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub stream_depth: usize,
+
+    /// Bytes of each direction kept for confirming stream rules (their
+    /// other contents, positions, pcre), at least 64.
+    #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_stream_window)]
+    pub stream_window: usize,
+
+    /// Reassemble TCP flows whose handshake was not seen, from the first
+    /// byte seen (off: their stream rules match packet by packet).
+    #[arg(long, value_enum, default_value = "off", value_name = "on|off")]
+    pub midstream: OnOff,
+
+    /// Verify TCP checksums before reassembly: auto stops verifying when a
+    /// capture shows offloaded (unfilled) checksums.
+    #[arg(long, value_enum, default_value = "auto", value_name = "auto|on|off")]
+    pub checksum: ChecksumArg,
+
     /// Rule files or folders (repeatable; default: signatures/ when it exists).
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -199,6 +230,21 @@ pub struct PipelineArgs {
     pub rules_unsupported: Unsupported,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChecksumArg {
+    Auto,
+    On,
+    Off,
+}
+
+fn parse_stream_window(s: &str) -> Result<usize, String> {
+    let n = parse_bytes(s)?;
+    if !(64..=1 << 24).contains(&n) {
+        return Err(format!("`{s}`: expected 64 bytes to 16MiB"));
+    }
+    Ok(n)
+}
+
 /// What an unsupported rule does at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Unsupported {
@@ -213,6 +259,8 @@ pub struct PipelineSettings {
     pub malformed: MalformedPolicy,
     pub timeouts: Timeouts,
     pub defrag: DefragConfig,
+    pub stream: StreamConfig,
+    pub checksum: ChecksumMode,
 }
 
 impl PipelineArgs {
@@ -230,6 +278,18 @@ impl PipelineArgs {
         };
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Ok(PipelineSettings {
+            stream: StreamConfig {
+                memcap: self.stream_memcap,
+                reassembly_memcap: self.reassembly_memcap,
+                depth: self.stream_depth as u64,
+                window: self.stream_window,
+                midstream: self.midstream == OnOff::On,
+            },
+            checksum: match self.checksum {
+                ChecksumArg::Auto => ChecksumMode::Auto,
+                ChecksumArg::On => ChecksumMode::On,
+                ChecksumArg::Off => ChecksumMode::Off,
+            },
             defrag: DefragConfig {
                 memcap: self.defrag_memcap,
                 timeout_ns: ns(self.defrag_timeout),
@@ -310,6 +370,8 @@ impl ReplayArgs {
             flow_capacity: self.pipeline.flow_capacity,
             timeouts: p.timeouts,
             defrag: p.defrag,
+            stream: p.stream,
+            checksum: p.checksum,
             speed: self.speed,
             loops: self.loops,
             malformed: p.malformed,

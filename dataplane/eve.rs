@@ -22,6 +22,33 @@ use std::thread::JoinHandle;
 pub enum Event {
     Flow(FlowRecord),
     Alert(AlertRecord),
+    Anomaly(AnomalyRecord),
+}
+
+/// A protocol anomaly worth an EVE `anomaly` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anomaly {
+    /// A TCP segment overlapped bytes already seen with different bytes.
+    StreamOverlapDifferentData,
+}
+
+impl Anomaly {
+    /// Suricata's (type, event) names for it.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Anomaly::StreamOverlapDifferentData => {
+                ("stream", "stream.reassembly_overlap_different_data")
+            }
+        }
+    }
+}
+
+/// An anomaly on one packet: `at` says where and when (its `rule` is
+/// unused, `blocked` says whether the packet was dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnomalyRecord {
+    pub at: AlertRecord,
+    pub event: Anomaly,
 }
 
 /// One rule match on one packet.
@@ -103,6 +130,66 @@ pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> 
         tollgate: Ours {
             worker: a.worker,
             vni: a.vni,
+        },
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+#[derive(Serialize)]
+struct EveAnomaly<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    vlan: &'a [u16],
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    proto: String,
+    anomaly: AnomalySection,
+    tollgate: OursAnomaly,
+}
+
+#[derive(Serialize)]
+struct AnomalySection {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: &'static str,
+}
+
+#[derive(Serialize)]
+struct OursAnomaly {
+    worker: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vni: Option<u32>,
+    /// The packet was dropped for it (IPS).
+    blocked: bool,
+}
+
+/// Writes one anomaly as an EVE line, as Suricata's anomaly logger does.
+pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord) -> io::Result<()> {
+    let a = &an.at;
+    let has_ports = matches!(a.proto, 6 | 17 | 132);
+    let (kind, event) = an.event.names();
+    let ev = EveAnomaly {
+        timestamp: format_timestamp(a.ts_ns),
+        flow_id: a.flow_id,
+        event_type: "anomaly",
+        vlan: &a.vlan[..usize::from(a.vlan_count)],
+        src_ip: addr_to_ip(a.network, &a.src).to_string(),
+        src_port: has_ports.then_some(a.src_port),
+        dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
+        dest_port: has_ports.then_some(a.dst_port),
+        proto: proto_name(a.proto),
+        anomaly: AnomalySection { kind, event },
+        tollgate: OursAnomaly {
+            worker: a.worker,
+            vni: a.vni,
+            blocked: a.blocked,
         },
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -291,6 +378,7 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
 pub struct EveCounters {
     pub flow: u64,
     pub alert: u64,
+    pub anomaly: u64,
 }
 
 /// The event-writer thread.
@@ -337,6 +425,10 @@ fn write_event(
                 write_alert(out, a, rule)?;
                 c.alert += 1;
             }
+        }
+        Event::Anomaly(a) => {
+            write_anomaly(out, a)?;
+            c.anomaly += 1;
         }
     }
     Ok(())
@@ -417,6 +509,7 @@ mod tests {
         FlowRecord {
             flow_id: 0x1234_5600 | 1,
             slot: 0,
+            bits: Default::default(),
             worker: 1,
             network: Network::Ipv4,
             proto: 6,

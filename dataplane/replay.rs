@@ -57,6 +57,8 @@ pub struct ReplayConfig {
     pub loops: u16,
     pub malformed: MalformedPolicy,
     pub defrag: DefragConfig,
+    pub stream: crate::reassembly::StreamConfig,
+    pub checksum: crate::reassembly::ChecksumMode,
     /// Rules to match, shared by every worker.
     pub engine: Option<std::sync::Arc<crate::detect::Engine>>,
 }
@@ -75,6 +77,8 @@ impl Default for ReplayConfig {
             loops: 1,
             malformed: MalformedPolicy::Pass,
             defrag: DefragConfig::default(),
+            stream: crate::reassembly::StreamConfig::default(),
+            checksum: crate::reassembly::ChecksumMode::Auto,
             engine: None,
         }
     }
@@ -255,6 +259,8 @@ pub fn replay(
             defrag: cfg.defrag,
             workers: cfg.workers as u16,
             reta_size: crate::rss::RETA_SIZE,
+            stream: cfg.stream,
+            checksum: cfg.checksum,
         };
         // Everything a worker holds is built here, before its thread starts,
         // so a failure (a Hyperscan scratch) is a start-up error.

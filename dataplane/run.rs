@@ -556,6 +556,8 @@ pub fn run(
             malformed: cfg.settings.malformed,
             inspect: cfg.inspect,
             defrag: cfg.settings.defrag,
+            stream: cfg.settings.stream,
+            checksum: cfg.settings.checksum,
             workers: n_workers as u16,
             // In hardware, the NIC's table decides; in software, SoftRss's.
             reta_size: if hw_rss && n_workers > 1 {

@@ -83,6 +83,8 @@ pub struct WorkerCounters {
     /// Flowbit sets refused: the flow carried all the bits it can.
     pub flowbits_full: u64,
     pub frag: FragCounters,
+    pub stream: crate::reassembly::StreamCounters,
+    pub stream_match: crate::detect::stream::StreamMatchCounters,
 }
 
 impl WorkerCounters {

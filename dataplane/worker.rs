@@ -7,15 +7,19 @@
 //! through a bounded ring with `try_send` (a full ring is counted, the worker
 //! never waits), and the clock is the packets' own, read once per burst.
 
-use crate::decode::{decode, DecodeError, Decoded, Network};
+use crate::decode::{addr_to_ip, decode, tcp_checksum_ok, DecodeError, Decoded, Network};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
+use crate::detect::stream::{Pending, StreamScanner};
 use crate::detect::threshold::{Seen, ThresholdTable};
-use crate::detect::{Engine, PacketView, Regex};
-use crate::eve::{AlertRecord, Event};
+use crate::detect::{Confirm, Engine, PacketView, Regex};
+use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
+use crate::reassembly::{
+    ChecksumMode, Checksums, Delivery, Reassembly, Segment, StreamConfig, StreamEvent,
+};
 use crate::rss::SoftRss;
 use crate::rules::Action;
 use crate::stats::{Latency, WorkerCounters};
@@ -57,6 +61,9 @@ pub struct WorkerConfig {
     /// Entries in the redirection table that spreads packets to workers: the
     /// ports' own where they spread in hardware, else `rss::RETA_SIZE`.
     pub reta_size: usize,
+    /// TCP reassembly bounds (used when a rule matches the stream).
+    pub stream: StreamConfig,
+    pub checksum: ChecksumMode,
 }
 
 /// A reassembled datagram on its way to the worker that owns its flow.
@@ -123,6 +130,9 @@ pub struct Worker {
     /// Datagrams other workers handed over, in capture-time order, waiting
     /// for this worker's own packets to reach their time (preallocated).
     held: Vec<Datagram>,
+    /// TCP reassembly, when some rule matches the stream.
+    stream: Option<Reassembly>,
+    checksums: Checksums,
 }
 
 /// Keys a worker's threshold table counts at once (about 1 MB); past
@@ -140,18 +150,131 @@ struct Rules {
     regexes: Vec<Regex>,
     /// Match counts for rules with a threshold or detection_filter.
     thresholds: ThresholdTable,
+    /// Hyperscan stream state of every reassembled direction.
+    scanner: Option<StreamScanner>,
 }
 
 /// Matches one packet of flow `flow_id`, stamped `ts`, and reports each
-/// alert to `alert(rule, blocked)`, as Suricata orders actions: a matching
-/// pass rule silences the packet; a drop or reject rule blocks it inline.
-/// Rules run in flowbit order (those that set bits before those that test
-/// them) against the flow's `bits`, which they update. A match its
-/// threshold holds back neither alerts nor acts, though its flowbits are
-/// set, as in Suricata. Returns whether the packet is blocked, and how many
-/// bit sets found the flow full.
+/// alert to `alert(rule, blocked)`. Stream rules are tried on the packet
+/// only when `with_stream_rules` (its direction is not reassembled).
+/// Returns whether the packet is blocked, and how many bit sets found the
+/// flow full.
 fn match_rules(
     rules: &mut Rules,
+    view: &PacketView<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    with_stream_rules: bool,
+    ids: (u64, u64),
+    alert: impl FnMut(u32, bool),
+) -> (bool, u64) {
+    let mut cands = [0u32; MAX_HITS];
+    let mut n = 0;
+    rules.engine.match_packet(
+        rules.scratch.as_ref(),
+        &rules.regexes,
+        view,
+        with_stream_rules,
+        |ri| {
+            if n < MAX_HITS {
+                cands[n] = ri as u32;
+                n += 1;
+            }
+        },
+    );
+    decide(rules, &mut cands[..n], view, mode, bits, ids, alert)
+}
+
+/// Matches a direction's newly reassembled bytes: the stream database
+/// finds fast patterns ending in them (also across segment boundaries),
+/// and each hit's rule is confirmed on the retained window. A hit that
+/// does not confirm yet is tried again on the next bytes while it is in
+/// the window; one whose rule reaches before the window is counted.
+fn match_stream(
+    rules: &mut Rules,
+    d: &Delivery<'_>,
+    view: &PacketView<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    ids: (u64, u64),
+    alert: impl FnMut(u32, bool),
+) -> (bool, u64) {
+    let (Some(sc), Some(scratch)) = (rules.scanner.as_mut(), rules.scratch.as_ref()) else {
+        return (false, 0);
+    };
+    let mut fresh = [(0u32, 0u64); MAX_HITS];
+    let mut n = 0;
+    let at = d.base + d.new_from as u64;
+    sc.scan(
+        scratch,
+        d.session,
+        d.gap,
+        &d.window[d.new_from..],
+        at,
+        |rule, end| {
+            if n < MAX_HITS && !fresh[..n].iter().any(|(r, _)| *r == rule) {
+                fresh[n] = (rule, end);
+                n += 1;
+            }
+        },
+    );
+    let mut tries = [(0u32, 0u64, false); MAX_HITS + crate::detect::stream::PENDING];
+    let mut t = 0;
+    for p in sc.pending(d.session) {
+        if d.gap || p.end < d.base {
+            // Its bytes are gone (a gap, or out of the window).
+            tries[t] = (p.rule, p.end, false);
+            t += 1;
+            continue;
+        }
+        tries[t] = (p.rule, p.end, true);
+        t += 1;
+    }
+    for &(rule, end) in &fresh[..n] {
+        if !tries[..t].iter().any(|x| x.0 == rule && x.2) {
+            tries[t] = (rule, end, true);
+            t += 1;
+        }
+    }
+    let mut cands = [0u32; MAX_HITS];
+    let mut c = 0;
+    for &(rule, end, live) in &tries[..t] {
+        if !live {
+            sc.drop_pending(d.session, rule);
+            continue;
+        }
+        let Some(r) = rules.engine.rules.get(rule as usize) else {
+            continue;
+        };
+        match r.holds_stream(view, &rules.regexes, d.base) {
+            Confirm::Yes => {
+                sc.drop_pending(d.session, rule);
+                if c < MAX_HITS {
+                    cands[c] = rule;
+                    c += 1;
+                }
+            }
+            Confirm::No => {
+                sc.add_pending(d.session, Pending { rule, end });
+            }
+            Confirm::OutsideWindow => {
+                sc.counters.unconfirmable += 1;
+                sc.drop_pending(d.session, rule);
+            }
+        }
+    }
+    decide(rules, &mut cands[..c], view, mode, bits, ids, alert)
+}
+
+/// Turns confirmed candidates into actions and alerts, as Suricata orders
+/// them: rules run in flowbit order (those that set bits before those that
+/// test them) against the flow's `bits`, which they update; a match its
+/// threshold holds back neither alerts nor acts, though its flowbits are
+/// set; a matching pass rule silences the packet; a drop or reject rule
+/// blocks it inline.
+fn decide(
+    rules: &mut Rules,
+    cands: &mut [u32],
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
@@ -159,23 +282,12 @@ fn match_rules(
     mut alert: impl FnMut(u32, bool),
 ) -> (bool, u64) {
     let Rules {
-        engine,
-        scratch,
-        regexes,
-        thresholds,
+        engine, thresholds, ..
     } = rules;
-    let mut cands = [0u32; MAX_HITS];
-    let mut n = 0;
-    engine.match_packet(scratch.as_ref(), regexes, view, |ri| {
-        if n < MAX_HITS {
-            cands[n] = ri as u32;
-            n += 1;
-        }
-    });
-    cands[..n].sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
+    cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
     let mut hits = [0u32; MAX_HITS];
     let (mut h, mut pass, mut drop, mut lost) = (0, false, false, 0);
-    for &ri in &cands[..n] {
+    for &ri in cands.iter() {
         let r = &engine.rules[ri as usize];
         if !r.bits_hold(bits) {
             continue;
@@ -198,7 +310,7 @@ fn match_rules(
             Action::Drop | Action::Reject => drop = true,
             Action::Alert => {}
         }
-        if !r.noalert {
+        if !r.noalert && h < MAX_HITS {
             hits[h] = ri;
             h += 1;
         }
@@ -213,11 +325,205 @@ fn match_rules(
     (blocked, lost)
 }
 
+/// A packet's or a flow direction's addresses, as alerts and rule headers
+/// need them.
+#[derive(Debug, Clone, Copy)]
+struct Tuple {
+    network: Network,
+    proto: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    src_port: u16,
+    dst_port: u16,
+    vlan: [u16; crate::decode::MAX_VLAN_TAGS],
+    vlan_count: u8,
+    vni: Option<u32>,
+}
+
+impl Tuple {
+    fn of_packet(d: &Decoded) -> Self {
+        Tuple {
+            network: d.network,
+            proto: d.proto,
+            src: d.src,
+            dst: d.dst,
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            vlan: d.vlan,
+            vlan_count: d.vlan_count,
+            vni: d.vni,
+        }
+    }
+
+    /// The flow's tuple as the sender in `dir` sees it.
+    fn of_flow(r: &FlowRecord, dir: Dir) -> Self {
+        let t = Tuple {
+            network: r.network,
+            proto: r.proto,
+            src: r.src,
+            dst: r.dst,
+            src_port: r.src_port,
+            dst_port: r.dst_port,
+            vlan: r.vlan,
+            vlan_count: r.vlan_count,
+            vni: r.vni,
+        };
+        if dir == Dir::ToServer {
+            t
+        } else {
+            t.reversed()
+        }
+    }
+
+    fn reversed(self) -> Self {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            ..self
+        }
+    }
+
+    fn view<'a>(&self, to_server: bool, established: bool, payload: &'a [u8]) -> PacketView<'a> {
+        PacketView {
+            proto: self.proto,
+            src: addr_to_ip(self.network, &self.src),
+            dst: addr_to_ip(self.network, &self.dst),
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            to_server,
+            established,
+            tcp_flags: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            payload,
+        }
+    }
+
+    fn alert(
+        &self,
+        ts_ns: u64,
+        flow_id: u64,
+        worker: u16,
+        rule: u32,
+        blocked: bool,
+    ) -> AlertRecord {
+        AlertRecord {
+            ts_ns,
+            flow_id,
+            worker,
+            rule,
+            network: self.network,
+            proto: self.proto,
+            src: self.src,
+            dst: self.dst,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            vlan: self.vlan,
+            vlan_count: self.vlan_count,
+            vni: self.vni,
+            blocked,
+        }
+    }
+}
+
+/// What a stream event does to the matcher: new bytes are matched, a
+/// finished direction's state is let go. Returns whether a drop rule
+/// matched.
+#[allow(clippy::too_many_arguments)]
+fn on_stream_event(
+    ev: StreamEvent<'_>,
+    rules: &mut Rules,
+    tuple: &Tuple,
+    tuple_dir: Dir,
+    established: bool,
+    bits: &mut FlowBits,
+    ids: (u64, u64),
+    events: &Option<Sender<Event>>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) -> bool {
+    match ev {
+        StreamEvent::Done(session) => {
+            if let Some(sc) = rules.scanner.as_mut() {
+                sc.release(session);
+            }
+            false
+        }
+        StreamEvent::Data(d) => {
+            let t = if d.dir == tuple_dir {
+                *tuple
+            } else {
+                tuple.reversed()
+            };
+            let view = t.view(d.dir == Dir::ToServer, established, d.window);
+            let (flow_id, ts) = ids;
+            let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, |rule, b| {
+                counters.alerts += 1;
+                let a = t.alert(ts, flow_id, cfg.id, rule, b);
+                offer_event(events, counters, Event::Alert(a));
+            });
+            counters.flowbits_full += lost;
+            blocked
+        }
+    }
+}
+
+/// A flow ended: what its streams still hold is matched (each hole a gap),
+/// their sessions go back, and its record goes out.
+fn flow_ended(
+    r: &FlowRecord,
+    stream: Option<&mut Reassembly>,
+    rules: Option<&mut Rules>,
+    events: &Option<Sender<Event>>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) {
+    if let (Some(re), Some(rules)) = (stream, rules) {
+        flow_streams_end(r, re, rules, events, counters, cfg);
+    }
+    offer(events, counters, r);
+}
+
+/// Flushes an ended flow's streams into the matcher and frees them.
+fn flow_streams_end(
+    r: &FlowRecord,
+    re: &mut Reassembly,
+    rules: &mut Rules,
+    events: &Option<Sender<Event>>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) {
+    if r.proto != 6 {
+        return;
+    }
+    let tuple = Tuple::of_flow(r, Dir::ToServer);
+    let established = r.tcp.is_some_and(|t| t.state.is_established());
+    let mut bits = r.bits;
+    re.end(r.slot, r.flow_id, &mut |ev| {
+        on_stream_event(
+            ev,
+            rules,
+            &tuple,
+            Dir::ToServer,
+            established,
+            &mut bits,
+            (r.flow_id, r.end_ns),
+            events,
+            counters,
+            cfg,
+        );
+    });
+}
+
 /// What stage 2 needs to account a whole packet to its flow and match it
 /// against the rules: borrowed from the worker's fields for one call.
 struct Inspector<'a> {
     flows: &'a mut FlowTable,
     rules: Option<&'a mut Rules>,
+    stream: Option<&'a mut Reassembly>,
+    checksums: &'a mut Checksums,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -225,61 +531,114 @@ struct Inspector<'a> {
 
 impl Inspector<'_> {
     /// Accounts a whole packet (or a rebuilt datagram: one packet of its
-    /// flow) and matches it. Returns whether an IPS verdict blocks it.
-    fn inspect(&mut self, d: &Decoded, frame: &[u8], ts: u64, now: u64, pass: u16) -> bool {
+    /// flow) and matches it: its TCP payload goes through reassembly to
+    /// the stream rules, the packet itself to the packet rules. Returns why
+    /// an IPS verdict drops it, if one does.
+    fn inspect(
+        &mut self,
+        d: &Decoded,
+        frame: &[u8],
+        ts: u64,
+        now: u64,
+        pass: u16,
+    ) -> Option<DropReason> {
         let Inspector {
             flows,
             rules,
+            stream,
+            checksums,
             events,
             counters,
             cfg,
         } = self;
         let up = flows.packet(d, frame.len() as u32, ts, now, pass, &mut |r| {
-            offer(events, counters, r)
+            flow_ended(
+                r,
+                stream.as_deref_mut(),
+                rules.as_deref_mut(),
+                events,
+                counters,
+                cfg,
+            )
         });
         if up.dropped && cfg.mode == Mode::Ips {
-            return true;
+            return Some(DropReason::Rule);
         }
-        let Some(rules) = rules else {
-            return false;
-        };
+        let rules = rules.as_deref_mut()?;
         let start = d.payload_offset as usize;
         let payload = frame
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
+        let tuple = Tuple::of_packet(d);
+        let mut bits = flows.bits(up.slot);
+        let before = bits;
+        let ids = (up.flow_id, ts);
+        let mut verdict = None;
+        // Stream rules take the packet alone unless its direction is
+        // reassembled (not TCP, no reassembly, or a refused direction).
+        let mut with_stream_rules = true;
+        if let (6, Some(re)) = (d.proto, stream.as_deref_mut()) {
+            let tcp = d.tcp;
+            if !payload.is_empty() && !checksums.admit(|| tcp_checksum_ok(frame, d)) {
+                // The receiver drops it too: it is neither reassembled nor
+                // matched as stream data.
+                with_stream_rules = false;
+            } else {
+                let isn = flows.tcp_isn(up.slot, up.dir);
+                let seg = Segment {
+                    seq: tcp.seq,
+                    ack: (tcp.flags & crate::decode::tcp::ACK_FLAG != 0).then_some(tcp.ack),
+                    payload,
+                };
+                let mut stream_drop = false;
+                let mut on_event = |ev: StreamEvent<'_>| {
+                    stream_drop |= on_stream_event(
+                        ev,
+                        rules,
+                        &tuple,
+                        up.dir,
+                        up.established,
+                        &mut bits,
+                        ids,
+                        events,
+                        counters,
+                        cfg,
+                    );
+                };
+                let placed = re.segment(up.slot, up.flow_id, up.dir, isn, &seg, &mut on_event);
+                if up.rst {
+                    re.reset(up.slot, up.flow_id, &mut on_event);
+                }
+                with_stream_rules = placed.unstreamed;
+                if stream_drop {
+                    verdict = Some(DropReason::Rule);
+                }
+                if placed.overlap_different {
+                    let blocked = cfg.mode == Mode::Ips;
+                    if blocked && verdict.is_none() {
+                        verdict = Some(DropReason::StreamOverlap);
+                    }
+                    let at = tuple.alert(ts, up.flow_id, cfg.id, u32::MAX, blocked);
+                    offer_event(
+                        events,
+                        counters,
+                        Event::Anomaly(AnomalyRecord {
+                            at,
+                            event: Anomaly::StreamOverlapDifferentData,
+                        }),
+                    );
+                }
+            }
+        }
         let view = PacketView {
-            proto: d.proto,
-            src: d.src_ip(),
-            dst: d.dst_ip(),
-            src_port: d.src_port,
-            dst_port: d.dst_port,
-            to_server: up.dir == Dir::ToServer,
-            established: up.established,
             tcp_flags: if d.proto == 6 { d.tcp.flags } else { 0 },
             icmp_type: d.icmp_type,
             icmp_code: d.icmp_code,
-            payload,
+            ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
         };
-        let mut bits = flows.bits(up.slot);
-        let before = bits;
         let on_alert = |rule, blocked| {
             counters.alerts += 1;
-            let alert = AlertRecord {
-                ts_ns: ts,
-                flow_id: up.flow_id,
-                worker: cfg.id,
-                rule,
-                network: d.network,
-                proto: d.proto,
-                src: d.src,
-                dst: d.dst,
-                src_port: d.src_port,
-                dst_port: d.dst_port,
-                vlan: d.vlan,
-                vlan_count: d.vlan_count,
-                vni: d.vni,
-                blocked,
-            };
+            let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
             offer_event(events, counters, Event::Alert(alert));
         };
         let (blocked, lost) = match_rules(
@@ -287,21 +646,25 @@ impl Inspector<'_> {
             &view,
             cfg.mode,
             &mut bits,
-            (up.flow_id, ts),
+            with_stream_rules,
+            ids,
             on_alert,
         );
         counters.flowbits_full += lost;
         if bits != before {
             flows.set_bits(up.slot, bits);
         }
-        if blocked {
+        if blocked && verdict.is_none() {
+            verdict = Some(DropReason::Rule);
+        }
+        if verdict == Some(DropReason::Rule) {
             flows.mark_dropped(up.slot);
         }
-        blocked
+        verdict.filter(|_| cfg.mode == Mode::Ips)
     }
 
     /// A reassembled datagram: decoded and inspected like a whole packet.
-    fn datagram(&mut self, frame: &[u8], ts: u64, now: u64, pass: u16) -> bool {
+    fn datagram(&mut self, frame: &[u8], ts: u64, now: u64, pass: u16) -> Option<DropReason> {
         match decode(frame) {
             Ok(mut d) if d.is_ip() && !d.fragment => {
                 if pass != 0 {
@@ -309,7 +672,7 @@ impl Inspector<'_> {
                 }
                 self.inspect(&d, frame, ts, now, pass)
             }
-            _ => false,
+            _ => None,
         }
     }
 }
@@ -366,6 +729,8 @@ impl Worker {
             handoff: None,
             held: Vec::with_capacity(HELD_MAX),
             rules: None,
+            stream: None,
+            checksums: Checksums::new(cfg.checksum),
         }
     }
 
@@ -377,10 +742,17 @@ impl Worker {
         } else {
             0
         };
+        let mut scanner = None;
+        if let Some(state) = StreamScanner::session_bytes(&engine)? {
+            let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state);
+            scanner = StreamScanner::new(&engine, re.capacity())?;
+            self.stream = Some(re);
+        }
         self.rules = Some(Rules {
             scratch: engine.scratch()?,
             regexes: engine.regexes(),
             thresholds: ThresholdTable::new(keys),
+            scanner,
             engine,
         });
         Ok(self)
@@ -420,12 +792,16 @@ impl Worker {
             handoff,
             held,
             rules,
+            stream,
+            checksums,
             cfg,
             ..
         } = self;
         let mut inspector = Inspector {
             flows,
             rules: rules.as_mut(),
+            stream: stream.as_mut(),
+            checksums,
             events,
             counters,
             cfg,
@@ -481,7 +857,15 @@ impl Worker {
         if let Some(r) = &self.rules {
             c.alerts_thresholded = r.thresholds.suppressed;
             c.threshold_table_full = r.thresholds.full;
+            if let Some(sc) = &r.scanner {
+                c.stream_match = sc.counters;
+            }
         }
+        if let Some(re) = &self.stream {
+            c.stream = re.counters;
+        }
+        c.stream.checksum_bad = self.checksums.bad;
+        c.stream.checksum_off = u64::from(self.checksums.turned_off);
         c
     }
 
@@ -555,10 +939,12 @@ impl Worker {
             handoff,
             held,
             rules,
+            stream,
+            checksums,
             cfg,
             ..
         } = self;
-        let mut rule_drop = [false; BURST_SIZE];
+        let mut rule_drop: [Option<DropReason>; BURST_SIZE] = [None; BURST_SIZE];
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
             let d = &decoded[i];
@@ -569,6 +955,8 @@ impl Worker {
             let mut inspector = Inspector {
                 flows,
                 rules: rules.as_mut(),
+                stream: stream.as_mut(),
+                checksums,
                 events,
                 counters,
                 cfg,
@@ -620,7 +1008,9 @@ impl Worker {
         for ((i, p), out) in pkts.iter().enumerate().zip(verdicts.iter_mut()) {
             let verdict = match (errors[i], self.cfg.mode, self.cfg.malformed) {
                 (Some(_), Mode::Ips, MalformedPolicy::Drop) => Verdict::Drop(DropReason::Malformed),
-                _ if rule_drop[i] => Verdict::Drop(DropReason::Rule),
+                _ if rule_drop[i].is_some() => {
+                    Verdict::Drop(rule_drop[i].unwrap_or(DropReason::Rule))
+                }
                 _ => Verdict::Forward,
             };
             match verdict {
@@ -682,9 +1072,14 @@ impl Worker {
             events,
             counters,
             now_ns,
+            stream,
+            rules,
+            cfg,
             ..
         } = self;
-        flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| offer(events, counters, r));
+        flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| {
+            flow_ended(r, stream.as_mut(), rules.as_mut(), events, counters, cfg)
+        });
         self.defrag.expire(self.now_ns);
     }
 
@@ -696,9 +1091,17 @@ impl Worker {
             flows,
             events,
             counters,
+            stream,
+            rules,
+            cfg,
             ..
         } = &mut self;
         flows.flush(reason, &mut |r| {
+            // What the streams still hold is matched first; their alerts
+            // take the ring as on the hot path.
+            if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
+                flow_streams_end(r, re, rules, events, counters, cfg);
+            }
             if let Some(tx) = events {
                 match tx.send(Event::Flow(*r)) {
                     Ok(()) => counters.events_sent += 1,
@@ -727,6 +1130,8 @@ mod tests {
             defrag: DefragConfig::default(),
             workers: 1,
             reta_size: crate::rss::RETA_SIZE,
+            stream: StreamConfig::default(),
+            checksum: ChecksumMode::Auto,
         }
     }
 

@@ -32,6 +32,8 @@ pub fn one_worker() -> WorkerConfig {
         defrag: Default::default(),
         workers: 1,
         reta_size: tollgate::rss::RETA_SIZE,
+        stream: Default::default(),
+        checksum: Default::default(),
     }
 }
 

@@ -66,8 +66,10 @@ impl ContentMatch {
     }
 
     /// The window `[lo, hi)` a match must lie in, given where the previous
-    /// content's match ended.
-    fn window(&self, buf_len: usize, prev_end: usize) -> Option<(usize, usize)> {
+    /// content's match ended. `base` is where the buffer starts in its
+    /// stream (0 for a packet): absolute offsets and depths count from the
+    /// stream's start.
+    fn window(&self, buf_len: usize, prev_end: usize, base: usize) -> Option<(usize, usize)> {
         let (mut lo, mut hi) = (0usize, buf_len);
         if self.relative() {
             let d = i64::from(self.distance.unwrap_or(0));
@@ -75,17 +77,26 @@ impl ContentMatch {
             if let Some(w) = self.within {
                 hi = hi.min(prev_end.saturating_add(w as usize));
             }
-        }
-        if let Some(o) = self.offset {
-            lo = lo.max(o as usize);
+            if let Some(o) = self.offset {
+                lo = lo.max(o as usize);
+            }
+        } else if let Some(o) = self.offset {
+            lo = lo.max((o as usize).saturating_sub(base));
         }
         if let Some(d) = self.depth {
-            let base = if self.relative() {
+            let start = if self.relative() {
                 lo
             } else {
-                self.offset.unwrap_or(0) as usize
+                let abs_end = (self.offset.unwrap_or(0) as usize).saturating_add(d as usize);
+                if abs_end <= base {
+                    return None;
+                }
+                hi = hi.min(abs_end - base);
+                lo
             };
-            hi = hi.min(base.saturating_add(d as usize));
+            if self.relative() {
+                hi = hi.min(start.saturating_add(d as usize));
+            }
         }
         if self.startswith {
             hi = hi.min(lo + self.bytes.len());
@@ -133,13 +144,61 @@ pub fn matches_with(
     rx: &[Regex],
     buf: &[u8],
 ) -> bool {
+    matches_at(contents, checks, rx, buf, 0)
+}
+
+/// `matches_with` on a window of a stream that starts at stream offset
+/// `base`: absolute offsets and depths count from the stream's start.
+pub fn matches_at(
+    contents: &[ContentMatch],
+    checks: &[(usize, Check)],
+    rx: &[Regex],
+    buf: &[u8],
+    base: u64,
+) -> bool {
     let chain = Chain {
         contents,
         checks,
         rx,
         buf,
+        base: usize::try_from(base).unwrap_or(usize::MAX),
     };
     chain.step(0, 0)
+}
+
+/// How far into a stream a rule's absolute conditions reach: where they
+/// can be confirmed from a window that no longer starts at the stream's
+/// first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// No absolute limit: any window will do.
+    Anywhere,
+    /// Every absolute condition lies before this stream offset (u64::MAX:
+    /// they count from the buffer's start, so only the stream's first
+    /// window can confirm them).
+    Before(u64),
+}
+
+/// The reach of a chain of `contents` and `checks`.
+pub fn reach(contents: &[ContentMatch], checks: &[(usize, Check)]) -> Reach {
+    let mut r: Option<u64> = None;
+    for c in contents.iter().filter(|c| !c.relative()) {
+        let end = match (c.depth, c.startswith) {
+            (Some(d), _) => Some(u64::from(c.offset.unwrap_or(0)) + u64::from(d)),
+            (None, true) => Some(u64::from(c.offset.unwrap_or(0)) + c.bytes.len() as u64),
+            (None, false) => None,
+        };
+        if let Some(e) = end {
+            r = Some(r.map_or(e, |x| x.max(e)));
+        }
+    }
+    if checks
+        .iter()
+        .any(|(_, c)| matches!(c, Check::Bytes(b) if !b.relative()))
+    {
+        r = Some(u64::MAX);
+    }
+    r.map_or(Reach::Anywhere, Reach::Before)
 }
 
 struct Chain<'a> {
@@ -147,6 +206,7 @@ struct Chain<'a> {
     checks: &'a [(usize, Check)],
     rx: &'a [Regex],
     buf: &'a [u8],
+    base: usize,
 }
 
 impl Chain<'_> {
@@ -166,7 +226,7 @@ fn step(ch: &Chain<'_>, i: usize, mut prev_end: usize) -> bool {
     let Some(c) = contents.get(i) else {
         return true;
     };
-    let Some((lo, hi)) = c.window(buf.len(), prev_end) else {
+    let Some((lo, hi)) = c.window(buf.len(), prev_end, ch.base) else {
         // No room at all: a negated content holds, a positive one fails.
         return c.negated && ch.step(i + 1, prev_end);
     };
@@ -258,6 +318,33 @@ mod tests {
         )];
         assert!(matches_with(&contents[..1], &gone, &[], b"xxLEN"));
         assert!(!matches_with(&contents[..1], &gone, &[], b"xxLEN!"));
+    }
+
+    #[test]
+    fn stream_windows_count_positions_from_the_stream_start() {
+        let mut a = c(b"abc");
+        a.offset = Some(100);
+        a.depth = Some(10);
+        // The window starts at stream offset 95: "abc" at 100 is at 5.
+        assert!(matches_at(&[a.clone()], &[], &[], b"xxxxxabcxx", 95));
+        assert!(
+            !matches_at(&[a.clone()], &[], &[], b"abcxxxxxxx", 95),
+            "at 95"
+        );
+        assert!(
+            !matches_at(&[a.clone()], &[], &[], b"xxxxxabc", 200),
+            "past depth"
+        );
+        assert_eq!(reach(&[a.clone()], &[]), Reach::Before(110));
+        let mut o = c(b"abc");
+        o.offset = Some(100);
+        assert!(
+            matches_at(&[o.clone()], &[], &[], b"abc", 500),
+            "offset only"
+        );
+        assert_eq!(reach(&[o, c(b"x")], &[]), Reach::Anywhere);
+        let at0 = [(0, Check::Bytes(ByteCheck::parse("isdataat", "3").unwrap()))];
+        assert_eq!(reach(&[], &at0), Reach::Before(u64::MAX));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod bytes;
 pub mod content;
 pub mod header;
 pub mod pcre;
+pub mod stream;
 pub mod threshold;
 
 use crate::flow::bits::FlowBits;
@@ -45,6 +46,8 @@ pub struct FlowCond {
     /// Some(true): to the server; Some(false): to the client.
     pub to_server: Option<bool>,
     pub established: Option<bool>,
+    /// `only_stream`: Some(true); `no_stream`: Some(false).
+    pub stream: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +152,11 @@ impl Flowbit {
 #[derive(Debug, Clone)]
 pub struct EngineRule {
     pub sid: u32,
+    /// Matched on the reassembled stream (a TCP payload rule), not per
+    /// packet, unless its direction is not reassembled.
+    pub stream: bool,
+    /// How far its absolute positions reach into the stream.
+    pub reach: content::Reach,
     pub gid: u32,
     pub rev: u32,
     pub msg: String,
@@ -262,6 +270,30 @@ impl EngineRule {
         lost
     }
 
+    /// A stream rule on a window of its direction's stream that starts at
+    /// stream offset `base`: `p` gives the header and `p.payload` is the
+    /// window.
+    pub fn holds_stream(&self, p: &PacketView<'_>, rx: &[Regex], base: u64) -> Confirm {
+        if let content::Reach::Before(end) = self.reach {
+            if base > 0 {
+                return if base >= end {
+                    Confirm::No
+                } else {
+                    Confirm::OutsideWindow
+                };
+            }
+        }
+        let ok = self.flow.to_server.is_none_or(|t| t == p.to_server)
+            && self.flow.established.is_none_or(|e| e == p.established)
+            && self.header_holds(p)
+            && content::matches_at(&self.contents, &self.checks, rx, p.payload, base);
+        if ok {
+            Confirm::Yes
+        } else {
+            Confirm::No
+        }
+    }
+
     /// Every condition but the fast pattern's prefilter and the flowbits.
     /// `rx`: the worker's copies of the engine's pcre expressions.
     pub fn holds(&self, p: &PacketView<'_>, rx: &[Regex]) -> bool {
@@ -274,6 +306,15 @@ impl EngineRule {
             && self.header_holds(p)
             && content::matches_with(&self.contents, &self.checks, rx, p.payload)
     }
+}
+
+/// What confirming a stream rule on a window found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    Yes,
+    No,
+    /// Its absolute positions reach before the retained window.
+    OutsideWindow,
 }
 
 /// Keywords this engine evaluates on packet payloads.
@@ -391,9 +432,9 @@ pub fn compile_rule(
                         "to_client" | "from_server" => flow.to_server = Some(false),
                         "established" => flow.established = Some(true),
                         "not_established" => flow.established = Some(false),
-                        // Packets are all this engine matches, so "not on
-                        // the reassembled stream" always holds.
-                        "stateless" | "no_stream" => {}
+                        "stateless" => {}
+                        "no_stream" => flow.stream = Some(false),
+                        "only_stream" => flow.stream = Some(true),
                         other => return Err(format!("flow:{other} is not evaluated yet")),
                     }
                 }
@@ -461,8 +502,23 @@ pub fn compile_rule(
             .max_by_key(|(i, c)| (c.bytes.len(), std::cmp::Reverse(*i)))
             .map(|(i, _)| i),
     };
+    // TCP payload rules match the reassembled stream: their fast pattern is
+    // found across segments. What needs one packet's own bytes or header
+    // (dsize, flags, `tcp-pkt`, no_stream) stays a packet rule.
+    let stream = proto == ProtoMatch::Number(6)
+        && r.proto == "tcp"
+        && fast.is_some()
+        && dsize.is_none()
+        && header_checks.is_empty()
+        && flow.stream != Some(false);
+    if flow.stream == Some(true) && !stream {
+        return Err("flow:only_stream on a rule that is no stream rule".into());
+    }
+    let reach = content::reach(&contents, &checks);
     let rule = EngineRule {
         sid: r.sid,
+        stream,
+        reach,
         gid: r.gid,
         rev: r.rev,
         msg: r.msg.clone(),
@@ -529,8 +585,12 @@ pub struct LoadReport {
     /// the rules that set it load: often app-layer ones).
     pub flowbits_never_set: usize,
     pub patterns: usize,
+    /// Rules matched on the reassembled stream.
+    pub stream_rules: usize,
     pub compile_ms: f64,
     pub database_bytes: usize,
+    /// Hyperscan stream state one reassembled direction needs.
+    pub stream_state_bytes: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -547,7 +607,12 @@ impl std::fmt::Debug for Engine {
 /// Compiled rules and their prefilter database.
 pub struct Engine {
     pub rules: Vec<EngineRule>,
+    /// Fast patterns of packet rules, and of stream rules for packets whose
+    /// direction is not reassembled.
     db: Option<BlockDatabase>,
+    stream_block: Option<BlockDatabase>,
+    /// Fast patterns of stream rules, in streaming mode.
+    stream_db: Option<StreamingDatabase>,
     /// Rules without content whose header names a list of networks,
     /// found by the packet's addresses.
     by_addr: AddrIndex,
@@ -681,6 +746,7 @@ impl Engine {
             .count();
         let start = Instant::now();
         let mut patterns = Vec::new();
+        let mut stream_patterns = Vec::new();
         let mut always = Vec::new();
         let mut by_addr = AddrIndex::default();
         for (i, r) in rules.iter().enumerate() {
@@ -702,7 +768,14 @@ impl Engine {
                     )
                     .map_err(|e| format!("sid {}: {e}", r.sid))?;
                     p.id = Some(i);
-                    patterns.push(p);
+                    if r.stream {
+                        // In a stream a rule may match again in later data.
+                        p.flags = flags;
+                        stream_patterns.push(p);
+                        report.stream_rules += 1;
+                    } else {
+                        patterns.push(p);
+                    }
                 }
                 None => {
                     if !by_addr.insert(i as u32, &r.src, &r.dst) {
@@ -711,24 +784,53 @@ impl Engine {
                 }
             }
         }
-        report.patterns = patterns.len();
+        report.patterns = patterns.len() + stream_patterns.len();
         report.without_prefilter = always.len();
         report.address_indexed = by_addr.len();
-        let db = if patterns.is_empty() {
+        let block = |pats: Vec<Pattern>| -> Result<Option<BlockDatabase>, String> {
+            if pats.is_empty() {
+                return Ok(None);
+            }
+            let pats: Patterns = pats.into_iter().collect();
+            pats.build()
+                .map(Some)
+                .map_err(|e| format!("Hyperscan compile: {e}"))
+        };
+        let stream_block_pats = stream_patterns
+            .iter()
+            .map(|p| {
+                let mut b = p.clone();
+                b.flags |= CompileFlags::SINGLEMATCH;
+                b
+            })
+            .collect();
+        let db = block(patterns)?;
+        let stream_block = block(stream_block_pats)?;
+        let stream_db: Option<StreamingDatabase> = if stream_patterns.is_empty() {
             None
         } else {
-            let pats: Patterns = patterns.into_iter().collect();
-            let db: BlockDatabase = pats
-                .build()
-                .map_err(|e| format!("Hyperscan compile: {e}"))?;
-            report.database_bytes = db.size().unwrap_or(0);
-            Some(db)
+            let pats: Patterns = stream_patterns.into_iter().collect();
+            Some(
+                pats.build()
+                    .map_err(|e| format!("Hyperscan compile (stream): {e}"))?,
+            )
         };
+        report.database_bytes = [&db, &stream_block]
+            .iter()
+            .filter_map(|d| d.as_ref()?.size().ok())
+            .sum::<usize>()
+            + stream_db.as_ref().and_then(|d| d.size().ok()).unwrap_or(0);
+        report.stream_state_bytes = stream_db
+            .as_ref()
+            .and_then(|d| d.stream_size().ok())
+            .unwrap_or(0);
         report.compile_ms = start.elapsed().as_secs_f64() * 1e3;
         Ok((
             Engine {
                 rules,
                 db,
+                stream_block,
+                stream_db,
                 by_addr,
                 always,
                 regexes,
@@ -743,34 +845,59 @@ impl Engine {
         self.regexes.clone()
     }
 
-    /// A scratch for one worker.
+    /// A scratch for one worker, big enough for every database.
     pub fn scratch(&self) -> Result<Option<Scratch>, String> {
-        self.db
-            .as_ref()
-            .map(|db| db.alloc_scratch().map_err(|e| e.to_string()))
-            .transpose()
+        let mut s: Option<Scratch> = None;
+        let e = |e: hyperscan::Error| e.to_string();
+        for db in [&self.db, &self.stream_block].into_iter().flatten() {
+            match &mut s {
+                None => s = Some(db.alloc_scratch().map_err(e)?),
+                Some(x) => {
+                    db.realloc_scratch(x).map_err(e)?;
+                }
+            }
+        }
+        if let Some(db) = &self.stream_db {
+            match &mut s {
+                None => s = Some(db.alloc_scratch().map_err(e)?),
+                Some(x) => {
+                    db.realloc_scratch(x).map_err(e)?;
+                }
+            }
+        }
+        Ok(s)
     }
 
-    /// The prefilter alone: a Hyperscan block scan of `data` with the fast
-    /// patterns' database, nothing confirmed. Returns the pattern hits (the
+    /// The streaming database of stream rules' fast patterns, if any.
+    pub fn stream_db(&self) -> Option<&StreamingDatabase> {
+        self.stream_db.as_ref()
+    }
+
+    /// The prefilter alone: a Hyperscan block scan of `data` with every
+    /// fast pattern, nothing confirmed. Returns the pattern hits (the
     /// matcher benchmark's baseline).
     pub fn scan_prefilter(&self, scratch: Option<&Scratch>, data: &[u8]) -> u64 {
         let mut n = 0;
-        if let (Some(db), Some(s)) = (&self.db, scratch) {
-            let _ = db.scan(data, s, |_, _, _, _| {
-                n += 1;
-                Matching::Continue
-            });
+        for db in [&self.db, &self.stream_block].into_iter().flatten() {
+            if let Some(s) = scratch {
+                let _ = db.scan(data, s, |_, _, _, _| {
+                    n += 1;
+                    Matching::Continue
+                });
+            }
         }
         n
     }
 
     /// Calls `hit` with the index of every rule that matches the packet.
+    /// Stream rules are tried too when `with_stream_rules` (a TCP packet
+    /// whose direction is not reassembled).
     pub fn match_packet(
         &self,
         scratch: Option<&Scratch>,
         rx: &[Regex],
         p: &PacketView<'_>,
+        with_stream_rules: bool,
         mut hit: impl FnMut(usize),
     ) {
         for &i in &self.always {
@@ -783,10 +910,18 @@ impl Engine {
                 hit(i as usize);
             }
         });
-        if let (Some(db), Some(s)) = (&self.db, scratch) {
-            if p.payload.is_empty() {
-                return;
-            }
+        let Some(s) = scratch else {
+            return;
+        };
+        if p.payload.is_empty() {
+            return;
+        }
+        let stream = if with_stream_rules && p.proto == 6 {
+            self.stream_block.as_ref()
+        } else {
+            None
+        };
+        for db in [self.db.as_ref(), stream].into_iter().flatten() {
             let _ = db.scan(p.payload, s, |id, _, _, _| {
                 let i = id as usize;
                 if self.rules.get(i).is_some_and(|r| r.holds(p, rx)) {
@@ -840,7 +975,7 @@ mod tests {
         let s = e.scratch().unwrap();
         let mut out = Vec::new();
         let rx = e.regexes();
-        e.match_packet(s.as_ref(), &rx, p, |i| out.push(e.rules[i].sid));
+        e.match_packet(s.as_ref(), &rx, p, true, |i| out.push(e.rules[i].sid));
         out.sort();
         out
     }
@@ -976,14 +1111,50 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
             r#"alert tcp any any -> any any (flow:to_server,no_stream; content:"a"; sid:1;)"#,
         )
         .unwrap();
-        assert!(
-            compile_rule(&ok, &v, &BTreeMap::new()).is_ok(),
-            "packets are never stream"
-        );
+        let (ok, _) = compile_rule(&ok, &v, &BTreeMap::new()).unwrap();
+        assert!(!ok.stream, "no_stream keeps it a packet rule");
         let only =
             parse_rule(r#"alert tcp any any -> any any (flow:only_stream; content:"a"; sid:1;)"#)
                 .unwrap();
-        assert!(compile_rule(&only, &v, &BTreeMap::new())
+        assert!(compile_rule(&only, &v, &BTreeMap::new()).unwrap().0.stream);
+        for (text, stream) in [
+            (
+                r#"alert tcp any any -> any any (content:"a"; sid:1;)"#,
+                true,
+            ),
+            (
+                r#"alert tcp any any -> any any (content:"a"; dsize:>1; sid:1;)"#,
+                false,
+            ),
+            (
+                r#"alert tcp any any -> any any (content:"a"; flags:S; sid:1;)"#,
+                false,
+            ),
+            (
+                r#"alert tcp-pkt any any -> any any (content:"a"; sid:1;)"#,
+                false,
+            ),
+            (
+                r#"alert ip any any -> any any (content:"a"; sid:1;)"#,
+                false,
+            ),
+            (
+                r#"alert tcp any any -> any any (pcre:"/a/"; sid:1;)"#,
+                false,
+            ),
+        ] {
+            let r = parse_rule(text).unwrap();
+            assert_eq!(
+                compile_rule(&r, &v, &BTreeMap::new()).unwrap().0.stream,
+                stream,
+                "{text}"
+            );
+        }
+        let bad = parse_rule(
+            r#"alert tcp any any -> any any (flow:only_stream; content:"a"; dsize:1; sid:1;)"#,
+        )
+        .unwrap();
+        assert!(compile_rule(&bad, &v, &BTreeMap::new())
             .unwrap_err()
             .contains("only_stream"));
         let r = parse_rule(

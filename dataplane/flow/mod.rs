@@ -214,6 +214,8 @@ pub struct FlowRecord {
     pub icmp: Option<IcmpSummary>,
     /// The VXLAN VNI, for a tenant flow seen inside a tunnel.
     pub vni: Option<u32>,
+    /// Its flowbits when it ended (for matching what is flushed then).
+    pub bits: FlowBits,
 }
 
 /// One tracked flow: a slab entry.
@@ -274,6 +276,8 @@ pub struct Update {
     /// A drop rule already matched this flow (IPS drops its later packets).
     pub dropped: bool,
     pub established: bool,
+    /// A RST inside the receiver's window ended the TCP session.
+    pub rst: bool,
 }
 
 pub struct FlowTable {
@@ -452,6 +456,7 @@ impl FlowTable {
                 None
             },
             vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
+            bits: f.bits,
         }
     }
 
@@ -551,10 +556,12 @@ impl FlowTable {
         f.last_ns = f.last_ns.max(ts_ns);
         f.touched_ns = now_ns;
         let mut next_state = f.state;
+        let mut rst = false;
         match d.proto {
             6 => {
-                if f.tcp.on_segment(dir, &d.tcp, d.payload_len) == Outcome::RstOutOfWindow {
-                    self.counters.tcp_rst_out_of_window += 1;
+                match f.tcp.on_segment(dir, &d.tcp, d.payload_len) {
+                    Outcome::RstOutOfWindow => self.counters.tcp_rst_out_of_window += 1,
+                    Outcome::Accepted => rst = d.tcp.flags & crate::decode::tcp::RST != 0,
                 }
                 let s = f.tcp.state();
                 next_state = if s == TcpState::Closed {
@@ -585,6 +592,7 @@ impl FlowTable {
             slot: i,
             dropped,
             established: next_state == FlowState::Established,
+            rst,
         }
     }
 

@@ -40,15 +40,19 @@ pub enum DropReason {
     RingFull,
     /// A drop or reject rule matched the packet or, earlier, its flow.
     Rule,
+    /// A TCP segment overlapped bytes already seen with different bytes:
+    /// the receiver could take either version (IPS).
+    StreamOverlap,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::TxFull,
         DropReason::RingFull,
         DropReason::Rule,
+        DropReason::StreamOverlap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +61,7 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::RingFull => "ring_full",
             DropReason::Rule => "rule",
+            DropReason::StreamOverlap => "stream_overlap",
         }
     }
 

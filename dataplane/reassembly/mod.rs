@@ -66,6 +66,58 @@ impl Default for StreamConfig {
     }
 }
 
+/// Whether TCP checksums are verified before a segment enters reassembly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumMode {
+    /// Verify, and stop once a capture shows offloaded checksums (the NIC
+    /// left them unfilled): more than one bad in ten of the first
+    /// `CHECKSUM_SAMPLE` segments.
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Segments `--checksum auto` judges a capture by.
+pub const CHECKSUM_SAMPLE: u64 = 1000;
+
+/// A worker's checksum policy and what it found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checksums {
+    mode: ChecksumMode,
+    checked: u64,
+    pub bad: u64,
+    /// `auto` turned verification off.
+    pub turned_off: bool,
+}
+
+impl Checksums {
+    pub fn new(mode: ChecksumMode) -> Self {
+        Checksums {
+            mode,
+            ..Checksums::default()
+        }
+    }
+
+    /// Whether a segment may enter reassembly; `verify` computes its
+    /// checksum when the policy asks for it. A bad one is counted.
+    pub fn admit(&mut self, verify: impl FnOnce() -> bool) -> bool {
+        if self.mode == ChecksumMode::Off || self.turned_off {
+            return true;
+        }
+        let ok = verify();
+        self.checked += 1;
+        self.bad += u64::from(!ok);
+        if self.mode == ChecksumMode::Auto
+            && self.checked == CHECKSUM_SAMPLE
+            && self.bad * 10 > self.checked
+        {
+            self.turned_off = true;
+        }
+        ok
+    }
+}
+
 /// What reassembly counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamCounters {
@@ -91,6 +143,10 @@ pub struct StreamCounters {
     pub depth_reached: u64,
     /// Directions that turned to TLS ciphertext (not scanned from there).
     pub ciphertext: u64,
+    /// Segments kept out for a bad TCP checksum, and workers whose
+    /// `--checksum auto` found offloaded checksums and stopped verifying.
+    pub checksum_bad: u64,
+    pub checksum_off: u64,
     /// Sessions, window blocks and chunks in use now, and the peak of the
     /// bytes they take (with the matcher's per-session state).
     pub sessions: u64,
@@ -113,6 +169,8 @@ impl StreamCounters {
         self.midstream_skipped += o.midstream_skipped;
         self.depth_reached += o.depth_reached;
         self.ciphertext += o.ciphertext;
+        self.checksum_bad += o.checksum_bad;
+        self.checksum_off += o.checksum_off;
         self.sessions += o.sessions;
         self.blocks += o.blocks;
         self.chunks += o.chunks;
@@ -1052,6 +1110,27 @@ mod tests {
         // Not TLS: all of it.
         let mut t = Tls::Unknown;
         assert_eq!(t.plain_prefix(b"\x16 POST", 0), 6);
+    }
+
+    #[test]
+    fn auto_checksums_turn_off_on_offloaded_captures() {
+        let mut c = Checksums::new(ChecksumMode::Auto);
+        for i in 0..CHECKSUM_SAMPLE {
+            c.admit(|| i % 5 != 0);
+        }
+        assert!(c.turned_off);
+        assert!(c.admit(|| false), "no longer verified");
+        let mut on = Checksums::new(ChecksumMode::On);
+        for _ in 0..CHECKSUM_SAMPLE + 1 {
+            assert!(!on.admit(|| false));
+        }
+        assert!(!on.turned_off);
+        let mut auto = Checksums::new(ChecksumMode::Auto);
+        for i in 0..CHECKSUM_SAMPLE {
+            auto.admit(|| i % 20 != 0);
+        }
+        assert!(!auto.turned_off, "one in twenty bad is damage, not offload");
+        assert!(Checksums::new(ChecksumMode::Off).admit(|| false));
     }
 
     #[test]
