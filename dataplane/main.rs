@@ -184,8 +184,8 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     let _ = writeln!(out, "loaded by buffer: {}", list(&r.by_buffer));
     let _ = writeln!(
         out,
-        "prefilter: {} patterns in one Hyperscan block database, {} rules found by address, {} rules checked on every packet",
-        r.patterns, r.address_indexed, r.without_prefilter
+        "prefilter: {} patterns ({} of stream rules, also in a Hyperscan stream database: {} bytes of stream state per reassembled direction), {} rules found by address, {} rules checked on every packet",
+        r.patterns, r.stream_rules, r.stream_state_bytes, r.address_indexed, r.without_prefilter
     );
     let _ = writeln!(
         out,
@@ -194,7 +194,7 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     );
     let _ = writeln!(
         out,
-        "Hyperscan compile {:.1} ms, database {} bytes; classification: {}",
+        "Hyperscan compile {:.1} ms, databases {} bytes; classification: {}",
         r.compile_ms,
         r.database_bytes,
         class_file.map_or("none".to_string(), |f| f.display().to_string())

@@ -125,6 +125,8 @@ impl WorkerCounters {
         self.threshold_table_full += o.threshold_table_full;
         self.flowbits_full += o.flowbits_full;
         self.frag.add(&o.frag);
+        self.stream.add(&o.stream);
+        self.stream_match.add(&o.stream_match);
     }
 
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a WorkerCounters>) -> WorkerCounters {
@@ -183,6 +185,37 @@ impl WorkerCounters {
                 "thresholded": self.alerts_thresholded,
                 "threshold_table_full": self.threshold_table_full,
                 "flowbits_full": self.flowbits_full,
+            }),
+        );
+        let (st, sm) = (&self.stream, &self.stream_match);
+        m.insert(
+            "stream".into(),
+            json!({
+                "bytes_reassembled": st.bytes,
+                "segments_out_of_order": st.out_of_order,
+                "retransmissions": st.retransmissions,
+                "overlaps": {"same": st.overlaps_same, "different": st.overlaps_different},
+                "gaps": st.gaps,
+                "over_limits": st.over_limits,
+                "sessions_full": st.sessions_full,
+                "midstream_skipped": st.midstream_skipped,
+                "depth_reached": st.depth_reached,
+                "ciphertext": st.ciphertext,
+                "checksum_bad": st.checksum_bad,
+                "checksum_validation_off": st.checksum_off,
+                "state": {
+                    "sessions": st.sessions,
+                    "window_blocks": st.blocks,
+                    "held_chunks": st.chunks,
+                    "bytes": st.memuse,
+                    "bytes_peak": st.memuse_peak,
+                },
+                "match": {
+                    "scans": sm.scans,
+                    "unconfirmable": sm.unconfirmable,
+                    "pending_full": sm.pending_full,
+                    "state_overflow": sm.state_overflow,
+                },
             }),
         );
         m.insert(
@@ -422,6 +455,20 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row("  timed out", &|w| w.frag.timeouts);
         row("  overlaps", &|w| w.frag.overlaps);
     }
+    if total.stream.bytes + total.stream.checksum_bad + total.stream.midstream_skipped > 0 {
+        row("stream bytes reassembled", &|w| w.stream.bytes);
+        row("  segments out of order", &|w| w.stream.out_of_order);
+        row("  overlaps same", &|w| w.stream.overlaps_same);
+        row("  overlaps different", &|w| w.stream.overlaps_different);
+        row("  gaps", &|w| w.stream.gaps);
+        row("  over limits", &|w| {
+            w.stream.over_limits + w.stream.sessions_full
+        });
+        row("  midstream skipped", &|w| w.stream.midstream_skipped);
+        row("  bad checksums", &|w| w.stream.checksum_bad);
+        row("  state bytes peak", &|w| w.stream.memuse_peak);
+        row("  unconfirmable hits", &|w| w.stream_match.unconfirmable);
+    }
     if total.flows.tcp_rst_out_of_window > 0 {
         row("tcp rst out of window", &|w| w.flows.tcp_rst_out_of_window);
     }
@@ -513,6 +560,9 @@ mod tests {
         assert_eq!(v["workers"][1]["packets"]["rx"], 5);
         assert_eq!(v["workers"][1]["worker"], 1);
         assert_eq!(v["capture"]["records"], 15);
+        assert_eq!(v["stream"]["overlaps"]["different"], 0);
+        assert!(v["stream"]["state"]["bytes_peak"].is_u64());
+        assert_eq!(v["packets"]["dropped"]["stream_overlap"], 0);
         // 32 packets waited ~1000 ns, 1 waited ~3000 ns.
         let l = &v["latency_ns"];
         assert!((999..=1001).contains(&l["p50"].as_u64().unwrap()), "{l}");

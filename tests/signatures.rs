@@ -4,7 +4,7 @@
 //! and a drop rule in IPS mode blocks the packet and the rest of its flow.
 
 mod common;
-use common::{s, Scratch};
+use common::{replay_events, s, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::Path;
@@ -48,38 +48,12 @@ fn conversation(
 /// Replays `cap` with the rules at `rules` and `extra` flags; returns the
 /// alert events (in EVE order) and the stats JSON.
 fn replay_rules(dir: &Scratch, cap: &Capture, rules: &Path, extra: &[&str]) -> (Vec<Value>, Value) {
-    let pcap = dir.write("c.pcap", &cap.to_pcap());
-    let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
-    let mut args = vec![
-        "replay",
-        s(&pcap),
-        "--stats-interval",
-        "0",
-        "--rules",
-        s(rules),
-        "--eve",
-        s(&eve),
-        "--stats-json",
-        s(&stats),
-    ];
-    args.extend_from_slice(extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let events: Vec<Value> = std::fs::read_to_string(&eve)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &Value| e["event_type"] == "alert")
+    let (events, st) = replay_events(dir, cap, rules, extra);
+    let alerts = events
+        .into_iter()
+        .filter(|e| e["event_type"] == "alert")
         .collect();
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
-    (events, st)
+    (alerts, st)
 }
 
 /// Replays with the shipped rules; returns (alerts' sids, alert events, stats).

@@ -684,13 +684,16 @@ impl Engine {
                         regexes.append(&mut pcres);
                         *report.by_action.entry(r.action.name().into()).or_default() += 1;
                         *report.by_proto.entry(r.proto.clone()).or_default() += 1;
-                        let buffer =
-                            if er.contents.is_empty() && er.checks.is_empty() && er.dsize.is_none()
-                            {
-                                "none"
-                            } else {
-                                "payload"
-                            };
+                        let buffer = if er.stream {
+                            "stream"
+                        } else if er.contents.is_empty()
+                            && er.checks.is_empty()
+                            && er.dsize.is_none()
+                        {
+                            "none"
+                        } else {
+                            "packet"
+                        };
                         *report.by_buffer.entry(buffer.into()).or_default() += 1;
                         rules.push(er);
                     }

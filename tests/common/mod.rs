@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use tollgate::craft::Capture;
 
 /// A scratch folder under the system temp dir, removed when dropped.
 pub struct Scratch(pub PathBuf);
@@ -44,4 +46,45 @@ pub fn sum_values(v: &Value) -> u64 {
         .values()
         .map(|n| n.as_u64().expect("counters are whole numbers"))
         .sum()
+}
+
+/// Replays `cap` through the binary with the rules at `rules` and `extra`
+/// flags; returns every EVE event (in EVE order) and the stats JSON.
+pub fn replay_events(
+    dir: &Scratch,
+    cap: &Capture,
+    rules: &Path,
+    extra: &[&str],
+) -> (Vec<Value>, Value) {
+    let pcap = dir.write("c.pcap", &cap.to_pcap());
+    let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
+    let mut args = vec![
+        "replay",
+        s(&pcap),
+        "--stats-interval",
+        "0",
+        "--rules",
+        s(rules),
+        "--eve",
+        s(&eve),
+        "--stats-json",
+        s(&stats),
+    ];
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&eve)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    (events, st)
 }
