@@ -5,7 +5,13 @@
 //!   confirmed, no decode, no flows);
 //! - the worker pipeline with no rules;
 //! - the worker pipeline with the shipped rules (signatures/);
-//! - the worker pipeline with every ET Open rule the engine loads.
+//! - the worker pipeline with every ET Open rule the engine loads;
+//! - both rule sets again with reassembly off: stream rules matched packet
+//!   by packet, which is what streaming costs against.
+//!
+//! It also prints what streaming holds: stream state and window bytes per
+//! reassembled direction, the scratch, and what 1M concurrent flows would
+//! take at that size.
 //!
 //! Figures are the best of several runs, given as ratios to the raw scan
 //! and to the no-rules pipeline measured in the same process.
@@ -51,8 +57,14 @@ fn load(dir: &Path) -> Arc<Engine> {
     Arc::new(engine)
 }
 
-fn pipeline(frames: &[(u64, Vec<u8>)], engine: Option<&Arc<Engine>>) -> WorkerCounters {
-    let mut w = Worker::new(common::one_worker(), None);
+fn pipeline(
+    frames: &[(u64, Vec<u8>)],
+    engine: Option<&Arc<Engine>>,
+    streaming: bool,
+) -> WorkerCounters {
+    let mut cfg = common::one_worker();
+    cfg.stream.enabled = streaming;
+    let mut w = Worker::new(cfg, None);
     if let Some(e) = engine {
         w = w.with_engine(e.clone()).expect("scratch");
     }
@@ -118,15 +130,60 @@ fn main() {
         ));
         s
     });
-    let (none_s, c) = common::best(RUNS, || pipeline(&frames, None));
+    let (none_s, c) = common::best(RUNS, || pipeline(&frames, None, true));
     assert_eq!(c.rx_packets as f64, packets);
     rows.push(("pipeline, no rules".into(), none_s, c.alerts));
-    let (s, c) = common::best(RUNS, || pipeline(&frames, Some(&shipped)));
-    rows.push(("pipeline, shipped rules".into(), s, c.alerts));
+    let mut sets = vec![("shipped rules", &shipped)];
     if let Some(e) = &et_engine {
-        let (s, c) = common::best(RUNS, || pipeline(&frames, Some(e)));
-        rows.push(("pipeline, ET Open (loadable rules)".into(), s, c.alerts));
+        sets.push(("ET Open (loadable rules)", e));
     }
+    let mut stream_counters = Vec::new();
+    for (name, e) in &sets {
+        let (s, c) = common::best(RUNS, || pipeline(&frames, Some(e), false));
+        rows.push((
+            format!("pipeline, {name}, stream rules per packet (no reassembly)"),
+            s,
+            c.alerts,
+        ));
+        let (s, c) = common::best(RUNS, || pipeline(&frames, Some(e), true));
+        rows.push((format!("pipeline, {name}, streaming"), s, c.alerts));
+        stream_counters.push((name.to_string(), c));
+    }
+
+    // What streaming holds, at the largest rule set's state size.
+    let biggest = et_engine.as_ref().unwrap_or(&shipped);
+    let w = Worker::new(common::one_worker(), None)
+        .with_engine(biggest.clone())
+        .expect("scratch");
+    let (session, window) = w.stream_bytes_per_direction().unwrap_or((0, 0));
+    let scratch = biggest
+        .scratch()
+        .ok()
+        .flatten()
+        .and_then(|s| s.size().ok())
+        .unwrap_or(0);
+    let per_flow = 2 * (session + window);
+    let memory = json!({
+        "rules": if et_engine.is_some() { "ET Open" } else { "shipped" },
+        "session_bytes_per_direction": session,
+        "window_bytes_per_direction": window,
+        "scratch_bytes_per_worker": scratch,
+        "bytes_per_flow_both_directions": per_flow,
+        "gib_for_1m_concurrent_flows": per_flow as f64 * 1e6 / (1u64 << 30) as f64,
+    });
+    let streams: Vec<_> = stream_counters
+        .iter()
+        .map(|(name, c)| {
+            json!({
+                "rules": name,
+                "bytes_reassembled": c.stream.bytes,
+                "sessions_full": c.stream.sessions_full,
+                "state_bytes_peak": c.stream.memuse_peak,
+                "scans": c.stream_match.scans,
+                "unconfirmable": c.stream_match.unconfirmable,
+            })
+        })
+        .collect();
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let results: Vec<_> = rows
@@ -146,6 +203,8 @@ fn main() {
         "capture": {"packets": packets, "payload_packets": payloads.len(), "payload_bytes": payload_bytes},
         "runs_per_figure": RUNS,
         "results": results,
+        "stream_memory": memory,
+        "streams": streams,
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     println!();
@@ -165,4 +224,9 @@ fn main() {
             none_s / s
         );
     }
+    println!();
+    println!(
+        "stream state per direction: {session} B session (Hyperscan state and pending hits included) + {window} B window; scratch {scratch} B per worker; 1M concurrent flows, both directions carrying data: {:.1} GiB",
+        per_flow as f64 * 1e6 / (1u64 << 30) as f64
+    );
 }

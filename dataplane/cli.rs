@@ -279,6 +279,7 @@ impl PipelineArgs {
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         Ok(PipelineSettings {
             stream: StreamConfig {
+                enabled: true,
                 memcap: self.stream_memcap,
                 reassembly_memcap: self.reassembly_memcap,
                 depth: self.stream_depth as u64,

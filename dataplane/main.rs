@@ -150,7 +150,7 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
             Err(e) => return fail(EXIT_INPUT, e),
         };
     let paths: Vec<&Path> = args.paths.iter().map(|p| p.as_path()).collect();
-    let (_engine, r) = match Engine::load(&paths, &vars, &classes) {
+    let (engine, r) = match Engine::load(&paths, &vars, &classes) {
         Ok(x) => x,
         Err(e) => return fail(EXIT_INPUT, e),
     };
@@ -192,11 +192,18 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
         "flowbits: {} names; {} loaded rules test a bit no loaded rule sets",
         r.flowbit_names, r.flowbits_never_set
     );
+    let scratch = engine
+        .scratch()
+        .ok()
+        .flatten()
+        .and_then(|s| s.size().ok())
+        .unwrap_or(0);
     let _ = writeln!(
         out,
-        "Hyperscan compile {:.1} ms, databases {} bytes; classification: {}",
+        "Hyperscan compile {:.1} ms, databases {} bytes, scratch {} bytes per worker; classification: {}",
         r.compile_ms,
         r.database_bytes,
+        scratch,
         class_file.map_or("none".to_string(), |f| f.display().to_string())
     );
     if r.errors.is_empty() {

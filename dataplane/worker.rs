@@ -743,7 +743,8 @@ impl Worker {
             0
         };
         let mut scanner = None;
-        if let Some(state) = StreamScanner::session_bytes(&engine)? {
+        let state = StreamScanner::session_bytes(&engine)?;
+        if let Some(state) = state.filter(|_| self.cfg.stream.enabled) {
             let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state);
             scanner = StreamScanner::new(&engine, re.capacity())?;
             self.stream = Some(re);
@@ -831,6 +832,12 @@ impl Worker {
             self.accept(dg);
         }
         self.release(u64::MAX);
+    }
+
+    /// Bytes one reassembled direction takes: its session with the
+    /// matcher's state, and its window block once it carries data.
+    pub fn stream_bytes_per_direction(&self) -> Option<(usize, usize)> {
+        self.stream.as_ref().map(Reassembly::bytes_per_direction)
     }
 
     /// Processing-time histograms so far.

@@ -215,15 +215,20 @@ pub struct TcpFields {
 
 /// One's-complement sum of `b` as big-endian 16-bit words (a last odd byte
 /// is padded with zero), folded into `acc` without the final complement.
+/// `b` must start on an even offset of the checksummed sequence. Words are
+/// taken four bytes at a time: a 32-bit word counts its upper half 65,536
+/// times, which is once modulo 0xffff, so the folded sum is the same.
 fn ones_sum(mut acc: u64, b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(2);
+    let mut words = b.chunks_exact(4);
     for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }
-    if let [last] = words.remainder() {
-        acc += u64::from(*last) << 8;
+    match *words.remainder() {
+        [a, b, c] => acc + u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
+        [a, b] => acc + u64::from(u16::from_be_bytes([a, b])),
+        [a] => acc + (u64::from(a) << 8),
+        _ => acc,
     }
-    acc
 }
 
 /// Whether a whole (unfragmented) TCP segment's checksum verifies over the

@@ -21,7 +21,6 @@ use hyperscan::prelude::*;
 
 /// Unconfirmed hits a direction keeps for another try.
 pub const PENDING: usize = 4;
-const EMPTY: u32 = u32::MAX;
 
 /// What stream matching counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,7 +62,11 @@ pub struct StreamScanner {
     /// The stream offset the session's Hyperscan stream started at (its
     /// offsets count from there; a gap restarts it).
     bases: Vec<u64>,
-    pending: Vec<[(u32, u64); PENDING]>,
+    /// PENDING entries per session: rule index + 1 (0: empty), and the
+    /// stream offset where its fast pattern ended. Zeroed memory is empty,
+    /// so start-up writes nothing.
+    pending_rule: Vec<u32>,
+    pending_end: Vec<u64>,
     pub counters: StreamMatchCounters,
 }
 
@@ -91,9 +94,7 @@ impl StreamScanner {
         let Some(db) = engine.stream_db() else {
             return Ok(None);
         };
-        Ok(Some(
-            slot_size(db)? + 4 + 8 + std::mem::size_of::<[(u32, u64); PENDING]>(),
-        ))
+        Ok(Some(slot_size(db)? + 4 + 8 + PENDING * (4 + 8)))
     }
 
     /// State for `sessions` directions, allocated now.
@@ -108,7 +109,8 @@ impl StreamScanner {
             states: vec![0; slot * sessions],
             lens: vec![0; sessions],
             bases: vec![0; sessions],
-            pending: vec![[(EMPTY, 0); PENDING]; sessions],
+            pending_rule: vec![0; sessions * PENDING],
+            pending_end: vec![0; sessions * PENDING],
             counters: StreamMatchCounters::default(),
         }))
     }
@@ -162,27 +164,39 @@ impl StreamScanner {
         }
     }
 
+    fn pending_range(&self, session: u32) -> std::ops::Range<usize> {
+        let s = session as usize;
+        if s < self.lens.len() {
+            s * PENDING..(s + 1) * PENDING
+        } else {
+            0..0
+        }
+    }
+
     /// The session's pending hits.
     pub fn pending(&self, session: u32) -> impl Iterator<Item = Pending> + '_ {
-        self.pending
-            .get(session as usize)
-            .into_iter()
-            .flatten()
-            .filter(|(r, _)| *r != EMPTY)
-            .map(|&(rule, end)| Pending { rule, end })
+        self.pending_range(session)
+            .filter(|&i| self.pending_rule[i] != 0)
+            .map(|i| Pending {
+                rule: self.pending_rule[i] - 1,
+                end: self.pending_end[i],
+            })
     }
 
     /// Keeps a hit for another try; false (and counted) when full.
     pub fn add_pending(&mut self, session: u32, p: Pending) -> bool {
-        let Some(list) = self.pending.get_mut(session as usize) else {
+        let range = self.pending_range(session);
+        if range.is_empty() {
             return false;
-        };
-        if list.iter().any(|&(r, _)| r == p.rule) {
+        }
+        let tag = p.rule + 1;
+        if range.clone().any(|i| self.pending_rule[i] == tag) {
             return true;
         }
-        match list.iter_mut().find(|(r, _)| *r == EMPTY) {
-            Some(e) => {
-                *e = (p.rule, p.end);
+        match range.into_iter().find(|&i| self.pending_rule[i] == 0) {
+            Some(i) => {
+                self.pending_rule[i] = tag;
+                self.pending_end[i] = p.end;
                 true
             }
             None => {
@@ -193,9 +207,9 @@ impl StreamScanner {
     }
 
     pub fn drop_pending(&mut self, session: u32, rule: u32) {
-        if let Some(list) = self.pending.get_mut(session as usize) {
-            for e in list.iter_mut().filter(|(r, _)| *r == rule) {
-                *e = (EMPTY, 0);
+        for i in self.pending_range(session) {
+            if self.pending_rule[i] == rule + 1 {
+                self.pending_rule[i] = 0;
             }
         }
     }
@@ -205,7 +219,7 @@ impl StreamScanner {
         let s = session as usize;
         if s < self.lens.len() {
             self.lens[s] = 0;
-            self.pending[s] = [(EMPTY, 0); PENDING];
+            self.pending_rule[s * PENDING..(s + 1) * PENDING].fill(0);
         }
     }
 }
@@ -217,7 +231,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn engine(rules: &str) -> Engine {
-        let dir = std::env::temp_dir().join(format!("tollgate-stream-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tollgate-stream-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("s.rules");
         std::fs::write(&f, rules).unwrap();

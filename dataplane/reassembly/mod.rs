@@ -42,6 +42,10 @@ pub const CHUNK: usize = 2048;
 /// Stream bounds, per worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamConfig {
+    /// Reassemble at all. Always on from the command line; off, stream
+    /// rules match packet by packet (what the matcher benchmark compares
+    /// streaming against).
+    pub enabled: bool,
     /// Bytes for sessions and the matcher's state in them.
     pub memcap: usize,
     /// Bytes for window blocks and held segments.
@@ -57,6 +61,7 @@ pub struct StreamConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
+            enabled: true,
             memcap: 32 << 20,
             reassembly_memcap: 128 << 20,
             depth: 1 << 20,
@@ -389,7 +394,9 @@ impl Reassembly {
             cfg,
             owners: vec![0; flows],
             handles: vec![[NIL; 2]; flows],
-            sessions: vec![Session::default(); n_sessions],
+            // Filled as the pool hands sessions out (it hands out 0, 1, 2 …
+            // first), so start-up does not write every one.
+            sessions: Vec::with_capacity(n_sessions),
             session_pool: Pool::new(n_sessions),
             blocks: vec![0; n_blocks * block],
             block_pool: Pool::new(n_blocks),
@@ -494,11 +501,16 @@ impl Reassembly {
             self.counters.sessions_full += 1;
             return REFUSED;
         };
-        self.sessions[h as usize] = Session {
+        let fresh = Session {
             next_seq: start,
             block: NIL,
             ..Session::default()
         };
+        match self.sessions.get_mut(h as usize) {
+            Some(s) => *s = fresh,
+            // Never past the capacity reserved at start: no reallocation.
+            None => self.sessions.push(fresh),
+        }
         h
     }
 
