@@ -139,6 +139,10 @@ pub struct Worker {
 /// them, expired windows make room, else the match alerts and is counted.
 const THRESHOLD_KEYS: usize = 16_384;
 
+/// A stream hit that does not confirm is retried on the next bytes only
+/// if it ended this close to the end of what has arrived.
+const PENDING_TAIL: u64 = 1024;
+
 /// Rule matches one packet may raise; more are not evaluated.
 const MAX_HITS: usize = 64;
 
@@ -255,7 +259,14 @@ fn match_stream(
                 }
             }
             Confirm::No => {
-                sc.add_pending(d.session, Pending { rule, end });
+                // Only a hit near the end of what has arrived can be waiting
+                // for bytes still to come (a pcre or content after it).
+                let arrived = d.base + d.window.len() as u64;
+                if arrived - end.min(arrived) < PENDING_TAIL {
+                    sc.add_pending(d.session, Pending { rule, end });
+                } else {
+                    sc.drop_pending(d.session, rule);
+                }
             }
             Confirm::OutsideWindow => {
                 sc.counters.unconfirmable += 1;

@@ -504,17 +504,20 @@ pub fn compile_rule(
     };
     // TCP payload rules match the reassembled stream: their fast pattern is
     // found across segments. What needs one packet's own bytes or header
-    // (dsize, flags, `tcp-pkt`, no_stream) stays a packet rule.
+    // stays a packet rule: dsize, flags, `tcp-pkt`, no_stream, and byte
+    // checks at absolute offsets (they read a PDU header at the start of a
+    // payload, which in a stream is only the first PDU's).
+    let reach = content::reach(&contents, &checks);
     let stream = proto == ProtoMatch::Number(6)
         && r.proto == "tcp"
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
-        && flow.stream != Some(false);
+        && flow.stream != Some(false)
+        && (reach != content::Reach::Before(u64::MAX) || flow.stream == Some(true));
     if flow.stream == Some(true) && !stream {
         return Err("flow:only_stream on a rule that is no stream rule".into());
     }
-    let reach = content::reach(&contents, &checks);
     let rule = EngineRule {
         sid: r.sid,
         stream,
