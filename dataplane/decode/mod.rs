@@ -214,21 +214,30 @@ pub struct TcpFields {
 }
 
 /// One's-complement sum of `b` as big-endian 16-bit words (a last odd byte
-/// is padded with zero), folded into `acc` without the final complement.
-/// `b` must start on an even offset of the checksummed sequence. Words are
-/// taken four bytes at a time: a 32-bit word counts its upper half 65,536
-/// times, which is once modulo 0xffff, so the folded sum is the same.
-fn ones_sum(mut acc: u64, b: &[u8]) -> u64 {
+/// is padded with zero), added to `acc` without the final complement. `b`
+/// must start on an even offset of the checksummed sequence.
+///
+/// The bytes are summed as little-endian 32-bit words, which the compiler
+/// turns into wide vector adds, then folded to 16 bits and byte-swapped:
+/// the one's-complement sum does not depend on byte order (RFC 1071,
+/// 2(B)), and a 32-bit word counts its upper half 65,536 times, which is
+/// once modulo 0xffff.
+fn ones_sum(acc: u64, b: &[u8]) -> u64 {
     let mut words = b.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let mut sum: u64 = words
+        .by_ref()
+        .map(|w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
+        .sum();
+    sum += match *words.remainder() {
+        [a, b, c] => u64::from(u16::from_le_bytes([a, b])) + u64::from(c),
+        [a, b] => u64::from(u16::from_le_bytes([a, b])),
+        [a] => u64::from(a),
+        _ => 0,
+    };
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
     }
-    match *words.remainder() {
-        [a, b, c] => acc + u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
-        [a, b] => acc + u64::from(u16::from_be_bytes([a, b])),
-        [a] => acc + (u64::from(a) << 8),
-        _ => acc,
-    }
+    acc + u64::from((sum as u16).swap_bytes())
 }
 
 /// Whether a whole (unfragmented) TCP segment's checksum verifies over the
