@@ -46,6 +46,16 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The flow features models score: name, unit and how each is computed.
+    Features(FeaturesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// Names only, one per line, in record order (what a model's
+    /// feature_names must use).
+    #[arg(long)]
+    pub names: bool,
 }
 
 #[derive(Debug, Subcommand)]

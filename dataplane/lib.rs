@@ -23,5 +23,6 @@ pub mod rules;
 #[cfg(feature = "dpdk")]
 pub mod run;
 pub mod sample;
+pub mod scoring;
 pub mod stats;
 pub mod worker;

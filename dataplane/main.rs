@@ -30,6 +30,17 @@ fn main() -> ExitCode {
         Command::Run(args) => run_ports(&args),
         Command::Gen(args) => run_gen(&args),
         Command::Rules(RulesCommand::Check(args)) => rules_check(&args),
+        Command::Features(args) => {
+            use tollgate::scoring::features::FEATURES;
+            for f in FEATURES {
+                if args.names {
+                    println!("{}", f.name);
+                } else {
+                    println!("{:<22} {:<10} {}", f.name, f.unit, f.how);
+                }
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 
