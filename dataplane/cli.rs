@@ -6,6 +6,7 @@ use crate::defrag::DefragConfig;
 use crate::flow::{Timeouts, MAX_WORKERS};
 use crate::reassembly::{ChecksumMode, StreamConfig};
 use crate::replay::{ReplayConfig, Speed};
+use crate::scoring::{ScoreAction, ScoringConfig};
 use crate::worker::{MalformedPolicy, Mode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -216,6 +217,39 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "auto", value_name = "auto|on|off")]
     pub checksum: ChecksumArg,
 
+    /// An XGBoost model (`Booster.save_model("model.json")`) that scores
+    /// every flow's feature record; SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// A score at or above this raises an EVE alert.
+    #[arg(long, value_name = "X", default_value = "0.9", value_parser = parse_threshold)]
+    pub score_threshold: f32,
+
+    /// What a high score does besides the alert: with `--mode ips`, drop
+    /// drops the flow's later packets.
+    #[arg(long, value_enum, default_value = "alert", value_name = "alert|drop")]
+    pub score_action: ScoreActionArg,
+
+    /// Core to pin the scorer thread to.
+    #[arg(long, value_name = "N")]
+    pub scorer_core: Option<usize>,
+
+    /// Send a flow's feature record each time it carries this many more
+    /// bytes (a long upload is scored while it runs).
+    #[arg(long, value_name = "BYTES", default_value = "10MiB", value_parser = parse_bytes)]
+    pub feature_bytes: usize,
+
+    /// Send a flow's feature record when this long has passed since its
+    /// last one.
+    #[arg(long, value_name = "D", default_value = "60s", value_parser = parse_duration)]
+    pub feature_interval: Duration,
+
+    /// Write every feature record as a JSON line (flow id, tuple, features
+    /// by name), for training.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub features_out: Option<PathBuf>,
+
     /// Rule files or folders (repeatable; default: signatures/ when it exists).
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -238,6 +272,19 @@ pub struct PipelineArgs {
     /// or refuse to start, naming each such rule.
     #[arg(long, value_enum, default_value = "skip", value_name = "skip|error")]
     pub rules_unsupported: Unsupported,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreActionArg {
+    Alert,
+    Drop,
+}
+
+fn parse_threshold(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("`{s}`: expected a number such as 0.9")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -274,6 +321,39 @@ pub struct PipelineSettings {
 }
 
 impl PipelineArgs {
+    /// The scoring stage's settings, checked.
+    pub fn scoring(&self, available_cores: &[usize]) -> Result<ScoringConfig, String> {
+        let action = match self.score_action {
+            ScoreActionArg::Alert => ScoreAction::Alert,
+            ScoreActionArg::Drop if self.mode == ModeArg::Ips => ScoreAction::Drop,
+            ScoreActionArg::Drop => {
+                return Err("--score-action drop needs --mode ips: an IDS never drops".into())
+            }
+        };
+        if action == ScoreAction::Drop && self.model.is_none() {
+            return Err("--score-action drop needs a --model".into());
+        }
+        if let Some(c) = self.scorer_core {
+            if !available_cores.is_empty() && !available_cores.contains(&c) {
+                return Err(format!(
+                    "--scorer-core: core {c} is not available here (available: {})",
+                    format_core_list(available_cores)
+                ));
+            }
+        }
+        Ok(ScoringConfig {
+            model: self.model.clone(),
+            threshold: self.score_threshold,
+            action,
+            core: self.scorer_core,
+            feature_bytes: (self.feature_bytes as u64).max(1),
+            feature_interval_ns: u64::try_from(self.feature_interval.as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            features_out: self.features_out.clone(),
+        })
+    }
+
     pub fn settings(&self) -> Result<PipelineSettings, String> {
         let mode = match self.mode {
             ModeArg::Ids => Mode::Ids,
@@ -372,7 +452,10 @@ impl ReplayArgs {
             }
         }
         let p = self.pipeline.settings()?;
+        let scoring = self.pipeline.scoring(available_cores)?;
         Ok(ReplayConfig {
+            scoring,
+            reload: crate::scoring::reload_flag(),
             files: self.files.clone(),
             workers,
             cores,

@@ -18,11 +18,13 @@ use std::thread::JoinHandle;
 
 /// What crosses a worker's event ring: fixed-size, `Copy`, no strings (an
 /// alert names its rule by index; the writer looks the text up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event {
     Flow(FlowRecord),
     Alert(AlertRecord),
     Anomaly(AnomalyRecord),
+    /// A flow the scorer scored at or above its threshold.
+    Score(crate::scoring::ScoreAlert),
 }
 
 /// A protocol anomaly worth an EVE `anomaly` event.
@@ -430,6 +432,11 @@ fn write_event(
             write_anomaly(out, a)?;
             c.anomaly += 1;
         }
+        Event::Score(a) => {
+            serde_json::to_writer(&mut *out, &a.to_json())?;
+            out.write_all(b"\n")?;
+            c.alert += 1;
+        }
     }
     Ok(())
 }
@@ -510,6 +517,8 @@ mod tests {
             flow_id: 0x1234_5600 | 1,
             slot: 0,
             bits: Default::default(),
+            generation: 1,
+            features: Default::default(),
             worker: 1,
             network: Network::Ipv4,
             proto: 6,

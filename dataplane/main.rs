@@ -413,6 +413,15 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             drew_progress = true;
         }
     };
+    if cfg.scoring.model.is_some() {
+        // SIGHUP reloads the model; the scorer picks it up between batches.
+        if let Err(e) = signal_hook::flag::register(
+            signal_hook::consts::SIGHUP,
+            std::sync::Arc::clone(&cfg.reload),
+        ) {
+            return fail(EXIT_FAILURE, format!("cannot catch SIGHUP: {e}"));
+        }
+    }
     let report = match replay(&cfg, on_tick) {
         Ok(r) => r,
         Err(e) => return fail(EXIT_INPUT, e),
@@ -426,6 +435,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     );
     let mut extra = Map::new();
     extra.insert("capture".into(), report.capture.to_json());
+    if let Some(sc) = &report.scoring {
+        let link = WorkerCounters::sum(&report.workers).scoring;
+        extra.insert("scoring".into(), sc.to_json(&link));
+    }
     let mut code = finish_outputs(
         &args.pipeline,
         Outputs {

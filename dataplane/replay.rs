@@ -61,6 +61,9 @@ pub struct ReplayConfig {
     pub checksum: crate::reassembly::ChecksumMode,
     /// Rules to match, shared by every worker.
     pub engine: Option<std::sync::Arc<crate::detect::Engine>>,
+    pub scoring: crate::scoring::ScoringConfig,
+    /// Set (by SIGHUP) to have the scorer reload its model.
+    pub reload: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for ReplayConfig {
@@ -79,6 +82,8 @@ impl Default for ReplayConfig {
             defrag: DefragConfig::default(),
             stream: crate::reassembly::StreamConfig::default(),
             checksum: crate::reassembly::ChecksumMode::Auto,
+            scoring: crate::scoring::ScoringConfig::default(),
+            reload: crate::scoring::reload_flag(),
             engine: None,
         }
     }
@@ -121,6 +126,8 @@ pub struct ReplayReport {
     /// Files that ended early (cut mid-record, corrupt, unreadable): every
     /// whole record before the problem was processed.
     pub capture_errors: Vec<String>,
+    /// The scoring stage's report, when it ran.
+    pub scoring: Option<crate::scoring::ScorerReport>,
 }
 
 /// Progress the reader publishes for the monitor.
@@ -216,12 +223,19 @@ pub fn replay(
     }
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
     let mut event_tx: Vec<Option<Sender<Event>>> = Vec::new();
+    let scoring = cfg.scoring.enabled();
+    let mut scorer_events = None;
     let eve = match &cfg.eve {
         Some(path) => {
             let mut rxs = Vec::new();
             for _ in 0..cfg.workers {
                 let (tx, rx) = bounded(event_ring);
                 event_tx.push(Some(tx));
+                rxs.push(rx);
+            }
+            if scoring {
+                let (tx, rx) = bounded(event_ring);
+                scorer_events = Some(tx);
                 rxs.push(rx);
             }
             Some(
@@ -235,6 +249,19 @@ pub fn replay(
         }
     };
     let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(cfg.workers * 16);
+    let (scorer, mut links) = if scoring {
+        let (s, l) = crate::scoring::Scorer::spawn(
+            &cfg.scoring,
+            cfg.workers,
+            cfg.mode,
+            scorer_events,
+            Arc::clone(&cfg.reload),
+        )
+        .map_err(ReplayError::Config)?;
+        (Some(s), l.into_iter().map(Some).collect())
+    } else {
+        (None, Vec::new())
+    };
 
     let start = Instant::now();
     let mut workers: Vec<JoinHandle<(WorkerCounters, Latency)>> = Vec::with_capacity(cfg.workers);
@@ -272,6 +299,9 @@ pub fn replay(
         }
         if let Some(h) = mesh[k].take() {
             w = w.with_handoff(h);
+        }
+        if let Some(link) = links.get_mut(k).and_then(Option::take) {
+            w = w.with_scoring(link);
         }
         let core = cfg.cores.get(k).copied();
         let snaps = snap_tx.clone();
@@ -323,6 +353,8 @@ pub fn replay(
         latency.push(l);
     }
     let seconds = start.elapsed().as_secs_f64();
+    // The workers are gone, so are their rings: the scorer drains and ends.
+    let scoring = scorer.map(crate::scoring::Scorer::join);
     let (capture, capture_errors) = reader
         .join()
         .map_err(|_| ReplayError::Thread(std::io::Error::other("reader panicked")))?;
@@ -339,6 +371,7 @@ pub fn replay(
         eve,
         eve_error,
         capture_errors,
+        scoring,
     })
 }
 

@@ -85,6 +85,7 @@ pub struct WorkerCounters {
     pub frag: FragCounters,
     pub stream: crate::reassembly::StreamCounters,
     pub stream_match: crate::detect::stream::StreamMatchCounters,
+    pub scoring: crate::scoring::LinkCounters,
 }
 
 impl WorkerCounters {
@@ -127,6 +128,7 @@ impl WorkerCounters {
         self.frag.add(&o.frag);
         self.stream.add(&o.stream);
         self.stream_match.add(&o.stream_match);
+        self.scoring.add(&o.scoring);
     }
 
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a WorkerCounters>) -> WorkerCounters {
@@ -222,6 +224,17 @@ impl WorkerCounters {
             "tcp".into(),
             json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
         );
+        if self.scoring.records + self.scoring.dropped > 0 {
+            let sc = &self.scoring;
+            m.insert(
+                "scoring".into(),
+                json!({
+                    "records": sc.records,
+                    "dropped": sc.dropped,
+                    "verdicts": {"applied": sc.verdicts_applied, "stale": sc.verdicts_stale},
+                }),
+            );
+        }
         m.insert(
             "events".into(),
             json!({"flow": self.events_sent, "dropped_ring_full": self.events_dropped}),

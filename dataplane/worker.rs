@@ -22,6 +22,8 @@ use crate::reassembly::{
 };
 use crate::rss::SoftRss;
 use crate::rules::Action;
+use crate::scoring::features::Trigger;
+use crate::scoring::ScoringLink;
 use crate::stats::{Latency, WorkerCounters};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use hyperscan::prelude::Scratch;
@@ -133,6 +135,8 @@ pub struct Worker {
     /// TCP reassembly, when some rule matches the stream.
     stream: Option<Reassembly>,
     checksums: Checksums,
+    /// This worker's rings to and from the scorer.
+    scoring: Option<ScoringLink>,
 }
 
 /// Keys a worker's threshold table counts at once (about 1 MB); past
@@ -451,6 +455,7 @@ fn on_stream_event(
     established: bool,
     bits: &mut FlowBits,
     ids: (u64, u64),
+    hits: &mut [u16; 4],
     events: &Option<Sender<Event>>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -470,11 +475,20 @@ fn on_stream_event(
             };
             let view = t.view(d.dir == Dir::ToServer, established, d.window);
             let (flow_id, ts) = ids;
+            let mut alerted = [0u32; MAX_HITS];
+            let mut na = 0;
             let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, |rule, b| {
                 counters.alerts += 1;
                 let a = t.alert(ts, flow_id, cfg.id, rule, b);
                 offer_event(events, counters, Event::Alert(a));
+                if na < MAX_HITS {
+                    alerted[na] = rule;
+                    na += 1;
+                }
             });
+            for &ri in &alerted[..na] {
+                hits[rules.engine.hit_class(ri)] += 1;
+            }
             counters.flowbits_full += lost;
             blocked
         }
@@ -482,19 +496,72 @@ fn on_stream_event(
 }
 
 /// A flow ended: what its streams still hold is matched (each hole a gap),
-/// their sessions go back, and its record goes out.
+/// their sessions go back, its feature record goes to the scorer and its
+/// flow record out.
 fn flow_ended(
     r: &FlowRecord,
     stream: Option<&mut Reassembly>,
     rules: Option<&mut Rules>,
+    scoring: Option<&ScoringLink>,
     events: &Option<Sender<Event>>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
 ) {
+    let mut hits = [0u16; 4];
     if let (Some(re), Some(rules)) = (stream, rules) {
-        flow_streams_end(r, re, rules, events, counters, cfg);
+        hits = flow_streams_end(r, re, rules, events, counters, cfg);
+    }
+    if let Some(link) = scoring {
+        let mut r = *r;
+        for (b, &n) in hits.iter().enumerate() {
+            for _ in 0..n {
+                r.features.hit(b);
+            }
+        }
+        let rec = r.feature_record(cfg.id, Trigger::End, r.end_ns);
+        if link.offer(rec) {
+            counters.scoring.records += 1;
+        } else {
+            counters.scoring.dropped += 1;
+        }
     }
     offer(events, counters, r);
+}
+
+/// Accounts a packet to its flow's features and publishes a record when
+/// the flow has carried another `--feature-bytes` or gone
+/// `--feature-interval` since its last one.
+fn features_packet(
+    flows: &mut FlowTable,
+    link: &ScoringLink,
+    counters: &mut WorkerCounters,
+    up: &crate::flow::Update,
+    d: &Decoded,
+    payload: &[u8],
+    ts: u64,
+) {
+    let flags = (d.proto == 6).then_some(d.tcp.flags);
+    let Some(ff) = flows.features_mut(up.slot) else {
+        return;
+    };
+    ff.packet(up.dir, ts, up.created, payload, flags);
+    if up.created {
+        ff.sent_ns = ts;
+    }
+    let trigger = if up.bytes.saturating_sub(ff.sent_bytes) >= link.feature_bytes {
+        Trigger::Bytes
+    } else if ts.saturating_sub(ff.sent_ns) >= link.feature_interval_ns {
+        Trigger::Interval
+    } else {
+        return;
+    };
+    if let Some(rec) = flows.feature_record(up.slot, trigger, ts) {
+        if link.offer(rec) {
+            counters.scoring.records += 1;
+        } else {
+            counters.scoring.dropped += 1;
+        }
+    }
 }
 
 /// Flushes an ended flow's streams into the matcher and frees them.
@@ -505,9 +572,10 @@ fn flow_streams_end(
     events: &Option<Sender<Event>>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
-) {
+) -> [u16; 4] {
+    let mut hits = [0u16; 4];
     if r.proto != 6 {
-        return;
+        return hits;
     }
     let tuple = Tuple::of_flow(r, Dir::ToServer);
     let established = r.tcp.is_some_and(|t| t.state.is_established());
@@ -521,11 +589,13 @@ fn flow_streams_end(
             established,
             &mut bits,
             (r.flow_id, r.end_ns),
+            &mut hits,
             events,
             counters,
             cfg,
         );
     });
+    hits
 }
 
 /// What stage 2 needs to account a whole packet to its flow and match it
@@ -535,6 +605,7 @@ struct Inspector<'a> {
     rules: Option<&'a mut Rules>,
     stream: Option<&'a mut Reassembly>,
     checksums: &'a mut Checksums,
+    scoring: Option<&'a ScoringLink>,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -558,6 +629,7 @@ impl Inspector<'_> {
             rules,
             stream,
             checksums,
+            scoring,
             events,
             counters,
             cfg,
@@ -567,24 +639,30 @@ impl Inspector<'_> {
                 r,
                 stream.as_deref_mut(),
                 rules.as_deref_mut(),
+                *scoring,
                 events,
                 counters,
                 cfg,
             )
         });
-        if up.dropped && cfg.mode == Mode::Ips {
-            return Some(DropReason::Rule);
-        }
-        let rules = rules.as_deref_mut()?;
         let start = d.payload_offset as usize;
         let payload = frame
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
+        if let Some(link) = scoring {
+            features_packet(flows, link, counters, &up, d, payload, ts);
+        }
+        if let (Some(why), Mode::Ips) = (up.dropped, cfg.mode) {
+            return Some(why);
+        }
+        let rules = rules.as_deref_mut()?;
         let tuple = Tuple::of_packet(d);
         let mut bits = flows.bits(up.slot);
         let before = bits;
         let ids = (up.flow_id, ts);
         let mut verdict = None;
+        // Alerts per signature class, for the flow's features.
+        let mut hits = [0u16; 4];
         // Stream rules take the packet alone unless its direction is
         // reassembled (not TCP, no reassembly, or a refused direction).
         let mut with_stream_rules = true;
@@ -611,6 +689,7 @@ impl Inspector<'_> {
                         up.established,
                         &mut bits,
                         ids,
+                        &mut hits,
                         events,
                         counters,
                         cfg,
@@ -647,10 +726,16 @@ impl Inspector<'_> {
             icmp_code: d.icmp_code,
             ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
         };
+        let mut alerted = [0u32; MAX_HITS];
+        let mut na = 0;
         let on_alert = |rule, blocked| {
             counters.alerts += 1;
             let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
             offer_event(events, counters, Event::Alert(alert));
+            if na < MAX_HITS {
+                alerted[na] = rule;
+                na += 1;
+            }
         };
         let (blocked, lost) = match_rules(
             rules,
@@ -662,6 +747,18 @@ impl Inspector<'_> {
             on_alert,
         );
         counters.flowbits_full += lost;
+        for &ri in &alerted[..na] {
+            hits[rules.engine.hit_class(ri)] += 1;
+        }
+        if hits != [0; 4] {
+            if let Some(ff) = flows.features_mut(up.slot) {
+                for (b, &n) in hits.iter().enumerate() {
+                    for _ in 0..n {
+                        ff.hit(b);
+                    }
+                }
+            }
+        }
         if bits != before {
             flows.set_bits(up.slot, bits);
         }
@@ -742,7 +839,14 @@ impl Worker {
             rules: None,
             stream: None,
             checksums: Checksums::new(cfg.checksum),
+            scoring: None,
         }
+    }
+
+    /// Publishes flow feature records to the scorer and takes its verdicts.
+    pub fn with_scoring(mut self, link: ScoringLink) -> Self {
+        self.scoring = Some(link);
+        self
     }
 
     /// Matches packets against the rules of `engine`, with a scratch of
@@ -806,6 +910,7 @@ impl Worker {
             rules,
             stream,
             checksums,
+            scoring,
             cfg,
             ..
         } = self;
@@ -814,6 +919,7 @@ impl Worker {
             rules: rules.as_mut(),
             stream: stream.as_mut(),
             checksums,
+            scoring: scoring.as_ref(),
             events,
             counters,
             cfg,
@@ -959,9 +1065,20 @@ impl Worker {
             rules,
             stream,
             checksums,
+            scoring,
             cfg,
             ..
         } = self;
+        // Verdicts the scorer sent since the last burst.
+        if let Some(link) = scoring.as_ref() {
+            while let Some(v) = link.verdict() {
+                if flows.mark_score_drop(v.slot, v.flow_id, v.generation) {
+                    counters.scoring.verdicts_applied += 1;
+                } else {
+                    counters.scoring.verdicts_stale += 1;
+                }
+            }
+        }
         let mut rule_drop: [Option<DropReason>; BURST_SIZE] = [None; BURST_SIZE];
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
@@ -975,6 +1092,7 @@ impl Worker {
                 rules: rules.as_mut(),
                 stream: stream.as_mut(),
                 checksums,
+                scoring: scoring.as_ref(),
                 events,
                 counters,
                 cfg,
@@ -1092,11 +1210,20 @@ impl Worker {
             now_ns,
             stream,
             rules,
+            scoring,
             cfg,
             ..
         } = self;
         flows.expire(*now_ns, EXPIRE_BUDGET, &mut |r| {
-            flow_ended(r, stream.as_mut(), rules.as_mut(), events, counters, cfg)
+            flow_ended(
+                r,
+                stream.as_mut(),
+                rules.as_mut(),
+                scoring.as_ref(),
+                events,
+                counters,
+                cfg,
+            )
         });
         self.defrag.expire(self.now_ns);
     }
@@ -1111,14 +1238,30 @@ impl Worker {
             counters,
             stream,
             rules,
+            scoring,
             cfg,
             ..
         } = &mut self;
         flows.flush(reason, &mut |r| {
             // What the streams still hold is matched first; their alerts
             // take the ring as on the hot path.
+            let mut hits = [0u16; 4];
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
-                flow_streams_end(r, re, rules, events, counters, cfg);
+                hits = flow_streams_end(r, re, rules, events, counters, cfg);
+            }
+            if let Some(link) = scoring.as_ref() {
+                let mut r = *r;
+                for (b, &n) in hits.iter().enumerate() {
+                    for _ in 0..n {
+                        r.features.hit(b);
+                    }
+                }
+                // The scorer is draining: waiting here loses nothing.
+                if link.send(r.feature_record(cfg.id, Trigger::End, r.end_ns)) {
+                    counters.scoring.records += 1;
+                } else {
+                    counters.scoring.dropped += 1;
+                }
             }
             if let Some(tx) = events {
                 match tx.send(Event::Flow(*r)) {

@@ -627,6 +627,13 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The signature-hit feature an alert of rule `ri` counts toward.
+    pub fn hit_class(&self, ri: u32) -> usize {
+        crate::scoring::features::hit_bucket(
+            self.rules.get(ri as usize).and_then(|r| r.class.as_deref()),
+        )
+    }
+
     /// Whether any rule counts its matches (workers then keep a table).
     pub fn has_thresholds(&self) -> bool {
         self.rules.iter().any(|r| r.threshold.is_some())

@@ -12,6 +12,7 @@ pub mod bits;
 pub mod tcp;
 
 use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
+use crate::scoring::features::{self, FeatureRecord, FlowFacts, FlowFeatures, Trigger};
 use bits::FlowBits;
 use tcp::{Dir, Outcome, TcpState, TcpTracker};
 
@@ -187,7 +188,7 @@ pub struct IcmpSummary {
 
 /// Everything a flow's EVE record needs, as a fixed-size `Copy` value that
 /// crosses the ring to the event writer. Source is the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlowRecord {
     pub flow_id: u64,
     /// The table slot the flow held, free once the record is out: stages
@@ -216,6 +217,43 @@ pub struct FlowRecord {
     pub vni: Option<u32>,
     /// Its flowbits when it ended (for matching what is flushed then).
     pub bits: FlowBits,
+    pub generation: u32,
+    pub features: FlowFeatures,
+}
+
+impl FlowRecord {
+    /// Bytes both ways, as the feature triggers count them.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_toserver + self.bytes_toclient
+    }
+
+    /// The feature record of this flow as it stands.
+    pub fn feature_record(&self, worker: u16, trigger: Trigger, ts_ns: u64) -> FeatureRecord {
+        let facts = FlowFacts {
+            start_ns: self.start_ns,
+            last_ns: self.end_ns,
+            pkts: [self.pkts_toserver, self.pkts_toclient],
+            bytes: [self.bytes_toserver, self.bytes_toclient],
+            proto: self.proto,
+            server_port: matches!(self.proto, 6 | 17 | 132).then_some(self.dst_port),
+            tagged: self.vlan_count > 0 || self.vni.is_some(),
+        };
+        FeatureRecord {
+            flow_id: self.flow_id,
+            worker,
+            slot: self.slot,
+            generation: self.generation,
+            trigger,
+            ts_ns,
+            network: self.network,
+            proto: self.proto,
+            src: self.src,
+            dst: self.dst,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            values: features::values(&self.features, &facts),
+        }
+    }
 }
 
 /// One tracked flow: a slab entry.
@@ -242,8 +280,13 @@ struct Flow {
     tcp: TcpTracker,
     icmp: [Option<(u8, u8)>; 2],
     dropped: bool,
+    /// The scorer's verdict dropped it (inline).
+    score_dropped: bool,
     /// Flowbits rules have set on this flow.
     bits: FlowBits,
+    /// Counts the flows this slot has held (verdicts name it).
+    generation: u32,
+    features: FlowFeatures,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -273,11 +316,14 @@ pub struct Update {
     pub created: bool,
     /// The flow's slot, for `mark_dropped`.
     pub slot: u32,
-    /// A drop rule already matched this flow (IPS drops its later packets).
-    pub dropped: bool,
+    /// A drop rule, or the scorer, already condemned this flow (IPS drops
+    /// its later packets).
+    pub dropped: Option<crate::io::DropReason>,
     pub established: bool,
     /// A RST inside the receiver's window ended the TCP session.
     pub rst: bool,
+    /// Frame bytes the flow has carried both ways, this packet included.
+    pub bytes: u64,
 }
 
 pub struct FlowTable {
@@ -457,6 +503,8 @@ impl FlowTable {
             },
             vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
             bits: f.bits,
+            generation: f.generation,
+            features: f.features,
         }
     }
 
@@ -519,9 +567,11 @@ impl FlowTable {
                 // The sender of the first packet is the client, unless that
                 // packet is a SYN-ACK: then we are seeing the server first.
                 let client_is_src = !tcp_syn_ack;
+                let generation = self.slab[i as usize].generation.wrapping_add(1);
                 self.slab[i as usize] = Flow {
                     key,
                     hash,
+                    generation,
                     id: ((self.next_seq << WORKER_BITS) | u64::from(self.worker))
                         & ((1 << FLOW_ID_BITS) - 1),
                     prev: NIL,
@@ -581,7 +631,17 @@ impl FlowTable {
                 }
             }
         }
-        let (id, dropped) = (f.id, f.dropped);
+        let total = f.bytes[0] + f.bytes[1];
+        let (id, dropped) = (
+            f.id,
+            if f.dropped {
+                Some(crate::io::DropReason::Rule)
+            } else if f.score_dropped {
+                Some(crate::io::DropReason::Score)
+            } else {
+                None
+            },
+        );
         self.unlink(i);
         self.slab[i as usize].state = next_state;
         self.push_tail(i);
@@ -593,6 +653,7 @@ impl FlowTable {
             dropped,
             established: next_state == FlowState::Established,
             rst,
+            bytes: total,
         }
     }
 
@@ -614,6 +675,39 @@ impl FlowTable {
     /// The ISN of `dir`'s sender in the TCP flow in `slot`, if its SYN was seen.
     pub fn tcp_isn(&self, slot: u32, dir: Dir) -> Option<u32> {
         self.slab.get(slot as usize).and_then(|f| f.tcp.isn(dir))
+    }
+
+    /// The features of the flow in `slot`, to account a packet to.
+    pub fn features_mut(&mut self, slot: u32) -> Option<&mut FlowFeatures> {
+        self.slab.get_mut(slot as usize).map(|f| &mut f.features)
+    }
+
+    /// A feature record of the live flow in `slot`, stamped `ts_ns`; it
+    /// becomes the flow's last record sent.
+    pub fn feature_record(
+        &mut self,
+        slot: u32,
+        trigger: Trigger,
+        ts_ns: u64,
+    ) -> Option<FeatureRecord> {
+        let rec = self.record(slot, EndReason::Shutdown);
+        let f = self.slab.get_mut(slot as usize)?;
+        f.features.sent_bytes = f.bytes[0] + f.bytes[1];
+        f.features.sent_ns = ts_ns;
+        Some(rec.feature_record(self.worker, trigger, ts_ns))
+    }
+
+    /// The scorer condemned flow `flow_id` of `generation` in `slot`: its
+    /// later packets are dropped (inline). False if the slot holds another
+    /// flow by now.
+    pub fn mark_score_drop(&mut self, slot: u32, flow_id: u64, generation: u32) -> bool {
+        match self.slab.get_mut(slot as usize) {
+            Some(f) if f.generation == generation && f.id == flow_id => {
+                f.score_dropped = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn mark_dropped(&mut self, slot: u32) {

@@ -43,16 +43,19 @@ pub enum DropReason {
     /// A TCP segment overlapped bytes already seen with different bytes:
     /// the receiver could take either version (IPS).
     StreamOverlap,
+    /// The scorer's verdict condemned the packet's flow (inline).
+    Score,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::TxFull,
         DropReason::RingFull,
         DropReason::Rule,
         DropReason::StreamOverlap,
+        DropReason::Score,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +65,7 @@ impl DropReason {
             DropReason::RingFull => "ring_full",
             DropReason::Rule => "rule",
             DropReason::StreamOverlap => "stream_overlap",
+            DropReason::Score => "score",
         }
     }
 

@@ -109,6 +109,7 @@ pub struct FeatureRecord {
     pub ts_ns: u64,
     /// The flow's tuple, client first.
     pub network: crate::decode::Network,
+    pub proto: u8,
     pub src: [u8; 16],
     pub dst: [u8; 16],
     pub src_port: u16,

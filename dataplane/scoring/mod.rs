@@ -1,6 +1,524 @@
-//! The scoring stage: workers publish a fixed-size feature record per
-//! flow (`features`), and a model (`model`: XGBoost JSON, evaluated exactly
-//! as XGBoost does) scores it.
+//! The scoring stage: workers publish a fixed-size feature record per flow
+//! (`features`) over one bounded ring each; the scorer, a thread of its
+//! own, drains the rings in batches, scores each record with the loaded
+//! model (`model`: XGBoost JSON, evaluated exactly as XGBoost does), raises
+//! an EVE alert at or above the threshold and, inline with
+//! `--score-action drop`, sends a verdict back to the flow's worker over
+//! that worker's own ring. A full ring drops the record or verdict and
+//! counts it: a worker never waits. SIGHUP (or `request_reload`) makes the
+//! scorer load the model file again between two batches; records that
+//! arrive meanwhile wait in their rings, so none is lost.
 
 pub mod features;
 pub mod model;
+
+use crate::decode::{addr_to_ip, Network};
+use crate::eve::Event;
+use crate::worker::Mode;
+use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
+use features::{FeatureRecord, FEATURES, N_FEATURES};
+use hdrhistogram::Histogram;
+use model::Model;
+use serde_json::{json, Map, Value};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The alerts the scorer raises: gid 1, signature ids from this one on
+/// (9,200,000–9,209,999 are reserved for the scorer; the shipped rules
+/// use 9,100,000 and up).
+pub const SCORE_GID: u32 = 1;
+pub const SCORE_SID: u32 = 9_200_001;
+
+/// Records a worker's ring to the scorer holds.
+pub const FEATURE_RING: usize = 4096;
+/// Verdicts the scorer's ring back to a worker holds.
+pub const VERDICT_RING: usize = 1024;
+/// Records the scorer takes from one ring before looking at the others.
+const BATCH: usize = 64;
+/// Score buckets in the stats: [0, 0.1), [0.1, 0.2) … [0.9, 1]; scores of
+/// regression models are clamped into [0, 1] for counting.
+pub const BUCKETS: usize = 10;
+/// Features an alert names as contributing most.
+const TOP: usize = 3;
+
+/// What a high score does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreAction {
+    #[default]
+    Alert,
+    /// Alert, and inline (`--mode ips`) drop the flow's later packets.
+    Drop,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringConfig {
+    pub model: Option<PathBuf>,
+    pub threshold: f32,
+    pub action: ScoreAction,
+    /// Core to pin the scorer to.
+    pub core: Option<usize>,
+    /// Send a record each time a flow has carried this many more bytes.
+    pub feature_bytes: u64,
+    /// Send a record when this long has passed since a flow's last one.
+    pub feature_interval_ns: u64,
+    pub features_out: Option<PathBuf>,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        ScoringConfig {
+            model: None,
+            threshold: 0.9,
+            action: ScoreAction::Alert,
+            core: None,
+            feature_bytes: 10 << 20,
+            feature_interval_ns: 60_000_000_000,
+            features_out: None,
+        }
+    }
+}
+
+impl ScoringConfig {
+    /// The stage runs when there is a model to score with or records to
+    /// write.
+    pub fn enabled(&self) -> bool {
+        self.model.is_some() || self.features_out.is_some()
+    }
+}
+
+/// A block verdict for one flow, addressed so that a slot holding a later
+/// flow is never hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreVerdict {
+    pub slot: u32,
+    pub flow_id: u64,
+    pub generation: u32,
+}
+
+/// A worker's end of the stage.
+#[derive(Debug)]
+pub struct ScoringLink {
+    tx: Sender<FeatureRecord>,
+    verdicts: Receiver<ScoreVerdict>,
+    pub feature_bytes: u64,
+    pub feature_interval_ns: u64,
+}
+
+/// What a worker counted about the stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    pub records: u64,
+    /// Records lost to a full ring.
+    pub dropped: u64,
+    /// Verdicts that found their flow, and those whose slot had moved on.
+    pub verdicts_applied: u64,
+    pub verdicts_stale: u64,
+}
+
+impl LinkCounters {
+    pub fn add(&mut self, o: &LinkCounters) {
+        self.records += o.records;
+        self.dropped += o.dropped;
+        self.verdicts_applied += o.verdicts_applied;
+        self.verdicts_stale += o.verdicts_stale;
+    }
+}
+
+impl ScoringLink {
+    /// Offers a record without waiting; false (the caller counts it) when
+    /// the ring is full.
+    pub fn offer(&self, r: FeatureRecord) -> bool {
+        match self.tx.try_send(r) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Sends a record, waiting for room: only at shutdown.
+    pub fn send(&self, r: FeatureRecord) -> bool {
+        self.tx.send(r).is_ok()
+    }
+
+    /// The next verdict waiting, if any.
+    pub fn verdict(&self) -> Option<ScoreVerdict> {
+        self.verdicts.try_recv().ok()
+    }
+}
+
+/// A high score, as it crosses the ring to the EVE writer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreAlert {
+    pub ts_ns: u64,
+    pub flow_id: u64,
+    pub worker: u16,
+    pub network: Network,
+    pub proto: u8,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub score: f32,
+    pub threshold: f32,
+    /// Which loaded model (0 the first, +1 per reload) and its file name.
+    pub model_generation: u32,
+    pub model_name: [u8; 64],
+    pub trigger: features::Trigger,
+    /// The features that pushed the margin up most: (index, value, share).
+    pub top: [(u8, f32, f32); TOP],
+    pub blocked: bool,
+}
+
+impl ScoreAlert {
+    pub fn model_name(&self) -> &str {
+        let n = self.model_name.iter().position(|&b| b == 0).unwrap_or(64);
+        std::str::from_utf8(&self.model_name[..n]).unwrap_or("model")
+    }
+
+    /// The EVE alert, as Suricata writes alerts, with ours in `tollgate`.
+    pub fn to_json(&self) -> Value {
+        let has_ports = matches!(self.proto, 6 | 17 | 132);
+        let mut v = json!({
+            "timestamp": crate::eve::format_timestamp(self.ts_ns),
+            "flow_id": self.flow_id,
+            "event_type": "alert",
+            "src_ip": addr_to_ip(self.network, &self.src).to_string(),
+            "dest_ip": addr_to_ip(self.network, &self.dst).to_string(),
+            "proto": crate::eve::proto_name(self.proto),
+            "alert": {
+                "action": if self.blocked { "blocked" } else { "allowed" },
+                "gid": SCORE_GID,
+                "signature_id": SCORE_SID,
+                "rev": 1,
+                "signature": format!("TOLLGATE SCORE flow scored at or above {} by model {}", self.threshold, self.model_name()),
+                "category": "Anomalous flow (model score)",
+                "severity": 2,
+            },
+            "tollgate": {
+                "worker": self.worker,
+                "score": self.score,
+                "model": self.model_name(),
+                "model_generation": self.model_generation,
+                "trigger": self.trigger.name(),
+                "top_features": self.top.iter().filter(|t| t.2 > 0.0).map(|&(i, v, c)| json!({
+                    "name": FEATURES[usize::from(i)].name,
+                    "value": if v.is_nan() { Value::Null } else { json!(v) },
+                    "contribution": c,
+                })).collect::<Vec<_>>(),
+            },
+        });
+        if has_ports {
+            v["src_port"] = json!(self.src_port);
+            v["dest_port"] = json!(self.dst_port);
+        }
+        v
+    }
+}
+
+/// What the scorer counted.
+#[derive(Debug, Clone, Default)]
+pub struct ScorerReport {
+    pub records: u64,
+    pub alerts: u64,
+    pub buckets: [u64; BUCKETS],
+    pub verdicts_sent: u64,
+    pub verdicts_dropped: u64,
+    /// Alerts lost to a full EVE ring.
+    pub events_dropped: u64,
+    pub reloads: u64,
+    pub reload_errors: Vec<String>,
+    pub model: Option<String>,
+    pub features_out_error: Option<String>,
+    /// Nanoseconds per record (scoring and alert building), p50 and p99.
+    pub ns_p50: u64,
+    pub ns_p99: u64,
+    /// Seconds the scorer spent on records, for records per second.
+    pub busy_seconds: f64,
+}
+
+impl ScorerReport {
+    /// The stats JSON's "scoring" object, with the workers' side.
+    pub fn to_json(&self, link: &LinkCounters) -> Value {
+        let mut buckets = Map::new();
+        for (k, n) in self.buckets.iter().enumerate() {
+            buckets.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
+        }
+        json!({
+            "records": link.records,
+            "dropped": link.dropped,
+            "scored": self.records,
+            "alerts": self.alerts,
+            "buckets": buckets,
+            "ns_per_record": {"p50": self.ns_p50, "p99": self.ns_p99},
+            "records_per_second_busy": if self.busy_seconds > 0.0 { self.records as f64 / self.busy_seconds } else { 0.0 },
+            "verdicts": {
+                "sent": self.verdicts_sent,
+                "dropped": self.verdicts_dropped,
+                "applied": link.verdicts_applied,
+                "stale": link.verdicts_stale,
+            },
+            "events_dropped": self.events_dropped,
+            "model": self.model,
+            "reloads": self.reloads,
+            "reload_errors": self.reload_errors,
+        })
+    }
+}
+
+/// The running scorer.
+pub struct Scorer {
+    handle: JoinHandle<ScorerReport>,
+}
+
+/// Asks every running scorer to reload its model (SIGHUP does this).
+pub fn reload_flag() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+impl Scorer {
+    /// Loads the model (a failure is a start-up error), builds one ring
+    /// pair per worker and starts the scorer thread. `events` is the
+    /// scorer's own ring to the EVE writer. `reload` is polled between
+    /// batches.
+    pub fn spawn(
+        cfg: &ScoringConfig,
+        workers: usize,
+        mode: Mode,
+        events: Option<Sender<Event>>,
+        reload: Arc<AtomicBool>,
+    ) -> Result<(Scorer, Vec<ScoringLink>), String> {
+        let model = cfg.model.as_deref().map(Model::load).transpose()?;
+        let out = cfg
+            .features_out
+            .as_ref()
+            .map(|p| {
+                std::fs::File::create(p)
+                    .map(BufWriter::new)
+                    .map_err(|e| format!("{}: cannot create: {e}", p.display()))
+            })
+            .transpose()?;
+        let mut links = Vec::with_capacity(workers);
+        let mut rxs = Vec::with_capacity(workers);
+        let mut verdict_txs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = bounded(FEATURE_RING);
+            let (vtx, vrx) = bounded(VERDICT_RING);
+            links.push(ScoringLink {
+                tx,
+                verdicts: vrx,
+                feature_bytes: cfg.feature_bytes,
+                feature_interval_ns: cfg.feature_interval_ns,
+            });
+            rxs.push(rx);
+            verdict_txs.push(vtx);
+        }
+        let state = State {
+            model,
+            model_path: cfg.model.clone(),
+            model_generation: 0,
+            threshold: cfg.threshold,
+            drop: cfg.action == ScoreAction::Drop && mode == Mode::Ips,
+            events,
+            verdicts: verdict_txs,
+            out,
+            report: ScorerReport::default(),
+            hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
+        };
+        let core = cfg.core;
+        let handle = std::thread::Builder::new()
+            .name("tollgate-scorer".into())
+            .spawn(move || {
+                if let Some(id) = core {
+                    core_affinity::set_for_current(core_affinity::CoreId { id });
+                }
+                run(state, rxs, &reload)
+            })
+            .map_err(|e| format!("cannot start the scorer: {e}"))?;
+        Ok((Scorer { handle }, links))
+    }
+
+    /// Waits for the scorer: it ends once every worker's link is gone and
+    /// their rings are drained.
+    pub fn join(self) -> ScorerReport {
+        self.handle.join().unwrap_or_else(|_| ScorerReport {
+            reload_errors: vec!["the scorer thread panicked".into()],
+            ..ScorerReport::default()
+        })
+    }
+}
+
+struct State {
+    model: Option<Model>,
+    model_path: Option<PathBuf>,
+    model_generation: u32,
+    threshold: f32,
+    drop: bool,
+    events: Option<Sender<Event>>,
+    verdicts: Vec<Sender<ScoreVerdict>>,
+    out: Option<BufWriter<std::fs::File>>,
+    report: ScorerReport,
+    hist: Histogram<u64>,
+}
+
+fn run(mut st: State, rxs: Vec<Receiver<FeatureRecord>>, reload: &AtomicBool) -> ScorerReport {
+    let mut sel = Select::new();
+    for rx in &rxs {
+        sel.recv(rx);
+    }
+    let mut live = rxs.len();
+    while live > 0 {
+        if reload.swap(false, Ordering::AcqRel) {
+            st.reload();
+        }
+        let op = match sel.select_timeout(Duration::from_millis(50)) {
+            Ok(op) => op,
+            Err(_) => continue,
+        };
+        let i = op.index();
+        match op.recv(&rxs[i]) {
+            Ok(r) => {
+                st.record(&r);
+                for r in rxs[i].try_iter().take(BATCH - 1) {
+                    st.record(&r);
+                }
+            }
+            Err(_) => {
+                sel.remove(i);
+                live -= 1;
+            }
+        }
+    }
+    if let Some(mut out) = st.out.take() {
+        if let Err(e) = out.flush() {
+            st.report.features_out_error = Some(e.to_string());
+        }
+    }
+    st.report.ns_p50 = st.hist.value_at_quantile(0.5);
+    st.report.ns_p99 = st.hist.value_at_quantile(0.99);
+    st.report.model = st.model.as_ref().map(|m| m.name.clone());
+    st.report
+}
+
+impl State {
+    fn reload(&mut self) {
+        let Some(path) = &self.model_path else {
+            return;
+        };
+        match Model::load(path) {
+            Ok(m) => {
+                self.model = Some(m);
+                self.model_generation += 1;
+                self.report.reloads += 1;
+            }
+            // The model in use stays.
+            Err(e) => self.report.reload_errors.push(e),
+        }
+    }
+
+    fn record(&mut self, r: &FeatureRecord) {
+        if let Some(out) = &mut self.out {
+            if self.report.features_out_error.is_none() {
+                if let Err(e) = writeln!(out, "{}", record_json(r)) {
+                    self.report.features_out_error = Some(e.to_string());
+                }
+            }
+        }
+        let Some(model) = &self.model else {
+            return;
+        };
+        let t0 = Instant::now();
+        let score = model.score(&r.values);
+        self.report.records += 1;
+        let b = ((score.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1);
+        self.report.buckets[b] += 1;
+        if score >= self.threshold {
+            self.report.alerts += 1;
+            let mut contrib = [0.0f32; N_FEATURES];
+            model.contributions(&r.values, &mut contrib);
+            let mut top = [(0u8, f32::NAN, 0.0f32); TOP];
+            for (i, &c) in contrib.iter().enumerate() {
+                if let Some(k) = top.iter().position(|t| c > t.2) {
+                    top.copy_within(k..TOP - 1, k + 1);
+                    top[k] = (i as u8, r.values[i], c);
+                }
+            }
+            let mut name = [0u8; 64];
+            let n = model.name.len().min(63);
+            name[..n].copy_from_slice(&model.name.as_bytes()[..n]);
+            let mut blocked = false;
+            if self.drop {
+                let v = ScoreVerdict {
+                    slot: r.slot,
+                    flow_id: r.flow_id,
+                    generation: r.generation,
+                };
+                match self
+                    .verdicts
+                    .get(usize::from(r.worker))
+                    .map(|t| t.try_send(v))
+                {
+                    Some(Ok(())) => {
+                        self.report.verdicts_sent += 1;
+                        blocked = true;
+                    }
+                    _ => self.report.verdicts_dropped += 1,
+                }
+            }
+            let alert = ScoreAlert {
+                ts_ns: r.ts_ns,
+                flow_id: r.flow_id,
+                worker: r.worker,
+                network: r.network,
+                proto: r.proto,
+                src: r.src,
+                dst: r.dst,
+                src_port: r.src_port,
+                dst_port: r.dst_port,
+                score,
+                threshold: self.threshold,
+                model_generation: self.model_generation,
+                model_name: name,
+                trigger: r.trigger,
+                top,
+                blocked,
+            };
+            if let Some(tx) = &self.events {
+                if tx.try_send(Event::Score(alert)).is_err() {
+                    self.report.events_dropped += 1;
+                }
+            }
+        }
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.report.busy_seconds += ns as f64 / 1e9;
+        let _ = self.hist.record(ns.max(1));
+    }
+}
+
+/// A record as one `--features-out` line: flow id, tuple, trigger and
+/// every feature by name (missing as null).
+pub fn record_json(r: &FeatureRecord) -> Value {
+    let mut f = Map::new();
+    for (k, feat) in FEATURES.iter().enumerate() {
+        let v = r.values[k];
+        f.insert(
+            feat.name.into(),
+            if v.is_nan() { Value::Null } else { json!(v) },
+        );
+    }
+    json!({
+        "timestamp": crate::eve::format_timestamp(r.ts_ns),
+        "flow_id": r.flow_id,
+        "generation": r.generation,
+        "worker": r.worker,
+        "trigger": r.trigger.name(),
+        "src_ip": addr_to_ip(r.network, &r.src).to_string(),
+        "src_port": r.src_port,
+        "dest_ip": addr_to_ip(r.network, &r.dst).to_string(),
+        "dest_port": r.dst_port,
+        "proto": crate::eve::proto_name(r.proto),
+        "features": f,
+    })
+}

@@ -153,9 +153,11 @@ impl Model {
             o if o.starts_with("multi:") => {
                 return Err(format!("objective {o}: multiclass models are refused"))
             }
-            o => return Err(format!(
+            o => {
+                return Err(format!(
                 "objective {o}: binary:logistic, reg:logistic and reg:squarederror are evaluated"
-            )),
+            ))
+            }
         };
         let lmp = field(learner, &["learner_model_param"])?;
         let num_class = number(field(lmp, &["num_class"])?, "num_class")?;
