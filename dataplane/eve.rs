@@ -433,8 +433,7 @@ fn write_event(
             c.anomaly += 1;
         }
         Event::Score(a) => {
-            serde_json::to_writer(&mut *out, &a.to_json())?;
-            out.write_all(b"\n")?;
+            a.write_eve(out)?;
             c.alert += 1;
         }
     }

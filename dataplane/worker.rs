@@ -528,6 +528,26 @@ fn flow_ended(
     offer(events, counters, r);
 }
 
+/// Applies the verdicts the scorer sent: a flow still in its slot (same
+/// generation and id) has its later packets dropped; one whose slot moved
+/// on is counted stale.
+fn take_verdicts(
+    scoring: Option<&ScoringLink>,
+    flows: &mut FlowTable,
+    counters: &mut WorkerCounters,
+) {
+    let Some(link) = scoring else {
+        return;
+    };
+    while let Some(v) = link.verdict() {
+        if flows.mark_score_drop(v.slot, v.flow_id, v.generation) {
+            counters.scoring.verdicts_applied += 1;
+        } else {
+            counters.scoring.verdicts_stale += 1;
+        }
+    }
+}
+
 /// Accounts a packet to its flow's features and publishes a record when
 /// the flow has carried another `--feature-bytes` or gone
 /// `--feature-interval` since its last one.
@@ -1070,15 +1090,7 @@ impl Worker {
             ..
         } = self;
         // Verdicts the scorer sent since the last burst.
-        if let Some(link) = scoring.as_ref() {
-            while let Some(v) = link.verdict() {
-                if flows.mark_score_drop(v.slot, v.flow_id, v.generation) {
-                    counters.scoring.verdicts_applied += 1;
-                } else {
-                    counters.scoring.verdicts_stale += 1;
-                }
-            }
-        }
+        take_verdicts(scoring.as_ref(), flows, counters);
         let mut rule_drop: [Option<DropReason>; BURST_SIZE] = [None; BURST_SIZE];
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
@@ -1197,6 +1209,7 @@ impl Worker {
     /// Moves the clock on without packets (a source's idle tick) and runs
     /// timeouts.
     pub fn tick(&mut self, now_ns: u64) {
+        take_verdicts(self.scoring.as_ref(), &mut self.flows, &mut self.counters);
         self.now_ns = self.now_ns.max(now_ns);
         self.release(self.now_ns.saturating_add(1));
         self.expire();

@@ -129,6 +129,23 @@ impl LinkCounters {
 }
 
 impl ScoringLink {
+    /// A link with no scorer behind it: the caller holds the other ends of
+    /// both rings (tests, benchmarks, a scorer of its own).
+    pub fn detached(
+        capacity: usize,
+        cfg: &ScoringConfig,
+    ) -> (ScoringLink, Receiver<FeatureRecord>, Sender<ScoreVerdict>) {
+        let (tx, rx) = bounded(capacity);
+        let (vtx, vrx) = bounded(VERDICT_RING);
+        let link = ScoringLink {
+            tx,
+            verdicts: vrx,
+            feature_bytes: cfg.feature_bytes,
+            feature_interval_ns: cfg.feature_interval_ns,
+        };
+        (link, rx, vtx)
+    }
+
     /// Offers a record without waiting; false (the caller counts it) when
     /// the ring is full.
     pub fn offer(&self, r: FeatureRecord) -> bool {
@@ -178,44 +195,107 @@ impl ScoreAlert {
         std::str::from_utf8(&self.model_name[..n]).unwrap_or("model")
     }
 
-    /// The EVE alert, as Suricata writes alerts, with ours in `tollgate`.
-    pub fn to_json(&self) -> Value {
-        let has_ports = matches!(self.proto, 6 | 17 | 132);
-        let mut v = json!({
-            "timestamp": crate::eve::format_timestamp(self.ts_ns),
-            "flow_id": self.flow_id,
-            "event_type": "alert",
-            "src_ip": addr_to_ip(self.network, &self.src).to_string(),
-            "dest_ip": addr_to_ip(self.network, &self.dst).to_string(),
-            "proto": crate::eve::proto_name(self.proto),
-            "alert": {
-                "action": if self.blocked { "blocked" } else { "allowed" },
-                "gid": SCORE_GID,
-                "signature_id": SCORE_SID,
-                "rev": 1,
-                "signature": format!("TOLLGATE SCORE flow scored at or above {} by model {}", self.threshold, self.model_name()),
-                "category": "Anomalous flow (model score)",
-                "severity": 2,
-            },
-            "tollgate": {
-                "worker": self.worker,
-                "score": self.score,
-                "model": self.model_name(),
-                "model_generation": self.model_generation,
-                "trigger": self.trigger.name(),
-                "top_features": self.top.iter().filter(|t| t.2 > 0.0).map(|&(i, v, c)| json!({
-                    "name": FEATURES[usize::from(i)].name,
-                    "value": if v.is_nan() { Value::Null } else { json!(v) },
-                    "contribution": c,
-                })).collect::<Vec<_>>(),
-            },
-        });
-        if has_ports {
-            v["src_port"] = json!(self.src_port);
-            v["dest_port"] = json!(self.dst_port);
-        }
-        v
+    /// Writes the EVE alert line (with its newline), as Suricata writes
+    /// alerts, field order too, with ours in `tollgate`.
+    pub fn write_eve(&self, out: &mut impl Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.eve())?;
+        out.write_all(b"\n")
     }
+
+    /// The EVE alert as a JSON value.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.eve()).unwrap_or(Value::Null)
+    }
+
+    fn eve(&self) -> EveScore<'_> {
+        let has_ports = matches!(self.proto, 6 | 17 | 132);
+        let ev = EveScore {
+            timestamp: crate::eve::format_timestamp(self.ts_ns),
+            flow_id: self.flow_id,
+            event_type: "alert",
+            src_ip: addr_to_ip(self.network, &self.src).to_string(),
+            src_port: has_ports.then_some(self.src_port),
+            dest_ip: addr_to_ip(self.network, &self.dst).to_string(),
+            dest_port: has_ports.then_some(self.dst_port),
+            proto: crate::eve::proto_name(self.proto),
+            alert: ScoreSection {
+                action: if self.blocked { "blocked" } else { "allowed" },
+                gid: SCORE_GID,
+                signature_id: SCORE_SID,
+                rev: 1,
+                signature: format!(
+                    "TOLLGATE SCORE flow scored at or above {} by model {}",
+                    self.threshold,
+                    self.model_name()
+                ),
+                category: "Anomalous flow (model score)",
+                severity: 2,
+            },
+            tollgate: ScoreOurs {
+                worker: self.worker,
+                score: self.score,
+                model: self.model_name(),
+                model_generation: self.model_generation,
+                trigger: self.trigger.name(),
+                top_features: self
+                    .top
+                    .iter()
+                    .filter(|t| t.2 > 0.0)
+                    .map(|&(i, v, c)| TopFeature {
+                        name: FEATURES[usize::from(i)].name,
+                        value: (!v.is_nan()).then_some(v),
+                        contribution: c,
+                    })
+                    .collect(),
+            },
+        };
+        ev
+    }
+}
+
+#[derive(serde::Serialize)]
+struct EveScore<'a> {
+    timestamp: String,
+    flow_id: u64,
+    event_type: &'static str,
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    proto: String,
+    alert: ScoreSection,
+    tollgate: ScoreOurs<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ScoreSection {
+    action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
+    signature: String,
+    category: &'static str,
+    severity: u8,
+}
+
+#[derive(serde::Serialize)]
+struct ScoreOurs<'a> {
+    worker: u16,
+    score: f32,
+    model: &'a str,
+    model_generation: u32,
+    trigger: &'static str,
+    top_features: Vec<TopFeature>,
+}
+
+#[derive(serde::Serialize)]
+struct TopFeature {
+    name: &'static str,
+    /// Null when the feature was missing.
+    value: Option<f32>,
+    contribution: f32,
 }
 
 /// What the scorer counted.
@@ -521,4 +601,164 @@ pub fn record_json(r: &FeatureRecord) -> Value {
         "proto": crate::eve::proto_name(r.proto),
         "features": f,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::craft::{Route, Side, TcpConversation};
+    use crate::flow::{EndReason, Timeouts};
+    use crate::io::{DropReason, RawPacket, Verdict};
+    use crate::worker::{MalformedPolicy, Worker, WorkerConfig};
+
+    /// A one-leaf model: every flow scores sigmoid(`leaf`).
+    pub fn constant_model(leaf: f32) -> String {
+        format!(
+            r#"{{"learner":{{"feature_names":["duration"],"feature_types":["float"],
+            "gradient_booster":{{"model":{{"trees":[{{"base_weights":[{leaf}],"default_left":[0],
+            "left_children":[-1],"right_children":[-1],"split_conditions":[{leaf}],
+            "split_indices":[0],"split_type":[0]}}]}},"name":"gbtree"}},
+            "learner_model_param":{{"base_score":"5E-1","num_class":"0","num_feature":"1"}},
+            "objective":{{"name":"binary:logistic"}}}},"version":[2,1,0]}}"#
+        )
+    }
+
+    fn worker(id: u16, mode: Mode) -> Worker {
+        Worker::new(
+            WorkerConfig {
+                id,
+                mode,
+                flow_capacity: 4,
+                timeouts: Timeouts::default(),
+                malformed: MalformedPolicy::Pass,
+                inspect: true,
+                defrag: Default::default(),
+                workers: 1,
+                reta_size: crate::rss::RETA_SIZE,
+                stream: Default::default(),
+                checksum: Default::default(),
+            },
+            None,
+        )
+    }
+
+    fn run(w: &mut Worker, pkts: &[(u64, Vec<u8>)]) -> Vec<Verdict> {
+        let raw: Vec<_> = pkts
+            .iter()
+            .map(|(ts, f)| RawPacket {
+                data: f,
+                ts_ns: *ts,
+            })
+            .collect();
+        let mut v = vec![Verdict::Forward; pkts.len()];
+        w.process_burst(&raw, 0, &mut v);
+        v
+    }
+
+    #[test]
+    fn a_full_ring_drops_records_and_counts_them() {
+        let (link, rx, _v) = ScoringLink::detached(3, &ScoringConfig::default());
+        let mut w = worker(0, Mode::Ids).with_scoring(link);
+        let r = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        // Ten UDP flows in a 4-slot table: six are evicted (records), and
+        // the four left end at shutdown (waiting for room: see below).
+        let pkts: Vec<_> = (0..10u16)
+            .map(|p| (u64::from(p), r.udp(1000 + p, 53, b"q")))
+            .collect();
+        run(&mut w, &pkts);
+        let c = w.counters();
+        assert_eq!((c.scoring.records, c.scoring.dropped), (3, 3));
+        let got: Vec<_> = rx.try_iter().collect();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|r| r.trigger == features::Trigger::End));
+        // Shutdown waits for room: a drain thread takes them all.
+        let drain = std::thread::spawn(move || rx.iter().count());
+        let (c, _) = w.finish(EndReason::Shutdown);
+        assert_eq!(drain.join().unwrap(), 4);
+        assert_eq!((c.scoring.records, c.scoring.dropped), (7, 3));
+    }
+
+    #[test]
+    fn verdicts_reach_the_flows_worker_and_only_that_flow() {
+        let dir = std::env::temp_dir().join(format!("tollgate-scorer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("high.json");
+        std::fs::write(&path, constant_model(10.0)).unwrap();
+        let cfg = ScoringConfig {
+            model: Some(path),
+            threshold: 0.5,
+            action: ScoreAction::Drop,
+            feature_bytes: 1000,
+            ..ScoringConfig::default()
+        };
+        let (scorer, mut links) = Scorer::spawn(&cfg, 2, Mode::Ips, None, reload_flag()).unwrap();
+        let l1 = links.pop().unwrap();
+        let l0 = links.pop().unwrap();
+        let mut w1 = worker(1, Mode::Ips).with_scoring(l1);
+        let mut w0 = worker(0, Mode::Ips).with_scoring(l0);
+        // A TCP flow on worker 1 sends a record every 1,000 bytes.
+        let route = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let mut c = TcpConversation::new(route.clone(), 40000, 443, 1_000_000_000);
+        c.handshake().send(Side::Client, &[b'x'; 3000], 1000);
+        let first = c.into_packets();
+        let mut c2 = TcpConversation::new(route, 40000, 443, 2_000_000_000).isn(5, 9);
+        c2.send(Side::Client, &[b'y'; 100], 100);
+        let later = c2.into_packets();
+        run(&mut w1, &first);
+        // Wait for the verdict to come back, then take it in a burst.
+        let t0 = Instant::now();
+        while w1.counters().scoring.verdicts_applied == 0 && t0.elapsed() < Duration::from_secs(5) {
+            w1.tick(0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let c1 = w1.counters();
+        assert!(c1.scoring.verdicts_applied >= 1, "{:?}", c1.scoring);
+        assert_eq!(c1.scoring.verdicts_stale, 0);
+        let v = run(&mut w1, &later);
+        assert!(
+            v.iter().all(|v| *v == Verdict::Drop(DropReason::Score)),
+            "{v:?}"
+        );
+        assert_eq!(
+            w0.counters().scoring,
+            LinkCounters::default(),
+            "nothing for worker 0"
+        );
+        w0.tick(0);
+        assert_eq!(w0.counters().scoring.verdicts_applied, 0);
+        drop(w0.finish(EndReason::Shutdown));
+        drop(w1.finish(EndReason::Shutdown));
+        let rep = scorer.join();
+        assert!(rep.verdicts_sent >= 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_verdict_for_an_earlier_flow_in_the_slot_is_stale() {
+        let (link, rx, vtx) = ScoringLink::detached(64, &ScoringConfig::default());
+        let mut w = worker(0, Mode::Ips).with_scoring(link);
+        let r = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        // Fill the 4 slots, then a fifth flow evicts the oldest and takes
+        // its slot.
+        let pkts: Vec<_> = (0..5u16)
+            .map(|p| (u64::from(p), r.udp(1000 + p, 53, b"q")))
+            .collect();
+        run(&mut w, &pkts);
+        let gone = rx.try_recv().unwrap();
+        assert_eq!(gone.trigger, features::Trigger::End);
+        vtx.send(ScoreVerdict {
+            slot: gone.slot,
+            flow_id: gone.flow_id,
+            generation: gone.generation,
+        })
+        .unwrap();
+        // The fifth flow's next packet: the stale verdict must not drop it.
+        let v = run(&mut w, &[(9, r.udp(1004, 53, b"q"))]);
+        assert_eq!(v, vec![Verdict::Forward]);
+        let c = w.counters();
+        assert_eq!(
+            (c.scoring.verdicts_applied, c.scoring.verdicts_stale),
+            (0, 1)
+        );
+    }
 }
