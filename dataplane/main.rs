@@ -482,7 +482,21 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(EXIT_INPUT, e),
     };
+    let scoring = match args.pipeline.scoring(&[]) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    let reload = tollgate::scoring::reload_flag();
+    if scoring.model.is_some() {
+        if let Err(e) =
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(&reload))
+        {
+            return fail(EXIT_FAILURE, format!("cannot catch SIGHUP: {e}"));
+        }
+    }
     let cfg = RunConfig {
+        scoring,
+        reload,
         eal_args: args.eal.clone(),
         workers: args.workers,
         settings,
@@ -550,6 +564,10 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         .collect();
     let mut extra = Map::new();
     extra.insert("ports".into(), Value::Array(ports));
+    if let Some(sc) = &report.scoring {
+        let link = WorkerCounters::sum(&report.workers).scoring;
+        extra.insert("scoring".into(), sc.to_json(&link));
+    }
     let code = finish_outputs(
         &args.pipeline,
         Outputs {

@@ -59,6 +59,9 @@ pub struct RunConfig {
     pub engine: Option<Arc<crate::detect::Engine>>,
     pub duration: Option<Duration>,
     pub idle_exit: Option<Duration>,
+    pub scoring: crate::scoring::ScoringConfig,
+    /// Set (by SIGHUP) to have the scorer reload its model.
+    pub reload: Arc<AtomicBool>,
 }
 
 /// Why a run could not start (bad input: exit 2) or failed (exit 1).
@@ -96,6 +99,7 @@ pub struct RunReport {
     pub eve_error: Option<String>,
     /// Why the run stopped: "signal", "duration", "idle".
     pub stopped_by: &'static str,
+    pub scoring: Option<crate::scoring::ScorerReport>,
 }
 
 /// Capture time for live traffic: the TSC, read once per burst, on the wall
@@ -516,12 +520,19 @@ pub fn run(
     // Event rings and the writer.
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
     let mut event_tx: Vec<Option<Sender<Event>>> = vec![None; n_workers];
+    let scoring = cfg.scoring.enabled() && cfg.inspect;
+    let mut scorer_events = None;
     let eve = match &cfg.eve {
         Some(path) => {
             let mut rxs = Vec::new();
             for slot in &mut event_tx {
                 let (tx, rx) = bounded(event_ring);
                 *slot = Some(tx);
+                rxs.push(rx);
+            }
+            if scoring {
+                let (tx, rx) = bounded(event_ring);
+                scorer_events = Some(tx);
                 rxs.push(rx);
             }
             Some(
@@ -533,6 +544,21 @@ pub fn run(
         None => None,
     };
 
+    // The scorer: a thread pinned to --scorer-core (not an lcore: it polls
+    // rings, not ports).
+    let (scorer, mut links) = if scoring {
+        let (s, l) = crate::scoring::Scorer::spawn(
+            &cfg.scoring,
+            n_workers,
+            cfg.settings.mode,
+            scorer_events,
+            Arc::clone(&cfg.reload),
+        )
+        .map_err(input)?;
+        (Some(s), l.into_iter().map(Some).collect())
+    } else {
+        (None, Vec::new())
+    };
     let clock = Clock::start();
     let stop = Arc::new(AtomicBool::new(false));
     let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(n_workers * 16);
@@ -572,10 +598,13 @@ pub fn run(
                 .with_engine(Arc::clone(e))
                 .map_err(RunError::Failure)?;
         }
-        let worker = match mesh[k].take() {
+        let mut worker = match mesh[k].take() {
             Some(h) => worker.with_handoff(h),
             None => worker,
         };
+        if let Some(link) = links.get_mut(k).and_then(Option::take) {
+            worker = worker.with_scoring(link);
+        }
         let setup = WorkerSetup {
             k,
             worker,
@@ -700,6 +729,7 @@ pub fn run(
         latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
+    let scoring = scorer.map(crate::scoring::Scorer::join);
     let (eve, eve_error) = match eve.map(EveWriter::join) {
         Some(Ok(c)) => (Some(c), None),
         Some(Err(e)) => (None, Some(e.to_string())),
@@ -729,6 +759,7 @@ pub fn run(
         eve,
         eve_error,
         stopped_by,
+        scoring,
     })
 }
 

@@ -485,6 +485,12 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
     if total.flows.tcp_rst_out_of_window > 0 {
         row("tcp rst out of window", &|w| w.flows.tcp_rst_out_of_window);
     }
+    if total.scoring.records + total.scoring.dropped > 0 {
+        row("feature records", &|w| w.scoring.records);
+        row("  lost (ring full)", &|w| w.scoring.dropped);
+        row("  verdicts applied", &|w| w.scoring.verdicts_applied);
+        row("  verdicts stale", &|w| w.scoring.verdicts_stale);
+    }
     if total.events_sent + total.events_dropped > 0 {
         row("flow events", &|w| w.events_sent);
         row("  lost (ring full)", &|w| w.events_dropped);
