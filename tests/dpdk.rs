@@ -175,6 +175,35 @@ fn ids_on_one_net_pcap_port_counts_every_packet_like_the_nic() {
 }
 
 #[test]
+fn the_scorer_scores_every_flow_under_run() {
+    let dir = Scratch::new("score");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/xgboost/binary_logistic.json");
+    let stats = dir.path("stats.json");
+    let out = tollgate_run(
+        &[
+            "--idle-exit",
+            "1s",
+            "--stats-json",
+            s(&stats),
+            "--model",
+            s(&model),
+        ],
+        &eal("score", 2, &[format!("net_pcap0,rx_pcap={}", s(&sample))]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&stats);
+    assert_eq!(st["scoring"]["records"], 42, "one end record per flow");
+    assert_eq!(st["scoring"]["scored"], 42);
+    assert_eq!(st["scoring"]["model"], "binary_logistic.json");
+}
+
+#[test]
 fn two_workers_keep_both_directions_on_the_worker_rss_picks() {
     let dir = Scratch::new("rss2");
     let input = dir.path("in.pcap");
