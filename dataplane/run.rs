@@ -408,7 +408,25 @@ pub fn run(
             )))
         }
     }
-    let lcores = eal.worker_lcores();
+    let mut lcores = eal.worker_lcores();
+    // --scorer-core names an lcore of -l: the scorer runs there, not a worker.
+    let scorer_lcore = match cfg.scoring.core {
+        Some(c) if cfg.scoring.enabled() && cfg.inspect => {
+            let Some(i) = lcores.iter().position(|&l| l as usize == c) else {
+                return Err(input(format!(
+                    "--scorer-core {c} is not a worker lcore of the EAL's -l ({}); under run \
+                     the scorer takes one of them",
+                    lcores
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )));
+            };
+            Some(lcores.remove(i))
+        }
+        _ => None,
+    };
     if lcores.is_empty() {
         return Err(input(
             "no worker lcore: give the EAL at least two, e.g. -l 0-1 (the first is the main lcore)"
@@ -544,10 +562,13 @@ pub fn run(
         None => None,
     };
 
-    // The scorer: a thread pinned to --scorer-core (not an lcore: it polls
-    // rings, not ports).
+    // The scorer: on its lcore (--scorer-core), else on a thread of its own.
+    enum ScorerRun {
+        Lcore(LcoreJob<crate::scoring::ScorerReport>),
+        Thread(crate::scoring::Scorer),
+    }
     let (scorer, mut links) = if scoring {
-        let (s, l) = crate::scoring::Scorer::spawn(
+        let (job, l) = crate::scoring::ScorerJob::new(
             &cfg.scoring,
             n_workers,
             cfg.settings.mode,
@@ -555,6 +576,15 @@ pub fn run(
             Arc::clone(&cfg.reload),
         )
         .map_err(input)?;
+        let s = match scorer_lcore {
+            Some(lc) => ScorerRun::Lcore(
+                eal.launch(lc, move || job.run())
+                    .map_err(|e| RunError::Failure(e.to_string()))?,
+            ),
+            None => {
+                ScorerRun::Thread(crate::scoring::Scorer::from_job(job).map_err(RunError::Failure)?)
+            }
+        };
         (Some(s), l.into_iter().map(Some).collect())
     } else {
         (None, Vec::new())
@@ -729,7 +759,10 @@ pub fn run(
         latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
-    let scoring = scorer.map(crate::scoring::Scorer::join);
+    let scoring = scorer.map(|s| match s {
+        ScorerRun::Lcore(j) => j.join().unwrap_or_default(),
+        ScorerRun::Thread(t) => t.join(),
+    });
     let (eve, eve_error) = match eve.map(EveWriter::join) {
         Some(Ok(c)) => (Some(c), None),
         Some(Err(e)) => (None, Some(e.to_string())),

@@ -189,6 +189,8 @@ fn the_scorer_scores_every_flow_under_run() {
             s(&stats),
             "--model",
             s(&model),
+            "--scorer-core",
+            "2",
         ],
         &eal("score", 2, &[format!("net_pcap0,rx_pcap={}", s(&sample))]),
     );
@@ -201,6 +203,23 @@ fn the_scorer_scores_every_flow_under_run() {
     assert_eq!(st["scoring"]["records"], 42, "one end record per flow");
     assert_eq!(st["scoring"]["scored"], 42);
     assert_eq!(st["scoring"]["model"], "binary_logistic.json");
+    assert_eq!(
+        st["workers"].as_array().unwrap().len(),
+        1,
+        "lcore 2 scores, lcore 1 is the one worker"
+    );
+    let out = tollgate_run(
+        &[
+            "--idle-exit",
+            "1s",
+            "--model",
+            s(&model),
+            "--scorer-core",
+            "7",
+        ],
+        &eal("score7", 2, &[format!("net_pcap0,rx_pcap={}", s(&sample))]),
+    );
+    assert_input_error(&out, "--scorer-core 7");
 }
 
 #[test]

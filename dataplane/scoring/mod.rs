@@ -358,18 +358,24 @@ pub fn reload_flag() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }
 
-impl Scorer {
-    /// Loads the model (a failure is a start-up error), builds one ring
-    /// pair per worker and starts the scorer thread. `events` is the
-    /// scorer's own ring to the EVE writer. `reload` is polled between
-    /// batches.
-    pub fn spawn(
+/// A scorer ready to run on a thread or lcore of the caller's choosing.
+pub struct ScorerJob {
+    state: State,
+    rxs: Vec<Receiver<FeatureRecord>>,
+    reload: Arc<AtomicBool>,
+}
+
+impl ScorerJob {
+    /// Loads the model (a failure is a start-up error) and builds one ring
+    /// pair per worker. `events` is the scorer's own ring to the EVE
+    /// writer; `reload` is polled between batches.
+    pub fn new(
         cfg: &ScoringConfig,
         workers: usize,
         mode: Mode,
         events: Option<Sender<Event>>,
         reload: Arc<AtomicBool>,
-    ) -> Result<(Scorer, Vec<ScoringLink>), String> {
+    ) -> Result<(ScorerJob, Vec<ScoringLink>), String> {
         let model = cfg.model.as_deref().map(Model::load).transpose()?;
         let out = cfg
             .features_out
@@ -407,6 +413,27 @@ impl Scorer {
             report: ScorerReport::default(),
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
         };
+        Ok((ScorerJob { state, rxs, reload }, links))
+    }
+
+    /// Scores until every worker's link is gone and their rings are
+    /// drained.
+    pub fn run(self) -> ScorerReport {
+        run(self.state, self.rxs, &self.reload)
+    }
+}
+
+impl Scorer {
+    /// Builds the stage (`ScorerJob::new`) and starts it on a thread of its
+    /// own, pinned to `cfg.core` when given.
+    pub fn spawn(
+        cfg: &ScoringConfig,
+        workers: usize,
+        mode: Mode,
+        events: Option<Sender<Event>>,
+        reload: Arc<AtomicBool>,
+    ) -> Result<(Scorer, Vec<ScoringLink>), String> {
+        let (job, links) = ScorerJob::new(cfg, workers, mode, events, reload)?;
         let core = cfg.core;
         let handle = std::thread::Builder::new()
             .name("tollgate-scorer".into())
@@ -414,10 +441,19 @@ impl Scorer {
                 if let Some(id) = core {
                     core_affinity::set_for_current(core_affinity::CoreId { id });
                 }
-                run(state, rxs, &reload)
+                job.run()
             })
             .map_err(|e| format!("cannot start the scorer: {e}"))?;
         Ok((Scorer { handle }, links))
+    }
+
+    /// Starts a prepared job on an unpinned thread.
+    pub fn from_job(job: ScorerJob) -> Result<Scorer, String> {
+        let handle = std::thread::Builder::new()
+            .name("tollgate-scorer".into())
+            .spawn(move || job.run())
+            .map_err(|e| format!("cannot start the scorer: {e}"))?;
+        Ok(Scorer { handle })
     }
 
     /// Waits for the scorer: it ends once every worker's link is gone and
