@@ -45,22 +45,22 @@ impl Anomaly {
     }
 }
 
-/// An anomaly on one packet: `at` says where and when (its `rule` is
-/// unused, `blocked` says whether the packet was dropped).
+/// An anomaly on one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnomalyRecord {
-    pub at: AlertRecord,
+    pub at: EventTuple,
     pub event: Anomaly,
+    /// The packet was dropped for it (IPS).
+    pub blocked: bool,
 }
 
-/// One rule match on one packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertRecord {
+/// Where and when an event happened: what every packet event's EVE line
+/// starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventTuple {
     pub ts_ns: u64,
     pub flow_id: u64,
     pub worker: u16,
-    /// Index of the rule in the engine.
-    pub rule: u32,
     pub network: Network,
     pub proto: u8,
     pub src: [u8; 16],
@@ -70,12 +70,21 @@ pub struct AlertRecord {
     pub vlan: [u16; MAX_VLAN_TAGS],
     pub vlan_count: u8,
     pub vni: Option<u32>,
+}
+
+/// One rule match on one packet (or on a stream's new bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRecord {
+    pub at: EventTuple,
+    /// Index of the rule in the engine.
+    pub rule: u32,
     /// The packet was dropped (IPS and a drop or reject rule).
     pub blocked: bool,
 }
 
+/// The fields every packet event starts with, in Suricata's order.
 #[derive(Serialize)]
-struct EveAlert<'a> {
+pub struct EveHead<'a> {
     timestamp: String,
     flow_id: u64,
     event_type: &'static str,
@@ -88,6 +97,29 @@ struct EveAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dest_port: Option<u16>,
     proto: String,
+}
+
+impl<'a> EveHead<'a> {
+    pub fn new(event_type: &'static str, a: &'a EventTuple) -> Self {
+        let has_ports = matches!(a.proto, 6 | 17 | 132);
+        EveHead {
+            timestamp: format_timestamp(a.ts_ns),
+            flow_id: a.flow_id,
+            event_type,
+            vlan: &a.vlan[..usize::from(a.vlan_count).min(MAX_VLAN_TAGS)],
+            src_ip: addr_to_ip(a.network, &a.src).to_string(),
+            src_port: has_ports.then_some(a.src_port),
+            dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
+            dest_port: has_ports.then_some(a.dst_port),
+            proto: proto_name(a.proto),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct EveAlert<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
     alert: AlertSection<'a>,
     tollgate: Ours,
 }
@@ -108,17 +140,8 @@ struct AlertSection<'a> {
 
 /// Writes one alert as an EVE line, as Suricata writes alerts.
 pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> io::Result<()> {
-    let has_ports = matches!(a.proto, 6 | 17 | 132);
     let ev = EveAlert {
-        timestamp: format_timestamp(a.ts_ns),
-        flow_id: a.flow_id,
-        event_type: "alert",
-        vlan: &a.vlan[..usize::from(a.vlan_count)],
-        src_ip: addr_to_ip(a.network, &a.src).to_string(),
-        src_port: has_ports.then_some(a.src_port),
-        dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
-        dest_port: has_ports.then_some(a.dst_port),
-        proto: proto_name(a.proto),
+        head: EveHead::new("alert", &a.at),
         alert: AlertSection {
             action: if a.blocked { "blocked" } else { "allowed" },
             gid: rule.gid,
@@ -130,8 +153,8 @@ pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> 
             metadata: &rule.metadata,
         },
         tollgate: Ours {
-            worker: a.worker,
-            vni: a.vni,
+            worker: a.at.worker,
+            vni: a.at.vni,
         },
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -140,18 +163,8 @@ pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> 
 
 #[derive(Serialize)]
 struct EveAnomaly<'a> {
-    timestamp: String,
-    flow_id: u64,
-    event_type: &'static str,
-    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
-    vlan: &'a [u16],
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    proto: String,
+    #[serde(flatten)]
+    head: EveHead<'a>,
     anomaly: AnomalySection,
     tollgate: OursAnomaly,
 }
@@ -174,24 +187,14 @@ struct OursAnomaly {
 
 /// Writes one anomaly as an EVE line, as Suricata's anomaly logger does.
 pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord) -> io::Result<()> {
-    let a = &an.at;
-    let has_ports = matches!(a.proto, 6 | 17 | 132);
     let (kind, event) = an.event.names();
     let ev = EveAnomaly {
-        timestamp: format_timestamp(a.ts_ns),
-        flow_id: a.flow_id,
-        event_type: "anomaly",
-        vlan: &a.vlan[..usize::from(a.vlan_count)],
-        src_ip: addr_to_ip(a.network, &a.src).to_string(),
-        src_port: has_ports.then_some(a.src_port),
-        dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
-        dest_port: has_ports.then_some(a.dst_port),
-        proto: proto_name(a.proto),
+        head: EveHead::new("anomaly", &an.at),
         anomaly: AnomalySection { kind, event },
         tollgate: OursAnomaly {
-            worker: a.worker,
-            vni: a.vni,
-            blocked: a.blocked,
+            worker: an.at.worker,
+            vni: an.at.vni,
+            blocked: an.blocked,
         },
     };
     serde_json::to_writer(&mut *out, &ev)?;

@@ -12,7 +12,7 @@ use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
 use crate::detect::stream::{Pending, StreamScanner};
 use crate::detect::threshold::{Seen, ThresholdTable};
 use crate::detect::{Confirm, Engine, PacketView, Regex};
-use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event};
+use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
@@ -416,19 +416,12 @@ impl Tuple {
         }
     }
 
-    fn alert(
-        &self,
-        ts_ns: u64,
-        flow_id: u64,
-        worker: u16,
-        rule: u32,
-        blocked: bool,
-    ) -> AlertRecord {
-        AlertRecord {
+    /// Where an event on this tuple happened.
+    fn at(&self, ts_ns: u64, flow_id: u64, worker: u16) -> EventTuple {
+        EventTuple {
             ts_ns,
             flow_id,
             worker,
-            rule,
             network: self.network,
             proto: self.proto,
             src: self.src,
@@ -438,6 +431,20 @@ impl Tuple {
             vlan: self.vlan,
             vlan_count: self.vlan_count,
             vni: self.vni,
+        }
+    }
+
+    fn alert(
+        &self,
+        ts_ns: u64,
+        flow_id: u64,
+        worker: u16,
+        rule: u32,
+        blocked: bool,
+    ) -> AlertRecord {
+        AlertRecord {
+            at: self.at(ts_ns, flow_id, worker),
+            rule,
             blocked,
         }
     }
@@ -513,11 +520,7 @@ fn flow_ended(
     }
     if let Some(link) = scoring {
         let mut r = *r;
-        for (b, &n) in hits.iter().enumerate() {
-            for _ in 0..n {
-                r.features.hit(b);
-            }
-        }
+        r.features.add_hits(&hits);
         let rec = r.feature_record(cfg.id, Trigger::End, r.end_ns);
         if link.offer(rec) {
             counters.scoring.records += 1;
@@ -728,13 +731,13 @@ impl Inspector<'_> {
                     if blocked && verdict.is_none() {
                         verdict = Some(DropReason::StreamOverlap);
                     }
-                    let at = tuple.alert(ts, up.flow_id, cfg.id, u32::MAX, blocked);
                     offer_event(
                         events,
                         counters,
                         Event::Anomaly(AnomalyRecord {
-                            at,
+                            at: tuple.at(ts, up.flow_id, cfg.id),
                             event: Anomaly::StreamOverlapDifferentData,
+                            blocked,
                         }),
                     );
                 }
@@ -772,11 +775,7 @@ impl Inspector<'_> {
         }
         if hits != [0; 4] {
             if let Some(ff) = flows.features_mut(up.slot) {
-                for (b, &n) in hits.iter().enumerate() {
-                    for _ in 0..n {
-                        ff.hit(b);
-                    }
-                }
+                ff.add_hits(&hits);
             }
         }
         if bits != before {
@@ -1264,11 +1263,7 @@ impl Worker {
             }
             if let Some(link) = scoring.as_ref() {
                 let mut r = *r;
-                for (b, &n) in hits.iter().enumerate() {
-                    for _ in 0..n {
-                        r.features.hit(b);
-                    }
-                }
+                r.features.add_hits(&hits);
                 // The scorer is draining: waiting here loses nothing.
                 if link.send(r.feature_record(cfg.id, Trigger::End, r.end_ns)) {
                     counters.scoring.records += 1;

@@ -626,17 +626,7 @@ impl Reassembly {
             match next {
                 Some(p) if p.off <= at => {
                     // Overlaps a held piece: the held bytes win.
-                    let upto = end.min(p.off + u64::from(p.len));
-                    let mine = &data[(at - off) as usize..(upto - off) as usize];
-                    let theirs = &self.chunks[p.chunk as usize * CHUNK + (at - p.off) as usize..]
-                        [..mine.len()];
-                    if mine == theirs {
-                        self.counters.overlaps_same += 1;
-                    } else {
-                        self.counters.overlaps_different += 1;
-                        placed.overlap_different = true;
-                    }
-                    at = upto;
+                    at = self.overlap_held(p, at, &data[(at - off) as usize..], end, placed);
                 }
                 _ => {
                     let stop = next.map_or(end, |p| p.off.min(end));
@@ -664,6 +654,30 @@ impl Reassembly {
             }
         }
         true
+    }
+
+    /// New bytes `mine` (from stream offset `at`, the segment ending at
+    /// `end`) meet held piece `p`, which starts at or before `at`: the held
+    /// bytes win; the overlap is counted as same or different. Returns
+    /// where the overlap ends.
+    fn overlap_held(
+        &mut self,
+        p: Held,
+        at: u64,
+        mine: &[u8],
+        end: u64,
+        placed: &mut Placed,
+    ) -> u64 {
+        let upto = end.min(p.off + u64::from(p.len));
+        let mine = &mine[..(upto - at) as usize];
+        let theirs = &self.chunks[p.chunk as usize * CHUNK + (at - p.off) as usize..][..mine.len()];
+        if mine == theirs {
+            self.counters.overlaps_same += 1;
+        } else {
+            self.counters.overlaps_different += 1;
+            placed.overlap_different = true;
+        }
+        upto
     }
 
     /// Jumps the delivered point over a hole to `off`: a gap.
@@ -698,16 +712,7 @@ impl Reassembly {
             match first {
                 Some(p) if p.off <= at => {
                     // A held piece starts here: it wins over the new bytes.
-                    let upto = end.min(p.off + u64::from(p.len));
-                    let mine = &data[(at - off) as usize..(upto - off) as usize];
-                    let theirs = &self.chunks[p.chunk as usize * CHUNK + (at - p.off) as usize..]
-                        [..mine.len()];
-                    if mine == theirs {
-                        self.counters.overlaps_same += 1;
-                    } else {
-                        self.counters.overlaps_different += 1;
-                        placed.overlap_different = true;
-                    }
+                    let upto = self.overlap_held(p, at, &data[(at - off) as usize..], end, placed);
                     self.pull_held(h, dir, ev);
                     at = self.sessions[h as usize].delivered.max(upto);
                 }

@@ -234,6 +234,13 @@ impl FlowFeatures {
             *h = h.saturating_add(1);
         }
     }
+
+    /// Alerts counted per hit bucket elsewhere (a burst, a stream flush).
+    pub fn add_hits(&mut self, hits: &[u16; 4]) {
+        for (h, &n) in self.hits.iter_mut().zip(hits) {
+            *h = h.saturating_add(n);
+        }
+    }
 }
 
 /// The flow-level facts the table keeps anyway.

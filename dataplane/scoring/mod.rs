@@ -12,8 +12,9 @@
 pub mod features;
 pub mod model;
 
-use crate::decode::{addr_to_ip, Network};
+use crate::decode::addr_to_ip;
 use crate::eve::Event;
+use crate::eve::{EveHead, EventTuple};
 use crate::worker::Mode;
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
 use features::{FeatureRecord, FEATURES, N_FEATURES};
@@ -169,15 +170,7 @@ impl ScoringLink {
 /// A high score, as it crosses the ring to the EVE writer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoreAlert {
-    pub ts_ns: u64,
-    pub flow_id: u64,
-    pub worker: u16,
-    pub network: Network,
-    pub proto: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
+    pub at: EventTuple,
     pub score: f32,
     pub threshold: f32,
     /// Which loaded model (0 the first, +1 per reload) and its file name.
@@ -208,16 +201,8 @@ impl ScoreAlert {
     }
 
     fn eve(&self) -> EveScore<'_> {
-        let has_ports = matches!(self.proto, 6 | 17 | 132);
-        let ev = EveScore {
-            timestamp: crate::eve::format_timestamp(self.ts_ns),
-            flow_id: self.flow_id,
-            event_type: "alert",
-            src_ip: addr_to_ip(self.network, &self.src).to_string(),
-            src_port: has_ports.then_some(self.src_port),
-            dest_ip: addr_to_ip(self.network, &self.dst).to_string(),
-            dest_port: has_ports.then_some(self.dst_port),
-            proto: crate::eve::proto_name(self.proto),
+        EveScore {
+            head: EveHead::new("alert", &self.at),
             alert: ScoreSection {
                 action: if self.blocked { "blocked" } else { "allowed" },
                 gid: SCORE_GID,
@@ -232,7 +217,7 @@ impl ScoreAlert {
                 severity: 2,
             },
             tollgate: ScoreOurs {
-                worker: self.worker,
+                worker: self.at.worker,
                 score: self.score,
                 model: self.model_name(),
                 model_generation: self.model_generation,
@@ -248,23 +233,14 @@ impl ScoreAlert {
                     })
                     .collect(),
             },
-        };
-        ev
+        }
     }
 }
 
 #[derive(serde::Serialize)]
 struct EveScore<'a> {
-    timestamp: String,
-    flow_id: u64,
-    event_type: &'static str,
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    proto: String,
+    #[serde(flatten)]
+    head: EveHead<'a>,
     alert: ScoreSection,
     tollgate: ScoreOurs<'a>,
 }
@@ -584,15 +560,18 @@ impl State {
                 }
             }
             let alert = ScoreAlert {
-                ts_ns: r.ts_ns,
-                flow_id: r.flow_id,
-                worker: r.worker,
-                network: r.network,
-                proto: r.proto,
-                src: r.src,
-                dst: r.dst,
-                src_port: r.src_port,
-                dst_port: r.dst_port,
+                at: EventTuple {
+                    ts_ns: r.ts_ns,
+                    flow_id: r.flow_id,
+                    worker: r.worker,
+                    network: r.network,
+                    proto: r.proto,
+                    src: r.src,
+                    dst: r.dst,
+                    src_port: r.src_port,
+                    dst_port: r.dst_port,
+                    ..EventTuple::default()
+                },
                 score,
                 threshold: self.threshold,
                 model_generation: self.model_generation,
