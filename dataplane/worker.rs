@@ -216,7 +216,7 @@ fn match_stream(
     sc.scan(
         scratch,
         d.session,
-        d.gap,
+        d.gap || d.fresh,
         &d.window[d.new_from..],
         at,
         |rule, end| {
@@ -229,7 +229,7 @@ fn match_stream(
     let mut tries = [(0u32, 0u64, false); MAX_HITS + crate::detect::stream::PENDING];
     let mut t = 0;
     for p in sc.pending(d.session) {
-        if d.gap || p.end < d.base {
+        if d.gap || d.fresh || p.end < d.base {
             // Its bytes are gone (a gap, or out of the window).
             tries[t] = (p.rule, p.end, false);
             t += 1;

@@ -196,6 +196,9 @@ pub struct Delivery<'a> {
     pub new_from: usize,
     /// A gap lies right before the new bytes: matching state restarts.
     pub gap: bool,
+    /// The session's first bytes: matching state starts afresh (the
+    /// session's slot may have served another direction before).
+    pub fresh: bool,
 }
 
 /// What reassembly tells the matcher.
@@ -319,6 +322,8 @@ struct Session {
     over_limit: bool,
     /// A hole was skipped: the next delivery says so.
     gap_pending: bool,
+    /// Nothing delivered yet: the next delivery says so.
+    fresh: bool,
 }
 
 /// `a` is after `b` in sequence space.
@@ -435,10 +440,31 @@ impl Reassembly {
     fn handle(&mut self, slot: u32, flow_id: u64, dir: Dir) -> u32 {
         let s = slot as usize;
         if self.owners[s] != flow_id {
+            // A flow that left without `end`: its sessions go back unheard
+            // (a session's first delivery restarts the matcher anyway).
+            for h in std::mem::replace(&mut self.handles[s], [NIL; 2]) {
+                if h != NIL && h != REFUSED {
+                    self.release(h);
+                }
+            }
             self.owners[s] = flow_id;
-            self.handles[s] = [NIL; 2];
         }
         self.handles[s][dir as usize]
+    }
+
+    /// Frees a session's block, chunks and the session itself.
+    fn release(&mut self, h: u32) {
+        let s = &mut self.sessions[h as usize];
+        s.status = Status::Finished;
+        let block = std::mem::replace(&mut s.block, NIL);
+        while self.sessions[h as usize].n_held > 0 {
+            self.drop_first_held(h);
+        }
+        if block != NIL {
+            self.block_pool.put(block);
+        }
+        self.session_pool.put(h);
+        self.update_memuse();
     }
 
     /// Takes one segment of flow `flow_id` (table slot `slot`) sent in
@@ -504,6 +530,7 @@ impl Reassembly {
         let fresh = Session {
             next_seq: start,
             block: NIL,
+            fresh: true,
             ..Session::default()
         };
         match self.sessions.get_mut(h as usize) {
@@ -811,6 +838,7 @@ impl Reassembly {
                 let s = &mut self.sessions[h as usize];
                 let blk = &mut self.blocks[s.block as usize * bs..][..bs];
                 let gap = std::mem::take(&mut s.gap_pending);
+                let fresh = std::mem::take(&mut s.fresh);
                 if gap {
                     s.block_len = 0;
                     s.block_start = s.delivered;
@@ -835,6 +863,7 @@ impl Reassembly {
                     base: s.block_start,
                     new_from,
                     gap,
+                    fresh,
                 }));
             }
             data = &data[take..];
@@ -876,8 +905,8 @@ impl Reassembly {
     /// to the matcher and neither direction takes more.
     pub fn reset(&mut self, slot: u32, flow_id: u64, ev: &mut impl FnMut(StreamEvent<'_>)) {
         self.close(slot, flow_id, ev);
-        if let Some(hs) = self.handles.get_mut(slot as usize) {
-            *hs = [REFUSED; 2];
+        if self.owners.get(slot as usize) == Some(&flow_id) {
+            self.handles[slot as usize] = [REFUSED; 2];
         }
     }
 
@@ -885,7 +914,11 @@ impl Reassembly {
     /// gap), then both sessions go back to the pool.
     pub fn end(&mut self, slot: u32, flow_id: u64, ev: &mut impl FnMut(StreamEvent<'_>)) {
         self.close(slot, flow_id, ev);
-        if let Some(o) = self.owners.get_mut(slot as usize) {
+        if let Some(o) = self
+            .owners
+            .get_mut(slot as usize)
+            .filter(|o| **o == flow_id)
+        {
             *o = 0;
         }
     }
@@ -1148,6 +1181,142 @@ mod tests {
         }
         assert!(!auto.turned_off, "one in twenty bad is damage, not offload");
         assert!(Checksums::new(ChecksumMode::Off).admit(|| false));
+    }
+
+    /// A small deterministic generator (xorshift), so the random cases
+    /// below are the same on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    #[test]
+    fn any_order_of_any_cuts_with_repeats_delivers_the_bytes_once() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut exact = 0;
+        for case in 0..300 {
+            let len = 1 + rng.below(3000) as usize;
+            let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            // Segments with random cuts, some overlapping their neighbour
+            // with the same bytes, in a random order, some sent twice.
+            let mut segs = Vec::new();
+            let mut at = 0;
+            while at < len {
+                let n = 1 + rng.below(400) as usize;
+                let back = if at > 0 {
+                    rng.below(30).min(at as u64) as usize
+                } else {
+                    0
+                };
+                let start = at - back;
+                let end = (at + n).min(len);
+                segs.push((start, end));
+                at = end;
+            }
+            for i in (1..segs.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                segs.swap(i, j);
+            }
+            for _ in 0..rng.below(4) {
+                let k = rng.below(segs.len() as u64) as usize;
+                segs.push(segs[k]);
+            }
+            let mut r = Reassembly::new(
+                StreamConfig {
+                    window: 256,
+                    depth: 0,
+                    ..StreamConfig::default()
+                },
+                8,
+                0,
+            );
+            let mut got = Vec::new();
+            let mut gaps = 0;
+            for &(a, b) in &segs {
+                let seg = Segment {
+                    seq: ISN.wrapping_add(1 + a as u32),
+                    ack: None,
+                    payload: &data[a..b],
+                };
+                let p = r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
+                    if let StreamEvent::Data(d) = e {
+                        gaps += usize::from(d.gap);
+                        // Whatever happens, every byte handed out is the
+                        // sender's byte at that stream offset.
+                        let at = d.base as usize;
+                        assert_eq!(d.window, &data[at..at + d.window.len()]);
+                        if gaps == 0 {
+                            assert_eq!(d.base + d.new_from as u64, got.len() as u64);
+                        }
+                        got.extend_from_slice(&d.window[d.new_from..]);
+                    }
+                });
+                assert!(!p.overlap_different, "case {case}: same bytes only");
+            }
+            r.end(0, 7, &mut |e| {
+                if let StreamEvent::Data(d) = e {
+                    gaps += usize::from(d.gap);
+                    got.extend_from_slice(&d.window[d.new_from..]);
+                }
+            });
+            if r.counters.over_limits == 0 {
+                exact += 1;
+                assert_eq!(gaps, 0, "case {case}: {:?}", r.counters);
+                assert_eq!(got, data, "case {case}: {} segments", segs.len());
+            }
+            let c = r.counters;
+            assert_eq!(
+                (c.sessions, c.blocks, c.chunks),
+                (0, 0, 0),
+                "case {case}: all returned"
+            );
+        }
+        assert!(
+            exact > 250,
+            "only {exact} of 300 cases stayed within the limits"
+        );
+    }
+
+    #[test]
+    fn garbage_sequence_numbers_never_panic_or_leak() {
+        let mut rng = Rng(42);
+        let mut r = small();
+        let junk = [0xa5u8; 1500];
+        for i in 0..20_000u32 {
+            let slot = rng.below(8) as u32;
+            let flow = 1 + u64::from(slot) + 8 * (u64::from(i) / 5000);
+            let n = rng.below(1500) as usize;
+            let seg = Segment {
+                seq: rng.next() as u32,
+                ack: (rng.below(2) == 0).then(|| rng.next() as u32),
+                payload: &junk[..n],
+            };
+            let dir = if rng.below(2) == 0 {
+                Dir::ToServer
+            } else {
+                Dir::ToClient
+            };
+            let isn = (rng.below(3) > 0).then(|| rng.next() as u32);
+            r.segment(slot, flow, dir, isn, &seg, &mut |_| {});
+            if rng.below(50) == 0 {
+                r.end(slot, flow, &mut |_| {});
+            }
+        }
+        for slot in 0..8u32 {
+            for gen in 0..5u64 {
+                r.end(slot, 1 + u64::from(slot) + 8 * gen, &mut |_| {});
+            }
+        }
+        let c = r.counters;
+        assert_eq!((c.sessions, c.blocks, c.chunks), (0, 0, 0));
     }
 
     #[test]
