@@ -749,6 +749,56 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_that_fails_keeps_the_model_in_use() {
+        let dir = std::env::temp_dir().join(format!("tollgate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.json");
+        std::fs::write(&path, constant_model(8.0)).unwrap();
+        let cfg = ScoringConfig {
+            model: Some(path.clone()),
+            threshold: 0.5,
+            ..ScoringConfig::default()
+        };
+        let reload = reload_flag();
+        let (scorer, mut links) =
+            Scorer::spawn(&cfg, 1, Mode::Ids, None, Arc::clone(&reload)).unwrap();
+        let link = links.pop().unwrap();
+        std::fs::write(&path, "{ not a model").unwrap();
+        reload.store(true, Ordering::Release);
+        let rec = FeatureRecord {
+            flow_id: 1,
+            worker: 0,
+            slot: 0,
+            generation: 1,
+            trigger: features::Trigger::End,
+            ts_ns: 0,
+            network: crate::decode::Network::Ipv4,
+            proto: 6,
+            src: [0; 16],
+            dst: [0; 16],
+            src_port: 1,
+            dst_port: 2,
+            values: [0.0; N_FEATURES],
+        };
+        // The flag is up before any record: the scorer's loop sees it on
+        // its next turn, whichever comes first.
+        for _ in 0..10 {
+            assert!(link.send(rec));
+        }
+        drop(link);
+        let rep = scorer.join();
+        assert_eq!(rep.reloads, 0);
+        assert_eq!(rep.reload_errors.len(), 1, "{:?}", rep.reload_errors);
+        assert!(rep.reload_errors[0].contains("m.json"));
+        assert_eq!(
+            (rep.records, rep.alerts),
+            (10, 10),
+            "the old model still scores"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_verdict_for_an_earlier_flow_in_the_slot_is_stale() {
         let (link, rx, vtx) = ScoringLink::detached(64, &ScoringConfig::default());
         let mut w = worker(0, Mode::Ips).with_scoring(link);
