@@ -691,7 +691,15 @@ impl Inspector<'_> {
         let mut with_stream_rules = true;
         if let (6, Some(re)) = (d.proto, stream.as_deref_mut()) {
             let tcp = d.tcp;
-            if !payload.is_empty() && !checksums.admit(|| tcp_checksum_ok(frame, d)) {
+            // A retransmission adds nothing: its checksum is checked only
+            // if it disagrees with what was delivered (below), so a flood
+            // of them costs no checksum work.
+            let retransmission =
+                re.is_retransmission(up.slot, up.flow_id, up.dir, tcp.seq, payload.len());
+            if !payload.is_empty()
+                && !retransmission
+                && !checksums.admit(|| tcp_checksum_ok(frame, d))
+            {
                 // The receiver drops it too: it is neither reassembled nor
                 // matched as stream data.
                 with_stream_rules = false;
@@ -726,7 +734,12 @@ impl Inspector<'_> {
                 if stream_drop {
                     verdict = Some(DropReason::Rule);
                 }
-                if placed.overlap_different {
+                if placed.overlap_different
+                    && retransmission
+                    && !checksums.admit(|| tcp_checksum_ok(frame, d))
+                {
+                    // A corrupt copy the receiver drops: no conflict.
+                } else if placed.overlap_different {
                     let blocked = cfg.mode == Mode::Ips;
                     if blocked && verdict.is_none() {
                         verdict = Some(DropReason::StreamOverlap);

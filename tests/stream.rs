@@ -497,3 +497,34 @@ fn tls_ciphertext_is_not_scanned() {
     assert!(sids.is_empty());
     assert_eq!(stream(&st)["ciphertext"], 1);
 }
+
+#[test]
+fn a_corrupt_retransmission_is_no_conflict_but_a_valid_one_is() {
+    let data = body(b"harmless", 0, 60);
+    let evil = body(INJECTION, 10, 60);
+    let make = |corrupt: bool| {
+        let mut c = conv(40022);
+        c.handshake();
+        let (base, ack) = (c.client_seq(), c.server_seq());
+        c.raw(Side::Client, base, ack, ACK_FLAG | PSH, &data);
+        c.raw(Side::Client, base, ack, ACK_FLAG | PSH, &evil);
+        let mut pkts = c.into_packets();
+        if corrupt {
+            pkts[4].1[50] ^= 0xff;
+        }
+        let mut cap = Capture::new();
+        cap.extend(pkts);
+        cap
+    };
+    // Corrupt: the receiver drops it, so there is nothing to report or drop.
+    let (_, events, st) = run(&make(true), RULES, &["--mode", "ips"]);
+    assert!(events.iter().all(|e| e["event_type"] != "anomaly"));
+    assert_eq!(st["packets"]["dropped"]["stream_overlap"], 0);
+    assert_eq!(stream(&st)["checksum_bad"], 1);
+    // Valid: the receiver might take it; inline it is dropped.
+    let (sids, events, st) = run(&make(false), RULES, &["--mode", "ips"]);
+    assert!(sids.is_empty(), "first data wins: {sids:?}");
+    assert!(events.iter().any(|e| e["event_type"] == "anomaly"));
+    assert_eq!(st["packets"]["dropped"]["stream_overlap"], 1);
+    assert_eq!(stream(&st)["checksum_bad"], 0);
+}

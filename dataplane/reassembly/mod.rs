@@ -467,6 +467,29 @@ impl Reassembly {
         self.update_memuse();
     }
 
+    /// Whether `len` bytes at `seq` in `dir` lie wholly within what the
+    /// direction has already delivered: a retransmission, which can add
+    /// nothing (so its checksum only matters if it disagrees).
+    pub fn is_retransmission(
+        &self,
+        slot: u32,
+        flow_id: u64,
+        dir: Dir,
+        seq: u32,
+        len: usize,
+    ) -> bool {
+        let s = slot as usize;
+        if self.owners.get(s) != Some(&flow_id) {
+            return false;
+        }
+        let h = self.handles[s][dir as usize];
+        let Some(sess) = self.sessions.get(h as usize) else {
+            return false;
+        };
+        let rel = i64::from(seq.wrapping_sub(sess.next_seq) as i32);
+        sess.status == Status::Active && rel + len as i64 <= 0
+    }
+
     /// Takes one segment of flow `flow_id` (table slot `slot`) sent in
     /// `dir`. `isn` is the sender's SYN sequence number if it was seen.
     /// Newly contiguous bytes go to `ev`.
