@@ -520,7 +520,6 @@ mod tests {
             slot: 0,
             bits: Default::default(),
             generation: 1,
-            features: Default::default(),
             worker: 1,
             network: Network::Ipv4,
             proto: 6,

@@ -22,8 +22,7 @@ use crate::reassembly::{
 };
 use crate::rss::SoftRss;
 use crate::rules::Action;
-use crate::scoring::features::Trigger;
-use crate::scoring::ScoringLink;
+use crate::scoring::{ScoringLink, WorkerScoring};
 use crate::stats::{Latency, WorkerCounters};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use hyperscan::prelude::Scratch;
@@ -135,8 +134,9 @@ pub struct Worker {
     /// TCP reassembly, when some rule matches the stream.
     stream: Option<Reassembly>,
     checksums: Checksums,
-    /// This worker's rings to and from the scorer.
-    scoring: Option<ScoringLink>,
+    /// This worker's rings to and from the scorer, and its flows' feature
+    /// accumulators.
+    scoring: Option<WorkerScoring>,
 }
 
 /// Keys a worker's threshold table counts at once (about 1 MB); past
@@ -509,7 +509,7 @@ fn flow_ended(
     r: &FlowRecord,
     stream: Option<&mut Reassembly>,
     rules: Option<&mut Rules>,
-    scoring: Option<&ScoringLink>,
+    scoring: Option<&mut WorkerScoring>,
     events: &Option<Sender<Event>>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -518,73 +518,10 @@ fn flow_ended(
     if let (Some(re), Some(rules)) = (stream, rules) {
         hits = flow_streams_end(r, re, rules, events, counters, cfg);
     }
-    if let Some(link) = scoring {
-        let mut r = *r;
-        r.features.add_hits(&hits);
-        let rec = r.feature_record(cfg.id, Trigger::End, r.end_ns);
-        if link.offer(rec) {
-            counters.scoring.records += 1;
-        } else {
-            counters.scoring.dropped += 1;
-        }
+    if let Some(ws) = scoring {
+        ws.ended(r, &hits, false, &mut counters.scoring);
     }
     offer(events, counters, r);
-}
-
-/// Applies the verdicts the scorer sent: a flow still in its slot (same
-/// generation and id) has its later packets dropped; one whose slot moved
-/// on is counted stale.
-fn take_verdicts(
-    scoring: Option<&ScoringLink>,
-    flows: &mut FlowTable,
-    counters: &mut WorkerCounters,
-) {
-    let Some(link) = scoring else {
-        return;
-    };
-    while let Some(v) = link.verdict() {
-        if flows.mark_score_drop(v.slot, v.flow_id, v.generation) {
-            counters.scoring.verdicts_applied += 1;
-        } else {
-            counters.scoring.verdicts_stale += 1;
-        }
-    }
-}
-
-/// Accounts a packet to its flow's features and publishes a record when
-/// the flow has carried another `--feature-bytes` or gone
-/// `--feature-interval` since its last one.
-fn features_packet(
-    flows: &mut FlowTable,
-    link: &ScoringLink,
-    counters: &mut WorkerCounters,
-    up: &crate::flow::Update,
-    d: &Decoded,
-    payload: &[u8],
-    ts: u64,
-) {
-    let flags = (d.proto == 6).then_some(d.tcp.flags);
-    let Some(ff) = flows.features_mut(up.slot) else {
-        return;
-    };
-    ff.packet(up.dir, ts, up.created, payload, flags);
-    if up.created {
-        ff.sent_ns = ts;
-    }
-    let trigger = if up.bytes.saturating_sub(ff.sent_bytes) >= link.feature_bytes {
-        Trigger::Bytes
-    } else if ts.saturating_sub(ff.sent_ns) >= link.feature_interval_ns {
-        Trigger::Interval
-    } else {
-        return;
-    };
-    if let Some(rec) = flows.feature_record(up.slot, trigger, ts) {
-        if link.offer(rec) {
-            counters.scoring.records += 1;
-        } else {
-            counters.scoring.dropped += 1;
-        }
-    }
 }
 
 /// Flushes an ended flow's streams into the matcher and frees them.
@@ -628,7 +565,7 @@ struct Inspector<'a> {
     rules: Option<&'a mut Rules>,
     stream: Option<&'a mut Reassembly>,
     checksums: &'a mut Checksums,
-    scoring: Option<&'a ScoringLink>,
+    scoring: Option<&'a mut WorkerScoring>,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
@@ -662,7 +599,7 @@ impl Inspector<'_> {
                 r,
                 stream.as_deref_mut(),
                 rules.as_deref_mut(),
-                *scoring,
+                scoring.as_deref_mut(),
                 events,
                 counters,
                 cfg,
@@ -672,8 +609,9 @@ impl Inspector<'_> {
         let payload = frame
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
-        if let Some(link) = scoring {
-            features_packet(flows, link, counters, &up, d, payload, ts);
+        if let Some(ws) = scoring.as_deref_mut() {
+            let flags = (d.proto == 6).then_some(d.tcp.flags);
+            ws.packet(flows, &mut counters.scoring, &up, payload, flags, ts);
         }
         if let (Some(why), Mode::Ips) = (up.dropped, cfg.mode) {
             return Some(why);
@@ -786,10 +724,8 @@ impl Inspector<'_> {
         for &ri in &alerted[..na] {
             hits[rules.engine.hit_class(ri)] += 1;
         }
-        if hits != [0; 4] {
-            if let Some(ff) = flows.features_mut(up.slot) {
-                ff.add_hits(&hits);
-            }
+        if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
+            ws.add_hits(up.slot, &hits);
         }
         if bits != before {
             flows.set_bits(up.slot, bits);
@@ -877,7 +813,7 @@ impl Worker {
 
     /// Publishes flow feature records to the scorer and takes its verdicts.
     pub fn with_scoring(mut self, link: ScoringLink) -> Self {
-        self.scoring = Some(link);
+        self.scoring = Some(WorkerScoring::new(link, self.flows.capacity(), self.cfg.id));
         self
     }
 
@@ -951,7 +887,7 @@ impl Worker {
             rules: rules.as_mut(),
             stream: stream.as_mut(),
             checksums,
-            scoring: scoring.as_ref(),
+            scoring: scoring.as_mut(),
             events,
             counters,
             cfg,
@@ -1102,7 +1038,9 @@ impl Worker {
             ..
         } = self;
         // Verdicts the scorer sent since the last burst.
-        take_verdicts(scoring.as_ref(), flows, counters);
+        if let Some(ws) = scoring.as_ref() {
+            ws.take_verdicts(flows, &mut counters.scoring);
+        }
         let mut rule_drop: [Option<DropReason>; BURST_SIZE] = [None; BURST_SIZE];
         for i in 0..n {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
@@ -1116,7 +1054,7 @@ impl Worker {
                 rules: rules.as_mut(),
                 stream: stream.as_mut(),
                 checksums,
-                scoring: scoring.as_ref(),
+                scoring: scoring.as_mut(),
                 events,
                 counters,
                 cfg,
@@ -1221,7 +1159,9 @@ impl Worker {
     /// Moves the clock on without packets (a source's idle tick) and runs
     /// timeouts.
     pub fn tick(&mut self, now_ns: u64) {
-        take_verdicts(self.scoring.as_ref(), &mut self.flows, &mut self.counters);
+        if let Some(ws) = &self.scoring {
+            ws.take_verdicts(&mut self.flows, &mut self.counters.scoring);
+        }
         self.now_ns = self.now_ns.max(now_ns);
         self.release(self.now_ns.saturating_add(1));
         self.expire();
@@ -1244,7 +1184,7 @@ impl Worker {
                 r,
                 stream.as_mut(),
                 rules.as_mut(),
-                scoring.as_ref(),
+                scoring.as_mut(),
                 events,
                 counters,
                 cfg,
@@ -1274,15 +1214,9 @@ impl Worker {
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
                 hits = flow_streams_end(r, re, rules, events, counters, cfg);
             }
-            if let Some(link) = scoring.as_ref() {
-                let mut r = *r;
-                r.features.add_hits(&hits);
+            if let Some(ws) = scoring.as_mut() {
                 // The scorer is draining: waiting here loses nothing.
-                if link.send(r.feature_record(cfg.id, Trigger::End, r.end_ns)) {
-                    counters.scoring.records += 1;
-                } else {
-                    counters.scoring.dropped += 1;
-                }
+                ws.ended(r, &hits, true, &mut counters.scoring);
             }
             if let Some(tx) = events {
                 match tx.send(Event::Flow(*r)) {

@@ -218,7 +218,6 @@ pub struct FlowRecord {
     /// Its flowbits when it ended (for matching what is flushed then).
     pub bits: FlowBits,
     pub generation: u32,
-    pub features: FlowFeatures,
 }
 
 impl FlowRecord {
@@ -227,8 +226,15 @@ impl FlowRecord {
         self.bytes_toserver + self.bytes_toclient
     }
 
-    /// The feature record of this flow as it stands.
-    pub fn feature_record(&self, worker: u16, trigger: Trigger, ts_ns: u64) -> FeatureRecord {
+    /// The feature record of this flow as it stands, with its feature
+    /// accumulators `ff`.
+    pub fn feature_record(
+        &self,
+        worker: u16,
+        trigger: Trigger,
+        ts_ns: u64,
+        ff: &FlowFeatures,
+    ) -> FeatureRecord {
         let facts = FlowFacts {
             start_ns: self.start_ns,
             last_ns: self.end_ns,
@@ -251,7 +257,7 @@ impl FlowRecord {
             dst: self.dst,
             src_port: self.src_port,
             dst_port: self.dst_port,
-            values: features::values(&self.features, &facts),
+            values: features::values(ff, &facts),
         }
     }
 }
@@ -286,7 +292,6 @@ struct Flow {
     bits: FlowBits,
     /// Counts the flows this slot has held (verdicts name it).
     generation: u32,
-    features: FlowFeatures,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -504,7 +509,6 @@ impl FlowTable {
             vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
             bits: f.bits,
             generation: f.generation,
-            features: f.features,
         }
     }
 
@@ -677,24 +681,10 @@ impl FlowTable {
         self.slab.get(slot as usize).and_then(|f| f.tcp.isn(dir))
     }
 
-    /// The features of the flow in `slot`, to account a packet to.
-    pub fn features_mut(&mut self, slot: u32) -> Option<&mut FlowFeatures> {
-        self.slab.get_mut(slot as usize).map(|f| &mut f.features)
-    }
-
-    /// A feature record of the live flow in `slot`, stamped `ts_ns`; it
-    /// becomes the flow's last record sent.
-    pub fn feature_record(
-        &mut self,
-        slot: u32,
-        trigger: Trigger,
-        ts_ns: u64,
-    ) -> Option<FeatureRecord> {
-        let rec = self.record(slot, EndReason::Shutdown);
-        let f = self.slab.get_mut(slot as usize)?;
-        f.features.sent_bytes = f.bytes[0] + f.bytes[1];
-        f.features.sent_ns = ts_ns;
-        Some(rec.feature_record(self.worker, trigger, ts_ns))
+    /// The record of the live flow in `slot` as it stands (for a feature
+    /// record sent while the flow runs).
+    pub fn snapshot(&self, slot: u32) -> Option<FlowRecord> {
+        ((slot as usize) < self.slab.len()).then(|| self.record(slot, EndReason::Shutdown))
     }
 
     /// The scorer condemned flow `flow_id` of `generation` in `slot`: its

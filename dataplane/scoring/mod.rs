@@ -109,6 +109,113 @@ pub struct ScoringLink {
     pub feature_interval_ns: u64,
 }
 
+/// A worker's part of the stage: its link, and the feature accumulators
+/// of its flows, one per flow-table slot (allocated only when scoring).
+#[derive(Debug)]
+pub struct WorkerScoring {
+    pub link: ScoringLink,
+    worker: u16,
+    features: Vec<features::FlowFeatures>,
+}
+
+impl WorkerScoring {
+    pub fn new(link: ScoringLink, flows: usize, worker: u16) -> Self {
+        WorkerScoring {
+            link,
+            worker,
+            features: vec![features::FlowFeatures::default(); flows],
+        }
+    }
+
+    fn offer(&self, rec: FeatureRecord, c: &mut LinkCounters) {
+        if self.link.offer(rec) {
+            c.records += 1;
+        } else {
+            c.dropped += 1;
+        }
+    }
+
+    /// Accounts a packet of the flow in `up.slot` and publishes a record
+    /// when the flow has carried another `--feature-bytes` or gone
+    /// `--feature-interval` since its last one.
+    pub fn packet(
+        &mut self,
+        flows: &crate::flow::FlowTable,
+        c: &mut LinkCounters,
+        up: &crate::flow::Update,
+        payload: &[u8],
+        tcp_flags: Option<u8>,
+        ts: u64,
+    ) {
+        let Some(ff) = self.features.get_mut(up.slot as usize) else {
+            return;
+        };
+        if up.created {
+            // The slot held another flow before.
+            *ff = features::FlowFeatures::default();
+            ff.sent_ns = ts;
+        }
+        ff.packet(up.dir, ts, up.created, payload, tcp_flags);
+        let trigger = if up.bytes.saturating_sub(ff.sent_bytes) >= self.link.feature_bytes {
+            features::Trigger::Bytes
+        } else if ts.saturating_sub(ff.sent_ns) >= self.link.feature_interval_ns {
+            features::Trigger::Interval
+        } else {
+            return;
+        };
+        ff.sent_bytes = up.bytes;
+        ff.sent_ns = ts;
+        let ff = *ff;
+        if let Some(r) = flows.snapshot(up.slot) {
+            self.offer(r.feature_record(self.worker, trigger, ts, &ff), c);
+        }
+    }
+
+    /// Counts alerts on the flow in `slot`, per hit bucket.
+    pub fn add_hits(&mut self, slot: u32, hits: &[u16; 4]) {
+        if let Some(ff) = self.features.get_mut(slot as usize) {
+            ff.add_hits(hits);
+        }
+    }
+
+    /// The flow `r` ended, with `hits` more alerts (its streams' flush):
+    /// its last record goes out; `wait` (shutdown) waits for room.
+    pub fn ended(
+        &mut self,
+        r: &crate::flow::FlowRecord,
+        hits: &[u16; 4],
+        wait: bool,
+        c: &mut LinkCounters,
+    ) {
+        let Some(ff) = self.features.get(r.slot as usize) else {
+            return;
+        };
+        let mut ff = *ff;
+        ff.add_hits(hits);
+        let rec = r.feature_record(self.worker, features::Trigger::End, r.end_ns, &ff);
+        if !wait {
+            self.offer(rec, c);
+        } else if self.link.send(rec) {
+            c.records += 1;
+        } else {
+            c.dropped += 1;
+        }
+    }
+
+    /// Applies the verdicts the scorer sent: a flow still in its slot
+    /// (same generation and id) has its later packets dropped; one whose
+    /// slot moved on is counted stale.
+    pub fn take_verdicts(&self, flows: &mut crate::flow::FlowTable, c: &mut LinkCounters) {
+        while let Some(v) = self.link.verdict() {
+            if flows.mark_score_drop(v.slot, v.flow_id, v.generation) {
+                c.verdicts_applied += 1;
+            } else {
+                c.verdicts_stale += 1;
+            }
+        }
+    }
+}
+
 /// What a worker counted about the stage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkCounters {
