@@ -17,8 +17,9 @@ const fn f(name: &'static str, unit: &'static str, how: &'static str) -> Feature
     Feature { name, unit, how }
 }
 
-/// Payload bytes per direction whose byte entropy is measured.
-pub const ENTROPY_BYTES: usize = 256;
+/// Payload bytes per direction whose byte entropy is measured: the first
+/// this many of the direction's payload, across packets.
+pub const ENTROPY_BYTES: usize = 128;
 
 pub const N_FEATURES: usize = 34;
 
@@ -47,7 +48,7 @@ pub const FEATURES: [Feature; N_FEATURES] = [
     f("tcp_ack", "packets", "TCP packets with ACK"),
     f("tcp_urg", "packets", "TCP packets with URG"),
     f("up_down_ratio", "ratio", "bytes_toserver / bytes_toclient (missing when nothing came back)"),
-    f("entropy_toserver", "bits/byte", "Shannon entropy of the first 256 payload bytes of the first client packet with payload (missing if none)"),
+    f("entropy_toserver", "bits/byte", "Shannon entropy of the first 128 payload bytes client to server, across packets (fewer if the flow sent fewer; missing if none)"),
     f("entropy_toclient", "bits/byte", "as entropy_toserver, server to client"),
     f("app_proto", "code", "0 unknown (until the app layer lands), 1 http, 2 tls, 3 dns"),
     f("proto", "code", "IP protocol number"),
@@ -177,11 +178,13 @@ pub fn entropy(b: &[u8]) -> f32 {
     h as f32
 }
 
-/// A flow's feature state, kept in its table entry.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// A flow's feature state, kept beside its table entry while scoring.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FlowFeatures {
     sizes: [Sizes; 2],
-    entropy: [Option<f32>; 2],
+    /// The first payload bytes of each direction, for their entropy.
+    head: [[u8; ENTROPY_BYTES]; 2],
+    head_len: [u8; 2],
     /// Inter-arrival times, in seconds.
     last_ts: u64,
     iat_n: u32,
@@ -193,6 +196,25 @@ pub struct FlowFeatures {
     /// Bytes and time at the last record sent.
     pub sent_bytes: u64,
     pub sent_ns: u64,
+}
+
+impl Default for FlowFeatures {
+    fn default() -> Self {
+        FlowFeatures {
+            sizes: [Sizes::default(); 2],
+            head: [[0; ENTROPY_BYTES]; 2],
+            head_len: [0; 2],
+            last_ts: 0,
+            iat_n: 0,
+            iat_sum: 0.0,
+            iat_sumsq: 0.0,
+            iat_max: 0.0,
+            flags: [0; 6],
+            hits: [0; 4],
+            sent_bytes: 0,
+            sent_ns: 0,
+        }
+    }
 }
 
 impl FlowFeatures {
@@ -216,8 +238,11 @@ impl FlowFeatures {
         self.last_ts = self.last_ts.max(ts_ns);
         if !payload.is_empty() {
             self.sizes[d].add(payload.len() as u32);
-            if self.entropy[d].is_none() {
-                self.entropy[d] = Some(entropy(&payload[..payload.len().min(ENTROPY_BYTES)]));
+            let have = usize::from(self.head_len[d]);
+            if have < ENTROPY_BYTES {
+                let n = payload.len().min(ENTROPY_BYTES - have);
+                self.head[d][have..have + n].copy_from_slice(&payload[..n]);
+                self.head_len[d] = (have + n) as u8;
             }
         }
         if let Some(fl) = tcp_flags {
@@ -279,8 +304,8 @@ pub fn values(ff: &FlowFeatures, facts: &FlowFacts) -> [f32; N_FEATURES] {
     if facts.bytes[1] > 0 {
         v[22] = (facts.bytes[0] as f64 / facts.bytes[1] as f64) as f32;
     }
-    v[23] = ff.entropy[0].unwrap_or(f32::NAN);
-    v[24] = ff.entropy[1].unwrap_or(f32::NAN);
+    v[23] = entropy(&ff.head[0][..usize::from(ff.head_len[0])]);
+    v[24] = entropy(&ff.head[1][..usize::from(ff.head_len[1])]);
     v[25] = 0.0;
     v[26] = f32::from(facts.proto);
     v[27] = match facts.server_port {
@@ -340,9 +365,17 @@ mod tests {
         assert_eq!(v[15], 0.002);
         assert_eq!(&v[16..22], &[2.0, 0.0, 0.0, 2.0, 3.0, 0.0]);
         assert_eq!(v[22], 5.0);
-        assert_eq!(v[23], 2.0, "four distinct bytes: 2 bits each");
+        assert_eq!(v[23], entropy(b"abcdab"), "both packets' bytes");
+        assert_eq!(entropy(b"abcd"), 2.0, "four distinct bytes: 2 bits each");
         assert_eq!((v[27], v[28]), (0.0, 443.0));
         assert_eq!(&v[30..34], &[0.0, 1.0, 0.0, 0.0]);
         assert_eq!(entropy(&[7; 100]), 0.0);
+        // The first 128 bytes across packets: 64 zeros then 64 ones make
+        // one bit per byte; what follows is not counted.
+        let mut ff = FlowFeatures::default();
+        ff.packet(Dir::ToClient, t0, true, &[0; 64], None);
+        ff.packet(Dir::ToClient, t0 + 1, false, &[1; 32], None);
+        ff.packet(Dir::ToClient, t0 + 2, false, &[1; 100], None);
+        assert_eq!(values(&ff, &facts)[24], 1.0);
     }
 }
