@@ -68,13 +68,7 @@ fn pipeline(
     if let Some(e) = engine {
         w = w.with_engine(e.clone()).expect("scratch");
     }
-    common::feed(
-        &mut w,
-        frames.iter().map(|(ts, f)| RawPacket {
-            data: f,
-            ts_ns: *ts,
-        }),
-    );
+    common::feed(&mut w, frames.iter().map(|(ts, f)| RawPacket::new(f, *ts)));
     w.finish(EndReason::Shutdown).0
 }
 

@@ -49,13 +49,7 @@ fn main() {
     };
     let (link, rx, _verdicts) = ScoringLink::detached(1 << 16, &cfg);
     let mut w = Worker::new(common::one_worker(), None).with_scoring(link);
-    common::feed(
-        &mut w,
-        frames.iter().map(|(ts, f)| RawPacket {
-            data: f,
-            ts_ns: *ts,
-        }),
-    );
+    common::feed(&mut w, frames.iter().map(|(ts, f)| RawPacket::new(f, *ts)));
     drop(w.finish(EndReason::Shutdown));
     let records: Vec<FeatureRecord> = rx.try_iter().collect();
     let n = records.len() as f64;
@@ -70,13 +64,7 @@ fn main() {
             w = w.with_scoring(link);
             keep = Some((rx, v));
         }
-        common::feed(
-            &mut w,
-            frames.iter().map(|(ts, f)| RawPacket {
-                data: f,
-                ts_ns: *ts,
-            }),
-        );
+        common::feed(&mut w, frames.iter().map(|(ts, f)| RawPacket::new(f, *ts)));
         let c = w.finish(EndReason::Shutdown).0;
         drop(keep);
         c.rx_packets

@@ -96,10 +96,8 @@ fn main() {
         let mut w = Worker::new(common::one_worker(), None);
         common::feed(
             &mut w,
-            recs.iter().map(|r| RawPacket {
-                data: &buf[r.offset..r.offset + r.caplen as usize],
-                ts_ns: r.ts_ns,
-            }),
+            recs.iter()
+                .map(|r| RawPacket::new(&buf[r.offset..r.offset + r.caplen as usize], r.ts_ns)),
         );
         w.finish(EndReason::Shutdown)
     });

@@ -416,16 +416,13 @@ fn run_worker(
             },
         };
         if let Some(buf) = &b.buf {
-            let mut raw = [RawPacket {
-                data: &[],
-                ts_ns: 0,
-            }; BURST_SIZE];
+            let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
             let n = b.len.min(BURST_SIZE);
             for (slot, d) in raw.iter_mut().zip(&b.descs[..n]) {
-                *slot = RawPacket {
-                    data: buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
-                    ts_ns: d.ts_ns,
-                };
+                *slot = RawPacket::new(
+                    buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
+                    d.ts_ns,
+                );
             }
             w.process_burst(&raw[..n], b.pass, &mut verdicts);
             for (p, v) in raw[..n].iter().zip(&verdicts) {

@@ -16,8 +16,8 @@ use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
-    self, free_bulk, rx_burst, tx_burst, Eal, LcoreJob, Mbuf, MbufBurst, Mempool, Port, PortId,
-    PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
+    self, free_bulk, rx_burst, tx_burst, Eal, L4Flags, LcoreJob, Mbuf, MbufBurst, Mempool, Port,
+    PortId, PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
 };
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
@@ -166,14 +166,16 @@ fn process_and_act(
     let n = pkts.len();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
     {
-        let mut raw = [RawPacket {
-            data: &[],
-            ts_ns: 0,
-        }; BURST_SIZE];
+        let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
+        let l4 = L4Flags::get();
         for (slot, m) in raw.iter_mut().zip(pkts.iter()) {
-            *slot = RawPacket {
-                data: m.as_ref().map_or(&[][..], Mbuf::data),
-                ts_ns: now_ns,
+            *slot = match m {
+                Some(m) => RawPacket {
+                    data: m.data(),
+                    ts_ns: now_ns,
+                    l4_checksum: m.l4_checksum(&l4),
+                },
+                None => RawPacket::new(&[], now_ns),
             };
         }
         w.process_burst(&raw[..n], 0, &mut verdicts);
@@ -297,14 +299,16 @@ fn ring_loop(
                         // forwarded, on the peer port.
                         let mut verdicts = [Verdict::Forward; BURST_SIZE];
                         {
-                            let mut raw = [RawPacket {
-                                data: &[],
-                                ts_ns: 0,
-                            }; BURST_SIZE];
+                            let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
+                            let l4 = L4Flags::get();
                             for (slot, m) in raw.iter_mut().zip(b.mbufs[..n].iter()) {
-                                *slot = RawPacket {
-                                    data: m.as_ref().map_or(&[][..], Mbuf::data),
-                                    ts_ns: b.now_ns,
+                                *slot = match m {
+                                    Some(m) => RawPacket {
+                                        data: m.data(),
+                                        ts_ns: b.now_ns,
+                                        l4_checksum: m.l4_checksum(&l4),
+                                    },
+                                    None => RawPacket::new(&[], b.now_ns),
                                 };
                             }
                             s.worker.process_burst(&raw[..n], 0, &mut verdicts);
@@ -865,7 +869,7 @@ fn describe_port(r: &PortReport) -> String {
         )
     };
     format!(
-        "port {} (driver {}, socket {}): {} RX / {} TX queue(s), {rss}, MTU {}, RX offloads 0x{:x}, link {}",
+        "port {} (driver {}, socket {}): {} RX / {} TX queue(s), {rss}, MTU {}, RX offloads 0x{:x}, TCP checksums checked by {}, link {}",
         r.info.name,
         r.info.driver,
         r.info.socket,
@@ -873,6 +877,7 @@ fn describe_port(r: &PortReport) -> String {
         r.tx_queues,
         r.info.mtu,
         r.info.rx_offload_capa,
+        if r.rx_checksum { "the NIC" } else { "software" },
         if r.link_up { format!("up {} Mbit/s", r.link_speed_mbps) } else { "down".into() },
     )
 }

@@ -16,7 +16,7 @@ use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
-use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
+use crate::io::{DropReason, L4Checksum, RawPacket, Verdict, BURST_SIZE};
 use crate::reassembly::{
     ChecksumMode, Checksums, Delivery, Reassembly, Segment, StreamConfig, StreamEvent,
 };
@@ -579,11 +579,11 @@ impl Inspector<'_> {
     fn inspect(
         &mut self,
         d: &Decoded,
-        frame: &[u8],
-        ts: u64,
+        pkt: &RawPacket<'_>,
         now: u64,
         pass: u16,
     ) -> Option<DropReason> {
+        let (frame, ts) = (pkt.data, pkt.ts_ns);
         let Inspector {
             flows,
             rules,
@@ -634,10 +634,19 @@ impl Inspector<'_> {
             // of them costs no checksum work.
             let retransmission =
                 re.is_retransmission(up.slot, up.flow_id, up.dir, tcp.seq, payload.len());
-            if !payload.is_empty()
-                && !retransmission
-                && !checksums.admit(|| tcp_checksum_ok(frame, d))
-            {
+            // The NIC's word, where it checked; for a VXLAN tenant frame
+            // its flags speak of the outer packet.
+            let nic = if d.vni.is_some() {
+                L4Checksum::Unknown
+            } else {
+                pkt.l4_checksum
+            };
+            let verify = || match nic {
+                L4Checksum::Good => true,
+                L4Checksum::Bad => false,
+                L4Checksum::Unknown => tcp_checksum_ok(frame, d),
+            };
+            if !payload.is_empty() && !retransmission && !checksums.admit(verify) {
                 // The receiver drops it too: it is neither reassembled nor
                 // matched as stream data.
                 with_stream_rules = false;
@@ -672,10 +681,7 @@ impl Inspector<'_> {
                 if stream_drop {
                     verdict = Some(DropReason::Rule);
                 }
-                if placed.overlap_different
-                    && retransmission
-                    && !checksums.admit(|| tcp_checksum_ok(frame, d))
-                {
+                if placed.overlap_different && retransmission && !checksums.admit(verify) {
                     // A corrupt copy the receiver drops: no conflict.
                 } else if placed.overlap_different {
                     let blocked = cfg.mode == Mode::Ips;
@@ -746,7 +752,7 @@ impl Inspector<'_> {
                 if pass != 0 {
                     d.offset_addresses(pass);
                 }
-                self.inspect(&d, frame, ts, now, pass)
+                self.inspect(&d, &RawPacket::new(frame, ts), now, pass)
             }
             _ => None,
         }
@@ -1064,7 +1070,7 @@ impl Worker {
                 release_held(held, ts, *now_ns, &mut inspector, pool);
             }
             if !d.fragment {
-                rule_drop[i] = inspector.inspect(d, pkts[i].data, ts, *now_ns, pass);
+                rule_drop[i] = inspector.inspect(d, &pkts[i], *now_ns, pass);
                 continue;
             }
             // A fragment: reassemble; a whole datagram goes to the worker
@@ -1252,12 +1258,7 @@ mod tests {
     }
 
     fn raw(pkts: &[(u64, Vec<u8>)]) -> Vec<RawPacket<'_>> {
-        pkts.iter()
-            .map(|(ts, f)| RawPacket {
-                data: f,
-                ts_ns: *ts,
-            })
-            .collect()
+        pkts.iter().map(|(ts, f)| RawPacket::new(f, *ts)).collect()
     }
 
     /// Runs packets through and returns their verdicts.
@@ -1376,6 +1377,58 @@ mod tests {
             .count() as u64;
         assert_eq!(recs[0].pkts_toserver, to_server);
         assert_eq!(c.rx_packets, rest.len() as u64, "datagrams are not rx");
+    }
+
+    #[test]
+    fn the_nics_checksum_verdict_is_taken_where_it_gives_one() {
+        let dir = std::env::temp_dir().join(format!("tollgate-nic-csum-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.rules");
+        std::fs::write(
+            &f,
+            r#"alert tcp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#,
+        )
+        .unwrap();
+        let (engine, _) = Engine::load(
+            &[f.as_path()],
+            &crate::rules::vars::Vars::suricata_defaults(),
+            &Default::default(),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let engine = Arc::new(engine);
+        let mut pkts = conversation();
+        pkts.pop(); // the truncated one
+        let data = |f: &[u8]| decode(f).is_ok_and(|d| d.payload_len > 0);
+        let with = |pkts: &[(u64, Vec<u8>)], hint: L4Checksum| {
+            let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), None)
+                .with_engine(Arc::clone(&engine))
+                .unwrap();
+            let raw: Vec<_> = pkts
+                .iter()
+                .map(|(ts, f)| RawPacket {
+                    l4_checksum: hint,
+                    ..RawPacket::new(f, *ts)
+                })
+                .collect();
+            let mut v = vec![Verdict::Forward; raw.len()];
+            w.process_burst(&raw, 0, &mut v);
+            w.counters().stream
+        };
+        let segments = pkts.iter().filter(|(_, f)| data(f)).count() as u64;
+        // Valid checksums the NIC calls bad: kept out, as the NIC says.
+        let c = with(&pkts, L4Checksum::Bad);
+        assert_eq!((c.checksum_bad, c.bytes), (segments, 0));
+        // Broken checksums the NIC calls good: taken, no software check.
+        let mut broken = pkts.clone();
+        for (_, f) in broken.iter_mut().filter(|(_, f)| data(f)) {
+            f[50] ^= 0xff;
+        }
+        let c = with(&broken, L4Checksum::Good);
+        assert_eq!((c.checksum_bad, c.bytes), (0, 3000));
+        // No word from the NIC: software finds them broken.
+        let c = with(&broken, L4Checksum::Unknown);
+        assert_eq!((c.checksum_bad, c.bytes), (segments, 0));
     }
 
     #[test]

@@ -40,10 +40,7 @@ pub fn one_worker() -> WorkerConfig {
 /// Hands `pkts` to `w` a burst at a time, as a reader does.
 pub fn feed<'a>(w: &mut Worker, pkts: impl IntoIterator<Item = RawPacket<'a>>) {
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
-    let mut burst = [RawPacket {
-        data: &[],
-        ts_ns: 0,
-    }; BURST_SIZE];
+    let mut burst = [RawPacket::new(&[], 0); BURST_SIZE];
     let mut n = 0;
     for p in pkts {
         burst[n] = p;

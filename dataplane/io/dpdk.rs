@@ -318,6 +318,22 @@ impl Mbuf {
         }
     }
 
+    /// What the NIC found of the L4 checksum (Unknown where the port does
+    /// not check them). Reads the flags field in Rust: this runs for every
+    /// packet.
+    #[inline]
+    pub fn l4_checksum(&self, flags: &L4Flags) -> crate::io::L4Checksum {
+        // SAFETY: reads one field of a live mbuf we own.
+        let ol = unsafe { (*self.0.as_ptr()).ol_flags };
+        match ol & flags.mask {
+            0 => crate::io::L4Checksum::Unknown,
+            x if x == flags.bad => crate::io::L4Checksum::Bad,
+            // GOOD, or NONE (both bits: the data's checksum is wrong but
+            // its integrity was verified, e.g. virtio).
+            _ => crate::io::L4Checksum::Good,
+        }
+    }
+
     /// The NIC's RSS hash, when it computed one.
     pub fn rss_hash(&self) -> Option<u32> {
         // SAFETY: reads two fields of a live mbuf.
@@ -449,6 +465,8 @@ pub struct PortReport {
     pub rss_hf: u64,
     /// The symmetric key reads back from the port.
     pub key_accepted: bool,
+    /// The port checks TCP checksums on receive and says so per packet.
+    pub rx_checksum: bool,
     pub link_up: bool,
     pub link_speed_mbps: u32,
 }
@@ -520,6 +538,32 @@ pub fn port_info(id: PortId) -> Result<PortInfo, DpdkError> {
     })
 }
 
+/// The mbuf flag bits that carry the RX L4 checksum status, read once.
+#[derive(Debug, Clone, Copy)]
+pub struct L4Flags {
+    mask: u64,
+    bad: u64,
+}
+
+impl L4Flags {
+    pub fn get() -> Self {
+        static FLAGS: std::sync::OnceLock<L4Flags> = std::sync::OnceLock::new();
+        *FLAGS.get_or_init(|| {
+            // SAFETY: each returns a constant.
+            unsafe {
+                debug_assert_eq!(
+                    sys::tg_rx_l4_cksum_mask(),
+                    sys::tg_rx_l4_cksum_good() | sys::tg_rx_l4_cksum_bad()
+                );
+                L4Flags {
+                    mask: sys::tg_rx_l4_cksum_mask(),
+                    bad: sys::tg_rx_l4_cksum_bad(),
+                }
+            }
+        })
+    }
+}
+
 /// The RSS hash types Tollgate asks for: IPv4/IPv6 with TCP and UDP ports.
 pub fn wanted_rss_hf() -> u64 {
     // SAFETY: returns a constant.
@@ -548,6 +592,14 @@ impl Port {
             conf.rx_adv_conf.rss_conf.rss_key = key.as_mut_ptr();
             conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        }
+        // The NIC checks TCP checksums where it can: reassembly then needs
+        // no software checksum for packets it vouches for.
+        // SAFETY: returns a constant.
+        let tcp_cksum = unsafe { sys::tg_rx_offload_tcp_cksum() };
+        let rx_checksum = info.rx_offload_capa & tcp_cksum != 0;
+        if rx_checksum {
+            conf.rxmode.offloads |= tcp_cksum;
         }
         let what = |s: &str| format!("port {} ({}): {s}", id.0, info.name);
         // SAFETY: conf is fully initialised (zeroed, then set); the key it
@@ -621,6 +673,7 @@ impl Port {
             tx_queues: queues,
             rss_hf,
             key_accepted,
+            rx_checksum,
             link_up: link.link_status() != 0,
             link_speed_mbps: link.link_speed,
         };

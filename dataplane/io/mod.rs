@@ -19,6 +19,30 @@ pub struct RawPacket<'a> {
     /// Arrival time in nanoseconds since the Unix epoch (capture time in
     /// replay, the clock read once per burst on a NIC).
     pub ts_ns: u64,
+    /// What the NIC found of the TCP/UDP checksum, when it checks them.
+    pub l4_checksum: L4Checksum,
+}
+
+impl<'a> RawPacket<'a> {
+    /// A packet whose checksum nobody has looked at (captures).
+    pub fn new(data: &'a [u8], ts_ns: u64) -> Self {
+        RawPacket {
+            data,
+            ts_ns,
+            l4_checksum: L4Checksum::Unknown,
+        }
+    }
+}
+
+/// The NIC's word on a packet's L4 checksum (DPDK's RX checksum offload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum L4Checksum {
+    /// Not checked (a capture, a port without the offload): verify in
+    /// software.
+    #[default]
+    Unknown,
+    Good,
+    Bad,
 }
 
 /// What the pipeline decided for a packet.

@@ -765,13 +765,7 @@ mod tests {
     }
 
     fn run(w: &mut Worker, pkts: &[(u64, Vec<u8>)]) -> Vec<Verdict> {
-        let raw: Vec<_> = pkts
-            .iter()
-            .map(|(ts, f)| RawPacket {
-                data: f,
-                ts_ns: *ts,
-            })
-            .collect();
+        let raw: Vec<_> = pkts.iter().map(|(ts, f)| RawPacket::new(f, *ts)).collect();
         let mut v = vec![Verdict::Forward; pkts.len()];
         w.process_burst(&raw, 0, &mut v);
         v

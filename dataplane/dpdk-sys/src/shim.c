@@ -77,6 +77,26 @@ uint64_t tg_rss_hf_ip_tcp_udp(void)
 	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
 }
 
+uint64_t tg_rx_offload_tcp_cksum(void)
+{
+	return RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+}
+
+uint64_t tg_rx_l4_cksum_mask(void)
+{
+	return RTE_MBUF_F_RX_L4_CKSUM_MASK;
+}
+
+uint64_t tg_rx_l4_cksum_good(void)
+{
+	return RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+}
+
+uint64_t tg_rx_l4_cksum_bad(void)
+{
+	return RTE_MBUF_F_RX_L4_CKSUM_BAD;
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)

@@ -22,6 +22,12 @@ int tg_errno(void);
 /* RSS hash types for IPv4/IPv6 with TCP and UDP ports, as the headers
  * define them (macros bindgen cannot evaluate). */
 uint64_t tg_rss_hf_ip_tcp_udp(void);
+/* RX checksum offload: the port's TCP checksum offload bit, and the mbuf
+ * flags that report the L4 checksum (mask, good, bad). */
+uint64_t tg_rx_offload_tcp_cksum(void);
+uint64_t tg_rx_l4_cksum_mask(void);
+uint64_t tg_rx_l4_cksum_good(void);
+uint64_t tg_rx_l4_cksum_bad(void);
 /* SIGINT/SIGTERM set a flag the main loop polls. */
 void tg_install_stop_handlers(void);
 int tg_stop_requested(void);
