@@ -341,23 +341,13 @@ fn decide(
 }
 
 /// A packet's or a flow direction's addresses, as alerts and rule headers
-/// need them.
+/// need them: an `EventTuple` whose time, flow and worker are set per event.
 #[derive(Debug, Clone, Copy)]
-struct Tuple {
-    network: Network,
-    proto: u8,
-    src: [u8; 16],
-    dst: [u8; 16],
-    src_port: u16,
-    dst_port: u16,
-    vlan: [u16; crate::decode::MAX_VLAN_TAGS],
-    vlan_count: u8,
-    vni: Option<u32>,
-}
+struct Tuple(EventTuple);
 
 impl Tuple {
     fn of_packet(d: &Decoded) -> Self {
-        Tuple {
+        Tuple(EventTuple {
             network: d.network,
             proto: d.proto,
             src: d.src,
@@ -367,22 +357,13 @@ impl Tuple {
             vlan: d.vlan,
             vlan_count: d.vlan_count,
             vni: d.vni,
-        }
+            ..EventTuple::default()
+        })
     }
 
     /// The flow's tuple as the sender in `dir` sees it.
     fn of_flow(r: &FlowRecord, dir: Dir) -> Self {
-        let t = Tuple {
-            network: r.network,
-            proto: r.proto,
-            src: r.src,
-            dst: r.dst,
-            src_port: r.src_port,
-            dst_port: r.dst_port,
-            vlan: r.vlan,
-            vlan_count: r.vlan_count,
-            vni: r.vni,
-        };
+        let t = Tuple(r.tuple(0, 0));
         if dir == Dir::ToServer {
             t
         } else {
@@ -391,22 +372,24 @@ impl Tuple {
     }
 
     fn reversed(self) -> Self {
-        Tuple {
-            src: self.dst,
-            dst: self.src,
-            src_port: self.dst_port,
-            dst_port: self.src_port,
-            ..self
-        }
+        let t = self.0;
+        Tuple(EventTuple {
+            src: t.dst,
+            dst: t.src,
+            src_port: t.dst_port,
+            dst_port: t.src_port,
+            ..t
+        })
     }
 
     fn view<'a>(&self, to_server: bool, established: bool, payload: &'a [u8]) -> PacketView<'a> {
+        let t = &self.0;
         PacketView {
-            proto: self.proto,
-            src: addr_to_ip(self.network, &self.src),
-            dst: addr_to_ip(self.network, &self.dst),
-            src_port: self.src_port,
-            dst_port: self.dst_port,
+            proto: t.proto,
+            src: addr_to_ip(t.network, &t.src),
+            dst: addr_to_ip(t.network, &t.dst),
+            src_port: t.src_port,
+            dst_port: t.dst_port,
             to_server,
             established,
             tcp_flags: 0,
@@ -422,15 +405,7 @@ impl Tuple {
             ts_ns,
             flow_id,
             worker,
-            network: self.network,
-            proto: self.proto,
-            src: self.src,
-            dst: self.dst,
-            src_port: self.src_port,
-            dst_port: self.dst_port,
-            vlan: self.vlan,
-            vlan_count: self.vlan_count,
-            vni: self.vni,
+            ..self.0
         }
     }
 

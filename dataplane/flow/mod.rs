@@ -12,6 +12,7 @@ pub mod bits;
 pub mod tcp;
 
 use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
+use crate::eve::EventTuple;
 use crate::scoring::features::{self, FeatureRecord, FlowFacts, FlowFeatures, Trigger};
 use bits::FlowBits;
 use tcp::{Dir, Outcome, TcpState, TcpTracker};
@@ -221,6 +222,24 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// The flow's tuple (client first) for an event at `ts_ns` on `worker`.
+    pub fn tuple(&self, ts_ns: u64, worker: u16) -> EventTuple {
+        EventTuple {
+            ts_ns,
+            flow_id: self.flow_id,
+            worker,
+            network: self.network,
+            proto: self.proto,
+            src: self.src,
+            dst: self.dst,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            vlan: self.vlan,
+            vlan_count: self.vlan_count,
+            vni: self.vni,
+        }
+    }
+
     /// Bytes both ways, as the feature triggers count them.
     pub fn bytes(&self) -> u64 {
         self.bytes_toserver + self.bytes_toclient
@@ -245,18 +264,10 @@ impl FlowRecord {
             tagged: self.vlan_count > 0 || self.vni.is_some(),
         };
         FeatureRecord {
-            flow_id: self.flow_id,
-            worker,
+            at: self.tuple(ts_ns, worker),
             slot: self.slot,
             generation: self.generation,
             trigger,
-            ts_ns,
-            network: self.network,
-            proto: self.proto,
-            src: self.src,
-            dst: self.dst,
-            src_port: self.src_port,
-            dst_port: self.dst_port,
             values: features::values(ff, &facts),
         }
     }

@@ -102,19 +102,11 @@ impl Trigger {
 /// verdict for it never reaches a later flow in the same slot.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureRecord {
-    pub flow_id: u64,
-    pub worker: u16,
+    /// The flow (client first), its worker, and when the record was made.
+    pub at: crate::eve::EventTuple,
     pub slot: u32,
     pub generation: u32,
     pub trigger: Trigger,
-    pub ts_ns: u64,
-    /// The flow's tuple, client first.
-    pub network: crate::decode::Network,
-    pub proto: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
     pub values: [f32; N_FEATURES],
 }
 

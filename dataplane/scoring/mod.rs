@@ -651,12 +651,12 @@ impl State {
             if self.drop {
                 let v = ScoreVerdict {
                     slot: r.slot,
-                    flow_id: r.flow_id,
+                    flow_id: r.at.flow_id,
                     generation: r.generation,
                 };
                 match self
                     .verdicts
-                    .get(usize::from(r.worker))
+                    .get(usize::from(r.at.worker))
                     .map(|t| t.try_send(v))
                 {
                     Some(Ok(())) => {
@@ -667,18 +667,7 @@ impl State {
                 }
             }
             let alert = ScoreAlert {
-                at: EventTuple {
-                    ts_ns: r.ts_ns,
-                    flow_id: r.flow_id,
-                    worker: r.worker,
-                    network: r.network,
-                    proto: r.proto,
-                    src: r.src,
-                    dst: r.dst,
-                    src_port: r.src_port,
-                    dst_port: r.dst_port,
-                    ..EventTuple::default()
-                },
+                at: r.at,
                 score,
                 threshold: self.threshold,
                 model_generation: self.model_generation,
@@ -710,17 +699,18 @@ pub fn record_json(r: &FeatureRecord) -> Value {
             if v.is_nan() { Value::Null } else { json!(v) },
         );
     }
+    let a = &r.at;
     json!({
-        "timestamp": crate::eve::format_timestamp(r.ts_ns),
-        "flow_id": r.flow_id,
+        "timestamp": crate::eve::format_timestamp(a.ts_ns),
+        "flow_id": a.flow_id,
         "generation": r.generation,
-        "worker": r.worker,
+        "worker": a.worker,
         "trigger": r.trigger.name(),
-        "src_ip": addr_to_ip(r.network, &r.src).to_string(),
-        "src_port": r.src_port,
-        "dest_ip": addr_to_ip(r.network, &r.dst).to_string(),
-        "dest_port": r.dst_port,
-        "proto": crate::eve::proto_name(r.proto),
+        "src_ip": addr_to_ip(a.network, &a.src).to_string(),
+        "src_port": a.src_port,
+        "dest_ip": addr_to_ip(a.network, &a.dst).to_string(),
+        "dest_port": a.dst_port,
+        "proto": crate::eve::proto_name(a.proto),
         "features": f,
     })
 }
@@ -867,18 +857,16 @@ mod tests {
         std::fs::write(&path, "{ not a model").unwrap();
         reload.store(true, Ordering::Release);
         let rec = FeatureRecord {
-            flow_id: 1,
-            worker: 0,
+            at: EventTuple {
+                flow_id: 1,
+                proto: 6,
+                src_port: 1,
+                dst_port: 2,
+                ..EventTuple::default()
+            },
             slot: 0,
             generation: 1,
             trigger: features::Trigger::End,
-            ts_ns: 0,
-            network: crate::decode::Network::Ipv4,
-            proto: 6,
-            src: [0; 16],
-            dst: [0; 16],
-            src_port: 1,
-            dst_port: 2,
             values: [0.0; N_FEATURES],
         };
         // The flag is up before any record: the scorer's loop sees it on
@@ -914,7 +902,7 @@ mod tests {
         assert_eq!(gone.trigger, features::Trigger::End);
         vtx.send(ScoreVerdict {
             slot: gone.slot,
-            flow_id: gone.flow_id,
+            flow_id: gone.at.flow_id,
             generation: gone.generation,
         })
         .unwrap();
