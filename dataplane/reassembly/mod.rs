@@ -240,6 +240,9 @@ enum Status {
     Active,
     /// Past the depth, into ciphertext, or reset: nothing more is taken.
     Finished,
+    /// No window could be had: nothing more is taken, and the direction's
+    /// stream rules take each packet alone.
+    Overflow,
 }
 
 /// Where a direction stands in the TLS record layer.
@@ -529,10 +532,18 @@ impl Reassembly {
             placed.unstreamed = true;
             return placed;
         }
-        if self.sessions[h as usize].status != Status::Active {
-            return placed;
+        match self.sessions[h as usize].status {
+            Status::Active => {}
+            Status::Finished => return placed,
+            Status::Overflow => {
+                placed.unstreamed = true;
+                return placed;
+            }
         }
         self.place(h, dir, seg, &mut placed, ev);
+        if self.sessions[h as usize].status == Status::Overflow {
+            placed.unstreamed = true;
+        }
         self.update_memuse();
         placed
     }
@@ -848,9 +859,11 @@ impl Reassembly {
             if take > 0 {
                 if s.block == NIL {
                     let Some(b) = self.block_pool.get() else {
-                        // No window to keep: the direction is over its limits.
+                        // No window to keep: the direction is over its
+                        // limits, and its packets go to the stream rules
+                        // one by one instead.
                         self.counters.over_limits += 1;
-                        self.finish(h, ev);
+                        self.finish(h, Status::Overflow, ev);
                         return;
                     };
                     let s = &mut self.sessions[h as usize];
@@ -893,25 +906,26 @@ impl Reassembly {
             let s = self.sessions[h as usize];
             if cipher {
                 self.counters.ciphertext += 1;
-                self.finish(h, ev);
+                self.finish(h, Status::Finished, ev);
                 return;
             }
             if self.cfg.depth > 0 && s.delivered >= self.cfg.depth {
                 self.counters.depth_reached += 1;
-                self.finish(h, ev);
+                self.finish(h, Status::Finished, ev);
                 return;
             }
         }
     }
 
-    /// The direction takes nothing more: its block and chunks go back and
-    /// the matcher lets go of its state. The session stays to say so.
-    fn finish(&mut self, h: u32, ev: &mut impl FnMut(StreamEvent<'_>)) {
+    /// The direction takes nothing more (`status` says why): its block and
+    /// chunks go back and the matcher lets go of its state. The session
+    /// stays to say so.
+    fn finish(&mut self, h: u32, status: Status, ev: &mut impl FnMut(StreamEvent<'_>)) {
         let s = &mut self.sessions[h as usize];
-        if s.status == Status::Finished {
+        if s.status != Status::Active {
             return;
         }
-        s.status = Status::Finished;
+        s.status = status;
         let block = std::mem::replace(&mut s.block, NIL);
         s.block_len = 0;
         while self.sessions[h as usize].n_held > 0 {
@@ -957,7 +971,7 @@ impl Reassembly {
                 continue;
             }
             self.flush_held(h, dir, ev);
-            self.finish(h, ev);
+            self.finish(h, Status::Finished, ev);
             self.session_pool.put(h);
             self.handles[s][dir as usize] = NIL;
         }
@@ -1340,6 +1354,59 @@ mod tests {
         }
         let c = r.counters;
         assert_eq!((c.sessions, c.blocks, c.chunks), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_direction_without_a_window_falls_back_to_packets() {
+        // Room for one window block: the second direction gets none.
+        let mut r = Reassembly::new(
+            StreamConfig {
+                window: 64,
+                reassembly_memcap: 2 * 2 * 64,
+                ..StreamConfig::default()
+            },
+            8,
+            0,
+        );
+        let seg = |seq: u32, payload: &'static [u8]| Segment {
+            seq,
+            ack: None,
+            payload,
+        };
+        let first = r.segment(
+            0,
+            7,
+            Dir::ToServer,
+            Some(ISN),
+            &seg(ISN + 1, b"abc"),
+            &mut |_| {},
+        );
+        assert!(!first.unstreamed);
+        let mut done = 0;
+        let second = r.segment(
+            1,
+            8,
+            Dir::ToServer,
+            Some(ISN),
+            &seg(ISN + 1, b"abc"),
+            &mut |e| {
+                done += usize::from(matches!(e, StreamEvent::Done(_)));
+            },
+        );
+        assert!(second.unstreamed, "its stream rules must see the packet");
+        assert_eq!((r.counters.over_limits, done), (1, 1));
+        let later = r.segment(
+            1,
+            8,
+            Dir::ToServer,
+            Some(ISN),
+            &seg(ISN + 4, b"def"),
+            &mut |_| {},
+        );
+        assert!(later.unstreamed);
+        r.end(1, 8, &mut |_| {});
+        r.end(0, 7, &mut |_| {});
+        assert_eq!((r.counters.sessions, r.counters.blocks), (0, 0));
     }
 
     #[test]
