@@ -198,7 +198,7 @@ pub struct PipelineArgs {
     pub reassembly_memcap: usize,
 
     /// Bytes per flow direction reassembled and matched as a stream (0: no
-    /// limit); past it, the direction is no longer inspected as a stream.
+    /// limit); past it, stream rules see nothing more of that direction.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub stream_depth: usize,
 
