@@ -438,7 +438,7 @@ fn on_stream_event(
     bits: &mut FlowBits,
     ids: (u64, u64),
     hits: &mut [u16; 4],
-    events: &Option<Sender<Event>>,
+    out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
 ) -> bool {
@@ -462,7 +462,7 @@ fn on_stream_event(
             let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, |rule, b| {
                 counters.alerts += 1;
                 let a = t.alert(ts, flow_id, cfg.id, rule, b);
-                offer_event(events, counters, Event::Alert(a));
+                out.emit(counters, Event::Alert(a));
                 if na < MAX_HITS {
                     alerted[na] = rule;
                     na += 1;
@@ -491,7 +491,11 @@ fn flow_ended(
 ) {
     let mut hits = [0u16; 4];
     if let (Some(re), Some(rules)) = (stream, rules) {
-        hits = flow_streams_end(r, re, rules, events, counters, cfg);
+        let out = Out {
+            events,
+            wait: false,
+        };
+        hits = flow_streams_end(r, re, rules, out, counters, cfg);
     }
     if let Some(ws) = scoring {
         ws.ended(r, &hits, false, &mut counters.scoring);
@@ -504,7 +508,7 @@ fn flow_streams_end(
     r: &FlowRecord,
     re: &mut Reassembly,
     rules: &mut Rules,
-    events: &Option<Sender<Event>>,
+    out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
 ) -> [u16; 4] {
@@ -525,7 +529,7 @@ fn flow_streams_end(
             &mut bits,
             (r.flow_id, r.end_ns),
             &mut hits,
-            events,
+            out,
             counters,
             cfg,
         );
@@ -643,7 +647,10 @@ impl Inspector<'_> {
                         &mut bits,
                         ids,
                         &mut hits,
-                        events,
+                        Out {
+                            events,
+                            wait: false,
+                        },
                         counters,
                         cfg,
                     );
@@ -753,6 +760,27 @@ fn release_held(
         let _ = inspector.datagram(&dg.buf, dg.ts_ns, now_ns.max(dg.ts_ns), dg.pass);
         if let Some(p) = pool {
             let _ = p.try_send(dg.buf);
+        }
+    }
+}
+
+/// Where a worker's events go: its ring to the EVE writer, and whether to
+/// wait for room (only at shutdown; on the hot path a full ring drops and
+/// counts).
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    events: &'a Option<Sender<Event>>,
+    wait: bool,
+}
+
+impl Out<'_> {
+    fn emit(&self, c: &mut WorkerCounters, ev: Event) {
+        match (self.events, self.wait) {
+            (Some(tx), true) => match tx.send(ev) {
+                Ok(()) => c.events_sent += 1,
+                Err(_) => c.events_dropped += 1,
+            },
+            _ => offer_event(self.events, c, ev),
         }
     }
 }
@@ -1189,11 +1217,12 @@ impl Worker {
             ..
         } = &mut self;
         flows.flush(reason, &mut |r| {
-            // What the streams still hold is matched first; their alerts
-            // take the ring as on the hot path.
+            // What the streams still hold is matched first.
             let mut hits = [0u16; 4];
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
-                hits = flow_streams_end(r, re, rules, events, counters, cfg);
+                // Shutdown: their alerts wait for room like the records.
+                let out = Out { events, wait: true };
+                hits = flow_streams_end(r, re, rules, out, counters, cfg);
             }
             if let Some(ws) = scoring.as_mut() {
                 // The scorer is draining: waiting here loses nothing.
@@ -1404,6 +1433,51 @@ mod tests {
         // No word from the NIC: software finds them broken.
         let c = with(&broken, L4Checksum::Unknown);
         assert_eq!((c.checksum_bad, c.bytes), (segments, 0));
+    }
+
+    #[test]
+    fn alerts_from_the_shutdown_flush_wait_for_room() {
+        let dir = std::env::temp_dir().join(format!("tollgate-flush-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.rules");
+        std::fs::write(
+            &f,
+            r#"alert tcp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#,
+        )
+        .unwrap();
+        let (engine, _) = Engine::load(
+            &[f.as_path()],
+            &crate::rules::vars::Vars::suricata_defaults(),
+            &Default::default(),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Three flows, each with "zzz" held behind a hole that never fills:
+        // only the shutdown flush matches it.
+        let mut pkts = Vec::new();
+        for port in 0..3u16 {
+            let r = Route::new("10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap());
+            let mut c = TcpConversation::new(r, 41000 + port, 8000, 1_000_000_000);
+            c.handshake();
+            let (seq, ack) = (c.client_seq(), c.server_seq());
+            c.raw(Side::Client, seq + 10, ack, 0x18, b"zzz");
+            pkts.extend(c.into_packets());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), Some(tx))
+            .with_engine(Arc::new(engine))
+            .unwrap();
+        run(&mut w, &pkts, 0);
+        let drain = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
+        let (c, _) = w.finish(EndReason::Shutdown);
+        let events = drain.join().unwrap();
+        let alerts = events
+            .iter()
+            .filter(|e| matches!(e, Event::Alert(_)))
+            .count();
+        assert_eq!(alerts, 3, "one per flow, none lost to the one-slot ring");
+        assert_eq!(c.events_dropped, 0);
+        assert_eq!(c.stream.gaps, 3);
     }
 
     #[test]
