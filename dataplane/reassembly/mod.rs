@@ -334,6 +334,12 @@ fn seq_gt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// The most new bytes one delivery carries: half the window (at least 32),
+/// so a block is one and a half windows.
+fn piece_len(window: usize) -> usize {
+    (window / 2).max(32)
+}
+
 /// A free list over `n` preallocated items.
 #[derive(Debug)]
 struct Pool {
@@ -374,6 +380,8 @@ pub struct Reassembly {
     chunk_pool: Pool,
     /// Bytes one session costs with the matcher's state.
     session_bytes: usize,
+    /// Bytes in a window block: the window and one piece of new bytes.
+    block: usize,
     pub counters: StreamCounters,
 }
 
@@ -395,7 +403,7 @@ impl Reassembly {
         let cfg = StreamConfig { window, ..cfg };
         let session_bytes = std::mem::size_of::<Session>() + matcher_state;
         let n_sessions = (cfg.memcap / session_bytes).max(1);
-        let block = 2 * window;
+        let block = window + piece_len(window);
         let n_blocks = (cfg.reassembly_memcap / 2 / block).max(1);
         let n_chunks = (cfg.reassembly_memcap / 2 / CHUNK).max(1);
         Reassembly {
@@ -411,6 +419,7 @@ impl Reassembly {
             chunks: vec![0; n_chunks * CHUNK],
             chunk_pool: Pool::new(n_chunks),
             session_bytes,
+            block,
             counters: StreamCounters::default(),
         }
     }
@@ -423,7 +432,7 @@ impl Reassembly {
     /// Bytes one direction's session takes: the session with the matcher's
     /// state, and the window block once it carries data.
     pub fn bytes_per_direction(&self) -> (usize, usize) {
-        (self.session_bytes, 2 * self.cfg.window)
+        (self.session_bytes, self.block)
     }
 
     fn update_memuse(&mut self) {
@@ -432,7 +441,7 @@ impl Reassembly {
         c.blocks = self.block_pool.in_use();
         c.chunks = self.chunk_pool.in_use();
         c.memuse = c.sessions * self.session_bytes as u64
-            + c.blocks * 2 * self.cfg.window as u64
+            + c.blocks * self.block as u64
             + c.chunks * CHUNK as u64;
         c.memuse_peak = c.memuse_peak.max(c.memuse);
     }
@@ -662,7 +671,7 @@ impl Reassembly {
         if s.block == NIL || off < s.block_start {
             return None;
         }
-        let bs = 2 * self.cfg.window;
+        let bs = self.block;
         let blk = &self.blocks[s.block as usize * bs..][..s.block_len as usize];
         let at = (off - s.block_start) as usize;
         blk.get(at..at + data.len()).map(|w| w == data)
@@ -835,11 +844,12 @@ impl Reassembly {
     }
 
     /// Appends bytes at the delivered point to the window and hands them
-    /// to the matcher, in pieces of at most half the block so that each
-    /// piece is seen with at least `--stream-window` bytes before it.
+    /// to the matcher, in pieces small enough that each is seen with at
+    /// least `--stream-window` bytes before it (the block holds the window
+    /// and one piece).
     fn push(&mut self, h: u32, dir: Dir, mut data: &[u8], ev: &mut impl FnMut(StreamEvent<'_>)) {
-        let w = self.cfg.window;
-        let bs = 2 * w;
+        let bs = self.block;
+        let w = piece_len(self.cfg.window);
         while !data.is_empty() {
             let s = self.sessions[h as usize];
             if s.status != Status::Active {
