@@ -585,9 +585,9 @@ pub fn run(
                 eal.launch(lc, move || job.run())
                     .map_err(|e| RunError::Failure(e.to_string()))?,
             ),
-            None => {
-                ScorerRun::Thread(crate::scoring::Scorer::from_job(job).map_err(RunError::Failure)?)
-            }
+            None => ScorerRun::Thread(
+                crate::scoring::Scorer::start(job, None).map_err(RunError::Failure)?,
+            ),
         };
         (Some(s), l.into_iter().map(Some).collect())
     } else {

@@ -517,7 +517,12 @@ impl Scorer {
         reload: Arc<AtomicBool>,
     ) -> Result<(Scorer, Vec<ScoringLink>), String> {
         let (job, links) = ScorerJob::new(cfg, workers, mode, events, reload)?;
-        let core = cfg.core;
+        Ok((Scorer::start(job, cfg.core)?, links))
+    }
+
+    /// Starts a prepared job on a thread of its own, pinned to `core` when
+    /// given.
+    pub fn start(job: ScorerJob, core: Option<usize>) -> Result<Scorer, String> {
         let handle = std::thread::Builder::new()
             .name("tollgate-scorer".into())
             .spawn(move || {
@@ -526,15 +531,6 @@ impl Scorer {
                 }
                 job.run()
             })
-            .map_err(|e| format!("cannot start the scorer: {e}"))?;
-        Ok((Scorer { handle }, links))
-    }
-
-    /// Starts a prepared job on an unpinned thread.
-    pub fn from_job(job: ScorerJob) -> Result<Scorer, String> {
-        let handle = std::thread::Builder::new()
-            .name("tollgate-scorer".into())
-            .spawn(move || job.run())
             .map_err(|e| format!("cannot start the scorer: {e}"))?;
         Ok(Scorer { handle })
     }
