@@ -339,6 +339,8 @@ struct Outputs<'a> {
     extra: Map<String, Value>,
     eve_error: Option<&'a String>,
     rules_line: Option<&'a str>,
+    /// The scorer's report, when the scoring stage ran.
+    scoring: Option<&'a tollgate::scoring::ScorerReport>,
 }
 
 fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
@@ -350,6 +352,7 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
         extra,
         eve_error,
         rules_line,
+        scoring,
     } = o;
     // stdout may be a pipe that closed early (`| head`): that is no error.
     let mut out = std::io::stdout().lock();
@@ -363,6 +366,10 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
     if let Some(path) = &p.stats_json {
         let mut json = stats_json(workers, latency, seconds);
         json.extend(extra);
+        if let Some(sc) = scoring {
+            let link = WorkerCounters::sum(workers).scoring;
+            json.insert("scoring".into(), sc.to_json(&link));
+        }
         let text = serde_json::to_string_pretty(&Value::Object(json)).unwrap_or_default() + "\n";
         if let Err(e) = std::fs::write(path, text) {
             code = fail(
@@ -379,6 +386,20 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
         );
     }
     code
+}
+
+/// With a model, SIGHUP sets `reload`: the scorer loads the file again
+/// between two batches.
+fn catch_sighup(
+    scoring: &tollgate::scoring::ScoringConfig,
+    reload: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), String> {
+    if scoring.model.is_none() {
+        return Ok(());
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(reload))
+        .map(|_| ())
+        .map_err(|e| format!("cannot catch SIGHUP: {e}"))
 }
 
 fn run_replay(args: &ReplayArgs) -> ExitCode {
@@ -413,14 +434,8 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             drew_progress = true;
         }
     };
-    if cfg.scoring.model.is_some() {
-        // SIGHUP reloads the model; the scorer picks it up between batches.
-        if let Err(e) = signal_hook::flag::register(
-            signal_hook::consts::SIGHUP,
-            std::sync::Arc::clone(&cfg.reload),
-        ) {
-            return fail(EXIT_FAILURE, format!("cannot catch SIGHUP: {e}"));
-        }
+    if let Err(e) = catch_sighup(&cfg.scoring, &cfg.reload) {
+        return fail(EXIT_FAILURE, e);
     }
     let report = match replay(&cfg, on_tick) {
         Ok(r) => r,
@@ -435,10 +450,6 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     );
     let mut extra = Map::new();
     extra.insert("capture".into(), report.capture.to_json());
-    if let Some(sc) = &report.scoring {
-        let link = WorkerCounters::sum(&report.workers).scoring;
-        extra.insert("scoring".into(), sc.to_json(&link));
-    }
     let mut code = finish_outputs(
         &args.pipeline,
         Outputs {
@@ -449,6 +460,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             extra,
             eve_error: report.eve_error.as_ref(),
             rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+            scoring: report.scoring.as_ref(),
         },
     );
     // A capture that ended early was processed up to its last whole record;
@@ -487,12 +499,8 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INPUT, e),
     };
     let reload = tollgate::scoring::reload_flag();
-    if scoring.model.is_some() {
-        if let Err(e) =
-            signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(&reload))
-        {
-            return fail(EXIT_FAILURE, format!("cannot catch SIGHUP: {e}"));
-        }
+    if let Err(e) = catch_sighup(&scoring, &reload) {
+        return fail(EXIT_FAILURE, e);
     }
     let cfg = RunConfig {
         scoring,
@@ -564,10 +572,6 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         .collect();
     let mut extra = Map::new();
     extra.insert("ports".into(), Value::Array(ports));
-    if let Some(sc) = &report.scoring {
-        let link = WorkerCounters::sum(&report.workers).scoring;
-        extra.insert("scoring".into(), sc.to_json(&link));
-    }
     let code = finish_outputs(
         &args.pipeline,
         Outputs {
@@ -578,6 +582,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
             extra,
             eve_error: report.eve_error.as_ref(),
             rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+            scoring: report.scoring.as_ref(),
         },
     );
     let mut out = std::io::stdout().lock();
