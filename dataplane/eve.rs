@@ -250,18 +250,8 @@ pub fn proto_name(proto: u8) -> String {
 
 #[derive(Serialize)]
 struct EveFlow<'a> {
-    timestamp: String,
-    flow_id: u64,
-    event_type: &'static str,
-    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
-    vlan: &'a [u16],
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    proto: String,
+    #[serde(flatten)]
+    head: EveHead<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     icmp_type: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -324,19 +314,11 @@ struct Ours {
 
 /// Writes one flow record as an EVE line (with the newline).
 pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
-    let has_ports = matches!(r.proto, 6 | 17 | 132);
     let icmp = r.icmp;
+    // Suricata stamps a flow record with the flow's start.
+    let at = r.tuple(r.start_ns, r.worker);
     let ev = EveFlow {
-        // Suricata stamps a flow record with the flow's start.
-        timestamp: format_timestamp(r.start_ns),
-        flow_id: r.flow_id,
-        event_type: "flow",
-        vlan: &r.vlan[..usize::from(r.vlan_count)],
-        src_ip: addr_to_ip(r.network, &r.src).to_string(),
-        src_port: has_ports.then_some(r.src_port),
-        dest_ip: addr_to_ip(r.network, &r.dst).to_string(),
-        dest_port: has_ports.then_some(r.dst_port),
-        proto: proto_name(r.proto),
+        head: EveHead::new("flow", &at),
         icmp_type: icmp.map(|i| i.icmp_type),
         icmp_code: icmp.map(|i| i.icmp_code),
         response_icmp_type: icmp.and_then(|i| i.response).map(|(t, _)| t),
