@@ -1383,24 +1383,15 @@ mod tests {
         assert_eq!(c.rx_packets, rest.len() as u64, "datagrams are not rx");
     }
 
+    /// One stream rule: "zzz" anywhere in a TCP stream.
+    fn zzz_engine() -> Arc<Engine> {
+        let rule = r#"alert tcp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#;
+        Arc::new(crate::detect::load_text(rule, &Default::default()).0)
+    }
+
     #[test]
     fn the_nics_checksum_verdict_is_taken_where_it_gives_one() {
-        let dir = std::env::temp_dir().join(format!("tollgate-nic-csum-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("t.rules");
-        std::fs::write(
-            &f,
-            r#"alert tcp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#,
-        )
-        .unwrap();
-        let (engine, _) = Engine::load(
-            &[f.as_path()],
-            &crate::rules::vars::Vars::suricata_defaults(),
-            &Default::default(),
-        )
-        .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        let engine = Arc::new(engine);
+        let engine = zzz_engine();
         let mut pkts = conversation();
         pkts.pop(); // the truncated one
         let data = |f: &[u8]| decode(f).is_ok_and(|d| d.payload_len > 0);
@@ -1437,21 +1428,7 @@ mod tests {
 
     #[test]
     fn alerts_from_the_shutdown_flush_wait_for_room() {
-        let dir = std::env::temp_dir().join(format!("tollgate-flush-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("t.rules");
-        std::fs::write(
-            &f,
-            r#"alert tcp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#,
-        )
-        .unwrap();
-        let (engine, _) = Engine::load(
-            &[f.as_path()],
-            &crate::rules::vars::Vars::suricata_defaults(),
-            &Default::default(),
-        )
-        .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        let engine = zzz_engine();
         // Three flows, each with "zzz" held behind a hole that never fills:
         // only the shutdown flush matches it.
         let mut pkts = Vec::new();
@@ -1465,7 +1442,7 @@ mod tests {
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
         let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), Some(tx))
-            .with_engine(Arc::new(engine))
+            .with_engine(engine)
             .unwrap();
         run(&mut w, &pkts, 0);
         let drain = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());

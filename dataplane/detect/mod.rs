@@ -946,26 +946,33 @@ impl Engine {
     }
 }
 
+/// Loads rules written in `text`, through a file as `Engine::load` reads
+/// them, with Suricata's default variables (tests).
+#[cfg(test)]
+pub(crate) fn load_text(text: &str, classes: &BTreeMap<String, Class>) -> (Engine, LoadReport) {
+    // Unique per call: tests run in parallel, some on the same text.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tollgate-rules-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("t.rules");
+    std::fs::write(&f, text).unwrap();
+    let out = Engine::load(&[f.as_path()], &Vars::suricata_defaults(), classes).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rules::parse_rule;
 
     fn engine(text: &str) -> (Engine, LoadReport) {
-        // Unique per call: tests run in parallel, some on the same text.
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tollgate-detect-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("t.rules");
-        std::fs::write(&f, text).unwrap();
         let classes = crate::rules::classification::parse(
             "config classification: policy-violation,Potential Corporate Privacy Violation,1\n",
         )
         .unwrap();
-        let out = Engine::load(&[f.as_path()], &Vars::suricata_defaults(), &classes).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        out
+        load_text(text, &classes)
     }
 
     fn pkt(payload: &[u8], to_server: bool) -> PacketView<'_> {

@@ -227,20 +227,10 @@ impl StreamScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::vars::Vars;
     use std::collections::BTreeMap;
 
     fn engine(rules: &str) -> Engine {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("tollgate-stream-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("s.rules");
-        std::fs::write(&f, rules).unwrap();
-        let (e, _) =
-            Engine::load(&[f.as_path()], &Vars::suricata_defaults(), &BTreeMap::new()).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        e
+        crate::detect::load_text(rules, &BTreeMap::new()).0
     }
 
     #[test]
