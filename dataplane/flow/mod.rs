@@ -240,11 +240,6 @@ impl FlowRecord {
         }
     }
 
-    /// Bytes both ways, as the feature triggers count them.
-    pub fn bytes(&self) -> u64 {
-        self.bytes_toserver + self.bytes_toclient
-    }
-
     /// The feature record of this flow as it stands, with its feature
     /// accumulators `ff`.
     pub fn feature_record(

@@ -635,8 +635,7 @@ impl Reassembly {
                     self.skip_to(h, off);
                 }
             } else if !self.hold(h, off, data, placed) {
-                self.counters.over_limits += 1;
-                self.sessions[h as usize].over_limit = true;
+                self.mark_over_limit(h);
                 self.flush_held(h, dir, ev);
                 let d = self.sessions[h as usize].delivered;
                 if d < off {
@@ -748,6 +747,15 @@ impl Reassembly {
             placed.overlap_different = true;
         }
         upto
+    }
+
+    /// Marks the session as having run into its limits; it counts once.
+    fn mark_over_limit(&mut self, h: u32) {
+        let s = &mut self.sessions[h as usize];
+        if !s.over_limit {
+            s.over_limit = true;
+            self.counters.over_limits += 1;
+        }
     }
 
     /// Jumps the delivered point over a hole to `off`: a gap.
@@ -872,7 +880,7 @@ impl Reassembly {
                         // No window to keep: the direction is over its
                         // limits, and its packets go to the stream rules
                         // one by one instead.
-                        self.counters.over_limits += 1;
+                        self.mark_over_limit(h);
                         self.finish(h, Status::Overflow, ev);
                         return;
                     };
