@@ -226,31 +226,24 @@ fn match_stream(
             }
         },
     );
-    let mut tries = [(0u32, 0u64, false); MAX_HITS + crate::detect::stream::PENDING];
+    // Hits still waiting for more bytes (a restart forgot them all), then
+    // the new ones.
+    sc.forget_pending_before(d.session, d.base);
+    let mut tries = [(0u32, 0u64); MAX_HITS + crate::detect::stream::PENDING];
     let mut t = 0;
     for p in sc.pending(d.session) {
-        if d.gap || d.fresh || p.end < d.base {
-            // Its bytes are gone (a gap, or out of the window).
-            tries[t] = (p.rule, p.end, false);
-            t += 1;
-            continue;
-        }
-        tries[t] = (p.rule, p.end, true);
+        tries[t] = (p.rule, p.end);
         t += 1;
     }
     for &(rule, end) in &fresh[..n] {
-        if !tries[..t].iter().any(|x| x.0 == rule && x.2) {
-            tries[t] = (rule, end, true);
+        if !tries[..t].iter().any(|x| x.0 == rule) {
+            tries[t] = (rule, end);
             t += 1;
         }
     }
     let mut cands = [0u32; MAX_HITS];
     let mut c = 0;
-    for &(rule, end, live) in &tries[..t] {
-        if !live {
-            sc.drop_pending(d.session, rule);
-            continue;
-        }
+    for &(rule, end) in &tries[..t] {
         let Some(r) = rules.engine.rules.get(rule as usize) else {
             continue;
         };

@@ -134,6 +134,11 @@ impl StreamScanner {
         self.counters.scans += 1;
         let ignore = |_, _, _, _| Matching::Continue;
         let saved = self.lens[s] as usize;
+        if restart {
+            // A gap (or a new session) also forgets the hits that waited
+            // for more bytes: what they waited on can no longer come.
+            self.pending_rule[s * PENDING..(s + 1) * PENDING].fill(0);
+        }
         let ok = if restart || saved == 0 {
             self.bases[s] = at;
             self.live.reset(scratch, ignore).is_ok()
@@ -202,6 +207,16 @@ impl StreamScanner {
             None => {
                 self.counters.pending_full += 1;
                 false
+            }
+        }
+    }
+
+    /// Forgets the session's pending hits that ended before stream offset
+    /// `base`: they are out of the retained window.
+    pub fn forget_pending_before(&mut self, session: u32, base: u64) {
+        for i in self.pending_range(session) {
+            if self.pending_end[i] < base {
+                self.pending_rule[i] = 0;
             }
         }
     }
