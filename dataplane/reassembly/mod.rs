@@ -466,17 +466,23 @@ impl Reassembly {
 
     /// Frees a session's block, chunks and the session itself.
     fn release(&mut self, h: u32) {
+        self.sessions[h as usize].status = Status::Finished;
+        self.free_buffers(h);
+        self.session_pool.put(h);
+        self.update_memuse();
+    }
+
+    /// Returns the session's window block and held chunks to their pools.
+    fn free_buffers(&mut self, h: u32) {
         let s = &mut self.sessions[h as usize];
-        s.status = Status::Finished;
         let block = std::mem::replace(&mut s.block, NIL);
+        s.block_len = 0;
         while self.sessions[h as usize].n_held > 0 {
             self.drop_first_held(h);
         }
         if block != NIL {
             self.block_pool.put(block);
         }
-        self.session_pool.put(h);
-        self.update_memuse();
     }
 
     /// Whether `len` bytes at `seq` in `dir` lie wholly within what the
@@ -944,14 +950,7 @@ impl Reassembly {
             return;
         }
         s.status = status;
-        let block = std::mem::replace(&mut s.block, NIL);
-        s.block_len = 0;
-        while self.sessions[h as usize].n_held > 0 {
-            self.drop_first_held(h);
-        }
-        if block != NIL {
-            self.block_pool.put(block);
-        }
+        self.free_buffers(h);
         ev(StreamEvent::Done(h));
         self.update_memuse();
     }
