@@ -28,7 +28,6 @@ use std::sync::Arc;
 use tollgate::decode::decode;
 use tollgate::detect::Engine;
 use tollgate::flow::EndReason;
-use tollgate::gen::{generate, GenConfig};
 use tollgate::io::RawPacket;
 use tollgate::rules::classification;
 use tollgate::rules::vars::Vars;
@@ -73,22 +72,12 @@ fn pipeline(
 }
 
 fn main() {
-    let target: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+    let target = common::target_packets();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let et = std::env::var_os("TOLLGATE_ET_OPEN")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/corpora/et-open"));
-    let frames = generate(&GenConfig {
-        seed: 1,
-        flows: 1,
-        packets: Some(target),
-        duration_ns: 60_000_000_000,
-    })
-    .0
-    .sorted();
+    let frames = common::generated(1, target).sorted();
     let packets = frames.len() as f64;
     let payloads: Vec<(usize, usize, usize)> = frames
         .iter()

@@ -14,7 +14,6 @@ mod common;
 use serde_json::json;
 use std::path::Path;
 use tollgate::flow::EndReason;
-use tollgate::gen::{generate, GenConfig};
 use tollgate::io::RawPacket;
 use tollgate::replay::{replay, ReplayConfig};
 use tollgate::scoring::features::FeatureRecord;
@@ -25,19 +24,10 @@ use tollgate::worker::{Mode, Worker};
 const RUNS: usize = 3;
 
 fn main() {
-    let target: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+    let target = common::target_packets();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fixtures = root.join("tests/fixtures/xgboost");
-    let cap = generate(&GenConfig {
-        seed: 3,
-        flows: 1,
-        packets: Some(target),
-        duration_ns: 60_000_000_000,
-    })
-    .0;
+    let cap = common::generated(3, target);
     let frames = cap.sorted();
     let packets = frames.len();
 

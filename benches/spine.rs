@@ -18,10 +18,8 @@
 mod common;
 
 use serde_json::json;
-use tollgate::craft::Capture;
 use tollgate::decode::decode;
 use tollgate::flow::EndReason;
-use tollgate::gen::{generate, GenConfig};
 use tollgate::io::pcap::Records;
 use tollgate::io::RawPacket;
 use tollgate::replay::{replay, ReplayConfig};
@@ -31,18 +29,6 @@ use tollgate::worker::Worker;
 
 const RUNS: usize = 5;
 
-/// Realistic AI-ingestion traffic from the generator, at least
-/// `target_packets` packets of it.
-fn build(target_packets: usize) -> Capture {
-    generate(&GenConfig {
-        seed: 1,
-        flows: 1,
-        packets: Some(target_packets),
-        duration_ns: 60_000_000_000,
-    })
-    .0
-}
-
 /// "p50 / p99 / p99.9" per packet, in nanoseconds.
 fn quantiles(l: &Latency) -> String {
     let j = l.packet_json();
@@ -50,14 +36,11 @@ fn quantiles(l: &Latency) -> String {
 }
 
 fn main() {
-    let target: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+    let target = common::target_packets();
     let dir = std::env::temp_dir().join(format!("tollgate-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("spine.pcap");
-    let cap = build(target);
+    let cap = common::generated(1, target);
     let bytes = cap.to_pcap();
     std::fs::write(&path, &bytes).expect("write capture");
     let packets = cap.packets.len() as u64;

@@ -2,9 +2,31 @@
 //! configuration, and feeding packets from memory to a worker in bursts.
 
 use std::time::Instant;
+use tollgate::craft::Capture;
 use tollgate::flow::Timeouts;
+use tollgate::gen::{generate, GenConfig};
 use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
 use tollgate::worker::{Worker, WorkerConfig};
+
+/// Packets a benchmark generates: its first numeric argument, else 1M.
+pub fn target_packets() -> usize {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// Realistic AI-ingestion traffic from the generator, at least `packets`
+/// packets of it, flows starting over a minute.
+pub fn generated(seed: u64, packets: usize) -> Capture {
+    generate(&GenConfig {
+        seed,
+        flows: 1,
+        packets: Some(packets),
+        duration_ns: 60_000_000_000,
+    })
+    .0
+}
 
 /// Runs `f` `runs` times; the best time in seconds and the last result.
 pub fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
