@@ -459,7 +459,10 @@ impl Pacer {
     fn wait_for(&mut self, ts_ns: u64) -> Option<Duration> {
         let first = *self.first_ts.get_or_insert(ts_ns);
         let offset = ts_ns.saturating_sub(first) as f64 / self.factor;
-        let due = self.start + Duration::from_secs_f64(offset / 1e9);
+        // A factor too small for the gap (or a gap past what Duration
+        // holds) waits as long as a Duration can say, never panics.
+        let wait = Duration::try_from_secs_f64(offset / 1e9).unwrap_or(Duration::MAX);
+        let due = self.start.checked_add(wait)?;
         let now = Instant::now();
         (due > now).then(|| due - now)
     }

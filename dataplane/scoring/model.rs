@@ -98,6 +98,14 @@ fn number(v: &Value, what: &str) -> Result<f64, String> {
         }
         _ => Err(bad()),
     }
+    .and_then(|x| {
+        // "NaN", "inf", "1e999" parse; none of them is a model parameter.
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(format!("`{what}` is not a finite number: {v}"))
+        }
+    })
 }
 
 fn array<'a>(tree: &'a Value, k: &str, t: usize) -> Result<&'a Vec<Value>, String> {
@@ -173,6 +181,11 @@ impl Model {
             }
         }
         let base_score = number(field(lmp, &["base_score"])?, "base_score")? as f32;
+        if !base_score.is_finite() {
+            return Err(format!(
+                "base_score {base_score} is out of the range of an f32"
+            ));
+        }
         let base_margin = if objective.logistic() {
             if !(base_score > 0.0 && base_score < 1.0) {
                 return Err(format!(
@@ -358,6 +371,11 @@ fn parse_tree(tree: &Value, t: usize, map: &[u32]) -> Result<(Vec<Node>, usize),
             .ok_or_else(|| format!("tree {t} node {i}: split condition is not a number"))?
             as f32;
         let weight = weights[i].as_f64().unwrap_or(0.0) as f32;
+        if !value.is_finite() || !weight.is_finite() {
+            return Err(format!(
+                "tree {t} node {i}: a value out of the range of an f32"
+            ));
+        }
         let node = if l == -1 {
             Node {
                 left: LEAF,
@@ -559,6 +577,18 @@ mod tests {
             "beyond",
         );
         refused("not json".into(), "not an XGBoost JSON model");
+        // Non-finite parameters would make every flow alert, or none.
+        let reg = base.replace("binary:logistic", "reg:squarederror");
+        for bad in ["NaN", "1e999", "-inf", "[NaN]"] {
+            let b = format!("\"{bad}\"");
+            refused(base.replace("\"[5E-1]\"", &b), "base_score");
+            refused(reg.replace("\"[5E-1]\"", &b), "base_score");
+        }
+        refused(reg.replace("\"[5E-1]\"", "\"1e300\""), "range of an f32");
+        refused(
+            base.replace("[0.5,-0.2,0.3]", "[0.5,-0.2,1e300]"),
+            "range of an f32",
+        );
         refused(
             base.replace("\"feature_names\":[\"up_down_ratio\"],", ""),
             "no feature_names",
