@@ -272,6 +272,41 @@ pub struct PipelineArgs {
     /// or refuse to start, naming each such rule.
     #[arg(long, value_enum, default_value = "skip", value_name = "skip|error")]
     pub rules_unsupported: Unsupported,
+
+    /// Keyword evaluations one rule may take on one packet or stream window
+    /// (Suricata's detect.inspection-recursion-limit); past it the rule does
+    /// not match and `rules.recursion_limit` counts it.
+    #[arg(long, value_name = "N", default_value = "3000", value_parser = parse_limit)]
+    pub inspection_recursion_limit: u32,
+
+    /// PCRE2 backtracking steps one pcre match may take (Suricata's
+    /// pcre.match-limit); past it, no match, counted in `rules.pcre_limit`.
+    #[arg(long, value_name = "N", default_value = "3500", value_parser = parse_limit)]
+    pub pcre_match_limit: u32,
+
+    /// How deep one pcre match may backtrack (Suricata's
+    /// pcre.match-limit-recursion, PCRE2's depth limit).
+    #[arg(long, value_name = "N", default_value = "1500", value_parser = parse_limit)]
+    pub pcre_match_limit_recursion: u32,
+
+    /// Alerts logged per packet at most (Suricata's packet-alert-max); every
+    /// rule is still evaluated and a drop still drops.
+    #[arg(long, value_name = "N", default_value = "15", value_parser = parse_alert_max)]
+    pub packet_alert_max: usize,
+}
+
+fn parse_limit(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=100_000_000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 1 to 100000000".into()),
+    }
+}
+
+fn parse_alert_max(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err("expected a whole number of alerts from 1 to 1000".into()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -352,6 +387,18 @@ impl PipelineArgs {
                 .max(1),
             features_out: self.features_out.clone(),
         })
+    }
+
+    /// The rule engine's limits.
+    pub fn detect(&self) -> crate::detect::DetectConfig {
+        crate::detect::DetectConfig {
+            pcre: crate::detect::PcreLimits {
+                match_limit: self.pcre_match_limit,
+                depth_limit: self.pcre_match_limit_recursion,
+            },
+            recursion_limit: self.inspection_recursion_limit,
+            packet_alert_max: self.packet_alert_max,
+        }
     }
 
     pub fn settings(&self) -> Result<PipelineSettings, String> {
@@ -640,8 +687,11 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
         return Ok(Speed::Max);
     }
     match s.parse::<f64>() {
-        Ok(f) if f.is_finite() && f > 0.0 && f <= 1e6 => Ok(Speed::Multiplier(f)),
-        _ => Err("expected `max` or a positive multiple of capture timing, like 1 or 2.5".into()),
+        Ok(f) if (1e-3..=1e6).contains(&f) => Ok(Speed::Multiplier(f)),
+        _ => Err(
+            "expected `max` or a multiple of capture timing from 0.001 to 1000000, like 1 or 2.5"
+                .into(),
+        ),
     }
 }
 
@@ -747,6 +797,12 @@ mod tests {
             &["--mode", "tap"],
             &["--speed", "0"],
             &["--speed", "fast"],
+            &["--speed", "1e-300"],
+            &["--speed", "NaN"],
+            &["--speed", "inf"],
+            &["--pcre-match-limit", "0"],
+            &["--inspection-recursion-limit", "-1"],
+            &["--packet-alert-max", "0"],
             &["--loop", "0"],
             &["--flow-capacity", "0"],
             &["--new-timeout", "30"],

@@ -115,7 +115,8 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
     };
     let (vars, classes, _) = rule_context(&paths, &p.vars, &p.set_var, &p.classification)?;
     let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-    let (engine, report) = tollgate::detect::Engine::load(&refs, &vars, &classes)?;
+    let (engine, report) =
+        tollgate::detect::Engine::load_with(&refs, &vars, &classes, &p.detect())?;
     if !report.errors.is_empty() {
         for e in &report.errors {
             eprintln!("tollgate: error: {e}");

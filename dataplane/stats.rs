@@ -82,6 +82,12 @@ pub struct WorkerCounters {
     pub threshold_table_full: u64,
     /// Flowbit sets refused: the flow carried all the bits it can.
     pub flowbits_full: u64,
+    /// Alerts past `--packet-alert-max` on one packet (acted on, not
+    /// logged).
+    pub alerts_discarded: u64,
+    /// Rule evaluations stopped by the inspection step budget or PCRE2's
+    /// limits (each no match).
+    pub inspection: crate::detect::content::InspectionCounters,
     pub frag: FragCounters,
     pub stream: crate::reassembly::StreamCounters,
     pub stream_match: crate::detect::stream::StreamMatchCounters,
@@ -125,6 +131,8 @@ impl WorkerCounters {
         self.alerts_thresholded += o.alerts_thresholded;
         self.threshold_table_full += o.threshold_table_full;
         self.flowbits_full += o.flowbits_full;
+        self.alerts_discarded += o.alerts_discarded;
+        self.inspection.add(&o.inspection);
         self.frag.add(&o.frag);
         self.stream.add(&o.stream);
         self.stream_match.add(&o.stream_match);
@@ -187,6 +195,9 @@ impl WorkerCounters {
                 "thresholded": self.alerts_thresholded,
                 "threshold_table_full": self.threshold_table_full,
                 "flowbits_full": self.flowbits_full,
+                "alerts_discarded": self.alerts_discarded,
+                "recursion_limit": self.inspection.recursion_limit,
+                "pcre_limit": self.inspection.pcre_limit,
             }),
         );
         let (st, sm) = (&self.stream, &self.stream_match);
@@ -450,6 +461,15 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
     row("bytes rx", &|w| w.rx_bytes);
     row("alerts", &|w| w.alerts);
     row("  thresholded", &|w| w.alerts_thresholded);
+    if total.alerts_discarded > 0 {
+        row("  not logged (packet-alert-max)", &|w| w.alerts_discarded);
+    }
+    if total.inspection.recursion_limit + total.inspection.pcre_limit > 0 {
+        row("rules stopped by recursion limit", &|w| {
+            w.inspection.recursion_limit
+        });
+        row("pcre stopped by match limit", &|w| w.inspection.pcre_limit);
+    }
     row("flows created", &|w| w.flows.created);
     row("flows ended", &|w| w.flows.ended);
     row("  timed out", &|w| w.flows.timed_out);

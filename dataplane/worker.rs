@@ -9,9 +9,10 @@
 
 use crate::decode::{addr_to_ip, decode, tcp_checksum_ok, DecodeError, Decoded, Network};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
+use crate::detect::content::Inspection;
 use crate::detect::stream::{Pending, StreamScanner};
 use crate::detect::threshold::{Seen, ThresholdTable};
-use crate::detect::{Confirm, Engine, PacketView, Regex};
+use crate::detect::{Confirm, Engine, PacketView};
 use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::Dir;
@@ -147,19 +148,59 @@ const THRESHOLD_KEYS: usize = 16_384;
 /// if it ended this close to the end of what has arrived.
 const PENDING_TAIL: u64 = 1024;
 
-/// Rule matches one packet may raise; more are not evaluated.
-const MAX_HITS: usize = 64;
-
 /// The shared rule engine and this worker's own state for matching it.
 struct Rules {
     engine: Arc<Engine>,
     scratch: Option<Scratch>,
-    /// This worker's copies of the rules' pcre expressions.
-    regexes: Vec<Regex>,
+    /// This worker's copies of the rules' pcre expressions, its step
+    /// budget and what ran into limits.
+    inspection: Inspection,
     /// Match counts for rules with a threshold or detection_filter.
     thresholds: ThresholdTable,
     /// Hyperscan stream state of every reassembled direction.
     scanner: Option<StreamScanner>,
+    /// One packet's (or one delivery's) matching rules, every one of them
+    /// (sized to the rule count at start: pushing never allocates).
+    cands: Vec<u32>,
+    /// Those that alert, before the log cap.
+    hits: Vec<u32>,
+    /// Stream hits to confirm: the rule and where its fast pattern ended.
+    tries: Vec<(u32, u64)>,
+    /// `seen[rule] == epoch`: the rule is in `tries` already.
+    seen: Vec<u32>,
+    epoch: u32,
+    /// Alerts past `packet-alert-max` on one packet: evaluated and acted
+    /// on, not logged.
+    alerts_discarded: u64,
+}
+
+impl Rules {
+    /// Starts a new set of stream hits (`seen` marks reset in O(1)).
+    fn next_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.seen.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Adds a stream hit to `tries` unless its rule is there already.
+    fn try_hit(&mut self, rule: u32, end: u64) {
+        if let Some(s) = self.seen.get_mut(rule as usize) {
+            if *s != self.epoch {
+                *s = self.epoch;
+                self.tries.push((rule, end));
+            }
+        }
+    }
+}
+
+impl Drop for Rules {
+    fn drop(&mut self) {
+        if let (Some(sc), Some(s)) = (self.scanner.take(), self.scratch.as_ref()) {
+            sc.close(s);
+        }
+    }
 }
 
 /// Matches one packet of flow `flow_id`, stamped `ts`, and reports each
@@ -174,23 +215,24 @@ fn match_rules(
     bits: &mut FlowBits,
     with_stream_rules: bool,
     ids: (u64, u64),
-    alert: impl FnMut(u32, bool),
+    alert: impl FnMut(u32, bool, usize),
 ) -> (bool, u64) {
-    let mut cands = [0u32; MAX_HITS];
-    let mut n = 0;
-    rules.engine.match_packet(
-        rules.scratch.as_ref(),
-        &rules.regexes,
+    let Rules {
+        engine,
+        scratch,
+        inspection,
+        cands,
+        ..
+    } = rules;
+    cands.clear();
+    engine.match_packet(
+        scratch.as_ref(),
+        inspection,
         view,
         with_stream_rules,
-        |ri| {
-            if n < MAX_HITS {
-                cands[n] = ri as u32;
-                n += 1;
-            }
-        },
+        |ri| cands.push(ri as u32),
     );
-    decide(rules, &mut cands[..n], view, mode, bits, ids, alert)
+    decide(rules, view, mode, bits, ids, alert)
 }
 
 /// Matches a direction's newly reassembled bytes: the stream database
@@ -205,55 +247,81 @@ fn match_stream(
     mode: Mode,
     bits: &mut FlowBits,
     ids: (u64, u64),
-    alert: impl FnMut(u32, bool),
+    alert: impl FnMut(u32, bool, usize),
 ) -> (bool, u64) {
-    let (Some(sc), Some(scratch)) = (rules.scanner.as_mut(), rules.scratch.as_ref()) else {
+    if rules.scanner.is_none() || rules.scratch.is_none() {
         return (false, 0);
-    };
-    let mut fresh = [(0u32, 0u64); MAX_HITS];
-    let mut n = 0;
-    let at = d.base + d.new_from as u64;
-    sc.scan(
-        scratch,
-        d.session,
-        d.gap || d.fresh,
-        &d.window[d.new_from..],
-        at,
-        |rule, end| {
-            if n < MAX_HITS && !fresh[..n].iter().any(|(r, _)| *r == rule) {
-                fresh[n] = (rule, end);
-                n += 1;
-            }
-        },
-    );
-    // Hits still waiting for more bytes (a restart forgot them all), then
-    // the new ones.
-    sc.forget_pending_before(d.session, d.base);
-    let mut tries = [(0u32, 0u64); MAX_HITS + crate::detect::stream::PENDING];
-    let mut t = 0;
-    for p in sc.pending(d.session) {
-        tries[t] = (p.rule, p.end);
-        t += 1;
     }
-    for &(rule, end) in &fresh[..n] {
-        if !tries[..t].iter().any(|x| x.0 == rule) {
-            tries[t] = (rule, end);
-            t += 1;
+    rules.next_epoch();
+    rules.tries.clear();
+    rules.cands.clear();
+    let restart = d.gap || d.fresh;
+    // Hits still waiting for more bytes (a restart forgets them all), then
+    // the new ones, each rule once.
+    if let Some(sc) = rules.scanner.as_mut() {
+        sc.forget_pending_before(d.session, d.base);
+    }
+    if !restart {
+        let mut pending = [(0u32, 0u64); crate::detect::stream::PENDING];
+        let mut np = 0;
+        if let Some(sc) = rules.scanner.as_ref() {
+            for p in sc.pending(d.session) {
+                pending[np] = (p.rule, p.end);
+                np += 1;
+            }
+        }
+        for &(rule, end) in &pending[..np] {
+            rules.try_hit(rule, end);
         }
     }
-    let mut cands = [0u32; MAX_HITS];
-    let mut c = 0;
-    for &(rule, end) in &tries[..t] {
-        let Some(r) = rules.engine.rules.get(rule as usize) else {
+    let at = d.base + d.new_from as u64;
+    {
+        let Rules {
+            scanner,
+            scratch,
+            tries,
+            seen,
+            epoch,
+            ..
+        } = rules;
+        let (Some(sc), Some(scratch)) = (scanner.as_mut(), scratch.as_ref()) else {
+            return (false, 0);
+        };
+        sc.scan(
+            scratch,
+            d.session,
+            restart,
+            &d.window[d.new_from..],
+            at,
+            |rule, end| {
+                if let Some(s) = seen.get_mut(rule as usize) {
+                    if *s != *epoch {
+                        *s = *epoch;
+                        tries.push((rule, end));
+                    }
+                }
+            },
+        );
+    }
+    let Rules {
+        engine,
+        inspection,
+        scanner,
+        tries,
+        cands,
+        ..
+    } = rules;
+    let Some(sc) = scanner.as_mut() else {
+        return (false, 0);
+    };
+    for &(rule, end) in tries.iter() {
+        let Some(r) = engine.rules.get(rule as usize) else {
             continue;
         };
-        match r.holds_stream(view, &rules.regexes, d.base) {
+        match r.holds_stream(view, inspection, d.base) {
             Confirm::Yes => {
                 sc.drop_pending(d.session, rule);
-                if c < MAX_HITS {
-                    cands[c] = rule;
-                    c += 1;
-                }
+                cands.push(rule);
             }
             Confirm::No => {
                 // Only a hit near the end of what has arrived can be waiting
@@ -271,30 +339,36 @@ fn match_stream(
             }
         }
     }
-    decide(rules, &mut cands[..c], view, mode, bits, ids, alert)
+    decide(rules, view, mode, bits, ids, alert)
 }
 
-/// Turns confirmed candidates into actions and alerts, as Suricata orders
-/// them: rules run in flowbit order (those that set bits before those that
-/// test them) against the flow's `bits`, which they update; a match its
-/// threshold holds back neither alerts nor acts, though its flowbits are
-/// set; a matching pass rule silences the packet; a drop or reject rule
-/// blocks it inline.
+/// Turns confirmed candidates (`rules.cands`) into actions and alerts, as
+/// Suricata orders them: rules run in flowbit order (those that set bits
+/// before those that test them) against the flow's `bits`, which they
+/// update; a match its threshold holds back neither alerts nor acts,
+/// though its flowbits are set; a matching pass rule silences the packet;
+/// a drop or reject rule blocks it inline. Every candidate is evaluated;
+/// only the alerts logged are capped (`packet-alert-max`), keeping drops
+/// first, then by priority.
 fn decide(
     rules: &mut Rules,
-    cands: &mut [u32],
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
     (flow_id, ts): (u64, u64),
-    mut alert: impl FnMut(u32, bool),
+    mut alert: impl FnMut(u32, bool, usize),
 ) -> (bool, u64) {
     let Rules {
-        engine, thresholds, ..
+        engine,
+        thresholds,
+        cands,
+        hits,
+        alerts_discarded,
+        ..
     } = rules;
     cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
-    let mut hits = [0u32; MAX_HITS];
-    let (mut h, mut pass, mut drop, mut lost) = (0, false, false, 0);
+    hits.clear();
+    let (mut pass, mut drop, mut lost) = (false, false, 0);
     for &ri in cands.iter() {
         let r = &engine.rules[ri as usize];
         if !r.bits_hold(bits) {
@@ -318,17 +392,27 @@ fn decide(
             Action::Drop | Action::Reject => drop = true,
             Action::Alert => {}
         }
-        if !r.noalert && h < MAX_HITS {
-            hits[h] = ri;
-            h += 1;
+        if !r.noalert {
+            hits.push(ri);
         }
     }
     if pass {
         return (false, lost);
     }
     let blocked = drop && mode == Mode::Ips;
-    for &ri in &hits[..h] {
-        alert(ri, blocked);
+    let max = engine.config.packet_alert_max;
+    if hits.len() > max {
+        // Keep what matters most: drops and rejects, then by priority.
+        hits.sort_unstable_by_key(|&ri| {
+            let r = &engine.rules[ri as usize];
+            let acts = matches!(r.action, Action::Drop | Action::Reject);
+            (!acts, r.priority, ri)
+        });
+        *alerts_discarded += (hits.len() - max) as u64;
+        hits.truncate(max);
+    }
+    for &ri in hits.iter() {
+        alert(ri, blocked, engine.hit_class(ri));
     }
     (blocked, lost)
 }
@@ -450,20 +534,13 @@ fn on_stream_event(
             };
             let view = t.view(d.dir == Dir::ToServer, established, d.window);
             let (flow_id, ts) = ids;
-            let mut alerted = [0u32; MAX_HITS];
-            let mut na = 0;
-            let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, |rule, b| {
+            let alert = |rule, b, class: usize| {
                 counters.alerts += 1;
                 let a = t.alert(ts, flow_id, cfg.id, rule, b);
                 out.emit(counters, Event::Alert(a));
-                if na < MAX_HITS {
-                    alerted[na] = rule;
-                    na += 1;
-                }
-            });
-            for &ri in &alerted[..na] {
-                hits[rules.engine.hit_class(ri)] += 1;
-            }
+                hits[class] += 1;
+            };
+            let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, alert);
             counters.flowbits_full += lost;
             blocked
         }
@@ -681,16 +758,11 @@ impl Inspector<'_> {
             icmp_code: d.icmp_code,
             ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
         };
-        let mut alerted = [0u32; MAX_HITS];
-        let mut na = 0;
-        let on_alert = |rule, blocked| {
+        let on_alert = |rule, blocked, class: usize| {
             counters.alerts += 1;
             let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
             offer_event(events, counters, Event::Alert(alert));
-            if na < MAX_HITS {
-                alerted[na] = rule;
-                na += 1;
-            }
+            hits[class] += 1;
         };
         let (blocked, lost) = match_rules(
             rules,
@@ -702,9 +774,6 @@ impl Inspector<'_> {
             on_alert,
         );
         counters.flowbits_full += lost;
-        for &ri in &alerted[..na] {
-            hits[rules.engine.hit_class(ri)] += 1;
-        }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);
         }
@@ -834,11 +903,18 @@ impl Worker {
             scanner = StreamScanner::new(&engine, re.capacity())?;
             self.stream = Some(re);
         }
+        let n = engine.rules.len();
         self.rules = Some(Rules {
             scratch: engine.scratch()?,
-            regexes: engine.regexes(),
+            inspection: engine.inspection(),
             thresholds: ThresholdTable::new(keys),
             scanner,
+            cands: Vec::with_capacity(n),
+            hits: Vec::with_capacity(n),
+            tries: Vec::with_capacity(n),
+            seen: vec![0; n],
+            epoch: 0,
+            alerts_discarded: 0,
             engine,
         });
         Ok(self)
@@ -950,6 +1026,8 @@ impl Worker {
         c.frag = self.defrag.counters;
         if let Some(r) = &self.rules {
             c.alerts_thresholded = r.thresholds.suppressed;
+            c.alerts_discarded = r.alerts_discarded;
+            c.inspection = r.inspection.counters;
             c.threshold_table_full = r.thresholds.full;
             if let Some(sc) = &r.scanner {
                 c.stream_match = sc.counters;

@@ -22,15 +22,42 @@ use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
 use bytes::ByteCheck;
-use content::{Check, ContentMatch};
+use content::{Check, ContentMatch, Inspection};
 use header::HeaderCheck;
 use hyperscan::prelude::*;
+pub use pcre::PcreLimits;
 pub use pcre2::bytes::Regex;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Instant;
 use threshold::Threshold;
+
+/// Limits of the rule engine, from the command line (Suricata's
+/// `detect.inspection-recursion-limit`, `pcre.match-limit`,
+/// `pcre.match-limit-recursion` and `packet-alert-max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectConfig {
+    pub pcre: PcreLimits,
+    /// Keyword evaluations one rule may take on one buffer.
+    pub recursion_limit: u32,
+    /// Alerts logged per packet (or per stream delivery) at most: every
+    /// rule is still evaluated and acts; only the log is capped.
+    pub packet_alert_max: usize,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            pcre: PcreLimits::default(),
+            recursion_limit: content::RECURSION_LIMIT,
+            packet_alert_max: PACKET_ALERT_MAX,
+        }
+    }
+}
+
+/// Suricata's `packet-alert-max` default.
+pub const PACKET_ALERT_MAX: usize = 15;
 
 /// Protocols a packet rule can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,7 +300,7 @@ impl EngineRule {
     /// A stream rule on a window of its direction's stream that starts at
     /// stream offset `base`: `p` gives the header and `p.payload` is the
     /// window.
-    pub fn holds_stream(&self, p: &PacketView<'_>, rx: &[Regex], base: u64) -> Confirm {
+    pub fn holds_stream(&self, p: &PacketView<'_>, cx: &mut Inspection, base: u64) -> Confirm {
         if let content::Reach::Before(end) = self.reach {
             if base > 0 {
                 return if base >= end {
@@ -286,7 +313,7 @@ impl EngineRule {
         let ok = self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.header_holds(p)
-            && content::matches_at(&self.contents, &self.checks, rx, p.payload, base);
+            && content::matches_at(&self.contents, &self.checks, cx, p.payload, base);
         if ok {
             Confirm::Yes
         } else {
@@ -294,9 +321,9 @@ impl EngineRule {
         }
     }
 
-    /// Every condition but the fast pattern's prefilter and the flowbits.
-    /// `rx`: the worker's copies of the engine's pcre expressions.
-    pub fn holds(&self, p: &PacketView<'_>, rx: &[Regex]) -> bool {
+    /// Every condition but the fast pattern's prefilter and the flowbits,
+    /// with the worker's inspection state `cx`.
+    pub fn holds(&self, p: &PacketView<'_>, cx: &mut Inspection) -> bool {
         // Cheapest and most selective first (a flags:S rule is done on any
         // packet but a SYN before its address lists are looked at).
         self.flow.to_server.is_none_or(|t| t == p.to_server)
@@ -304,7 +331,7 @@ impl EngineRule {
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
             && self.header_checks.iter().all(|h| h.holds(p))
             && self.header_holds(p)
-            && content::matches_with(&self.contents, &self.checks, rx, p.payload)
+            && content::matches_with(&self.contents, &self.checks, cx, p.payload)
     }
 }
 
@@ -348,6 +375,17 @@ pub fn compile_rule(
     r: &Rule,
     vars: &Vars,
     classes: &BTreeMap<String, Class>,
+) -> Result<(EngineRule, Vec<Regex>), String> {
+    compile_rule_with(r, vars, classes, &DetectConfig::default())
+}
+
+/// `compile_rule` under the engine's limits (`cfg.pcre` goes into every
+/// pcre expression).
+pub fn compile_rule_with(
+    r: &Rule,
+    vars: &Vars,
+    classes: &BTreeMap<String, Class>,
+    cfg: &DetectConfig,
 ) -> Result<(EngineRule, Vec<Regex>), String> {
     let proto = match r.proto.as_str() {
         "ip" => ProtoMatch::Any,
@@ -446,7 +484,7 @@ pub fn compile_rule(
                 checks.push((contents.len(), Check::Bytes(ByteCheck::parse(k, v)?)));
             }
             "pcre" => {
-                let (mut c, re) = pcre::compile(o.value.as_deref().unwrap_or(""))?;
+                let (mut c, re) = pcre::compile(o.value.as_deref().unwrap_or(""), cfg.pcre)?;
                 c.id = pcres.len() as u32;
                 pcres.push(re);
                 checks.push((contents.len(), Check::Pcre(c)));
@@ -507,6 +545,7 @@ pub fn compile_rule(
     // stays a packet rule: dsize, flags, `tcp-pkt`, no_stream, and byte
     // checks at absolute offsets (they read a PDU header at the start of a
     // payload, which in a stream is only the first PDU's).
+    content::link(&mut contents, &mut checks);
     let reach = content::reach(&contents, &checks);
     let stream = proto == ProtoMatch::Number(6)
         && r.proto == "tcp"
@@ -624,6 +663,7 @@ pub struct Engine {
     always: Vec<u32>,
     /// Every rule's pcre expressions; workers match with clones.
     regexes: Vec<Regex>,
+    pub config: DetectConfig,
 }
 
 impl Engine {
@@ -652,6 +692,16 @@ impl Engine {
         paths: &[&Path],
         vars: &Vars,
         classes: &BTreeMap<String, Class>,
+    ) -> Result<(Engine, LoadReport), String> {
+        Engine::load_with(paths, vars, classes, &DetectConfig::default())
+    }
+
+    /// `load` under the limits `cfg`.
+    pub fn load_with(
+        paths: &[&Path],
+        vars: &Vars,
+        classes: &BTreeMap<String, Class>,
+        cfg: &DetectConfig,
     ) -> Result<(Engine, LoadReport), String> {
         let mut files = Vec::new();
         for p in paths {
@@ -682,7 +732,7 @@ impl Engine {
                         continue;
                     }
                 };
-                match compile_rule(&r, vars, classes) {
+                match compile_rule_with(&r, vars, classes, cfg) {
                     Ok((mut er, mut pcres)) => {
                         // Number its pcre expressions engine-wide.
                         let base = regexes.len() as u32;
@@ -847,15 +897,17 @@ impl Engine {
                 by_addr,
                 always,
                 regexes,
+                config: *cfg,
             },
             report,
         ))
     }
 
-    /// A worker's own copies of the pcre expressions (no shared match
-    /// state, so no lock between workers).
-    pub fn regexes(&self) -> Vec<Regex> {
-        self.regexes.clone()
+    /// A worker's own inspection state: copies of the pcre expressions
+    /// (no shared match state, so no lock between workers) and the step
+    /// budget.
+    pub fn inspection(&self) -> Inspection {
+        Inspection::new(self.regexes.clone(), self.config.recursion_limit)
     }
 
     /// A scratch for one worker, big enough for every database.
@@ -908,18 +960,18 @@ impl Engine {
     pub fn match_packet(
         &self,
         scratch: Option<&Scratch>,
-        rx: &[Regex],
+        cx: &mut Inspection,
         p: &PacketView<'_>,
         with_stream_rules: bool,
         mut hit: impl FnMut(usize),
     ) {
         for &i in &self.always {
-            if self.rules[i as usize].holds(p, rx) {
+            if self.rules[i as usize].holds(p, cx) {
                 hit(i as usize);
             }
         }
         self.by_addr.candidates(p.src, p.dst, |i| {
-            if self.rules[i as usize].holds(p, rx) {
+            if self.rules[i as usize].holds(p, cx) {
                 hit(i as usize);
             }
         });
@@ -937,7 +989,7 @@ impl Engine {
         for db in [self.db.as_ref(), stream].into_iter().flatten() {
             let _ = db.scan(p.payload, s, |id, _, _, _| {
                 let i = id as usize;
-                if self.rules.get(i).is_some_and(|r| r.holds(p, rx)) {
+                if self.rules.get(i).is_some_and(|r| r.holds(p, cx)) {
                     hit(i);
                 }
                 Matching::Continue
@@ -994,8 +1046,8 @@ mod tests {
     fn hits(e: &Engine, p: &PacketView<'_>) -> Vec<u32> {
         let s = e.scratch().unwrap();
         let mut out = Vec::new();
-        let rx = e.regexes();
-        e.match_packet(s.as_ref(), &rx, p, true, |i| out.push(e.rules[i].sid));
+        let mut cx = e.inspection();
+        e.match_packet(s.as_ref(), &mut cx, p, true, |i| out.push(e.rules[i].sid));
         out.sort();
         out
     }

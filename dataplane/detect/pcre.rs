@@ -6,10 +6,35 @@
 //! Suricata). A match moves the pointer to its end; a negated one must not
 //! match and leaves the pointer alone.
 //!
+//! Every expression is compiled with PCRE2's inline match and depth limits
+//! (`(*LIMIT_MATCH=n)(*LIMIT_DEPTH=n)`, Suricata's `pcre.match-limit` and
+//! `pcre.match-limit-recursion`), JIT included, so one crafted payload
+//! costs a bounded number of steps; a match that runs into them is counted
+//! and is no match, whether the pcre is negated or not (as in Suricata).
+//!
 //! The compiled expressions live in the engine; each worker takes its own
 //! clone (PCRE2 match data is per clone), so matching takes no lock.
 
 use pcre2::bytes::{Regex, RegexBuilder};
+
+/// PCRE2 limits every expression is compiled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcreLimits {
+    /// Backtracking steps one match may take (`--pcre-match-limit`).
+    pub match_limit: u32,
+    /// How deep backtracking may nest (`--pcre-match-limit-recursion`).
+    pub depth_limit: u32,
+}
+
+impl Default for PcreLimits {
+    /// Suricata's defaults.
+    fn default() -> Self {
+        PcreLimits {
+            match_limit: 3500,
+            depth_limit: 1500,
+        }
+    }
+}
 
 /// A pcre condition in a rule's chain: which expression, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,26 +43,49 @@ pub struct PcreCheck {
     pub id: u32,
     pub relative: bool,
     pub negated: bool,
+    /// A later keyword depends on where this one matched (a relative one
+    /// before the next content or pcre): a failure further on retries this
+    /// expression at its next match, as Suricata's `PCRE_RELATIVE_NEXT`.
+    pub relative_next: bool,
+}
+
+/// What one pcre search found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PcreFound {
+    /// A match spanning `[start, end)` of the buffer.
+    At(usize, usize),
+    None,
+    /// PCRE2 gave up (a limit): no match, counted.
+    Limit,
 }
 
 impl PcreCheck {
-    pub fn apply(&self, rx: &[Regex], buf: &[u8], prev_end: usize) -> Option<usize> {
-        let re = rx.get(self.id as usize)?;
-        let from = if self.relative { prev_end } else { 0 };
-        let hay = buf.get(from..)?;
-        // A match-limit error counts as no match, as in Suricata.
-        let found = re.find(hay).ok().flatten().map(|m| from + m.end());
-        match (found, self.negated) {
-            (Some(end), false) => Some(end),
-            (None, true) => Some(prev_end),
-            _ => None,
+    /// Searches `buf` (from `prev_end` when relative), starting no earlier
+    /// than `from` (an absolute position; a retry starts one past the
+    /// previous match's start).
+    pub fn search(&self, rx: &[Regex], buf: &[u8], prev_end: usize, from: usize) -> PcreFound {
+        let Some(re) = rx.get(self.id as usize) else {
+            return PcreFound::None;
+        };
+        let subject_start = if self.relative { prev_end } else { 0 };
+        let Some(hay) = buf.get(subject_start..) else {
+            return PcreFound::None;
+        };
+        let start = from.saturating_sub(subject_start);
+        if start > hay.len() {
+            return PcreFound::None;
+        }
+        match re.find_at(hay, start) {
+            Ok(Some(m)) => PcreFound::At(subject_start + m.start(), subject_start + m.end()),
+            Ok(None) => PcreFound::None,
+            Err(_) => PcreFound::Limit,
         }
     }
 }
 
-/// Reads `pcre:"/EXPR/FLAGS"` (or `!"…"`) and compiles it: the check (its
-/// `id` is the caller's to set) and the expression.
-pub fn compile(v: &str) -> Result<(PcreCheck, Regex), String> {
+/// Reads `pcre:"/EXPR/FLAGS"` (or `!"…"`) and compiles it under `limits`:
+/// the check (its `id` is the caller's to set) and the expression.
+pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String> {
     let v = v.trim();
     let (negated, v) = match v.strip_prefix('!') {
         Some(r) => (true, r.trim()),
@@ -83,14 +131,23 @@ pub fn compile(v: &str) -> Result<(PcreCheck, Regex), String> {
     }
     // (\; and \" that rules escape for the rule parser are literals to
     // PCRE2 as they are.)
+    // The limits go in front as PCRE2's own start-of-pattern items, which
+    // hold under JIT too; an expression's own (*LIMIT_…) items, if any,
+    // can only lower them.
+    let bounded = format!(
+        "(*LIMIT_MATCH={})(*LIMIT_DEPTH={}){expr}",
+        limits.match_limit.max(1),
+        limits.depth_limit.max(1)
+    );
     let re = b
-        .build(expr)
+        .build(&bounded)
         .map_err(|e| format!("pcre: PCRE2 cannot compile it ({e})"))?;
     Ok((
         PcreCheck {
             id: 0,
             relative,
             negated,
+            relative_next: false,
         },
         re,
     ))
@@ -100,9 +157,14 @@ pub fn compile(v: &str) -> Result<(PcreCheck, Regex), String> {
 mod tests {
     use super::*;
 
+    /// Where the pointer ends after the check, as the chain sees it.
     fn run(v: &str, buf: &[u8], prev_end: usize) -> Option<usize> {
-        let (c, re) = compile(v).unwrap();
-        c.apply(&[re], buf, prev_end)
+        let (c, re) = compile(v, PcreLimits::default()).unwrap();
+        match (c.search(&[re], buf, prev_end, 0), c.negated) {
+            (PcreFound::At(_, end), false) => Some(end),
+            (PcreFound::None, true) => Some(prev_end),
+            _ => None,
+        }
     }
 
     #[test]
@@ -128,9 +190,42 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_starts_past_the_previous_match() {
+        let (c, re) = compile(r#""/a./""#, PcreLimits::default()).unwrap();
+        let rx = [re];
+        assert_eq!(c.search(&rx, b"a1 a2", 0, 0), PcreFound::At(0, 2));
+        assert_eq!(c.search(&rx, b"a1 a2", 0, 1), PcreFound::At(3, 5));
+        assert_eq!(c.search(&rx, b"a1 a2", 0, 4), PcreFound::None);
+        assert_eq!(c.search(&rx, b"a1 a2", 0, 99), PcreFound::None);
+    }
+
+    #[test]
+    fn catastrophic_backtracking_hits_the_limit_and_is_no_match() {
+        // (a+)+$ against a run of a's that ends in b backtracks
+        // exponentially: the limit stops it, in microseconds.
+        let mut buf = vec![b'a'; 1400];
+        buf.push(b'b');
+        for expr in [r#""/(a+)+$/""#, r#"!"/(a+)+$/""#] {
+            let (c, re) = compile(expr, PcreLimits::default()).unwrap();
+            assert_eq!(c.search(&[re], &buf, 0, 0), PcreFound::Limit, "{expr}");
+        }
+        // A generous limit lets a short subject finish (and not match).
+        let (c, re) = compile(
+            r#""/(a+)+$/""#,
+            PcreLimits {
+                match_limit: 10_000_000,
+                depth_limit: 10_000_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.search(&[re], b"aaaaab", 0, 0), PcreFound::None);
+    }
+
+    #[test]
     fn bad_expressions_and_app_layer_flags_are_named() {
-        assert!(compile(r#""/a/U""#).unwrap_err().contains("flag U"));
-        assert!(compile(r#""/a(/""#).unwrap_err().contains("PCRE2"));
-        assert!(compile(r#""abc""#).unwrap_err().contains("/EXPR/"));
+        let l = PcreLimits::default();
+        assert!(compile(r#""/a/U""#, l).unwrap_err().contains("flag U"));
+        assert!(compile(r#""/a(/""#, l).unwrap_err().contains("PCRE2"));
+        assert!(compile(r#""abc""#, l).unwrap_err().contains("/EXPR/"));
     }
 }

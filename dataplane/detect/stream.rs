@@ -229,6 +229,13 @@ impl StreamScanner {
         }
     }
 
+    /// Frees the live Hyperscan stream (`hs_close_stream`; the crate's own
+    /// drop does not). Matches at close are of no use: every hit is taken
+    /// as the bytes arrive.
+    pub fn close(self, scratch: &Scratch) {
+        let _ = self.live.close(scratch, |_, _, _, _| Matching::Continue);
+    }
+
     /// The session's direction is done: its slot is free.
     pub fn release(&mut self, session: u32) {
         let s = session as usize;
