@@ -11,8 +11,6 @@ const HOP_LIMIT: usize = 7;
 const SRC: Field = 8..24;
 const DST: Field = 24..40;
 pub const HEADER_LEN: usize = 40;
-/// More extension headers than this is an evasion attempt, not a packet.
-pub const MAX_EXT_HEADERS: usize = 8;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Ipv6Packet<'a> {
@@ -120,10 +118,8 @@ impl<'a> Ipv6Packet<'a> {
             if len > rest.len() {
                 return Err(DecodeError::Ipv6ExtTruncated);
             }
+            // Each header takes at least 8 bytes: the packet bounds the walk.
             count += 1;
-            if count > MAX_EXT_HEADERS {
-                return Err(DecodeError::Ipv6TooManyExt);
-            }
             proto = IpProtocol::from(rest[0]);
             next_field = offset;
             rest = &rest[len..];
@@ -245,13 +241,21 @@ mod tests {
     }
 
     #[test]
-    fn long_chains_are_refused() {
-        let mut p = vec![0x60, 0, 0, 0, 0, 80, 60, 64];
+    fn long_chains_are_walked_to_the_end() {
+        // Ten destination-options headers, then UDP: a host takes it.
+        let mut p = vec![0x60, 0, 0, 0, 0, 88, 60, 64];
         p.extend_from_slice(&[0; 32]);
-        for _ in 0..10 {
-            p.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+        for i in 0..10 {
+            let next = if i == 9 { 17 } else { 60 };
+            p.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
         }
+        p.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00]);
         let v = Ipv6Packet::new_checked(&p).unwrap();
-        assert_eq!(v.upper_layer().unwrap_err(), DecodeError::Ipv6TooManyExt);
+        let ul = v.upper_layer().unwrap();
+        assert_eq!((ul.protocol, ul.ext_headers), (IpProtocol::Udp, 10));
+        // A chain that runs off the packet is still an error.
+        p[40 + 9 * 8 + 1] = 3; // the last header claims 32 bytes
+        let v = Ipv6Packet::new_checked(&p).unwrap();
+        assert_eq!(v.upper_layer().unwrap_err(), DecodeError::Ipv6ExtTruncated);
     }
 }

@@ -1,9 +1,15 @@
 //! Packet decoding, zero-copy and checked once, one file per header in the
-//! style of smoltcp's `wire` module. `decode` walks Ethernet, up to three VLAN
-//! tags, IPv4 or IPv6 (with extension headers) and TCP, UDP, ICMP or ICMPv6,
-//! and fills a small `Copy` summary that the flow table and the dispatcher
+//! style of smoltcp's `wire` module. `decode` walks Ethernet, VLAN tags,
+//! IPv4 or IPv6 (with extension headers) and TCP, UDP, ICMP or ICMPv6, and
+//! fills a small `Copy` summary that the flow table and the dispatcher
 //! read. It never allocates and never panics: anything that does not add up
 //! is a `DecodeError` naming the layer and the reason, which workers count.
+//!
+//! What a receiving host would still accept is decoded, not refused, so no
+//! payload goes uninspected because its headers are odd: any number of VLAN
+//! tags and IPv6 extension headers (bounded by the frame itself), TCP
+//! options with lengths that do not add up. Each such oddity is a
+//! `DecodeAnomaly`, counted and reported, on a packet that is inspected.
 
 pub mod ethernet;
 pub mod icmp;
@@ -26,9 +32,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// A byte range inside a header.
 pub(crate) type Field = core::ops::Range<usize>;
 
-/// How many stacked VLAN tags a frame may carry (802.1ad + 802.1Q + one more,
-/// as Suricata accepts).
+/// How many stacked VLAN tags a flow key keeps (802.1ad + 802.1Q + one
+/// more, as Suricata keeps); a frame may carry more, which are walked over
+/// and flagged.
 pub const MAX_VLAN_TAGS: usize = 3;
+
+/// IPv6 extension headers beyond this many are flagged (still walked).
+pub const MANY_EXT_HEADERS: usize = 8;
 
 pub(crate) fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
@@ -46,7 +56,6 @@ pub enum DecodeError {
     EthernetTruncated,
     UnknownEthertype,
     VlanTruncated,
-    VlanTooMany,
     Ipv4Truncated,
     Ipv4BadVersion,
     Ipv4BadHeaderLen,
@@ -57,10 +66,8 @@ pub enum DecodeError {
     Ipv6BadPayloadLen,
     Ipv6ExtTruncated,
     Ipv6BadExtOrder,
-    Ipv6TooManyExt,
     TcpTruncated,
     TcpBadHeaderLen,
-    TcpBadOptions,
     UdpTruncated,
     UdpBadLen,
     Icmpv4Truncated,
@@ -69,12 +76,11 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 20;
     pub const ALL: [DecodeError; Self::COUNT] = [
         DecodeError::EthernetTruncated,
         DecodeError::UnknownEthertype,
         DecodeError::VlanTruncated,
-        DecodeError::VlanTooMany,
         DecodeError::Ipv4Truncated,
         DecodeError::Ipv4BadVersion,
         DecodeError::Ipv4BadHeaderLen,
@@ -85,10 +91,8 @@ impl DecodeError {
         DecodeError::Ipv6BadPayloadLen,
         DecodeError::Ipv6ExtTruncated,
         DecodeError::Ipv6BadExtOrder,
-        DecodeError::Ipv6TooManyExt,
         DecodeError::TcpTruncated,
         DecodeError::TcpBadHeaderLen,
-        DecodeError::TcpBadOptions,
         DecodeError::UdpTruncated,
         DecodeError::UdpBadLen,
         DecodeError::Icmpv4Truncated,
@@ -102,7 +106,6 @@ impl DecodeError {
             DecodeError::EthernetTruncated => "ethernet.truncated",
             DecodeError::UnknownEthertype => "ethernet.unknown_ethertype",
             DecodeError::VlanTruncated => "vlan.truncated",
-            DecodeError::VlanTooMany => "vlan.too_many_layers",
             DecodeError::Ipv4Truncated => "ipv4.truncated",
             DecodeError::Ipv4BadVersion => "ipv4.bad_version",
             DecodeError::Ipv4BadHeaderLen => "ipv4.bad_header_length",
@@ -113,10 +116,8 @@ impl DecodeError {
             DecodeError::Ipv6BadPayloadLen => "ipv6.bad_payload_length",
             DecodeError::Ipv6ExtTruncated => "ipv6.ext_header_truncated",
             DecodeError::Ipv6BadExtOrder => "ipv6.ext_header_order",
-            DecodeError::Ipv6TooManyExt => "ipv6.too_many_ext_headers",
             DecodeError::TcpTruncated => "tcp.truncated",
             DecodeError::TcpBadHeaderLen => "tcp.bad_header_length",
-            DecodeError::TcpBadOptions => "tcp.bad_options",
             DecodeError::UdpTruncated => "udp.truncated",
             DecodeError::UdpBadLen => "udp.bad_length",
             DecodeError::Icmpv4Truncated => "icmpv4.truncated",
@@ -127,6 +128,47 @@ impl DecodeError {
 
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Something odd about a packet that decoded: counted and reported, and
+/// the packet is inspected all the same (a host would take it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DecodeAnomaly {
+    /// More VLAN tags than a flow key keeps.
+    VlanTooManyLayers,
+    /// More IPv6 extension headers than `MANY_EXT_HEADERS`.
+    Ipv6ManyExtHeaders,
+    /// A TCP option whose length does not add up (read up to it, as
+    /// Linux does).
+    TcpOptInvalidLen,
+}
+
+impl DecodeAnomaly {
+    pub const COUNT: usize = 3;
+    pub const ALL: [DecodeAnomaly; Self::COUNT] = [
+        DecodeAnomaly::VlanTooManyLayers,
+        DecodeAnomaly::Ipv6ManyExtHeaders,
+        DecodeAnomaly::TcpOptInvalidLen,
+    ];
+
+    /// The counter name, `layer.reason` (Suricata's decoder event names
+    /// where it has one).
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeAnomaly::VlanTooManyLayers => "vlan.too_many_layers",
+            DecodeAnomaly::Ipv6ManyExtHeaders => "ipv6.many_ext_headers",
+            DecodeAnomaly::TcpOptInvalidLen => "tcp.opt_invalid_len",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 
@@ -208,6 +250,10 @@ pub struct TcpFields {
     pub ack: u32,
     pub window: u16,
     pub wscale: Option<u8>,
+    /// The urgent pointer (meaningful with URG).
+    pub urgent: u16,
+    /// The segment offers TCP Fast Open.
+    pub tfo: bool,
     /// Header length with options: the header starts this far before the
     /// payload (`Decoded::payload_offset`).
     pub header_len: u8,
@@ -261,6 +307,26 @@ pub fn tcp_checksum_ok(frame: &[u8], d: &Decoded) -> bool {
     acc == 0xffff
 }
 
+/// Whether an IPv4 packet's header checksum verifies (true for anything
+/// else). `frame` is the frame `d` was decoded from.
+pub fn ipv4_checksum_ok(frame: &[u8], d: &Decoded) -> bool {
+    if d.network != Network::Ipv4 {
+        return true;
+    }
+    let l3 = usize::from(d.l3_offset);
+    let Some(&vihl) = frame.get(l3) else {
+        return false;
+    };
+    let Some(h) = frame.get(l3..l3 + usize::from(vihl & 0x0f) * 4) else {
+        return false;
+    };
+    let mut acc = ones_sum(0, h);
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc == 0xffff
+}
+
 /// The parsed meaning of one packet. Addresses are kept as 16 bytes (IPv4 in
 /// the first four) so a flow key needs no branch on the IP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -272,6 +338,13 @@ pub struct Decoded {
     pub dst: [u8; 16],
     /// The upper-layer protocol number after any IPv6 extension headers.
     pub proto: u8,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+    /// Where the IP header starts in the frame (of the tenant frame, for
+    /// VXLAN).
+    pub l3_offset: u16,
+    /// `DecodeAnomaly` bits.
+    pub anomalies: u8,
     /// An IP fragment: ports and payload are not decoded (reassembly is a
     /// stage of its own).
     pub fragment: bool,
@@ -311,6 +384,14 @@ pub struct FragInfo {
 }
 
 impl Decoded {
+    pub fn has(&self, a: DecodeAnomaly) -> bool {
+        self.anomalies & a.bit() != 0
+    }
+
+    fn flag(&mut self, a: DecodeAnomaly) {
+        self.anomalies |= a.bit();
+    }
+
     pub fn is_ip(&self) -> bool {
         matches!(self.network, Network::Ipv4 | Network::Ipv6)
     }
@@ -376,6 +457,8 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     inner.vni = Some(vx.vni());
     inner.payload_offset += (start + vxlan::HEADER_LEN) as u32;
     inner.frag.l3_offset += (start + vxlan::HEADER_LEN) as u16;
+    inner.l3_offset += (start + vxlan::HEADER_LEN) as u16;
+    inner.anomalies |= outer.anomalies;
     Ok(inner)
 }
 
@@ -386,16 +469,20 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let mut ethertype = eth.ethertype();
     let mut rest = eth.payload();
     while ethertype.is_vlan_tag() {
-        if usize::from(out.vlan_count) == MAX_VLAN_TAGS {
-            return Err(DecodeError::VlanTooMany);
-        }
+        // Every tag is walked (each takes 4 bytes of the frame, so the
+        // frame bounds the loop); the key keeps the outer ones.
         let tag = VlanTag::new_checked(rest)?;
-        out.vlan[usize::from(out.vlan_count)] = tag.vid();
-        out.vlan_count += 1;
+        if usize::from(out.vlan_count) < MAX_VLAN_TAGS {
+            out.vlan[usize::from(out.vlan_count)] = tag.vid();
+            out.vlan_count += 1;
+        } else {
+            out.flag(DecodeAnomaly::VlanTooManyLayers);
+        }
         ethertype = tag.inner_ethertype();
         rest = tag.payload();
     }
     let l3_offset = frame.len() - rest.len();
+    out.l3_offset = l3_offset as u16;
     match ethertype {
         EtherType::Ipv4 => {
             let ip = Ipv4Packet::new_checked(rest)?;
@@ -403,6 +490,7 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
             out.src[..4].copy_from_slice(&ip.src());
             out.dst[..4].copy_from_slice(&ip.dst());
             out.proto = ip.protocol().into();
+            out.ttl = ip.ttl();
             out.fragment = ip.is_fragment();
             if out.fragment {
                 out.frag = FragInfo {
@@ -425,7 +513,11 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
             out.network = Network::Ipv6;
             out.src = ip.src();
             out.dst = ip.dst();
+            out.ttl = ip.hop_limit();
             let ul = ip.upper_layer()?;
+            if ul.ext_headers > MANY_EXT_HEADERS {
+                out.flag(DecodeAnomaly::Ipv6ManyExtHeaders);
+            }
             out.proto = ul.protocol.into();
             if let Some(f) = ul.fragment {
                 out.fragment = true;
@@ -458,12 +550,18 @@ fn decode_transport(out: &mut Decoded, l4: &[u8], l4_offset: usize) -> Result<()
             let seg = TcpSegment::new_checked(l4)?;
             out.src_port = seg.src_port();
             out.dst_port = seg.dst_port();
+            let opts = seg.options();
+            if opts.invalid {
+                out.flag(DecodeAnomaly::TcpOptInvalidLen);
+            }
             out.tcp = TcpFields {
                 flags: seg.flags(),
                 seq: seg.seq(),
                 ack: seg.ack(),
                 window: seg.window(),
-                wscale: seg.wscale(),
+                wscale: opts.wscale,
+                urgent: seg.urgent_pointer(),
+                tfo: opts.tfo,
                 header_len: seg.header_len() as u8,
             };
             out.payload_offset = at(l4_offset + seg.header_len());

@@ -1,6 +1,11 @@
 //! TCP headers and their options. `new_checked` validates the data offset and
-//! walks the option list once; the window-scale option is kept because flow
-//! tracking needs it to check RST sequence numbers against the window.
+//! walks the option list once, keeping what flow tracking needs: the
+//! window-scale shift (to check sequence numbers against the window) and
+//! whether the segment offers TCP Fast Open (the only case a host takes
+//! data on a SYN). A malformed option list is read as Linux reads it: up to
+//! the first option whose length does not add up (0, 1, past the header, a
+//! window-scale option not 3 long), the rest ignored and the segment
+//! accepted. That is flagged, never a reason to skip the payload.
 
 use super::{be16, be32, DecodeError, Field};
 
@@ -12,6 +17,7 @@ const OFFSET: usize = 12;
 const FLAGS: usize = 13;
 const WINDOW: Field = 14..16;
 const CHECKSUM: Field = 16..18;
+const URGENT: Field = 18..20;
 pub const MIN_HEADER_LEN: usize = 20;
 
 pub const FIN: u8 = 0x01;
@@ -26,11 +32,24 @@ pub const CWR: u8 = 0x80;
 const OPT_EOL: u8 = 0;
 const OPT_NOP: u8 = 1;
 const OPT_WSCALE: u8 = 3;
+/// TCP Fast Open (RFC 7413), and the experimental option it started as.
+const OPT_TFO: u8 = 34;
+const OPT_EXPERIMENTAL: u8 = 254;
+const TFO_MAGIC: [u8; 2] = [0xf9, 0x89];
+
+/// What the option list says that the tracker needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub wscale: Option<u8>,
+    pub tfo: bool,
+    /// An option's length did not add up: the list was read up to it.
+    pub invalid: bool,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct TcpSegment<'a> {
     buf: &'a [u8],
-    wscale: Option<u8>,
+    opts: Options,
 }
 
 impl<'a> TcpSegment<'a> {
@@ -45,8 +64,8 @@ impl<'a> TcpSegment<'a> {
         if header_len > buf.len() {
             return Err(DecodeError::TcpTruncated);
         }
-        let wscale = parse_options(&buf[MIN_HEADER_LEN..header_len])?;
-        Ok(TcpSegment { buf, wscale })
+        let opts = parse_options(&buf[MIN_HEADER_LEN..header_len]);
+        Ok(TcpSegment { buf, opts })
     }
 
     pub fn src_port(&self) -> u16 {
@@ -81,10 +100,18 @@ impl<'a> TcpSegment<'a> {
         be16(&self.buf[CHECKSUM])
     }
 
+    pub fn urgent_pointer(&self) -> u16 {
+        be16(&self.buf[URGENT])
+    }
+
     /// The window-scale shift from the options, if the segment carries one
     /// (clamped to 14 as RFC 7323 says).
     pub fn wscale(&self) -> Option<u8> {
-        self.wscale
+        self.opts.wscale
+    }
+
+    pub fn options(&self) -> Options {
+        self.opts
     }
 
     pub fn payload(&self) -> &'a [u8] {
@@ -92,28 +119,32 @@ impl<'a> TcpSegment<'a> {
     }
 }
 
-fn parse_options(mut opts: &[u8]) -> Result<Option<u8>, DecodeError> {
-    let mut wscale = None;
+fn parse_options(mut opts: &[u8]) -> Options {
+    let mut out = Options::default();
     while let Some(&kind) = opts.first() {
         match kind {
             OPT_EOL => break,
             OPT_NOP => opts = &opts[1..],
             _ => {
-                let len = usize::from(*opts.get(1).ok_or(DecodeError::TcpBadOptions)?);
+                let len = opts.get(1).map_or(0, |l| usize::from(*l));
                 if len < 2 || len > opts.len() {
-                    return Err(DecodeError::TcpBadOptions);
+                    // Linux stops reading here and keeps the segment.
+                    out.invalid = true;
+                    break;
                 }
-                if kind == OPT_WSCALE {
-                    if len != 3 {
-                        return Err(DecodeError::TcpBadOptions);
-                    }
-                    wscale = Some(opts[2].min(14));
+                match kind {
+                    // A window-scale option of another length is ignored.
+                    OPT_WSCALE if len == 3 => out.wscale = Some(opts[2].min(14)),
+                    OPT_WSCALE => out.invalid = true,
+                    OPT_TFO => out.tfo = true,
+                    OPT_EXPERIMENTAL if opts.get(2..4) == Some(&TFO_MAGIC[..]) => out.tfo = true,
+                    _ => {}
                 }
                 opts = &opts[len..];
             }
         }
     }
-    Ok(wscale)
+    out
 }
 
 #[cfg(test)]
@@ -152,12 +183,50 @@ mod tests {
         assert_eq!(err(&b), DecodeError::TcpBadHeaderLen);
         b[12] = 0xf0; // data offset 60 bytes in a 32-byte buffer
         assert_eq!(err(&b), DecodeError::TcpTruncated);
+    }
+
+    #[test]
+    fn bad_option_lengths_are_read_as_linux_reads_them() {
+        let ok = |b: &[u8]| TcpSegment::new_checked(b).unwrap().options();
         let mut b = SEGMENT_BYTES;
-        b[21] = 0x20; // MSS option length past the header
-        assert_eq!(err(&b), DecodeError::TcpBadOptions);
+        b[21] = 0x20; // MSS option length past the header: nothing after it
+        assert_eq!(
+            ok(&b),
+            Options {
+                wscale: None,
+                tfo: false,
+                invalid: true
+            }
+        );
         let mut b = SEGMENT_BYTES;
-        b[26] = 0x04; // wscale with length 4
-        assert_eq!(err(&b), DecodeError::TcpBadOptions);
+        b[26] = 0x04; // wscale with length 4: ignored, the walk goes on
+        let o = ok(&b);
+        assert!(o.invalid && o.wscale.is_none());
+        for len in [0u8, 1] {
+            let mut b = SEGMENT_BYTES;
+            b[21] = len; // MSS option with length 0 or 1
+            assert!(ok(&b).invalid, "length {len}");
+        }
+        assert_eq!(ok(&SEGMENT_BYTES).wscale, Some(7));
+        assert!(!ok(&SEGMENT_BYTES).invalid);
+    }
+
+    #[test]
+    fn fast_open_is_seen_in_both_forms() {
+        let mut b = SEGMENT_BYTES;
+        // Replace SACK-permitted + EOL (4 bytes at 28) with a TFO cookie
+        // request (kind 34, length 2) and two NOPs.
+        b[28..32].copy_from_slice(&[34, 2, 1, 1]);
+        assert!(TcpSegment::new_checked(&b).unwrap().options().tfo);
+        let mut b = SEGMENT_BYTES;
+        b[28..32].copy_from_slice(&[254, 4, 0xf9, 0x89]);
+        assert!(TcpSegment::new_checked(&b).unwrap().options().tfo);
+        assert!(
+            !TcpSegment::new_checked(&SEGMENT_BYTES)
+                .unwrap()
+                .options()
+                .tfo
+        );
     }
 
     #[test]

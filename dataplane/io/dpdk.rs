@@ -318,20 +318,24 @@ impl Mbuf {
         }
     }
 
-    /// What the NIC found of the L4 checksum (Unknown where the port does
-    /// not check them). Reads the flags field in Rust: this runs for every
-    /// packet.
+    /// What the NIC found of the L4 and the IPv4 header checksums
+    /// (Unknown where the port does not check them). Reads the flags field
+    /// in Rust: this runs for every packet.
     #[inline]
-    pub fn l4_checksum(&self, flags: &L4Flags) -> crate::io::L4Checksum {
+    pub fn checksums(&self, flags: &ChecksumFlags) -> (crate::io::NicCheck, crate::io::NicCheck) {
         // SAFETY: reads one field of a live mbuf we own.
         let ol = unsafe { (*self.0.as_ptr()).ol_flags };
-        match ol & flags.mask {
-            0 => crate::io::L4Checksum::Unknown,
-            x if x == flags.bad => crate::io::L4Checksum::Bad,
+        let judge = |mask: u64, bad: u64| match ol & mask {
+            0 => crate::io::NicCheck::Unknown,
+            x if x == bad => crate::io::NicCheck::Bad,
             // GOOD, or NONE (both bits: the data's checksum is wrong but
             // its integrity was verified, e.g. virtio).
-            _ => crate::io::L4Checksum::Good,
-        }
+            _ => crate::io::NicCheck::Good,
+        };
+        (
+            judge(flags.l4_mask, flags.l4_bad),
+            judge(flags.ip_mask, flags.ip_bad),
+        )
     }
 
     /// The NIC's RSS hash, when it computed one.
@@ -538,16 +542,19 @@ pub fn port_info(id: PortId) -> Result<PortInfo, DpdkError> {
     })
 }
 
-/// The mbuf flag bits that carry the RX L4 checksum status, read once.
+/// The mbuf flag bits that carry the RX L4 and IPv4 checksum status,
+/// read once.
 #[derive(Debug, Clone, Copy)]
-pub struct L4Flags {
-    mask: u64,
-    bad: u64,
+pub struct ChecksumFlags {
+    l4_mask: u64,
+    l4_bad: u64,
+    ip_mask: u64,
+    ip_bad: u64,
 }
 
-impl L4Flags {
+impl ChecksumFlags {
     pub fn get() -> Self {
-        static FLAGS: std::sync::OnceLock<L4Flags> = std::sync::OnceLock::new();
+        static FLAGS: std::sync::OnceLock<ChecksumFlags> = std::sync::OnceLock::new();
         *FLAGS.get_or_init(|| {
             // SAFETY: each returns a constant.
             unsafe {
@@ -555,9 +562,11 @@ impl L4Flags {
                     sys::tg_rx_l4_cksum_mask(),
                     sys::tg_rx_l4_cksum_good() | sys::tg_rx_l4_cksum_bad()
                 );
-                L4Flags {
-                    mask: sys::tg_rx_l4_cksum_mask(),
-                    bad: sys::tg_rx_l4_cksum_bad(),
+                ChecksumFlags {
+                    l4_mask: sys::tg_rx_l4_cksum_mask(),
+                    l4_bad: sys::tg_rx_l4_cksum_bad(),
+                    ip_mask: sys::tg_rx_ip_cksum_mask(),
+                    ip_bad: sys::tg_rx_ip_cksum_bad(),
                 }
             }
         })
@@ -593,13 +602,18 @@ impl Port {
             conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         }
-        // The NIC checks TCP checksums where it can: reassembly then needs
-        // no software checksum for packets it vouches for.
+        // The NIC checks TCP and IPv4 header checksums where it can: the
+        // worker then needs no software checksum for packets it vouches for.
         // SAFETY: returns a constant.
         let tcp_cksum = unsafe { sys::tg_rx_offload_tcp_cksum() };
         let rx_checksum = info.rx_offload_capa & tcp_cksum != 0;
         if rx_checksum {
             conf.rxmode.offloads |= tcp_cksum;
+        }
+        // SAFETY: returns a constant.
+        let ip_cksum = unsafe { sys::tg_rx_offload_ipv4_cksum() };
+        if info.rx_offload_capa & ip_cksum != 0 {
+            conf.rxmode.offloads |= ip_cksum;
         }
         let what = |s: &str| format!("port {} ({}): {s}", id.0, info.name);
         // SAFETY: conf is fully initialised (zeroed, then set); the key it

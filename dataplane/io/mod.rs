@@ -20,7 +20,9 @@ pub struct RawPacket<'a> {
     /// replay, the clock read once per burst on a NIC).
     pub ts_ns: u64,
     /// What the NIC found of the TCP/UDP checksum, when it checks them.
-    pub l4_checksum: L4Checksum,
+    pub l4_checksum: NicCheck,
+    /// What the NIC found of the IPv4 header checksum.
+    pub ip_checksum: NicCheck,
 }
 
 impl<'a> RawPacket<'a> {
@@ -29,14 +31,16 @@ impl<'a> RawPacket<'a> {
         RawPacket {
             data,
             ts_ns,
-            l4_checksum: L4Checksum::Unknown,
+            l4_checksum: NicCheck::Unknown,
+            ip_checksum: NicCheck::Unknown,
         }
     }
 }
 
-/// The NIC's word on a packet's L4 checksum (DPDK's RX checksum offload).
+/// The NIC's word on one of a packet's checksums (DPDK's RX checksum
+/// offload).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum L4Checksum {
+pub enum NicCheck {
     /// Not checked (a capture, a port without the offload): verify in
     /// software.
     #[default]
@@ -69,10 +73,24 @@ pub enum DropReason {
     StreamOverlap,
     /// The scorer's verdict condemned the packet's flow (inline).
     Score,
+    /// Its IPv4 header or TCP checksum does not verify: the host would
+    /// drop it, so inline it goes no further (what leaves is what was
+    /// inspected).
+    InvalidChecksum,
+    /// A TCP segment the receiving host would not take as sent (a TTL too
+    /// low, data beyond the window or on a SYN, a RST that is not exact,
+    /// urgent data under `--stream-urgent drop`): inline it is dropped.
+    Insertion,
+    /// It could not be inspected whole (memory pressure): the exception
+    /// policy dropped it, or its flow.
+    ExceptionPolicy,
+    /// A fragment of a datagram that is blocked, or whose verdict is not
+    /// known (inline, fragments wait for their datagram's).
+    Fragment,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 10;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::TxFull,
@@ -80,6 +98,10 @@ impl DropReason {
         DropReason::Rule,
         DropReason::StreamOverlap,
         DropReason::Score,
+        DropReason::InvalidChecksum,
+        DropReason::Insertion,
+        DropReason::ExceptionPolicy,
+        DropReason::Fragment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +112,10 @@ impl DropReason {
             DropReason::Rule => "rule",
             DropReason::StreamOverlap => "stream_overlap",
             DropReason::Score => "score",
+            DropReason::InvalidChecksum => "invalid_checksum",
+            DropReason::Insertion => "insertion",
+            DropReason::ExceptionPolicy => "exception_policy",
+            DropReason::Fragment => "fragment",
         }
     }
 

@@ -97,6 +97,21 @@ uint64_t tg_rx_l4_cksum_bad(void)
 	return RTE_MBUF_F_RX_L4_CKSUM_BAD;
 }
 
+uint64_t tg_rx_offload_ipv4_cksum(void)
+{
+	return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+}
+
+uint64_t tg_rx_ip_cksum_mask(void)
+{
+	return RTE_MBUF_F_RX_IP_CKSUM_MASK;
+}
+
+uint64_t tg_rx_ip_cksum_bad(void)
+{
+	return RTE_MBUF_F_RX_IP_CKSUM_BAD;
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int sig)

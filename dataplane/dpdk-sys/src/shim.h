@@ -28,6 +28,10 @@ uint64_t tg_rx_offload_tcp_cksum(void);
 uint64_t tg_rx_l4_cksum_mask(void);
 uint64_t tg_rx_l4_cksum_good(void);
 uint64_t tg_rx_l4_cksum_bad(void);
+/* The same for the IPv4 header checksum. */
+uint64_t tg_rx_offload_ipv4_cksum(void);
+uint64_t tg_rx_ip_cksum_mask(void);
+uint64_t tg_rx_ip_cksum_bad(void);
 /* SIGINT/SIGTERM set a flag the main loop polls. */
 void tg_install_stop_handlers(void);
 int tg_stop_requested(void);
