@@ -7,7 +7,7 @@ use crate::flow::{Timeouts, MAX_WORKERS};
 use crate::reassembly::{ChecksumMode, StreamConfig};
 use crate::replay::{ReplayConfig, Speed};
 use crate::scoring::{ScoreAction, ScoringConfig};
-use crate::worker::{MalformedPolicy, Mode};
+use crate::worker::{ExceptionPolicy, MalformedPolicy, Mode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -212,10 +212,37 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "off", value_name = "on|off")]
     pub midstream: OnOff,
 
-    /// Verify TCP checksums before reassembly: auto stops verifying when a
-    /// capture shows offloaded (unfilled) checksums.
+    /// Verify IPv4 header and TCP checksums before a packet is believed:
+    /// auto stops verifying when a capture shows offloaded (unfilled)
+    /// checksums.
     #[arg(long, value_enum, default_value = "auto", value_name = "auto|on|off")]
     pub checksum: ChecksumArg,
+
+    /// Which copy of overlapping TCP data a receiving host keeps (Suricata's
+    /// host-os-policy): POLICY for every host, or PREFIX=POLICY for some
+    /// (repeatable, longest prefix wins), e.g. `10.20.0.0/16=windows`.
+    /// Policies: first, last, linux (the default), old-linux, bsd,
+    /// bsd-right, windows, windows2k3, vista, solaris, old-solaris, hpux10,
+    /// hpux11, irix, macos. Inline, the first copy always wins.
+    #[arg(long, value_name = "[PREFIX=]POLICY")]
+    pub stream_policy: Vec<String>,
+
+    /// TCP urgent data: taken out of the stream as Linux does (oob), kept
+    /// (inline), taken out with matching restarted after it (gap), or
+    /// dropped with its packet inline (drop).
+    #[arg(long, value_name = "inline|oob|gap|drop", default_value = "oob", value_parser = parse_urgent)]
+    pub stream_urgent: crate::reassembly::policy::UrgentPolicy,
+
+    /// What happens to traffic that cannot be inspected whole (a stream or
+    /// a datagram lost to memory pressure): auto drops its flow inline and
+    /// lets it pass observing (Suricata's exception-policy auto).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        value_name = "auto|drop-flow|drop-packet|pass"
+    )]
+    pub exception_policy: ExceptionArg,
 
     /// An XGBoost model (`Booster.save_model("model.json")`) that scores
     /// every flow's feature record; SIGHUP reloads it.
@@ -322,6 +349,19 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
     }
 }
 
+fn parse_urgent(s: &str) -> Result<crate::reassembly::policy::UrgentPolicy, String> {
+    crate::reassembly::policy::UrgentPolicy::parse(s)
+        .ok_or_else(|| "expected inline, oob, gap or drop".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExceptionArg {
+    Auto,
+    DropFlow,
+    DropPacket,
+    Pass,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ChecksumArg {
     Auto,
@@ -353,6 +393,7 @@ pub struct PipelineSettings {
     pub defrag: DefragConfig,
     pub stream: StreamConfig,
     pub checksum: ChecksumMode,
+    pub exception: ExceptionPolicy,
 }
 
 impl PipelineArgs {
@@ -414,6 +455,15 @@ impl PipelineArgs {
             }
         };
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let policies = crate::reassembly::policy::HostPolicies::parse(&self.stream_policy)
+            .map_err(|e| format!("--stream-policy: {e}"))?;
+        let exception = match (self.exception_policy, mode) {
+            (ExceptionArg::Auto, Mode::Ips) | (ExceptionArg::DropFlow, _) => {
+                ExceptionPolicy::DropFlow
+            }
+            (ExceptionArg::DropPacket, _) => ExceptionPolicy::DropPacket,
+            (ExceptionArg::Auto, Mode::Ids) | (ExceptionArg::Pass, _) => ExceptionPolicy::Pass,
+        };
         Ok(PipelineSettings {
             stream: StreamConfig {
                 enabled: true,
@@ -422,7 +472,11 @@ impl PipelineArgs {
                 depth: self.stream_depth as u64,
                 window: self.stream_window,
                 midstream: self.midstream == OnOff::On,
+                policies,
+                urgent: self.stream_urgent,
+                inline: mode == Mode::Ips,
             },
+            exception,
             checksum: match self.checksum {
                 ChecksumArg::Auto => ChecksumMode::Auto,
                 ChecksumArg::On => ChecksumMode::On,
@@ -513,6 +567,7 @@ impl ReplayArgs {
             defrag: p.defrag,
             stream: p.stream,
             checksum: p.checksum,
+            exception: p.exception,
             speed: self.speed,
             loops: self.loops,
             malformed: p.malformed,

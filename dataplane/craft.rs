@@ -505,11 +505,21 @@ impl TcpConversation {
     }
 
     /// Sends `data` from one side in segments of at most `mss` bytes, in
-    /// order, then the other side's ACK.
+    /// order, then the other side's ACK. As a real sender does, it never
+    /// has more unacknowledged than the window the receiver advertised in
+    /// its SYN (unscaled): the receiver acknowledges each window's worth.
     pub fn send(&mut self, from: Side, data: &[u8], mss: usize) -> &mut Self {
-        let sizes: Vec<usize> = data.chunks(mss.max(1)).map(<[u8]>::len).collect();
-        let order: Vec<usize> = (0..sizes.len()).collect();
-        self.send_segments(from, data, &sizes, &order)
+        let window = usize::from(self.window).max(mss.max(1));
+        let per_ack = window / mss.max(1) * mss.max(1);
+        if data.is_empty() {
+            return self.send_segments(from, data, &[0], &[0]);
+        }
+        for part in data.chunks(per_ack) {
+            let sizes: Vec<usize> = part.chunks(mss.max(1)).map(<[u8]>::len).collect();
+            let order: Vec<usize> = (0..sizes.len()).collect();
+            self.send_segments(from, part, &sizes, &order);
+        }
+        self
     }
 
     /// Cuts `data` into segments of the given sizes (the last one takes what

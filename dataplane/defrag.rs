@@ -68,6 +68,9 @@ pub struct FragCounters {
     /// and those lost because its ring or the buffer pool was full.
     pub handoffs: u64,
     pub handoff_drops: u64,
+    /// Fragments of datagrams that could not be reassembled (evicted under
+    /// pressure) met by the exception policy.
+    pub exception: u64,
 }
 
 impl FragCounters {
@@ -85,6 +88,7 @@ impl FragCounters {
         self.no_slot += o.no_slot;
         self.handoffs += o.handoffs;
         self.handoff_drops += o.handoff_drops;
+        self.exception += o.exception;
     }
 
     pub fn to_json(self) -> Value {

@@ -32,15 +32,52 @@ pub enum Event {
 pub enum Anomaly {
     /// A TCP segment overlapped bytes already seen with different bytes.
     StreamOverlapDifferentData,
+    /// A TCP segment the receiving host would not take as sent.
+    Tcp(crate::flow::tcp::Why),
+    /// An IPv4 header checksum that does not verify.
+    Ipv4BadChecksum,
+    /// A packet that decoded with something odd about it.
+    Decode(crate::decode::DecodeAnomaly),
+    /// Urgent data, taken out of the stream (or dropped inline).
+    StreamUrgentData,
+    /// A normal copy replaced a low-TTL one that said something else: an
+    /// insertion caught.
+    StreamInsertionReplaced,
+    /// A TLS direction lost record sync: scanned as plaintext from here.
+    TlsRecordInvalid,
+    /// IP fragments overlap (IPv4 or IPv6).
+    FragOverlap { v6: bool },
+    /// Traffic that could not be inspected whole met the exception policy.
+    ExceptionPolicy,
 }
 
 impl Anomaly {
-    /// Suricata's (type, event) names for it.
+    /// The (type, event) names, Suricata's where it has the event.
     pub fn names(self) -> (&'static str, &'static str) {
         match self {
             Anomaly::StreamOverlapDifferentData => {
                 ("stream", "stream.reassembly_overlap_different_data")
             }
+            Anomaly::Tcp(why) => ("stream", why.event()),
+            Anomaly::Ipv4BadChecksum => ("decode", "decoder.ipv4.wrong_ip_checksum"),
+            Anomaly::Decode(a) => (
+                "decode",
+                match a {
+                    crate::decode::DecodeAnomaly::VlanTooManyLayers => {
+                        "decoder.vlan.too_many_layers"
+                    }
+                    crate::decode::DecodeAnomaly::Ipv6ManyExtHeaders => {
+                        "decoder.ipv6.many_ext_headers"
+                    }
+                    crate::decode::DecodeAnomaly::TcpOptInvalidLen => "decoder.tcp.opt_invalid_len",
+                },
+            ),
+            Anomaly::StreamUrgentData => ("stream", "stream.urgent_data"),
+            Anomaly::StreamInsertionReplaced => ("stream", "stream.suspected_insertion_replaced"),
+            Anomaly::TlsRecordInvalid => ("applayer", "tls.invalid_record"),
+            Anomaly::FragOverlap { v6: false } => ("decode", "defrag.ipv4.frag_overlap"),
+            Anomaly::FragOverlap { v6: true } => ("decode", "defrag.ipv6.frag_overlap"),
+            Anomaly::ExceptionPolicy => ("stream", "stream.exception_policy"),
         }
     }
 }

@@ -59,6 +59,7 @@ pub struct ReplayConfig {
     pub defrag: DefragConfig,
     pub stream: crate::reassembly::StreamConfig,
     pub checksum: crate::reassembly::ChecksumMode,
+    pub exception: crate::worker::ExceptionPolicy,
     /// Rules to match, shared by every worker.
     pub engine: Option<std::sync::Arc<crate::detect::Engine>>,
     pub scoring: crate::scoring::ScoringConfig,
@@ -82,6 +83,7 @@ impl Default for ReplayConfig {
             defrag: DefragConfig::default(),
             stream: crate::reassembly::StreamConfig::default(),
             checksum: crate::reassembly::ChecksumMode::Auto,
+            exception: crate::worker::ExceptionPolicy::Pass,
             scoring: crate::scoring::ScoringConfig::default(),
             reload: crate::scoring::reload_flag(),
             engine: None,
@@ -288,6 +290,7 @@ pub fn replay(
             reta_size: crate::rss::RETA_SIZE,
             stream: cfg.stream,
             checksum: cfg.checksum,
+            exception: cfg.exception,
         };
         // Everything a worker holds is built here, before its thread starts,
         // so a failure (a Hyperscan scratch) is a start-up error.

@@ -16,8 +16,8 @@ use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
-    self, free_bulk, rx_burst, tx_burst, Eal, L4Flags, LcoreJob, Mbuf, MbufBurst, Mempool, Port,
-    PortId, PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
+    self, free_bulk, rx_burst, tx_burst, ChecksumFlags, Eal, LcoreJob, Mbuf, MbufBurst, Mempool,
+    Port, PortId, PortReport, PortStats, QueueId, MBUF_DATA_ROOM,
 };
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
@@ -154,6 +154,25 @@ impl WorkerSetup {
     }
 }
 
+/// The pipeline's view of a burst of mbufs: their bytes, the burst's
+/// time, and what the NIC found of their checksums.
+fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64) -> [RawPacket<'_>; BURST_SIZE] {
+    let mut raw = [RawPacket::new(&[], now_ns); BURST_SIZE];
+    let flags = ChecksumFlags::get();
+    for (slot, m) in raw.iter_mut().zip(pkts) {
+        if let Some(m) = m {
+            let (l4, ip) = m.checksums(&flags);
+            *slot = RawPacket {
+                data: m.data(),
+                ts_ns: now_ns,
+                l4_checksum: l4,
+                ip_checksum: ip,
+            };
+        }
+    }
+    raw
+}
+
 /// Hands one received burst to the pipeline and acts on the verdicts:
 /// forwarded packets leave by `out` (IPS) or are freed (IDS), dropped ones
 /// are freed. Returns the packets the sink took.
@@ -166,18 +185,7 @@ fn process_and_act(
     let n = pkts.len();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
     {
-        let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
-        let l4 = L4Flags::get();
-        for (slot, m) in raw.iter_mut().zip(pkts.iter()) {
-            *slot = match m {
-                Some(m) => RawPacket {
-                    data: m.data(),
-                    ts_ns: now_ns,
-                    l4_checksum: m.l4_checksum(&l4),
-                },
-                None => RawPacket::new(&[], now_ns),
-            };
-        }
+        let raw = raw_burst(pkts, now_ns);
         w.process_burst(&raw[..n], 0, &mut verdicts);
     }
     let mut tx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
@@ -299,18 +307,7 @@ fn ring_loop(
                         // forwarded, on the peer port.
                         let mut verdicts = [Verdict::Forward; BURST_SIZE];
                         {
-                            let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
-                            let l4 = L4Flags::get();
-                            for (slot, m) in raw.iter_mut().zip(b.mbufs[..n].iter()) {
-                                *slot = match m {
-                                    Some(m) => RawPacket {
-                                        data: m.data(),
-                                        ts_ns: b.now_ns,
-                                        l4_checksum: m.l4_checksum(&l4),
-                                    },
-                                    None => RawPacket::new(&[], b.now_ns),
-                                };
-                            }
+                            let raw = raw_burst(&b.mbufs[..n], b.now_ns);
                             s.worker.process_burst(&raw[..n], 0, &mut verdicts);
                         }
                         let mut out = MbufBurst::new(b.port);
@@ -618,6 +615,7 @@ pub fn run(
             defrag: cfg.settings.defrag,
             stream: cfg.settings.stream,
             checksum: cfg.settings.checksum,
+            exception: cfg.settings.exception,
             workers: n_workers as u16,
             // In hardware, the NIC's table decides; in software, SoftRss's.
             reta_size: if hw_rss && n_workers > 1 {

@@ -66,6 +66,9 @@ pub struct WorkerCounters {
     pub tx_bytes: u64,
     pub dropped: [u64; DropReason::COUNT],
     pub decode_errors: [u64; DecodeError::COUNT],
+    /// Packets that decoded with something odd about them (inspected all
+    /// the same), by what.
+    pub decode_anomalies: [u64; crate::decode::DecodeAnomaly::COUNT],
     pub decoded: DecodedCounters,
     pub flows: FlowCounters,
     pub flows_active: u64,
@@ -82,6 +85,13 @@ pub struct WorkerCounters {
     pub threshold_table_full: u64,
     /// Flowbit sets refused: the flow carried all the bits it can.
     pub flowbits_full: u64,
+    /// IPv4 headers whose checksum failed (not used), and whether
+    /// `--checksum auto` stopped verifying them.
+    pub ipv4_checksum_bad: u64,
+    pub ipv4_checksum_off: u64,
+    /// Packets of streams that could not be inspected whole, met by the
+    /// exception policy.
+    pub exception_stream: u64,
     /// Alerts past `--packet-alert-max` on one packet (acted on, not
     /// logged).
     pub alerts_discarded: u64,
@@ -122,7 +132,12 @@ impl WorkerCounters {
         // The sum of per-worker peaks: an upper bound on the flows held at
         // once across the box, which is what sizing needs.
         self.flows.active_peak += o.flows.active_peak;
-        self.flows.tcp_rst_out_of_window += o.flows.tcp_rst_out_of_window;
+        for (a, b) in self.flows.tcp_refused.iter_mut().zip(o.flows.tcp_refused) {
+            *a += b;
+        }
+        for (a, b) in self.decode_anomalies.iter_mut().zip(o.decode_anomalies) {
+            *a += b;
+        }
         self.flows_active += o.flows_active;
         self.events_sent += o.events_sent;
         self.events_dropped += o.events_dropped;
@@ -132,6 +147,9 @@ impl WorkerCounters {
         self.threshold_table_full += o.threshold_table_full;
         self.flowbits_full += o.flowbits_full;
         self.alerts_discarded += o.alerts_discarded;
+        self.ipv4_checksum_bad += o.ipv4_checksum_bad;
+        self.ipv4_checksum_off += o.ipv4_checksum_off;
+        self.exception_stream += o.exception_stream;
         self.inspection.add(&o.inspection);
         self.frag.add(&o.frag);
         self.stream.add(&o.stream);
@@ -207,13 +225,29 @@ impl WorkerCounters {
                 "bytes_reassembled": st.bytes,
                 "segments_out_of_order": st.out_of_order,
                 "retransmissions": st.retransmissions,
-                "overlaps": {"same": st.overlaps_same, "different": st.overlaps_different},
+                "overlaps": {
+                    "same": st.overlaps_same,
+                    "different": st.overlaps_different,
+                    "new_won": st.overlaps_new_won,
+                },
                 "gaps": st.gaps,
                 "over_limits": st.over_limits,
                 "sessions_full": st.sessions_full,
                 "midstream_skipped": st.midstream_skipped,
                 "depth_reached": st.depth_reached,
                 "ciphertext": st.ciphertext,
+                "tls_resync": st.tls_resync,
+                "suspect": {
+                    "held": st.suspect_held,
+                    "replaced": st.suspect_replaced,
+                    "unacked": st.suspect_unacked,
+                },
+                "urgent_removed": st.urgent_removed,
+                "evicted": {
+                    "sessions": st.evicted_sessions,
+                    "windows": st.evicted_windows,
+                    "held": st.evicted_held,
+                },
                 "checksum_bad": st.checksum_bad,
                 "checksum_validation_off": st.checksum_off,
                 "state": {
@@ -231,10 +265,30 @@ impl WorkerCounters {
                 },
             }),
         );
+        // Segments the TCP tracker did not take (a host would not), by why.
+        let mut tcp = Map::new();
+        for w in crate::flow::tcp::Why::ALL {
+            tcp.insert(w.name().into(), json!(self.flows.tcp_refused[w.index()]));
+        }
+        m.insert("tcp".into(), Value::Object(tcp));
         m.insert(
-            "tcp".into(),
-            json!({"rst_out_of_window": self.flows.tcp_rst_out_of_window}),
+            "checksums".into(),
+            json!({
+                "ipv4_bad": self.ipv4_checksum_bad,
+                "ipv4_validation_off": self.ipv4_checksum_off,
+                "tcp_bad": st.checksum_bad,
+                "tcp_validation_off": st.checksum_off,
+            }),
         );
+        m.insert(
+            "exception_policy".into(),
+            json!({"stream": self.exception_stream, "defrag": self.frag.exception}),
+        );
+        let mut anomalies = Map::new();
+        for a in crate::decode::DecodeAnomaly::ALL {
+            anomalies.insert(a.name().into(), json!(self.decode_anomalies[a.index()]));
+        }
+        m.insert("decode_anomalies".into(), Value::Object(anomalies));
         if self.scoring.records + self.scoring.dropped > 0 {
             let sc = &self.scoring;
             m.insert(
@@ -502,8 +556,19 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row("  state bytes peak", &|w| w.stream.memuse_peak);
         row("  unconfirmable hits", &|w| w.stream_match.unconfirmable);
     }
-    if total.flows.tcp_rst_out_of_window > 0 {
-        row("tcp rst out of window", &|w| w.flows.tcp_rst_out_of_window);
+    for why in crate::flow::tcp::Why::ALL {
+        if total.flows.tcp_refused[why.index()] > 0 {
+            row(&format!("tcp refused {}", why.name()), &|w| {
+                w.flows.tcp_refused[why.index()]
+            });
+        }
+    }
+    for a in crate::decode::DecodeAnomaly::ALL {
+        if total.decode_anomalies[a.index()] > 0 {
+            row(&format!("decode anomaly {}", a.name()), &|w| {
+                w.decode_anomalies[a.index()]
+            });
+        }
     }
     if total.scoring.records + total.scoring.dropped > 0 {
         row("feature records", &|w| w.scoring.records);

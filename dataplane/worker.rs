@@ -7,7 +7,10 @@
 //! through a bounded ring with `try_send` (a full ring is counted, the worker
 //! never waits), and the clock is the packets' own, read once per burst.
 
-use crate::decode::{addr_to_ip, decode, tcp_checksum_ok, DecodeError, Decoded, Network};
+use crate::decode::{
+    addr_to_ip, decode, ipv4_checksum_ok, tcp_checksum_ok, DecodeAnomaly, DecodeError, Decoded,
+    Network,
+};
 use crate::defrag::{Defrag, DefragConfig, MAX_DATAGRAM};
 use crate::detect::content::Inspection;
 use crate::detect::stream::{Pending, StreamScanner};
@@ -15,9 +18,10 @@ use crate::detect::threshold::{Seen, ThresholdTable};
 use crate::detect::{Confirm, Engine, PacketView};
 use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple};
 use crate::flow::bits::FlowBits;
-use crate::flow::tcp::Dir;
+use crate::flow::tcp::{Dir, Fate, Why};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
-use crate::io::{DropReason, L4Checksum, RawPacket, Verdict, BURST_SIZE};
+use crate::io::{DropReason, NicCheck, RawPacket, Verdict, BURST_SIZE};
+use crate::reassembly::policy::UrgentPolicy;
 use crate::reassembly::{
     ChecksumMode, Checksums, Delivery, Reassembly, Segment, StreamConfig, StreamEvent,
 };
@@ -35,6 +39,19 @@ pub enum Mode {
     #[default]
     Ids,
     Ips,
+}
+
+/// What happens to traffic that cannot be inspected whole (memory
+/// pressure took some of it unseen): Suricata's exception policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExceptionPolicy {
+    /// Inline, drop the packet and every later one of its flow.
+    DropFlow,
+    /// Inline, drop the packet.
+    DropPacket,
+    /// Let it through (counted).
+    #[default]
+    Pass,
 }
 
 /// What happens to a packet the decoder rejects (after it is counted).
@@ -66,6 +83,8 @@ pub struct WorkerConfig {
     /// TCP reassembly bounds (used when a rule matches the stream).
     pub stream: StreamConfig,
     pub checksum: ChecksumMode,
+    /// What an IPS does with traffic it cannot inspect whole.
+    pub exception: ExceptionPolicy,
 }
 
 /// A reassembled datagram on its way to the worker that owns its flow.
@@ -134,7 +153,7 @@ pub struct Worker {
     held: Vec<Datagram>,
     /// TCP reassembly, when some rule matches the stream.
     stream: Option<Reassembly>,
-    checksums: Checksums,
+    checks: PacketChecks,
     /// This worker's rings to and from the scorer, and its flows' feature
     /// accumulators.
     scoring: Option<WorkerScoring>,
@@ -613,18 +632,76 @@ struct Inspector<'a> {
     flows: &'a mut FlowTable,
     rules: Option<&'a mut Rules>,
     stream: Option<&'a mut Reassembly>,
-    checksums: &'a mut Checksums,
+    checks: &'a mut PacketChecks,
     scoring: Option<&'a mut WorkerScoring>,
     events: &'a Option<Sender<Event>>,
     counters: &'a mut WorkerCounters,
     cfg: &'a WorkerConfig,
 }
 
+/// A worker's checksum policies: IPv4 headers and TCP segments are
+/// judged apart (a capture can have offloaded TCP checksums and good IP
+/// ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PacketChecks {
+    pub ip: Checksums,
+    pub tcp: Checksums,
+}
+
+impl PacketChecks {
+    pub fn new(mode: ChecksumMode) -> Self {
+        PacketChecks {
+            ip: Checksums::new(mode),
+            tcp: Checksums::new(mode),
+        }
+    }
+
+    /// Whether a packet's IPv4 header checksum passes (the NIC's word
+    /// where it gave one).
+    fn ip_ok(&mut self, frame: &[u8], d: &Decoded, nic: NicCheck) -> bool {
+        if d.network != Network::Ipv4 {
+            return true;
+        }
+        // For a VXLAN tenant frame the NIC's flags speak of the outer packet.
+        let nic = if d.vni.is_some() {
+            NicCheck::Unknown
+        } else {
+            nic
+        };
+        self.ip.admit(|| match nic {
+            NicCheck::Good => true,
+            NicCheck::Bad => false,
+            NicCheck::Unknown => ipv4_checksum_ok(frame, d),
+        })
+    }
+}
+
+/// The urgent byte's sequence number of a TCP segment with URG set: the
+/// byte before the urgent pointer (RFC 6093: what every stack does).
+fn urgent_seq(d: &Decoded) -> Option<u32> {
+    let t = d.tcp;
+    (t.flags & crate::decode::tcp::URG != 0 && t.urgent > 0)
+        .then(|| t.seq.wrapping_add(u32::from(t.urgent) - 1))
+}
+
 impl Inspector<'_> {
+    /// Reports an anomaly on the packet (the tuple of its sender).
+    fn anomaly(&mut self, tuple: &Tuple, ts: u64, flow_id: u64, event: Anomaly, blocked: bool) {
+        let at = tuple.at(ts, flow_id, self.cfg.id);
+        offer_event(
+            self.events,
+            self.counters,
+            Event::Anomaly(AnomalyRecord { at, event, blocked }),
+        );
+    }
+
     /// Accounts a whole packet (or a rebuilt datagram: one packet of its
     /// flow) and matches it: its TCP payload goes through reassembly to
-    /// the stream rules, the packet itself to the packet rules. Returns why
-    /// an IPS verdict drops it, if one does.
+    /// the stream rules, the packet itself to the packet rules. What the
+    /// receiving host would not take (a bad checksum, a segment the TCP
+    /// tracker refuses) is not used, and inline it is dropped: what leaves
+    /// the box is what was inspected. Returns why an IPS verdict drops the
+    /// packet, if one does.
     fn inspect(
         &mut self,
         d: &Decoded,
@@ -633,160 +710,264 @@ impl Inspector<'_> {
         pass: u16,
     ) -> Option<DropReason> {
         let (frame, ts) = (pkt.data, pkt.ts_ns);
+        let ips = self.cfg.mode == Mode::Ips;
+        let at = {
+            let Inspector {
+                flows,
+                rules,
+                stream,
+                scoring,
+                events,
+                counters,
+                cfg,
+                ..
+            } = self;
+            flows.locate(d, ts, now, pass, &mut |r| {
+                flow_ended(
+                    r,
+                    stream.as_deref_mut(),
+                    rules.as_deref_mut(),
+                    scoring.as_deref_mut(),
+                    events,
+                    counters,
+                    cfg,
+                )
+            })
+        };
+        let start = d.payload_offset as usize;
+        let payload = frame
+            .get(start..start + d.payload_len as usize)
+            .unwrap_or(&[]);
+        let tuple = Tuple::of_packet(d);
+        if d.anomalies != 0 {
+            for a in DecodeAnomaly::ALL.into_iter().filter(|&a| d.has(a)) {
+                self.anomaly(&tuple, ts, at.flow_id, Anomaly::Decode(a), false);
+            }
+        }
+        // Checksums before anything is believed. A TCP retransmission of
+        // bytes already delivered is checked only if it disagrees (below),
+        // so a flood of them costs no checksum work.
+        let tcp = d.proto == 6;
+        let retransmission = tcp
+            && !payload.is_empty()
+            && d.tcp.flags
+                & (crate::decode::tcp::SYN | crate::decode::tcp::FIN | crate::decode::tcp::RST)
+                == 0
+            && self.stream.as_deref().is_some_and(|re| {
+                re.is_retransmission(at.slot, at.flow_id, at.dir, d.tcp.seq, payload.len())
+            });
+        let nic_l4 = if d.vni.is_some() {
+            NicCheck::Unknown
+        } else {
+            pkt.l4_checksum
+        };
+        // A replay pass shifts the addresses the pipeline sees, not the
+        // frame's: the checksum is the frame's own.
+        let original = if pass == 0 {
+            *d
+        } else {
+            let mut o = *d;
+            o.offset_addresses(0u16.wrapping_sub(pass));
+            o
+        };
+        let verify = || match nic_l4 {
+            NicCheck::Good => true,
+            NicCheck::Bad => false,
+            NicCheck::Unknown => tcp_checksum_ok(frame, &original),
+        };
+        let ip_ok = self.checks.ip_ok(frame, d, pkt.ip_checksum);
+        let tcp_ok = !tcp || !ip_ok || retransmission || self.checks.tcp.admit(verify);
+        let up = self
+            .flows
+            .update(at, d, frame.len() as u32, ts, now, ip_ok && tcp_ok);
+        if let Some(ws) = self.scoring.as_deref_mut() {
+            let flags = tcp.then_some(d.tcp.flags);
+            ws.packet(
+                self.flows,
+                &mut self.counters.scoring,
+                &up,
+                payload,
+                flags,
+                ts,
+            );
+        }
+        if let (Some(why), true) = (up.dropped, ips) {
+            return Some(why);
+        }
+        // What the host would not take: reported, not used, dropped inline.
+        let mut verdict = None;
+        let refusal = if !ip_ok {
+            Some((Anomaly::Ipv4BadChecksum, DropReason::InvalidChecksum))
+        } else {
+            up.fate.why().map(|w| {
+                let reason = if w == Why::BadChecksum {
+                    DropReason::InvalidChecksum
+                } else {
+                    DropReason::Insertion
+                };
+                (Anomaly::Tcp(w), reason)
+            })
+        };
+        if let Some((anomaly, reason)) = refusal {
+            self.anomaly(&tuple, ts, up.flow_id, anomaly, ips);
+            if ips {
+                return Some(reason);
+            }
+        }
+        if !ip_ok || matches!(up.fate, Fate::Refused(_)) {
+            return None;
+        }
+        let urgent = if tcp { urgent_seq(d) } else { None };
+        let urgent_policy = self.cfg.stream.urgent;
+        if urgent.is_some() && !payload.is_empty() && urgent_policy != UrgentPolicy::Inline {
+            let blocked = ips && urgent_policy == UrgentPolicy::Drop;
+            self.anomaly(&tuple, ts, up.flow_id, Anomaly::StreamUrgentData, blocked);
+            if blocked {
+                return Some(DropReason::Insertion);
+            }
+        }
+        // The payload the host takes: none of a SYN's without Fast Open.
+        let payload = if matches!(up.fate, Fate::DataRefused(_)) {
+            &[][..]
+        } else {
+            payload
+        };
+        let suspect = matches!(up.fate, Fate::Suspect(_));
         let Inspector {
             flows,
             rules,
             stream,
-            checksums,
+            checks,
             scoring,
             events,
             counters,
             cfg,
         } = self;
-        let up = flows.packet(d, frame.len() as u32, ts, now, pass, &mut |r| {
-            flow_ended(
-                r,
-                stream.as_deref_mut(),
-                rules.as_deref_mut(),
-                scoring.as_deref_mut(),
-                events,
-                counters,
-                cfg,
-            )
-        });
-        let start = d.payload_offset as usize;
-        let payload = frame
-            .get(start..start + d.payload_len as usize)
-            .unwrap_or(&[]);
-        if let Some(ws) = scoring.as_deref_mut() {
-            let flags = (d.proto == 6).then_some(d.tcp.flags);
-            ws.packet(flows, &mut counters.scoring, &up, payload, flags, ts);
-        }
-        if let (Some(why), Mode::Ips) = (up.dropped, cfg.mode) {
-            return Some(why);
-        }
         let rules = rules.as_deref_mut()?;
-        let tuple = Tuple::of_packet(d);
         let mut bits = flows.bits(up.slot);
         let before = bits;
         let ids = (up.flow_id, ts);
-        let mut verdict = None;
         // Alerts per signature class, for the flow's features.
         let mut hits = [0u16; 4];
         // Stream rules take the packet alone unless its direction is
         // reassembled (not TCP, no reassembly, or a refused direction).
         let mut with_stream_rules = true;
-        if let (6, Some(re)) = (d.proto, stream.as_deref_mut()) {
-            let tcp = d.tcp;
-            // A retransmission adds nothing: its checksum is checked only
-            // if it disagrees with what was delivered (below), so a flood
-            // of them costs no checksum work.
-            let retransmission =
-                re.is_retransmission(up.slot, up.flow_id, up.dir, tcp.seq, payload.len());
-            // The NIC's word, where it checked; for a VXLAN tenant frame
-            // its flags speak of the outer packet.
-            let nic = if d.vni.is_some() {
-                L4Checksum::Unknown
-            } else {
-                pkt.l4_checksum
+        if let (true, Some(re)) = (tcp, stream.as_deref_mut()) {
+            let seg = Segment {
+                seq: d.tcp.seq,
+                ack: up.ack,
+                payload,
+                suspect,
+                urgent,
+                receiver: d.dst_ip(),
             };
-            let verify = || match nic {
-                L4Checksum::Good => true,
-                L4Checksum::Bad => false,
-                L4Checksum::Unknown => tcp_checksum_ok(frame, d),
-            };
-            if !payload.is_empty() && !retransmission && !checksums.admit(verify) {
-                // The receiver drops it too: it is neither reassembled nor
-                // matched as stream data.
-                with_stream_rules = false;
-            } else {
-                let isn = flows.tcp_isn(up.slot, up.dir);
-                let seg = Segment {
-                    seq: tcp.seq,
-                    ack: (tcp.flags & crate::decode::tcp::ACK_FLAG != 0).then_some(tcp.ack),
-                    payload,
-                };
-                let mut stream_drop = false;
-                let mut on_event = |ev: StreamEvent<'_>| {
-                    stream_drop |= on_stream_event(
-                        ev,
-                        rules,
-                        &tuple,
-                        up.dir,
-                        up.established,
-                        &mut bits,
-                        ids,
-                        &mut hits,
-                        Out {
-                            events,
-                            wait: false,
-                        },
-                        counters,
-                        cfg,
-                    );
-                };
-                let placed = re.segment(up.slot, up.flow_id, up.dir, isn, &seg, &mut on_event);
-                if up.rst {
-                    re.reset(up.slot, up.flow_id, &mut on_event);
-                }
-                with_stream_rules = placed.unstreamed;
-                if stream_drop {
-                    verdict = Some(DropReason::Rule);
-                }
-                if placed.overlap_different && retransmission && !checksums.admit(verify) {
-                    // A corrupt copy the receiver drops: no conflict.
-                } else if placed.overlap_different {
-                    let blocked = cfg.mode == Mode::Ips;
-                    if blocked && verdict.is_none() {
-                        verdict = Some(DropReason::StreamOverlap);
-                    }
-                    offer_event(
+            let isn = flows.tcp_isn(up.slot, up.dir);
+            let mut stream_drop = false;
+            let mut on_event = |ev: StreamEvent<'_>| {
+                stream_drop |= on_stream_event(
+                    ev,
+                    rules,
+                    &tuple,
+                    up.dir,
+                    up.established,
+                    &mut bits,
+                    ids,
+                    &mut hits,
+                    Out {
                         events,
-                        counters,
-                        Event::Anomaly(AnomalyRecord {
-                            at: tuple.at(ts, up.flow_id, cfg.id),
-                            event: Anomaly::StreamOverlapDifferentData,
-                            blocked,
-                        }),
-                    );
+                        wait: false,
+                    },
+                    counters,
+                    cfg,
+                );
+            };
+            let placed = re.segment(up.slot, up.flow_id, up.dir, isn, &seg, &mut on_event);
+            if up.rst {
+                re.reset(up.slot, up.flow_id, &mut on_event);
+            }
+            with_stream_rules = placed.unstreamed;
+            if stream_drop {
+                verdict = Some(DropReason::Rule);
+            }
+            let mut notes: [Option<(Anomaly, bool)>; 4] = [None; 4];
+            if placed.overlap_different && retransmission && !checks.tcp.admit(verify) {
+                // A corrupt copy the receiver drops: no conflict.
+            } else if placed.overlap_different {
+                if ips && verdict.is_none() {
+                    verdict = Some(DropReason::StreamOverlap);
                 }
+                notes[0] = Some((Anomaly::StreamOverlapDifferentData, ips));
+            }
+            if placed.replaced_suspect {
+                notes[1] = Some((Anomaly::StreamInsertionReplaced, false));
+            }
+            if placed.tls_lost_sync {
+                notes[2] = Some((Anomaly::TlsRecordInvalid, false));
+            }
+            if placed.exception {
+                counters.exception_stream += 1;
+                let act = match cfg.exception {
+                    ExceptionPolicy::Pass => None,
+                    ExceptionPolicy::DropPacket => Some(DropReason::ExceptionPolicy),
+                    ExceptionPolicy::DropFlow => {
+                        flows.mark_exception(up.slot);
+                        Some(DropReason::ExceptionPolicy)
+                    }
+                };
+                if ips && verdict.is_none() {
+                    verdict = act;
+                }
+                notes[3] = Some((Anomaly::ExceptionPolicy, ips && act.is_some()));
+            }
+            for (event, blocked) in notes.into_iter().flatten() {
+                offer_event(
+                    events,
+                    counters,
+                    Event::Anomaly(AnomalyRecord {
+                        at: tuple.at(ts, up.flow_id, cfg.id),
+                        event,
+                        blocked,
+                    }),
+                );
             }
         }
-        let view = PacketView {
-            tcp_flags: if d.proto == 6 { d.tcp.flags } else { 0 },
-            icmp_type: d.icmp_type,
-            icmp_code: d.icmp_code,
-            ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
-        };
-        let on_alert = |rule, blocked, class: usize| {
-            counters.alerts += 1;
-            let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
-            offer_event(events, counters, Event::Alert(alert));
-            hits[class] += 1;
-        };
-        let (blocked, lost) = match_rules(
-            rules,
-            &view,
-            cfg.mode,
-            &mut bits,
-            with_stream_rules,
-            ids,
-            on_alert,
-        );
-        counters.flowbits_full += lost;
+        if !suspect {
+            let view = PacketView {
+                tcp_flags: if tcp { d.tcp.flags } else { 0 },
+                icmp_type: d.icmp_type,
+                icmp_code: d.icmp_code,
+                ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
+            };
+            let on_alert = |rule, blocked, class: usize| {
+                counters.alerts += 1;
+                let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
+                offer_event(events, counters, Event::Alert(alert));
+                hits[class] += 1;
+            };
+            let (blocked, lost) = match_rules(
+                rules,
+                &view,
+                cfg.mode,
+                &mut bits,
+                with_stream_rules,
+                ids,
+                on_alert,
+            );
+            counters.flowbits_full += lost;
+            if blocked && verdict.is_none() {
+                verdict = Some(DropReason::Rule);
+            }
+        }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);
         }
         if bits != before {
             flows.set_bits(up.slot, bits);
         }
-        if blocked && verdict.is_none() {
-            verdict = Some(DropReason::Rule);
-        }
         if verdict == Some(DropReason::Rule) {
             flows.mark_dropped(up.slot);
         }
-        verdict.filter(|_| cfg.mode == Mode::Ips)
+        verdict.filter(|_| ips)
     }
 
     /// A reassembled datagram: decoded and inspected like a whole packet.
@@ -877,7 +1058,7 @@ impl Worker {
             held: Vec::with_capacity(HELD_MAX),
             rules: None,
             stream: None,
-            checksums: Checksums::new(cfg.checksum),
+            checks: PacketChecks::new(cfg.checksum),
             scoring: None,
         }
     }
@@ -955,7 +1136,7 @@ impl Worker {
             held,
             rules,
             stream,
-            checksums,
+            checks,
             scoring,
             cfg,
             ..
@@ -964,7 +1145,7 @@ impl Worker {
             flows,
             rules: rules.as_mut(),
             stream: stream.as_mut(),
-            checksums,
+            checks,
             scoring: scoring.as_mut(),
             events,
             counters,
@@ -1036,8 +1217,10 @@ impl Worker {
         if let Some(re) = &self.stream {
             c.stream = re.counters;
         }
-        c.stream.checksum_bad = self.checksums.bad;
-        c.stream.checksum_off = u64::from(self.checksums.turned_off);
+        c.stream.checksum_bad = self.checks.tcp.bad;
+        c.stream.checksum_off = u64::from(self.checks.tcp.turned_off);
+        c.ipv4_checksum_bad = self.checks.ip.bad;
+        c.ipv4_checksum_off = u64::from(self.checks.ip.turned_off);
         c
     }
 
@@ -1112,7 +1295,7 @@ impl Worker {
             held,
             rules,
             stream,
-            checksums,
+            checks,
             scoring,
             cfg,
             ..
@@ -1133,7 +1316,7 @@ impl Worker {
                 flows,
                 rules: rules.as_mut(),
                 stream: stream.as_mut(),
-                checksums,
+                checks,
                 scoring: scoring.as_mut(),
                 events,
                 counters,
@@ -1329,6 +1512,7 @@ mod tests {
             reta_size: crate::rss::RETA_SIZE,
             stream: StreamConfig::default(),
             checksum: ChecksumMode::Auto,
+            exception: ExceptionPolicy::Pass,
         }
     }
 
@@ -1466,7 +1650,7 @@ mod tests {
         let mut pkts = conversation();
         pkts.pop(); // the truncated one
         let data = |f: &[u8]| decode(f).is_ok_and(|d| d.payload_len > 0);
-        let with = |pkts: &[(u64, Vec<u8>)], hint: L4Checksum| {
+        let with = |pkts: &[(u64, Vec<u8>)], hint: NicCheck| {
             let mut w = Worker::new(cfg(Mode::Ids, MalformedPolicy::Pass), None)
                 .with_engine(Arc::clone(&engine))
                 .unwrap();
@@ -1482,18 +1666,19 @@ mod tests {
             w.counters().stream
         };
         let segments = pkts.iter().filter(|(_, f)| data(f)).count() as u64;
-        // Valid checksums the NIC calls bad: kept out, as the NIC says.
-        let c = with(&pkts, L4Checksum::Bad);
-        assert_eq!((c.checksum_bad, c.bytes), (segments, 0));
+        // Valid checksums the NIC calls bad: every segment kept out, the
+        // handshake too, as the NIC says.
+        let c = with(&pkts, NicCheck::Bad);
+        assert_eq!((c.checksum_bad, c.bytes), (pkts.len() as u64, 0));
         // Broken checksums the NIC calls good: taken, no software check.
         let mut broken = pkts.clone();
         for (_, f) in broken.iter_mut().filter(|(_, f)| data(f)) {
             f[50] ^= 0xff;
         }
-        let c = with(&broken, L4Checksum::Good);
+        let c = with(&broken, NicCheck::Good);
         assert_eq!((c.checksum_bad, c.bytes), (0, 3000));
         // No word from the NIC: software finds them broken.
-        let c = with(&broken, L4Checksum::Unknown);
+        let c = with(&broken, NicCheck::Unknown);
         assert_eq!((c.checksum_bad, c.bytes), (segments, 0));
     }
 

@@ -56,6 +56,7 @@ pub fn one_worker() -> WorkerConfig {
         reta_size: tollgate::rss::RETA_SIZE,
         stream: Default::default(),
         checksum: Default::default(),
+        exception: Default::default(),
     }
 }
 

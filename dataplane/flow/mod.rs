@@ -15,7 +15,7 @@ use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
 use crate::eve::EventTuple;
 use crate::scoring::features::{self, FeatureRecord, FlowFacts, FlowFeatures, Trigger};
 use bits::FlowBits;
-use tcp::{Dir, Outcome, TcpState, TcpTracker};
+use tcp::{Dir, Fate, TcpState, TcpTracker, Why};
 
 /// Flow ids are unique across workers and fit in 51 bits, so JSON consumers
 /// that store numbers as doubles keep them exact.
@@ -292,6 +292,9 @@ struct Flow {
     tcp: TcpTracker,
     icmp: [Option<(u8, u8)>; 2],
     dropped: bool,
+    /// The exception policy dropped it (inline: it could not be
+    /// inspected whole).
+    exception_dropped: bool,
     /// The scorer's verdict dropped it (inline).
     score_dropped: bool,
     /// Flowbits rules have set on this flow.
@@ -316,7 +319,8 @@ pub struct FlowCounters {
     pub timed_out: u64,
     pub evicted: u64,
     pub active_peak: u64,
-    pub tcp_rst_out_of_window: u64,
+    /// TCP segments the tracker did not take, by reason.
+    pub tcp_refused: [u64; Why::COUNT],
 }
 
 /// What the packet did to the table.
@@ -331,10 +335,24 @@ pub struct Update {
     /// its later packets).
     pub dropped: Option<crate::io::DropReason>,
     pub established: bool,
-    /// A RST inside the receiver's window ended the TCP session.
+    /// A RST at the receiver's next byte ended the TCP session.
     pub rst: bool,
     /// Frame bytes the flow has carried both ways, this packet included.
     pub bytes: u64,
+    /// What the TCP tracker made of the segment (`Accepted` for anything
+    /// but TCP).
+    pub fate: Fate,
+    /// The TCP acknowledgement, if it is to be believed.
+    pub ack: Option<u32>,
+}
+
+/// Where a packet's flow is, found (or made) before its state is updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    pub slot: u32,
+    pub flow_id: u64,
+    pub dir: Dir,
+    pub created: bool,
 }
 
 pub struct FlowTable {
@@ -528,7 +546,8 @@ impl FlowTable {
     }
 
     /// Accounts one decoded IP packet of `len` bytes (non-fragment) to its
-    /// flow, creating it (and evicting the oldest idle flow when full).
+    /// flow, creating it (and evicting the oldest idle flow when full); its
+    /// checksums are taken as good.
     pub fn packet(
         &mut self,
         d: &Decoded,
@@ -538,6 +557,22 @@ impl FlowTable {
         pass: u16,
         emit: &mut impl FnMut(&FlowRecord),
     ) -> Update {
+        let at = self.locate(d, ts_ns, now_ns, pass, emit);
+        self.update(at, d, len, ts_ns, now_ns, true)
+    }
+
+    /// Finds the flow of a decoded IP packet (non-fragment), creating it
+    /// (and evicting the oldest idle flow when full), without accounting
+    /// the packet yet: what the flow already knows can decide how much
+    /// checking the packet needs before `update` takes it.
+    pub fn locate(
+        &mut self,
+        d: &Decoded,
+        ts_ns: u64,
+        now_ns: u64,
+        pass: u16,
+        emit: &mut impl FnMut(&FlowRecord),
+    ) -> Located {
         let (key, src_lo) = FlowKey::from_packet(d, pass);
         let hash = key.hash64();
         let live = match self.find(&key, hash) {
@@ -603,13 +638,39 @@ impl FlowTable {
                 (i, true)
             }
         };
-
-        let f = &mut self.slab[i as usize];
+        let f = &self.slab[i as usize];
         let dir = if src_lo == f.client_is_lo {
             Dir::ToServer
         } else {
             Dir::ToClient
         };
+        Located {
+            slot: i,
+            flow_id: f.id,
+            dir,
+            created,
+        }
+    }
+
+    /// Accounts a packet of `len` bytes to the flow `at` found for it.
+    /// `checksum_ok`: its IP and transport checksums verified (or were not
+    /// checked); a TCP segment that failed moves no TCP state.
+    pub fn update(
+        &mut self,
+        at: Located,
+        d: &Decoded,
+        len: u32,
+        ts_ns: u64,
+        now_ns: u64,
+        checksum_ok: bool,
+    ) -> Update {
+        let Located {
+            slot: i,
+            dir,
+            created,
+            ..
+        } = at;
+        let f = &mut self.slab[i as usize];
         let di = dir as usize;
         f.pkts[di] += 1;
         f.bytes[di] += u64::from(len);
@@ -617,11 +678,23 @@ impl FlowTable {
         f.touched_ns = now_ns;
         let mut next_state = f.state;
         let mut rst = false;
+        let (mut fate, mut ack) = (Fate::Accepted, None);
         match d.proto {
             6 => {
-                match f.tcp.on_segment(dir, &d.tcp, d.payload_len) {
-                    Outcome::RstOutOfWindow => self.counters.tcp_rst_out_of_window += 1,
-                    Outcome::Accepted => rst = d.tcp.flags & crate::decode::tcp::RST != 0,
+                let seen = f
+                    .tcp
+                    .on_segment(dir, &d.tcp, d.payload_len, d.ttl, checksum_ok);
+                (fate, ack) = (seen.fate, seen.ack);
+                match fate {
+                    Fate::Accepted | Fate::DataRefused(_) => {
+                        rst = d.tcp.flags & crate::decode::tcp::RST != 0
+                    }
+                    Fate::Refused(w) | Fate::Suspect(w) => {
+                        self.counters.tcp_refused[w.index()] += 1
+                    }
+                }
+                if let Fate::DataRefused(w) = fate {
+                    self.counters.tcp_refused[w.index()] += 1;
                 }
                 let s = f.tcp.state();
                 next_state = if s == TcpState::Closed {
@@ -646,6 +719,8 @@ impl FlowTable {
             f.id,
             if f.dropped {
                 Some(crate::io::DropReason::Rule)
+            } else if f.exception_dropped {
+                Some(crate::io::DropReason::ExceptionPolicy)
             } else if f.score_dropped {
                 Some(crate::io::DropReason::Score)
             } else {
@@ -664,6 +739,8 @@ impl FlowTable {
             established: next_state == FlowState::Established,
             rst,
             bytes: total,
+            fate,
+            ack,
         }
     }
 
@@ -703,6 +780,14 @@ impl FlowTable {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The exception policy condemned the flow in `slot` (inline): its
+    /// later packets are dropped.
+    pub fn mark_exception(&mut self, slot: u32) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.exception_dropped = true;
         }
     }
 
@@ -1054,7 +1139,7 @@ mod tests {
         c.raw(Side::Server, bad_seq, ack, crate::decode::tcp::RST, &[]);
         let mut out = Vec::new();
         feed(&mut t, c.packets(), &mut out);
-        assert_eq!(t.counters.tcp_rst_out_of_window, 1);
+        assert_eq!(t.counters.tcp_refused[Why::RstOutOfWindow.index()], 1);
         c.reset(Side::Server);
         feed(&mut t, &c.packets()[4..], &mut out);
         t.flush(EndReason::Shutdown, &mut |x| out.push(*x));

@@ -1,8 +1,19 @@
 //! TCP session tracking inside a flow: the connection state with Suricata's
-//! state names, the flags seen per direction, and enough sequence and window
-//! bookkeeping to accept a RST only when it falls inside the receiver's
-//! window (RFC 5961's check; blind resets from outside are refused and
-//! counted). Stream reassembly is a stage of its own.
+//! state names, the flags seen per direction, and the sequence, window and
+//! TTL bookkeeping that decides whether a segment reaches the receiving
+//! host's stream as it was sent.
+//!
+//! An IDS sees packets the host never takes: a segment with a bad checksum,
+//! a TTL too low to reach the host, data beyond the receiver's window, data
+//! on a SYN without Fast Open, a RST whose sequence number is in the window
+//! but not the exact next one (RFC 5961: the host answers with a challenge
+//! ACK and keeps the connection). Each such segment gets a `Fate` naming
+//! why; it does not move the state, its acknowledgement is not believed,
+//! and its payload is not used, or (low TTL) used only once the receiver
+//! acknowledges it. The ISNs are the ones the handshake confirms: a SYN-ACK
+//! must acknowledge one of the client's SYNs, the client's ACK one of the
+//! server's SYN-ACKs, so a bogus SYN sent before or after the real one
+//! cannot shift the stream. Stream reassembly is a stage of its own.
 
 use crate::decode::tcp::{ACK_FLAG, FIN, RST, SYN};
 use crate::decode::TcpFields;
@@ -64,6 +75,114 @@ impl Dir {
     }
 }
 
+/// Why a segment would not reach the receiving host's stream as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Its TCP (or IP) checksum is wrong: the host drops it.
+    BadChecksum,
+    /// Its TTL is below the sender's handshake TTL: it may expire on the
+    /// way (TTL insertion).
+    LowTtl,
+    /// Its data ends beyond what the receiver's window allows.
+    OutOfWindow,
+    /// Data on a SYN that does not offer Fast Open: the host ignores it.
+    SynData,
+    /// A SYN on a connection already established (an out-of-window SYN):
+    /// it must not move the ISN.
+    SynOnEstablished,
+    /// A SYN-ACK that acknowledges none of the client's SYNs.
+    SynAckWrongAck,
+    /// A RST outside the receiver's window.
+    RstOutOfWindow,
+    /// A RST in the window but not at the exact next sequence number:
+    /// RFC 5961, the host sends a challenge ACK and keeps the connection.
+    RstNotExact,
+}
+
+/// What became of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Taken: its control information and its payload.
+    Accepted,
+    /// Its control information was taken, its payload is not used.
+    DataRefused(Why),
+    /// Not taken at all: no state change, no payload.
+    Refused(Why),
+    /// Not taken into the state; its payload is used only once the
+    /// receiver acknowledges it (a copy that may not have reached it).
+    Suspect(Why),
+}
+
+impl Why {
+    pub const COUNT: usize = 8;
+    pub const ALL: [Why; Self::COUNT] = [
+        Why::BadChecksum,
+        Why::LowTtl,
+        Why::OutOfWindow,
+        Why::SynData,
+        Why::SynOnEstablished,
+        Why::SynAckWrongAck,
+        Why::RstOutOfWindow,
+        Why::RstNotExact,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The counter name under stats `tcp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Why::BadChecksum => "bad_checksum",
+            Why::LowTtl => "low_ttl",
+            Why::OutOfWindow => "out_of_window",
+            Why::SynData => "syn_data",
+            Why::SynOnEstablished => "syn_on_established",
+            Why::SynAckWrongAck => "synack_wrong_ack",
+            Why::RstOutOfWindow => "rst_out_of_window",
+            Why::RstNotExact => "rst_not_exact",
+        }
+    }
+
+    /// The EVE anomaly event (Suricata's stream event name where it has
+    /// one).
+    pub fn event(self) -> &'static str {
+        match self {
+            Why::BadChecksum => "stream.pkt_invalid_checksum",
+            Why::LowTtl => "stream.suspected_ttl_insertion",
+            Why::OutOfWindow => "stream.est_packet_out_of_window",
+            Why::SynData => "stream.syn_data_without_tfo",
+            Why::SynOnEstablished => "stream.est_syn_resend_diff_seq",
+            Why::SynAckWrongAck => "stream.3whs_synack_with_wrong_ack",
+            Why::RstOutOfWindow => "stream.rst_out_of_window",
+            Why::RstNotExact => "stream.rst_not_exact_seq",
+        }
+    }
+}
+
+impl Fate {
+    /// The reason, for anything but `Accepted`.
+    pub fn why(self) -> Option<Why> {
+        match self {
+            Fate::Accepted => None,
+            Fate::DataRefused(w) | Fate::Refused(w) | Fate::Suspect(w) => Some(w),
+        }
+    }
+}
+
+/// What the tracker made of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub fate: Fate,
+    /// The acknowledgement it carried, if it is to be believed (the
+    /// segment was taken, and it acknowledges nothing never sent).
+    pub ack: Option<u32>,
+}
+
+/// SYNs (or SYN-ACKs) of one side remembered until the handshake says
+/// which one counts.
+const SYN_CANDIDATES: usize = 4;
+
 /// What one side has sent.
 #[derive(Debug, Clone, Copy, Default)]
 struct Side {
@@ -78,14 +197,48 @@ struct Side {
     fin_acked: bool,
     /// The sequence number of this side's SYN: its stream starts one after.
     isn: Option<u32>,
+    /// Its SYNs' sequence numbers, newest last, until one is confirmed.
+    syns: [u32; SYN_CANDIDATES],
+    n_syns: u8,
+    isn_confirmed: bool,
+    /// The highest acknowledgement this side has sent: what it has of the
+    /// other side's stream.
+    acked: Option<u32>,
+    /// The TTL its handshake packets arrived with (the highest of its
+    /// SYNs, or its first packet when picked up midstream).
+    ttl: Option<u8>,
+    /// Its SYN offered Fast Open.
+    tfo: bool,
 }
 
-/// What became of a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    /// A RST outside the receiver's window: ignored, counted.
-    RstOutOfWindow,
+impl Side {
+    fn remember_syn(&mut self, seq: u32) {
+        if self.syns[..usize::from(self.n_syns)].contains(&seq) {
+            return;
+        }
+        if usize::from(self.n_syns) == SYN_CANDIDATES {
+            self.syns.copy_within(1.., 0);
+            self.n_syns -= 1;
+        }
+        self.syns[usize::from(self.n_syns)] = seq;
+        self.n_syns += 1;
+    }
+
+    /// The handshake confirms the SYN at `seq` if this side sent one.
+    fn confirm_syn(&mut self, seq: u32) -> bool {
+        if !self.syns[..usize::from(self.n_syns)].contains(&seq) {
+            return false;
+        }
+        self.isn = Some(seq);
+        self.isn_confirmed = true;
+        // Where this side's stream stands, counted from the confirmed SYN
+        // (a newer bogus SYN may have moved it elsewhere).
+        let ahead = self.next_seq.wrapping_sub(seq.wrapping_add(1));
+        if ahead >= 1 << 30 {
+            self.next_seq = seq.wrapping_add(1);
+        }
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,6 +248,8 @@ pub struct TcpTracker {
     flags: [u8; 2],
     /// Both SYNs carried window scaling, so later windows are shifted.
     scaling: bool,
+    /// The handshake was seen: windows and TTLs mean what they say.
+    handshake: bool,
 }
 
 /// `a` is after `b` in sequence space.
@@ -121,35 +276,136 @@ impl TcpTracker {
         self.sides[dir as usize].isn
     }
 
-    pub fn on_segment(&mut self, dir: Dir, t: &TcpFields, payload_len: u32) -> Outcome {
+    /// Takes one segment sent in `dir` with `payload_len` bytes, which
+    /// arrived with `ttl` and whose checksums verified (`checksum_ok`).
+    pub fn on_segment(
+        &mut self,
+        dir: Dir,
+        t: &TcpFields,
+        payload_len: u32,
+        ttl: u8,
+        checksum_ok: bool,
+    ) -> Seen {
+        let refused = |why| Seen {
+            fate: Fate::Refused(why),
+            ack: None,
+        };
+        if !checksum_ok {
+            return refused(Why::BadChecksum);
+        }
         let d = dir as usize;
         let p = dir.peer() as usize;
-        self.flags[d] |= t.flags;
+        let syn = t.flags & SYN != 0;
+        let control = t.flags & (SYN | FIN | RST) != 0;
 
-        if t.flags & RST != 0 {
-            if !self.rst_acceptable(dir, t) {
-                return Outcome::RstOutOfWindow;
+        // TTL: the handshake's is the reference. A lower one may not reach
+        // the host; its data waits for the receiver's word.
+        let establishing = matches!(self.state, TcpState::None | TcpState::SynSent)
+            || (self.state == TcpState::SynRecv && syn);
+        match self.sides[d].ttl {
+            Some(base) if ttl < base && !(syn && establishing) => {
+                return if payload_len > 0 && !control {
+                    Seen {
+                        fate: Fate::Suspect(Why::LowTtl),
+                        ack: None,
+                    }
+                } else {
+                    refused(Why::LowTtl)
+                };
             }
-            self.state = TcpState::Closed;
-            return Outcome::Accepted;
+            _ => {}
         }
 
-        // Sequence space this segment uses: payload, plus one each for SYN
-        // and FIN.
-        let syn = u32::from(t.flags & SYN != 0);
+        if t.flags & RST != 0 {
+            if let Some(why) = self.rst_refused(dir, t) {
+                return refused(why);
+            }
+            self.flags[d] |= t.flags;
+            self.state = TcpState::Closed;
+            return Seen {
+                fate: Fate::Accepted,
+                ack: None,
+            };
+        }
+
+        // SYNs: which one counts is what the other side acknowledges.
+        if syn {
+            let synack = t.flags & ACK_FLAG != 0;
+            if self.state.is_established() || (self.state == TcpState::SynRecv && !synack) {
+                // Another ISN than the one known (a SYN arriving after its
+                // SYN-ACK, or on a session picked up midstream, has none to
+                // contradict).
+                if self.sides[d].isn.is_some_and(|isn| isn != t.seq) {
+                    return refused(Why::SynOnEstablished);
+                }
+            } else if synack {
+                // The server's SYN-ACK names the client SYN it answers.
+                let client = &mut self.sides[p];
+                if client.n_syns > 0 && !client.confirm_syn(t.ack.wrapping_sub(1)) {
+                    return refused(Why::SynAckWrongAck);
+                }
+            }
+        } else if self.state == TcpState::SynRecv && t.flags & ACK_FLAG != 0 {
+            // The client's ACK names the server SYN-ACK it answers.
+            let server = &mut self.sides[p];
+            if server.n_syns > 0 && !server.isn_confirmed {
+                server.confirm_syn(t.ack.wrapping_sub(1));
+            }
+        }
+
+        // Data that starts beyond the receiver's window (known once the
+        // handshake told its scale) is dropped by the host, as Linux's
+        // sequence check does.
+        let mut fate = Fate::Accepted;
+        if payload_len > 0 && self.handshake && !syn {
+            let peer = self.sides[p];
+            if let (Some(acked), true) = (peer.acked, peer.window_known) {
+                if seq_ge(t.seq, acked.wrapping_add(peer.window.max(1))) {
+                    return refused(Why::OutOfWindow);
+                }
+            }
+        }
+        if syn && payload_len > 0 {
+            let client_tfo = self.sides[Dir::ToServer as usize].tfo || t.tfo;
+            if !client_tfo {
+                fate = Fate::DataRefused(Why::SynData);
+            }
+        }
+
+        self.flags[d] |= t.flags;
+        // Sequence space this segment uses: payload (if the host takes it),
+        // plus one each for SYN and FIN.
         let fin = u32::from(t.flags & FIN != 0);
+        let taken = if fate == Fate::Accepted {
+            payload_len
+        } else {
+            0
+        };
         let end = t
             .seq
-            .wrapping_add(payload_len)
-            .wrapping_add(syn)
+            .wrapping_add(taken)
+            .wrapping_add(u32::from(syn))
             .wrapping_add(fin);
+        let first = !self.sides[d].seen;
         let side = &mut self.sides[d];
-        if !side.seen || seq_gt(end, side.next_seq) {
+        if syn && (!self.state.is_established() || side.isn.is_none()) {
+            side.remember_syn(t.seq);
+            if !side.isn_confirmed {
+                // The newest SYN stands until the handshake confirms one.
+                side.isn = Some(t.seq);
+                side.next_seq = end;
+            }
+            side.ttl = Some(side.ttl.map_or(ttl, |b| b.max(ttl)));
+            side.tfo |= t.tfo;
+        } else if first {
+            // Picked up midstream: its first packet sets the reference.
+            side.ttl = Some(ttl);
+        }
+        if first || seq_gt(end, side.next_seq) {
             side.next_seq = end;
         }
         side.seen = true;
-        if t.flags & SYN != 0 {
-            side.isn.get_or_insert(t.seq);
+        if syn {
             side.wscale_offered = t.wscale;
             // Windows in SYNs are never scaled.
             side.window = u32::from(t.window);
@@ -165,11 +421,22 @@ impl TcpTracker {
         if fin == 1 && side.fin_seq.is_none() {
             side.fin_seq = Some(end.wrapping_sub(1));
         }
+        // An acknowledgement of bytes the peer never sent is not believed.
+        let mut ack = None;
         if t.flags & ACK_FLAG != 0 {
-            let peer = &mut self.sides[p];
-            if let Some(fs) = peer.fin_seq {
-                if seq_gt(t.ack, fs) {
-                    peer.fin_acked = true;
+            let peer_next = self.sides[p].next_seq;
+            let believable = !self.sides[p].seen || !seq_gt(t.ack, peer_next);
+            if believable {
+                ack = Some(t.ack);
+                let me = &mut self.sides[d];
+                if me.acked.is_none_or(|a| seq_gt(t.ack, a)) {
+                    me.acked = Some(t.ack);
+                }
+                let peer = &mut self.sides[p];
+                if let Some(fs) = peer.fin_seq {
+                    if seq_gt(t.ack, fs) {
+                        peer.fin_acked = true;
+                    }
                 }
             }
         }
@@ -179,6 +446,7 @@ impl TcpTracker {
             (TcpState::None | TcpState::SynSent, f) if f == SYN | ACK_FLAG => {
                 self.scaling = self.sides[0].wscale_offered.is_some()
                     && self.sides[1].wscale_offered.is_some();
+                self.handshake = self.sides[0].n_syns > 0;
                 TcpState::SynRecv
             }
             (TcpState::SynRecv, ACK_FLAG) if dir == Dir::ToServer => TcpState::Established,
@@ -191,7 +459,7 @@ impl TcpTracker {
         if self.state.is_established() && self.state != TcpState::Closed {
             self.state = self.closing_state();
         }
-        Outcome::Accepted
+        Seen { fate, ack }
     }
 
     /// The state that follows from the FINs sent and acknowledged.
@@ -215,7 +483,8 @@ impl TcpTracker {
         }
     }
 
-    fn rst_acceptable(&self, dir: Dir, t: &TcpFields) -> bool {
+    /// Why a RST from `dir` is not taken, if it is not.
+    fn rst_refused(&self, dir: Dir, t: &TcpFields) -> Option<Why> {
         let me = self.sides[dir as usize];
         let peer = self.sides[dir.peer() as usize];
         if !me.seen {
@@ -223,16 +492,29 @@ impl TcpTracker {
             // acknowledge what the other side sent; with nothing to check
             // against, it is taken as it comes.
             if !peer.seen {
-                return true;
+                return None;
             }
-            return t.flags & ACK_FLAG != 0 && t.ack == peer.next_seq;
+            let ok = t.flags & ACK_FLAG != 0 && t.ack == peer.next_seq;
+            return (!ok).then_some(Why::RstOutOfWindow);
         }
         let window = if peer.window_known {
             peer.window.max(1)
         } else {
             1
         };
-        seq_ge(t.seq, me.next_seq) && t.seq.wrapping_sub(me.next_seq) < window
+        // The receiver's next expected byte: what it acknowledged, or where
+        // the sender's stream stands; its window opens there.
+        let rcv_next = peer.acked.unwrap_or(me.next_seq);
+        let in_window = seq_ge(t.seq, rcv_next) && t.seq.wrapping_sub(rcv_next) < window;
+        if !in_window {
+            return Some(Why::RstOutOfWindow);
+        }
+        // RFC 5961: only the exact next byte resets; any other in-window
+        // sequence number draws a challenge ACK.
+        if t.seq != rcv_next && t.seq != me.next_seq {
+            return Some(Why::RstNotExact);
+        }
+        None
     }
 }
 
@@ -241,24 +523,36 @@ mod tests {
     use super::*;
     use crate::decode::tcp::PSH;
 
+    const TTL: u8 = 60;
+
     fn seg(flags: u8, seq: u32, ack: u32, window: u16) -> TcpFields {
         TcpFields {
             flags,
             seq,
             ack,
             window,
-            wscale: None,
             header_len: 20,
+            ..TcpFields::default()
         }
+    }
+
+    /// A segment as it arrives: the handshake's TTL, checksum fine.
+    fn on(t: &mut TcpTracker, dir: Dir, s: TcpFields, len: u32) -> Fate {
+        t.on_segment(dir, &s, len, TTL, true).fate
     }
 
     fn handshake() -> TcpTracker {
         let mut t = TcpTracker::default();
-        t.on_segment(Dir::ToServer, &seg(SYN, 100, 0, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 0);
         assert_eq!(t.state(), TcpState::SynSent);
-        t.on_segment(Dir::ToClient, &seg(SYN | ACK_FLAG, 500, 101, 2000), 0);
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(SYN | ACK_FLAG, 500, 101, 2000),
+            0,
+        );
         assert_eq!(t.state(), TcpState::SynRecv);
-        t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 101, 501, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0);
         assert_eq!(t.state(), TcpState::Established);
         t
     }
@@ -266,14 +560,29 @@ mod tests {
     #[test]
     fn handshake_data_and_orderly_close() {
         let mut t = handshake();
-        t.on_segment(Dir::ToServer, &seg(ACK_FLAG | PSH, 101, 501, 1000), 10);
-        t.on_segment(Dir::ToServer, &seg(FIN | ACK_FLAG, 111, 501, 1000), 0);
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(ACK_FLAG | PSH, 101, 501, 1000),
+            10,
+        );
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(FIN | ACK_FLAG, 111, 501, 1000),
+            0,
+        );
         assert_eq!(t.state(), TcpState::FinWait1);
-        t.on_segment(Dir::ToClient, &seg(ACK_FLAG, 501, 112, 2000), 0);
+        on(&mut t, Dir::ToClient, seg(ACK_FLAG, 501, 112, 2000), 0);
         assert_eq!(t.state(), TcpState::FinWait2);
-        t.on_segment(Dir::ToClient, &seg(FIN | ACK_FLAG, 501, 112, 2000), 0);
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(FIN | ACK_FLAG, 501, 112, 2000),
+            0,
+        );
         assert_eq!(t.state(), TcpState::LastAck);
-        t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 112, 502, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 112, 502, 1000), 0);
         assert_eq!(t.state(), TcpState::Closed);
         let (ts, tc, all) = t.flags();
         assert_eq!(ts, SYN | ACK_FLAG | PSH | FIN);
@@ -284,18 +593,34 @@ mod tests {
     #[test]
     fn simultaneous_close() {
         let mut t = handshake();
-        t.on_segment(Dir::ToServer, &seg(FIN | ACK_FLAG, 101, 501, 1000), 0);
-        t.on_segment(Dir::ToClient, &seg(FIN | ACK_FLAG, 501, 101, 2000), 0);
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(FIN | ACK_FLAG, 101, 501, 1000),
+            0,
+        );
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(FIN | ACK_FLAG, 501, 101, 2000),
+            0,
+        );
         assert_eq!(t.state(), TcpState::Closing);
     }
 
     #[test]
-    fn rst_in_window_closes() {
+    fn only_a_rst_at_the_exact_next_byte_closes() {
         let mut t = handshake();
+        // In the client's 1000-byte window, but not the next byte: RFC
+        // 5961's challenge ACK, the connection lives on.
         assert_eq!(
-            t.on_segment(Dir::ToClient, &seg(RST, 501 + 500, 0, 0), 0),
-            Outcome::Accepted,
-            "inside the client's 1000-byte window"
+            on(&mut t, Dir::ToClient, seg(RST, 501 + 500, 0, 0), 0),
+            Fate::Refused(Why::RstNotExact)
+        );
+        assert_eq!(t.state(), TcpState::Established);
+        assert_eq!(
+            on(&mut t, Dir::ToClient, seg(RST, 501, 0, 0), 0),
+            Fate::Accepted
         );
         assert_eq!(t.state(), TcpState::Closed);
     }
@@ -305,45 +630,58 @@ mod tests {
         let mut t = handshake();
         for bad in [500u32, 501 + 1000, 501 + 100_000, 0] {
             assert_eq!(
-                t.on_segment(Dir::ToClient, &seg(RST, bad, 0, 0), 0),
-                Outcome::RstOutOfWindow,
+                on(&mut t, Dir::ToClient, seg(RST, bad, 0, 0), 0),
+                Fate::Refused(Why::RstOutOfWindow),
                 "seq {bad}"
             );
             assert_eq!(t.state(), TcpState::Established);
         }
-        assert_eq!(
-            t.on_segment(Dir::ToClient, &seg(RST, 501, 0, 0), 0),
-            Outcome::Accepted
-        );
     }
 
     #[test]
-    fn window_scaling_widens_the_rst_window() {
+    fn window_scaling_widens_the_window_data_must_fit() {
         let mut t = TcpTracker::default();
         let mut syn = seg(SYN, 100, 0, 1000);
         syn.wscale = Some(4);
-        t.on_segment(Dir::ToServer, &syn, 0);
+        on(&mut t, Dir::ToServer, syn, 0);
         let mut synack = seg(SYN | ACK_FLAG, 500, 101, 2000);
         synack.wscale = Some(2);
-        t.on_segment(Dir::ToClient, &synack, 0);
-        t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 101, 501, 1000), 0); // 16000 bytes
+        on(&mut t, Dir::ToClient, synack, 0);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0); // 16000 bytes
+                                                                     // The server's window: 2000 << 2 once it speaks again.
+        on(&mut t, Dir::ToClient, seg(ACK_FLAG, 501, 101, 2000), 0);
         assert_eq!(
-            t.on_segment(Dir::ToClient, &seg(RST, 501 + 15_000, 0, 0), 0),
-            Outcome::Accepted
+            on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 7_900),
+            Fate::Accepted
+        );
+        assert_eq!(
+            on(&mut t, Dir::ToServer, seg(ACK_FLAG, 8_001, 501, 1000), 200),
+            Fate::Accepted,
+            "starts inside 101 + 8000 (Linux takes it)"
+        );
+        assert_eq!(
+            on(&mut t, Dir::ToServer, seg(ACK_FLAG, 8_101, 501, 1000), 200),
+            Fate::Refused(Why::OutOfWindow),
+            "starts at 101 + 8000"
+        );
+        // The client's 16000-byte window holds the server's data.
+        assert_eq!(
+            on(&mut t, Dir::ToClient, seg(ACK_FLAG, 501, 101, 2000), 15_000),
+            Fate::Accepted
         );
     }
 
     #[test]
     fn refused_syn_reset_must_ack_the_syn() {
         let mut t = TcpTracker::default();
-        t.on_segment(Dir::ToServer, &seg(SYN, 100, 0, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 0);
         assert_eq!(
-            t.on_segment(Dir::ToClient, &seg(RST | ACK_FLAG, 0, 999, 0), 0),
-            Outcome::RstOutOfWindow
+            on(&mut t, Dir::ToClient, seg(RST | ACK_FLAG, 0, 999, 0), 0),
+            Fate::Refused(Why::RstOutOfWindow)
         );
         assert_eq!(
-            t.on_segment(Dir::ToClient, &seg(RST | ACK_FLAG, 0, 101, 0), 0),
-            Outcome::Accepted
+            on(&mut t, Dir::ToClient, seg(RST | ACK_FLAG, 0, 101, 0), 0),
+            Fate::Accepted
         );
         assert_eq!(t.state(), TcpState::Closed);
     }
@@ -351,10 +689,117 @@ mod tests {
     #[test]
     fn midstream_pickup_needs_both_sides() {
         let mut t = TcpTracker::default();
-        t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 1000, 2000, 500), 100);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 1000, 2000, 500), 100);
         assert_eq!(t.state(), TcpState::None);
-        t.on_segment(Dir::ToClient, &seg(ACK_FLAG, 2000, 1100, 500), 0);
+        on(&mut t, Dir::ToClient, seg(ACK_FLAG, 2000, 1100, 500), 0);
         assert_eq!(t.state(), TcpState::Established);
+    }
+
+    #[test]
+    fn a_bad_checksum_changes_nothing() {
+        let mut t = handshake();
+        let s = seg(FIN | ACK_FLAG, 101, 501, 1000);
+        assert_eq!(
+            t.on_segment(Dir::ToServer, &s, 0, TTL, false).fate,
+            Fate::Refused(Why::BadChecksum)
+        );
+        assert_eq!(t.state(), TcpState::Established);
+        let mut t = TcpTracker::default();
+        let syn = seg(SYN, 7, 0, 1000);
+        t.on_segment(Dir::ToServer, &syn, 0, TTL, false);
+        assert_eq!((t.state(), t.isn(Dir::ToServer)), (TcpState::None, None));
+    }
+
+    #[test]
+    fn a_low_ttl_segment_is_suspect_and_moves_no_state() {
+        let mut t = handshake();
+        let data = seg(ACK_FLAG | PSH, 101, 501, 1000);
+        let s = t.on_segment(Dir::ToServer, &data, 10, TTL - 3, true);
+        assert_eq!((s.fate, s.ack), (Fate::Suspect(Why::LowTtl), None));
+        for flags in [RST, FIN | ACK_FLAG, ACK_FLAG] {
+            let s = t.on_segment(Dir::ToServer, &seg(flags, 101, 501, 1000), 0, TTL - 3, true);
+            assert_eq!(s.fate, Fate::Refused(Why::LowTtl));
+        }
+        assert_eq!(t.state(), TcpState::Established);
+        // The handshake's TTL or above is fine.
+        let s = t.on_segment(Dir::ToServer, &data, 10, TTL + 1, true);
+        assert_eq!(s.fate, Fate::Accepted);
+    }
+
+    #[test]
+    fn syn_data_counts_only_with_fast_open() {
+        let mut t = TcpTracker::default();
+        assert_eq!(
+            on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 20),
+            Fate::DataRefused(Why::SynData)
+        );
+        assert_eq!(t.isn(Dir::ToServer), Some(100), "the SYN itself counts");
+        let mut t = TcpTracker::default();
+        let mut tfo = seg(SYN, 100, 0, 1000);
+        tfo.tfo = true;
+        assert_eq!(on(&mut t, Dir::ToServer, tfo, 20), Fate::Accepted);
+    }
+
+    #[test]
+    fn the_handshake_confirms_which_syn_counts() {
+        // A bogus SYN before the real one, and another after it: the
+        // SYN-ACK acknowledges the real one.
+        let mut t = TcpTracker::default();
+        on(&mut t, Dir::ToServer, seg(SYN, 9_000, 0, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 0);
+        on(&mut t, Dir::ToServer, seg(SYN, 77_000, 0, 1000), 0);
+        assert_eq!(
+            on(
+                &mut t,
+                Dir::ToClient,
+                seg(SYN | ACK_FLAG, 500, 101, 2000),
+                0
+            ),
+            Fate::Accepted
+        );
+        assert_eq!(t.isn(Dir::ToServer), Some(100));
+        // A SYN-ACK that answers no SYN is not taken.
+        assert_eq!(
+            on(&mut t, Dir::ToClient, seg(SYN | ACK_FLAG, 800, 5, 2000), 0),
+            Fate::Refused(Why::SynAckWrongAck)
+        );
+        // Two SYN-ACKs: the client's ACK picks.
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(SYN | ACK_FLAG, 60_000, 101, 2000),
+            0,
+        );
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0);
+        assert_eq!(t.isn(Dir::ToClient), Some(500));
+        assert_eq!(t.state(), TcpState::Established);
+        // Once established, a SYN with another sequence number moves nothing.
+        assert_eq!(
+            on(&mut t, Dir::ToServer, seg(SYN, 123_456, 0, 1000), 0),
+            Fate::Refused(Why::SynOnEstablished)
+        );
+        assert_eq!(t.isn(Dir::ToServer), Some(100));
+    }
+
+    #[test]
+    fn an_ack_of_bytes_never_sent_is_not_believed() {
+        let mut t = handshake();
+        let s = t.on_segment(
+            Dir::ToClient,
+            &seg(ACK_FLAG, 501, 50_000, 2000),
+            0,
+            TTL,
+            true,
+        );
+        assert_eq!(s.ack, None);
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(ACK_FLAG | PSH, 101, 501, 1000),
+            10,
+        );
+        let s = t.on_segment(Dir::ToClient, &seg(ACK_FLAG, 501, 111, 2000), 0, TTL, true);
+        assert_eq!(s.ack, Some(111));
     }
 
     #[test]

@@ -11,35 +11,71 @@
 //! Stream offsets are absolute: offset 0 is the byte after the sender's SYN
 //! (or, with `--midstream on`, the first byte seen). Policy, in the order a
 //! segment meets it:
-//! - bytes already delivered or already held win (first data wins, as on
-//!   most stacks); a later copy that agrees is an overlap with the same
-//!   bytes, one that differs is counted and reported so IPS can drop the
-//!   packet (the receiver could take either version);
+//! - bytes already delivered win (the host has handed them on); a later
+//!   copy that agrees is an overlap with the same bytes, one that differs is
+//!   counted and reported so IPS can drop the packet;
 //! - a segment ahead of the next expected byte is held until the hole
-//!   fills; the hole becomes a *gap* (reported, never papered over: the
-//!   window restarts after it) when the receiver has acknowledged past it,
-//!   when the direction's holding limits or the arena run out (the session
-//!   is marked over its limits and counted), or when the flow ends;
+//!   fills. Where it overlaps held bytes, the receiving host's policy
+//!   decides which copy stays (`policy`: Suricata's target-based policies by
+//!   host prefix, Linux by default; inline, always the first copy);
+//! - a segment the flow tracker calls *suspect* (a TTL too low to be sure it
+//!   reached the host) is held even when it is next in line, and is
+//!   delivered only once the receiver acknowledges it; a normal copy of the
+//!   same bytes replaces it;
+//! - the urgent byte (before the urgent pointer) is taken out of the stream,
+//!   as Linux does, unless `--stream-urgent` says otherwise;
+//! - a hole becomes a *gap* (reported, never papered over: the window
+//!   restarts after it) when the receiver has acknowledged past it, when the
+//!   direction's holding limits run out (the session is marked over its
+//!   limits and counted), or when the flow ends;
 //! - past `--stream-depth` bytes a direction is no longer reassembled;
 //! - a direction that starts with TLS records is followed record by record
-//!   and stops at the first ChangeCipherSpec or application-data record:
-//!   ciphertext is never scanned.
+//!   (`tls`): ciphertext is not scanned once the handshake is real, and
+//!   anything that is not a record resumes scanning.
+//!
+//! Under memory pressure the idlest directions give way, least recently
+//! active first: a new direction evicts the idlest session, a direction
+//! that needs a window takes the idlest one's, one that needs to hold data
+//! takes the idlest one's held chunks. What that loses is counted; a
+//! direction whose data went uninspected says so (`Placed::exception`), so
+//! that inline the exception policy can act.
+
+pub mod checksum;
+pub mod policy;
+pub mod tls;
+
+pub use checksum::{ChecksumMode, Checksums, CHECKSUM_SAMPLE};
+use policy::{HostPolicies, OsPolicy, UrgentPolicy};
+use std::net::{IpAddr, Ipv4Addr};
+use tls::{Run, TlsFollower, CLIENT_HELLO, SERVER_HELLO};
 
 use crate::flow::tcp::Dir;
 
 /// Marks a slot direction without a session yet.
 const NIL: u32 = u32::MAX;
 /// Marks a slot direction that will not be reassembled (midstream without
-/// `--midstream on`, no session left, RST): its stream rules fall back to
-/// matching packet by packet.
+/// `--midstream on`, no session left, RST, no window to be had): its
+/// stream rules fall back to matching packet by packet.
 const REFUSED: u32 = u32::MAX - 1;
+/// Marks a slot direction whose session was evicted for an idler one's
+/// sake: its stream rules take packets alone, and its data is an exception.
+const EVICTED: u32 = u32::MAX - 2;
+/// Marks a slot direction that is finished (depth, ciphertext): it takes
+/// nothing more, and needs no session for that.
+const DONE: u32 = u32::MAX - 3;
+
+fn is_session(h: u32) -> bool {
+    h < DONE
+}
 
 /// Out-of-order pieces one direction holds at most.
 pub const MAX_HELD: usize = 16;
 /// Bytes in one chunk of held out-of-order data.
 pub const CHUNK: usize = 2048;
+/// Sessions looked at, idlest first, for one eviction.
+const EVICT_SCAN: usize = 64;
 
-/// Stream bounds, per worker.
+/// Stream bounds and policies, per worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamConfig {
     /// Reassemble at all. Always on from the command line; off, stream
@@ -56,6 +92,11 @@ pub struct StreamConfig {
     pub window: usize,
     /// Reassemble flows whose handshake was not seen, from their first byte.
     pub midstream: bool,
+    /// Which copy of overlapping data each receiving host keeps.
+    pub policies: HostPolicies,
+    pub urgent: UrgentPolicy,
+    /// Inline (IPS): the first copy always wins.
+    pub inline: bool,
 }
 
 impl Default for StreamConfig {
@@ -67,59 +108,10 @@ impl Default for StreamConfig {
             depth: 1 << 20,
             window: 4096,
             midstream: false,
+            policies: HostPolicies::default(),
+            urgent: UrgentPolicy::default(),
+            inline: false,
         }
-    }
-}
-
-/// Whether TCP checksums are verified before a segment enters reassembly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChecksumMode {
-    /// Verify, and stop once a capture shows offloaded checksums (the NIC
-    /// left them unfilled): more than one bad in ten of the first
-    /// `CHECKSUM_SAMPLE` segments.
-    #[default]
-    Auto,
-    On,
-    Off,
-}
-
-/// Segments `--checksum auto` judges a capture by.
-pub const CHECKSUM_SAMPLE: u64 = 1000;
-
-/// A worker's checksum policy and what it found.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Checksums {
-    mode: ChecksumMode,
-    checked: u64,
-    pub bad: u64,
-    /// `auto` turned verification off.
-    pub turned_off: bool,
-}
-
-impl Checksums {
-    pub fn new(mode: ChecksumMode) -> Self {
-        Checksums {
-            mode,
-            ..Checksums::default()
-        }
-    }
-
-    /// Whether a segment may enter reassembly; `verify` computes its
-    /// checksum when the policy asks for it. A bad one is counted.
-    pub fn admit(&mut self, verify: impl FnOnce() -> bool) -> bool {
-        if self.mode == ChecksumMode::Off || self.turned_off {
-            return true;
-        }
-        let ok = verify();
-        self.checked += 1;
-        self.bad += u64::from(!ok);
-        if self.mode == ChecksumMode::Auto
-            && self.checked == CHECKSUM_SAMPLE
-            && self.bad * 10 > self.checked
-        {
-            self.turned_off = true;
-        }
-        ok
     }
 }
 
@@ -133,9 +125,11 @@ pub struct StreamCounters {
     /// Segments wholly inside bytes already delivered or held.
     pub retransmissions: u64,
     /// Segments overlapping bytes already delivered or held, with the same
-    /// bytes and with different ones (first data wins).
+    /// bytes and with different ones.
     pub overlaps_same: u64,
     pub overlaps_different: u64,
+    /// Overlaps with held bytes the host's policy settled for the new copy.
+    pub overlaps_new_won: u64,
     /// Holes declared gaps: the matcher's window restarts after each.
     pub gaps: u64,
     /// Sessions that ran into their holding limit or an empty arena.
@@ -146,12 +140,27 @@ pub struct StreamCounters {
     pub midstream_skipped: u64,
     /// Directions that reached `--stream-depth`.
     pub depth_reached: u64,
-    /// Directions that turned to TLS ciphertext (not scanned from there).
+    /// Directions that turned to TLS ciphertext (not scanned from there),
+    /// and TLS directions that lost record sync (scanned again).
     pub ciphertext: u64,
+    pub tls_resync: u64,
     /// Segments kept out for a bad TCP checksum, and workers whose
     /// `--checksum auto` found offloaded checksums and stopped verifying.
     pub checksum_bad: u64,
     pub checksum_off: u64,
+    /// Suspect (low TTL) segments held for the receiver's word; those a
+    /// normal copy with other bytes replaced (an insertion caught); those
+    /// never acknowledged (dropped unseen).
+    pub suspect_held: u64,
+    pub suspect_replaced: u64,
+    pub suspect_unacked: u64,
+    /// Urgent bytes taken out of the stream.
+    pub urgent_removed: u64,
+    /// Under memory pressure: sessions, window blocks and held data taken
+    /// from the idlest directions.
+    pub evicted_sessions: u64,
+    pub evicted_windows: u64,
+    pub evicted_held: u64,
     /// Sessions, window blocks and chunks in use now, and the peak of the
     /// bytes they take (with the matcher's per-session state).
     pub sessions: u64,
@@ -168,14 +177,23 @@ impl StreamCounters {
         self.retransmissions += o.retransmissions;
         self.overlaps_same += o.overlaps_same;
         self.overlaps_different += o.overlaps_different;
+        self.overlaps_new_won += o.overlaps_new_won;
         self.gaps += o.gaps;
         self.over_limits += o.over_limits;
         self.sessions_full += o.sessions_full;
         self.midstream_skipped += o.midstream_skipped;
         self.depth_reached += o.depth_reached;
         self.ciphertext += o.ciphertext;
+        self.tls_resync += o.tls_resync;
         self.checksum_bad += o.checksum_bad;
         self.checksum_off += o.checksum_off;
+        self.suspect_held += o.suspect_held;
+        self.suspect_replaced += o.suspect_replaced;
+        self.suspect_unacked += o.suspect_unacked;
+        self.urgent_removed += o.urgent_removed;
+        self.evicted_sessions += o.evicted_sessions;
+        self.evicted_windows += o.evicted_windows;
+        self.evicted_held += o.evicted_held;
         self.sessions += o.sessions;
         self.blocks += o.blocks;
         self.chunks += o.chunks;
@@ -205,8 +223,8 @@ pub struct Delivery<'a> {
 #[derive(Debug)]
 pub enum StreamEvent<'a> {
     Data(Delivery<'a>),
-    /// The session's direction is done (depth, ciphertext, flow end): its
-    /// matching state can go.
+    /// The session's direction is done (depth, ciphertext, flow end,
+    /// eviction): its matching state can go.
     Done(u32),
 }
 
@@ -214,8 +232,32 @@ pub enum StreamEvent<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
     pub seq: u32,
+    /// The acknowledgement it carries for the other direction, if the flow
+    /// tracker believes it.
     pub ack: Option<u32>,
     pub payload: &'a [u8],
+    /// It may not have reached the receiver (low TTL): held until the
+    /// receiver acknowledges it.
+    pub suspect: bool,
+    /// The sequence number of its urgent byte (URG: the byte before the
+    /// urgent pointer).
+    pub urgent: Option<u32>,
+    /// The receiving host, whose policy settles overlaps.
+    pub receiver: IpAddr,
+}
+
+impl<'a> Segment<'a> {
+    /// A plain segment: believed, no urgent data.
+    pub fn new(seq: u32, ack: Option<u32>, payload: &'a [u8]) -> Self {
+        Segment {
+            seq,
+            ack,
+            payload,
+            suspect: false,
+            urgent: None,
+            receiver: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
 }
 
 /// What became of a segment.
@@ -225,6 +267,13 @@ pub struct Placed {
     pub overlap_different: bool,
     /// Its direction is not reassembled: stream rules take the packet alone.
     pub unstreamed: bool,
+    /// Its direction lost data unseen (evicted, or a gap the holding limits
+    /// forced): it cannot be inspected whole.
+    pub exception: bool,
+    /// A TLS direction lost record sync on its bytes: scanned from here.
+    pub tls_lost_sync: bool,
+    /// It replaced a suspect copy that said something else.
+    pub replaced_suspect: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -232,6 +281,25 @@ struct Held {
     off: u64,
     len: u16,
     chunk: u32,
+    /// How far the segment it came from reached before and after it (the
+    /// policies compare whole segments).
+    head: u16,
+    tail: u16,
+    /// From a suspect segment: delivered only once acknowledged.
+    suspect: bool,
+}
+
+impl Held {
+    fn end(&self) -> u64 {
+        self.off + u64::from(self.len)
+    }
+
+    fn segment(&self) -> (u64, u64) {
+        (
+            self.off - u64::from(self.head),
+            self.end() + u64::from(self.tail),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -243,68 +311,6 @@ enum Status {
     /// No window could be had: nothing more is taken, and the direction's
     /// stream rules take each packet alone.
     Overflow,
-}
-
-/// Where a direction stands in the TLS record layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Tls {
-    /// Nothing delivered yet.
-    #[default]
-    Unknown,
-    /// Not TLS (or record sync was lost): everything is scanned.
-    Plain,
-    /// Inside TLS records: `have` bytes of the next header, or `left` bytes
-    /// of the current record's body.
-    Records { hdr: [u8; 5], have: u8, left: u32 },
-}
-
-impl Tls {
-    /// How many leading bytes of `b` (delivered from stream offset `at`)
-    /// are plaintext; fewer than `b.len()` when ciphertext starts inside it.
-    fn plain_prefix(&mut self, b: &[u8], at: u64) -> usize {
-        if *self == Tls::Unknown {
-            *self = if at == 0 && b.first() == Some(&0x16) {
-                Tls::Records {
-                    hdr: [0; 5],
-                    have: 0,
-                    left: 0,
-                }
-            } else {
-                Tls::Plain
-            };
-        }
-        let mut i = 0;
-        while i < b.len() {
-            let Tls::Records { hdr, have, left } = self else {
-                return b.len();
-            };
-            if *left > 0 {
-                let n = (*left as usize).min(b.len() - i);
-                *left -= n as u32;
-                i += n;
-                continue;
-            }
-            let start = i.saturating_sub(usize::from(*have));
-            hdr[usize::from(*have)] = b[i];
-            *have += 1;
-            i += 1;
-            if *have < 5 {
-                continue;
-            }
-            *have = 0;
-            if hdr[1] != 3 {
-                *self = Tls::Plain;
-                return b.len();
-            }
-            // ChangeCipherSpec (TLS 1.2, and 1.3's compatibility one) or
-            // application data: everything from this record on is encrypted.
-            if matches!(hdr[0], 20 | 23) {
-                return start;
-            }
-            *left = u32::from(u16::from_be_bytes([hdr[3], hdr[4]]));
-        }
-        b.len()
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -321,17 +327,57 @@ struct Session {
     /// The highest acknowledgement the receiver sent.
     acked: Option<u32>,
     status: Status,
-    tls: Tls,
+    tls: TlsFollower,
     over_limit: bool,
     /// A hole was skipped: the next delivery says so.
     gap_pending: bool,
     /// Nothing delivered yet: the next delivery says so.
     fresh: bool,
+    /// Where the session belongs: its flow slot and direction.
+    slot: u32,
+    to_client: bool,
+    /// Neighbours in the activity list (least recent first).
+    prev: u32,
+    next: u32,
+    policy: OsPolicy,
+    /// The stream offset of an urgent byte still to come out.
+    urgent: Option<u64>,
+    /// Some of its data went unseen (held data evicted, a forced gap).
+    lost: bool,
+}
+
+impl Session {
+    fn dir(&self) -> Dir {
+        if self.to_client {
+            Dir::ToClient
+        } else {
+            Dir::ToServer
+        }
+    }
+
+    /// Stream offset of sequence number `seq` (relative to the next byte).
+    fn offset_of(&self, seq: u32) -> i64 {
+        self.delivered as i64 + i64::from(seq.wrapping_sub(self.next_seq) as i32)
+    }
+
+    /// Whether the receiver has acknowledged up to stream offset `end`.
+    fn acked_to(&self, end: u64) -> bool {
+        self.acked.is_some_and(|a| {
+            let end_seq = self
+                .next_seq
+                .wrapping_add(end.saturating_sub(self.delivered) as u32);
+            seq_ge(a, end_seq)
+        })
+    }
 }
 
 /// `a` is after `b` in sequence space.
 fn seq_gt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
+}
+
+fn seq_ge(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) >= 0
 }
 
 /// The most new bytes one delivery carries: half the window (at least 32),
@@ -369,11 +415,14 @@ impl Pool {
 pub struct Reassembly {
     cfg: StreamConfig,
     /// Per flow slot: the flow id the entries belong to, and per direction
-    /// the session (or NIL / REFUSED).
+    /// the session (or NIL / REFUSED / EVICTED / DONE).
     owners: Vec<u64>,
     handles: Vec<[u32; 2]>,
     sessions: Vec<Session>,
     session_pool: Pool,
+    /// Open sessions, least recently active first.
+    lru_head: u32,
+    lru_tail: u32,
     blocks: Vec<u8>,
     block_pool: Pool,
     chunks: Vec<u8>,
@@ -382,6 +431,11 @@ pub struct Reassembly {
     session_bytes: usize,
     /// Bytes in a window block: the window and one piece of new bytes.
     block: usize,
+    /// Per flow slot: which directions parsed their TLS hello (bit 0 to
+    /// the server, bit 1 to the client).
+    hellos: Vec<u8>,
+    /// A TLS direction lost record sync while placing this segment.
+    tls_lost_sync: bool,
     pub counters: StreamCounters,
 }
 
@@ -410,16 +464,20 @@ impl Reassembly {
             cfg,
             owners: vec![0; flows],
             handles: vec![[NIL; 2]; flows],
+            hellos: vec![0; flows],
             // Filled as the pool hands sessions out (it hands out 0, 1, 2 …
             // first), so start-up does not write every one.
             sessions: Vec::with_capacity(n_sessions),
             session_pool: Pool::new(n_sessions),
+            lru_head: NIL,
+            lru_tail: NIL,
             blocks: vec![0; n_blocks * block],
             block_pool: Pool::new(n_blocks),
             chunks: vec![0; n_chunks * CHUNK],
             chunk_pool: Pool::new(n_chunks),
             session_bytes,
             block,
+            tls_lost_sync: false,
             counters: StreamCounters::default(),
         }
     }
@@ -446,6 +504,53 @@ impl Reassembly {
         c.memuse_peak = c.memuse_peak.max(c.memuse);
     }
 
+    fn lru_unlink(&mut self, h: u32) {
+        let (prev, next) = {
+            let s = &self.sessions[h as usize];
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            if self.lru_head == h {
+                self.lru_head = next;
+            }
+        } else {
+            self.sessions[prev as usize].next = next;
+        }
+        if next == NIL {
+            if self.lru_tail == h {
+                self.lru_tail = prev;
+            }
+        } else {
+            self.sessions[next as usize].prev = prev;
+        }
+        let s = &mut self.sessions[h as usize];
+        s.prev = NIL;
+        s.next = NIL;
+    }
+
+    fn lru_push(&mut self, h: u32) {
+        let tail = self.lru_tail;
+        {
+            let s = &mut self.sessions[h as usize];
+            s.prev = tail;
+            s.next = NIL;
+        }
+        if tail == NIL {
+            self.lru_head = h;
+        } else {
+            self.sessions[tail as usize].next = h;
+        }
+        self.lru_tail = h;
+    }
+
+    /// The session was just active: it goes to the back of the line.
+    fn touch(&mut self, h: u32) {
+        if self.lru_tail != h {
+            self.lru_unlink(h);
+            self.lru_push(h);
+        }
+    }
+
     /// The session entry of `slot` for flow `flow_id`, after dropping
     /// entries a previous flow in the slot left (it ended through `end`, so
     /// only markers can remain).
@@ -455,11 +560,12 @@ impl Reassembly {
             // A flow that left without `end`: its sessions go back unheard
             // (a session's first delivery restarts the matcher anyway).
             for h in std::mem::replace(&mut self.handles[s], [NIL; 2]) {
-                if h != NIL && h != REFUSED {
+                if is_session(h) {
                     self.release(h);
                 }
             }
             self.owners[s] = flow_id;
+            self.hellos[s] = 0;
         }
         self.handles[s][dir as usize]
     }
@@ -468,6 +574,7 @@ impl Reassembly {
     fn release(&mut self, h: u32) {
         self.sessions[h as usize].status = Status::Finished;
         self.free_buffers(h);
+        self.lru_unlink(h);
         self.session_pool.put(h);
         self.update_memuse();
     }
@@ -501,6 +608,9 @@ impl Reassembly {
             return false;
         }
         let h = self.handles[s][dir as usize];
+        if !is_session(h) {
+            return false;
+        }
         let Some(sess) = self.sessions.get(h as usize) else {
             return false;
         };
@@ -510,7 +620,8 @@ impl Reassembly {
 
     /// Takes one segment of flow `flow_id` (table slot `slot`) sent in
     /// `dir`. `isn` is the sender's SYN sequence number if it was seen.
-    /// Newly contiguous bytes go to `ev`.
+    /// Newly contiguous bytes (of either direction: an acknowledgement can
+    /// release the other's suspect bytes) go to `ev`.
     pub fn segment(
         &mut self,
         slot: u32,
@@ -525,61 +636,119 @@ impl Reassembly {
             placed.unstreamed = true;
             return placed;
         }
+        self.tls_lost_sync = false;
         // The acknowledgement tells what the receiver of the other
         // direction already has.
         if let Some(ack) = seg.ack {
             let peer = self.handle(slot, flow_id, dir.peer());
-            if let Some(p) = self.sessions.get_mut(peer as usize) {
+            if is_session(peer) {
+                let p = &mut self.sessions[peer as usize];
                 if p.acked.is_none_or(|a| seq_gt(ack, a)) {
                     p.acked = Some(ack);
+                    // Suspect bytes the receiver now vouches for go out.
+                    if p.n_held > 0 && p.held[0].suspect {
+                        self.pull_held(peer, ev);
+                        self.update_memuse();
+                    }
                 }
             }
         }
-        if seg.payload.is_empty() {
-            return placed;
+        if !seg.payload.is_empty() {
+            self.data(slot, flow_id, dir, isn, seg, &mut placed, ev);
+            self.update_memuse();
         }
-        let mut h = self.handle(slot, flow_id, dir);
-        if h == NIL {
-            h = self.open(seg.seq, isn);
-            self.handles[slot as usize][dir as usize] = h;
-        }
-        if h == REFUSED {
-            placed.unstreamed = true;
-            return placed;
-        }
-        match self.sessions[h as usize].status {
-            Status::Active => {}
-            Status::Finished => return placed,
-            Status::Overflow => {
-                placed.unstreamed = true;
-                return placed;
-            }
-        }
-        self.place(h, dir, seg, &mut placed, ev);
-        if self.sessions[h as usize].status == Status::Overflow {
-            placed.unstreamed = true;
-        }
-        self.update_memuse();
+        placed.tls_lost_sync = std::mem::take(&mut self.tls_lost_sync);
         placed
     }
 
-    fn open(&mut self, seq: u32, isn: Option<u32>) -> u32 {
+    /// A segment's payload, for `segment`.
+    #[allow(clippy::too_many_arguments)]
+    fn data(
+        &mut self,
+        slot: u32,
+        flow_id: u64,
+        dir: Dir,
+        isn: Option<u32>,
+        seg: &Segment<'_>,
+        placed: &mut Placed,
+        ev: &mut impl FnMut(StreamEvent<'_>),
+    ) {
+        let mut h = self.handle(slot, flow_id, dir);
+        if h == NIL {
+            h = self.open(slot, dir, isn, seg, ev);
+            self.handles[slot as usize][dir as usize] = h;
+        }
+        match h {
+            REFUSED => {
+                placed.unstreamed = true;
+                return;
+            }
+            EVICTED => {
+                placed.unstreamed = true;
+                placed.exception = true;
+                return;
+            }
+            DONE => return,
+            _ => {}
+        }
+        self.touch(h);
+        let s = &mut self.sessions[h as usize];
+        if let (Some(u), false) = (seg.urgent, self.cfg.urgent == UrgentPolicy::Inline) {
+            let off = s.offset_of(u);
+            if off >= s.delivered as i64 {
+                s.urgent = Some(off as u64);
+            }
+        }
+        self.place(h, seg, placed, ev);
+        let s = &self.sessions[h as usize];
+        placed.exception |= s.lost;
+        if self.handles[slot as usize][dir as usize] == REFUSED {
+            // It ran out of room for a window: packets alone from here.
+            placed.unstreamed = true;
+            placed.exception = true;
+        }
+    }
+
+    fn open(
+        &mut self,
+        slot: u32,
+        dir: Dir,
+        isn: Option<u32>,
+        seg: &Segment<'_>,
+        ev: &mut impl FnMut(StreamEvent<'_>),
+    ) -> u32 {
         let start = match (isn, self.cfg.midstream) {
             (Some(i), _) => i.wrapping_add(1),
-            (None, true) => seq,
+            (None, true) => seg.seq,
             (None, false) => {
                 self.counters.midstream_skipped += 1;
                 return REFUSED;
             }
         };
-        let Some(h) = self.session_pool.get() else {
-            self.counters.sessions_full += 1;
-            return REFUSED;
+        let h = match self.session_pool.get() {
+            Some(h) => h,
+            None => match self.evict_session(ev) {
+                Some(h) => h,
+                None => {
+                    self.counters.sessions_full += 1;
+                    return REFUSED;
+                }
+            },
+        };
+        let policy = if self.cfg.inline {
+            OsPolicy::First
+        } else {
+            self.cfg.policies.for_host(seg.receiver)
         };
         let fresh = Session {
             next_seq: start,
             block: NIL,
             fresh: true,
+            slot,
+            to_client: dir == Dir::ToClient,
+            prev: NIL,
+            next: NIL,
+            policy,
             ..Session::default()
         };
         match self.sessions.get_mut(h as usize) {
@@ -587,21 +756,88 @@ impl Reassembly {
             // Never past the capacity reserved at start: no reallocation.
             None => self.sessions.push(fresh),
         }
+        self.lru_push(h);
         h
+    }
+
+    /// The pool is empty: the idlest session gives way (its direction is
+    /// matched packet by packet from now, an exception inline). Returns
+    /// the freed session.
+    fn evict_session(&mut self, ev: &mut impl FnMut(StreamEvent<'_>)) -> Option<u32> {
+        let v = self.lru_head;
+        if v == NIL {
+            return None;
+        }
+        let (slot, dir) = {
+            let s = &self.sessions[v as usize];
+            (s.slot as usize, s.dir())
+        };
+        if self.handles.get(slot).map(|h| h[dir as usize]) == Some(v) {
+            self.handles[slot][dir as usize] = EVICTED;
+        }
+        ev(StreamEvent::Done(v));
+        self.release(v);
+        self.counters.evicted_sessions += 1;
+        self.session_pool.get()
+    }
+
+    /// The block pool is empty: the idlest direction with a window gives it
+    /// up (its next bytes start afresh, after a gap).
+    fn evict_window(&mut self, h: u32) -> Option<u32> {
+        let mut v = self.lru_head;
+        for _ in 0..EVICT_SCAN {
+            if v == NIL {
+                return None;
+            }
+            let s = &mut self.sessions[v as usize];
+            if v != h && s.block != NIL {
+                let b = std::mem::replace(&mut s.block, NIL);
+                s.block_len = 0;
+                s.gap_pending = true;
+                self.counters.evicted_windows += 1;
+                return Some(b);
+            }
+            v = s.next;
+        }
+        None
+    }
+
+    /// The chunk pool is empty: the idlest direction holding data ahead of
+    /// a hole drops it, unseen (an exception inline).
+    fn evict_held(&mut self, h: u32) -> Option<u32> {
+        let mut v = self.lru_head;
+        for _ in 0..EVICT_SCAN {
+            if v == NIL {
+                return None;
+            }
+            let next = self.sessions[v as usize].next;
+            if v != h && self.sessions[v as usize].n_held > 0 {
+                let n = u64::from(self.sessions[v as usize].n_held);
+                while self.sessions[v as usize].n_held > 0 {
+                    self.drop_first_held(v);
+                }
+                self.sessions[v as usize].lost = true;
+                self.counters.evicted_held += n;
+                return self.chunk_pool.get();
+            }
+            v = next;
+        }
+        None
     }
 
     /// Puts the segment's bytes where they belong.
     fn place(
         &mut self,
         h: u32,
-        dir: Dir,
         seg: &Segment<'_>,
         placed: &mut Placed,
         ev: &mut impl FnMut(StreamEvent<'_>),
     ) {
-        let s = self.sessions[h as usize];
-        let rel = i64::from(seg.seq.wrapping_sub(s.next_seq) as i32);
-        let mut off = s.delivered as i64 + rel;
+        let (delivered, acked_past) = {
+            let s = &self.sessions[h as usize];
+            (s.delivered, s.acked.is_some_and(|a| seq_gt(a, s.next_seq)))
+        };
+        let mut off = self.sessions[h as usize].offset_of(seg.seq);
         let mut data = seg.payload;
         if off < 0 {
             // Bytes before the stream's start (a SYN's data we did not take).
@@ -610,13 +846,14 @@ impl Reassembly {
             off = 0;
         }
         let mut off = off as u64;
-        let end = off + data.len() as u64;
         if data.is_empty() {
             return;
         }
+        let end = off + data.len() as u64;
+        let whole = (off, end);
         // Bytes already delivered: compare what the window still has.
-        if off < s.delivered {
-            let upto = end.min(s.delivered);
+        if off < delivered {
+            let upto = end.min(delivered);
             match self.compare_delivered(h, off, &data[..(upto - off) as usize]) {
                 Some(false) => {
                     self.counters.overlaps_different += 1;
@@ -624,25 +861,35 @@ impl Reassembly {
                 }
                 _ => self.counters.overlaps_same += 1,
             }
-            if end <= s.delivered {
+            if end <= delivered {
                 self.counters.retransmissions += 1;
                 return;
             }
             data = &data[(upto - off) as usize..];
             off = upto;
         }
-        if off > s.delivered {
+        if seg.suspect {
+            // Held for the receiver's word, even when next in line; past
+            // the holding limits it is simply not kept.
+            self.counters.suspect_held += 1;
+            self.hold(h, off, data, whole, true, placed);
+            self.pull_held(h, ev);
+            return;
+        }
+        if off > delivered {
             self.counters.out_of_order += 1;
-            let acked_past = s.acked.is_some_and(|a| seq_gt(a, s.next_seq));
             if acked_past {
                 // The receiver has the hole's bytes; we never will.
-                self.flush_held(h, dir, ev);
+                self.flush_held(h, ev);
                 if self.sessions[h as usize].delivered < off {
                     self.skip_to(h, off);
                 }
-            } else if !self.hold(h, off, data, placed) {
+            } else if !self.hold(h, off, data, whole, false, placed) {
+                // Past the holding limits: what is held goes out past gaps
+                // the receiver never acknowledged, unseen bytes.
                 self.mark_over_limit(h);
-                self.flush_held(h, dir, ev);
+                self.sessions[h as usize].lost = true;
+                self.flush_held(h, ev);
                 let d = self.sessions[h as usize].delivered;
                 if d < off {
                     self.skip_to(h, off);
@@ -656,17 +903,15 @@ impl Reassembly {
                 return;
             }
             let d = self.sessions[h as usize].delivered;
-            if end <= d {
+            if end <= d || self.sessions[h as usize].status != Status::Active {
                 return;
             }
             if off < d {
                 data = &data[(d - off) as usize..];
                 off = d;
             }
-            self.deliver_run(h, dir, off, data, placed, ev);
-            return;
         }
-        self.deliver_run(h, dir, off, data, placed, ev);
+        self.deliver_run(h, off, data, whole, placed, ev);
     }
 
     /// Whether `data` at stream offset `off` (all before `delivered`)
@@ -682,45 +927,67 @@ impl Reassembly {
         blk.get(at..at + data.len()).map(|w| w == data)
     }
 
-    /// Holds `data` at `off` (ahead of the delivered point) around what is
-    /// already held; false if the direction's limits or the arena ran out.
-    fn hold(&mut self, h: u32, off: u64, data: &[u8], placed: &mut Placed) -> bool {
+    /// Holds `data` at `off` (at or ahead of the delivered point) around
+    /// what is already held, from a segment spanning `whole`; false if the
+    /// direction's limits or the arena ran out.
+    fn hold(
+        &mut self,
+        h: u32,
+        off: u64,
+        data: &[u8],
+        whole: (u64, u64),
+        suspect: bool,
+        placed: &mut Placed,
+    ) -> bool {
         let end = off + data.len() as u64;
         let mut at = off;
         let mut i = 0;
         while at < end {
-            let s = self.sessions[h as usize];
-            // The held pieces are sorted and disjoint.
-            while i < usize::from(s.n_held) && {
-                let p = s.held[i];
-                p.off + u64::from(p.len) <= at
-            } {
-                i += 1;
-            }
-            let next = s.held[..usize::from(s.n_held)].get(i).copied();
+            let (n_held, next) = {
+                let s = &self.sessions[h as usize];
+                // The held pieces are sorted and disjoint.
+                while i < usize::from(s.n_held) && s.held[i].end() <= at {
+                    i += 1;
+                }
+                (
+                    usize::from(s.n_held),
+                    s.held[..usize::from(s.n_held)].get(i).copied(),
+                )
+            };
             match next {
                 Some(p) if p.off <= at => {
-                    // Overlaps a held piece: the held bytes win.
-                    at = self.overlap_held(p, at, &data[(at - off) as usize..], end, placed);
+                    at = self.overlap_held(
+                        h,
+                        i,
+                        at,
+                        &data[(at - off) as usize..],
+                        end,
+                        whole,
+                        suspect,
+                        placed,
+                    );
                 }
                 _ => {
                     let stop = next.map_or(end, |p| p.off.min(end));
                     let len = ((stop - at) as usize).min(CHUNK);
-                    if usize::from(s.n_held) == MAX_HELD {
+                    if n_held == MAX_HELD {
                         return false;
                     }
-                    let Some(c) = self.chunk_pool.get() else {
+                    let Some(c) = self.chunk_pool.get().or_else(|| self.evict_held(h)) else {
                         return false;
                     };
                     let src = &data[(at - off) as usize..][..len];
                     self.chunks[c as usize * CHUNK..][..len].copy_from_slice(src);
+                    let gap = |x: u64| u16::try_from(x).unwrap_or(u16::MAX);
                     let s = &mut self.sessions[h as usize];
-                    let n = usize::from(s.n_held);
-                    s.held.copy_within(i..n, i + 1);
+                    s.held.copy_within(i..n_held, i + 1);
                     s.held[i] = Held {
                         off: at,
                         len: len as u16,
                         chunk: c,
+                        head: gap(at - whole.0),
+                        tail: gap(whole.1.saturating_sub(at + len as u64)),
+                        suspect,
                     };
                     s.n_held += 1;
                     i += 1;
@@ -731,26 +998,54 @@ impl Reassembly {
         true
     }
 
-    /// New bytes `mine` (from stream offset `at`, the segment ending at
-    /// `end`) meet held piece `p`, which starts at or before `at`: the held
-    /// bytes win; the overlap is counted as same or different. Returns
-    /// where the overlap ends.
+    /// New bytes `mine` (from stream offset `at`, of a segment spanning
+    /// `whole` whose bytes here end at `end`) meet held piece `i`, which
+    /// starts at or before `at`. Which copy stays: a normal copy beats a
+    /// suspect one, a suspect one never beats a normal one, else the
+    /// receiving host's policy. Returns where the overlap ends.
+    #[allow(clippy::too_many_arguments)]
     fn overlap_held(
         &mut self,
-        p: Held,
+        h: u32,
+        i: usize,
         at: u64,
         mine: &[u8],
         end: u64,
+        whole: (u64, u64),
+        suspect: bool,
         placed: &mut Placed,
     ) -> u64 {
-        let upto = end.min(p.off + u64::from(p.len));
+        let (p, policy) = {
+            let s = &self.sessions[h as usize];
+            (s.held[i], s.policy)
+        };
+        let upto = end.min(p.end());
         let mine = &mine[..(upto - at) as usize];
-        let theirs = &self.chunks[p.chunk as usize * CHUNK + (at - p.off) as usize..][..mine.len()];
-        if mine == theirs {
+        let start = p.chunk as usize * CHUNK + (at - p.off) as usize;
+        let same = self.chunks[start..][..mine.len()] == *mine;
+        if same {
             self.counters.overlaps_same += 1;
         } else {
             self.counters.overlaps_different += 1;
             placed.overlap_different = true;
+            let (old_start, old_end) = p.segment();
+            let new_wins = match (p.suspect, suspect) {
+                (true, false) => true,
+                (false, true) => false,
+                _ => policy.new_wins(whole.0, whole.1, old_start, old_end),
+            };
+            if new_wins {
+                self.chunks[start..][..mine.len()].copy_from_slice(mine);
+                self.counters.overlaps_new_won += 1;
+                if p.suspect && !suspect {
+                    self.counters.suspect_replaced += 1;
+                    placed.replaced_suspect = true;
+                }
+            }
+        }
+        // A normal copy over the whole of a suspect piece vouches for it.
+        if p.suspect && !suspect && at <= p.off && upto >= p.end() {
+            self.sessions[h as usize].held[i].suspect = false;
         }
         upto
     }
@@ -777,13 +1072,14 @@ impl Reassembly {
     }
 
     /// Delivers `data` at the delivered point `off`, then every held piece
-    /// that has become contiguous (the held bytes win where they overlap).
+    /// that has become contiguous (where they overlap, the host's policy
+    /// picks the copy).
     fn deliver_run(
         &mut self,
         h: u32,
-        dir: Dir,
         off: u64,
         data: &[u8],
+        whole: (u64, u64),
         placed: &mut Placed,
         ev: &mut impl FnMut(StreamEvent<'_>),
     ) {
@@ -791,47 +1087,70 @@ impl Reassembly {
         let end = off + data.len() as u64;
         let mut at = off;
         while at < end && self.sessions[h as usize].status == Status::Active {
-            let s = self.sessions[h as usize];
-            let first = (s.n_held > 0).then(|| s.held[0]);
+            let first = {
+                let s = &self.sessions[h as usize];
+                (s.n_held > 0).then(|| s.held[0])
+            };
             match first {
                 Some(p) if p.off <= at => {
-                    // A held piece starts here: it wins over the new bytes.
-                    let upto = self.overlap_held(p, at, &data[(at - off) as usize..], end, placed);
-                    self.pull_held(h, dir, ev);
-                    at = self.sessions[h as usize].delivered.max(upto);
+                    let upto = self.overlap_held(
+                        h,
+                        0,
+                        at,
+                        &data[(at - off) as usize..],
+                        end,
+                        whole,
+                        false,
+                        placed,
+                    );
+                    self.pull_held(h, ev);
+                    let d = self.sessions[h as usize].delivered;
+                    if d < upto {
+                        // A suspect piece still waits: the rest waits too,
+                        // held behind it.
+                        let rest = &data[(upto - off) as usize..];
+                        if !rest.is_empty() {
+                            self.hold(h, upto, rest, whole, false, placed);
+                        }
+                        return;
+                    }
+                    at = d.max(upto);
                 }
                 _ => {
                     let stop = first.map_or(end, |p| p.off.min(end));
                     let piece = &data[(at - off) as usize..(stop - off) as usize];
-                    self.push(h, dir, piece, ev);
+                    self.push(h, piece, ev);
                     at = stop;
                 }
             }
         }
-        self.pull_held(h, dir, ev);
+        self.pull_held(h, ev);
     }
 
-    /// Delivers held pieces that start at the delivered point.
-    fn pull_held(&mut self, h: u32, dir: Dir, ev: &mut impl FnMut(StreamEvent<'_>)) {
+    /// Delivers held pieces that start at the delivered point; a suspect
+    /// one only once the receiver has acknowledged it.
+    fn pull_held(&mut self, h: u32, ev: &mut impl FnMut(StreamEvent<'_>)) {
         loop {
-            let s = self.sessions[h as usize];
-            if s.n_held == 0 || s.status != Status::Active {
-                return;
-            }
-            let p = s.held[0];
-            let pend = p.off + u64::from(p.len);
-            if p.off > s.delivered {
-                return;
-            }
+            let (p, delivered) = {
+                let s = &self.sessions[h as usize];
+                if s.n_held == 0 || s.status != Status::Active {
+                    return;
+                }
+                let p = s.held[0];
+                if p.off > s.delivered || (p.suspect && !s.acked_to(p.end())) {
+                    return;
+                }
+                (p, s.delivered)
+            };
             self.drop_first_held(h);
-            if pend > s.delivered {
-                let skip = (s.delivered - p.off) as usize;
+            if p.end() > delivered {
+                let skip = (delivered - p.off) as usize;
                 let len = p.len as usize - skip;
                 // The chunk is back in the pool, but nothing takes it before
                 // this copy: push reads it first.
                 let mut tmp = [0u8; CHUNK];
                 tmp[..len].copy_from_slice(&self.chunks[p.chunk as usize * CHUNK + skip..][..len]);
-                self.push(h, dir, &tmp[..len], ev);
+                self.push(h, &tmp[..len], ev);
             }
         }
     }
@@ -845,44 +1164,148 @@ impl Reassembly {
         self.chunk_pool.put(c);
     }
 
-    /// Delivers every held piece in order, each hole before one a gap.
-    fn flush_held(&mut self, h: u32, dir: Dir, ev: &mut impl FnMut(StreamEvent<'_>)) {
+    /// Delivers every held piece in order, each hole before one a gap;
+    /// suspect pieces the receiver never acknowledged are dropped unseen.
+    fn flush_held(&mut self, h: u32, ev: &mut impl FnMut(StreamEvent<'_>)) {
         loop {
-            self.pull_held(h, dir, ev);
-            let s = self.sessions[h as usize];
-            if s.n_held == 0 || s.status != Status::Active {
+            self.pull_held(h, ev);
+            let (p, active) = {
+                let s = &self.sessions[h as usize];
+                (
+                    (s.n_held > 0).then(|| (s.held[0], s.acked_to(s.held[0].end()))),
+                    s.status == Status::Active,
+                )
+            };
+            let Some((p, acked)) = p.filter(|_| active) else {
+                return;
+            };
+            if p.suspect && !acked {
+                self.drop_first_held(h);
+                self.counters.suspect_unacked += 1;
+            } else if p.off > self.sessions[h as usize].delivered {
+                self.skip_to(h, p.off);
+            } else {
                 return;
             }
-            self.skip_to(h, s.held[0].off);
         }
+    }
+
+    /// Appends bytes at the delivered point, taking out the urgent byte
+    /// if they hold it (as the receiving host does).
+    fn push(&mut self, h: u32, mut data: &[u8], ev: &mut impl FnMut(StreamEvent<'_>)) {
+        loop {
+            let s = &mut self.sessions[h as usize];
+            let Some(u) = s.urgent else {
+                break;
+            };
+            if u < s.delivered {
+                s.urgent = None;
+                break;
+            }
+            let k = (u - s.delivered) as usize;
+            if k >= data.len() {
+                break;
+            }
+            self.push_plain(h, &data[..k], ev);
+            let s = &mut self.sessions[h as usize];
+            if s.status != Status::Active {
+                return;
+            }
+            // One sequence number that is no stream byte: what is held
+            // beyond it moves back one.
+            s.next_seq = s.next_seq.wrapping_add(1);
+            s.urgent = None;
+            let n = usize::from(s.n_held);
+            for p in s.held[..n].iter_mut().filter(|p| p.off > u) {
+                p.off -= 1;
+            }
+            if self.cfg.urgent == UrgentPolicy::Gap {
+                s.gap_pending = true;
+                s.block_len = 0;
+                s.block_start = s.delivered;
+            }
+            self.counters.urgent_removed += 1;
+            data = &data[k + 1..];
+        }
+        self.push_plain(h, data, ev);
+    }
+
+    /// Whether the other direction of `h`'s flow parsed its TLS hello.
+    fn peer_hello(&self, h: u32) -> bool {
+        let s = &self.sessions[h as usize];
+        let peer_bit = if s.to_client { 1 } else { 2 };
+        self.hellos
+            .get(s.slot as usize)
+            .is_some_and(|b| b & peer_bit != 0)
     }
 
     /// Appends bytes at the delivered point to the window and hands them
     /// to the matcher, in pieces small enough that each is seen with at
     /// least `--stream-window` bytes before it (the block holds the window
-    /// and one piece).
-    fn push(&mut self, h: u32, dir: Dir, mut data: &[u8], ev: &mut impl FnMut(StreamEvent<'_>)) {
+    /// and one piece). TLS ciphertext moves the stream on unscanned.
+    fn push_plain(&mut self, h: u32, mut data: &[u8], ev: &mut impl FnMut(StreamEvent<'_>)) {
         let bs = self.block;
         let w = piece_len(self.cfg.window);
         while !data.is_empty() {
-            let s = self.sessions[h as usize];
-            if s.status != Status::Active {
+            if self.sessions[h as usize].status != Status::Active {
                 return;
             }
             let mut take = data.len().min(w);
             if self.cfg.depth > 0 {
-                let room = self.cfg.depth.saturating_sub(s.delivered);
+                let room = self
+                    .cfg
+                    .depth
+                    .saturating_sub(self.sessions[h as usize].delivered);
                 take = take.min(room as usize);
             }
-            let plain = {
+            let peer_hello = self.peer_hello(h);
+            let (run, hello_now, skipped_before) = {
                 let s = &mut self.sessions[h as usize];
-                s.tls.plain_prefix(&data[..take], s.delivered)
+                let mine = if s.to_client {
+                    SERVER_HELLO
+                } else {
+                    CLIENT_HELLO
+                };
+                let skipped = s.tls.skipped;
+                let run = s.tls.next_run(&data[..take], s.delivered, mine, peer_hello);
+                if std::mem::take(&mut s.tls.lost_sync) {
+                    self.counters.tls_resync += 1;
+                    self.tls_lost_sync = true;
+                    // Plaintext after skipped ciphertext does not follow on.
+                    if skipped {
+                        s.gap_pending = true;
+                        s.block_len = 0;
+                        s.block_start = s.delivered;
+                    }
+                }
+                (run, s.tls.hello, skipped)
             };
-            let cipher = plain < take;
-            take = plain;
+            if hello_now {
+                let s = &self.sessions[h as usize];
+                let bit = if s.to_client { 2 } else { 1 };
+                if let Some(b) = self.hellos.get_mut(s.slot as usize) {
+                    *b |= bit;
+                }
+            }
+            let take = match run {
+                Run::Skip(n) => {
+                    if !skipped_before {
+                        self.counters.ciphertext += 1;
+                    }
+                    let s = &mut self.sessions[h as usize];
+                    s.delivered += n as u64;
+                    s.next_seq = s.next_seq.wrapping_add(n as u32);
+                    s.block_len = 0;
+                    s.block_start = s.delivered;
+                    data = &data[n..];
+                    self.check_depth(h, ev);
+                    continue;
+                }
+                Run::Scan(n) => n,
+            };
             if take > 0 {
-                if s.block == NIL {
-                    let Some(b) = self.block_pool.get() else {
+                if self.sessions[h as usize].block == NIL {
+                    let Some(b) = self.block_pool.get().or_else(|| self.evict_window(h)) else {
                         // No window to keep: the direction is over its
                         // limits, and its packets go to the stream rules
                         // one by one instead.
@@ -918,7 +1341,7 @@ impl Reassembly {
                 self.counters.bytes += take as u64;
                 ev(StreamEvent::Data(Delivery {
                     session: h,
-                    dir,
+                    dir: s.dir(),
                     window: &blk[..s.block_len as usize],
                     base: s.block_start,
                     new_from,
@@ -927,36 +1350,44 @@ impl Reassembly {
                 }));
             }
             data = &data[take..];
-            let s = self.sessions[h as usize];
-            if cipher {
-                self.counters.ciphertext += 1;
-                self.finish(h, Status::Finished, ev);
-                return;
-            }
-            if self.cfg.depth > 0 && s.delivered >= self.cfg.depth {
-                self.counters.depth_reached += 1;
-                self.finish(h, Status::Finished, ev);
-                return;
-            }
+            self.check_depth(h, ev);
         }
     }
 
-    /// The direction takes nothing more (`status` says why): its block and
-    /// chunks go back and the matcher lets go of its state. The session
-    /// stays to say so.
+    /// Past `--stream-depth` the direction is finished.
+    fn check_depth(&mut self, h: u32, ev: &mut impl FnMut(StreamEvent<'_>)) {
+        let s = &self.sessions[h as usize];
+        if self.cfg.depth > 0 && s.delivered >= self.cfg.depth && s.status == Status::Active {
+            self.counters.depth_reached += 1;
+            self.finish(h, Status::Finished, ev);
+        }
+    }
+
+    /// The direction takes nothing more (`status` says why): the matcher
+    /// lets go of its state, the session goes back to the pool, and the
+    /// flow's entry says what became of the direction.
     fn finish(&mut self, h: u32, status: Status, ev: &mut impl FnMut(StreamEvent<'_>)) {
-        let s = &mut self.sessions[h as usize];
-        if s.status != Status::Active {
-            return;
-        }
-        s.status = status;
-        self.free_buffers(h);
+        let (slot, dir) = {
+            let s = &mut self.sessions[h as usize];
+            if s.status != Status::Active {
+                return;
+            }
+            s.status = status;
+            (s.slot as usize, s.dir())
+        };
         ev(StreamEvent::Done(h));
-        self.update_memuse();
+        if self.handles.get(slot).map(|x| x[dir as usize]) == Some(h) {
+            self.handles[slot][dir as usize] = if status == Status::Overflow {
+                REFUSED
+            } else {
+                DONE
+            };
+        }
+        self.release(h);
     }
 
-    /// The flow in `slot` was reset (an in-window RST): what is held goes
-    /// to the matcher and neither direction takes more.
+    /// The flow in `slot` was reset (a RST at the receiver's next byte):
+    /// what is held goes to the matcher and neither direction takes more.
     pub fn reset(&mut self, slot: u32, flow_id: u64, ev: &mut impl FnMut(StreamEvent<'_>)) {
         self.close(slot, flow_id, ev);
         if self.owners.get(slot as usize) == Some(&flow_id) {
@@ -984,12 +1415,10 @@ impl Reassembly {
         }
         for dir in [Dir::ToServer, Dir::ToClient] {
             let h = self.handles[s][dir as usize];
-            if h == NIL || h == REFUSED {
-                continue;
+            if is_session(h) {
+                self.flush_held(h, ev);
+                self.finish(h, Status::Finished, ev);
             }
-            self.flush_held(h, dir, ev);
-            self.finish(h, Status::Finished, ev);
-            self.session_pool.put(h);
             self.handles[s][dir as usize] = NIL;
         }
         self.update_memuse();
@@ -999,18 +1428,51 @@ impl Reassembly {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use policy::HostPolicies;
 
     const ISN: u32 = 1000;
 
     fn small() -> Reassembly {
+        with_policy("linux")
+    }
+
+    fn with_policy(p: &str) -> Reassembly {
         Reassembly::new(
             StreamConfig {
                 window: 64,
+                policies: HostPolicies::parse(&[p.to_string()]).unwrap(),
                 ..StreamConfig::default()
             },
             8,
             0,
         )
+    }
+
+    /// What a delivery callback saw: the bytes, with `|` at each gap.
+    fn text(out: &mut String) -> impl FnMut(StreamEvent<'_>) + '_ {
+        |e| {
+            if let StreamEvent::Data(d) = e {
+                if d.gap {
+                    out.push('|');
+                }
+                out.push_str(&String::from_utf8_lossy(&d.window[d.new_from..]));
+            }
+        }
+    }
+
+    /// A client segment at stream offset `rel`.
+    fn at(rel: u32, b: &[u8]) -> Segment<'_> {
+        Segment::new(ISN + 1 + rel, None, b)
+    }
+
+    /// Feeds whole segments to the client direction of flow 7 in slot 0.
+    fn feed_segs(r: &mut Reassembly, segs: &[Segment<'_>]) -> (String, Vec<Placed>) {
+        let mut out = String::new();
+        let placed = segs
+            .iter()
+            .map(|s| r.segment(0, 7, Dir::ToServer, Some(ISN), s, &mut text(&mut out)))
+            .collect();
+        (out, placed)
     }
 
     /// Feeds segments `(seq offset from the stream start, bytes)` to the
@@ -1019,11 +1481,7 @@ mod tests {
         let mut out = String::new();
         let mut placed = Vec::new();
         for &(rel, b) in segs {
-            let seg = Segment {
-                seq: ISN + 1 + rel,
-                ack: None,
-                payload: b,
-            };
+            let seg = Segment::new(ISN + 1 + rel, None, b);
             placed.push(r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
                 if let StreamEvent::Data(d) = e {
                     if d.gap {
@@ -1074,21 +1532,6 @@ mod tests {
     }
 
     #[test]
-    fn different_overlaps_keep_the_first_data_and_say_so() {
-        // Over delivered bytes.
-        let mut r = small();
-        let (out, placed) = feed(&mut r, &[(0, b"abcd"), (2, b"XYef")]);
-        assert_eq!(out, "abcdef");
-        assert!(placed[1].overlap_different);
-        // Over held bytes: the first held copy wins when the hole fills.
-        let mut r = small();
-        let (out, placed) = feed(&mut r, &[(4, b"ef"), (4, b"EF"), (0, b"abcdXF")]);
-        assert_eq!(out, "abcdef");
-        assert!(placed[1].overlap_different && placed[2].overlap_different);
-        assert_eq!(r.counters.overlaps_different, 2);
-    }
-
-    #[test]
     fn an_unfilled_hole_is_a_gap_when_acked_or_at_the_end() {
         let mut r = small();
         let (out, _) = feed(&mut r, &[(0, b"ab"), (4, b"ef")]);
@@ -1100,11 +1543,7 @@ mod tests {
         // it is a gap at once.
         let mut r = small();
         feed(&mut r, &[(0, b"ab")]);
-        let ack = Segment {
-            seq: 5000,
-            ack: Some(ISN + 1 + 6),
-            payload: &[],
-        };
+        let ack = Segment::new(5000, Some(ISN + 1 + 6), &[]);
         r.segment(0, 7, Dir::ToClient, Some(4999), &ack, &mut |_| {});
         assert_eq!(feed(&mut r, &[(6, b"gh")]).0, "|gh");
         assert_eq!(r.counters.gaps, 1);
@@ -1115,11 +1554,7 @@ mod tests {
         let mut r = small();
         let data: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 26) as u8).collect();
         let mut seen = Vec::new();
-        let seg = Segment {
-            seq: ISN + 1,
-            ack: None,
-            payload: &data,
-        };
+        let seg = Segment::new(ISN + 1, None, &data);
         r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
             if let StreamEvent::Data(d) = e {
                 assert!(d.window.len() - d.new_from <= 64);
@@ -1166,11 +1601,7 @@ mod tests {
     #[test]
     fn midstream_flows_are_refused_unless_asked_for() {
         let mut r = small();
-        let seg = Segment {
-            seq: 77,
-            ack: None,
-            payload: b"data",
-        };
+        let seg = Segment::new(77, None, b"data");
         let p = r.segment(0, 7, Dir::ToServer, None, &seg, &mut |_| {});
         assert!(p.unstreamed);
         assert_eq!(r.counters.midstream_skipped, 1);
@@ -1190,51 +1621,6 @@ mod tests {
         });
         assert!(!p.unstreamed);
         assert_eq!(got, b"data");
-    }
-
-    #[test]
-    fn tls_ciphertext_is_not_delivered() {
-        let mut r = small();
-        let mut hello = vec![0x16, 3, 1, 0, 4, 1, 0, 0, 0];
-        hello.extend_from_slice(&[0x14, 3, 3, 0, 1, 1]);
-        hello.extend_from_slice(&[0x17, 3, 3, 0, 3, b'a', b'b', b'c']);
-        let mut got = Vec::new();
-        let seg = Segment {
-            seq: ISN + 1,
-            ack: None,
-            payload: &hello,
-        };
-        r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
-            if let StreamEvent::Data(d) = e {
-                got.extend_from_slice(&d.window[d.new_from..]);
-            }
-        });
-        assert_eq!(got, &hello[..9], "the handshake record only");
-        assert_eq!(r.counters.ciphertext, 1);
-        // Not TLS: all of it.
-        let mut t = Tls::Unknown;
-        assert_eq!(t.plain_prefix(b"\x16 POST", 0), 6);
-    }
-
-    #[test]
-    fn auto_checksums_turn_off_on_offloaded_captures() {
-        let mut c = Checksums::new(ChecksumMode::Auto);
-        for i in 0..CHECKSUM_SAMPLE {
-            c.admit(|| i % 5 != 0);
-        }
-        assert!(c.turned_off);
-        assert!(c.admit(|| false), "no longer verified");
-        let mut on = Checksums::new(ChecksumMode::On);
-        for _ in 0..CHECKSUM_SAMPLE + 1 {
-            assert!(!on.admit(|| false));
-        }
-        assert!(!on.turned_off);
-        let mut auto = Checksums::new(ChecksumMode::Auto);
-        for i in 0..CHECKSUM_SAMPLE {
-            auto.admit(|| i % 20 != 0);
-        }
-        assert!(!auto.turned_off, "one in twenty bad is damage, not offload");
-        assert!(Checksums::new(ChecksumMode::Off).admit(|| false));
     }
 
     /// A small deterministic generator (xorshift), so the random cases
@@ -1295,11 +1681,7 @@ mod tests {
             let mut got = Vec::new();
             let mut gaps = 0;
             for &(a, b) in &segs {
-                let seg = Segment {
-                    seq: ISN.wrapping_add(1 + a as u32),
-                    ack: None,
-                    payload: &data[a..b],
-                };
+                let seg = Segment::new(ISN.wrapping_add(1 + a as u32), None, &data[a..b]);
                 let p = r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
                     if let StreamEvent::Data(d) = e {
                         gaps += usize::from(d.gap);
@@ -1348,11 +1730,11 @@ mod tests {
             let slot = rng.below(8) as u32;
             let flow = 1 + u64::from(slot) + 8 * (u64::from(i) / 5000);
             let n = rng.below(1500) as usize;
-            let seg = Segment {
-                seq: rng.next() as u32,
-                ack: (rng.below(2) == 0).then(|| rng.next() as u32),
-                payload: &junk[..n],
-            };
+            let seg = Segment::new(
+                rng.next() as u32,
+                (rng.below(2) == 0).then(|| rng.next() as u32),
+                &junk[..n],
+            );
             let dir = if rng.below(2) == 0 {
                 Dir::ToServer
             } else {
@@ -1374,60 +1756,129 @@ mod tests {
     }
 
     #[test]
-    fn a_direction_without_a_window_falls_back_to_packets() {
-        // Room for one window block: the second direction gets none.
+    fn different_overlaps_follow_the_receivers_policy() {
+        // Over delivered bytes the old ones stay, whatever the policy.
+        let mut r = small();
+        let (out, placed) = feed(&mut r, &[(0, b"abcd"), (2, b"XYef")]);
+        assert_eq!(out, "abcdef");
+        assert!(placed[1].overlap_different);
+        // Over held bytes, Linux: a copy over the same span leaves the
+        // first; one that starts before the held one replaces it.
+        let mut r = small();
+        let (out, placed) = feed(&mut r, &[(4, b"ef"), (4, b"EF"), (0, b"abcdXF")]);
+        assert_eq!(out, "abcdXF");
+        assert!(placed[1].overlap_different && placed[2].overlap_different);
+        assert_eq!(r.counters.overlaps_different, 2);
+        assert_eq!(r.counters.overlaps_new_won, 1);
+        // `first` (and inline) keeps the first copy; `last` the last one.
+        let mut r = with_policy("first");
+        let (out, _) = feed(&mut r, &[(4, b"ef"), (4, b"EF"), (0, b"abcdXF")]);
+        assert_eq!(out, "abcdef");
+        let mut r = with_policy("last");
+        assert_eq!(
+            feed(&mut r, &[(4, b"ef"), (4, b"EF"), (0, b"abcd")]).0,
+            "abcdEF"
+        );
+        let mut r = with_policy("old-linux");
+        assert_eq!(
+            feed(&mut r, &[(4, b"ef"), (4, b"EF"), (0, b"abcd")]).0,
+            "abcdEF"
+        );
+    }
+
+    #[test]
+    fn the_policy_is_the_receiving_hosts() {
         let mut r = Reassembly::new(
             StreamConfig {
                 window: 64,
-                reassembly_memcap: 2 * 2 * 64,
+                policies: HostPolicies::parse(&["10.0.0.0/8=first".into()]).unwrap(),
                 ..StreamConfig::default()
             },
             8,
             0,
         );
-        let seg = |seq: u32, payload: &'static [u8]| Segment {
-            seq,
-            ack: None,
-            payload,
-        };
-        let first = r.segment(
-            0,
-            7,
-            Dir::ToServer,
-            Some(ISN),
-            &seg(ISN + 1, b"abc"),
-            &mut |_| {},
-        );
-        assert!(!first.unstreamed);
-        let mut done = 0;
-        let second = r.segment(
-            1,
-            8,
-            Dir::ToServer,
-            Some(ISN),
-            &seg(ISN + 1, b"abc"),
-            &mut |e| {
-                done += usize::from(matches!(e, StreamEvent::Done(_)));
-            },
-        );
-        assert!(second.unstreamed, "its stream rules must see the packet");
-        assert_eq!((r.counters.over_limits, done), (1, 1));
-        let later = r.segment(
-            1,
-            8,
-            Dir::ToServer,
-            Some(ISN),
-            &seg(ISN + 4, b"def"),
-            &mut |_| {},
-        );
-        assert!(later.unstreamed);
-        r.end(1, 8, &mut |_| {});
-        r.end(0, 7, &mut |_| {});
-        assert_eq!((r.counters.sessions, r.counters.blocks), (0, 0));
+        let to = |ip: &str| ip.parse::<IpAddr>().unwrap();
+        for (slot, host, want) in [(0, "10.1.1.1", "abcdef"), (1, "192.0.2.1", "abcdXF")] {
+            let mut out = String::new();
+            for (rel, b) in [(4u32, &b"ef"[..]), (0, b"abcdXF")] {
+                let seg = Segment {
+                    receiver: to(host),
+                    ..at(rel, b)
+                };
+                r.segment(
+                    slot,
+                    7 + u64::from(slot),
+                    Dir::ToServer,
+                    Some(ISN),
+                    &seg,
+                    &mut text(&mut out),
+                );
+            }
+            assert_eq!(out, want, "{host}");
+        }
     }
 
     #[test]
-    fn sessions_run_out_and_are_counted() {
+    fn suspect_bytes_wait_for_the_receivers_word() {
+        let mut r = small();
+        let suspect = |rel, b| Segment {
+            suspect: true,
+            ..at(rel, b)
+        };
+        // A low-TTL copy at the next byte is held, not delivered; the real
+        // copy replaces it and goes out.
+        let (out, placed) = feed_segs(&mut r, &[suspect(0, b"JUNK"), at(0, b"evil")]);
+        assert_eq!(out, "evil");
+        assert!(placed[1].replaced_suspect);
+        assert_eq!(
+            (r.counters.suspect_held, r.counters.suspect_replaced),
+            (1, 1)
+        );
+        // A suspect copy nobody contradicts goes out once acknowledged.
+        let (out, _) = feed_segs(&mut r, &[suspect(4, b"more")]);
+        assert_eq!(out, "");
+        let mut out = String::new();
+        let ack = Segment::new(5000, Some(ISN + 1 + 8), &[]);
+        r.segment(0, 7, Dir::ToClient, Some(4999), &ack, &mut text(&mut out));
+        assert_eq!(out, "more");
+        // Never acknowledged: not delivered, even at the end.
+        assert_eq!(feed_segs(&mut r, &[suspect(8, b"lost")]).0, "");
+        assert_eq!(end(&mut r), "");
+        assert_eq!(r.counters.suspect_unacked, 1);
+        assert_eq!(r.counters.chunks, 0);
+    }
+
+    #[test]
+    fn the_urgent_byte_comes_out_of_the_stream() {
+        let urgent = |rel: u32, b: &'static [u8], byte: u32| Segment {
+            urgent: Some(ISN + 1 + byte),
+            ..at(rel, b)
+        };
+        // In order: "evXil" with X urgent reads "evil", and what follows
+        // still lands where it belongs.
+        let mut r = small();
+        let (out, _) = feed_segs(&mut r, &[urgent(0, b"evXil", 2), at(5, b"!!")]);
+        assert_eq!(out, "evil!!");
+        assert_eq!(r.counters.urgent_removed, 1);
+        // Out of order: the tail first, then the urgent segment.
+        let mut r = small();
+        let (out, _) = feed_segs(&mut r, &[at(3, b"il"), at(5, b"!"), urgent(0, b"evX", 2)]);
+        assert_eq!(out, "evil!");
+        // Inline keeps it; gap restarts matching after it.
+        let mut cfg = StreamConfig {
+            window: 64,
+            urgent: UrgentPolicy::Inline,
+            ..StreamConfig::default()
+        };
+        let mut r = Reassembly::new(cfg, 8, 0);
+        assert_eq!(feed_segs(&mut r, &[urgent(0, b"evXil", 2)]).0, "evXil");
+        cfg.urgent = UrgentPolicy::Gap;
+        let mut r = Reassembly::new(cfg, 8, 0);
+        assert_eq!(feed_segs(&mut r, &[urgent(0, b"evXil", 2)]).0, "ev|il");
+    }
+
+    #[test]
+    fn sessions_run_out_and_the_idlest_gives_way() {
         let mut r = Reassembly::new(
             StreamConfig {
                 memcap: 1,
@@ -1437,24 +1888,161 @@ mod tests {
             0,
         );
         assert_eq!(r.capacity(), 1);
-        let seg = Segment {
-            seq: ISN + 1,
-            ack: None,
-            payload: b"x",
-        };
+        let seg = at(0, b"x");
+        let mut done = 0;
+        let mut count = |e: StreamEvent<'_>| done += usize::from(matches!(e, StreamEvent::Done(_)));
         assert!(
-            !r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |_| {})
+            !r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut count)
                 .unstreamed
         );
-        assert!(
-            r.segment(1, 8, Dir::ToServer, Some(ISN), &seg, &mut |_| {})
-                .unstreamed
+        let p = r.segment(1, 8, Dir::ToServer, Some(ISN), &seg, &mut count);
+        assert!(!p.unstreamed, "the newcomer takes the idle one's session");
+        assert_eq!(
+            (r.counters.evicted_sessions, r.counters.sessions_full),
+            (1, 0)
         );
-        assert_eq!(r.counters.sessions_full, 1);
+        assert_eq!(done, 1, "the matcher lets go of the evicted state");
+        // The evicted direction goes on packet by packet, an exception.
+        let p = r.segment(0, 7, Dir::ToServer, Some(ISN), &at(1, b"y"), &mut |_| {});
+        assert!(p.unstreamed && p.exception);
         r.end(0, 7, &mut |_| {});
-        assert!(
-            !r.segment(2, 9, Dir::ToServer, Some(ISN), &seg, &mut |_| {})
-                .unstreamed
+        r.end(1, 8, &mut |_| {});
+        assert_eq!(r.counters.sessions, 0);
+    }
+
+    #[test]
+    fn a_direction_that_needs_a_window_takes_the_idlest_ones() {
+        // Room for one window block.
+        let mut r = Reassembly::new(
+            StreamConfig {
+                window: 64,
+                reassembly_memcap: 2 * 2 * 64,
+                ..StreamConfig::default()
+            },
+            8,
+            0,
         );
+        let mut out = String::new();
+        r.segment(
+            0,
+            7,
+            Dir::ToServer,
+            Some(ISN),
+            &at(0, b"abc"),
+            &mut text(&mut out),
+        );
+        let p = r.segment(
+            1,
+            8,
+            Dir::ToServer,
+            Some(ISN),
+            &at(0, b"abc"),
+            &mut text(&mut out),
+        );
+        assert!(
+            !p.unstreamed && !p.exception,
+            "a window lost is no byte lost"
+        );
+        assert_eq!(r.counters.evicted_windows, 1);
+        // The first direction gets it back; its matching restarts.
+        r.segment(
+            0,
+            7,
+            Dir::ToServer,
+            Some(ISN),
+            &at(3, b"def"),
+            &mut text(&mut out),
+        );
+        assert_eq!(out, "abcabc|def");
+        assert_eq!(r.counters.evicted_windows, 2);
+        r.end(1, 8, &mut |_| {});
+        r.end(0, 7, &mut |_| {});
+        assert_eq!((r.counters.sessions, r.counters.blocks), (0, 0));
+    }
+
+    #[test]
+    fn held_data_gives_way_to_a_busier_direction() {
+        // Two chunks in the arena.
+        let mut r = Reassembly::new(
+            StreamConfig {
+                window: 64,
+                reassembly_memcap: 2 * 2 * CHUNK,
+                ..StreamConfig::default()
+            },
+            8,
+            0,
+        );
+        // Flow 7 holds two pieces ahead of a hole and goes quiet.
+        for rel in [10u32, 20] {
+            r.segment(0, 7, Dir::ToServer, Some(ISN), &at(rel, b"x"), &mut |_| {});
+        }
+        // Flow 8 needs to hold one: flow 7's go, unseen.
+        r.segment(1, 8, Dir::ToServer, Some(ISN), &at(10, b"y"), &mut |_| {});
+        assert_eq!(r.counters.evicted_held, 2);
+        let p = r.segment(0, 7, Dir::ToServer, Some(ISN), &at(0, b"z"), &mut |_| {});
+        assert!(p.exception, "flow 7 lost bytes nobody saw");
+        r.end(0, 7, &mut |_| {});
+        r.end(1, 8, &mut |_| {});
+        assert_eq!(r.counters.chunks, 0);
+    }
+
+    #[test]
+    fn tls_ciphertext_is_skipped_only_after_both_hellos() {
+        fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+            let mut r = vec![kind, 3, 3];
+            r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            r.extend_from_slice(body);
+            r
+        }
+        fn hello(kind: u8) -> Vec<u8> {
+            let mut b = vec![kind, 0, 0, 40, 3, 3];
+            b.extend_from_slice(&[0x5a; 40]);
+            record(22, &b)
+        }
+        let mut client = hello(1);
+        client.extend(record(20, &[1]));
+        client.extend(record(23, b"secret-bytes"));
+        let server = hello(2);
+        let run = |with_server: bool| {
+            let mut r = small();
+            let mut got = Vec::new();
+            let mut grab = |e: StreamEvent<'_>| {
+                if let StreamEvent::Data(d) = e {
+                    if d.dir == Dir::ToServer {
+                        got.extend_from_slice(&d.window[d.new_from..]);
+                    }
+                }
+            };
+            if with_server {
+                let s = Segment::new(9001, None, &server);
+                r.segment(0, 7, Dir::ToClient, Some(9000), &s, &mut grab);
+            }
+            let c = Segment::new(ISN + 1, None, &client);
+            r.segment(0, 7, Dir::ToServer, Some(ISN), &c, &mut grab);
+            (got, r.counters.ciphertext)
+        };
+        let (got, ciphertext) = run(true);
+        let mut want = hello(1);
+        want.extend_from_slice(&[20, 3, 3, 0, 1, 23, 3, 3, 0, 12]);
+        assert_eq!(got, want, "headers scanned, bodies skipped");
+        assert_eq!(ciphertext, 1);
+        // No ServerHello seen: nothing is taken for ciphertext.
+        assert_eq!(run(false), (client.clone(), 0));
+        // A fake prefix in front of cleartext blinds nothing, and says so.
+        let mut fake = vec![0x16, 3, 1, 0, 0, 0x17, 3, 3, 0, 0];
+        fake.extend_from_slice(b"GET /x HTTP/1.1\r\n");
+        let mut r = small();
+        let mut out = String::new();
+        let p = r.segment(
+            0,
+            7,
+            Dir::ToServer,
+            Some(ISN),
+            &at(0, &fake),
+            &mut text(&mut out),
+        );
+        assert!(out.ends_with("GET /x HTTP/1.1\r\n"));
+        assert!(p.tls_lost_sync);
+        assert_eq!(r.counters.tls_resync, 1);
     }
 }

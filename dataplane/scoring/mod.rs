@@ -745,6 +745,7 @@ mod tests {
                 reta_size: crate::rss::RETA_SIZE,
                 stream: Default::default(),
                 checksum: Default::default(),
+                exception: Default::default(),
             },
             None,
         )
