@@ -179,13 +179,22 @@ pub struct PipelineArgs {
     pub malformed: MalformedArg,
 
     /// Memory for IP fragment reassembly per worker (`16MiB`, `1GB`, bytes):
-    /// one 64 KiB slot per datagram in flight.
+    /// trackers, fragment entries and the fragments' bytes in 256-byte
+    /// chunks; the oldest incomplete datagrams give way when it runs out.
     #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
     pub defrag_memcap: usize,
 
     /// Drop a datagram still incomplete this long after its first fragment.
     #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
     pub defrag_timeout: Duration,
+
+    /// Which copy of overlapping IPv4 fragments the receiving hosts keep:
+    /// linux (since 4.19: a duplicate is ignored, any other overlap
+    /// discards the datagram; IPv6 always does this), or one of
+    /// Suricata's: old-linux, bsd, bsd-right, windows, solaris, first,
+    /// last. Inline, the first copy wins and a changing one is dropped.
+    #[arg(long, value_name = "POLICY", default_value = "linux", value_parser = parse_defrag_policy)]
+    pub defrag_policy: crate::defrag::DefragPolicy,
 
     /// Memory per worker for TCP stream sessions and their Hyperscan stream
     /// state (one session per reassembled flow direction).
@@ -349,6 +358,16 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
     }
 }
 
+fn parse_defrag_policy(s: &str) -> Result<crate::defrag::DefragPolicy, String> {
+    crate::defrag::DefragPolicy::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = crate::defrag::DefragPolicy::ALL
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
 fn parse_urgent(s: &str) -> Result<crate::reassembly::policy::UrgentPolicy, String> {
     crate::reassembly::policy::UrgentPolicy::parse(s)
         .ok_or_else(|| "expected inline, oob, gap or drop".into())
@@ -485,6 +504,8 @@ impl PipelineArgs {
             defrag: DefragConfig {
                 memcap: self.defrag_memcap,
                 timeout_ns: ns(self.defrag_timeout),
+                policy: self.defrag_policy,
+                inline: mode == Mode::Ips,
             },
             mode,
             malformed,

@@ -17,7 +17,9 @@ use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
-use crate::worker::{handoff_mesh, MalformedPolicy, Mode, Worker, WorkerConfig};
+use crate::worker::{
+    handoff_mesh, MalformedPolicy, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS,
+};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
 use std::io::Read;
@@ -378,6 +380,9 @@ pub fn replay(
     })
 }
 
+/// A capture record held (inline) for its datagram's verdict.
+type HeldRecord = Option<(Arc<Vec<u8>>, Desc)>;
+
 fn run_worker(
     mut w: Worker,
     rx: Receiver<Burst>,
@@ -395,6 +400,19 @@ fn run_worker(
     let handoffs = w.handoff_receiver();
     // Until every other worker has closed its side of the mesh.
     let mut handoffs_open = handoffs.is_some();
+    // Inline, packets that completed a datagram another worker judges wait
+    // here (a record of the capture each) for the verdict.
+    let mut waiting: Vec<HeldRecord> = vec![None; MAX_HELD_FRAGMENTS];
+    let release = |w: &mut Worker, waiting: &mut [HeldRecord], sink: &mut CountingSink| {
+        w.take_released(|token, forward| {
+            if let Some((buf, d)) = waiting.get_mut(usize::from(token)).and_then(Option::take) {
+                if forward {
+                    let data = buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]);
+                    sink.send(&RawPacket::new(data, d.ts_ns));
+                }
+            }
+        });
+    };
     loop {
         // Wait for a burst, taking handed-over datagrams meanwhile.
         let b = match (&handoffs, handoffs_open) {
@@ -428,12 +446,19 @@ fn run_worker(
                 );
             }
             w.process_burst(&raw[..n], b.pass, &mut verdicts);
-            for (p, v) in raw[..n].iter().zip(&verdicts) {
-                if *v == Verdict::Forward {
-                    sink.send(p);
+            for ((p, v), d) in raw[..n].iter().zip(&verdicts).zip(&b.descs) {
+                match *v {
+                    Verdict::Forward => sink.send(p),
+                    Verdict::Hold(token) => {
+                        if let Some(slot) = waiting.get_mut(usize::from(token)) {
+                            *slot = Some((Arc::clone(buf), *d));
+                        }
+                    }
+                    Verdict::Drop(_) => {}
                 }
             }
         }
+        release(&mut w, &mut waiting, &mut sink);
         if b.now_ns != 0 {
             w.tick(b.now_ns);
         }
@@ -444,6 +469,7 @@ fn run_worker(
         }
     }
     w.close_handoffs();
+    release(&mut w, &mut waiting, &mut sink);
     let (mut c, latency) = w.finish(EndReason::Shutdown);
     c.sink_packets = sink.count();
     let _ = snaps.try_send((k, c));

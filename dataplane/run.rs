@@ -22,7 +22,7 @@ use crate::io::dpdk::{
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{Latency, WorkerCounters};
-use crate::worker::{handoff_mesh, Mode, Worker, WorkerConfig};
+use crate::worker::{handoff_mesh, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,14 +173,97 @@ fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64) -> [RawPacket<'_>; BURST_SIZE] 
     raw
 }
 
+/// Where a held mbuf goes once its verdict lets it through.
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    /// Out of a TX queue of this worker's.
+    Tx(PortId, QueueId),
+    /// Back to the main lcore, which transmits on the peer of this port.
+    Back(PortId),
+}
+
+/// Inline, mbufs that completed an IP datagram another worker is judging,
+/// by token, until the verdict comes back.
+struct Waiting {
+    slots: Vec<Option<(Mbuf, Exit)>>,
+}
+
+impl Waiting {
+    fn new() -> Self {
+        Waiting {
+            slots: (0..MAX_HELD_FRAGMENTS).map(|_| None).collect(),
+        }
+    }
+
+    fn keep(&mut self, token: u16, m: Option<Mbuf>, exit: Exit) {
+        if let (Some(slot), Some(m)) = (self.slots.get_mut(usize::from(token)), m) {
+            *slot = Some((m, exit));
+        }
+    }
+}
+
+/// Sends or frees the held mbufs whose verdict came back (the worker has
+/// counted them); returns the packets the sink took.
+fn release_waiting(w: &mut Worker, waiting: &mut Waiting, back: Option<&Sender<MbufBurst>>) -> u64 {
+    let mut done = [(0u16, false); MAX_HELD_FRAGMENTS];
+    let mut n = 0;
+    w.take_released(|token, forward| {
+        if n < done.len() {
+            done[n] = (token, forward);
+            n += 1;
+        }
+    });
+    let mut sink = 0;
+    for &(token, forward) in &done[..n] {
+        let Some((m, exit)) = waiting
+            .slots
+            .get_mut(usize::from(token))
+            .and_then(Option::take)
+        else {
+            continue;
+        };
+        if !forward {
+            continue; // dropped: the mbuf goes back to its pool here
+        }
+        let bytes = m.data().len() as u64;
+        match exit {
+            Exit::Tx(port, queue) => {
+                let mut one = [Some(m)];
+                let (sent, refused, _) = tx_burst(port, queue, &mut one, TX_RETRIES);
+                if refused > 0 {
+                    w.tx_failed(refused as u64, bytes);
+                }
+                sink += sent as u64;
+            }
+            Exit::Back(port) => {
+                let mut b = MbufBurst::new(port);
+                b.mbufs[0] = Some(m);
+                b.len = 1;
+                let sent = match back {
+                    Some(s) => s.try_send(b).is_ok(),
+                    None => false,
+                };
+                if sent {
+                    sink += 1;
+                } else {
+                    w.tx_failed(1, bytes);
+                }
+            }
+        }
+    }
+    sink
+}
+
 /// Hands one received burst to the pipeline and acts on the verdicts:
 /// forwarded packets leave by `out` (IPS) or are freed (IDS), dropped ones
-/// are freed. Returns the packets the sink took.
+/// are freed, held ones wait in `waiting`. Returns the packets the sink
+/// took.
 fn process_and_act(
     w: &mut Worker,
     pkts: &mut [Option<Mbuf>],
     now_ns: u64,
     out: Option<(PortId, QueueId)>,
+    waiting: &mut Waiting,
 ) -> u64 {
     let n = pkts.len();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
@@ -191,11 +274,20 @@ fn process_and_act(
     let mut tx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
     let mut forwarded = 0;
     for (m, v) in pkts.iter_mut().zip(&verdicts) {
-        if *v == Verdict::Forward {
-            if out.is_some() {
-                tx[forwarded] = m.take();
+        match *v {
+            Verdict::Forward => {
+                if out.is_some() {
+                    tx[forwarded] = m.take();
+                }
+                forwarded += 1;
             }
-            forwarded += 1;
+            // Only inline, so `out` names the peer port.
+            Verdict::Hold(token) => {
+                if let Some((port, queue)) = out {
+                    waiting.keep(token, m.take(), Exit::Tx(port, queue));
+                }
+            }
+            Verdict::Drop(_) => {}
         }
     }
     // What did not move into `tx` (drops; everything on a tap) goes back
@@ -227,6 +319,7 @@ fn poll_loop(
     let mut last_pub = 0u64;
     let mut empty_rounds = 0u32;
     let mut drained = 0u32;
+    let mut waiting = Waiting::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         if stopping {
@@ -245,8 +338,9 @@ fn poll_loop(
             got += n;
             let now = s.clock.now_ns();
             let out = forward.then(|| (ports[1 - pi], q));
-            sink += process_and_act(&mut s.worker, &mut rx[..n], now, out);
+            sink += process_and_act(&mut s.worker, &mut rx[..n], now, out, &mut waiting);
         }
+        sink += release_waiting(&mut s.worker, &mut waiting, None);
         let now = s.clock.now_ns();
         if got == 0 {
             // After a stop, keep polling until the queues are dry: drain.
@@ -268,18 +362,25 @@ fn poll_loop(
             last_pub = now;
         }
     }
-    finish(s, sink)
+    finish(s, sink, &mut waiting, None)
 }
 
-fn finish(s: WorkerSetup, sink: u64) -> (WorkerCounters, Latency) {
+fn finish(
+    s: WorkerSetup,
+    mut sink: u64,
+    waiting: &mut Waiting,
+    back: Option<&Sender<MbufBurst>>,
+) -> (WorkerCounters, Latency) {
     let WorkerSetup {
         mut worker,
         snaps,
         k,
         ..
     } = s;
-    // Datagrams other workers reassembled for this one's flows come first.
+    // Datagrams other workers reassembled for this one's flows come first,
+    // and the verdicts on fragments held here.
     worker.close_handoffs();
+    sink += release_waiting(&mut worker, waiting, back);
     let (mut c, latency) = worker.finish(EndReason::Shutdown);
     c.sink_packets = sink;
     let _ = snaps.try_send((k, c));
@@ -294,13 +395,20 @@ fn ring_loop(
 ) -> (WorkerCounters, Latency) {
     let mut sink = 0u64;
     let mut last_pub = 0u64;
+    let mut waiting = Waiting::new();
     loop {
         match input.recv_timeout(Duration::from_millis(1)) {
             Ok(mut b) => {
                 let n = b.len.min(BURST_SIZE);
                 match &back {
                     None => {
-                        sink += process_and_act(&mut s.worker, &mut b.mbufs[..n], b.now_ns, None)
+                        sink += process_and_act(
+                            &mut s.worker,
+                            &mut b.mbufs[..n],
+                            b.now_ns,
+                            None,
+                            &mut waiting,
+                        )
                     }
                     Some(back) => {
                         // Verdicts first; the main lcore transmits what is
@@ -313,9 +421,15 @@ fn ring_loop(
                         let mut out = MbufBurst::new(b.port);
                         for (m, v) in b.mbufs[..n].iter_mut().zip(&verdicts) {
                             let m = m.take();
-                            if *v == Verdict::Forward {
-                                out.mbufs[out.len] = m;
-                                out.len += 1;
+                            match *v {
+                                Verdict::Forward => {
+                                    out.mbufs[out.len] = m;
+                                    out.len += 1;
+                                }
+                                Verdict::Hold(token) => {
+                                    waiting.keep(token, m, Exit::Back(b.port));
+                                }
+                                Verdict::Drop(_) => {}
                             }
                         }
                         if out.len > 0 {
@@ -340,13 +454,14 @@ fn ring_loop(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         s.worker.poll_handoffs();
+        sink += release_waiting(&mut s.worker, &mut waiting, back.as_ref());
         let now = s.clock.now_ns();
         if now.saturating_sub(last_pub) >= PUBLISH_NS {
             s.publish(&s.worker, sink);
             last_pub = now;
         }
     }
-    finish(s, sink)
+    finish(s, sink, &mut waiting, back.as_ref())
 }
 
 /// What the main lcore lost on a worker's behalf in software dispatch.

@@ -234,7 +234,7 @@ impl From<IpProtocol> for u8 {
 }
 
 /// What sits on top of the link layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Network {
     #[default]
     Arp,

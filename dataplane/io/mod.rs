@@ -54,6 +54,10 @@ pub enum NicCheck {
 pub enum Verdict {
     Forward,
     Drop(DropReason),
+    /// Inline: keep the packet (it completed an IP datagram another worker
+    /// is judging) until `Worker::take_released` names this token with the
+    /// decision. Not yet counted as forwarded or dropped.
+    Hold(u16),
 }
 
 /// Why a packet was dropped; counted per reason, per worker.

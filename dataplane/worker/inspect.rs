@@ -1,0 +1,648 @@
+//! Inspecting one packet (or a rebuilt datagram) of a flow: checksums,
+//! the TCP tracker's word, reassembly, stream and packet rules, and what
+//! an IPS does with the packet.
+
+use super::*;
+/// What a stream event does to the matcher: new bytes are matched, a
+/// finished direction's state is let go. Returns whether a drop rule
+/// matched.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn on_stream_event(
+    ev: StreamEvent<'_>,
+    rules: &mut Rules,
+    tuple: &Tuple,
+    tuple_dir: Dir,
+    established: bool,
+    bits: &mut FlowBits,
+    ids: (u64, u64),
+    hits: &mut [u16; 4],
+    out: Out<'_>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) -> bool {
+    match ev {
+        StreamEvent::Done(session) => {
+            if let Some(sc) = rules.scanner.as_mut() {
+                sc.release(session);
+            }
+            false
+        }
+        StreamEvent::Data(d) => {
+            let t = if d.dir == tuple_dir {
+                *tuple
+            } else {
+                tuple.reversed()
+            };
+            let view = t.view(d.dir == Dir::ToServer, established, d.window);
+            let (flow_id, ts) = ids;
+            let alert = |rule, b, class: usize| {
+                counters.alerts += 1;
+                let a = t.alert(ts, flow_id, cfg.id, rule, b);
+                out.emit(counters, Event::Alert(a));
+                hits[class] += 1;
+            };
+            let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, alert);
+            counters.flowbits_full += lost;
+            blocked
+        }
+    }
+}
+
+/// A flow ended: what its streams still hold is matched (each hole a gap),
+/// their sessions go back, its feature record goes to the scorer and its
+/// flow record out.
+pub(super) fn flow_ended(
+    r: &FlowRecord,
+    stream: Option<&mut Reassembly>,
+    rules: Option<&mut Rules>,
+    scoring: Option<&mut WorkerScoring>,
+    events: &Option<Sender<Event>>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) {
+    let mut hits = [0u16; 4];
+    if let (Some(re), Some(rules)) = (stream, rules) {
+        let out = Out {
+            events,
+            wait: false,
+        };
+        hits = flow_streams_end(r, re, rules, out, counters, cfg);
+    }
+    if let Some(ws) = scoring {
+        ws.ended(r, &hits, false, &mut counters.scoring);
+    }
+    offer(events, counters, r);
+}
+
+/// Flushes an ended flow's streams into the matcher and frees them.
+pub(super) fn flow_streams_end(
+    r: &FlowRecord,
+    re: &mut Reassembly,
+    rules: &mut Rules,
+    out: Out<'_>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) -> [u16; 4] {
+    let mut hits = [0u16; 4];
+    if r.proto != 6 {
+        return hits;
+    }
+    let tuple = Tuple::of_flow(r, Dir::ToServer);
+    let established = r.tcp.is_some_and(|t| t.state.is_established());
+    let mut bits = r.bits;
+    re.end(r.slot, r.flow_id, &mut |ev| {
+        on_stream_event(
+            ev,
+            rules,
+            &tuple,
+            Dir::ToServer,
+            established,
+            &mut bits,
+            (r.flow_id, r.end_ns),
+            &mut hits,
+            out,
+            counters,
+            cfg,
+        );
+    });
+    hits
+}
+
+/// What stage 2 needs to account a whole packet to its flow and match it
+/// against the rules: borrowed from the worker's fields for one call.
+pub(super) struct Inspector<'a> {
+    pub(super) flows: &'a mut FlowTable,
+    pub(super) rules: Option<&'a mut Rules>,
+    pub(super) stream: Option<&'a mut Reassembly>,
+    pub(super) checks: &'a mut PacketChecks,
+    pub(super) scoring: Option<&'a mut WorkerScoring>,
+    pub(super) events: &'a Option<Sender<Event>>,
+    pub(super) counters: &'a mut WorkerCounters,
+    pub(super) cfg: &'a WorkerConfig,
+}
+
+/// A worker's checksum policies: IPv4 headers and TCP segments are
+/// judged apart (a capture can have offloaded TCP checksums and good IP
+/// ones).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PacketChecks {
+    pub ip: Checksums,
+    pub tcp: Checksums,
+}
+
+impl PacketChecks {
+    pub fn new(mode: ChecksumMode) -> Self {
+        PacketChecks {
+            ip: Checksums::new(mode),
+            tcp: Checksums::new(mode),
+        }
+    }
+
+    /// Whether a packet's IPv4 header checksum passes (the NIC's word
+    /// where it gave one).
+    pub(super) fn ip_ok(&mut self, frame: &[u8], d: &Decoded, nic: NicCheck) -> bool {
+        if d.network != Network::Ipv4 {
+            return true;
+        }
+        // For a VXLAN tenant frame the NIC's flags speak of the outer packet.
+        let nic = if d.vni.is_some() {
+            NicCheck::Unknown
+        } else {
+            nic
+        };
+        self.ip.admit(|| match nic {
+            NicCheck::Good => true,
+            NicCheck::Bad => false,
+            NicCheck::Unknown => ipv4_checksum_ok(frame, d),
+        })
+    }
+}
+
+/// The urgent byte's sequence number of a TCP segment with URG set: the
+/// byte before the urgent pointer (RFC 6093: what every stack does).
+pub(super) fn urgent_seq(d: &Decoded) -> Option<u32> {
+    let t = d.tcp;
+    (t.flags & crate::decode::tcp::URG != 0 && t.urgent > 0)
+        .then(|| t.seq.wrapping_add(u32::from(t.urgent) - 1))
+}
+
+impl Inspector<'_> {
+    /// Reports an anomaly on the packet (the tuple of its sender).
+    pub(super) fn anomaly(
+        &mut self,
+        tuple: &Tuple,
+        ts: u64,
+        flow_id: u64,
+        event: Anomaly,
+        blocked: bool,
+    ) {
+        let at = tuple.at(ts, flow_id, self.cfg.id);
+        offer_event(
+            self.events,
+            self.counters,
+            Event::Anomaly(AnomalyRecord { at, event, blocked }),
+        );
+    }
+
+    /// Accounts a whole packet (or a rebuilt datagram: one packet of its
+    /// flow) and matches it: its TCP payload goes through reassembly to
+    /// the stream rules, the packet itself to the packet rules. What the
+    /// receiving host would not take (a bad checksum, a segment the TCP
+    /// tracker refuses) is not used, and inline it is dropped: what leaves
+    /// the box is what was inspected. Returns why an IPS verdict drops the
+    /// packet, if one does.
+    pub(super) fn inspect(
+        &mut self,
+        d: &Decoded,
+        pkt: &RawPacket<'_>,
+        now: u64,
+        pass: u16,
+    ) -> Option<DropReason> {
+        let (frame, ts) = (pkt.data, pkt.ts_ns);
+        let ips = self.cfg.mode == Mode::Ips;
+        let at = {
+            let Inspector {
+                flows,
+                rules,
+                stream,
+                scoring,
+                events,
+                counters,
+                cfg,
+                ..
+            } = self;
+            flows.locate(d, ts, now, pass, &mut |r| {
+                flow_ended(
+                    r,
+                    stream.as_deref_mut(),
+                    rules.as_deref_mut(),
+                    scoring.as_deref_mut(),
+                    events,
+                    counters,
+                    cfg,
+                )
+            })
+        };
+        let start = d.payload_offset as usize;
+        let payload = frame
+            .get(start..start + d.payload_len as usize)
+            .unwrap_or(&[]);
+        let tuple = Tuple::of_packet(d);
+        if d.anomalies != 0 {
+            for a in DecodeAnomaly::ALL.into_iter().filter(|&a| d.has(a)) {
+                self.anomaly(&tuple, ts, at.flow_id, Anomaly::Decode(a), false);
+            }
+        }
+        // Checksums before anything is believed. A TCP retransmission of
+        // bytes already delivered is checked only if it disagrees (below),
+        // so a flood of them costs no checksum work.
+        let tcp = d.proto == 6;
+        let retransmission = tcp
+            && !payload.is_empty()
+            && d.tcp.flags
+                & (crate::decode::tcp::SYN | crate::decode::tcp::FIN | crate::decode::tcp::RST)
+                == 0
+            && self.stream.as_deref().is_some_and(|re| {
+                re.is_retransmission(at.slot, at.flow_id, at.dir, d.tcp.seq, payload.len())
+            });
+        let nic_l4 = if d.vni.is_some() {
+            NicCheck::Unknown
+        } else {
+            pkt.l4_checksum
+        };
+        // A replay pass shifts the addresses the pipeline sees, not the
+        // frame's: the checksum is the frame's own.
+        let original = if pass == 0 {
+            *d
+        } else {
+            let mut o = *d;
+            o.offset_addresses(0u16.wrapping_sub(pass));
+            o
+        };
+        let verify = || match nic_l4 {
+            NicCheck::Good => true,
+            NicCheck::Bad => false,
+            NicCheck::Unknown => tcp_checksum_ok(frame, &original),
+        };
+        let ip_ok = self.checks.ip_ok(frame, d, pkt.ip_checksum);
+        let tcp_ok = !tcp || !ip_ok || retransmission || self.checks.tcp.admit(verify);
+        let up = self
+            .flows
+            .update(at, d, frame.len() as u32, ts, now, ip_ok && tcp_ok);
+        if let Some(ws) = self.scoring.as_deref_mut() {
+            let flags = tcp.then_some(d.tcp.flags);
+            ws.packet(
+                self.flows,
+                &mut self.counters.scoring,
+                &up,
+                payload,
+                flags,
+                ts,
+            );
+        }
+        if let (Some(why), true) = (up.dropped, ips) {
+            return Some(why);
+        }
+        // What the host would not take: reported, not used, dropped inline.
+        let mut verdict = None;
+        let refusal = if !ip_ok {
+            Some((Anomaly::Ipv4BadChecksum, DropReason::InvalidChecksum))
+        } else {
+            up.fate.why().map(|w| {
+                let reason = if w == Why::BadChecksum {
+                    DropReason::InvalidChecksum
+                } else {
+                    DropReason::Insertion
+                };
+                (Anomaly::Tcp(w), reason)
+            })
+        };
+        if let Some((anomaly, reason)) = refusal {
+            self.anomaly(&tuple, ts, up.flow_id, anomaly, ips);
+            if ips {
+                return Some(reason);
+            }
+        }
+        if !ip_ok || matches!(up.fate, Fate::Refused(_)) {
+            return None;
+        }
+        let urgent = if tcp { urgent_seq(d) } else { None };
+        let urgent_policy = self.cfg.stream.urgent;
+        if urgent.is_some() && !payload.is_empty() && urgent_policy != UrgentPolicy::Inline {
+            let blocked = ips && urgent_policy == UrgentPolicy::Drop;
+            self.anomaly(&tuple, ts, up.flow_id, Anomaly::StreamUrgentData, blocked);
+            if blocked {
+                return Some(DropReason::Insertion);
+            }
+        }
+        // The payload the host takes: none of a SYN's without Fast Open.
+        let payload = if matches!(up.fate, Fate::DataRefused(_)) {
+            &[][..]
+        } else {
+            payload
+        };
+        let suspect = matches!(up.fate, Fate::Suspect(_));
+        let Inspector {
+            flows,
+            rules,
+            stream,
+            checks,
+            scoring,
+            events,
+            counters,
+            cfg,
+        } = self;
+        let rules = rules.as_deref_mut()?;
+        let mut bits = flows.bits(up.slot);
+        let before = bits;
+        let ids = (up.flow_id, ts);
+        // Alerts per signature class, for the flow's features.
+        let mut hits = [0u16; 4];
+        // Stream rules take the packet alone unless its direction is
+        // reassembled (not TCP, no reassembly, or a refused direction).
+        let mut with_stream_rules = true;
+        if let (true, Some(re)) = (tcp, stream.as_deref_mut()) {
+            let seg = Segment {
+                seq: d.tcp.seq,
+                ack: up.ack,
+                payload,
+                suspect,
+                urgent,
+                receiver: d.dst_ip(),
+            };
+            let isn = flows.tcp_isn(up.slot, up.dir);
+            let mut stream_drop = false;
+            let mut on_event = |ev: StreamEvent<'_>| {
+                stream_drop |= on_stream_event(
+                    ev,
+                    rules,
+                    &tuple,
+                    up.dir,
+                    up.established,
+                    &mut bits,
+                    ids,
+                    &mut hits,
+                    Out {
+                        events,
+                        wait: false,
+                    },
+                    counters,
+                    cfg,
+                );
+            };
+            let placed = re.segment(up.slot, up.flow_id, up.dir, isn, &seg, &mut on_event);
+            if up.rst {
+                re.reset(up.slot, up.flow_id, &mut on_event);
+            }
+            with_stream_rules = placed.unstreamed;
+            if stream_drop {
+                verdict = Some(DropReason::Rule);
+            }
+            let mut notes: [Option<(Anomaly, bool)>; 4] = [None; 4];
+            if placed.overlap_different && retransmission && !checks.tcp.admit(verify) {
+                // A corrupt copy the receiver drops: no conflict.
+            } else if placed.overlap_different {
+                if ips && verdict.is_none() {
+                    verdict = Some(DropReason::StreamOverlap);
+                }
+                notes[0] = Some((Anomaly::StreamOverlapDifferentData, ips));
+            }
+            if placed.replaced_suspect {
+                notes[1] = Some((Anomaly::StreamInsertionReplaced, false));
+            }
+            if placed.tls_lost_sync {
+                notes[2] = Some((Anomaly::TlsRecordInvalid, false));
+            }
+            if placed.exception {
+                counters.exception_stream += 1;
+                let act = match cfg.exception {
+                    ExceptionPolicy::Pass => None,
+                    ExceptionPolicy::DropPacket => Some(DropReason::ExceptionPolicy),
+                    ExceptionPolicy::DropFlow => {
+                        flows.mark_exception(up.slot);
+                        Some(DropReason::ExceptionPolicy)
+                    }
+                };
+                if ips && verdict.is_none() {
+                    verdict = act;
+                }
+                notes[3] = Some((Anomaly::ExceptionPolicy, ips && act.is_some()));
+            }
+            for (event, blocked) in notes.into_iter().flatten() {
+                offer_event(
+                    events,
+                    counters,
+                    Event::Anomaly(AnomalyRecord {
+                        at: tuple.at(ts, up.flow_id, cfg.id),
+                        event,
+                        blocked,
+                    }),
+                );
+            }
+        }
+        if !suspect {
+            let view = PacketView {
+                tcp_flags: if tcp { d.tcp.flags } else { 0 },
+                icmp_type: d.icmp_type,
+                icmp_code: d.icmp_code,
+                ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
+            };
+            let on_alert = |rule, blocked, class: usize| {
+                counters.alerts += 1;
+                let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
+                offer_event(events, counters, Event::Alert(alert));
+                hits[class] += 1;
+            };
+            let (blocked, lost) = match_rules(
+                rules,
+                &view,
+                cfg.mode,
+                &mut bits,
+                with_stream_rules,
+                ids,
+                on_alert,
+            );
+            counters.flowbits_full += lost;
+            if blocked && verdict.is_none() {
+                verdict = Some(DropReason::Rule);
+            }
+        }
+        if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
+            ws.add_hits(up.slot, &hits);
+        }
+        if bits != before {
+            flows.set_bits(up.slot, bits);
+        }
+        if verdict == Some(DropReason::Rule) {
+            flows.mark_dropped(up.slot);
+        }
+        verdict.filter(|_| ips)
+    }
+
+    /// A reassembled datagram: decoded and inspected like a whole packet.
+    pub(super) fn datagram(
+        &mut self,
+        frame: &[u8],
+        ts: u64,
+        now: u64,
+        pass: u16,
+    ) -> Option<DropReason> {
+        match decode(frame) {
+            Ok(mut d) if d.is_ip() && !d.fragment => {
+                if pass != 0 {
+                    d.offset_addresses(pass);
+                }
+                self.inspect(&d, &RawPacket::new(frame, ts), now, pass)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Accounts held datagrams stamped before `upto_ns` (all of them with
+/// u64::MAX), in time order, and returns their buffers to the pool.
+pub(super) fn release_held(
+    held: &mut Vec<Datagram>,
+    upto_ns: u64,
+    now_ns: u64,
+    inspector: &mut Inspector<'_>,
+    handoff: Option<&Handoff>,
+) {
+    let n = held
+        .iter()
+        .take_while(|d| d.ts_ns < upto_ns || upto_ns == u64::MAX)
+        .count();
+    for dg in held.drain(..n) {
+        let verdict = inspector.datagram(&dg.buf, dg.ts_ns, now_ns.max(dg.ts_ns), dg.pass);
+        let Some(h) = handoff else {
+            continue;
+        };
+        // Inline, the worker holding its completing fragment is waiting
+        // for this: its ring has room for every fragment it holds.
+        if let Some((origin, token)) = dg.reply {
+            if let Some(Some(to)) = h.verdicts_to.get(usize::from(origin)) {
+                let _ = to.try_send(FragVerdict {
+                    token,
+                    blocked: verdict.is_some(),
+                });
+            }
+        }
+        let _ = h.pool_put.try_send(dg.buf);
+    }
+}
+
+/// One IP fragment: reassembled, and its datagram inspected here or handed
+/// to the worker that owns its flow. Returns the fragment's drop reason
+/// (inline), or the token it is held under while another worker judges its
+/// datagram (inline).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fragment(
+    inspector: &mut Inspector<'_>,
+    defrag: &mut Defrag,
+    rss: &SoftRss,
+    handoff: Option<&Handoff>,
+    held: &mut HeldFragments,
+    d: &Decoded,
+    pkt: &RawPacket<'_>,
+    now: u64,
+    pass: u16,
+) -> (Option<DropReason>, Option<u16>) {
+    let ips = inspector.cfg.mode == Mode::Ips;
+    let ts = pkt.ts_ns;
+    let tuple = Tuple::of_packet(d);
+    let overlap = Anomaly::FragOverlap {
+        v6: d.network == Network::Ipv6,
+    };
+    let drop = |why| (ips.then_some(why), None);
+    // The host drops a fragment whose IPv4 header checksum fails.
+    if !inspector.checks.ip_ok(pkt.data, d, pkt.ip_checksum) {
+        inspector.anomaly(&tuple, ts, 0, Anomaly::Ipv4BadChecksum, ips);
+        return drop(DropReason::InvalidChecksum);
+    }
+    let exception = inspector.cfg.exception;
+    let (dg, handle) = match defrag.fragment(pkt.data, d, now, pass) {
+        FragFate::Complete {
+            datagram,
+            handle,
+            overlap: o,
+        } => {
+            if o {
+                inspector.anomaly(&tuple, ts, 0, overlap, false);
+            }
+            (datagram, handle)
+        }
+        FragFate::Held { overlap: o } => {
+            if o {
+                inspector.anomaly(&tuple, ts, 0, overlap, false);
+            }
+            return (None, None);
+        }
+        FragFate::Duplicate { differs: false } => return (None, None),
+        // A copy with other bytes: inline the host must not get it.
+        FragFate::Duplicate { differs: true } | FragFate::Refused => {
+            inspector.anomaly(&tuple, ts, 0, overlap, ips);
+            return drop(DropReason::Fragment);
+        }
+        FragFate::Discarded => {
+            inspector.anomaly(&tuple, ts, 0, overlap, false);
+            return (None, None);
+        }
+        FragFate::Invalid | FragFate::Blocked => return drop(DropReason::Fragment),
+        FragFate::Lost => {
+            let act = exception != ExceptionPolicy::Pass;
+            inspector.anomaly(&tuple, ts, 0, Anomaly::ExceptionPolicy, ips && act);
+            return if act {
+                drop(DropReason::ExceptionPolicy)
+            } else {
+                (None, None)
+            };
+        }
+    };
+    // The datagram goes to the worker its 5-tuple hashes to (fragments
+    // were spread on addresses alone).
+    let owner = rss.queue_for(dg, pass);
+    let to = handoff.and_then(|h| h.to.get(usize::from(owner))?.as_ref().map(|t| (h, t)));
+    let Some((h, to)) = to else {
+        // Its flow is this worker's: judged here, now.
+        let verdict = inspector.datagram(dg, ts, now, pass);
+        defrag.settle(handle, verdict.is_some());
+        return (verdict, None);
+    };
+    // Inline, the completing fragment waits for the owner's verdict.
+    let token = if ips {
+        held.hold(handle, pkt.data.len())
+    } else {
+        None
+    };
+    let reply = token.map(|t| (inspector.cfg.id, t));
+    let sent = match h.pool_get.try_recv() {
+        Ok(mut buf) => {
+            buf.clear();
+            buf.extend_from_slice(dg);
+            match to.try_send(Datagram {
+                buf,
+                ts_ns: ts,
+                pass,
+                reply,
+            }) {
+                Ok(()) => true,
+                Err(e) => {
+                    let _ = h.pool_put.try_send(e.into_inner().buf);
+                    false
+                }
+            }
+        }
+        Err(_) => false,
+    };
+    if sent {
+        defrag.counters.handoffs += 1;
+        match token {
+            Some(t) => return (None, Some(t)),
+            None if !ips => defrag.settle(handle, false),
+            None => {
+                // No room to hold it: it cannot wait for its verdict.
+                defrag.counters.exception += 1;
+                let act = exception != ExceptionPolicy::Pass;
+                defrag.settle(handle, act);
+                return if act {
+                    drop(DropReason::ExceptionPolicy)
+                } else {
+                    (None, None)
+                };
+            }
+        }
+        return (None, None);
+    }
+    // Judged nowhere: inline, the exception policy.
+    defrag.counters.handoff_drops += 1;
+    if let Some(t) = token {
+        held.cancel(t);
+    }
+    if ips && exception != ExceptionPolicy::Pass {
+        defrag.counters.exception += 1;
+        defrag.settle(handle, true);
+        return drop(DropReason::ExceptionPolicy);
+    }
+    defrag.settle(handle, false);
+    (None, None)
+}

@@ -1,0 +1,281 @@
+//! Rule matching inside the worker: the shared engine with this worker's
+//! scratch and inspection state, packet and stream matching, and turning
+//! confirmed candidates into actions and alerts in Suricata's order.
+
+use super::*;
+/// Keys a worker's threshold table counts at once (about 1 MB); past
+/// them, expired windows make room, else the match alerts and is counted.
+pub(super) const THRESHOLD_KEYS: usize = 16_384;
+
+/// A stream hit that does not confirm is retried on the next bytes only
+/// if it ended this close to the end of what has arrived.
+pub(super) const PENDING_TAIL: u64 = 1024;
+
+/// The shared rule engine and this worker's own state for matching it.
+pub(super) struct Rules {
+    pub(super) engine: Arc<Engine>,
+    pub(super) scratch: Option<Scratch>,
+    /// This worker's copies of the rules' pcre expressions, its step
+    /// budget and what ran into limits.
+    pub(super) inspection: Inspection,
+    /// Match counts for rules with a threshold or detection_filter.
+    pub(super) thresholds: ThresholdTable,
+    /// Hyperscan stream state of every reassembled direction.
+    pub(super) scanner: Option<StreamScanner>,
+    /// One packet's (or one delivery's) matching rules, every one of them
+    /// (sized to the rule count at start: pushing never allocates).
+    pub(super) cands: Vec<u32>,
+    /// Those that alert, before the log cap.
+    pub(super) hits: Vec<u32>,
+    /// Stream hits to confirm: the rule and where its fast pattern ended.
+    pub(super) tries: Vec<(u32, u64)>,
+    /// `seen[rule] == epoch`: the rule is in `tries` already.
+    pub(super) seen: Vec<u32>,
+    pub(super) epoch: u32,
+    /// Alerts past `packet-alert-max` on one packet: evaluated and acted
+    /// on, not logged.
+    pub(super) alerts_discarded: u64,
+}
+
+impl Rules {
+    /// Starts a new set of stream hits (`seen` marks reset in O(1)).
+    pub(super) fn next_epoch(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.seen.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Adds a stream hit to `tries` unless its rule is there already.
+    pub(super) fn try_hit(&mut self, rule: u32, end: u64) {
+        if let Some(s) = self.seen.get_mut(rule as usize) {
+            if *s != self.epoch {
+                *s = self.epoch;
+                self.tries.push((rule, end));
+            }
+        }
+    }
+}
+
+impl Drop for Rules {
+    fn drop(&mut self) {
+        if let (Some(sc), Some(s)) = (self.scanner.take(), self.scratch.as_ref()) {
+            sc.close(s);
+        }
+    }
+}
+
+/// Matches one packet of flow `flow_id`, stamped `ts`, and reports each
+/// alert to `alert(rule, blocked)`. Stream rules are tried on the packet
+/// only when `with_stream_rules` (its direction is not reassembled).
+/// Returns whether the packet is blocked, and how many bit sets found the
+/// flow full.
+pub(super) fn match_rules(
+    rules: &mut Rules,
+    view: &PacketView<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    with_stream_rules: bool,
+    ids: (u64, u64),
+    alert: impl FnMut(u32, bool, usize),
+) -> (bool, u64) {
+    let Rules {
+        engine,
+        scratch,
+        inspection,
+        cands,
+        ..
+    } = rules;
+    cands.clear();
+    engine.match_packet(
+        scratch.as_ref(),
+        inspection,
+        view,
+        with_stream_rules,
+        |ri| cands.push(ri as u32),
+    );
+    decide(rules, view, mode, bits, ids, alert)
+}
+
+/// Matches a direction's newly reassembled bytes: the stream database
+/// finds fast patterns ending in them (also across segment boundaries),
+/// and each hit's rule is confirmed on the retained window. A hit that
+/// does not confirm yet is tried again on the next bytes while it is in
+/// the window; one whose rule reaches before the window is counted.
+pub(super) fn match_stream(
+    rules: &mut Rules,
+    d: &Delivery<'_>,
+    view: &PacketView<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    ids: (u64, u64),
+    alert: impl FnMut(u32, bool, usize),
+) -> (bool, u64) {
+    if rules.scanner.is_none() || rules.scratch.is_none() {
+        return (false, 0);
+    }
+    rules.next_epoch();
+    rules.tries.clear();
+    rules.cands.clear();
+    let restart = d.gap || d.fresh;
+    // Hits still waiting for more bytes (a restart forgets them all), then
+    // the new ones, each rule once.
+    if let Some(sc) = rules.scanner.as_mut() {
+        sc.forget_pending_before(d.session, d.base);
+    }
+    if !restart {
+        let mut pending = [(0u32, 0u64); crate::detect::stream::PENDING];
+        let mut np = 0;
+        if let Some(sc) = rules.scanner.as_ref() {
+            for p in sc.pending(d.session) {
+                pending[np] = (p.rule, p.end);
+                np += 1;
+            }
+        }
+        for &(rule, end) in &pending[..np] {
+            rules.try_hit(rule, end);
+        }
+    }
+    let at = d.base + d.new_from as u64;
+    {
+        let Rules {
+            scanner,
+            scratch,
+            tries,
+            seen,
+            epoch,
+            ..
+        } = rules;
+        let (Some(sc), Some(scratch)) = (scanner.as_mut(), scratch.as_ref()) else {
+            return (false, 0);
+        };
+        sc.scan(
+            scratch,
+            d.session,
+            restart,
+            &d.window[d.new_from..],
+            at,
+            |rule, end| {
+                if let Some(s) = seen.get_mut(rule as usize) {
+                    if *s != *epoch {
+                        *s = *epoch;
+                        tries.push((rule, end));
+                    }
+                }
+            },
+        );
+    }
+    let Rules {
+        engine,
+        inspection,
+        scanner,
+        tries,
+        cands,
+        ..
+    } = rules;
+    let Some(sc) = scanner.as_mut() else {
+        return (false, 0);
+    };
+    for &(rule, end) in tries.iter() {
+        let Some(r) = engine.rules.get(rule as usize) else {
+            continue;
+        };
+        match r.holds_stream(view, inspection, d.base) {
+            Confirm::Yes => {
+                sc.drop_pending(d.session, rule);
+                cands.push(rule);
+            }
+            Confirm::No => {
+                // Only a hit near the end of what has arrived can be waiting
+                // for bytes still to come (a pcre or content after it).
+                let arrived = d.base + d.window.len() as u64;
+                if arrived - end.min(arrived) < PENDING_TAIL {
+                    sc.add_pending(d.session, Pending { rule, end });
+                } else {
+                    sc.drop_pending(d.session, rule);
+                }
+            }
+            Confirm::OutsideWindow => {
+                sc.counters.unconfirmable += 1;
+                sc.drop_pending(d.session, rule);
+            }
+        }
+    }
+    decide(rules, view, mode, bits, ids, alert)
+}
+
+/// Turns confirmed candidates (`rules.cands`) into actions and alerts, as
+/// Suricata orders them: rules run in flowbit order (those that set bits
+/// before those that test them) against the flow's `bits`, which they
+/// update; a match its threshold holds back neither alerts nor acts,
+/// though its flowbits are set; a matching pass rule silences the packet;
+/// a drop or reject rule blocks it inline. Every candidate is evaluated;
+/// only the alerts logged are capped (`packet-alert-max`), keeping drops
+/// first, then by priority.
+pub(super) fn decide(
+    rules: &mut Rules,
+    view: &PacketView<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    (flow_id, ts): (u64, u64),
+    mut alert: impl FnMut(u32, bool, usize),
+) -> (bool, u64) {
+    let Rules {
+        engine,
+        thresholds,
+        cands,
+        hits,
+        alerts_discarded,
+        ..
+    } = rules;
+    cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
+    hits.clear();
+    let (mut pass, mut drop, mut lost) = (false, false, 0);
+    for &ri in cands.iter() {
+        let r = &engine.rules[ri as usize];
+        if !r.bits_hold(bits) {
+            continue;
+        }
+        lost += r.apply_bits(bits);
+        if let Some(t) = &r.threshold {
+            let seen = Seen {
+                rule: ri,
+                src: view.src,
+                dst: view.dst,
+                flow_id,
+                ts_ns: ts,
+            };
+            if !thresholds.allow(t, &seen) {
+                continue;
+            }
+        }
+        match r.action {
+            Action::Pass => pass = true,
+            Action::Drop | Action::Reject => drop = true,
+            Action::Alert => {}
+        }
+        if !r.noalert {
+            hits.push(ri);
+        }
+    }
+    if pass {
+        return (false, lost);
+    }
+    let blocked = drop && mode == Mode::Ips;
+    let max = engine.config.packet_alert_max;
+    if hits.len() > max {
+        // Keep what matters most: drops and rejects, then by priority.
+        hits.sort_unstable_by_key(|&ri| {
+            let r = &engine.rules[ri as usize];
+            let acts = matches!(r.action, Action::Drop | Action::Reject);
+            (!acts, r.priority, ri)
+        });
+        *alerts_discarded += (hits.len() - max) as u64;
+        hits.truncate(max);
+    }
+    for &ri in hits.iter() {
+        alert(ri, blocked, engine.hit_class(ri));
+    }
+    (blocked, lost)
+}
