@@ -25,6 +25,13 @@ pub enum Event {
     Anomaly(AnomalyRecord),
     /// A flow the scorer scored at or above its threshold.
     Score(crate::scoring::ScoreAlert),
+    /// Alerts a worker lost to a full alert ring (written as an EVE
+    /// `engine` warning, so the loss is seen where the alerts are read).
+    AlertsLost {
+        worker: u16,
+        lost: u64,
+        ts_ns: u64,
+    },
 }
 
 /// A protocol anomaly worth an EVE `anomaly` event.
@@ -403,6 +410,7 @@ pub struct EveCounters {
     pub flow: u64,
     pub alert: u64,
     pub anomaly: u64,
+    pub engine: u64,
 }
 
 /// The event-writer thread.
@@ -458,8 +466,64 @@ fn write_event(
             a.write_eve(out)?;
             c.alert += 1;
         }
+        Event::AlertsLost {
+            worker,
+            lost,
+            ts_ns,
+        } => {
+            write_alerts_lost(out, *worker, *lost, *ts_ns)?;
+            c.engine += 1;
+        }
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct EveEngine<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    log_level: &'static str,
+    engine: EngineSection<'a>,
+    tollgate: AlertsLostOurs,
+}
+
+#[derive(Serialize)]
+struct EngineSection<'a> {
+    message: &'a str,
+    module: &'static str,
+}
+
+#[derive(Serialize)]
+struct AlertsLostOurs {
+    worker: u16,
+    alerts_lost: u64,
+}
+
+/// Writes the warning that `worker` lost `lost` alerts: an EVE `engine`
+/// event, as Suricata logs its own warnings to EVE.
+pub fn write_alerts_lost(
+    out: &mut impl Write,
+    worker: u16,
+    lost: u64,
+    ts_ns: u64,
+) -> io::Result<()> {
+    let message =
+        format!("worker {worker} lost {lost} alert(s): its alert ring to the EVE writer was full");
+    let ev = EveEngine {
+        timestamp: format_timestamp(ts_ns),
+        event_type: "engine",
+        log_level: "Warning",
+        engine: EngineSection {
+            message: &message,
+            module: "eve",
+        },
+        tollgate: AlertsLostOurs {
+            worker,
+            alerts_lost: lost,
+        },
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
 }
 
 fn drain(

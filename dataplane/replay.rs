@@ -10,7 +10,6 @@
 //! of capture time so their flows time out even when no packet reaches them.
 
 use crate::defrag::DefragConfig;
-use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
 use crate::io::pcap::{check_header, CaptureError, Records};
@@ -18,7 +17,7 @@ use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
 use crate::worker::{
-    handoff_mesh, MalformedPolicy, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS,
+    handoff_mesh, EventRings, MalformedPolicy, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS,
 };
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
@@ -226,17 +225,13 @@ pub fn replay(
         burst_rx.push(rx);
     }
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<Option<Sender<Event>>> = Vec::new();
+    let mut event_tx: Vec<EventRings> = Vec::new();
     let scoring = cfg.scoring.enabled();
     let mut scorer_events = None;
     let eve = match &cfg.eve {
         Some(path) => {
-            let mut rxs = Vec::new();
-            for _ in 0..cfg.workers {
-                let (tx, rx) = bounded(event_ring);
-                event_tx.push(Some(tx));
-                rxs.push(rx);
-            }
+            let (rings, mut rxs) = EventRings::for_workers(cfg.workers, event_ring);
+            event_tx = rings;
             if scoring {
                 let (tx, rx) = bounded(event_ring);
                 scorer_events = Some(tx);
@@ -248,7 +243,7 @@ pub fn replay(
             )
         }
         None => {
-            event_tx.resize(cfg.workers, None);
+            event_tx.resize_with(cfg.workers, EventRings::default);
             None
         }
     };
@@ -296,7 +291,7 @@ pub fn replay(
         };
         // Everything a worker holds is built here, before its thread starts,
         // so a failure (a Hyperscan scratch) is a start-up error.
-        let mut w = Worker::new(wcfg, events);
+        let mut w = Worker::with_rings(wcfg, events);
         if let Some(e) = &cfg.engine {
             w = w
                 .with_engine(Arc::clone(e))

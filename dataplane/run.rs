@@ -12,7 +12,6 @@
 //! and sink differs from replay.
 
 use crate::cli::PipelineSettings;
-use crate::eve::Event;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
@@ -22,7 +21,7 @@ use crate::io::dpdk::{
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{Latency, WorkerCounters};
-use crate::worker::{handoff_mesh, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS};
+use crate::worker::{handoff_mesh, EventRings, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -653,17 +652,13 @@ pub fn run(
 
     // Event rings and the writer.
     let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<Option<Sender<Event>>> = vec![None; n_workers];
+    let mut event_tx: Vec<EventRings> = (0..n_workers).map(|_| EventRings::default()).collect();
     let scoring = cfg.scoring.enabled() && cfg.inspect;
     let mut scorer_events = None;
     let eve = match &cfg.eve {
         Some(path) => {
-            let mut rxs = Vec::new();
-            for slot in &mut event_tx {
-                let (tx, rx) = bounded(event_ring);
-                *slot = Some(tx);
-                rxs.push(rx);
-            }
+            let (rings, mut rxs) = EventRings::for_workers(n_workers, event_ring);
+            event_tx = rings;
             if scoring {
                 let (tx, rx) = bounded(event_ring);
                 scorer_events = Some(tx);
@@ -739,7 +734,7 @@ pub fn run(
                 crate::rss::RETA_SIZE
             },
         };
-        let mut worker = Worker::new(wcfg, events);
+        let mut worker = Worker::with_rings(wcfg, events);
         if let Some(e) = &cfg.engine {
             worker = worker
                 .with_engine(Arc::clone(e))

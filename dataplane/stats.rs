@@ -75,6 +75,8 @@ pub struct WorkerCounters {
     /// Flow records handed to the event ring, and those lost to a full ring.
     pub events_sent: u64,
     pub events_dropped: u64,
+    /// Of those lost, alerts (their own ring was full).
+    pub alerts_dropped: u64,
     /// Packets the worker's sink says it was handed.
     pub sink_packets: u64,
     /// Rule matches that became alerts.
@@ -141,6 +143,7 @@ impl WorkerCounters {
         self.flows_active += o.flows_active;
         self.events_sent += o.events_sent;
         self.events_dropped += o.events_dropped;
+        self.alerts_dropped += o.alerts_dropped;
         self.sink_packets += o.sink_packets;
         self.alerts += o.alerts;
         self.alerts_thresholded += o.alerts_thresholded;
@@ -302,7 +305,11 @@ impl WorkerCounters {
         }
         m.insert(
             "events".into(),
-            json!({"flow": self.events_sent, "dropped_ring_full": self.events_dropped}),
+            json!({
+                "flow": self.events_sent,
+                "dropped_ring_full": self.events_dropped,
+                "alerts_dropped_ring_full": self.alerts_dropped,
+            }),
         );
         m
     }

@@ -56,7 +56,7 @@ pub(super) fn flow_ended(
     stream: Option<&mut Reassembly>,
     rules: Option<&mut Rules>,
     scoring: Option<&mut WorkerScoring>,
-    events: &Option<Sender<Event>>,
+    events: &EventRings,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
 ) {
@@ -116,7 +116,7 @@ pub(super) struct Inspector<'a> {
     pub(super) stream: Option<&'a mut Reassembly>,
     pub(super) checks: &'a mut PacketChecks,
     pub(super) scoring: Option<&'a mut WorkerScoring>,
-    pub(super) events: &'a Option<Sender<Event>>,
+    pub(super) events: &'a EventRings,
     pub(super) counters: &'a mut WorkerCounters,
     pub(super) cfg: &'a WorkerConfig,
 }

@@ -38,6 +38,7 @@ mod handoff;
 mod inspect;
 mod rules;
 
+pub use events::EventRings;
 use events::*;
 use handoff::*;
 pub use handoff::{handoff_mesh, Datagram, Handoff, MAX_HELD_FRAGMENTS};
@@ -107,7 +108,7 @@ pub struct Worker {
     cfg: WorkerConfig,
     flows: FlowTable,
     counters: WorkerCounters,
-    events: Option<Sender<Event>>,
+    events: EventRings,
     now_ns: u64,
     latency: Latency,
     rules: Option<Rules>,
@@ -131,6 +132,13 @@ pub struct Worker {
 impl Worker {
     /// Everything the worker needs is allocated here, once.
     pub fn new(cfg: WorkerConfig, events: Option<Sender<Event>>) -> Self {
+        Worker::with_rings(cfg, EventRings::single(events))
+    }
+
+    /// A worker whose events leave by `rings` (alerts on a ring of their
+    /// own).
+    pub fn with_rings(cfg: WorkerConfig, mut events: EventRings) -> Self {
+        events.set_worker(cfg.id);
         Worker {
             flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id),
             cfg,
@@ -555,6 +563,7 @@ impl Worker {
             ws.take_verdicts(&mut self.flows, &mut self.counters.scoring);
         }
         self.now_ns = self.now_ns.max(now_ns);
+        self.events.report_lost(&mut self.counters, self.now_ns);
         self.release(self.now_ns.saturating_add(1));
         self.expire();
     }
@@ -611,13 +620,11 @@ impl Worker {
                 // The scorer is draining: waiting here loses nothing.
                 ws.ended(r, &hits, true, &mut counters.scoring);
             }
-            if let Some(tx) = events {
-                match tx.send(Event::Flow(*r)) {
-                    Ok(()) => counters.events_sent += 1,
-                    Err(_) => counters.events_dropped += 1,
-                }
-            }
+            events.send(counters, Event::Flow(*r));
         });
+        // Alerts a full ring lost, if any, are said in EVE before the end.
+        let now = self.now_ns;
+        self.events.report_lost(&mut self.counters, now);
         (self.counters(), self.latency)
     }
 }
@@ -841,6 +848,53 @@ mod tests {
         assert_eq!(alerts, 3, "one per flow, none lost to the one-slot ring");
         assert_eq!(c.events_dropped, 0);
         assert_eq!(c.stream.gaps, 3);
+    }
+
+    #[test]
+    fn flow_records_cannot_take_an_alerts_room_and_lost_alerts_are_said() {
+        let rule = r#"alert udp any any -> any any (msg:"x"; content:"zzz"; sid:1;)"#;
+        let engine = Arc::new(crate::detect::load_text(rule, &Default::default()).0);
+        let (rtx, rrx) = crossbeam_channel::bounded(1);
+        let (atx, arx) = crossbeam_channel::bounded(4);
+        let mut w = Worker::with_rings(
+            cfg(Mode::Ids, MalformedPolicy::Pass),
+            EventRings::split(rtx, atx),
+        )
+        .with_engine(engine)
+        .unwrap();
+        let r = Route::new("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap());
+        // Four alerts fit their ring; flow records fill theirs at once.
+        let quiet: Vec<_> = (0..40u16)
+            .map(|p| (0u64, r.udp(1000 + p, 53, b"q")))
+            .collect();
+        run(&mut w, &quiet, 0);
+        w.tick(3_600_000_000_000);
+        let loud: Vec<_> = (0..10u16)
+            .map(|p| (3_600_000_000_001u64, r.udp(2000 + p, 53, b"zzz")))
+            .collect();
+        run(&mut w, &loud, 0);
+        let c = w.counters();
+        assert_eq!(c.alerts, 10);
+        assert_eq!(c.alerts_dropped, 6, "only alerts beyond their own ring");
+        assert_eq!(rrx.len(), 1, "the record ring stayed full");
+        let alerts: Vec<_> = arx.try_iter().collect();
+        assert_eq!(alerts.len(), 4);
+        assert!(alerts.iter().all(|e| matches!(e, Event::Alert(_))));
+        // With room again, the loss is said before the next alert.
+        run(&mut w, &[(3_600_000_000_002, r.udp(3000, 53, b"zzz"))], 0);
+        let next: Vec<_> = arx.try_iter().collect();
+        assert!(
+            matches!(
+                next[0],
+                Event::AlertsLost {
+                    lost: 6,
+                    worker: 0,
+                    ..
+                }
+            ),
+            "{next:?}"
+        );
+        assert!(matches!(next[1], Event::Alert(_)));
     }
 
     #[test]
