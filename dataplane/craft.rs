@@ -445,6 +445,46 @@ impl TcpConversation {
         }
     }
 
+    /// Appends a frame built elsewhere (an edited segment), at the
+    /// conversation's clock.
+    pub fn push(&mut self, frame: Vec<u8>) -> &mut Self {
+        self.packets.push((self.ts_ns, frame));
+        self.ts_ns += self.gap_ns;
+        self
+    }
+
+    /// Builds one segment from `from` with explicit numbers and TCP option
+    /// bytes, without appending it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &self,
+        from: Side,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        options: &[u8],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let (sp, dp) = self.ports(from);
+        match from {
+            Side::Client => self
+                .path
+                .tcp(sp, dp, seq, ack, flags, self.window, options, payload),
+            Side::Server => {
+                self.path
+                    .reversed()
+                    .tcp(sp, dp, seq, ack, flags, self.window, options, payload)
+            }
+        }
+    }
+
+    /// Moves the tracked sequence number of `from` on by `n` (after data
+    /// sent with `raw` or `push`).
+    pub fn advance_seq(&mut self, from: Side, n: u32) -> &mut Self {
+        self.advance(from, n);
+        self
+    }
+
     /// Appends one raw segment from `from` with explicit numbers; does not
     /// move the tracked sequence numbers.
     pub fn raw(&mut self, from: Side, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> &mut Self {
@@ -602,6 +642,89 @@ impl TcpConversation {
 
     pub fn into_packets(self) -> Vec<(u64, Vec<u8>)> {
         self.packets
+    }
+}
+
+/// Edits of a built frame that evasion captures need (checksums are fixed
+/// unless the edit is to break one). The frame must decode.
+pub mod edit {
+    use super::internet_checksum;
+    use crate::decode::{decode, Network};
+
+    fn ip_header(frame: &[u8]) -> (usize, usize, Network) {
+        let d = decode(frame).expect("a frame that decodes");
+        let l3 = usize::from(d.l3_offset);
+        let len = match d.network {
+            Network::Ipv4 => usize::from(frame[l3] & 0x0f) * 4,
+            _ => 40,
+        };
+        (l3, len, d.network)
+    }
+
+    fn fix_ipv4_checksum(frame: &mut [u8], l3: usize, hl: usize) {
+        frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = internet_checksum(&[&frame[l3..l3 + hl]]);
+        frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// Sets the IPv4 TTL or IPv6 hop limit.
+    pub fn set_ttl(frame: &mut [u8], ttl: u8) {
+        let (l3, hl, net) = ip_header(frame);
+        match net {
+            Network::Ipv4 => {
+                frame[l3 + 8] = ttl;
+                fix_ipv4_checksum(frame, l3, hl);
+            }
+            _ => frame[l3 + 7] = ttl,
+        }
+    }
+
+    /// Spoils the IPv4 header checksum.
+    pub fn break_ip_checksum(frame: &mut [u8]) {
+        let (l3, _, _) = ip_header(frame);
+        frame[l3 + 10] ^= 0x5a;
+    }
+
+    /// Spoils the TCP checksum.
+    pub fn break_tcp_checksum(frame: &mut [u8]) {
+        let d = decode(frame).expect("a frame that decodes");
+        let at = d.payload_offset as usize - usize::from(d.tcp.header_len) + 16;
+        frame[at] ^= 0x5a;
+    }
+
+    /// Sets URG and the urgent pointer of a TCP segment, checksum fixed.
+    pub fn set_urgent(frame: &mut [u8], pointer: u16) {
+        let d = decode(frame).expect("a frame that decodes");
+        let l4 = d.payload_offset as usize - usize::from(d.tcp.header_len);
+        frame[l4 + 13] |= crate::decode::tcp::URG;
+        frame[l4 + 18..l4 + 20].copy_from_slice(&pointer.to_be_bytes());
+        fix_tcp_checksum(frame);
+    }
+
+    /// Recomputes a TCP segment's checksum over its pseudo-header.
+    pub fn fix_tcp_checksum(frame: &mut [u8]) {
+        let d = decode(frame).expect("a frame that decodes");
+        let l4 = d.payload_offset as usize - usize::from(d.tcp.header_len);
+        let end = d.payload_offset as usize + d.payload_len as usize;
+        frame[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+        let len = (end - l4) as u32;
+        let mut ph = Vec::with_capacity(40);
+        match d.network {
+            Network::Ipv4 => {
+                ph.extend_from_slice(&d.src[..4]);
+                ph.extend_from_slice(&d.dst[..4]);
+                ph.extend_from_slice(&[0, 6]);
+                ph.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                ph.extend_from_slice(&d.src);
+                ph.extend_from_slice(&d.dst);
+                ph.extend_from_slice(&len.to_be_bytes());
+                ph.extend_from_slice(&[0, 0, 0, 6]);
+            }
+        }
+        let c = internet_checksum(&[&ph, &frame[l4..end]]);
+        frame[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
     }
 }
 

@@ -801,6 +801,7 @@ pub fn run(
                     &dispatch_tx,
                     &mut pending,
                     &mut charges,
+                    (&back_rx, &ports),
                 );
             }
             for (k, brx) in back_rx.iter().enumerate() {
@@ -908,8 +909,6 @@ pub fn run(
     })
 }
 
-/// Spreads one received burst to the workers' rings by software RSS. A full
-/// ring is a drop charged to its worker; the main lcore never waits.
 /// Sends what a worker forwarded out of the port facing the one it came in
 /// by (IPS: two ports); what the queue refuses is charged to that worker.
 fn transmit_returned(b: &mut MbufBurst, ports: &[PortId], charge: &mut Charges) {
@@ -924,8 +923,18 @@ fn transmit_returned(b: &mut MbufBurst, ports: &[PortId], charge: &mut Charges) 
     charge.tx_refused_bytes += bytes;
 }
 
+/// Spreads one received burst to the workers' rings by software RSS.
 /// `pending` holds one burst per worker (empty between calls): a received
 /// burst of at most `BURST_SIZE` fits in any one of them.
+///
+/// A worker's full ring makes the main lcore wait, moving what the workers
+/// return out meanwhile (so no worker ever waits on it): the port's own
+/// queue holds what arrives, as it would ahead of a busy worker with
+/// hardware RSS, and what overflows it is counted by the port (`imissed`).
+/// Dropping here instead would lose packets a slower worker could still
+/// take, and would make a replayed vdev lossy. A ring whose worker is gone
+/// is a drop charged to it.
+#[allow(clippy::too_many_arguments)]
 fn dispatch(
     rss: &mut SoftRss,
     port: PortId,
@@ -934,6 +943,7 @@ fn dispatch(
     rings: &[Sender<MbufBurst>],
     pending: &mut [Option<MbufBurst>],
     charges: &mut [Charges],
+    (back, ports): (&[Receiver<MbufBurst>], &[PortId]),
 ) {
     for m in pkts.iter_mut() {
         let Some(m) = m.take() else { continue };
@@ -947,16 +957,31 @@ fn dispatch(
         b.len += 1;
     }
     for (k, b) in pending.iter_mut().enumerate() {
-        if let Some(b) = b.take() {
-            if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = rings[k].try_send(b)
-            {
-                charges[k].ring_full += b.len as u64;
-                charges[k].ring_full_bytes += b
-                    .mbufs
-                    .iter()
-                    .flatten()
-                    .map(|m| m.data().len() as u64)
-                    .sum::<u64>();
+        let Some(mut b) = b.take() else {
+            continue;
+        };
+        loop {
+            match rings[k].try_send(b) {
+                Ok(()) => break,
+                Err(TrySendError::Full(again)) => {
+                    b = again;
+                    for (j, brx) in back.iter().enumerate() {
+                        while let Ok(mut r) = brx.try_recv() {
+                            transmit_returned(&mut r, ports, &mut charges[j]);
+                        }
+                    }
+                    std::hint::spin_loop();
+                }
+                Err(TrySendError::Disconnected(lost)) => {
+                    charges[k].ring_full += lost.len as u64;
+                    charges[k].ring_full_bytes += lost
+                        .mbufs
+                        .iter()
+                        .flatten()
+                        .map(|m| m.data().len() as u64)
+                        .sum::<u64>();
+                    break;
+                }
             }
         }
     }

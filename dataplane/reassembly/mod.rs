@@ -72,8 +72,13 @@ fn is_session(h: u32) -> bool {
 pub const MAX_HELD: usize = 16;
 /// Bytes in one chunk of held out-of-order data.
 pub const CHUNK: usize = 2048;
-/// Sessions looked at, idlest first, for one eviction.
-const EVICT_SCAN: usize = 64;
+/// The activity lists, least recently active first: every open session;
+/// those holding a window block; those holding out-of-order data. Each
+/// eviction takes the head of the list of what it needs, in O(1).
+const LISTS: usize = 3;
+const OPEN: usize = 0;
+const WINDOWS: usize = 1;
+const HOLDING: usize = 2;
 
 /// Stream bounds and policies, per worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,9 +341,10 @@ struct Session {
     /// Where the session belongs: its flow slot and direction.
     slot: u32,
     to_client: bool,
-    /// Neighbours in the activity list (least recent first).
-    prev: u32,
-    next: u32,
+    /// Neighbours in each activity list (least recent first), and which
+    /// lists it is in.
+    links: [(u32, u32); LISTS],
+    member: u8,
     policy: OsPolicy,
     /// The stream offset of an urgent byte still to come out.
     urgent: Option<u64>,
@@ -420,9 +426,8 @@ pub struct Reassembly {
     handles: Vec<[u32; 2]>,
     sessions: Vec<Session>,
     session_pool: Pool,
-    /// Open sessions, least recently active first.
-    lru_head: u32,
-    lru_tail: u32,
+    /// (head, tail) of each activity list.
+    lists: [(u32, u32); LISTS],
     blocks: Vec<u8>,
     block_pool: Pool,
     chunks: Vec<u8>,
@@ -469,8 +474,7 @@ impl Reassembly {
             // first), so start-up does not write every one.
             sessions: Vec::with_capacity(n_sessions),
             session_pool: Pool::new(n_sessions),
-            lru_head: NIL,
-            lru_tail: NIL,
+            lists: [(NIL, NIL); LISTS],
             blocks: vec![0; n_blocks * block],
             block_pool: Pool::new(n_blocks),
             chunks: vec![0; n_chunks * CHUNK],
@@ -504,51 +508,63 @@ impl Reassembly {
         c.memuse_peak = c.memuse_peak.max(c.memuse);
     }
 
-    fn lru_unlink(&mut self, h: u32) {
+    fn unlink(&mut self, l: usize, h: u32) {
         let (prev, next) = {
-            let s = &self.sessions[h as usize];
-            (s.prev, s.next)
+            let s = &mut self.sessions[h as usize];
+            if s.member & (1 << l) == 0 {
+                return;
+            }
+            s.member &= !(1 << l);
+            std::mem::replace(&mut s.links[l], (NIL, NIL))
         };
         if prev == NIL {
-            if self.lru_head == h {
-                self.lru_head = next;
-            }
+            self.lists[l].0 = next;
         } else {
-            self.sessions[prev as usize].next = next;
+            self.sessions[prev as usize].links[l].1 = next;
         }
         if next == NIL {
-            if self.lru_tail == h {
-                self.lru_tail = prev;
-            }
+            self.lists[l].1 = prev;
         } else {
-            self.sessions[next as usize].prev = prev;
+            self.sessions[next as usize].links[l].0 = prev;
         }
-        let s = &mut self.sessions[h as usize];
-        s.prev = NIL;
-        s.next = NIL;
     }
 
-    fn lru_push(&mut self, h: u32) {
-        let tail = self.lru_tail;
+    /// Puts `h` at the back of list `l` (the most recently active).
+    fn push_back(&mut self, l: usize, h: u32) {
+        self.unlink(l, h);
+        let tail = self.lists[l].1;
         {
             let s = &mut self.sessions[h as usize];
-            s.prev = tail;
-            s.next = NIL;
+            s.links[l] = (tail, NIL);
+            s.member |= 1 << l;
         }
         if tail == NIL {
-            self.lru_head = h;
+            self.lists[l].0 = h;
         } else {
-            self.sessions[tail as usize].next = h;
+            self.sessions[tail as usize].links[l].1 = h;
         }
-        self.lru_tail = h;
+        self.lists[l].1 = h;
     }
 
-    /// The session was just active: it goes to the back of the line.
+    /// The session was just active: it goes to the back of every list it
+    /// is in.
     fn touch(&mut self, h: u32) {
-        if self.lru_tail != h {
-            self.lru_unlink(h);
-            self.lru_push(h);
+        for l in 0..LISTS {
+            if self.sessions[h as usize].member & (1 << l) != 0 && self.lists[l].1 != h {
+                self.push_back(l, h);
+            }
         }
+    }
+
+    /// The idlest session of list `l` other than `not`.
+    fn idlest(&self, l: usize, not: u32) -> Option<u32> {
+        let head = self.lists[l].0;
+        let v = if head == not && head != NIL {
+            self.sessions[head as usize].links[l].1
+        } else {
+            head
+        };
+        (v != NIL).then_some(v)
     }
 
     /// The session entry of `slot` for flow `flow_id`, after dropping
@@ -574,7 +590,9 @@ impl Reassembly {
     fn release(&mut self, h: u32) {
         self.sessions[h as usize].status = Status::Finished;
         self.free_buffers(h);
-        self.lru_unlink(h);
+        for l in 0..LISTS {
+            self.unlink(l, h);
+        }
         self.session_pool.put(h);
         self.update_memuse();
     }
@@ -589,6 +607,7 @@ impl Reassembly {
         }
         if block != NIL {
             self.block_pool.put(block);
+            self.unlink(WINDOWS, h);
         }
     }
 
@@ -746,8 +765,8 @@ impl Reassembly {
             fresh: true,
             slot,
             to_client: dir == Dir::ToClient,
-            prev: NIL,
-            next: NIL,
+            links: [(NIL, NIL); LISTS],
+            member: 0,
             policy,
             ..Session::default()
         };
@@ -756,7 +775,7 @@ impl Reassembly {
             // Never past the capacity reserved at start: no reallocation.
             None => self.sessions.push(fresh),
         }
-        self.lru_push(h);
+        self.push_back(OPEN, h);
         h
     }
 
@@ -764,10 +783,7 @@ impl Reassembly {
     /// matched packet by packet from now, an exception inline). Returns
     /// the freed session.
     fn evict_session(&mut self, ev: &mut impl FnMut(StreamEvent<'_>)) -> Option<u32> {
-        let v = self.lru_head;
-        if v == NIL {
-            return None;
-        }
+        let v = self.idlest(OPEN, NIL)?;
         let (slot, dir) = {
             let s = &self.sessions[v as usize];
             (s.slot as usize, s.dir())
@@ -784,45 +800,27 @@ impl Reassembly {
     /// The block pool is empty: the idlest direction with a window gives it
     /// up (its next bytes start afresh, after a gap).
     fn evict_window(&mut self, h: u32) -> Option<u32> {
-        let mut v = self.lru_head;
-        for _ in 0..EVICT_SCAN {
-            if v == NIL {
-                return None;
-            }
-            let s = &mut self.sessions[v as usize];
-            if v != h && s.block != NIL {
-                let b = std::mem::replace(&mut s.block, NIL);
-                s.block_len = 0;
-                s.gap_pending = true;
-                self.counters.evicted_windows += 1;
-                return Some(b);
-            }
-            v = s.next;
-        }
-        None
+        let v = self.idlest(WINDOWS, h)?;
+        self.unlink(WINDOWS, v);
+        let s = &mut self.sessions[v as usize];
+        let b = std::mem::replace(&mut s.block, NIL);
+        s.block_len = 0;
+        s.gap_pending = true;
+        self.counters.evicted_windows += 1;
+        (b != NIL).then_some(b)
     }
 
     /// The chunk pool is empty: the idlest direction holding data ahead of
     /// a hole drops it, unseen (an exception inline).
     fn evict_held(&mut self, h: u32) -> Option<u32> {
-        let mut v = self.lru_head;
-        for _ in 0..EVICT_SCAN {
-            if v == NIL {
-                return None;
-            }
-            let next = self.sessions[v as usize].next;
-            if v != h && self.sessions[v as usize].n_held > 0 {
-                let n = u64::from(self.sessions[v as usize].n_held);
-                while self.sessions[v as usize].n_held > 0 {
-                    self.drop_first_held(v);
-                }
-                self.sessions[v as usize].lost = true;
-                self.counters.evicted_held += n;
-                return self.chunk_pool.get();
-            }
-            v = next;
+        let v = self.idlest(HOLDING, h)?;
+        let n = u64::from(self.sessions[v as usize].n_held);
+        while self.sessions[v as usize].n_held > 0 {
+            self.drop_first_held(v);
         }
-        None
+        self.sessions[v as usize].lost = true;
+        self.counters.evicted_held += n;
+        self.chunk_pool.get()
     }
 
     /// Puts the segment's bytes where they belong.
@@ -990,6 +988,9 @@ impl Reassembly {
                         suspect,
                     };
                     s.n_held += 1;
+                    if s.n_held == 1 {
+                        self.push_back(HOLDING, h);
+                    }
                     i += 1;
                     at += len as u64;
                 }
@@ -1161,6 +1162,9 @@ impl Reassembly {
         let c = s.held[0].chunk;
         s.held.copy_within(1..n, 0);
         s.n_held -= 1;
+        if s.n_held == 0 {
+            self.unlink(HOLDING, h);
+        }
         self.chunk_pool.put(c);
     }
 
@@ -1317,6 +1321,7 @@ impl Reassembly {
                     s.block = b;
                     s.block_start = s.delivered;
                     s.block_len = 0;
+                    self.push_back(WINDOWS, h);
                 }
                 let s = &mut self.sessions[h as usize];
                 let blk = &mut self.blocks[s.block as usize * bs..][..bs];
