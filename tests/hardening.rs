@@ -248,3 +248,39 @@ fn a_drop_rule_acts_whatever_number_of_alerts_came_before() {
     );
     assert_eq!(alert_sids(&events).len(), 71);
 }
+
+#[test]
+fn a_syn_flood_cannot_push_alerts_out_of_eve() {
+    // 60,000 SYNs from distinct ports into a table of 512 flows: every SYN
+    // evicts a flow, so flow records pour into the event ring, while every
+    // 6,000th packet carries a key leak that a rule flags.
+    let dir = scratch("synflood");
+    let r = rules(
+        &dir,
+        r#"alert tcp any any -> any any (msg:"key"; content:"sk-proj-"; sid:7;)"#,
+    );
+    let mut cap = Capture::new();
+    let route = Route::new(ip("10.0.0.1"), ip("10.0.0.2"));
+    for i in 0..60_000u32 {
+        let port = 1024 + (i % 60_000) as u16;
+        let (flags, payload): (u8, &[u8]) = if i % 6000 == 5999 {
+            (0x18, b"Authorization: Bearer sk-proj-leak")
+        } else {
+            (0x02, b"")
+        };
+        cap.push(
+            T0 + u64::from(i) * 1000,
+            route.tcp(port, 443, i, 0, flags, 1000, &[], payload),
+        );
+    }
+    let (events, st) = replay_events(
+        &dir,
+        &cap,
+        &r,
+        &["--flow-capacity", "512", "--midstream", "on"],
+    );
+    let alerts = events.iter().filter(|e| e["event_type"] == "alert").count();
+    assert_eq!(st["rules"]["alerts"], 10);
+    assert_eq!(alerts, 10, "every alert counted is in EVE: {}", st["events"]);
+    assert_eq!(st["events"]["alerts_dropped_ring_full"], 0);
+}
