@@ -22,10 +22,11 @@ use tollgate::decode::decode;
 use tollgate::flow::EndReason;
 use tollgate::io::pcap::Records;
 use tollgate::io::RawPacket;
+use tollgate::reassembly::ChecksumMode;
 use tollgate::replay::{replay, ReplayConfig};
 use tollgate::rss::{Reta, Toeplitz, SYMMETRIC_KEY};
 use tollgate::stats::Latency;
-use tollgate::worker::Worker;
+use tollgate::worker::{Worker, WorkerConfig};
 
 const RUNS: usize = 5;
 
@@ -75,29 +76,42 @@ fn main() {
     // The worker pipeline alone, fed from memory in bursts.
     let buf = std::fs::read(&path).expect("read capture");
     let recs: Vec<_> = Records::new(&buf).expect("header").flatten().collect();
-    let (worker_s, (wc, wl)) = common::best(RUNS, || {
-        let mut w = Worker::new(common::one_worker(), None);
-        common::feed(
-            &mut w,
-            recs.iter()
-                .map(|r| RawPacket::new(&buf[r.offset..r.offset + r.caplen as usize], r.ts_ns)),
-        );
-        w.finish(EndReason::Shutdown)
-    });
-    assert_eq!(wc.rx_packets, packets);
-    let worker_ratio = (packets as f64 / worker_s) / base_pps;
-    rows.push((
-        "worker pipeline alone, 1 thread, from memory".to_string(),
-        worker_s,
-        worker_ratio,
-        quantiles(&wl),
-    ));
-    results.push(json!({
-        "name": "worker pipeline alone", "workers": 1, "eve": false, "seconds": worker_s,
-        "pps": packets as f64 / worker_s, "gbps": wire_bytes as f64 * 8.0 / worker_s / 1e9,
-        "ratio_to_baseline": worker_ratio, "flows": wc.flows.created,
-        "ns_per_packet": worker_s * 1e9 / packets as f64,
-    }));
+    // With checksums verified (the default) and without: what believing
+    // only what the host would take costs.
+    for (name, checksum) in [
+        ("worker pipeline alone", ChecksumMode::Auto),
+        ("worker pipeline alone, checksums off", ChecksumMode::Off),
+    ] {
+        let (worker_s, (wc, wl)) = common::best(RUNS, || {
+            let mut w = Worker::new(
+                WorkerConfig {
+                    checksum,
+                    ..common::one_worker()
+                },
+                None,
+            );
+            common::feed(
+                &mut w,
+                recs.iter()
+                    .map(|r| RawPacket::new(&buf[r.offset..r.offset + r.caplen as usize], r.ts_ns)),
+            );
+            w.finish(EndReason::Shutdown)
+        });
+        assert_eq!(wc.rx_packets, packets);
+        let worker_ratio = (packets as f64 / worker_s) / base_pps;
+        rows.push((
+            format!("{name}, 1 thread, from memory"),
+            worker_s,
+            worker_ratio,
+            quantiles(&wl),
+        ));
+        results.push(json!({
+            "name": name, "workers": 1, "eve": false, "seconds": worker_s,
+            "pps": packets as f64 / worker_s, "gbps": wire_bytes as f64 * 8.0 / worker_s / 1e9,
+            "ratio_to_baseline": worker_ratio, "flows": wc.flows.created,
+            "ns_per_packet": worker_s * 1e9 / packets as f64,
+        }));
+    }
     drop(recs);
     drop(buf);
     for (workers, eve) in [(1usize, false), (2, false), (1, true), (2, true)] {

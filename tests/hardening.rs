@@ -281,6 +281,10 @@ fn a_syn_flood_cannot_push_alerts_out_of_eve() {
     );
     let alerts = events.iter().filter(|e| e["event_type"] == "alert").count();
     assert_eq!(st["rules"]["alerts"], 10);
-    assert_eq!(alerts, 10, "every alert counted is in EVE: {}", st["events"]);
+    assert_eq!(
+        alerts, 10,
+        "every alert counted is in EVE: {}",
+        st["events"]
+    );
     assert_eq!(st["events"]["alerts_dropped_ring_full"], 0);
 }
