@@ -12,6 +12,7 @@
 use crate::defrag::DefragConfig;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
+use crate::io::linktype::to_ethernet;
 use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
@@ -171,7 +172,7 @@ impl Burst {
 }
 
 /// Checks every file before anything starts: it must exist, be readable and
-/// start like an Ethernet pcap or pcapng.
+/// start like a pcap or pcapng of a link type the reader takes.
 pub fn check_files(files: &[PathBuf]) -> Result<u64, ReplayError> {
     let mut total = 0;
     for p in files {
@@ -578,10 +579,23 @@ fn read_captures(
             shift = max_ts - min_ts + TICK_NS;
         }
         for path in &cfg.files {
+            // A capture of another link type is rewritten as Ethernet once,
+            // at load; the error that cut it short waits for its records.
+            let mut cut_short = None;
             let buf = match &cached {
                 Some(b) => Arc::clone(b),
                 None => match std::fs::read(path) {
-                    Ok(v) => Arc::new(v),
+                    Ok(v) => match to_ethernet(&v) {
+                        Ok(None) => Arc::new(v),
+                        Ok(Some(r)) => {
+                            cut_short = r.cut_short;
+                            Arc::new(r.capture)
+                        }
+                        Err(e) => {
+                            errors.push(format!("{}: {e}", path.display()));
+                            continue;
+                        }
+                    },
                     Err(e) => {
                         errors.push(format!("{}: {}", path.display(), CaptureError::Io(e)));
                         continue;
@@ -650,6 +664,10 @@ fn read_captures(
                         .bytes_read
                         .store(bytes_done + records.position() as u64, Ordering::Relaxed);
                 }
+            }
+            if let (Some(e), 0) = (cut_short, pass) {
+                counters.truncated_files += 1;
+                errors.push(format!("{}: {e}", path.display()));
             }
             // Bursts point into this file's buffer: send them before the next.
             disp.flush_all(now_ns);

@@ -623,10 +623,10 @@ fn bad_captures_are_one_line_and_exit_2() {
         &tollgate(&["replay", s(&junk)]),
         "not a pcap or pcapng file",
     );
-    let mut raw_ip = Capture::new().to_pcap();
-    raw_ip[20] = 101;
-    let raw = dir.write("raw.pcap", &raw_ip);
-    assert_one_line_error(&tollgate(&["replay", s(&raw)]), "not Ethernet");
+    let mut wifi = Capture::new().to_pcap();
+    wifi[20] = 105;
+    let raw = dir.write("raw.pcap", &wifi);
+    assert_one_line_error(&tollgate(&["replay", s(&raw)]), "802.11");
     // A good file first does not hide a bad one later: all are checked first.
     let good = dir.write("good.pcap", &layered().to_pcap());
     assert_one_line_error(&tollgate(&["replay", s(&good), s(&raw)]), "raw.pcap");
@@ -648,15 +648,97 @@ fn bad_captures_are_one_line_and_exit_2() {
 fn pcapng_with_a_foreign_interface_is_refused() {
     let dir = Scratch::new("ngfor");
     let mut b = layered().to_pcapng();
-    b[28 + 8] = 113; // the IDB's link type: Linux cooked capture
-    let p = dir.write("sll.pcapng", &b);
+    b[28 + 8] = 105; // the IDB's link type: 802.11
+    let p = dir.write("wifi.pcapng", &b);
     let out = tollgate(&["replay", "--stats-interval", "0", s(&p)]);
     assert_eq!(out.status.code(), Some(2));
     let last = stderr_lines(&out).pop().unwrap();
     assert!(
-        last.contains("not Ethernet") && last.contains("sll.pcapng"),
+        last.contains("not supported") && last.contains("wifi.pcapng"),
         "{last}"
     );
+}
+
+/// `cap`'s Ethernet frames under another link header, as a pcap of that
+/// link type (`ng`: a pcapng whose interface has it).
+fn relinked(cap: &Capture, link: u32, ng: bool) -> Vec<u8> {
+    let frames: Vec<(u64, Vec<u8>)> = cap
+        .packets
+        .iter()
+        .map(|(ts, f)| {
+            let (src, ethertype, l3) = (&f[6..12], [f[12], f[13]], &f[14..]);
+            let head: Vec<u8> = match link {
+                // SLL: outgoing, ARPHRD_ETHER, a 6-byte address, protocol.
+                113 => [&[0, 4, 0, 1, 0, 6][..], src, &[0, 0], &ethertype].concat(),
+                // SLL2: protocol, reserved, ifindex, ARPHRD, type, length, address.
+                276 => [
+                    &ethertype[..],
+                    &[0, 0, 0, 0, 0, 3, 0, 1, 4, 6],
+                    src,
+                    &[0, 0],
+                ]
+                .concat(),
+                // BSD loopback: AF_INET / AF_INET6 (macOS), host byte order.
+                0 => (if ethertype == [0x86, 0xdd] { 30u32 } else { 2 })
+                    .to_le_bytes()
+                    .to_vec(),
+                _ => Vec::new(),
+            };
+            (*ts, [head.as_slice(), l3].concat())
+        })
+        .collect();
+    let relinked = Capture { packets: frames };
+    let mut buf = if ng {
+        relinked.to_pcapng()
+    } else {
+        relinked.to_pcap()
+    };
+    if ng {
+        buf[28 + 8..28 + 10].copy_from_slice(&(link as u16).to_le_bytes());
+    } else {
+        buf[20..24].copy_from_slice(&link.to_le_bytes());
+    }
+    buf
+}
+
+#[test]
+fn linux_cooked_raw_ip_and_loopback_captures_replay_like_ethernet() {
+    let dir = Scratch::new("links");
+    let mut cap = conversations(6, None);
+    let v6 = Route::new(ip("2001:db8::1"), ip("2001:db8::2"));
+    let mut c = TcpConversation::new(v6, 40000, 443, T0);
+    c.handshake()
+        .send(Side::Client, b"GET /v1/models", 1448)
+        .close(Side::Client);
+    cap.extend(c.into_packets());
+    let rules = dir.write(
+        "r.rules",
+        b"alert tcp any any -> any any (msg:\"models\"; content:\"/v1/models\"; sid:1;)\n",
+    );
+    let eth = dir.write("eth.pcap", &cap.to_pcap());
+    let (_, st, want) = replay(&dir, &[&eth], &["--rules", s(&rules)]);
+    assert_eq!(
+        want.iter().filter(|e| e["event_type"] == "alert").count(),
+        1
+    );
+    for (link, ng) in [
+        (113, false),
+        (276, false),
+        (101, false),
+        (0, false),
+        (113, true),
+    ] {
+        let p = dir.write(&format!("l{link}{ng}.cap"), &relinked(&cap, link, ng));
+        let (out, st2, got) = replay(&dir, &[&p], &["--rules", s(&rules)]);
+        assert!(
+            out.status.success(),
+            "link {link}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(st2["packets"], st["packets"], "link {link}");
+        assert_eq!(st2["decode_errors"], st["decode_errors"], "link {link}");
+        assert_eq!(got, want, "link {link} (pcapng {ng}): the same events");
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 #[cfg(feature = "dpdk")]
 #[allow(unsafe_code)]
 pub mod dpdk;
+pub mod linktype;
 pub mod pcap;
 
 /// Packets per burst, as DPDK's rx_burst is usually called.

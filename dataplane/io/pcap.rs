@@ -5,6 +5,8 @@
 //! descriptors (offset, length, timestamp), never copies of the packets. Only
 //! Ethernet captures are accepted. A file cut mid-record yields every whole
 //! record and then the truncation, so nothing that was captured is lost.
+//! Records carry their link type; `linktype` turns captures of the other
+//! link types it supports into Ethernet for the pipeline.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -55,7 +57,7 @@ impl fmt::Display for CaptureError {
             }
             CaptureError::LinkType(t) => write!(
                 f,
-                "link type {t} ({}) is not Ethernet; Tollgate reads Ethernet captures (link type 1)",
+                "link type {t} ({}) is not supported; Tollgate reads Ethernet, Linux cooked (SLL, SLL2), raw IP and BSD loopback captures",
                 linktype_name(*t)
             ),
             CaptureError::Truncated {
@@ -82,6 +84,7 @@ fn linktype_name(t: u32) -> &'static str {
     match t {
         0 => "BSD loopback",
         101 => "raw IP",
+        104 => "Cisco HDLC",
         105 => "802.11",
         113 => "Linux cooked (SLL)",
         127 => "802.11 radiotap",
@@ -103,6 +106,8 @@ pub struct Record {
     pub caplen: u32,
     /// Bytes on the wire.
     pub origlen: u32,
+    /// Link type of the file or pcapng interface it was captured on.
+    pub link: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +187,7 @@ pub fn check_header(head: &[u8]) -> Result<Format, CaptureError> {
     };
     // The link type's upper bits may carry FCS information (pcap-linktype(7)).
     let linktype = e.u32(&head[20..24]) & 0x0fff_ffff;
-    if linktype != LINKTYPE_ETHERNET {
+    if !super::linktype::supported(linktype) {
         return Err(CaptureError::LinkType(linktype));
     }
     Ok(Format::Pcap)
@@ -202,10 +207,12 @@ pub struct Records<'a> {
 enum Kind {
     Pcap {
         res: Resolution,
+        link: u32,
     },
     Pcapng {
-        /// Timestamp resolution per interface of the current section.
-        ifaces: Box<[Resolution; PCAPNG_MAX_INTERFACES]>,
+        /// Timestamp resolution and link type per interface of the
+        /// current section.
+        ifaces: Box<[(Resolution, u32); PCAPNG_MAX_INTERFACES]>,
         n_ifaces: usize,
         last_ts: u64,
     },
@@ -228,13 +235,15 @@ impl<'a> Records<'a> {
                 } else {
                     Resolution::Pow10(6)
                 };
+                let endian = Endian { big };
+                let link = endian.u32(&buf[20..24]) & 0x0fff_ffff;
                 Ok(Records {
                     buf,
                     pos: 24,
                     count: 0,
                     done: false,
-                    endian: Endian { big },
-                    kind: Kind::Pcap { res },
+                    endian,
+                    kind: Kind::Pcap { res, link },
                 })
             }
             Format::Pcapng => Ok(Records {
@@ -244,7 +253,9 @@ impl<'a> Records<'a> {
                 done: false,
                 endian: Endian { big: false },
                 kind: Kind::Pcapng {
-                    ifaces: Box::new([Resolution::Pow10(6); PCAPNG_MAX_INTERFACES]),
+                    ifaces: Box::new(
+                        [(Resolution::Pow10(6), LINKTYPE_ETHERNET); PCAPNG_MAX_INTERFACES],
+                    ),
                     n_ifaces: 0,
                     last_ts: 0,
                 },
@@ -280,7 +291,7 @@ impl<'a> Records<'a> {
         }))
     }
 
-    fn next_pcap(&mut self, res: Resolution) -> Option<Result<Record, CaptureError>> {
+    fn next_pcap(&mut self, res: Resolution, link: u32) -> Option<Result<Record, CaptureError>> {
         let rest = &self.buf[self.pos..];
         if rest.is_empty() {
             return None;
@@ -307,6 +318,7 @@ impl<'a> Records<'a> {
             offset: self.pos + 16,
             caplen: caplen as u32,
             origlen,
+            link,
         };
         self.pos += 16 + caplen;
         self.count += 1;
@@ -362,14 +374,14 @@ impl<'a> Records<'a> {
                         return self.corrupt("short interface description block");
                     }
                     let linktype = u32::from(e.u16(&body[0..2]));
-                    if linktype != LINKTYPE_ETHERNET {
+                    if !super::linktype::supported(linktype) {
                         self.done = true;
                         return Some(Err(CaptureError::LinkType(linktype)));
                     }
                     if *n_ifaces == PCAPNG_MAX_INTERFACES {
                         return self.corrupt("more than 256 interfaces in one section");
                     }
-                    ifaces[*n_ifaces] = idb_resolution(e, &body[8..]);
+                    ifaces[*n_ifaces] = (idb_resolution(e, &body[8..]), linktype);
                     *n_ifaces += 1;
                     None
                 }
@@ -392,13 +404,15 @@ impl<'a> Records<'a> {
                     if caplen > body.len() - 20 {
                         return self.corrupt("packet block's captured length exceeds the block");
                     }
-                    let ts_ns = ifaces[iface].to_ns(ticks);
+                    let (res, link) = ifaces[iface];
+                    let ts_ns = res.to_ns(ticks);
                     *last_ts = ts_ns;
                     Some(Record {
                         ts_ns,
                         offset: block_start + 28,
                         caplen: caplen as u32,
                         origlen,
+                        link,
                     })
                 }
                 PCAPNG_SPB => {
@@ -417,6 +431,8 @@ impl<'a> Records<'a> {
                         offset: block_start + 12,
                         caplen: caplen as u32,
                         origlen,
+                        // The section's first interface.
+                        link: ifaces[0].1,
                     })
                 }
                 _ => None,
@@ -463,7 +479,7 @@ impl<'a> Iterator for Records<'a> {
             return None;
         }
         match self.kind {
-            Kind::Pcap { res } => self.next_pcap(res),
+            Kind::Pcap { res, link } => self.next_pcap(res, link),
             Kind::Pcapng { .. } => self.next_pcapng(),
         }
     }
@@ -482,9 +498,18 @@ impl<W: Write> PcapWriter<W> {
         Self::with_format(out, false, false)
     }
 
-    pub fn with_format(mut out: W, nanos: bool, big_endian: bool) -> io::Result<Self> {
+    pub fn with_format(out: W, nanos: bool, big_endian: bool) -> io::Result<Self> {
+        Self::with_header(out, nanos, big_endian, LINKTYPE_ETHERNET)
+    }
+
+    /// Little-endian, nanosecond timestamps, frames of link type `link`.
+    pub fn with_link(out: W, link: u32) -> io::Result<Self> {
+        Self::with_header(out, true, false, link)
+    }
+
+    fn with_header(mut out: W, nanos: bool, big_endian: bool, link: u32) -> io::Result<Self> {
         let magic = if nanos { PCAP_MAGIC_NS } else { PCAP_MAGIC_US };
-        let fields: [u32; 5] = [0, 0, MAX_RECORD_LEN as u32, LINKTYPE_ETHERNET, 0];
+        let fields: [u32; 5] = [0, 0, MAX_RECORD_LEN as u32, link, 0];
         let w32 = |v: u32| {
             if big_endian {
                 v.to_be_bytes()
@@ -690,10 +715,12 @@ mod tests {
         let mut w = PcapWriter::new(Vec::new()).unwrap();
         w.write(0, &[0; 60]).unwrap();
         let mut buf = w.into_inner();
-        buf[20] = 113; // Linux cooked capture
+        buf[20] = 105; // 802.11
         let err = check_header(&buf).unwrap_err();
-        assert!(matches!(err, CaptureError::LinkType(113)));
-        assert!(err.to_string().contains("Linux cooked"));
+        assert!(matches!(err, CaptureError::LinkType(105)));
+        assert!(err.to_string().contains("802.11"));
+        buf[20] = 113; // Linux cooked capture: read, rewritten later
+        assert_eq!(check_header(&buf).unwrap(), Format::Pcap);
         assert!(matches!(
             check_header(&buf[..20]),
             Err(CaptureError::TooShort(20))
@@ -701,14 +728,17 @@ mod tests {
     }
 
     #[test]
-    fn pcapng_non_ethernet_interface_is_refused() {
+    fn pcapng_interfaces_carry_their_link_type() {
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
         w.write(0, &[0; 60]).unwrap();
         let mut buf = w.into_inner();
         buf[28 + 8] = 101; // raw IP
+        let r = Records::new(&buf).unwrap().next().unwrap().unwrap();
+        assert_eq!(r.link, 101);
+        buf[28 + 8] = 105; // 802.11: not read
         let (got, err) = read_all(&buf);
         assert!(got.is_empty());
-        assert!(matches!(err, Some(CaptureError::LinkType(101))));
+        assert!(matches!(err, Some(CaptureError::LinkType(105))));
     }
 
     #[test]
