@@ -80,10 +80,10 @@ pub struct RulesCheckArgs {
     #[arg(long = "set-var", value_name = "NAME=VALUE")]
     pub set_var: Vec<String>,
 
-    /// The classification file (default: classification.config beside the
-    /// rules, if there is one).
+    /// A classification file (repeatable, merged; default: the
+    /// classification.config beside each rules path, merged).
     #[arg(long, value_name = "FILE")]
-    pub classification: Option<PathBuf>,
+    pub classification: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -286,7 +286,9 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     pub features_out: Option<PathBuf>,
 
-    /// Rule files or folders (repeatable; default: signatures/ when it exists).
+    /// Rule files or folders (repeatable; default: the shipped rules, found
+    /// beside the binary, in /usr/share/tollgate/signatures, or in the
+    /// source tree it was built from).
     #[arg(long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
 
@@ -299,10 +301,10 @@ pub struct PipelineArgs {
     #[arg(long = "set-var", value_name = "NAME=VALUE")]
     pub set_var: Vec<String>,
 
-    /// The classification file (default: classification.config beside the
-    /// rules).
+    /// A classification file (repeatable, merged; default: the
+    /// classification.config beside each rules path, merged).
     #[arg(long, value_name = "FILE")]
-    pub classification: Option<PathBuf>,
+    pub classification: Vec<PathBuf>,
 
     /// A rule the engine cannot evaluate yet: skip it (summed up at start)
     /// or refuse to start, naming each such rule.

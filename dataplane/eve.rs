@@ -175,6 +175,8 @@ struct AlertSection<'a> {
     signature_id: u32,
     rev: u32,
     signature: &'a str,
+    /// Suricata leaves it out for a rule without a (defined) classtype.
+    #[serde(skip_serializing_if = "str::is_empty")]
     category: &'a str,
     severity: u8,
     /// The rule's `metadata`, as Suricata writes it: key → values.

@@ -45,19 +45,21 @@ fn main() -> ExitCode {
 }
 
 /// Rule variables and classes for a set of rule paths: Suricata's default
-/// variables with the `--set-var` overrides, and the classification file
-/// given or found beside the rules.
+/// variables with the `--set-var` overrides, and the classes of the
+/// classification files given, or else of those found beside each rules
+/// path, merged (the first definition of a class wins), with the files
+/// read.
 type RuleContext = (
     tollgate::rules::vars::Vars,
     std::collections::BTreeMap<String, tollgate::rules::classification::Class>,
-    Option<std::path::PathBuf>,
+    Vec<std::path::PathBuf>,
 );
 
 fn rule_context(
     paths: &[std::path::PathBuf],
     vars_file: &Option<std::path::PathBuf>,
     set_var: &[String],
-    classification: &Option<std::path::PathBuf>,
+    classification: &[std::path::PathBuf],
 ) -> Result<RuleContext, String> {
     use tollgate::rules::{classification, vars::Vars};
     let mut vars = Vars::suricata_defaults();
@@ -75,40 +77,104 @@ fn rule_context(
             return Err(format!("{}: no such file or folder", p.display()));
         }
     }
-    let class_file = classification.clone().or_else(|| {
-        paths.iter().find_map(|p| {
+    let mut class_files: Vec<std::path::PathBuf> = classification.to_vec();
+    if class_files.is_empty() {
+        for p in paths {
             let dir = if p.is_dir() {
-                p.clone()
+                Some(p.as_path())
             } else {
-                p.parent()?.to_path_buf()
+                p.parent()
             };
-            let f = dir.join("classification.config");
-            f.is_file().then_some(f)
-        })
-    });
-    let classes = match &class_file {
-        Some(f) => std::fs::read_to_string(f)
+            let Some(f) = dir.map(|d| d.join("classification.config")) else {
+                continue;
+            };
+            if f.is_file() && !class_files.contains(&f) {
+                class_files.push(f);
+            }
+        }
+    }
+    let mut classes = std::collections::BTreeMap::new();
+    for f in &class_files {
+        let these = std::fs::read_to_string(f)
             .map_err(|e| e.to_string())
             .and_then(|t| classification::parse(&t))
-            .map_err(|e| format!("{}: {e}", f.display()))?,
-        None => Default::default(),
-    };
-    Ok((vars, classes, class_file))
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+        for (name, class) in these {
+            classes.entry(name).or_insert(class);
+        }
+    }
+    Ok((vars, classes, class_files))
 }
 
-/// Loads the pipeline's rules (`--rules`, else signatures/ when it exists).
-/// A malformed rule stops the start with its file, line and keyword; rules
+/// Where the shipped rules are when `--rules` is not given: beside an
+/// installed binary (`PREFIX/share/tollgate/signatures`), the system path
+/// `/usr/share/tollgate/signatures`, or the source tree the binary was
+/// built in (`target/{debug,release}/tollgate`). Never the current
+/// directory, so a run gives the same rules wherever it starts.
+fn shipped_rules() -> Result<std::path::PathBuf, Vec<std::path::PathBuf>> {
+    use std::path::PathBuf;
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        candidates.push(dir.join("../share/tollgate/signatures"));
+        // target/debug/tollgate (or target/release, or deps/ in tests).
+        for up in dir.ancestors().skip(1).take(3) {
+            if up.join("Cargo.toml").is_file() {
+                candidates.push(up.join("signatures"));
+            }
+        }
+    }
+    candidates.push(PathBuf::from("/usr/share/tollgate/signatures"));
+    match candidates
+        .iter()
+        .find(|c| c.join("tollgate.rules").is_file())
+    {
+        Some(c) => Ok(c.canonicalize().unwrap_or_else(|_| c.clone())),
+        None => Err(candidates),
+    }
+}
+
+/// Warnings from loading rules on stderr: each one (Suricata's habit), up
+/// to a screenful, then how many more.
+fn print_warnings(warnings: &[String]) {
+    const SHOWN: usize = 20;
+    for w in warnings.iter().take(SHOWN) {
+        eprintln!("tollgate: warning: {w}");
+    }
+    if warnings.len() > SHOWN {
+        eprintln!(
+            "tollgate: warning: … and {} more like these (`tollgate rules check` lists them all)",
+            warnings.len() - SHOWN
+        );
+    }
+}
+
+/// Loads the pipeline's rules (`--rules`, else the shipped rules). A
+/// malformed rule stops the start with its file, line and keyword; rules
 /// the engine cannot evaluate yet are skipped and summed up on stderr.
-/// The engine and the line the summary prints about it.
-type LoadedRules = Option<(std::sync::Arc<tollgate::detect::Engine>, String)>;
+/// The engine, and the line the summary prints about what loaded from
+/// where (there is one even when nothing loaded).
+type LoadedRules = (Option<std::sync::Arc<tollgate::detect::Engine>>, String);
 
 fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
     let paths = if p.rules.is_empty() {
-        let default = std::path::PathBuf::from("signatures");
-        if default.is_dir() {
-            vec![default]
-        } else {
-            return Ok(None);
+        match shipped_rules() {
+            Ok(dir) => vec![dir],
+            Err(looked) => {
+                let line = format!(
+                    "rules: none loaded: no --rules given and no shipped rules at {}",
+                    looked
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                eprintln!("tollgate: warning: {line}");
+                return Ok((None, line));
+            }
         }
     } else {
         p.rules.clone()
@@ -117,6 +183,7 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
     let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
     let (engine, report) =
         tollgate::detect::Engine::load_with(&refs, &vars, &classes, &p.detect())?;
+    print_warnings(&report.warnings);
     if !report.errors.is_empty() {
         for e in &report.errors {
             eprintln!("tollgate: error: {e}");
@@ -145,18 +212,19 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
         .collect::<Vec<_>>()
         .join("; ");
     let line = format!(
-        "rules: {} loaded from {}, {} skipped as not yet evaluated{} (`tollgate rules check` counts why; --rules-unsupported error names them)",
+        "rules: {} loaded from {}, {} skipped as not yet evaluated{} (`tollgate rules check` counts why; --rules-unsupported error names them){}",
         report.loaded,
         paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         skipped,
-        if why.is_empty() { String::new() } else { format!(": {why}{}", if reasons.len() > 4 { "; …" } else { "" }) }
+        if why.is_empty() { String::new() } else { format!(": {why}{}", if reasons.len() > 4 { "; …" } else { "" }) },
+        if report.duplicates > 0 { format!("; {} duplicate sid(s) dropped", report.duplicates) } else { String::new() }
     );
-    Ok(Some((std::sync::Arc::new(engine), line)))
+    Ok((Some(std::sync::Arc::new(engine)), line))
 }
 
 fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     use tollgate::detect::Engine;
-    let (vars, classes, class_file) =
+    let (vars, classes, class_files) =
         match rule_context(&args.paths, &args.vars, &args.set_var, &args.classification) {
             Ok(x) => x,
             Err(e) => return fail(EXIT_INPUT, e),
@@ -170,12 +238,16 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     for e in &r.errors {
         let _ = writeln!(out, "error: {e}");
     }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let skipped: usize = r.skipped.values().sum();
     let _ = writeln!(
         out,
-        "rules read {}, parse errors {}, loaded {}, skipped {}",
+        "rules read {}, parse errors {}, duplicates dropped {}, loaded {}, skipped {}",
         r.read,
         r.errors.len(),
+        r.duplicates,
         r.loaded,
         skipped
     );
@@ -216,7 +288,15 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
         r.compile_ms,
         r.database_bytes,
         scratch,
-        class_file.map_or("none".to_string(), |f| f.display().to_string())
+        if class_files.is_empty() {
+            "none".to_string()
+        } else {
+            class_files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     if r.errors.is_empty() {
         ExitCode::SUCCESS
@@ -417,7 +497,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(EXIT_INPUT, e),
     };
-    cfg.engine = rules.as_ref().map(|(e, _)| std::sync::Arc::clone(e));
+    cfg.engine = rules.0.clone();
     let show_progress = std::io::stderr().is_terminal();
     let mut lines = StatsLines::new(&args.pipeline);
     let mut drew_progress = false;
@@ -460,7 +540,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             seconds: report.seconds,
             extra,
             eve_error: report.eve_error.as_ref(),
-            rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+            rules_line: Some(rules.1.as_str()),
             scoring: report.scoring.as_ref(),
         },
     );
@@ -513,7 +593,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         eve: args.pipeline.eve.clone(),
         inspect: args.inspect == OnOff::On,
         mbufs: args.mbufs,
-        engine: rules.as_ref().map(|(e, _)| std::sync::Arc::clone(e)),
+        engine: rules.0.clone(),
         duration: args.duration,
         idle_exit: args.idle_exit,
     };
@@ -582,7 +662,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
             seconds: report.seconds,
             extra,
             eve_error: report.eve_error.as_ref(),
-            rules_line: rules.as_ref().map(|(_, l)| l.as_str()),
+            rules_line: Some(rules.1.as_str()),
             scoring: report.scoring.as_ref(),
         },
     );

@@ -137,7 +137,7 @@ fn rules_check_names_file_line_and_keyword_and_exits_2() {
         "{text}"
     );
     assert!(
-        text.contains("rules read 2, parse errors 1, loaded 1"),
+        text.contains("rules read 2, parse errors 1, duplicates dropped 0, loaded 1"),
         "{text}"
     );
     let out = tollgate(&[

@@ -517,14 +517,10 @@ pub fn compile_rule_with(
             other => return Err(other.to_string()),
         }
     }
-    let class_info = class
-        .as_ref()
-        .map(|c| {
-            classes
-                .get(c)
-                .ok_or_else(|| format!("classtype {c} is not defined"))
-        })
-        .transpose()?;
+    // An undefined classtype is no reason to lose the rule (Suricata 8
+    // loads it with a warning): it gets no category and priority 3. The
+    // loader reports it.
+    let class_info = class.as_ref().and_then(|c| classes.get(c));
     let class_priority = class_info.map(|k| k.priority);
     let category = class_info
         .map(|k| k.description.clone())
@@ -610,6 +606,11 @@ pub struct LoadReport {
     pub skipped: BTreeMap<String, usize>,
     /// Each skipped rule: `file:line: sid N: reason`.
     pub skipped_at: Vec<String>,
+    /// What loaded but deserves a word: a classtype not defined (the rule
+    /// gets priority 3), a duplicate sid (the one kept is named).
+    pub warnings: Vec<String>,
+    /// Rules dropped for a duplicate gid:sid.
+    pub duplicates: usize,
     pub by_action: BTreeMap<String, usize>,
     pub by_proto: BTreeMap<String, usize>,
     /// Loaded rules by the buffer they inspect (`payload`, or `none` for
@@ -680,6 +681,53 @@ impl Engine {
     }
 }
 
+/// Keeps one rule per gid:sid, as Suricata does: the highest `rev`, the
+/// first read on a tie; each one dropped is a warning naming both places.
+fn dedupe(
+    rules: Vec<(crate::rules::Location, crate::rules::Rule)>,
+    report: &mut LoadReport,
+) -> Vec<(crate::rules::Location, crate::rules::Rule)> {
+    let mut keep: std::collections::HashMap<(u32, u32), usize> = Default::default();
+    let mut slots: Vec<Option<(crate::rules::Location, crate::rules::Rule)>> = Vec::new();
+    for (loc, r) in rules {
+        let key = (r.gid, r.sid);
+        let Some(&i) = keep.get(&key) else {
+            keep.insert(key, slots.len());
+            slots.push(Some((loc, r)));
+            continue;
+        };
+        let Some((old_loc, old)) = slots[i].as_ref() else {
+            continue;
+        };
+        let where_ = |l: &crate::rules::Location| format!("{}:{}", l.file.display(), l.line);
+        report.duplicates += 1;
+        if r.rev > old.rev {
+            report.warnings.push(format!(
+                "{}: duplicate sid {} (gid {}): rev {} replaces rev {} at {}",
+                where_(&loc),
+                r.sid,
+                r.gid,
+                r.rev,
+                old.rev,
+                where_(old_loc)
+            ));
+            // The newer rule takes the older one's place in the order.
+            slots[i] = Some((loc, r));
+        } else {
+            report.warnings.push(format!(
+                "{}: duplicate sid {} (gid {}): rev {} dropped, rev {} at {} kept",
+                where_(&loc),
+                r.sid,
+                r.gid,
+                r.rev,
+                old.rev,
+                where_(old_loc)
+            ));
+        }
+    }
+    slots.into_iter().flatten().collect()
+}
+
 /// Hyperscan pattern for literal bytes: every byte escaped.
 fn literal_regex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
@@ -718,20 +766,40 @@ impl Engine {
             }
         }
         let mut report = LoadReport::default();
-        let mut rules = Vec::new();
-        let mut regexes = Vec::new();
+        let mut parsed_rules = Vec::new();
         for f in &files {
             for (loc, parsed) in read_rules(f).map_err(|e| format!("{}: {e}", f.display()))? {
                 report.read += 1;
-                let r = match parsed {
-                    Ok(r) => r,
+                match parsed {
+                    Ok(r) => parsed_rules.push((loc, r)),
                     Err(e) => {
                         report
                             .errors
-                            .push(format!("{}:{}: {e}", loc.file.display(), loc.line));
-                        continue;
+                            .push(format!("{}:{}: {e}", loc.file.display(), loc.line))
                     }
-                };
+                }
+            }
+        }
+        let parsed_rules = dedupe(parsed_rules, &mut report);
+        let mut rules = Vec::new();
+        let mut regexes = Vec::new();
+        {
+            for (loc, r) in parsed_rules {
+                if let Some(c) = r
+                    .options
+                    .iter()
+                    .find(|o| o.keyword == "classtype")
+                    .and_then(|o| o.value.as_deref())
+                    .map(str::trim)
+                    .filter(|c| !classes.contains_key(*c))
+                {
+                    report.warnings.push(format!(
+                        "{}:{}: sid {}: classtype {c} is not defined (no category, priority 3 unless the rule sets one)",
+                        loc.file.display(),
+                        loc.line,
+                        r.sid
+                    ));
+                }
                 match compile_rule_with(&r, vars, classes, cfg) {
                     Ok((mut er, mut pcres)) => {
                         // Number its pcre expressions engine-wide.
@@ -1237,12 +1305,71 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
             compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap_err(),
             "stream_size"
         );
+    }
+
+    #[test]
+    fn an_undefined_classtype_loads_with_priority_3_and_no_category() {
         let r = parse_rule(r#"alert tcp any any -> any any (content:"a"; classtype:nope; sid:1;)"#)
             .unwrap();
+        let (er, _) = compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap();
+        assert_eq!((er.priority, er.category.as_str()), (3, ""));
+        let r = parse_rule(
+            r#"alert tcp any any -> any any (content:"a"; classtype:nope; priority:1; sid:1;)"#,
+        )
+        .unwrap();
+        let (er, _) = compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap();
+        assert_eq!(er.priority, 1);
+    }
+
+    fn load_texts(texts: &[&str]) -> (Engine, LoadReport) {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-load-{}-{}",
+            std::process::id(),
+            texts.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<std::path::PathBuf> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let p = dir.join(format!("{i}.rules"));
+                std::fs::write(&p, t).unwrap();
+                p
+            })
+            .collect();
+        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        let out = Engine::load(&refs, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn a_duplicate_sid_keeps_the_highest_rev_or_the_first_and_says_where() {
+        let (e, r) = load_texts(&[
+            "alert tcp any any -> any any (msg:\"one\"; content:\"a\"; sid:7; rev:1;)\n\
+             alert tcp any any -> any any (msg:\"tie\"; content:\"b\"; sid:8; rev:3;)\n",
+            "alert tcp any any -> any any (msg:\"two\"; content:\"c\"; sid:7; rev:2;)\n\
+             alert tcp any any -> any any (msg:\"late\"; content:\"d\"; sid:8; rev:3;)\n\
+             alert tcp any any -> any any (msg:\"other gid\"; content:\"e\"; gid:2; sid:8;)\n",
+        ]);
+        let msgs: Vec<&str> = e.rules.iter().map(|r| r.msg.as_str()).collect();
+        assert_eq!(msgs, ["two", "tie", "other gid"]);
+        assert_eq!(r.duplicates, 2);
         assert!(
-            compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new())
-                .unwrap_err()
-                .contains("nope")
+            r.warnings[0].contains("1.rules:1: duplicate sid 7 (gid 1): rev 2 replaces rev 1 at")
+                && r.warnings[0].contains("0.rules:1"),
+            "{:?}",
+            r.warnings
         );
+        assert!(r.warnings[1].contains("1.rules:2") && r.warnings[1].contains("dropped"));
+    }
+
+    #[test]
+    fn an_undefined_classtype_is_a_warning_naming_file_and_line() {
+        let (e, r) = load_texts(&[
+            "alert tcp any any -> any any (content:\"a\"; classtype:made-up; sid:1;)\n",
+        ]);
+        assert_eq!(e.rules.len(), 1);
+        assert!(r.warnings[0].contains("0.rules:1: sid 1: classtype made-up is not defined"));
     }
 }
