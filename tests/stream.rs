@@ -418,16 +418,21 @@ fn midstream_flows_are_reassembled_only_when_asked() {
 
 #[test]
 fn a_segment_with_a_bad_checksum_is_kept_out() {
-    // The receiver discards the bad copy and takes the good one; an IDS
-    // that kept the bad one would see the injection the receiver never did.
+    // The receiver discards the bad copy and takes the good one. The bad
+    // copy carries the first half of the injection and the next segment
+    // the rest: an IDS that put the bad copy in the stream would see an
+    // injection the receiver never did.
+    let (head, tail) = INJECTION.split_at(16);
+    let evil = body(head, 44, 60);
     let harmless = body(b"harmless", 0, 60);
-    let evil = body(INJECTION, 10, 60);
+    let next = body(tail, 0, 60);
     let make = || {
         let mut c = conv(40018);
         c.handshake();
         let (base, ack) = (c.client_seq(), c.server_seq());
         c.raw(Side::Client, base, ack, ACK_FLAG | PSH, &evil);
         c.raw(Side::Client, base, ack, ACK_FLAG | PSH, &harmless);
+        c.raw(Side::Client, base + 60, ack, ACK_FLAG | PSH, &next);
         let mut pkts = c.into_packets();
         // Corrupt the evil copy's TCP checksum (Ethernet 14 + IPv4 20 + 16).
         pkts[3].1[50] ^= 0xff;
@@ -435,11 +440,45 @@ fn a_segment_with_a_bad_checksum_is_kept_out() {
         cap.extend(pkts);
         cap
     };
-    let (sids, _, st) = run(&make(), RULES, &[]);
+    let (sids, events, st) = run(&make(), RULES, &[]);
     assert!(sids.is_empty(), "{sids:?}");
     assert_eq!(stream(&st)["checksum_bad"], 1);
+    assert!(events
+        .iter()
+        .any(|e| e["anomaly"]["event"] == "stream.pkt_invalid_checksum"));
     let (sids, _, _) = run(&make(), RULES, &["--checksum", "off"]);
     assert_eq!(sids, vec![1], "unverified, the first (bad) copy wins");
+}
+
+#[test]
+fn observing_a_bad_checksum_packet_is_still_matched_on_its_own() {
+    // As Suricata does: the stream never takes it, but its own payload is
+    // inspected like a packet's (captures taken on the sending host carry
+    // unfilled checksums on every outgoing segment).
+    let make = || {
+        let mut c = conv(40020);
+        c.handshake();
+        let (base, ack) = (c.client_seq(), c.server_seq());
+        c.raw(
+            Side::Client,
+            base,
+            ack,
+            ACK_FLAG | PSH,
+            &body(INJECTION, 4, 60),
+        );
+        let mut pkts = c.into_packets();
+        pkts[3].1[50] ^= 0xff;
+        let mut cap = Capture::new();
+        cap.extend(pkts);
+        cap
+    };
+    let (sids, _, st) = run(&make(), RULES, &[]);
+    assert_eq!(sids, vec![1]);
+    assert_eq!(stream(&st)["checksum_bad"], 1);
+    assert_eq!(stream(&st)["bytes_reassembled"], 0, "not in the stream");
+    let (sids, _, st) = run(&make(), RULES, &["--mode", "ips"]);
+    assert!(sids.is_empty(), "inline it is dropped: {sids:?}");
+    assert_eq!(st["packets"]["dropped"]["invalid_checksum"], 1);
 }
 
 #[test]

@@ -303,10 +303,12 @@ impl Inspector<'_> {
                 return Some(reason);
             }
         }
-        if !ip_ok || matches!(up.fate, Fate::Refused(_)) {
-            return None;
-        }
-        let urgent = if tcp { urgent_seq(d) } else { None };
+        // Observing, a packet the host would not take still has its own
+        // payload matched (as Suricata matches a packet the stream engine
+        // rejects): it changes no state and never reaches the stream, so
+        // it cannot hide anything; it can only be what it says.
+        let refused = !ip_ok || matches!(up.fate, Fate::Refused(_));
+        let urgent = if tcp && !refused { urgent_seq(d) } else { None };
         let urgent_policy = self.cfg.stream.urgent;
         if urgent.is_some() && !payload.is_empty() && urgent_policy != UrgentPolicy::Inline {
             let blocked = ips && urgent_policy == UrgentPolicy::Drop;
@@ -341,7 +343,7 @@ impl Inspector<'_> {
         // Stream rules take the packet alone unless its direction is
         // reassembled (not TCP, no reassembly, or a refused direction).
         let mut with_stream_rules = true;
-        if let (true, Some(re)) = (tcp, stream.as_deref_mut()) {
+        if let (true, false, Some(re)) = (tcp, refused, stream.as_deref_mut()) {
             let seg = Segment {
                 seq: d.tcp.seq,
                 ack: up.ack,
