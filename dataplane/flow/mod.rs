@@ -334,6 +334,10 @@ pub struct Update {
     /// A drop rule, or the scorer, already condemned this flow (IPS drops
     /// its later packets).
     pub dropped: Option<crate::io::DropReason>,
+    /// What `flow:established` sees, as Suricata sets it on a packet: for
+    /// TCP the session was established (or has since closed) before this
+    /// segment, so the handshake's last ACK is not; for anything else both
+    /// directions have been seen, this packet included.
     pub established: bool,
     /// A RST at the receiver's next byte ended the TCP session.
     pub rst: bool,
@@ -679,8 +683,10 @@ impl FlowTable {
         let mut next_state = f.state;
         let mut rst = false;
         let (mut fate, mut ack) = (Fate::Accepted, None);
+        let mut established = false;
         match d.proto {
             6 => {
+                established = f.tcp.state().is_established();
                 let seen = f
                     .tcp
                     .on_segment(dir, &d.tcp, d.payload_len, d.ttl, checksum_ok);
@@ -711,6 +717,7 @@ impl FlowTable {
                 }
                 if f.pkts[0] > 0 && f.pkts[1] > 0 {
                     next_state = FlowState::Established;
+                    established = true;
                 }
             }
         }
@@ -736,7 +743,7 @@ impl FlowTable {
             created,
             slot: i,
             dropped,
-            established: next_state == FlowState::Established,
+            established,
             rst,
             bytes: total,
             fate,
@@ -941,6 +948,42 @@ mod tests {
         vnis.sort();
         assert_eq!(vnis, [Some(100), Some(200)]);
         assert!(out.iter().all(|r| r.state == FlowState::Established));
+    }
+
+    #[test]
+    fn flow_established_is_what_suricata_sets_on_each_packet() {
+        let mut t = FlowTable::new(8, Timeouts::default(), 0);
+        let r = Route::new(ip("10.0.0.5"), ip("10.0.0.1"));
+        let mut c = TcpConversation::new(r.clone(), 40000, 443, 0);
+        c.handshake()
+            .send(Side::Client, b"hello", 1448)
+            .close(Side::Client);
+        let mut out = Vec::new();
+        let seen: Vec<bool> = c
+            .packets()
+            .iter()
+            .map(|(ts, f)| {
+                t.packet(&decode(f).unwrap(), 60, *ts, *ts, 0, &mut |x| out.push(*x))
+                    .established
+            })
+            .collect();
+        // SYN, SYN-ACK and the handshake's last ACK are not established
+        // (Suricata flags a packet by the session before it); the data, its
+        // ACK and the whole close are, the last packets after the session
+        // closed included.
+        assert_eq!(&seen[..4], [false, false, false, true]);
+        assert!(seen[3..].iter().all(|&e| e), "{seen:?}");
+        // UDP: the first answer is established.
+        let q = r.udp(3, 4, b"q");
+        let a = r.reversed().udp(4, 3, b"a");
+        let got: Vec<bool> = [&q, &a, &q]
+            .iter()
+            .map(|f| {
+                t.packet(&decode(f).unwrap(), 60, 0, 0, 0, &mut |x| out.push(*x))
+                    .established
+            })
+            .collect();
+        assert_eq!(got, [false, true, true]);
     }
 
     #[test]
