@@ -18,7 +18,7 @@
 //! `detect.inspection-recursion-limit`: past it the rule does not match
 //! and the hit is counted.
 
-use super::bytes::ByteCheck;
+use super::bytes::{ByteCheck, ByteVars, MAX_VARS};
 use super::pcre::{PcreCheck, PcreFound};
 use pcre2::bytes::Regex;
 
@@ -54,6 +54,18 @@ pub struct ContentMatch {
     /// a failure further on retries this content at its next occurrence
     /// (Suricata's `CONTENT_WITHIN_NEXT`). Set by `link`.
     pub within_next: bool,
+    /// Offset, depth, distance and within from the rule's variables
+    /// (`byte_extract`, `byte_math`) instead of the numbers above.
+    pub vars: PositionVars,
+}
+
+/// Which of a content's positions come from variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PositionVars {
+    pub offset: Option<u8>,
+    pub depth: Option<u8>,
+    pub distance: Option<u8>,
+    pub within: Option<u8>,
 }
 
 impl ContentMatch {
@@ -69,40 +81,55 @@ impl ContentMatch {
             startswith: false,
             endswith: false,
             within_next: false,
+            vars: PositionVars::default(),
         }
     }
 
     pub fn relative(&self) -> bool {
-        self.distance.is_some() || self.within.is_some()
+        self.distance.is_some()
+            || self.within.is_some()
+            || self.vars.distance.is_some()
+            || self.vars.within.is_some()
     }
 
     /// The window `[lo, hi)` a match must lie in, given where the previous
     /// keyword left the pointer. `base` is where the buffer starts in its
     /// stream (0 for a packet): absolute offsets and depths count from the
     /// stream's start. None: no room at all.
-    fn window(&self, buf_len: usize, prev_end: usize, base: usize) -> Option<(usize, usize)> {
+    fn window(
+        &self,
+        buf_len: usize,
+        prev_end: usize,
+        base: usize,
+        vars: &ByteVars,
+    ) -> Option<(usize, usize)> {
+        let var = |v: Option<u8>| v.map(|i| i64::from(vars[usize::from(i)] as i32));
+        let offset = var(self.vars.offset).or(self.offset.map(i64::from));
+        let depth = var(self.vars.depth).or(self.depth.map(i64::from));
+        let distance = var(self.vars.distance).or(self.distance.map(i64::from));
+        let within = var(self.vars.within).or(self.within.map(i64::from));
         let (mut lo, mut hi): (i64, i64) = (0, buf_len as i64);
         if self.relative() {
             let prev = prev_end as i64;
-            let d = i64::from(self.distance.unwrap_or(0));
+            let d = distance.unwrap_or(0);
             lo = (prev + d).max(0);
-            if let Some(w) = self.within {
+            if let Some(w) = within {
                 // Within counts from where distance put the window's start.
-                hi = hi.min(prev + d + i64::from(w));
+                hi = hi.min(prev + d + w);
             }
-            if let Some(dep) = self.depth {
-                hi = hi.min(prev + i64::from(dep));
+            if let Some(dep) = depth {
+                hi = hi.min(prev + dep);
             }
-            if let Some(o) = self.offset {
-                lo = lo.max(i64::from(o));
+            if let Some(o) = offset {
+                lo = lo.max(o);
             }
         } else {
             let base = base as i64;
-            if let Some(o) = self.offset {
-                lo = lo.max(i64::from(o) - base);
+            if let Some(o) = offset {
+                lo = lo.max(o - base);
             }
-            if let Some(d) = self.depth {
-                let abs_end = i64::from(self.offset.unwrap_or(0)) + i64::from(d);
+            if let Some(d) = depth {
+                let abs_end = offset.unwrap_or(0) + d;
                 hi = hi.min(abs_end - base);
             }
         }
@@ -184,8 +211,8 @@ pub fn link(contents: &mut [ContentMatch], checks: &mut [(usize, Check)]) {
                     Kw::Content(_) => true,
                     Kw::Check(c) => matches!(checks[c].1, Check::Pcre(_)),
                 });
-                contents[i].within_next =
-                    matches!(next, Some(Kw::Content(n)) if contents[*n].within.is_some());
+                contents[i].within_next = matches!(next, Some(Kw::Content(n))
+                        if contents[*n].within.is_some() || contents[*n].vars.within.is_some());
             }
             Kw::Check(c) => {
                 if !matches!(checks[c].1, Check::Pcre(_)) {
@@ -297,6 +324,7 @@ pub fn matches_at(
         steps: 0,
         limit: cx.recursion_limit,
         pcre_limit: 0,
+        vars: [0; MAX_VARS],
     };
     let r = chain.inspect(0, 0, 0);
     cx.counters.pcre_limit += chain.pcre_limit;
@@ -322,6 +350,13 @@ pub enum Reach {
 /// The reach of a chain of `contents` and `checks`.
 pub fn reach(contents: &[ContentMatch], checks: &[(usize, Check)]) -> Reach {
     let mut r: Option<u64> = None;
+    // Positions from variables are known only on the buffer itself.
+    if contents
+        .iter()
+        .any(|c| !c.relative() && (c.vars.offset.is_some() || c.vars.depth.is_some()))
+    {
+        return Reach::Before(u64::MAX);
+    }
     for c in contents.iter().filter(|c| !c.relative()) {
         let end = match (c.depth, c.startswith) {
             (Some(d), _) => Some(u64::from(c.offset.unwrap_or(0)) + u64::from(d)),
@@ -362,6 +397,8 @@ struct Chain<'a> {
     steps: u32,
     limit: u32,
     pcre_limit: u64,
+    /// The rule's byte variables, as the keywords evaluated so far set them.
+    vars: ByteVars,
 }
 
 impl Chain<'_> {
@@ -388,7 +425,7 @@ impl Chain<'_> {
         let mut retry_from: Option<usize> = None;
         loop {
             let window = c
-                .window(buf.len(), prev_end, self.base)
+                .window(buf.len(), prev_end, self.base, &self.vars)
                 .and_then(|(lo, hi)| {
                     let lo = retry_from.map_or(lo, |r| r.max(lo));
                     (lo <= hi).then_some((lo, hi))
@@ -446,10 +483,11 @@ impl Chain<'_> {
                 relative,
                 negated,
             }) => {
+                let n = n.get(&self.vars);
                 let present = if relative {
-                    prev_end.saturating_add(n as usize) <= buf.len()
+                    prev_end as i64 + n <= buf.len() as i64
                 } else {
-                    (n as usize) < buf.len()
+                    n < buf.len() as i64
                 };
                 match (present, negated, relative) {
                     (true, false, _) | (false, true, _) => self.inspect(i, j + 1, prev_end),
@@ -459,7 +497,7 @@ impl Chain<'_> {
                     _ => Outcome::Discontinue,
                 }
             }
-            Check::Bytes(b) => match b.apply(buf, prev_end) {
+            Check::Bytes(b) => match b.apply(buf, prev_end, &mut self.vars) {
                 Some(p) => self.inspect(i, j + 1, p),
                 None => Outcome::NoMatch,
             },
@@ -588,7 +626,9 @@ mod tests {
         let contents = [c(b"LEN"), end];
         let checks = [(
             1,
-            Check::Bytes(ByteCheck::parse("byte_jump", "1,0,relative").unwrap()),
+            Check::Bytes(
+                ByteCheck::parse("byte_jump", "1,0,relative", &mut Default::default()).unwrap(),
+            ),
         )];
         assert!(eval(&contents, &checks, b"LEN\x02xxEND"));
         assert!(!eval(&contents, &checks, b"LEN\x01xxEND"), "one off");
@@ -597,7 +637,9 @@ mod tests {
         assert!(eval(&contents, &checks, b"LEN\x05LEN\x00END"));
         let gone = [(
             1,
-            Check::Bytes(ByteCheck::parse("isdataat", "!1,relative").unwrap()),
+            Check::Bytes(
+                ByteCheck::parse("isdataat", "!1,relative", &mut Default::default()).unwrap(),
+            ),
         )];
         assert!(eval(&contents[..1], &gone, b"xxLEN"));
         assert!(!eval(&contents[..1], &gone, b"xxLEN!"));
@@ -701,7 +743,10 @@ mod tests {
         o.offset = Some(100);
         assert!(at(&[o.clone()], b"abc", 500), "offset only");
         assert_eq!(reach(&[o, c(b"x")], &[]), Reach::Anywhere);
-        let at0 = [(0, Check::Bytes(ByteCheck::parse("isdataat", "3").unwrap()))];
+        let at0 = [(
+            0,
+            Check::Bytes(ByteCheck::parse("isdataat", "3", &mut Default::default()).unwrap()),
+        )];
         assert_eq!(reach(&[], &at0), Reach::Before(u64::MAX));
     }
 

@@ -420,14 +420,18 @@ pub fn compile_rule_with(
     let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
     let mut noalert = false;
+    let mut names = bytes::VarNames::default();
     for o in &r.options {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
         let last = contents.last_mut();
         let need_content = || format!("{k} without a content before it");
-        let num = |v: &str| {
-            v.parse::<i64>()
-                .map_err(|_| format!("{k}: `{v}` (byte_extract variables are not evaluated yet)"))
+        // A position: a number, or a byte_extract / byte_math variable.
+        let pos = |v: &str| -> Result<(Option<i64>, Option<u8>), String> {
+            Ok(match names.num(k, v)? {
+                bytes::Num::Lit(n) => (Some(n), None),
+                bytes::Num::Var(i) => (None, Some(i)),
+            })
         };
         match k {
             "content" => {
@@ -440,10 +444,30 @@ pub fn compile_rule_with(
             }
             "startswith" => last.ok_or_else(need_content)?.startswith = true,
             "endswith" => last.ok_or_else(need_content)?.endswith = true,
-            "depth" => last.ok_or_else(need_content)?.depth = Some(num(v)?.max(0) as u32),
-            "offset" => last.ok_or_else(need_content)?.offset = Some(num(v)?.max(0) as u32),
-            "distance" => last.ok_or_else(need_content)?.distance = Some(num(v)? as i32),
-            "within" => last.ok_or_else(need_content)?.within = Some(num(v)?.max(0) as u32),
+            "depth" => {
+                let c = last.ok_or_else(need_content)?;
+                let (n, var) = pos(v)?;
+                c.depth = n.map(|n| n.max(0) as u32);
+                c.vars.depth = var;
+            }
+            "offset" => {
+                let c = last.ok_or_else(need_content)?;
+                let (n, var) = pos(v)?;
+                c.offset = n.map(|n| n.max(0) as u32);
+                c.vars.offset = var;
+            }
+            "distance" => {
+                let c = last.ok_or_else(need_content)?;
+                let (n, var) = pos(v)?;
+                c.distance = n.map(|n| n as i32);
+                c.vars.distance = var;
+            }
+            "within" => {
+                let c = last.ok_or_else(need_content)?;
+                let (n, var) = pos(v)?;
+                c.within = n.map(|n| n.max(0) as u32);
+                c.vars.within = var;
+            }
             "fast_pattern" => {
                 if contents.is_empty() {
                     return Err(need_content());
@@ -480,8 +504,9 @@ pub fn compile_rule_with(
             "itype" | "icode" | "flags" | "ip_proto" => {
                 header_checks.push(HeaderCheck::parse(k, v)?);
             }
-            "isdataat" | "byte_test" | "byte_jump" => {
-                checks.push((contents.len(), Check::Bytes(ByteCheck::parse(k, v)?)));
+            "isdataat" | "byte_test" | "byte_jump" | "byte_extract" | "byte_math" => {
+                let check = ByteCheck::parse(k, v, &mut names)?;
+                checks.push((contents.len(), Check::Bytes(check)));
             }
             "pcre" => {
                 let (mut c, re) = pcre::compile(o.value.as_deref().unwrap_or(""), cfg.pcre)?;

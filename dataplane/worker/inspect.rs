@@ -317,12 +317,10 @@ impl Inspector<'_> {
                 return Some(DropReason::Insertion);
             }
         }
-        // The payload the host takes: none of a SYN's without Fast Open.
-        let payload = if matches!(up.fate, Fate::DataRefused(_)) {
-            &[][..]
-        } else {
-            payload
-        };
+        // The payload the host takes: none of a SYN's without Fast Open
+        // (matched on its own, observing, like a refused packet's).
+        let data_refused = matches!(up.fate, Fate::DataRefused(_));
+        let stream_payload = if data_refused { &[][..] } else { payload };
         let suspect = matches!(up.fate, Fate::Suspect(_));
         let Inspector {
             flows,
@@ -347,7 +345,7 @@ impl Inspector<'_> {
             let seg = Segment {
                 seq: d.tcp.seq,
                 ack: up.ack,
-                payload,
+                payload: stream_payload,
                 suspect,
                 urgent,
                 receiver: d.dst_ip(),
@@ -376,7 +374,7 @@ impl Inspector<'_> {
             if up.rst {
                 re.reset(up.slot, up.flow_id, &mut on_event);
             }
-            with_stream_rules = placed.unstreamed;
+            with_stream_rules = placed.unstreamed || data_refused;
             if stream_drop {
                 verdict = Some(DropReason::Rule);
             }
