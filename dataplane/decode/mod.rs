@@ -327,6 +327,48 @@ pub fn ipv4_checksum_ok(frame: &[u8], d: &Decoded) -> bool {
     acc == 0xffff
 }
 
+/// The bytes of a decoded packet's headers, for the rule buffers that
+/// inspect them (`ipv4.hdr`, `ipv6.hdr` with its extension headers,
+/// `tcp.hdr` with options, `udp.hdr`, `icmpv4.hdr`, `icmpv6.hdr`); empty
+/// where the packet has no such header.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderBytes<'a> {
+    pub ipv4: &'a [u8],
+    pub ipv6: &'a [u8],
+    pub tcp: &'a [u8],
+    pub udp: &'a [u8],
+    pub icmpv4: &'a [u8],
+    pub icmpv6: &'a [u8],
+}
+
+impl<'a> HeaderBytes<'a> {
+    /// The headers of `d` in `frame`, the frame it was decoded from.
+    pub fn of(frame: &'a [u8], d: &Decoded) -> Self {
+        let mut h = HeaderBytes::default();
+        if d.fragment {
+            return h;
+        }
+        let l3 = usize::from(d.l3_offset);
+        let l4 = d.l4_offset as usize;
+        let pay = d.payload_offset as usize;
+        let ip = frame.get(l3..l4.max(l3)).unwrap_or(&[]);
+        match d.network {
+            Network::Ipv4 => h.ipv4 = ip,
+            Network::Ipv6 => h.ipv6 = ip,
+            Network::Arp => return h,
+        }
+        let l4_bytes = frame.get(l4..pay.max(l4)).unwrap_or(&[]);
+        match (d.proto, d.network) {
+            (6, _) => h.tcp = l4_bytes,
+            (17, _) => h.udp = l4_bytes,
+            (1, Network::Ipv4) => h.icmpv4 = l4_bytes,
+            (58, Network::Ipv6) => h.icmpv6 = l4_bytes,
+            _ => {}
+        }
+        h
+    }
+}
+
 /// The parsed meaning of one packet. Addresses are kept as 16 bytes (IPv4 in
 /// the first four) so a flow key needs no branch on the IP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -353,6 +395,9 @@ pub struct Decoded {
     pub tcp: TcpFields,
     pub icmp_type: u8,
     pub icmp_code: u8,
+    /// Where the transport header starts in the frame (the payload's
+    /// start for protocols without one).
+    pub l4_offset: u32,
     /// Offset of the transport payload in the frame, and its length as the
     /// IP lengths give it (Ethernet padding excluded).
     pub payload_offset: u32,
@@ -456,6 +501,7 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let mut inner = decode_frame(vx.payload())?;
     inner.vni = Some(vx.vni());
     inner.payload_offset += (start + vxlan::HEADER_LEN) as u32;
+    inner.l4_offset += (start + vxlan::HEADER_LEN) as u32;
     inner.frag.l3_offset += (start + vxlan::HEADER_LEN) as u16;
     inner.l3_offset += (start + vxlan::HEADER_LEN) as u16;
     inner.anomalies |= outer.anomalies;
@@ -545,6 +591,7 @@ fn decode_transport(out: &mut Decoded, l4: &[u8], l4_offset: usize) -> Result<()
     // Offsets are bounded by the frame length, which pcap and DPDK both keep
     // far below 4 GiB.
     let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    out.l4_offset = at(l4_offset);
     match IpProtocol::from(out.proto) {
         IpProtocol::Tcp => {
             let seg = TcpSegment::new_checked(l4)?;

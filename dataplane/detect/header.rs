@@ -1,7 +1,9 @@
 //! Header keywords: `itype`, `icode` (ICMP and ICMPv6 type and code),
-//! `flags` (TCP flags) and `ip_proto`, read from the decoded packet with
-//! Suricata's meanings. A keyword about ICMP never holds on a TCP packet,
-//! and `flags` never holds on anything but TCP.
+//! `icmp_id`, `icmp_seq`, `flags`/`tcp.flags`, `seq`, `ack`, `window`,
+//! `tcp.mss`, `ip_proto`, `ttl`, `tos`, `id`, `ipopts` and `vlan.id`, read
+//! from the decoded packet and its header bytes with Suricata's meanings.
+//! A keyword about a header the packet does not have never holds (ICMP
+//! keywords on TCP, TCP ones on UDP, IPv4 ones on IPv6).
 
 use super::PacketView;
 
@@ -18,19 +20,35 @@ pub enum Cmp {
     Range(u32, u32),
 }
 
+/// A number as Suricata writes them: decimal or `0x` hex.
+fn number(s: &str) -> Option<u32> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => s.parse::<u32>().ok(),
+    }
+}
+
 impl Cmp {
+    /// `N`, `<N`, `>N`, `<=N`, `>=N`, `!N`, `!=N`, `A<>B` and `A-B`
+    /// (both exclusive ranges, as Suricata's integer keywords read them).
     pub fn parse(v: &str) -> Option<Cmp> {
         let v = v.trim();
-        let num = |s: &str| s.trim().parse::<u32>().ok();
+        let num = number;
         if let Some((a, b)) = v.split_once("<>") {
+            return Some(Cmp::Range(num(a)?, num(b)?));
+        }
+        if let Some((a, b)) = v.split_once('-').filter(|(a, _)| !a.trim().is_empty()) {
             return Some(Cmp::Range(num(a)?, num(b)?));
         }
         for (p, f) in [
             ("<=", Cmp::Le as fn(u32) -> Cmp),
             (">=", Cmp::Ge),
+            ("!=", Cmp::Ne),
             ("<", Cmp::Lt),
             (">", Cmp::Gt),
             ("!", Cmp::Ne),
+            ("=", Cmp::Eq),
         ] {
             if let Some(r) = v.strip_prefix(p) {
                 return num(r).map(f);
@@ -64,6 +82,17 @@ pub enum FlagsMode {
     Not,
 }
 
+/// Which VLAN tags `vlan.id` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VlanLayer {
+    /// Any tag may match.
+    Any,
+    /// Every tag must.
+    All,
+    /// The tag at this index, outermost 0; negative counts from the last.
+    At(i8),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderCheck {
     IType(Cmp),
@@ -74,6 +103,95 @@ pub enum HeaderCheck {
         ignore: u8,
     },
     IpProto(Cmp),
+    Ttl(Cmp),
+    /// IPv4 identification.
+    IpId(Cmp),
+    Tos {
+        negated: bool,
+        value: u8,
+    },
+    Seq(u32),
+    Ack(u32),
+    Window {
+        negated: bool,
+        value: u16,
+    },
+    /// The TCP MSS option (no option: no match).
+    Mss(Cmp),
+    IcmpId(u16),
+    IcmpSeq(u16),
+    /// An IPv4 option by its type (None: any option).
+    IpOpt(Option<u8>),
+    Vlan {
+        id: Cmp,
+        layer: VlanLayer,
+    },
+}
+
+/// The IPv4 options of an IPv4 header, by type: what `ipopts` finds.
+fn ipv4_options(hdr: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut opts = hdr.get(20..).unwrap_or(&[]);
+    std::iter::from_fn(move || {
+        let (&kind, rest) = opts.split_first()?;
+        match kind {
+            // End of list: seen, and nothing after it.
+            0 => opts = &[],
+            1 => opts = rest,
+            _ => {
+                let len = usize::from(*rest.first()?);
+                if len < 2 || len > opts.len() {
+                    opts = &[];
+                } else {
+                    opts = &opts[len..];
+                }
+            }
+        }
+        Some(kind)
+    })
+}
+
+/// The TCP MSS option of a TCP header with options.
+fn tcp_mss(hdr: &[u8]) -> Option<u16> {
+    let mut opts = hdr.get(20..)?;
+    while let Some((&kind, rest)) = opts.split_first() {
+        match kind {
+            0 => return None,
+            1 => opts = rest,
+            _ => {
+                let len = usize::from(*rest.first()?);
+                if len < 2 || len > opts.len() {
+                    return None;
+                }
+                if kind == 2 && len == 4 {
+                    return Some(u16::from_be_bytes([opts[2], opts[3]]));
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    None
+}
+
+/// An ICMP header's identifier and sequence number, for the message types
+/// that carry them (echo, timestamp, information, address mask; ICMPv6
+/// echo).
+fn icmp_id_seq(p: &PacketView<'_>) -> Option<(u16, u16)> {
+    let (hdr, has) = if !p.headers.icmpv4.is_empty() {
+        (
+            p.headers.icmpv4,
+            matches!(p.icmp_type, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18),
+        )
+    } else {
+        (p.headers.icmpv6, matches!(p.icmp_type, 128 | 129))
+    };
+    if !has {
+        return None;
+    }
+    let b = hdr.get(4..8)?;
+    Some((
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]),
+    ))
 }
 
 fn flag_bits(s: &str) -> Option<u8> {
@@ -144,9 +262,82 @@ impl HeaderCheck {
                     ignore,
                 })
             }
+            "tcp.flags" => HeaderCheck::parse("flags", v),
+            "ttl" => Cmp::parse(v).map(HeaderCheck::Ttl).ok_or_else(bad),
+            "id" => Cmp::parse(v).map(HeaderCheck::IpId).ok_or_else(bad),
+            "tcp.mss" => Cmp::parse(v).map(HeaderCheck::Mss).ok_or_else(bad),
+            "tos" | "window" => {
+                let (negated, n) = v.strip_prefix('!').map_or((false, v), |r| (true, r));
+                let n = number(n).ok_or_else(bad)?;
+                if keyword == "tos" {
+                    let value = u8::try_from(n).map_err(|_| bad())?;
+                    Ok(HeaderCheck::Tos { negated, value })
+                } else {
+                    let value = u16::try_from(n).map_err(|_| bad())?;
+                    Ok(HeaderCheck::Window { negated, value })
+                }
+            }
+            "seq" => number(v).map(HeaderCheck::Seq).ok_or_else(bad),
+            "ack" => number(v).map(HeaderCheck::Ack).ok_or_else(bad),
+            "icmp_id" | "icmp_seq" => {
+                let n = number(v)
+                    .and_then(|n| u16::try_from(n).ok())
+                    .ok_or_else(bad)?;
+                Ok(if keyword == "icmp_id" {
+                    HeaderCheck::IcmpId(n)
+                } else {
+                    HeaderCheck::IcmpSeq(n)
+                })
+            }
+            "ipopts" => Ok(HeaderCheck::IpOpt(match v {
+                "eol" => Some(0),
+                "nop" => Some(1),
+                "rr" => Some(7),
+                "ts" => Some(68),
+                "sec" => Some(130),
+                "lsrr" => Some(131),
+                "esec" => Some(133),
+                "satid" => Some(136),
+                "ssrr" => Some(137),
+                "any" => None,
+                _ => return Err(bad()),
+            })),
+            "vlan.id" => {
+                let (id, layer) = match v.split_once(',') {
+                    Some((id, l)) => (id, l.trim()),
+                    None => (v, ""),
+                };
+                let layer = match layer {
+                    "" => VlanLayer::Any,
+                    "all" => VlanLayer::All,
+                    n => VlanLayer::At(n.parse::<i8>().map_err(|_| bad())?),
+                };
+                let id = Cmp::parse(id).ok_or_else(bad)?;
+                Ok(HeaderCheck::Vlan { id, layer })
+            }
             other => Err(format!("{other} is not a header keyword")),
         }
     }
+
+    /// The keywords `parse` reads.
+    pub const KEYWORDS: [&'static str; 16] = [
+        "itype",
+        "icode",
+        "flags",
+        "tcp.flags",
+        "ip_proto",
+        "ttl",
+        "id",
+        "tcp.mss",
+        "tos",
+        "window",
+        "seq",
+        "ack",
+        "icmp_id",
+        "icmp_seq",
+        "ipopts",
+        "vlan.id",
+    ];
 
     pub fn holds(&self, p: &PacketView<'_>) -> bool {
         let icmp = matches!(p.proto, 1 | 58);
@@ -170,8 +361,66 @@ impl HeaderCheck {
                     FlagsMode::Not => f & flags != flags,
                 }
             }
+            HeaderCheck::Ttl(c) => {
+                let h = &p.headers;
+                let ttl = if !h.ipv4.is_empty() {
+                    h.ipv4.get(8)
+                } else {
+                    h.ipv6.get(7)
+                };
+                ttl.is_some_and(|&t| c.holds(u32::from(t)))
+            }
+            HeaderCheck::IpId(c) => p
+                .headers
+                .ipv4
+                .get(4..6)
+                .is_some_and(|b| c.holds(u32::from(u16::from_be_bytes([b[0], b[1]])))),
+            HeaderCheck::Tos { negated, value } => p
+                .headers
+                .ipv4
+                .get(1)
+                .is_some_and(|&t| (t == value) != negated),
+            HeaderCheck::Seq(n) => tcp_u32(p, 4) == Some(n),
+            HeaderCheck::Ack(n) => tcp_u32(p, 8) == Some(n),
+            HeaderCheck::Window { negated, value } => p
+                .headers
+                .tcp
+                .get(14..16)
+                .is_some_and(|b| (u16::from_be_bytes([b[0], b[1]]) == value) != negated),
+            HeaderCheck::Mss(c) => tcp_mss(p.headers.tcp).is_some_and(|m| c.holds(u32::from(m))),
+            HeaderCheck::IcmpId(n) => icmp_id_seq(p).is_some_and(|(id, _)| id == n),
+            HeaderCheck::IcmpSeq(n) => icmp_id_seq(p).is_some_and(|(_, seq)| seq == n),
+            HeaderCheck::IpOpt(kind) => {
+                let mut opts = ipv4_options(p.headers.ipv4);
+                match kind {
+                    Some(k) => opts.any(|o| o == k),
+                    None => opts.next().is_some(),
+                }
+            }
+            HeaderCheck::Vlan { id, layer } => {
+                let tags = p.vlan;
+                let ok = |t: &u16| id.holds(u32::from(*t));
+                match layer {
+                    VlanLayer::Any => tags.iter().any(ok),
+                    VlanLayer::All => !tags.is_empty() && tags.iter().all(ok),
+                    VlanLayer::At(i) => {
+                        let at = if i < 0 {
+                            tags.len().checked_sub(usize::from(i.unsigned_abs()))
+                        } else {
+                            Some(i as usize)
+                        };
+                        at.and_then(|i| tags.get(i)).is_some_and(ok)
+                    }
+                }
+            }
         }
     }
+}
+
+/// A 32-bit field of the TCP header at `at`.
+fn tcp_u32(p: &PacketView<'_>, at: usize) -> Option<u32> {
+    let b = p.headers.tcp.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 #[cfg(test)]
@@ -191,6 +440,8 @@ mod tests {
             icmp_type: icmp.0,
             icmp_code: icmp.1,
             payload: b"",
+            headers: Default::default(),
+            vlan: &[],
         }
     }
 
@@ -223,6 +474,79 @@ mod tests {
         assert!(holds("flags", "0", &view(6, 0, (0, 0))), "null scan");
         assert!(!holds("flags", "S", &view(17, 0x02, (0, 0))), "not on UDP");
         assert!(HeaderCheck::parse("flags", "SX").is_err());
+    }
+
+    /// An Ethernet/IPv4 (with a Record Route option)/TCP (with MSS 1400)
+    /// SYN, and an ICMP echo request, both under two VLAN tags.
+    fn frames() -> (Vec<u8>, Vec<u8>) {
+        let eth = |et: [u8; 2]| {
+            let mut f = vec![0u8; 12];
+            f.extend_from_slice(&[0x81, 0, 0, 100, 0x81, 0, 0, 200]);
+            f.extend_from_slice(&et);
+            f
+        };
+        let mut tcp = eth([0x08, 0]);
+        // IPv4, IHL 6 (one options word): tos 0x10, id 0x1234, ttl 33.
+        tcp.extend_from_slice(&[0x46, 0x10, 0, 48, 0x12, 0x34, 0, 0, 33, 6, 0, 0]);
+        tcp.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        tcp.extend_from_slice(&[7, 3, 4, 0]); // RR, then EOL
+                                              // TCP, data offset 6: seq 1000, ack 0, SYN, window 512, MSS 1400.
+        tcp.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0x03, 0xe8, 0, 0, 0, 0]);
+        tcp.extend_from_slice(&[0x60, 0x02, 0x02, 0x00, 0, 0, 0, 0, 2, 4, 0x05, 0x78]);
+        let mut icmp = eth([0x08, 0]);
+        icmp.extend_from_slice(&[0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0]);
+        icmp.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        icmp.extend_from_slice(&[8, 0, 0, 0, 0x00, 0x2a, 0x00, 0x07]);
+        (tcp, icmp)
+    }
+
+    fn real_view<'a>(frame: &'a [u8], d: &'a crate::decode::Decoded) -> PacketView<'a> {
+        PacketView {
+            headers: crate::decode::HeaderBytes::of(frame, d),
+            vlan: &d.vlan[..usize::from(d.vlan_count)],
+            tcp_flags: d.tcp.flags,
+            icmp_type: d.icmp_type,
+            icmp_code: d.icmp_code,
+            ..view(d.proto, 0, (0, 0))
+        }
+    }
+
+    #[test]
+    fn ip_and_tcp_header_fields() {
+        let (tcp, icmp) = frames();
+        let d = crate::decode::decode(&tcp).unwrap();
+        let p = real_view(&tcp, &d);
+        assert!(holds("ttl", "33", &p) && holds("ttl", "<34", &p) && !holds("ttl", ">33", &p));
+        assert!(holds("id", "4660", &p) && holds("tos", "0x10", &p) && holds("tos", "!0", &p));
+        assert!(holds("seq", "1000", &p) && holds("ack", "0", &p) && !holds("seq", "999", &p));
+        assert!(holds("window", "512", &p) && holds("window", "!513", &p));
+        assert!(holds("tcp.mss", "1400", &p) && holds("tcp.mss", ">=1400", &p));
+        assert!(!holds("tcp.mss", "<536", &p));
+        assert!(holds("tcp.flags", "S", &p));
+        assert!(
+            holds("ipopts", "rr", &p) && holds("ipopts", "eol", &p) && holds("ipopts", "any", &p)
+        );
+        assert!(!holds("ipopts", "ts", &p));
+        let d2 = crate::decode::decode(&icmp).unwrap();
+        let q = real_view(&icmp, &d2);
+        assert!(!holds("ipopts", "any", &q), "no options");
+        assert!(holds("icmp_id", "42", &q) && holds("icmp_seq", "7", &q));
+        assert!(!holds("icmp_id", "42", &p), "not on TCP");
+        assert!(!holds("tcp.mss", ">0", &q), "not on ICMP");
+    }
+
+    #[test]
+    fn vlan_ids_by_layer() {
+        let (tcp, _) = frames();
+        let d = crate::decode::decode(&tcp).unwrap();
+        let p = real_view(&tcp, &d);
+        assert!(holds("vlan.id", "200", &p) && holds("vlan.id", "100,0", &p));
+        assert!(holds("vlan.id", "200,-1", &p) && !holds("vlan.id", "200,0", &p));
+        assert!(holds("vlan.id", "0xC8,1", &p) && holds("vlan.id", "!300,all", &p));
+        assert!(!holds("vlan.id", "!200,all", &p) && holds("vlan.id", "99-101,0", &p));
+        assert!(!holds("vlan.id", "100,2", &p), "no third tag");
+        let untagged = view(6, 0, (0, 0));
+        assert!(!holds("vlan.id", "!5", &untagged), "no tag, no match");
     }
 
     #[test]

@@ -206,6 +206,8 @@ pub struct EngineRule {
     /// isdataat / byte_test / byte_jump / pcre, each after the contents
     /// before it.
     pub checks: Vec<(usize, Check)>,
+    /// Chains on header buffers (`tcp.hdr; content:…`): each must hold too.
+    pub header_chains: Vec<HeaderChain>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
     /// `fast_pattern:offset,length`: the part of it the prefilter looks for.
@@ -224,6 +226,59 @@ pub struct EngineRule {
     pub bits_order: u8,
 }
 
+/// A sticky buffer over one of the packet's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderBuffer {
+    Ipv4,
+    Ipv6,
+    Tcp,
+    Udp,
+    Icmpv4,
+    Icmpv6,
+}
+
+impl HeaderBuffer {
+    fn of_keyword(k: &str) -> Option<HeaderBuffer> {
+        Some(match k {
+            "ipv4.hdr" => HeaderBuffer::Ipv4,
+            "ipv6.hdr" => HeaderBuffer::Ipv6,
+            "tcp.hdr" => HeaderBuffer::Tcp,
+            "udp.hdr" => HeaderBuffer::Udp,
+            "icmpv4.hdr" => HeaderBuffer::Icmpv4,
+            "icmpv6.hdr" => HeaderBuffer::Icmpv6,
+            _ => return None,
+        })
+    }
+
+    fn bytes<'a>(self, h: &crate::decode::HeaderBytes<'a>) -> &'a [u8] {
+        match self {
+            HeaderBuffer::Ipv4 => h.ipv4,
+            HeaderBuffer::Ipv6 => h.ipv6,
+            HeaderBuffer::Tcp => h.tcp,
+            HeaderBuffer::Udp => h.udp,
+            HeaderBuffer::Icmpv4 => h.icmpv4,
+            HeaderBuffer::Icmpv6 => h.icmpv6,
+        }
+    }
+}
+
+/// A rule's contents and checks on one header buffer.
+#[derive(Debug, Clone)]
+pub struct HeaderChain {
+    pub buffer: HeaderBuffer,
+    pub contents: Vec<ContentMatch>,
+    pub checks: Vec<(usize, Check)>,
+}
+
+/// One chain while its rule is compiled.
+#[derive(Default)]
+struct Building {
+    buffer: Option<HeaderBuffer>,
+    contents: Vec<ContentMatch>,
+    checks: Vec<(usize, Check)>,
+    names: bytes::VarNames,
+}
+
 /// What a packet offers the engine.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketView<'a> {
@@ -240,6 +295,10 @@ pub struct PacketView<'a> {
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub payload: &'a [u8],
+    /// The packet's header bytes (empty for a stream delivery).
+    pub headers: crate::decode::HeaderBytes<'a>,
+    /// Its VLAN ids, outermost first.
+    pub vlan: &'a [u16],
 }
 
 impl EngineRule {
@@ -332,6 +391,11 @@ impl EngineRule {
             && self.header_checks.iter().all(|h| h.holds(p))
             && self.header_holds(p)
             && content::matches_with(&self.contents, &self.checks, cx, p.payload)
+            && self.header_chains.iter().all(|h| {
+                // A packet without that header has nothing to match.
+                let buf = h.buffer.bytes(&p.headers);
+                !buf.is_empty() && content::matches_with(&h.contents, &h.checks, cx, buf)
+            })
     }
 }
 
@@ -345,7 +409,8 @@ pub enum Confirm {
 }
 
 /// Keywords this engine evaluates on packet payloads.
-const META: [&str; 9] = [
+const META: [&str; 10] = [
+    "prefilter",
     "msg",
     "sid",
     "rev",
@@ -408,8 +473,11 @@ pub fn compile_rule_with(
         .map_err(|e| format!("header: {e}"))?;
     let mut flow = FlowCond::default();
     let mut dsize = None;
-    let mut contents: Vec<ContentMatch> = Vec::new();
-    let mut checks = Vec::new();
+    // The payload's chain first, then one per header buffer the rule names
+    // (a sticky buffer keyword sends what follows to its chain; naming it
+    // again continues that chain).
+    let mut chains = vec![Building::default()];
+    let mut cur = 0usize;
     let mut header_checks = Vec::new();
     let mut pcres = Vec::new();
     let mut fast = None;
@@ -420,10 +488,33 @@ pub fn compile_rule_with(
     let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
     let mut noalert = false;
-    let mut names = bytes::VarNames::default();
     for o in &r.options {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
+        if k == "pkt_data" {
+            cur = 0;
+            continue;
+        }
+        if let Some(b) = HeaderBuffer::of_keyword(k) {
+            cur = match chains.iter().position(|c| c.buffer == Some(b)) {
+                Some(i) => i,
+                None => {
+                    chains.push(Building {
+                        buffer: Some(b),
+                        ..Building::default()
+                    });
+                    chains.len() - 1
+                }
+            };
+            continue;
+        }
+        let in_payload = cur == 0;
+        let Building {
+            contents,
+            checks,
+            names,
+            ..
+        } = &mut chains[cur];
         let last = contents.last_mut();
         let need_content = || format!("{k} without a content before it");
         // A position: a number, or a byte_extract / byte_math variable.
@@ -468,6 +559,13 @@ pub fn compile_rule_with(
                 c.within = n.map(|n| n.max(0) as u32);
                 c.vars.within = var;
             }
+            // The prefilter looks at payloads only: a header buffer's
+            // content is confirmed, never prefiltered.
+            "fast_pattern" if !in_payload => {
+                if contents.is_empty() {
+                    return Err(need_content());
+                }
+            }
             "fast_pattern" => {
                 if contents.is_empty() {
                     return Err(need_content());
@@ -501,11 +599,11 @@ pub fn compile_rule_with(
                     }
                 }
             }
-            "itype" | "icode" | "flags" | "ip_proto" => {
+            _ if HeaderCheck::KEYWORDS.contains(&k) => {
                 header_checks.push(HeaderCheck::parse(k, v)?);
             }
             "isdataat" | "byte_test" | "byte_jump" | "byte_extract" | "byte_math" => {
-                let check = ByteCheck::parse(k, v, &mut names)?;
+                let check = ByteCheck::parse(k, v, names)?;
                 checks.push((contents.len(), Check::Bytes(check)));
             }
             "pcre" => {
@@ -547,6 +645,21 @@ pub fn compile_rule_with(
     // loader reports it.
     let class_info = class.as_ref().and_then(|c| classes.get(c));
     let class_priority = class_info.map(|k| k.priority);
+    let mut header_chains = Vec::new();
+    for b in chains.drain(1..) {
+        let (mut contents, mut checks) = (b.contents, b.checks);
+        content::link(&mut contents, &mut checks);
+        header_chains.push(HeaderChain {
+            buffer: b.buffer.unwrap_or(HeaderBuffer::Ipv4),
+            contents,
+            checks,
+        });
+    }
+    let Building {
+        mut contents,
+        mut checks,
+        ..
+    } = chains.pop().unwrap_or_default();
     let category = class_info
         .map(|k| k.description.clone())
         .unwrap_or_default();
@@ -573,6 +686,7 @@ pub fn compile_rule_with(
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
+        && header_chains.is_empty()
         && flow.stream != Some(false)
         && (reach != content::Reach::Before(u64::MAX) || flow.stream == Some(true));
     if flow.stream == Some(true) && !stream {
@@ -600,6 +714,7 @@ pub fn compile_rule_with(
         header_checks,
         contents,
         checks,
+        header_chains,
         fast,
         fast_slice,
         threshold,
@@ -1133,6 +1248,8 @@ mod tests {
             icmp_type: 0,
             icmp_code: 0,
             payload,
+            headers: Default::default(),
+            vlan: &[],
         }
     }
 

@@ -102,6 +102,9 @@ pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String
         .rfind('/')
         .ok_or_else(|| "pcre: expected /EXPR/FLAGS".to_string())?;
     let (expr, flags) = (&inner[..slash], &inner[slash + 1..]);
+    if flags.contains(',') {
+        return Err("pcre: captures into variables".into());
+    }
     let mut b = RegexBuilder::new();
     b.jit_if_available(true);
     let mut relative = false;

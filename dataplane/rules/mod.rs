@@ -366,7 +366,23 @@ fn check_pcre(v: &str) -> Result<(), RuleError> {
     if end == 0 {
         return Err(RuleError::at("pcre", "empty regex"));
     }
-    let flags = &body[end + 1..];
+    // Flags, then optionally where captures go: `, pkt:name, flow:name`.
+    let (flags, captures) = body[end + 1..]
+        .split_once(',')
+        .map_or((&body[end + 1..], None), |(f, c)| (f, Some(c)));
+    if let Some(c) = captures {
+        for cap in c.split(',').map(str::trim) {
+            match cap.split_once(':') {
+                Some(("pkt" | "flow" | "tx", name)) if !name.trim().is_empty() => {}
+                _ => {
+                    return Err(RuleError::at(
+                        "pcre",
+                        format!("capture `{cap}`: expected pkt:NAME, flow:NAME or tx:NAME"),
+                    ))
+                }
+            }
+        }
+    }
     if let Some(bad) = flags
         .chars()
         .find(|c| !"ismxAEGRUIPQHDMCSYBOVWTJLjln".contains(*c))

@@ -65,6 +65,8 @@ impl Tuple {
             icmp_type: 0,
             icmp_code: 0,
             payload,
+            headers: Default::default(),
+            vlan: &[],
         }
     }
 

@@ -425,6 +425,8 @@ impl Inspector<'_> {
                 tcp_flags: if tcp { d.tcp.flags } else { 0 },
                 icmp_type: d.icmp_type,
                 icmp_code: d.icmp_code,
+                headers: crate::decode::HeaderBytes::of(frame, d),
+                vlan: &d.vlan[..usize::from(d.vlan_count).min(d.vlan.len())],
                 ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
             };
             let on_alert = |rule, blocked, class: usize| {
