@@ -482,6 +482,42 @@ fn observing_a_bad_checksum_packet_is_still_matched_on_its_own() {
 }
 
 #[test]
+fn a_rsts_data_is_matched_on_its_packet_and_never_reaches_the_stream() {
+    // suricata-verify bug-6244: "Access Denied" rides on the RST.
+    let rules = r#"
+alert tcp-pkt any any -> any any (msg:"on the packet"; flags:R,A; content:"Access Denied"; sid:1;)
+alert tcp any any -> any any (msg:"in the stream"; flow:only_stream; content:"Access Denied"; sid:2;)
+"#;
+    let mut c = conv(40021);
+    c.handshake();
+    let (seq, ack) = (c.client_seq(), c.server_seq());
+    c.raw(Side::Client, seq, ack, RST | ACK_FLAG, b"Access Denied");
+    let (sids, _, _) = run(&capture(c), rules, &[]);
+    assert_eq!(sids, vec![1]);
+}
+
+#[test]
+fn only_stream_rules_never_take_a_packet_alone() {
+    // Midstream off: the direction is not reassembled, so stream rules
+    // are matched packet by packet, but not one that asks for the stream.
+    let rules = r#"
+alert tcp any any -> any any (msg:"any"; content:"ignore all previous"; sid:1;)
+alert tcp any any -> any any (msg:"stream only"; flow:only_stream; content:"ignore all previous"; sid:2;)
+"#;
+    let mut c = conv(40022);
+    let (seq, ack) = (1000, 2000);
+    c.raw(
+        Side::Client,
+        seq,
+        ack,
+        ACK_FLAG | PSH,
+        &body(INJECTION, 0, 60),
+    );
+    let (sids, _, _) = run(&capture(c), rules, &[]);
+    assert_eq!(sids, vec![1]);
+}
+
+#[test]
 fn only_an_in_window_rst_ends_the_stream() {
     let data = body(INJECTION, 40, 120);
     let make = |rst_seq_offset: u32| {

@@ -1197,7 +1197,12 @@ impl Engine {
         for db in [self.db.as_ref(), stream].into_iter().flatten() {
             let _ = db.scan(p.payload, s, |id, _, _, _| {
                 let i = id as usize;
-                if self.rules.get(i).is_some_and(|r| r.holds(p, cx)) {
+                // flow:only_stream never takes a packet's own payload.
+                if self
+                    .rules
+                    .get(i)
+                    .is_some_and(|r| r.flow.stream != Some(true) && r.holds(p, cx))
+                {
                     hit(i);
                 }
                 Matching::Continue

@@ -317,9 +317,12 @@ impl Inspector<'_> {
                 return Some(DropReason::Insertion);
             }
         }
-        // The payload the host takes: none of a SYN's without Fast Open
-        // (matched on its own, observing, like a refused packet's).
-        let data_refused = matches!(up.fate, Fate::DataRefused(_));
+        // The payload the host takes: none of a SYN's without Fast Open,
+        // none of a RST's (Suricata keeps RST data out of the stream too);
+        // each is matched on its own packet, observing, like a refused
+        // packet's.
+        let data_refused = matches!(up.fate, Fate::DataRefused(_))
+            || (tcp && d.tcp.flags & crate::decode::tcp::RST != 0 && !payload.is_empty());
         let stream_payload = if data_refused { &[][..] } else { payload };
         let suspect = matches!(up.fate, Fate::Suspect(_));
         let Inspector {
