@@ -114,6 +114,33 @@ pub struct EventTuple {
     pub vlan: [u16; MAX_VLAN_TAGS],
     pub vlan_count: u8,
     pub vni: Option<u32>,
+    /// The packet's number in the replayed captures, from 1 (0: none, as
+    /// on a NIC or for what a flow's end flushes).
+    pub pcap_cnt: u64,
+    /// How the packet came to be.
+    pub pkt_src: PktSrc,
+    /// An ICMP packet's type and code.
+    pub icmp: Option<(u8, u8)>,
+}
+
+pub use crate::io::PktSrc;
+
+/// An address as Suricata's EVE writes it: IPv4 dotted, IPv6 in full
+/// (eight groups of four hex digits, no `::`).
+pub fn eve_addr(network: Network, a: &[u8; 16]) -> String {
+    match network {
+        Network::Ipv6 => {
+            let mut s = String::with_capacity(39);
+            for (i, g) in a.chunks_exact(2).enumerate() {
+                if i > 0 {
+                    s.push(':');
+                }
+                s.push_str(&format!("{:02x}{:02x}", g[0], g[1]));
+            }
+            s
+        }
+        _ => addr_to_ip(network, a).to_string(),
+    }
 }
 
 /// One rule match on one packet (or on a stream's new bytes).
@@ -131,6 +158,8 @@ pub struct AlertRecord {
 pub struct EveHead<'a> {
     timestamp: String,
     flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_cnt: Option<u64>,
     event_type: &'static str,
     #[serde(skip_serializing_if = "<[u16]>::is_empty")]
     vlan: &'a [u16],
@@ -140,7 +169,15 @@ pub struct EveHead<'a> {
     dest_ip: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     dest_port: Option<u16>,
+    ip_v: u8,
     proto: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icmp_code: Option<u8>,
+    /// Alerts say where their packet came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pkt_src: Option<&'static str>,
 }
 
 impl<'a> EveHead<'a> {
@@ -149,13 +186,18 @@ impl<'a> EveHead<'a> {
         EveHead {
             timestamp: format_timestamp(a.ts_ns),
             flow_id: a.flow_id,
+            pcap_cnt: (a.pcap_cnt > 0).then_some(a.pcap_cnt),
             event_type,
             vlan: &a.vlan[..usize::from(a.vlan_count).min(MAX_VLAN_TAGS)],
-            src_ip: addr_to_ip(a.network, &a.src).to_string(),
+            src_ip: eve_addr(a.network, &a.src),
             src_port: has_ports.then_some(a.src_port),
-            dest_ip: addr_to_ip(a.network, &a.dst).to_string(),
+            dest_ip: eve_addr(a.network, &a.dst),
             dest_port: has_ports.then_some(a.dst_port),
+            ip_v: if a.network == Network::Ipv6 { 6 } else { 4 },
             proto: proto_name(a.proto),
+            icmp_type: a.icmp.map(|(t, _)| t),
+            icmp_code: a.icmp.map(|(_, c)| c),
+            pkt_src: None,
         }
     }
 }
@@ -187,7 +229,10 @@ struct AlertSection<'a> {
 /// Writes one alert as an EVE line, as Suricata writes alerts.
 pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> io::Result<()> {
     let ev = EveAlert {
-        head: EveHead::new("alert", &a.at),
+        head: EveHead {
+            pkt_src: Some(a.at.pkt_src.name()),
+            ..EveHead::new("alert", &a.at)
+        },
         alert: AlertSection {
             action: if a.blocked { "blocked" } else { "allowed" },
             gid: rule.gid,
@@ -381,7 +426,7 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
             age: (r.end_ns / 1_000_000_000).saturating_sub(r.start_ns / 1_000_000_000),
             state: r.state.name(),
             reason: r.reason.name(),
-            alerted: false,
+            alerted: r.alerted,
         },
         tcp: r.tcp.map(|t| TcpSection {
             tcp_flags: format!("{:02x}", t.flags),
@@ -630,6 +675,7 @@ mod tests {
             }),
             icmp: None,
             vni: None,
+            alerted: false,
         }
     }
 
@@ -709,7 +755,9 @@ mod tests {
         });
         let v = line(&r);
         assert_eq!(v["proto"], "IPv6-ICMP");
-        assert_eq!(v["src_ip"], "2001:db8::1");
+        // In full, as Suricata writes IPv6 addresses.
+        assert_eq!(v["src_ip"], "2001:0db8:0000:0000:0000:0000:0000:0001");
+        assert_eq!(v["ip_v"], 6);
         assert!(v.get("src_port").is_none() && v.get("dest_port").is_none());
         assert!(v.get("vlan").is_none());
         assert!(v.get("tcp").is_none());

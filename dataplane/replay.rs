@@ -147,6 +147,8 @@ struct Desc {
     offset: usize,
     len: u32,
     ts_ns: u64,
+    /// The record's number across the replay, from 1 (EVE `pcap_cnt`).
+    cnt: u64,
 }
 
 /// What crosses a worker's input ring: up to `BURST_SIZE` descriptors into
@@ -436,10 +438,13 @@ fn run_worker(
             let mut raw = [RawPacket::new(&[], 0); BURST_SIZE];
             let n = b.len.min(BURST_SIZE);
             for (slot, d) in raw.iter_mut().zip(&b.descs[..n]) {
-                *slot = RawPacket::new(
-                    buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
-                    d.ts_ns,
-                );
+                *slot = RawPacket {
+                    pcap_cnt: d.cnt,
+                    ..RawPacket::new(
+                        buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
+                        d.ts_ns,
+                    )
+                };
             }
             w.process_burst(&raw[..n], b.pass, &mut verdicts);
             for ((p, v), d) in raw[..n].iter().zip(&verdicts).zip(&b.descs) {
@@ -648,6 +653,7 @@ fn read_captures(
                     offset: rec.offset,
                     len: rec.caplen,
                     ts_ns: ts,
+                    cnt: counters.records + 1,
                 };
                 b.len += 1;
                 if b.len == BURST_SIZE {

@@ -162,10 +162,9 @@ fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64) -> [RawPacket<'_>; BURST_SIZE] 
         if let Some(m) = m {
             let (l4, ip) = m.checksums(&flags);
             *slot = RawPacket {
-                data: m.data(),
-                ts_ns: now_ns,
                 l4_checksum: l4,
                 ip_checksum: ip,
+                ..RawPacket::new(m.data(), now_ns)
             };
         }
     }

@@ -545,7 +545,8 @@ fn pcap_and_pcapng_replay_identically() {
         "QinQ"
     );
     assert!(
-        ea.iter().any(|e| e["src_ip"] == "2001:db8::1"),
+        ea.iter()
+            .any(|e| e["src_ip"] == "2001:0db8:0000:0000:0000:0000:0000:0001"),
         "IPv6 with extension headers"
     );
 }
@@ -1017,7 +1018,7 @@ fn fragmented_segments_land_in_their_flow_on_its_worker() {
     assert_eq!(tcp_flows, 12, "no flow split by its fragments");
     let v6 = events
         .iter()
-        .find(|e| e["src_ip"] == "2001:db8::5")
+        .find(|e| e["src_ip"] == "2001:0db8:0000:0000:0000:0000:0000:0005")
         .expect("the IPv6 datagram's flow");
     assert_eq!(v6["flow"]["bytes_toserver"], 14 + 40 + 8 + 3000);
 }
@@ -1046,5 +1047,68 @@ fn incomplete_datagrams_time_out_on_capture_time() {
     assert_eq!(
         st["fragments"]["timeouts"], 0,
         "--defrag-timeout is honoured"
+    );
+}
+
+#[test]
+fn alert_events_say_which_packet_and_how_it_came() {
+    let dir = Scratch::new("pktsrc");
+    let rules = dir.write(
+        "r.rules",
+        b"alert udp any any -> any any (msg:\"needle\"; content:\"NEEDLE\"; sid:1;)\n",
+    );
+    let r = Route::new(ip("10.5.0.1"), ip("10.5.0.2"));
+    let plain = r.udp(5000, 53, b"a NEEDLE on the wire");
+    let vtep = Route::new(ip("192.0.2.1"), ip("192.0.2.2"));
+    let tunneled = vtep.vxlan(40000, 77, &r.udp(5001, 53, b"a NEEDLE in a tunnel"));
+    let mut big = vec![b'x'; 3000];
+    big[2000..2006].copy_from_slice(b"NEEDLE");
+    let frags = tollgate::craft::fragment(&r.udp(5002, 53, &big), 1000, 9);
+    let mut cap = Capture::new();
+    cap.push(T0, r.udp(5003, 53, b"nothing here"));
+    cap.push(T0 + 1, plain);
+    cap.push(T0 + 2, tunneled);
+    for (i, f) in frags.into_iter().enumerate() {
+        cap.push(T0 + 3 + i as u64, f);
+    }
+    let p = dir.write("c.pcap", &cap.to_pcap());
+    let (out, _, events) = replay(&dir, &[&p], &["--rules", s(&rules)]);
+    assert!(out.status.success());
+    let mut alerts: Vec<(String, Value)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            (
+                e["pkt_src"].as_str().unwrap().to_string(),
+                e["pcap_cnt"].clone(),
+            )
+        })
+        .collect();
+    alerts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        alerts,
+        [
+            ("defrag".to_string(), Value::Null),
+            ("vxlan encapsulation".to_string(), serde_json::json!(3)),
+            ("wire/pcap".to_string(), serde_json::json!(2)),
+        ]
+    );
+    assert!(events.iter().all(|e| e["ip_v"] == 4), "ip_v on every event");
+    let alerted: Vec<(u64, bool)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .map(|e| {
+            (
+                e["src_port"].as_u64().unwrap(),
+                e["flow"]["alerted"].as_bool().unwrap(),
+            )
+        })
+        .filter(|(p, _)| (5000..=5003).contains(p))
+        .collect();
+    let mut alerted = alerted;
+    alerted.sort();
+    assert_eq!(
+        alerted,
+        [(5000, true), (5001, true), (5002, true), (5003, false)]
     );
 }

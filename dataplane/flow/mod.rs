@@ -219,6 +219,8 @@ pub struct FlowRecord {
     /// Its flowbits when it ended (for matching what is flushed then).
     pub bits: FlowBits,
     pub generation: u32,
+    /// A rule alerted on it.
+    pub alerted: bool,
 }
 
 impl FlowRecord {
@@ -237,6 +239,7 @@ impl FlowRecord {
             vlan: self.vlan,
             vlan_count: self.vlan_count,
             vni: self.vni,
+            ..EventTuple::default()
         }
     }
 
@@ -297,6 +300,8 @@ struct Flow {
     exception_dropped: bool,
     /// The scorer's verdict dropped it (inline).
     score_dropped: bool,
+    /// A rule alerted on one of its packets (EVE `flow.alerted`).
+    alerted: bool,
     /// Flowbits rules have set on this flow.
     bits: FlowBits,
     /// Counts the flows this slot has held (verdicts name it).
@@ -537,6 +542,7 @@ impl FlowTable {
             vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
             bits: f.bits,
             generation: f.generation,
+            alerted: f.alerted,
         }
     }
 
@@ -792,6 +798,13 @@ impl FlowTable {
 
     /// The exception policy condemned the flow in `slot` (inline): its
     /// later packets are dropped.
+    /// A rule alerted on the flow in `slot`.
+    pub fn mark_alerted(&mut self, slot: u32) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.alerted = true;
+        }
+    }
+
     pub fn mark_exception(&mut self, slot: u32) {
         if let Some(f) = self.slab.get_mut(slot as usize) {
             f.exception_dropped = true;

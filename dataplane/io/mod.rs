@@ -24,6 +24,35 @@ pub struct RawPacket<'a> {
     pub l4_checksum: NicCheck,
     /// What the NIC found of the IPv4 header checksum.
     pub ip_checksum: NicCheck,
+    /// Its number in the replayed captures, from 1 (0 on a NIC).
+    pub pcap_cnt: u64,
+    /// How it came to be (a rebuilt datagram is not what the wire carried).
+    pub src: PktSrc,
+}
+
+/// Where a packet an event is about came from (Suricata's `pkt_src`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PktSrc {
+    /// Received as it is.
+    #[default]
+    Wire,
+    /// A datagram put back together from fragments.
+    Defrag,
+    /// A tenant frame inside VXLAN.
+    Vxlan,
+    /// Stream data flushed when its flow ended.
+    FlowTimeout,
+}
+
+impl PktSrc {
+    pub fn name(self) -> &'static str {
+        match self {
+            PktSrc::Wire => "wire/pcap",
+            PktSrc::Defrag => "defrag",
+            PktSrc::Vxlan => "vxlan encapsulation",
+            PktSrc::FlowTimeout => "stream (flow timeout)",
+        }
+    }
 }
 
 impl<'a> RawPacket<'a> {
@@ -34,6 +63,8 @@ impl<'a> RawPacket<'a> {
             ts_ns,
             l4_checksum: NicCheck::Unknown,
             ip_checksum: NicCheck::Unknown,
+            pcap_cnt: 0,
+            src: PktSrc::Wire,
         }
     }
 }

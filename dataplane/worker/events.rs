@@ -21,8 +21,17 @@ impl Tuple {
             vlan: d.vlan,
             vlan_count: d.vlan_count,
             vni: d.vni,
+            icmp: matches!(d.proto, 1 | 58).then_some((d.icmp_type, d.icmp_code)),
             ..EventTuple::default()
         })
+    }
+
+    /// The same tuple, for events about packet number `pcap_cnt` that
+    /// came from `src`.
+    pub(super) fn for_packet(mut self, pcap_cnt: u64, src: PktSrc) -> Self {
+        self.0.pcap_cnt = pcap_cnt;
+        self.0.pkt_src = src;
+        self
     }
 
     /// The flow's tuple as the sender in `dir` sees it.

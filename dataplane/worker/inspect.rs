@@ -71,7 +71,20 @@ pub(super) fn flow_ended(
     if let Some(ws) = scoring {
         ws.ended(r, &hits, false, &mut counters.scoring);
     }
-    offer(events, counters, r);
+    let r = FlowRecord {
+        alerted: r.alerted || hits != [0; 4],
+        ..*r
+    };
+    offer(events, counters, &r);
+}
+
+/// Where a packet came from, for EVE: a tenant frame out of VXLAN is the
+/// tunnel's.
+fn packet_source(pkt: &RawPacket<'_>, d: &Decoded) -> PktSrc {
+    match pkt.src {
+        PktSrc::Wire if d.vni.is_some() => PktSrc::Vxlan,
+        s => s,
+    }
 }
 
 /// Flushes an ended flow's streams into the matcher and frees them.
@@ -87,7 +100,7 @@ pub(super) fn flow_streams_end(
     if r.proto != 6 {
         return hits;
     }
-    let tuple = Tuple::of_flow(r, Dir::ToServer);
+    let tuple = Tuple::of_flow(r, Dir::ToServer).for_packet(0, PktSrc::FlowTimeout);
     let established = r.tcp.is_some_and(|t| t.state.is_established());
     let mut bits = r.bits;
     re.end(r.slot, r.flow_id, &mut |ev| {
@@ -227,7 +240,7 @@ impl Inspector<'_> {
         let payload = frame
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
-        let tuple = Tuple::of_packet(d);
+        let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d));
         if d.anomalies != 0 {
             for a in DecodeAnomaly::ALL.into_iter().filter(|&a| d.has(a)) {
                 self.anomaly(&tuple, ts, at.flow_id, Anomaly::Decode(a), false);
@@ -452,6 +465,9 @@ impl Inspector<'_> {
                 verdict = Some(DropReason::Rule);
             }
         }
+        if hits != [0; 4] {
+            flows.mark_alerted(up.slot);
+        }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);
         }
@@ -477,7 +493,11 @@ impl Inspector<'_> {
                 if pass != 0 {
                     d.offset_addresses(pass);
                 }
-                self.inspect(&d, &RawPacket::new(frame, ts), now, pass)
+                let pkt = RawPacket {
+                    src: PktSrc::Defrag,
+                    ..RawPacket::new(frame, ts)
+                };
+                self.inspect(&d, &pkt, now, pass)
             }
             _ => None,
         }
@@ -534,7 +554,7 @@ pub(super) fn fragment(
 ) -> (Option<DropReason>, Option<u16>) {
     let ips = inspector.cfg.mode == Mode::Ips;
     let ts = pkt.ts_ns;
-    let tuple = Tuple::of_packet(d);
+    let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d));
     let overlap = Anomaly::FragOverlap {
         v6: d.network == Network::Ipv6,
     };
