@@ -62,9 +62,12 @@ pub const PACKET_ALERT_MAX: usize = 15;
 /// Protocols a packet rule can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtoMatch {
-    /// `ip`: any IP packet.
+    /// `ip`, `pkthdr`: any IP packet (`ipv4`, `ipv6`: of that version).
     Any,
+    Version(u8),
     Number(u8),
+    /// `icmp`: ICMP and ICMPv6, as in Suricata.
+    Icmp,
 }
 
 /// `flow:` conditions.
@@ -305,7 +308,10 @@ impl EngineRule {
     fn header_holds(&self, p: &PacketView<'_>) -> bool {
         let proto_ok = match self.proto {
             ProtoMatch::Any => true,
+            ProtoMatch::Version(4) => p.src.is_ipv4(),
+            ProtoMatch::Version(_) => p.src.is_ipv6(),
             ProtoMatch::Number(n) => n == p.proto,
+            ProtoMatch::Icmp => matches!(p.proto, 1 | 58),
         };
         // Ports first: cheaper than address lists, and as selective.
         let one_way = |s: IpAddr, sp: u16, d: IpAddr, dp: u16| {
@@ -453,10 +459,15 @@ pub fn compile_rule_with(
     cfg: &DetectConfig,
 ) -> Result<(EngineRule, Vec<Regex>), String> {
     let proto = match r.proto.as_str() {
-        "ip" => ProtoMatch::Any,
-        "tcp" | "tcp-pkt" => ProtoMatch::Number(6),
+        "ip" | "pkthdr" => ProtoMatch::Any,
+        "ipv4" | "ip4" => ProtoMatch::Version(4),
+        "ipv6" | "ip6" => ProtoMatch::Version(6),
+        "tcp" | "tcp-pkt" | "tcp-stream" => ProtoMatch::Number(6),
         "udp" => ProtoMatch::Number(17),
-        "icmp" => ProtoMatch::Number(1),
+        "icmp" => ProtoMatch::Icmp,
+        "icmpv4" => ProtoMatch::Number(1),
+        "icmpv6" => ProtoMatch::Number(58),
+        "sctp" => ProtoMatch::Number(132),
         other => return Err(format!("protocol {other} needs its app-layer parser")),
     };
     let src = vars
@@ -681,8 +692,15 @@ pub fn compile_rule_with(
     // payload, which in a stream is only the first PDU's).
     content::link(&mut contents, &mut checks);
     let reach = content::reach(&contents, &checks);
+    // tcp-stream: the stream only, as flow:only_stream.
+    if r.proto == "tcp-stream" {
+        if flow.stream == Some(false) {
+            return Err("tcp-stream with flow:no_stream".into());
+        }
+        flow.stream = Some(true);
+    }
     let stream = proto == ProtoMatch::Number(6)
-        && r.proto == "tcp"
+        && matches!(r.proto.as_str(), "tcp" | "tcp-stream")
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
@@ -1452,6 +1470,39 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
             compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap_err(),
             "stream_size"
         );
+    }
+
+    #[test]
+    fn rule_protocols_as_suricata_reads_them() {
+        let compile = |text: &str| {
+            compile_rule(
+                &parse_rule(text).unwrap(),
+                &Vars::suricata_defaults(),
+                &BTreeMap::new(),
+            )
+            .map(|(r, _)| r)
+        };
+        let v6 = PacketView {
+            src: "2001:db8::1".parse().unwrap(),
+            dst: "2001:db8::2".parse().unwrap(),
+            proto: 58,
+            ..pkt(b"", true)
+        };
+        let v4 = pkt(b"", true);
+        let holds = |text: &str, p: &PacketView<'_>| {
+            compile(text).unwrap().holds(p, &mut Inspection::default())
+        };
+        // `icmp` is ICMP and ICMPv6; ipv4/ipv6 pick a version.
+        assert!(holds("alert icmp any any -> any any (sid:1;)", &v6));
+        assert!(!holds("alert icmpv4 any any -> any any (sid:1;)", &v6));
+        assert!(holds("alert ipv6 any any -> any any (sid:1;)", &v6));
+        assert!(!holds("alert ipv6 any any -> any any (sid:1;)", &v4));
+        assert!(holds("alert ipv4 any any -> any any (sid:1;)", &v4));
+        assert!(holds("alert pkthdr any any -> any any (sid:1;)", &v4));
+        // tcp-stream is the stream alone.
+        let r = compile(r#"alert tcp-stream any any -> any any (content:"abc"; sid:1;)"#).unwrap();
+        assert!(r.stream && r.flow.stream == Some(true));
+        assert!(compile("alert tcp-stream any any -> any any (flags:S; sid:1;)").is_err());
     }
 
     #[test]
