@@ -533,7 +533,7 @@ fn unsupported_rules_are_skipped_or_refused_by_name() {
     let rules = dir.write(
         "u.rules",
         b"alert tcp any any -> any any (msg:\"ok\"; content:\"x\"; sid:1; rev:1;)\n\
-alert tcp any any -> any any (msg:\"big\"; stream_size:server,>,100; sid:2; rev:1;)\n",
+alert tcp any any -> any any (msg:\"bounce\"; content:\"PORT\"; ftpbounce; sid:2; rev:1;)\n",
     );
     let cap = conversation("10.1.0.5", "10.2.0.9", 80, b"x", b"y");
     let pcap = dir.write("c.pcap", &cap.to_pcap());
@@ -556,11 +556,11 @@ alert tcp any any -> any any (msg:\"big\"; stream_size:server,>,100; sid:2; rev:
     assert!(skip.status.success());
     assert!(String::from_utf8_lossy(&skip.stdout).contains("1 loaded from"));
     assert!(String::from_utf8_lossy(&skip.stdout)
-        .contains("1 skipped as not yet evaluated: 1 stream_size"));
+        .contains("1 skipped as not yet evaluated: 1 ftpbounce"));
     let refuse = run("error");
     assert_eq!(refuse.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refuse.stderr);
-    assert!(err.contains("u.rules:2: sid 2: stream_size"), "{err}");
+    assert!(err.contains("u.rules:2: sid 2: ftpbounce"), "{err}");
     let bad = run("sometimes");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("skip"));

@@ -619,3 +619,22 @@ fn a_corrupt_retransmission_is_no_conflict_but_a_valid_one_is() {
     assert_eq!(st["packets"]["dropped"]["stream_overlap"], 1);
     assert_eq!(stream(&st)["checksum_bad"], 0);
 }
+
+#[test]
+fn stream_size_counts_each_sides_stream_as_suricata_does() {
+    // The client's stream is its SYN plus what it sent so far: 1 + 12
+    // after the first request, 1 + 24 after the second.
+    let rules = r#"
+alert tcp any any -> any any (msg:"early"; flow:to_server; content:"GET"; stream_size:client,<,20; sid:1;)
+alert tcp any any -> any any (msg:"late"; flow:to_server; content:"GET"; stream_size:client,>,20; sid:2;)
+alert tcp any any -> any any (msg:"server silent"; flow:to_server; content:"GET"; stream_size:server,=,1; sid:3;)
+alert tcp any any -> any any (msg:"either"; flow:to_server; content:"GET"; stream_size:either,>=,25; sid:4;)
+"#;
+    let mut c = conv(40023);
+    c.handshake()
+        .send(Side::Client, b"GET /a HTTP\n", 1448)
+        .send(Side::Client, b"GET /b HTTP\n", 1448)
+        .close(Side::Client);
+    let (sids, _, _) = run(&capture(c), rules, &[]);
+    assert_eq!(sids, vec![1, 2, 3, 3, 4]);
+}

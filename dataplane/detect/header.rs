@@ -126,6 +126,20 @@ pub enum HeaderCheck {
         id: Cmp,
         layer: VlanLayer,
     },
+    /// `stream_size`: which streams, compared how.
+    StreamSize {
+        which: StreamSide,
+        size: Cmp,
+    },
+}
+
+/// The streams `stream_size` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamSide {
+    Client,
+    Server,
+    Both,
+    Either,
 }
 
 /// The IPv4 options of an IPv4 header, by type: what `ipopts` finds.
@@ -315,12 +329,36 @@ impl HeaderCheck {
                 let id = Cmp::parse(id).ok_or_else(bad)?;
                 Ok(HeaderCheck::Vlan { id, layer })
             }
+            "stream_size" => {
+                let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+                let [which, op, n] = parts.as_slice() else {
+                    return Err(bad());
+                };
+                let which = match *which {
+                    "client" => StreamSide::Client,
+                    "server" => StreamSide::Server,
+                    "both" => StreamSide::Both,
+                    "either" => StreamSide::Either,
+                    _ => return Err(bad()),
+                };
+                let n: u32 = n.parse().map_err(|_| bad())?;
+                let size = match *op {
+                    "<" => Cmp::Lt(n),
+                    "<=" => Cmp::Le(n),
+                    "=" => Cmp::Eq(n),
+                    "!=" => Cmp::Ne(n),
+                    ">=" => Cmp::Ge(n),
+                    ">" => Cmp::Gt(n),
+                    _ => return Err(bad()),
+                };
+                Ok(HeaderCheck::StreamSize { which, size })
+            }
             other => Err(format!("{other} is not a header keyword")),
         }
     }
 
     /// The keywords `parse` reads.
-    pub const KEYWORDS: [&'static str; 16] = [
+    pub const KEYWORDS: [&'static str; 17] = [
         "itype",
         "icode",
         "flags",
@@ -337,6 +375,7 @@ impl HeaderCheck {
         "icmp_seq",
         "ipopts",
         "vlan.id",
+        "stream_size",
     ];
 
     pub fn holds(&self, p: &PacketView<'_>) -> bool {
@@ -397,6 +436,17 @@ impl HeaderCheck {
                     None => opts.next().is_some(),
                 }
             }
+            HeaderCheck::StreamSize { which, size } => {
+                let Some((client, server)) = p.stream_sizes.filter(|_| p.proto == 6) else {
+                    return false;
+                };
+                match which {
+                    StreamSide::Client => size.holds(client),
+                    StreamSide::Server => size.holds(server),
+                    StreamSide::Both => size.holds(client) && size.holds(server),
+                    StreamSide::Either => size.holds(client) || size.holds(server),
+                }
+            }
             HeaderCheck::Vlan { id, layer } => {
                 let tags = p.vlan;
                 let ok = |t: &u16| id.holds(u32::from(*t));
@@ -442,6 +492,7 @@ mod tests {
             payload: b"",
             headers: Default::default(),
             vlan: &[],
+            stream_sizes: None,
         }
     }
 

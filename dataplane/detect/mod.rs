@@ -302,6 +302,9 @@ pub struct PacketView<'a> {
     pub headers: crate::decode::HeaderBytes<'a>,
     /// Its VLAN ids, outermost first.
     pub vlan: &'a [u16],
+    /// TCP: how far the client's and the server's streams have come
+    /// (`stream_size`), once the session's SYNs are known.
+    pub stream_sizes: Option<(u32, u32)>,
 }
 
 impl EngineRule {
@@ -1273,6 +1276,7 @@ mod tests {
             payload,
             headers: Default::default(),
             vlan: &[],
+            stream_sizes: None,
         }
     }
 
@@ -1292,7 +1296,7 @@ alert tcp any any -> any any (msg:"tiny packet"; dsize:<4; sid:9000003; rev:1;)
 alert tcp any any -> any 80 (msg:"wrong port"; content:"sk-proj-"; sid:9000004; rev:1;)
 alert http any any -> any any (msg:"http"; content:"x"; sid:9000005; rev:1;)
 alert tcp any any -> any any (msg:"pcre"; content:"model"; pcre:"/^\s*=\s*(gpt|claude)-\d/R"; sid:9000006; rev:1;)
-alert tcp any any -> any any (msg:"stream size"; stream_size:server,>,100; sid:9000008; rev:1;)
+alert tcp any any -> any any (msg:"ftp bounce"; content:"PORT"; ftpbounce; sid:9000008; rev:1;)
 alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 "#;
 
@@ -1302,7 +1306,7 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(r.read, 8);
         assert_eq!(r.loaded, 5);
         assert_eq!(r.errors.len(), 1, "the misspelt keyword does not parse");
-        assert_eq!(r.skipped["stream_size"], 1);
+        assert_eq!(r.skipped["ftpbounce"], 1);
         assert_eq!(r.pcre, 1);
         assert_eq!(r.skipped["protocol http needs its app-layer parser"], 1);
         assert_eq!(r.without_prefilter, 1);
@@ -1462,13 +1466,11 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert!(compile_rule(&bad, &v, &BTreeMap::new())
             .unwrap_err()
             .contains("only_stream"));
-        let r = parse_rule(
-            r#"alert tcp any any -> any any (content:"a"; stream_size:server,>,100; sid:1;)"#,
-        )
-        .unwrap();
+        let r = parse_rule(r#"alert tcp any any -> any any (content:"PORT"; ftpbounce; sid:1;)"#)
+            .unwrap();
         assert_eq!(
             compile_rule(&r, &Vars::suricata_defaults(), &BTreeMap::new()).unwrap_err(),
-            "stream_size"
+            "ftpbounce"
         );
     }
 

@@ -777,6 +777,13 @@ impl FlowTable {
         self.slab.get(slot as usize).and_then(|f| f.tcp.isn(dir))
     }
 
+    /// The TCP stream sizes (client, server) of the flow in `slot`.
+    pub fn tcp_stream_sizes(&self, slot: u32) -> Option<(u32, u32)> {
+        self.slab
+            .get(slot as usize)
+            .and_then(|f| f.tcp.stream_sizes())
+    }
+
     /// The record of the live flow in `slot` as it stands (for a feature
     /// record sent while the flow runs).
     pub fn snapshot(&self, slot: u32) -> Option<FlowRecord> {

@@ -276,6 +276,14 @@ impl TcpTracker {
         self.sides[dir as usize].isn
     }
 
+    /// How far each side's stream has come, as Suricata's `stream_size`
+    /// measures it: next sequence number minus ISN (the SYN counts one),
+    /// client first. None until both sides' SYNs are known.
+    pub fn stream_sizes(&self) -> Option<(u32, u32)> {
+        let size = |s: &Side| s.isn.map(|isn| s.next_seq.wrapping_sub(isn));
+        Some((size(&self.sides[0])?, size(&self.sides[1])?))
+    }
+
     /// Takes one segment sent in `dir` with `payload_len` bytes, which
     /// arrived with `ttl` and whose checksums verified (`checksum_ok`).
     pub fn on_segment(

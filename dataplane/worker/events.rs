@@ -76,6 +76,7 @@ impl Tuple {
             payload,
             headers: Default::default(),
             vlan: &[],
+            stream_sizes: None,
         }
     }
 

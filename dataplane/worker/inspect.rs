@@ -443,6 +443,11 @@ impl Inspector<'_> {
                 icmp_code: d.icmp_code,
                 headers: crate::decode::HeaderBytes::of(frame, d),
                 vlan: &d.vlan[..usize::from(d.vlan_count).min(d.vlan.len())],
+                stream_sizes: if tcp {
+                    flows.tcp_stream_sizes(up.slot)
+                } else {
+                    None
+                },
                 ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
             };
             let on_alert = |rule, blocked, class: usize| {
