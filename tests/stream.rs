@@ -638,3 +638,27 @@ alert tcp any any -> any any (msg:"either"; flow:to_server; content:"GET"; strea
     let (sids, _, _) = run(&capture(c), rules, &[]);
     assert_eq!(sids, vec![1, 2, 3, 3, 4]);
 }
+
+#[test]
+fn flowint_counts_on_the_flow_and_later_rules_compare_it() {
+    // Each client segment with "req" adds one; the third alerts, and a
+    // counter compared with another counter not set counts it as 0.
+    let rules = r#"
+alert tcp any any -> any any (msg:"count"; flow:to_server; content:"req"; flowint:reqs,+,1; noalert; sid:1;)
+alert tcp any any -> any any (msg:"third"; flow:to_server; content:"req"; flowint:reqs,==,3; sid:2;)
+alert tcp any any -> any any (msg:"more than none"; flow:to_server; content:"req"; flowint:reqs,>,zero; flowint:reqs,<,2; sid:3;)
+alert tcp any any -> any any (msg:"never set"; flow:to_server; content:"req"; flowint:other,isset; sid:4;)
+"#;
+    let mut c = conv(40024);
+    c.handshake();
+    for _ in 0..4 {
+        c.send(Side::Client, b"req", 1448);
+        c.send(Side::Server, b"ok", 1448);
+    }
+    c.close(Side::Client);
+    // tcp-pkt keeps the count per packet (stream rules would see one
+    // growing stream).
+    let rules = rules.replace("alert tcp ", "alert tcp-pkt ");
+    let (sids, _, _) = run(&capture(c), &rules, &[]);
+    assert_eq!(sids, vec![2, 3]);
+}

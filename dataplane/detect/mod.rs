@@ -178,6 +178,126 @@ impl Flowbit {
     }
 }
 
+/// What a `flowint` option does: a test (match) or an update (after the
+/// rule matched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntOp {
+    Set,
+    Add,
+    Sub,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    IsSet,
+    NotSet,
+}
+
+/// What a `flowint` compares with or adds: a number or another counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntTarget {
+    Value(u32),
+    Var(String, u16),
+    None,
+}
+
+/// One `flowint` option, as Suricata's: `name,op[,value|name]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowint {
+    pub name: String,
+    /// The name's number in the engine.
+    pub id: u16,
+    pub op: IntOp,
+    pub target: IntTarget,
+}
+
+impl Flowint {
+    fn parse(v: &str) -> Result<Flowint, String> {
+        let bad = || format!("flowint: `{v}`");
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        let (name, op) = match parts.as_slice() {
+            [n, o, ..] if !n.is_empty() => (*n, *o),
+            _ => return Err(bad()),
+        };
+        let op = match op {
+            "=" => IntOp::Set,
+            "+" => IntOp::Add,
+            "-" => IntOp::Sub,
+            "==" => IntOp::Eq,
+            "!=" => IntOp::Ne,
+            "<" => IntOp::Lt,
+            "<=" => IntOp::Le,
+            ">" => IntOp::Gt,
+            ">=" => IntOp::Ge,
+            "isset" => IntOp::IsSet,
+            "notset" | "isnotset" => IntOp::NotSet,
+            _ => return Err(bad()),
+        };
+        let target = match (op, parts.get(2)) {
+            (IntOp::IsSet | IntOp::NotSet, None) => IntTarget::None,
+            (IntOp::IsSet | IntOp::NotSet, Some(_)) | (_, None) => return Err(bad()),
+            (_, Some(t)) if t.starts_with(|c: char| c.is_ascii_digit()) => {
+                IntTarget::Value(t.parse::<u32>().map_err(|_| bad())?)
+            }
+            (_, Some(t)) if !t.is_empty() => IntTarget::Var(t.to_string(), 0),
+            _ => return Err(bad()),
+        };
+        Ok(Flowint {
+            name: name.to_string(),
+            id: 0,
+            op,
+            target,
+        })
+    }
+
+    /// An update, done once the rule matched.
+    fn writes(&self) -> bool {
+        matches!(self.op, IntOp::Set | IntOp::Add | IntOp::Sub)
+    }
+
+    fn target(&self, b: &FlowBits) -> u32 {
+        match &self.target {
+            IntTarget::Value(v) => *v,
+            // A counter not set yet counts as 0 (Suricata).
+            IntTarget::Var(_, id) => b.int(*id).unwrap_or(0),
+            IntTarget::None => 0,
+        }
+    }
+
+    /// A test on the flow's counters (updates hold).
+    fn holds(&self, b: &FlowBits) -> bool {
+        let v = b.int(self.id);
+        let t = self.target(b);
+        match self.op {
+            IntOp::Set | IntOp::Add | IntOp::Sub => true,
+            IntOp::IsSet => v.is_some(),
+            IntOp::NotSet => v.is_none(),
+            IntOp::Eq => v == Some(t),
+            IntOp::Ne => v.is_some_and(|v| v != t),
+            IntOp::Lt => v.is_some_and(|v| v < t),
+            IntOp::Le => v.is_some_and(|v| v <= t),
+            IntOp::Gt => v.is_some_and(|v| v > t),
+            IntOp::Ge => v.is_some_and(|v| v >= t),
+        }
+    }
+
+    /// The update; false when the flow had no room for a new counter.
+    fn apply(&self, b: &mut FlowBits) -> bool {
+        let t = self.target(b);
+        let v = match (self.op, b.int(self.id)) {
+            (IntOp::Set, _) => t,
+            (IntOp::Add, Some(v)) => v.wrapping_add(t),
+            // Adding to a counter not set sets it (Suricata).
+            (IntOp::Add, None) => t,
+            (IntOp::Sub, Some(v)) => v.wrapping_sub(t),
+            _ => return true,
+        };
+        b.set_int(self.id, v)
+    }
+}
+
 /// A rule the engine evaluates.
 #[derive(Debug, Clone)]
 pub struct EngineRule {
@@ -220,6 +340,8 @@ pub struct EngineRule {
     /// `metadata` items, key → values in the order written.
     pub metadata: BTreeMap<String, Vec<String>>,
     pub flowbits: Vec<Flowbit>,
+    /// `flowint` tests and updates.
+    pub flowints: Vec<Flowint>,
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
     pub noalert: bool,
@@ -328,20 +450,21 @@ impl EngineRule {
                 || (self.bidirectional && one_way(p.dst, p.dst_port, p.src, p.src_port)))
     }
 
-    /// The rule's flowbit tests on the flow's bits.
+    /// The rule's flowbit and flowint tests on the flow's bits.
     pub fn bits_hold(&self, b: &FlowBits) -> bool {
-        self.flowbits.iter().all(|f| {
-            let test = |&id: &u16| match f.cmd {
-                BitCmd::IsSet => b.is_set(id),
-                BitCmd::IsNotSet => !b.is_set(id),
-                _ => true,
-            };
-            if f.any {
-                f.ids.iter().any(test)
-            } else {
-                f.ids.iter().all(test)
-            }
-        })
+        self.flowints.iter().all(|f| f.holds(b))
+            && self.flowbits.iter().all(|f| {
+                let test = |&id: &u16| match f.cmd {
+                    BitCmd::IsSet => b.is_set(id),
+                    BitCmd::IsNotSet => !b.is_set(id),
+                    _ => true,
+                };
+                if f.any {
+                    f.ids.iter().any(test)
+                } else {
+                    f.ids.iter().all(test)
+                }
+            })
     }
 
     /// Runs the rule's set/unset/toggle on the flow's bits; returns how
@@ -361,6 +484,9 @@ impl EngineRule {
                 };
                 lost += u64::from(!ok);
             }
+        }
+        for f in self.flowints.iter().filter(|f| f.writes()) {
+            lost += u64::from(!f.apply(b));
         }
         lost
     }
@@ -501,6 +627,7 @@ pub fn compile_rule_with(
     let mut fast_slice = None;
     let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
+    let mut flowints = Vec::new();
     let mut noalert = false;
     for o in &r.options {
         let k = o.keyword.as_str();
@@ -630,6 +757,7 @@ pub fn compile_rule_with(
                 Some(f) => flowbits.push(f),
                 None => noalert = true,
             },
+            "flowint" => flowints.push(Flowint::parse(v)?),
             "noalert" => noalert = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
@@ -741,8 +869,9 @@ pub fn compile_rule_with(
         threshold,
         metadata,
         bits_order: {
-            let reads = flowbits.iter().any(Flowbit::reads);
-            let writes = flowbits.iter().any(|f| !f.reads());
+            let reads = flowbits.iter().any(Flowbit::reads) || flowints.iter().any(|f| !f.writes());
+            let writes =
+                flowbits.iter().any(|f| !f.reads()) || flowints.iter().any(Flowint::writes);
             match (writes, reads) {
                 (true, false) => 0,
                 (true, true) => 1,
@@ -751,6 +880,7 @@ pub fn compile_rule_with(
             }
         },
         flowbits,
+        flowints,
         noalert,
     };
     Ok((rule, pcres))
@@ -1013,6 +1143,24 @@ impl Engine {
             }
         }
         report.flowbit_names = names.len();
+        // And the flowint names, a namespace of their own.
+        let mut ints: BTreeMap<String, u16> = BTreeMap::new();
+        for r in &mut rules {
+            for f in &mut r.flowints {
+                for name in std::iter::once(&f.name).chain(match &f.target {
+                    IntTarget::Var(n, _) => Some(n),
+                    _ => None,
+                }) {
+                    let next = u16::try_from(ints.len())
+                        .map_err(|_| "more than 65,536 flowint names".to_string())?;
+                    ints.entry(name.clone()).or_insert(next);
+                }
+                f.id = ints[&f.name];
+                if let IntTarget::Var(n, id) = &mut f.target {
+                    *id = ints[n.as_str()];
+                }
+            }
+        }
         // Tests of bits only skipped rules set can never be true.
         let set: std::collections::BTreeSet<u16> = rules
             .iter()

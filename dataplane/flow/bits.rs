@@ -9,10 +9,17 @@
 /// on any one conversation.
 pub const FLOWBITS_PER_FLOW: usize = 8;
 
+/// `flowint` counters one flow can carry at once.
+pub const FLOWINTS_PER_FLOW: usize = 4;
+
+/// A flow's flowbits and its `flowint` counters (by the engine's number
+/// for the name), in fixed room.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlowBits {
     ids: [u16; FLOWBITS_PER_FLOW],
     n: u8,
+    ints: [(u16, u32); FLOWINTS_PER_FLOW],
+    n_ints: u8,
 }
 
 impl FlowBits {
@@ -59,11 +66,47 @@ impl FlowBits {
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+
+    /// The value of counter `id`, if it was set.
+    pub fn int(&self, id: u16) -> Option<u32> {
+        self.ints[..usize::from(self.n_ints)]
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| *v)
+    }
+
+    /// Sets counter `id` to `v`; false when the flow carries all it can.
+    pub fn set_int(&mut self, id: u16, v: u32) -> bool {
+        let n = usize::from(self.n_ints);
+        if let Some(slot) = self.ints[..n].iter_mut().find(|(i, _)| *i == id) {
+            slot.1 = v;
+            return true;
+        }
+        if n == FLOWINTS_PER_FLOW {
+            return false;
+        }
+        self.ints[n] = (id, v);
+        self.n_ints += 1;
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_set_update_and_fill() {
+        let mut b = FlowBits::default();
+        assert_eq!(b.int(1), None);
+        assert!(b.set_int(1, 5) && b.set_int(1, 6));
+        assert_eq!(b.int(1), Some(6));
+        for i in 2..=FLOWINTS_PER_FLOW as u16 {
+            assert!(b.set_int(i, 0));
+        }
+        assert!(!b.set_int(99, 1), "full");
+        assert_eq!(b.int(99), None);
+    }
 
     #[test]
     fn set_unset_toggle_and_a_full_flow() {
