@@ -27,6 +27,7 @@ use pcre2::bytes::Regex;
 pub enum Check {
     Bytes(ByteCheck),
     Pcre(PcreCheck),
+    Asn1(super::asn1::Asn1Check),
 }
 
 impl Check {
@@ -34,6 +35,7 @@ impl Check {
         match self {
             Check::Bytes(b) => b.relative(),
             Check::Pcre(p) => p.relative,
+            Check::Asn1(a) => a.relative(),
         }
     }
 }
@@ -367,10 +369,11 @@ pub fn reach(contents: &[ContentMatch], checks: &[(usize, Check)]) -> Reach {
             r = Some(r.map_or(e, |x| x.max(e)));
         }
     }
-    if checks
-        .iter()
-        .any(|(_, c)| matches!(c, Check::Bytes(b) if !b.relative()))
-    {
+    if checks.iter().any(|(_, c)| match c {
+        Check::Bytes(b) => !b.relative(),
+        Check::Asn1(a) => !a.relative(),
+        Check::Pcre(_) => false,
+    }) {
         r = Some(u64::MAX);
     }
     r.map_or(Reach::Anywhere, Reach::Before)
@@ -495,6 +498,15 @@ impl Chain<'_> {
                     // may leave less data after it.
                     (true, true, true) => Outcome::NoMatch,
                     _ => Outcome::Discontinue,
+                }
+            }
+            Check::Asn1(a) => {
+                if a.matches(buf, prev_end) {
+                    self.inspect(i, j + 1, prev_end)
+                } else if a.relative() {
+                    Outcome::NoMatch
+                } else {
+                    Outcome::Discontinue
                 }
             }
             Check::Bytes(b) => match b.apply(buf, prev_end, &mut self.vars) {

@@ -9,6 +9,7 @@
 //! The database is built once and shared; every worker keeps its own scratch.
 
 pub mod addr_index;
+pub mod asn1;
 pub mod bytes;
 pub mod content;
 pub mod header;
@@ -758,6 +759,10 @@ pub fn compile_rule_with(
                 None => noalert = true,
             },
             "flowint" => flowints.push(Flowint::parse(v)?),
+            "asn1" => {
+                let a = asn1::Asn1Check::parse(v)?;
+                checks.push((contents.len(), Check::Asn1(a)));
+            }
             "noalert" => noalert = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
