@@ -28,7 +28,95 @@ pub enum Check {
     Bytes(ByteCheck),
     Pcre(PcreCheck),
     Asn1(super::asn1::Asn1Check),
+    /// `base64_decode`: decodes from here into the rule's `base64_data`
+    /// buffer, whose chain then decides (Suricata: a terminal list).
+    Base64(Base64Decode),
 }
+
+/// `base64_decode:[bytes N][, offset N][, relative]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base64Decode {
+    /// Input bytes to decode at most (None: the rest of the buffer).
+    pub bytes: Option<u32>,
+    pub offset: u32,
+    pub relative: bool,
+}
+
+impl Base64Decode {
+    pub fn parse(v: &str) -> Result<Base64Decode, String> {
+        let mut d = Base64Decode {
+            bytes: None,
+            offset: 0,
+            relative: false,
+        };
+        for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (word, arg) = item
+                .split_once(char::is_whitespace)
+                .map_or((item, None), |(a, b)| (a, Some(b.trim())));
+            let n = || {
+                arg.and_then(|a| a.parse::<u32>().ok())
+                    .ok_or_else(|| format!("base64_decode: `{item}`"))
+            };
+            match word {
+                "bytes" => d.bytes = Some(n()?).filter(|&b| b > 0),
+                "offset" => d.offset = n()?,
+                "relative" => d.relative = true,
+                _ => return Err(format!("base64_decode: `{item}`")),
+            }
+        }
+        Ok(d)
+    }
+
+    /// Decodes what it names of `buf` (the pointer at `prev_end`) into
+    /// `out`, as RFC 4648 base64: up to the first byte outside the
+    /// alphabet or padding, a last partial group giving what it can.
+    fn decode(&self, buf: &[u8], prev_end: usize, out: &mut Vec<u8>) {
+        out.clear();
+        let from = if self.relative { prev_end } else { 0 }.saturating_add(self.offset as usize);
+        let Some(mut src) = buf.get(from..).filter(|s| !s.is_empty()) else {
+            return;
+        };
+        if let Some(b) = self.bytes {
+            src = &src[..src.len().min(b as usize)];
+        }
+        let val = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        };
+        let (mut acc, mut n) = (0u32, 0);
+        for &c in src {
+            let Some(v) = val(c) else { break };
+            if out.len() + 3 > out.capacity() {
+                break;
+            }
+            acc = (acc << 6) | u32::from(v);
+            n += 1;
+            if n == 4 {
+                out.extend_from_slice(&acc.to_be_bytes()[1..]);
+                (acc, n) = (0, 0);
+            }
+        }
+        match n {
+            2 => out.push((acc >> 4) as u8),
+            3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
+            _ => {}
+        }
+    }
+}
+
+/// A rule's `base64_data` chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Base64Chain {
+    pub contents: Vec<ContentMatch>,
+    pub checks: Vec<(usize, Check)>,
+}
+
+/// Room for what one `base64_decode` decodes (Suricata bounds it too).
+pub const BASE64_MAX: usize = 64 * 1024;
 
 impl Check {
     fn relative(&self) -> bool {
@@ -36,6 +124,7 @@ impl Check {
             Check::Bytes(b) => b.relative(),
             Check::Pcre(p) => p.relative,
             Check::Asn1(a) => a.relative(),
+            Check::Base64(b) => b.relative,
         }
     }
 }
@@ -271,6 +360,8 @@ pub struct Inspection {
     /// Keyword evaluations one rule may take on one buffer.
     pub recursion_limit: u32,
     pub counters: InspectionCounters,
+    /// Where `base64_decode` decodes to (allocated once, `BASE64_MAX`).
+    base64: Vec<u8>,
 }
 
 impl Inspection {
@@ -279,6 +370,7 @@ impl Inspection {
             regexes,
             recursion_limit: recursion_limit.max(1),
             counters: InspectionCounters::default(),
+            base64: Vec::with_capacity(BASE64_MAX),
         }
     }
 }
@@ -317,6 +409,18 @@ pub fn matches_at(
     buf: &[u8],
     base: u64,
 ) -> bool {
+    matches_rule(contents, checks, None, cx, buf, base)
+}
+
+/// `matches_at` for a chain that may hand over to a `base64_data` chain.
+pub fn matches_rule(
+    contents: &[ContentMatch],
+    checks: &[(usize, Check)],
+    b64: Option<&Base64Chain>,
+    cx: &mut Inspection,
+    buf: &[u8],
+    base: u64,
+) -> bool {
     let mut chain = Chain {
         contents,
         checks,
@@ -327,6 +431,8 @@ pub fn matches_at(
         limit: cx.recursion_limit,
         pcre_limit: 0,
         vars: [0; MAX_VARS],
+        b64,
+        scratch: &mut cx.base64,
     };
     let r = chain.inspect(0, 0, 0);
     cx.counters.pcre_limit += chain.pcre_limit;
@@ -372,6 +478,7 @@ pub fn reach(contents: &[ContentMatch], checks: &[(usize, Check)]) -> Reach {
     if checks.iter().any(|(_, c)| match c {
         Check::Bytes(b) => !b.relative(),
         Check::Asn1(a) => !a.relative(),
+        Check::Base64(b) => !b.relative,
         Check::Pcre(_) => false,
     }) {
         r = Some(u64::MAX);
@@ -402,9 +509,12 @@ struct Chain<'a> {
     pcre_limit: u64,
     /// The rule's byte variables, as the keywords evaluated so far set them.
     vars: ByteVars,
+    /// The rule's base64_data chain, and room to decode into.
+    b64: Option<&'a Base64Chain>,
+    scratch: &'a mut Vec<u8>,
 }
 
-impl Chain<'_> {
+impl<'a> Chain<'a> {
     /// Evaluates the chain from content `i` and check `j` (checks with
     /// `k <= i` come before content `i`), the pointer at `prev_end`.
     fn inspect(&mut self, i: usize, j: usize, prev_end: usize) -> Outcome {
@@ -500,6 +610,41 @@ impl Chain<'_> {
                     _ => Outcome::Discontinue,
                 }
             }
+            Check::Base64(d) => {
+                d.decode(buf, prev_end, self.scratch);
+                if self.scratch.is_empty() {
+                    return Outcome::NoMatch;
+                }
+                let Some(b64) = self.b64 else {
+                    return self.inspect(i, j + 1, prev_end);
+                };
+                // The decoded bytes are a buffer of their own; their chain
+                // decides the rule, on the same step budget.
+                let decoded = std::mem::take(self.scratch);
+                let mut spare = Vec::new();
+                let mut sub = Chain {
+                    contents: &b64.contents,
+                    checks: &b64.checks,
+                    rx: self.rx,
+                    buf: &decoded,
+                    base: 0,
+                    steps: self.steps,
+                    limit: self.limit,
+                    pcre_limit: 0,
+                    vars: self.vars,
+                    b64: None,
+                    scratch: &mut spare,
+                };
+                let r = sub.inspect(0, 0, 0);
+                self.steps = sub.steps;
+                self.pcre_limit += sub.pcre_limit;
+                *self.scratch = decoded;
+                match r {
+                    Outcome::Match => Outcome::Match,
+                    Outcome::Discontinue if self.steps >= self.limit => Outcome::Discontinue,
+                    _ => Outcome::NoMatch,
+                }
+            }
             Check::Asn1(a) => {
                 if a.matches(buf, prev_end) {
                     self.inspect(i, j + 1, prev_end)
@@ -575,6 +720,21 @@ mod tests {
 
     fn eval(contents: &[ContentMatch], checks: &[(usize, Check)], buf: &[u8]) -> bool {
         eval_with(contents, checks, Vec::new(), buf, RECURSION_LIMIT).0
+    }
+
+    #[test]
+    fn base64_decoding_is_rfc4648_and_bounded() {
+        let d = |v: &str, buf: &[u8], prev: usize| {
+            let mut out = Vec::with_capacity(BASE64_MAX);
+            Base64Decode::parse(v).unwrap().decode(buf, prev, &mut out);
+            out
+        };
+        assert_eq!(d("", b"aGVsbG8=", 0), b"hello");
+        assert_eq!(d("relative", b"x=aGVsbG8", 2), b"hello", "partial group");
+        assert_eq!(d("offset 2", b"x=aGVs bG8", 0), b"hel", "stops at a space");
+        assert_eq!(d("bytes 4, relative", b"x=aGVsbG8", 2), b"hel");
+        assert!(d("relative", b"x=", 2).is_empty());
+        assert!(Base64Decode::parse("bytes x").is_err());
     }
 
     #[test]

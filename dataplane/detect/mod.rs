@@ -332,6 +332,8 @@ pub struct EngineRule {
     pub checks: Vec<(usize, Check)>,
     /// Chains on header buffers (`tcp.hdr; content:…`): each must hold too.
     pub header_chains: Vec<HeaderChain>,
+    /// The `base64_data` chain its `base64_decode` hands over to.
+    pub b64: Option<content::Base64Chain>,
     /// Index of the fast pattern in `contents`, if any.
     pub fast: Option<usize>,
     /// `fast_pattern:offset,length`: the part of it the prefilter looks for.
@@ -400,6 +402,8 @@ pub struct HeaderChain {
 #[derive(Default)]
 struct Building {
     buffer: Option<HeaderBuffer>,
+    /// The `base64_data` chain.
+    base64: bool,
     contents: Vec<ContentMatch>,
     checks: Vec<(usize, Check)>,
     names: bytes::VarNames,
@@ -508,7 +512,14 @@ impl EngineRule {
         let ok = self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.header_holds(p)
-            && content::matches_at(&self.contents, &self.checks, cx, p.payload, base);
+            && content::matches_rule(
+                &self.contents,
+                &self.checks,
+                self.b64.as_ref(),
+                cx,
+                p.payload,
+                base,
+            );
         if ok {
             Confirm::Yes
         } else {
@@ -526,7 +537,14 @@ impl EngineRule {
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
             && self.header_checks.iter().all(|h| h.holds(p))
             && self.header_holds(p)
-            && content::matches_with(&self.contents, &self.checks, cx, p.payload)
+            && content::matches_rule(
+                &self.contents,
+                &self.checks,
+                self.b64.as_ref(),
+                cx,
+                p.payload,
+                0,
+            )
             && self.header_chains.iter().all(|h| {
                 // A packet without that header has nothing to match.
                 let buf = h.buffer.bytes(&p.headers);
@@ -635,6 +653,19 @@ pub fn compile_rule_with(
         let v = o.value.as_deref().unwrap_or("").trim();
         if k == "pkt_data" {
             cur = 0;
+            continue;
+        }
+        if k == "base64_data" {
+            cur = match chains.iter().position(|c| c.base64) {
+                Some(i) => i,
+                None => {
+                    chains.push(Building {
+                        base64: true,
+                        ..Building::default()
+                    });
+                    chains.len() - 1
+                }
+            };
             continue;
         }
         if let Some(b) = HeaderBuffer::of_keyword(k) {
@@ -763,6 +794,13 @@ pub fn compile_rule_with(
                 let a = asn1::Asn1Check::parse(v)?;
                 checks.push((contents.len(), Check::Asn1(a)));
             }
+            "base64_decode" if !in_payload => {
+                return Err("base64_decode outside the payload".into());
+            }
+            "base64_decode" => {
+                let d = content::Base64Decode::parse(v)?;
+                checks.push((contents.len(), Check::Base64(d)));
+            }
             "noalert" => noalert = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
@@ -793,7 +831,14 @@ pub fn compile_rule_with(
     let class_info = class.as_ref().and_then(|c| classes.get(c));
     let class_priority = class_info.map(|k| k.priority);
     let mut header_chains = Vec::new();
+    let mut b64 = None;
     for b in chains.drain(1..) {
+        if b.base64 {
+            let (mut contents, mut checks) = (b.contents, b.checks);
+            content::link(&mut contents, &mut checks);
+            b64 = Some(content::Base64Chain { contents, checks });
+            continue;
+        }
         let (mut contents, mut checks) = (b.contents, b.checks);
         content::link(&mut contents, &mut checks);
         header_chains.push(HeaderChain {
@@ -807,6 +852,17 @@ pub fn compile_rule_with(
         mut checks,
         ..
     } = chains.pop().unwrap_or_default();
+    // base64_decode ends the payload's chain: the decoded data decides.
+    let decodes = checks
+        .iter()
+        .position(|(_, c)| matches!(c, Check::Base64(_)));
+    match decodes {
+        Some(i) if i + 1 != checks.len() || checks[i].0 != contents.len() => {
+            return Err("base64_decode before other payload keywords".into());
+        }
+        None if b64.is_some() => return Err("base64_data without base64_decode".into()),
+        _ => {}
+    }
     let category = class_info
         .map(|k| k.description.clone())
         .unwrap_or_default();
@@ -869,6 +925,7 @@ pub fn compile_rule_with(
         contents,
         checks,
         header_chains,
+        b64,
         fast,
         fast_slice,
         threshold,
