@@ -683,3 +683,30 @@ alert tcp any any -> any any (msg:"b64 too short"; content:"prompt="; base64_dec
     let (sids, _, _) = run(&capture(c), rules, &[]);
     assert_eq!(sids, vec![1]);
 }
+
+#[test]
+fn xbits_mark_a_host_for_other_connections_until_they_expire() {
+    // One client probes the server; any later connection to it carrying
+    // the payload alerts within 10 s. (The table is shared by all workers,
+    // but two workers replaying at full speed need not take packets in
+    // capture order, so the test runs one.)
+    let rules = r#"
+alert tcp-pkt any any -> any any (msg:"probe"; content:"PROBE"; xbits:set,probed,track ip_dst,expire 10; noalert; sid:1;)
+alert tcp-pkt any any -> any any (msg:"payload after a probe"; content:"PAYLOAD"; xbits:isset,probed,track ip_dst; sid:2;)
+"#;
+    let server = ip("203.0.113.50");
+    let mut cap = Capture::new();
+    let one = |port: u16, client: &str, t: u64, data: &[u8]| {
+        let mut c = TcpConversation::new(Route::new(ip(client), server), port, 8080, t);
+        c.handshake()
+            .send(Side::Client, data, 1448)
+            .close(Side::Client);
+        c.into_packets()
+    };
+    const S: u64 = 1_000_000_000;
+    cap.extend(one(41000, "10.9.0.1", T0, b"PROBE"));
+    cap.extend(one(41001, "10.9.0.2", T0 + S, b"PAYLOAD"));
+    cap.extend(one(41002, "10.9.0.3", T0 + 20 * S, b"PAYLOAD"));
+    let (sids, _, _) = run(&cap, rules, &[]);
+    assert_eq!(sids, vec![2], "the later one expired");
+}

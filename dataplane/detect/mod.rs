@@ -16,6 +16,7 @@ pub mod header;
 pub mod pcre;
 pub mod stream;
 pub mod threshold;
+pub mod xbits;
 
 use crate::flow::bits::FlowBits;
 use crate::rules::classification::Class;
@@ -345,6 +346,8 @@ pub struct EngineRule {
     pub flowbits: Vec<Flowbit>,
     /// `flowint` tests and updates.
     pub flowints: Vec<Flowint>,
+    /// `xbits` tests and updates, on hosts or host pairs.
+    pub xbits: Vec<xbits::Xbit>,
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
     pub noalert: bool,
@@ -647,6 +650,7 @@ pub fn compile_rule_with(
     let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
     let mut flowints = Vec::new();
+    let mut xbit_opts = Vec::new();
     let mut noalert = false;
     for o in &r.options {
         let k = o.keyword.as_str();
@@ -790,6 +794,7 @@ pub fn compile_rule_with(
                 None => noalert = true,
             },
             "flowint" => flowints.push(Flowint::parse(v)?),
+            "xbits" => xbit_opts.push(xbits::Xbit::parse(v)?),
             "asn1" => {
                 let a = asn1::Asn1Check::parse(v)?;
                 checks.push((contents.len(), Check::Asn1(a)));
@@ -931,9 +936,12 @@ pub fn compile_rule_with(
         threshold,
         metadata,
         bits_order: {
-            let reads = flowbits.iter().any(Flowbit::reads) || flowints.iter().any(|f| !f.writes());
-            let writes =
-                flowbits.iter().any(|f| !f.reads()) || flowints.iter().any(Flowint::writes);
+            let reads = flowbits.iter().any(Flowbit::reads)
+                || flowints.iter().any(|f| !f.writes())
+                || xbit_opts.iter().any(xbits::Xbit::reads);
+            let writes = flowbits.iter().any(|f| !f.reads())
+                || flowints.iter().any(Flowint::writes)
+                || xbit_opts.iter().any(|x| !x.reads());
             match (writes, reads) {
                 (true, false) => 0,
                 (true, true) => 1,
@@ -943,6 +951,7 @@ pub fn compile_rule_with(
         },
         flowbits,
         flowints,
+        xbits: xbit_opts,
         noalert,
     };
     Ok((rule, pcres))
@@ -1018,7 +1027,12 @@ pub struct Engine {
     /// Every rule's pcre expressions; workers match with clones.
     regexes: Vec<Regex>,
     pub config: DetectConfig,
+    /// The xbits every worker shares.
+    pub xbits: xbits::XbitTable,
 }
+
+/// Room for set xbits (16 B each).
+const XBIT_SLOTS: usize = 1 << 16;
 
 impl Engine {
     /// The signature-hit feature an alert of rule `ri` counts toward.
@@ -1205,6 +1219,17 @@ impl Engine {
             }
         }
         report.flowbit_names = names.len();
+        // The xbit names, and the table that keeps them if any rule uses
+        // one.
+        let mut xnames: BTreeMap<String, u16> = BTreeMap::new();
+        for r in &mut rules {
+            for x in &mut r.xbits {
+                let next = u16::try_from(xnames.len())
+                    .map_err(|_| "more than 65,536 xbit names".to_string())?;
+                x.id = *xnames.entry(x.name.clone()).or_insert(next);
+            }
+        }
+        let xbit_table = xbits::XbitTable::new(if xnames.is_empty() { 0 } else { XBIT_SLOTS });
         // And the flowint names, a namespace of their own.
         let mut ints: BTreeMap<String, u16> = BTreeMap::new();
         for r in &mut rules {
@@ -1337,6 +1362,7 @@ impl Engine {
                 always,
                 regexes,
                 config: *cfg,
+                xbits: xbit_table,
             },
             report,
         ))

@@ -234,10 +234,18 @@ pub(super) fn decide(
     let (mut pass, mut drop, mut lost) = (false, false, 0);
     for &ri in cands.iter() {
         let r = &engine.rules[ri as usize];
-        if !r.bits_hold(bits) {
+        if !r.bits_hold(bits)
+            || !r
+                .xbits
+                .iter()
+                .all(|x| engine.xbits.holds(x, view.src, view.dst, ts))
+        {
             continue;
         }
         lost += r.apply_bits(bits);
+        for x in r.xbits.iter().filter(|x| !x.reads()) {
+            lost += u64::from(!engine.xbits.apply(x, view.src, view.dst, ts));
+        }
         if let Some(t) = &r.threshold {
             let seen = Seen {
                 rule: ri,
