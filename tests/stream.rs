@@ -710,3 +710,30 @@ alert tcp-pkt any any -> any any (msg:"payload after a probe"; content:"PAYLOAD"
     let (sids, _, _) = run(&cap, rules, &[]);
     assert_eq!(sids, vec![2], "the later one expired");
 }
+
+#[test]
+fn tag_session_logs_the_flows_next_packets_as_suricata_does() {
+    let rules = r#"
+alert tcp-pkt any any -> any any (msg:"login"; content:"LOGIN"; tag:session,3,packets; sid:1;)
+"#;
+    let mut c = conv(40026);
+    c.handshake().send(Side::Client, b"LOGIN admin", 1448);
+    for _ in 0..4 {
+        c.send(Side::Server, b"ok", 1448);
+    }
+    c.close(Side::Client);
+    let (_, events, _) = run(&capture(c), rules, &[]);
+    let alerts: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            (
+                e["alert"]["gid"].as_u64().unwrap(),
+                e["alert"]["signature_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The rule's alert, then the next three packets as Suricata's tag
+    // signature (gid 2, sid 1).
+    assert_eq!(alerts, [(1, 1), (2, 1), (2, 1), (2, 1)]);
+}

@@ -300,6 +300,47 @@ impl Flowint {
     }
 }
 
+/// What `tag:session[,count,metric]` tags after its rule alerted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagSpec {
+    pub count: u32,
+    pub metric: TagMetric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagMetric {
+    Packets,
+    Bytes,
+    Seconds,
+}
+
+impl TagSpec {
+    /// Suricata's default: the session's next 256 packets.
+    const DEFAULT_PACKETS: u32 = 256;
+
+    fn parse(v: &str) -> Result<TagSpec, String> {
+        let bad = || format!("tag: `{v}`");
+        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+        match parts.as_slice() {
+            ["session"] => Ok(TagSpec {
+                count: Self::DEFAULT_PACKETS,
+                metric: TagMetric::Packets,
+            }),
+            ["session", count, metric] => Ok(TagSpec {
+                count: count.parse().map_err(|_| bad())?,
+                metric: match *metric {
+                    "packets" => TagMetric::Packets,
+                    "bytes" => TagMetric::Bytes,
+                    "seconds" => TagMetric::Seconds,
+                    _ => return Err(bad()),
+                },
+            }),
+            ["host", ..] => Err("tag:host".into()),
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// A rule the engine evaluates.
 #[derive(Debug, Clone)]
 pub struct EngineRule {
@@ -348,6 +389,9 @@ pub struct EngineRule {
     pub flowints: Vec<Flowint>,
     /// `xbits` tests and updates, on hosts or host pairs.
     pub xbits: Vec<xbits::Xbit>,
+    /// `tag:session`: once it alerts, the flow's next packets are logged
+    /// as tagged.
+    pub tag: Option<TagSpec>,
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
     pub noalert: bool,
@@ -651,6 +695,7 @@ pub fn compile_rule_with(
     let mut flowbits = Vec::new();
     let mut flowints = Vec::new();
     let mut xbit_opts = Vec::new();
+    let mut tag = None;
     let mut noalert = false;
     for o in &r.options {
         let k = o.keyword.as_str();
@@ -795,6 +840,7 @@ pub fn compile_rule_with(
             },
             "flowint" => flowints.push(Flowint::parse(v)?),
             "xbits" => xbit_opts.push(xbits::Xbit::parse(v)?),
+            "tag" => tag = Some(TagSpec::parse(v)?),
             "asn1" => {
                 let a = asn1::Asn1Check::parse(v)?;
                 checks.push((contents.len(), Check::Asn1(a)));
@@ -952,6 +998,7 @@ pub fn compile_rule_with(
         flowbits,
         flowints,
         xbits: xbit_opts,
+        tag,
         noalert,
     };
     Ok((rule, pcres))
@@ -1029,6 +1076,38 @@ pub struct Engine {
     pub config: DetectConfig,
     /// The xbits every worker shares.
     pub xbits: xbits::XbitTable,
+    /// The rule tagged packets alert as, when a rule tags.
+    pub tag_rule: Option<u32>,
+}
+
+/// Suricata's tag signature, built on any loaded rule's shape.
+fn tag_signature(any: &EngineRule) -> EngineRule {
+    EngineRule {
+        sid: 1,
+        gid: 2,
+        rev: 1,
+        msg: String::new(),
+        action: Action::Alert,
+        class: None,
+        category: String::new(),
+        priority: 2,
+        contents: Vec::new(),
+        checks: Vec::new(),
+        header_chains: Vec::new(),
+        b64: None,
+        fast: None,
+        fast_slice: None,
+        threshold: None,
+        metadata: BTreeMap::new(),
+        flowbits: Vec::new(),
+        flowints: Vec::new(),
+        xbits: Vec::new(),
+        tag: None,
+        noalert: false,
+        header_checks: Vec::new(),
+        stream: false,
+        ..any.clone()
+    }
 }
 
 /// Room for set xbits (16 B each).
@@ -1352,8 +1431,18 @@ impl Engine {
             .and_then(|d| d.stream_size().ok())
             .unwrap_or(0);
         report.compile_ms = start.elapsed().as_secs_f64() * 1e3;
+        // Tagged packets alert as Suricata's tag signature (gid 2, sid 1,
+        // no message, priority 2): a rule of its own, after the others and
+        // in no prefilter, so nothing but tagging names it.
+        let tag_rule = rules.iter().any(|r| r.tag.is_some()).then(|| {
+            let mut t = tag_signature(&rules[0]);
+            t.sid = 1;
+            rules.push(t);
+            (rules.len() - 1) as u32
+        });
         Ok((
             Engine {
+                tag_rule,
                 rules,
                 db,
                 stream_block,

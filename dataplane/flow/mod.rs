@@ -271,6 +271,15 @@ impl FlowRecord {
     }
 }
 
+/// What is left of a flow's `tag:session`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TagLeft {
+    metric: crate::detect::TagMetric,
+    /// Packets or bytes still to tag, or (seconds) the capture time the
+    /// tagging ends.
+    left: u64,
+}
+
 /// One tracked flow: a slab entry.
 #[derive(Debug, Clone, Copy, Default)]
 struct Flow {
@@ -302,6 +311,8 @@ struct Flow {
     score_dropped: bool,
     /// A rule alerted on one of its packets (EVE `flow.alerted`).
     alerted: bool,
+    /// `tag:session`: how much more of the flow is logged as tagged.
+    tag: Option<TagLeft>,
     /// Flowbits rules have set on this flow.
     bits: FlowBits,
     /// Counts the flows this slot has held (verdicts name it).
@@ -805,6 +816,53 @@ impl FlowTable {
 
     /// The exception policy condemned the flow in `slot` (inline): its
     /// later packets are dropped.
+    /// A rule with `tag:session` alerted on the flow in `slot` at `ts_ns`:
+    /// its next packets are tagged (a newer tag replaces an older one).
+    pub fn start_tag(&mut self, slot: u32, spec: crate::detect::TagSpec, ts_ns: u64) {
+        use crate::detect::TagMetric;
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            let left = match spec.metric {
+                TagMetric::Seconds => ts_ns.saturating_add(u64::from(spec.count) * 1_000_000_000),
+                _ => u64::from(spec.count),
+            };
+            f.tag = Some(TagLeft {
+                metric: spec.metric,
+                left,
+            });
+        }
+    }
+
+    /// Whether this packet (`len` bytes at `ts_ns`) of the flow in `slot`
+    /// is tagged, using up its share of the tag.
+    pub fn take_tag(&mut self, slot: u32, len: u32, ts_ns: u64) -> bool {
+        use crate::detect::TagMetric;
+        let Some(f) = self.slab.get_mut(slot as usize) else {
+            return false;
+        };
+        let Some(t) = f.tag.as_mut() else {
+            return false;
+        };
+        let tagged = match t.metric {
+            TagMetric::Packets => {
+                t.left = t.left.saturating_sub(1);
+                true
+            }
+            TagMetric::Bytes => {
+                t.left = t.left.saturating_sub(u64::from(len));
+                true
+            }
+            TagMetric::Seconds => ts_ns <= t.left,
+        };
+        let over = match t.metric {
+            TagMetric::Seconds => !tagged,
+            _ => t.left == 0,
+        };
+        if over {
+            f.tag = None;
+        }
+        tagged
+    }
+
     /// A rule alerted on the flow in `slot`.
     pub fn mark_alerted(&mut self, slot: u32) {
         if let Some(f) = self.slab.get_mut(slot as usize) {

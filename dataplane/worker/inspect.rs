@@ -349,11 +349,20 @@ impl Inspector<'_> {
             cfg,
         } = self;
         let rules = rules.as_deref_mut()?;
+        rules.tag_request = None;
         let mut bits = flows.bits(up.slot);
         let before = bits;
         let ids = (up.flow_id, ts);
         // Alerts per signature class, for the flow's features.
         let mut hits = [0u16; 4];
+        // A packet of a flow an earlier `tag:session` rule tagged.
+        if let Some(tr) = rules.engine.tag_rule {
+            if flows.take_tag(up.slot, frame.len() as u32, ts) {
+                counters.alerts += 1;
+                let alert = tuple.alert(ts, up.flow_id, cfg.id, tr, false);
+                offer_event(events, counters, Event::Alert(alert));
+            }
+        }
         // Stream rules take the packet alone unless its direction is
         // reassembled (not TCP, no reassembly, or a refused direction).
         let mut with_stream_rules = true;
@@ -472,6 +481,9 @@ impl Inspector<'_> {
         }
         if hits != [0; 4] {
             flows.mark_alerted(up.slot);
+        }
+        if let Some(spec) = rules.tag_request.take() {
+            flows.start_tag(up.slot, spec, ts);
         }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);

@@ -191,6 +191,7 @@ impl Worker {
             seen: vec![0; n],
             epoch: 0,
             alerts_discarded: 0,
+            tag_request: None,
             engine,
         });
         Ok(self)

@@ -35,6 +35,9 @@ pub(super) struct Rules {
     /// Alerts past `packet-alert-max` on one packet: evaluated and acted
     /// on, not logged.
     pub(super) alerts_discarded: u64,
+    /// A rule with `tag:session` matched: the flow's next packets are to
+    /// be tagged (taken by the packet's inspection).
+    pub(super) tag_request: Option<crate::detect::TagSpec>,
 }
 
 impl Rules {
@@ -227,6 +230,7 @@ pub(super) fn decide(
         cands,
         hits,
         alerts_discarded,
+        tag_request,
         ..
     } = rules;
     cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
@@ -257,6 +261,9 @@ pub(super) fn decide(
             if !thresholds.allow(t, &seen) {
                 continue;
             }
+        }
+        if r.tag.is_some() {
+            *tag_request = r.tag;
         }
         match r.action {
             Action::Pass => pass = true,
