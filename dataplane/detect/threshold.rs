@@ -61,6 +61,7 @@ impl Threshold {
                 ("type", "limit") => kind = Some(Kind::Limit),
                 ("type", "threshold") => kind = Some(Kind::Threshold),
                 ("type", "both") => kind = Some(Kind::Both),
+                ("type", "backoff") => return Err("threshold: type backoff".into()),
                 ("track", "by_src") => track = Some(Track::Src),
                 ("track", "by_dst") => track = Some(Track::Dst),
                 ("track", "by_both") => track = Some(Track::Both),

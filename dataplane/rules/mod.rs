@@ -458,9 +458,11 @@ fn check_threshold(keyword: &str, v: &str) -> Result<(), RuleError> {
                 RuleError::at(keyword, format!("expected `name value`, got `{item}`"))
             })?;
         let ok = match k {
-            "type" => matches!(val, "limit" | "threshold" | "both") && keyword == "threshold",
+            "type" => {
+                matches!(val, "limit" | "threshold" | "both" | "backoff") && keyword == "threshold"
+            }
             "track" => matches!(val, "by_src" | "by_dst" | "by_rule" | "by_both" | "by_flow"),
-            "count" | "seconds" => val.parse::<u64>().is_ok(),
+            "count" | "seconds" | "multiplier" => val.parse::<u64>().is_ok(),
             _ => false,
         };
         if !ok {
@@ -468,7 +470,13 @@ fn check_threshold(keyword: &str, v: &str) -> Result<(), RuleError> {
         }
         seen.push(k);
     }
-    for need in ["track", "count", "seconds"] {
+    // Suricata 8's backoff takes a multiplier where the others take seconds.
+    let period = if v.contains("backoff") {
+        "multiplier"
+    } else {
+        "seconds"
+    };
+    for need in ["track", "count", period] {
         if !seen.contains(&need) {
             return Err(RuleError::at(keyword, format!("missing `{need}`")));
         }
