@@ -22,7 +22,20 @@ fuzz_target!(|data: &[u8]| {
                 let mut checks = r.checks.clone();
                 tollgate::detect::content::link(&mut contents, &mut checks);
                 let mut cx = tollgate::detect::content::Inspection::new(rx, 200);
-                let _ = tollgate::detect::content::matches_with(&contents, &checks, &mut cx, data);
+                let _ = tollgate::detect::content::matches_rule(
+                    &contents,
+                    &checks,
+                    r.b64.as_ref(),
+                    &mut cx,
+                    data,
+                    0,
+                );
+                // Header chains (and the asn1, byte variables … in them)
+                // on the same bytes.
+                for h in &r.header_chains {
+                    let _ =
+                        tollgate::detect::content::matches_with(&h.contents, &h.checks, &mut cx, data);
+                }
             }
         }
     }
