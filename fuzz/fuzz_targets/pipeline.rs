@@ -25,6 +25,12 @@ fn engine() -> Arc<Engine> {
             r#"
 drop tcp any any -> any any (msg:"chain"; content:"GET"; content:"a"; distance:0; within:50; pcre:"/^(a+)+x/R"; byte_test:1,>,3,0,relative; isdataat:!2,relative; sid:1;)
 alert ip any any -> any any (msg:"frag"; content:"|16 03|"; depth:2; byte_jump:2,3; content:"x"; distance:0; flowbits:set,f; sid:2;)
+alert tcp any any -> any any (msg:"vars"; content:"L"; byte_extract:1,0,n,relative; content:"y"; distance:n; byte_math:bytes 1,offset 0,oper <<,rvalue n,result m,relative; isdataat:m,relative; sid:3;)
+alert tcp any any -> any any (msg:"b64 asn1"; content:"k="; base64_decode:relative; base64_data; content:"z"; sid:4;)
+alert tcp any any -> any any (msg:"asn1"; content:"|30|"; asn1:oversize_length 10, bitstring_overflow, relative_offset -1; sid:5;)
+alert tcp-pkt any any -> any any (msg:"state"; tcp.hdr; content:"|02 04|"; offset:20; flowint:c,+,1; xbits:toggle,x,track ip_pair,expire 1; stream_size:either,>,2; tag:session,2,bytes; sid:6;)
+alert ip any any -> any any (msg:"hdr"; ttl:<64; ipopts:any; vlan.id:!1,all; icmp_id:0; sid:7;)
+drop tcp-stream any any -> any any (msg:"only stream"; content:"GET"; flowint:c,>,1; sid:8;)
 "#,
         );
         let rules = dir.join("fuzz.rules");

@@ -33,8 +33,12 @@ fuzz_target!(|data: &[u8]| {
                 // Header chains (and the asn1, byte variables … in them)
                 // on the same bytes.
                 for h in &r.header_chains {
-                    let _ =
-                        tollgate::detect::content::matches_with(&h.contents, &h.checks, &mut cx, data);
+                    let _ = tollgate::detect::content::matches_with(
+                        &h.contents,
+                        &h.checks,
+                        &mut cx,
+                        data,
+                    );
                 }
             }
         }
