@@ -178,7 +178,7 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "pass")]
     pub malformed: MalformedArg,
 
-    /// Memory for IP fragment reassembly per worker (`16MiB`, `1GB`, bytes):
+    /// Memory for IP fragment reassembly per worker (`16MiB`, `1gb`, bytes):
     /// trackers, fragment entries and the fragments' bytes in 256-byte
     /// chunks; the oldest incomplete datagrams give way when it runs out.
     #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_bytes)]
@@ -636,27 +636,40 @@ pub struct RunArgs {
 
 /// `30s`, `5m`, `1h`, `500ms`, `1.5s`, or `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration with a unit, like 30s, 5m, 1h or 500ms";
+    const EXPECTED: &str = "expected a duration with a unit, like 30s, 5m, 1h, 500ms or 1m30s";
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| EXPECTED.to_string())?;
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        _ => return Err(EXPECTED.into()),
-    };
-    let secs = v * scale;
+    if s.is_empty() {
+        return Err(EXPECTED.into());
+    }
+    // One or more number-and-unit parts: 1h30m, 1m30s, 2.5s.
+    let mut rest = s;
+    let mut secs = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| EXPECTED.to_string())?;
+        let (num, after) = rest.split_at(num_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let v: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            _ => return Err(EXPECTED.into()),
+        };
+        secs += v * scale;
+        rest = next;
+    }
     if !secs.is_finite() || secs > 100.0 * 365.0 * 86_400.0 {
         return Err("duration out of range (at most 100 years)".into());
     }
@@ -723,27 +736,33 @@ fn parse_flow_capacity(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `16MiB`, `512KiB`, `1GiB`, `64MB`, `1GB` or plain bytes.
+/// `16MiB`, `512KiB`, `1GiB`, `64mb`, `1gb` or plain bytes.
+/// A size as suricata.yaml writes them too: a number (decimals allowed)
+/// and a unit in any case, where `kb`, `mb`, `gb` count in 1024s as in
+/// Suricata, and so do `KiB`, `MiB`, `GiB` (and `k`, `m`, `g`).
 pub fn parse_bytes(s: &str) -> Result<usize, String> {
-    const EXPECTED: &str = "expected a size like 16MiB, 512KiB, 1GB or a number of bytes";
+    const EXPECTED: &str = "expected a size like 16MiB, 64mb, 512KiB, 1gb or a number of bytes";
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| EXPECTED.to_string())?;
-    let scale: u64 = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
+    let n: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
         _ => return Err(EXPECTED.into()),
     };
-    n.checked_mul(scale)
-        .filter(|&b| b <= 1 << 40)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| "size out of range (at most 1 TiB)".to_string())
+    let b = n * scale as f64;
+    if !b.is_finite() || b < 0.0 || b > (1u64 << 40) as f64 {
+        return Err("size out of range (at most 1 TiB)".into());
+    }
+    if scale == 1 && n.fract() != 0.0 {
+        return Err(EXPECTED.into());
+    }
+    usize::try_from(b.round() as u64).map_err(|_| "size out of range (at most 1 TiB)".into())
 }
 
 fn parse_flows(s: &str) -> Result<usize, String> {
@@ -831,7 +850,13 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        for bad in ["30", "s", "", "3x", "-1s", "1e9h", "1.2.3s"] {
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h1m1s").unwrap(), Duration::from_secs(3661));
+        assert_eq!(
+            parse_duration("2s500ms").unwrap(),
+            Duration::from_millis(2500)
+        );
+        for bad in ["30", "s", "", "3x", "-1s", "1e9h", "1.2.3s", "1m30", "m30s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
@@ -839,9 +864,15 @@ mod tests {
     #[test]
     fn sizes_take_units() {
         assert_eq!(parse_bytes("16MiB").unwrap(), 16 << 20);
-        assert_eq!(parse_bytes("64MB").unwrap(), 64_000_000);
+        // As suricata.yaml writes them: kb/mb/gb in 1024s, any case.
+        assert_eq!(parse_bytes("64mb").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("200kb").unwrap(), 200 << 10);
+        assert_eq!(parse_bytes("16mib").unwrap(), 16 << 20);
+        assert_eq!(parse_bytes("1.5gb").unwrap(), 3 << 29);
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
-        for bad in ["", "MiB", "16 MiB", "16mib", "9999999TiB", "2TB"] {
+        for bad in ["", "MiB", "9999999TiB", "2TB", "1.5", "-1mb", "3zb"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
     }

@@ -257,3 +257,26 @@ fn the_shipped_rules_load_wherever_the_run_starts() {
         "{line}"
     );
 }
+
+#[test]
+fn vars_reads_suricatas_own_default_suricata_yaml() {
+    // Suricata's stock suricata.yaml (read in place when present): a
+    // YAML directive first, the groups under `vars:`.
+    let stock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/suricata/suricata.yaml");
+    if !stock.is_file() {
+        eprintln!("../shared/suricata/suricata.yaml is absent: skipping");
+        return;
+    }
+    let dir = Scratch::new("stockyaml");
+    let rules = dir.write(
+        "r.rules",
+        b"alert tcp $EXTERNAL_NET any -> $HOME_NET $HTTP_PORTS (msg:\"in\"; content:\"x\"; sid:1;)\n",
+    );
+    let out = run(&dir.0, &["rules", "check", s(&rules), "--vars", s(&stock)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("loaded 1"));
+}

@@ -92,6 +92,21 @@ impl Vars {
     /// `port-groups:` (those headers, blank lines and `#` comments are
     /// skipped). An error names the line.
     pub fn load_file_text(&mut self, text: &str) -> Result<(), String> {
+        // A whole suricata.yaml (or any YAML with the groups under `vars`):
+        // read as YAML, its address and port groups only.
+        let key_value = text.lines().any(|l| {
+            let l = l.split('#').next().unwrap_or("").trim();
+            l.contains('=') && !l.contains(':')
+        });
+        if !key_value {
+            if let Some(groups) = yaml_groups(text)? {
+                for (name, value) in groups {
+                    self.set(&format!("{name}={value}"))
+                        .map_err(|e| format!("vars.{name}: {e}"))?;
+                }
+                return Ok(());
+            }
+        }
         for (i, line) in text.lines().enumerate() {
             let l = line.split('#').next().unwrap_or("").trim();
             if l.is_empty() || matches!(l, "vars:" | "address-groups:" | "port-groups:") {
@@ -280,6 +295,52 @@ impl PortMatch {
     }
 }
 
+/// The `address-groups` and `port-groups` of a YAML document (under
+/// `vars:` as suricata.yaml has them, or at the top), as `(NAME, VALUE)`;
+/// None when the text is YAML without them (the line reader takes it).
+fn yaml_groups(text: &str) -> Result<Option<Vec<(String, String)>>, String> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let Some(doc) = docs.first() else {
+        return Ok(None);
+    };
+    let vars = if doc["vars"].is_badvalue() {
+        doc
+    } else {
+        &doc["vars"]
+    };
+    let mut out = Vec::new();
+    for group in ["address-groups", "port-groups"] {
+        let Some(h) = vars[group].as_hash() else {
+            continue;
+        };
+        for (k, v) in h {
+            let name = match k {
+                Yaml::String(s) => s.clone(),
+                _ => return Err(format!("{group}: a group name that is not a string")),
+            };
+            let value = match v {
+                Yaml::String(s) => s.clone(),
+                Yaml::Integer(n) => n.to_string(),
+                Yaml::Array(a) => {
+                    let items: Vec<String> = a
+                        .iter()
+                        .map(|i| match i {
+                            Yaml::String(s) => s.clone(),
+                            Yaml::Integer(n) => n.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }
+                _ => return Err(format!("{group}.{name}: expected a string")),
+            };
+            out.push((name, value));
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +366,27 @@ mod tests {
             .load_file_text("HOME_NET=[10.0.0.0/8]\nEXTERNAL_NET: [300.1.1.1]\n")
             .unwrap_err();
         assert!(err.starts_with("line 2: EXTERNAL_NET"), "{err}");
+    }
+
+    #[test]
+    fn a_whole_suricata_yaml_gives_its_vars() {
+        // The shape of Suricata's default suricata.yaml: a directive, a
+        // document start, groups under vars, other sections around them.
+        let yaml = "%YAML 1.1\n---\n\nvars:\n  # more specific is better\n  address-groups:\n    HOME_NET: \"[10.30.0.0/16,fd00::/8]\"\n    EXTERNAL_NET: \"!$HOME_NET\"\n    DNS_SERVERS: \"$HOME_NET\"\n  port-groups:\n    HTTP_PORTS: \"80\"\n    SSH_PORTS: 22\n    ORACLE_PORTS: 1521\n\ndefault-log-dir: /var/log/suricata/\noutputs:\n  - fast:\n      enabled: yes\n";
+        let mut v = Vars::suricata_defaults();
+        v.load_file_text(yaml).unwrap();
+        let home = v.addr_matcher(&AddrExpr::Var("HOME_NET".into())).unwrap();
+        assert!(home.matches(ip("10.30.1.1")) && home.matches(ip("fd00::1")));
+        assert!(!home.matches(ip("10.1.1.1")));
+        let ext = v
+            .addr_matcher(&AddrExpr::Var("EXTERNAL_NET".into()))
+            .unwrap();
+        assert!(ext.matches(ip("10.1.1.1")) && !ext.matches(ip("10.30.1.1")));
+        let ssh = v.port_matcher(&PortExpr::Var("SSH_PORTS".into())).unwrap();
+        assert!(ssh.matches(22) && !ssh.matches(23));
+        assert!(v
+            .load_file_text("vars:\n  address-groups:\n    HOME_NET: [")
+            .is_err());
     }
 
     #[test]
