@@ -146,9 +146,29 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "ids")]
     pub mode: ModeArg,
 
-    /// Write EVE JSON (one event per line) to PATH.
+    /// Write EVE JSON (one event per line) to PATH, appending (`-`:
+    /// standard output). SIGHUP reopens it, for logrotate.
     #[arg(long, value_name = "PATH")]
     pub eve: Option<PathBuf>,
+
+    /// EVE events reach the output within this, and whenever the rings
+    /// run dry.
+    #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_eve_flush)]
+    pub eve_flush: Duration,
+
+    /// Write Tollgate's own fields (the `tollgate` object); off, every
+    /// event is Suricata's EVE schema alone.
+    #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
+    pub eve_extensions: OnOff,
+
+    /// Add the Community ID (v1) of each event's flow, as Suricata's
+    /// `community-id: yes`.
+    #[arg(long)]
+    pub community_id: bool,
+
+    /// The Community ID seed (0 unless every sensor uses another).
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub community_id_seed: u16,
 
     /// Write the final counters as JSON to PATH.
     #[arg(long, value_name = "PATH")]
@@ -417,7 +437,29 @@ pub struct PipelineSettings {
     pub exception: ExceptionPolicy,
 }
 
+fn parse_eve_flush(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err("expected a flush interval from 1ms to 1h".into());
+    }
+    Ok(d)
+}
+
 impl PipelineArgs {
+    /// The EVE writer's settings; `reopen` is the flag SIGHUP sets.
+    pub fn eve_settings(
+        &self,
+        reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> crate::eve::EveSettings {
+        crate::eve::EveSettings {
+            flush: self.eve_flush,
+            extensions: self.eve_extensions == OnOff::On,
+            community_id: self.community_id.then_some(self.community_id_seed),
+            stats: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
+            reopen,
+        }
+    }
+
     /// The scoring stage's settings, checked.
     pub fn scoring(&self, available_cores: &[usize]) -> Result<ScoringConfig, String> {
         let action = match self.score_action {
@@ -580,6 +622,8 @@ impl ReplayArgs {
         Ok(ReplayConfig {
             scoring,
             reload: crate::scoring::reload_flag(),
+            eve_settings: self.pipeline.eve_settings(Default::default()),
+            stop: Default::default(),
             files: self.files.clone(),
             workers,
             cores,

@@ -5,6 +5,8 @@
 //! here, off the workers' path; a worker only copies a fixed-size record
 //! into its ring.
 
+pub mod community_id;
+
 use crate::decode::{addr_to_ip, IpProtocol, Network, MAX_VLAN_TAGS};
 use crate::detect::{Engine, EngineRule};
 use crate::flow::FlowRecord;
@@ -121,6 +123,44 @@ pub struct EventTuple {
     pub pkt_src: PktSrc,
     /// An ICMP packet's type and code.
     pub icmp: Option<(u8, u8)>,
+    /// Where the packet came in: the capture file (replay) or the port
+    /// (run), by index into the writer's names.
+    pub source: u16,
+    /// The packet went to the server (alerts say which way).
+    pub to_server: Option<bool>,
+}
+
+/// How the writer writes: what Tollgate adds to Suricata's fields.
+#[derive(Debug, Clone)]
+pub struct EveStyle {
+    /// Write the `tollgate` object (off: every event is Suricata's schema
+    /// alone, for consumers that validate strictly).
+    pub extensions: bool,
+    /// The Community ID v1 seed (`--community-id`), when it is written.
+    pub community_id: Option<u16>,
+    /// What a packet's `source` names.
+    pub sources: Sources,
+}
+
+impl Default for EveStyle {
+    fn default() -> Self {
+        EveStyle {
+            extensions: true,
+            community_id: None,
+            sources: Sources::None,
+        }
+    }
+}
+
+/// The names of where packets come in.
+#[derive(Debug, Clone, Default)]
+pub enum Sources {
+    #[default]
+    None,
+    /// Replay: capture files, written as `pcap_filename`.
+    Files(Vec<String>),
+    /// Run: ports, written as `in_iface`.
+    Ports(Vec<String>),
 }
 
 pub use crate::io::PktSrc;
@@ -178,12 +218,52 @@ pub struct EveHead<'a> {
     /// Alerts say where their packet came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pkt_src: Option<&'static str>,
+    /// Alerts say which way their packet went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    community_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_iface: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_filename: Option<&'a str>,
 }
 
 impl<'a> EveHead<'a> {
+    /// The head of an event, with what `style` adds: the Community ID,
+    /// and where the packet (or the flow's first) came in.
+    pub fn styled(event_type: &'static str, a: &'a EventTuple, style: &'a EveStyle) -> Self {
+        let mut h = EveHead::new(event_type, a);
+        h.community_id = style.community_id.map(|seed| {
+            let (sp, dp) = match a.icmp {
+                Some((t, c)) => (u16::from(t), u16::from(c)),
+                None => (a.src_port, a.dst_port),
+            };
+            community_id::community_id(
+                seed,
+                addr_to_ip(a.network, &a.src),
+                addr_to_ip(a.network, &a.dst),
+                a.proto,
+                sp,
+                dp,
+            )
+        });
+        let name = |names: &'a [String]| names.get(usize::from(a.source)).map(String::as_str);
+        match &style.sources {
+            Sources::Files(f) => h.pcap_filename = name(f),
+            Sources::Ports(p) => h.in_iface = name(p),
+            Sources::None => {}
+        }
+        h
+    }
+
     pub fn new(event_type: &'static str, a: &'a EventTuple) -> Self {
         let has_ports = matches!(a.proto, 6 | 17 | 132);
         EveHead {
+            direction: None,
+            community_id: None,
+            in_iface: None,
+            pcap_filename: None,
             timestamp: format_timestamp(a.ts_ns),
             flow_id: a.flow_id,
             pcap_cnt: (a.pcap_cnt > 0).then_some(a.pcap_cnt),
@@ -207,7 +287,8 @@ struct EveAlert<'a> {
     #[serde(flatten)]
     head: EveHead<'a>,
     alert: AlertSection<'a>,
-    tollgate: Ours,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
 }
 
 #[derive(Serialize)]
@@ -227,11 +308,20 @@ struct AlertSection<'a> {
 }
 
 /// Writes one alert as an EVE line, as Suricata writes alerts.
-pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> io::Result<()> {
+pub fn write_alert(
+    out: &mut impl Write,
+    a: &AlertRecord,
+    rule: &EngineRule,
+    style: &EveStyle,
+) -> io::Result<()> {
     let ev = EveAlert {
         head: EveHead {
             pkt_src: Some(a.at.pkt_src.name()),
-            ..EveHead::new("alert", &a.at)
+            direction: a
+                .at
+                .to_server
+                .map(|t| if t { "to_server" } else { "to_client" }),
+            ..EveHead::styled("alert", &a.at, style)
         },
         alert: AlertSection {
             action: if a.blocked { "blocked" } else { "allowed" },
@@ -243,10 +333,10 @@ pub fn write_alert(out: &mut impl Write, a: &AlertRecord, rule: &EngineRule) -> 
             severity: rule.priority,
             metadata: &rule.metadata,
         },
-        tollgate: Ours {
+        tollgate: style.extensions.then_some(Ours {
             worker: a.at.worker,
             vni: a.at.vni,
-        },
+        }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
@@ -257,7 +347,8 @@ struct EveAnomaly<'a> {
     #[serde(flatten)]
     head: EveHead<'a>,
     anomaly: AnomalySection,
-    tollgate: OursAnomaly,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<OursAnomaly>,
 }
 
 #[derive(Serialize)]
@@ -277,16 +368,16 @@ struct OursAnomaly {
 }
 
 /// Writes one anomaly as an EVE line, as Suricata's anomaly logger does.
-pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord) -> io::Result<()> {
+pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord, style: &EveStyle) -> io::Result<()> {
     let (kind, event) = an.event.names();
     let ev = EveAnomaly {
-        head: EveHead::new("anomaly", &an.at),
+        head: EveHead::styled("anomaly", &an.at, style),
         anomaly: AnomalySection { kind, event },
-        tollgate: OursAnomaly {
+        tollgate: style.extensions.then_some(OursAnomaly {
             worker: an.at.worker,
             vni: an.at.vni,
             blocked: an.blocked,
-        },
+        }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
@@ -354,7 +445,8 @@ struct EveFlow<'a> {
     flow: FlowSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpSection>,
-    tollgate: Ours,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
 }
 
 #[derive(Serialize)]
@@ -404,12 +496,20 @@ struct Ours {
 }
 
 /// Writes one flow record as an EVE line (with the newline).
-pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
+pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io::Result<()> {
     let icmp = r.icmp;
-    // Suricata stamps a flow record with the flow's start.
-    let at = r.tuple(r.start_ns, r.worker);
+    // Suricata stamps a flow record with the time it is logged (in a
+    // replay, capture time then).
+    let mut at = r.tuple(r.logged_ns.max(r.end_ns), r.worker);
+    at.icmp = icmp.map(|i| (i.icmp_type, i.icmp_code));
+    // Where it came in: where its first packet did (Suricata names the
+    // flow's capture interface, and the file it is reading).
+    let mut head = EveHead::styled("flow", &at, style);
+    // The flow's ICMP fields are the flow section's own (below).
+    head.icmp_type = None;
+    head.icmp_code = None;
     let ev = EveFlow {
-        head: EveHead::new("flow", &at),
+        head,
         icmp_type: icmp.map(|i| i.icmp_type),
         icmp_code: icmp.map(|i| i.icmp_code),
         response_icmp_type: icmp.and_then(|i| i.response).map(|(t, _)| t),
@@ -442,10 +542,10 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord) -> io::Result<()> {
             cwr: t.flags & 0x80 != 0,
             state: t.state.name(),
         }),
-        tollgate: Ours {
+        tollgate: style.extensions.then_some(Ours {
             worker: r.worker,
             vni: r.vni,
-        },
+        }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
@@ -458,30 +558,215 @@ pub struct EveCounters {
     pub alert: u64,
     pub anomaly: u64,
     pub engine: u64,
+    pub stats: u64,
+}
+
+/// EVE settings from the command line, the same for replay and run.
+#[derive(Debug, Clone)]
+pub struct EveSettings {
+    /// `--eve-flush`.
+    pub flush: std::time::Duration,
+    /// `--eve-extensions`.
+    pub extensions: bool,
+    /// `--community-id` (with `--community-id-seed`).
+    pub community_id: Option<u16>,
+    /// A `stats` event this often (`--stats-interval`; None: none).
+    pub stats: Option<std::time::Duration>,
+    /// Set by SIGHUP: reopen the file.
+    pub reopen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Default for EveSettings {
+    fn default() -> Self {
+        EveSettings {
+            flush: std::time::Duration::from_secs(1),
+            extensions: true,
+            community_id: None,
+            stats: None,
+            reopen: Arc::default(),
+        }
+    }
+}
+
+impl EveSettings {
+    /// The output to `path`, naming packet sources with `sources`.
+    pub fn output(&self, path: &Path, sources: Sources) -> EveOutput {
+        EveOutput {
+            path: path.to_path_buf(),
+            flush: self.flush,
+            style: EveStyle {
+                extensions: self.extensions,
+                community_id: self.community_id,
+                sources,
+            },
+            reopen: Arc::clone(&self.reopen),
+        }
+    }
+}
+
+/// When the next EVE `stats` event is due, and writing it.
+pub struct EveStats {
+    every: Option<std::time::Duration>,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    ips: bool,
+    extensions: bool,
+}
+
+impl EveStats {
+    pub fn new(settings: &EveSettings, ips: bool) -> Self {
+        let now = std::time::Instant::now();
+        EveStats {
+            every: settings.stats,
+            started: now,
+            last: now,
+            ips,
+            extensions: settings.extensions,
+        }
+    }
+
+    /// Sends a stats event from `workers` if one is due (or `last`, at the
+    /// end); a full channel skips it rather than wait.
+    pub fn tick(
+        &mut self,
+        workers: &[crate::stats::WorkerCounters],
+        capture: Option<&crate::stats::PortCounters>,
+        to: Option<&crossbeam_channel::Sender<String>>,
+        last: bool,
+    ) {
+        let (Some(every), Some(to)) = (self.every, to) else {
+            return;
+        };
+        if !last && self.last.elapsed() < every {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let line = crate::stats::eve_stats_line(
+            workers,
+            capture,
+            self.started.elapsed().as_secs(),
+            now_ns,
+            self.ips,
+            self.extensions,
+        );
+        let _ = to.try_send(line);
+    }
+}
+
+/// Where EVE goes and how.
+#[derive(Debug, Clone)]
+pub struct EveOutput {
+    /// A file (opened for append, so a restart or logrotate's
+    /// copytruncate loses nothing), or `-` for standard output.
+    pub path: std::path::PathBuf,
+    /// Events reach the output within this (`--eve-flush`), and whenever
+    /// the rings run dry.
+    pub flush: std::time::Duration,
+    pub style: EveStyle,
+    /// Set (by SIGHUP) to have the file reopened, as logrotate expects.
+    pub reopen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EveOutput {
+    /// A file written with the defaults (tests, benches).
+    pub fn file(path: &Path) -> Self {
+        EveOutput {
+            path: path.to_path_buf(),
+            flush: std::time::Duration::from_secs(1),
+            style: EveStyle::default(),
+            reopen: Arc::default(),
+        }
+    }
 }
 
 /// The event-writer thread.
 pub struct EveWriter {
     handle: JoinHandle<io::Result<EveCounters>>,
+    lines: Option<crossbeam_channel::Sender<String>>,
+}
+
+/// The writer's output: a file it can reopen, or standard output.
+enum Sink {
+    File(std::path::PathBuf, BufWriter<File>),
+    Stdout(BufWriter<io::Stdout>),
+}
+
+impl Sink {
+    fn open(path: &Path) -> io::Result<Sink> {
+        if path.as_os_str() == "-" {
+            return Ok(Sink::Stdout(BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            )));
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Sink::File(
+            path.to_path_buf(),
+            BufWriter::with_capacity(1 << 20, f),
+        ))
+    }
+
+    /// Reopens a file (after logrotate moved or truncated it).
+    fn reopen(&mut self) -> io::Result<()> {
+        if let Sink::File(path, w) = self {
+            w.flush()?;
+            *self = Sink::open(&path.clone())?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::File(_, w) => w.write(b),
+            Sink::Stdout(w) => w.write(b),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(_, w) => w.flush(),
+            Sink::Stdout(w) => w.flush(),
+        }
+    }
 }
 
 impl EveWriter {
-    /// Creates (truncates) the file now, so a bad path fails at start-up, and
-    /// starts draining `rings` until every sender is gone.
+    /// Opens the output now (for append, creating it), so a bad path fails
+    /// at start-up, and starts draining `rings` until every sender is gone.
     pub fn spawn(
-        path: &Path,
+        out: &EveOutput,
         rings: Vec<Receiver<Event>>,
         engine: Option<Arc<Engine>>,
     ) -> io::Result<Self> {
-        let file = File::create(path)?;
+        let sink = Sink::open(&out.path)?;
+        let (tx, rx) = crossbeam_channel::bounded::<String>(64);
+        let out = out.clone();
         let handle = std::thread::Builder::new()
             .name("tollgate-eve".into())
-            .spawn(move || drain(BufWriter::with_capacity(1 << 20, file), rings, engine))?;
-        Ok(EveWriter { handle })
+            .spawn(move || drain(sink, rings, rx, engine, &out))?;
+        Ok(EveWriter {
+            handle,
+            lines: Some(tx),
+        })
+    }
+
+    /// Where whole EVE lines from outside the workers go (stats events);
+    /// a full channel drops the line rather than wait.
+    pub fn lines(&self) -> Option<crossbeam_channel::Sender<String>> {
+        self.lines.clone()
     }
 
     /// Waits for the writer to drain and flush.
-    pub fn join(self) -> io::Result<EveCounters> {
+    pub fn join(mut self) -> io::Result<EveCounters> {
+        self.lines = None;
         self.handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("EVE writer thread panicked")))
@@ -492,25 +777,26 @@ fn write_event(
     out: &mut impl Write,
     ev: &Event,
     engine: &Option<Arc<Engine>>,
+    style: &EveStyle,
     c: &mut EveCounters,
 ) -> io::Result<()> {
     match ev {
         Event::Flow(r) => {
-            write_flow(out, r)?;
+            write_flow(out, r, style)?;
             c.flow += 1;
         }
         Event::Alert(a) => {
             if let Some(rule) = engine.as_ref().and_then(|e| e.rules.get(a.rule as usize)) {
-                write_alert(out, a, rule)?;
+                write_alert(out, a, rule, style)?;
                 c.alert += 1;
             }
         }
         Event::Anomaly(a) => {
-            write_anomaly(out, a)?;
+            write_anomaly(out, a, style)?;
             c.anomaly += 1;
         }
         Event::Score(a) => {
-            a.write_eve(out)?;
+            a.write_eve(out, style)?;
             c.alert += 1;
         }
         Event::AlertsLost {
@@ -518,7 +804,7 @@ fn write_event(
             lost,
             ts_ns,
         } => {
-            write_alerts_lost(out, *worker, *lost, *ts_ns)?;
+            write_alerts_lost(out, *worker, *lost, *ts_ns, style)?;
             c.engine += 1;
         }
     }
@@ -531,7 +817,8 @@ struct EveEngine<'a> {
     event_type: &'static str,
     log_level: &'static str,
     engine: EngineSection<'a>,
-    tollgate: AlertsLostOurs,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<AlertsLostOurs>,
 }
 
 #[derive(Serialize)]
@@ -553,6 +840,7 @@ pub fn write_alerts_lost(
     worker: u16,
     lost: u64,
     ts_ns: u64,
+    style: &EveStyle,
 ) -> io::Result<()> {
     let message =
         format!("worker {worker} lost {lost} alert(s): its alert ring to the EVE writer was full");
@@ -564,49 +852,114 @@ pub fn write_alerts_lost(
             message: &message,
             module: "eve",
         },
-        tollgate: AlertsLostOurs {
+        tollgate: style.extensions.then_some(AlertsLostOurs {
             worker,
             alerts_lost: lost,
-        },
+        }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
 }
 
+/// Events the writer takes from one ring before it looks at the others.
+const BATCH: usize = 256;
+
 fn drain(
-    mut out: impl Write,
+    mut out: Sink,
     mut rings: Vec<Receiver<Event>>,
+    lines: Receiver<String>,
     engine: Option<Arc<Engine>>,
+    cfg: &EveOutput,
 ) -> io::Result<EveCounters> {
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
+    let style = &cfg.style;
     let mut counters = EveCounters::default();
     // After a write error the writer keeps draining (and discarding) so that
     // workers never block on a dead output; the error is reported at the end.
     let mut failed: Option<io::Error> = None;
-    while !rings.is_empty() {
-        let mut sel = Select::new();
-        for r in &rings {
-            sel.recv(r);
+    let mut lines = Some(lines);
+    let mut last_flush = Instant::now();
+    let mut dirty = false;
+    while !rings.is_empty() || lines.is_some() {
+        /// What one wait found (no borrow of the rings outlives it).
+        enum Got {
+            Line(Option<String>),
+            Event(usize, Option<Event>),
+            Nothing,
         }
-        let op = sel.select();
-        let i = op.index();
-        match op.recv(&rings[i]) {
-            Ok(rec) => {
+        let got = {
+            let mut sel = Select::new();
+            for r in &rings {
+                sel.recv(r);
+            }
+            let lines_at = lines.as_ref().map(|l| sel.recv(l));
+            let wait = cfg.flush.saturating_sub(last_flush.elapsed());
+            match sel.select_timeout(wait.max(std::time::Duration::from_millis(1))) {
+                Ok(op) if Some(op.index()) == lines_at => {
+                    Got::Line(lines.as_ref().and_then(|l| op.recv(l).ok()))
+                }
+                Ok(op) => {
+                    let i = op.index();
+                    Got::Event(i, op.recv(&rings[i]).ok())
+                }
+                Err(_) => Got::Nothing,
+            }
+        };
+        match got {
+            Got::Line(Some(line)) => {
                 if failed.is_none() {
-                    if let Err(e) = write_event(&mut out, &rec, &engine, &mut counters) {
+                    let r = out
+                        .write_all(line.as_bytes())
+                        .and_then(|_| out.write_all(b"\n"));
+                    if let Err(e) = r {
                         failed = Some(e);
                     }
+                    counters.stats += 1;
+                    dirty = true;
                 }
-                // Take what else is waiting on this ring without re-selecting.
-                while let Ok(rec) = rings[i].try_recv() {
+            }
+            Got::Line(None) => lines = None,
+            Got::Event(i, Some(rec)) => {
+                let mut one = |rec: &Event| {
                     if failed.is_none() {
-                        if let Err(e) = write_event(&mut out, &rec, &engine, &mut counters) {
+                        if let Err(e) = write_event(&mut out, rec, &engine, style, &mut counters) {
                             failed = Some(e);
                         }
                     }
+                };
+                one(&rec);
+                // Take what else is waiting on this ring without
+                // re-selecting (a bounded batch, so a busy ring cannot
+                // starve the others or the flush).
+                for _ in 0..BATCH {
+                    match rings[i].try_recv() {
+                        Ok(rec) => one(&rec),
+                        Err(_) => break,
+                    }
                 }
+                dirty = true;
             }
-            Err(_) => {
+            Got::Event(i, None) => {
                 rings.swap_remove(i);
+            }
+            Got::Nothing => {}
+        }
+        // Flush when the rings run dry, and at least every `flush` under
+        // load, so what happened is in the file soon after.
+        let idle = rings.iter().all(|r| r.is_empty());
+        if dirty && (idle || last_flush.elapsed() >= cfg.flush) && failed.is_none() {
+            if let Err(e) = out.flush() {
+                failed = Some(e);
+            }
+            dirty = false;
+            last_flush = Instant::now();
+        } else if !dirty {
+            last_flush = Instant::now();
+        }
+        if cfg.reopen.swap(false, Ordering::AcqRel) && failed.is_none() {
+            if let Err(e) = out.reopen() {
+                failed = Some(e);
             }
         }
     }
@@ -665,6 +1018,8 @@ mod tests {
             bytes_toclient: 243,
             start_ns: 1_259_098_029_534_255_000,
             end_ns: 1_259_098_031_542_223_000,
+            logged_ns: 1_259_098_033_000_000_000,
+            source: 0,
             state: FlowState::Closed,
             reason: EndReason::Timeout,
             tcp: Some(TcpSummary {
@@ -681,7 +1036,7 @@ mod tests {
 
     fn line(r: &FlowRecord) -> Value {
         let mut buf = Vec::new();
-        write_flow(&mut buf, r).unwrap();
+        write_flow(&mut buf, r, &EveStyle::default()).unwrap();
         assert_eq!(buf.last(), Some(&b'\n'));
         assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
         serde_json::from_slice(&buf).unwrap()
@@ -690,7 +1045,8 @@ mod tests {
     #[test]
     fn tcp_flow_record_field_by_field() {
         let v = line(&tcp_record());
-        assert_eq!(v["timestamp"], "2009-11-24T21:27:09.534255+0000");
+        // Suricata stamps a flow event with the time it is logged.
+        assert_eq!(v["timestamp"], "2009-11-24T21:27:13.000000+0000");
         assert_eq!(v["flow_id"], 0x1234_5601u64);
         assert_eq!(v["event_type"], "flow");
         assert_eq!(v["vlan"], serde_json::json!([100, 200]));
@@ -734,6 +1090,26 @@ mod tests {
     }
 
     #[test]
+    fn community_id_on_request_and_ours_only_with_extensions() {
+        let style = EveStyle {
+            extensions: false,
+            community_id: Some(0),
+            sources: Sources::Files(vec!["a.pcap".into()]),
+        };
+        let mut buf = Vec::new();
+        write_flow(&mut buf, &tcp_record(), &style).unwrap();
+        let v: Value = serde_json::from_slice(&buf).unwrap();
+        // Computed independently (Python's hashlib over the spec's layout).
+        assert_eq!(v["community_id"], "1:S6/Vmi6tCwA4lvHqc/Sn+wQGYnk=");
+        assert!(v.get("tollgate").is_none(), "extensions off");
+        assert_eq!(v["pcap_filename"], "a.pcap");
+        assert!(
+            line(&tcp_record()).get("community_id").is_none(),
+            "off by default"
+        );
+    }
+
+    #[test]
     fn icmpv6_record_has_types_and_no_ports() {
         let mut r = tcp_record();
         r.network = Network::Ipv6;
@@ -774,7 +1150,7 @@ mod tests {
         let path = dir.join("eve.json");
         let (a_tx, a_rx) = crossbeam_channel::bounded(4);
         let (b_tx, b_rx) = crossbeam_channel::bounded(4);
-        let w = EveWriter::spawn(&path, vec![a_rx, b_rx], None).unwrap();
+        let w = EveWriter::spawn(&EveOutput::file(&path), vec![a_rx, b_rx], None).unwrap();
         for i in 0..10 {
             let mut r = tcp_record();
             r.flow_id = i;

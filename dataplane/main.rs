@@ -469,8 +469,31 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
     code
 }
 
-/// With a model, SIGHUP sets `reload`: the scorer loads the file again
-/// between two batches.
+/// SIGHUP sets `reopen`: the EVE writer reopens its file (logrotate), as
+/// Suricata does on SIGHUP. Registered always, so a SIGHUP never kills
+/// the process.
+fn catch_sighup_reopen(
+    reopen: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), String> {
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(reopen))
+        .map(|_| ())
+        .map_err(|e| format!("cannot catch SIGHUP: {e}"))
+}
+
+/// SIGINT and SIGTERM set `stop`: the replay stops reading and finishes
+/// as at the end of its captures. A second one ends the process at once.
+fn catch_stop(stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(stop))
+            .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(stop)))
+            .map_err(|e| format!("cannot catch signal {sig}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// With a model, SIGHUP also sets `reload`: the scorer loads the file
+/// again between two batches (it moves to SIGUSR2 with operations part 2).
 fn catch_sighup(
     scoring: &tollgate::scoring::ScoringConfig,
     reload: &std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -515,7 +538,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             drew_progress = true;
         }
     };
-    if let Err(e) = catch_sighup(&cfg.scoring, &cfg.reload) {
+    if let Err(e) = catch_sighup(&cfg.scoring, &cfg.reload)
+        .and_then(|_| catch_sighup_reopen(&cfg.eve_settings.reopen))
+        .and_then(|_| catch_stop(&cfg.stop))
+    {
         return fail(EXIT_FAILURE, e);
     }
     let report = match replay(&cfg, on_tick) {
@@ -583,9 +609,14 @@ fn run_ports(args: &RunArgs) -> ExitCode {
     if let Err(e) = catch_sighup(&scoring, &reload) {
         return fail(EXIT_FAILURE, e);
     }
+    let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(e) = catch_sighup_reopen(&reopen) {
+        return fail(EXIT_FAILURE, e);
+    }
     let cfg = RunConfig {
         scoring,
         reload,
+        eve_settings: args.pipeline.eve_settings(reopen),
         eal_args: args.eal.clone(),
         workers: args.workers,
         settings,

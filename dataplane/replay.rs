@@ -10,7 +10,7 @@
 //! of capture time so their flows time out even when no packet reaches them.
 
 use crate::defrag::DefragConfig;
-use crate::eve::{EveCounters, EveWriter};
+use crate::eve::{EveCounters, EveStats, EveWriter};
 use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
 use crate::io::linktype::to_ethernet;
 use crate::io::pcap::{check_header, CaptureError, Records};
@@ -67,6 +67,10 @@ pub struct ReplayConfig {
     pub scoring: crate::scoring::ScoringConfig,
     /// Set (by SIGHUP) to have the scorer reload its model.
     pub reload: Arc<std::sync::atomic::AtomicBool>,
+    pub eve_settings: crate::eve::EveSettings,
+    /// Set (by SIGINT or SIGTERM) to stop reading: what was read is
+    /// processed, flows end and every output is written.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for ReplayConfig {
@@ -89,6 +93,8 @@ impl Default for ReplayConfig {
             scoring: crate::scoring::ScoringConfig::default(),
             reload: crate::scoring::reload_flag(),
             engine: None,
+            eve_settings: crate::eve::EveSettings::default(),
+            stop: Default::default(),
         }
     }
 }
@@ -149,6 +155,8 @@ struct Desc {
     ts_ns: u64,
     /// The record's number across the replay, from 1 (EVE `pcap_cnt`).
     cnt: u64,
+    /// Which capture file it is in (EVE `pcap_filename`).
+    file: u16,
 }
 
 /// What crosses a worker's input ring: up to `BURST_SIZE` descriptors into
@@ -241,8 +249,17 @@ pub fn replay(
                 rxs.push(rx);
             }
             Some(
-                EveWriter::spawn(path, rxs, cfg.engine.clone())
-                    .map_err(|e| ReplayError::Eve(path.clone(), e))?,
+                EveWriter::spawn(
+                    &cfg.eve_settings.output(
+                        path,
+                        crate::eve::Sources::Files(
+                            cfg.files.iter().map(|f| f.display().to_string()).collect(),
+                        ),
+                    ),
+                    rxs,
+                    cfg.engine.clone(),
+                )
+                .map_err(|e| ReplayError::Eve(path.clone(), e))?,
             )
         }
         None => {
@@ -330,8 +347,11 @@ pub fn replay(
             .map_err(ReplayError::Thread)?
     };
 
-    // Monitor: collect snapshots, call back about every 100 ms.
+    // Monitor: collect snapshots, call back about every 100 ms, and write
+    // an EVE stats event every stats interval.
     let mut latest = vec![WorkerCounters::default(); cfg.workers];
+    let stats_tx = eve.as_ref().and_then(EveWriter::lines);
+    let mut stats_due = EveStats::new(&cfg.eve_settings, cfg.mode == Mode::Ips);
     loop {
         match snap_rx.recv_timeout(Duration::from_millis(100)) {
             Ok((k, c)) => {
@@ -344,6 +364,7 @@ pub fn replay(
             Err(RecvTimeoutError::Disconnected) => break,
         }
         on_tick(&latest, &progress, start.elapsed().as_secs_f64());
+        stats_due.tick(&latest, None, stats_tx.as_ref(), false);
     }
 
     let mut finals = Vec::with_capacity(cfg.workers);
@@ -356,6 +377,9 @@ pub fn replay(
         latency.push(l);
     }
     let seconds = start.elapsed().as_secs_f64();
+    // The last stats event, with every count final.
+    stats_due.tick(&finals, None, stats_tx.as_ref(), true);
+    drop(stats_tx);
     // The workers are gone, so are their rings: the scorer drains and ends.
     let scoring = scorer.map(crate::scoring::Scorer::join);
     let (capture, capture_errors) = reader
@@ -440,6 +464,7 @@ fn run_worker(
             for (slot, d) in raw.iter_mut().zip(&b.descs[..n]) {
                 *slot = RawPacket {
                     pcap_cnt: d.cnt,
+                    source: d.file,
                     ..RawPacket::new(
                         buf.get(d.offset..d.offset + d.len as usize).unwrap_or(&[]),
                         d.ts_ns,
@@ -580,10 +605,16 @@ fn read_captures(
     let mut bytes_done = 0u64;
 
     for pass in 0..cfg.loops {
+        if cfg.stop.load(Ordering::Relaxed) {
+            break;
+        }
         if pass == 1 && min_ts != u64::MAX {
             shift = max_ts - min_ts + TICK_NS;
         }
-        for path in &cfg.files {
+        for (file, path) in cfg.files.iter().enumerate() {
+            if cfg.stop.load(Ordering::Relaxed) {
+                break;
+            }
             // A capture of another link type is rewritten as Ethernet once,
             // at load; the error that cut it short waits for its records.
             let mut cut_short = None;
@@ -641,7 +672,15 @@ fn read_captures(
                 if let Some(p) = pacer.as_mut() {
                     if let Some(wait) = p.wait_for(ts) {
                         disp.flush_all(now_ns);
-                        std::thread::sleep(wait);
+                        // In slices, so a stop is not kept waiting.
+                        let until = Instant::now() + wait;
+                        while !cfg.stop.load(Ordering::Relaxed) {
+                            let left = until.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            std::thread::sleep(left.min(Duration::from_millis(50)));
+                        }
                     }
                 }
                 let data = buf
@@ -654,6 +693,7 @@ fn read_captures(
                     len: rec.caplen,
                     ts_ns: ts,
                     cnt: counters.records + 1,
+                    file: u16::try_from(file).unwrap_or(u16::MAX),
                 };
                 b.len += 1;
                 if b.len == BURST_SIZE {
@@ -664,6 +704,11 @@ fn read_captures(
                 if now_ns >= last_tick + TICK_NS {
                     disp.tick(now_ns);
                     last_tick = now_ns;
+                }
+                // SIGINT/SIGTERM: stop reading; what was read is processed
+                // and every flow ends as at the end of the captures.
+                if counters.records % 64 == 0 && cfg.stop.load(Ordering::Relaxed) {
+                    break;
                 }
                 if counters.records % 4096 == 0 {
                     progress

@@ -12,7 +12,7 @@
 //! and sink differs from replay.
 
 use crate::cli::PipelineSettings;
-use crate::eve::{EveCounters, EveWriter};
+use crate::eve::{EveCounters, EveStats, EveWriter};
 use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
     self, free_bulk, rx_burst, tx_burst, ChecksumFlags, Eal, LcoreJob, Mbuf, MbufBurst, Mempool,
@@ -61,6 +61,7 @@ pub struct RunConfig {
     pub scoring: crate::scoring::ScoringConfig,
     /// Set (by SIGHUP) to have the scorer reload its model.
     pub reload: Arc<AtomicBool>,
+    pub eve_settings: crate::eve::EveSettings,
 }
 
 /// Why a run could not start (bad input: exit 2) or failed (exit 1).
@@ -155,7 +156,7 @@ impl WorkerSetup {
 
 /// The pipeline's view of a burst of mbufs: their bytes, the burst's
 /// time, and what the NIC found of their checksums.
-fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64) -> [RawPacket<'_>; BURST_SIZE] {
+fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64, port: PortId) -> [RawPacket<'_>; BURST_SIZE] {
     let mut raw = [RawPacket::new(&[], now_ns); BURST_SIZE];
     let flags = ChecksumFlags::get();
     for (slot, m) in raw.iter_mut().zip(pkts) {
@@ -164,6 +165,7 @@ fn raw_burst(pkts: &[Option<Mbuf>], now_ns: u64) -> [RawPacket<'_>; BURST_SIZE] 
             *slot = RawPacket {
                 l4_checksum: l4,
                 ip_checksum: ip,
+                source: port.0,
                 ..RawPacket::new(m.data(), now_ns)
             };
         }
@@ -259,14 +261,14 @@ fn release_waiting(w: &mut Worker, waiting: &mut Waiting, back: Option<&Sender<M
 fn process_and_act(
     w: &mut Worker,
     pkts: &mut [Option<Mbuf>],
-    now_ns: u64,
+    (now_ns, port): (u64, PortId),
     out: Option<(PortId, QueueId)>,
     waiting: &mut Waiting,
 ) -> u64 {
     let n = pkts.len();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
     {
-        let raw = raw_burst(pkts, now_ns);
+        let raw = raw_burst(pkts, now_ns, port);
         w.process_burst(&raw[..n], 0, &mut verdicts);
     }
     let mut tx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
@@ -303,6 +305,18 @@ fn process_and_act(
     }
 }
 
+/// What the ports counted, summed, for the EVE stats event.
+fn capture_counters(ports: &[Port]) -> crate::stats::PortCounters {
+    let mut c = crate::stats::PortCounters::default();
+    for p in ports {
+        let s = p.stats();
+        c.packets += s.ipackets;
+        c.drops += s.imissed + s.rx_nombuf;
+        c.errors += s.ierrors;
+    }
+    c
+}
+
 /// Worker k polling its own queue on every port (RSS, or one worker).
 fn poll_loop(
     mut s: WorkerSetup,
@@ -336,7 +350,7 @@ fn poll_loop(
             got += n;
             let now = s.clock.now_ns();
             let out = forward.then(|| (ports[1 - pi], q));
-            sink += process_and_act(&mut s.worker, &mut rx[..n], now, out, &mut waiting);
+            sink += process_and_act(&mut s.worker, &mut rx[..n], (now, port), out, &mut waiting);
         }
         sink += release_waiting(&mut s.worker, &mut waiting, None);
         let now = s.clock.now_ns();
@@ -403,7 +417,7 @@ fn ring_loop(
                         sink += process_and_act(
                             &mut s.worker,
                             &mut b.mbufs[..n],
-                            b.now_ns,
+                            (b.now_ns, b.port),
                             None,
                             &mut waiting,
                         )
@@ -413,7 +427,7 @@ fn ring_loop(
                         // forwarded, on the peer port.
                         let mut verdicts = [Verdict::Forward; BURST_SIZE];
                         {
-                            let raw = raw_burst(&b.mbufs[..n], b.now_ns);
+                            let raw = raw_burst(&b.mbufs[..n], b.now_ns, b.port);
                             s.worker.process_burst(&raw[..n], 0, &mut verdicts);
                         }
                         let mut out = MbufBurst::new(b.port);
@@ -663,8 +677,20 @@ pub fn run(
                 scorer_events = Some(tx);
                 rxs.push(rx);
             }
+            // in_iface: each port's name, by port id.
+            let mut names = Vec::new();
+            for (p, info) in ports.iter().zip(&infos) {
+                let at = usize::from(p.0);
+                if names.len() <= at {
+                    names.resize(at + 1, String::new());
+                }
+                names[at] = info.name.clone();
+            }
+            let out = cfg
+                .eve_settings
+                .output(path, crate::eve::Sources::Ports(names));
             Some(
-                EveWriter::spawn(path, rxs, cfg.engine.clone()).map_err(|e| {
+                EveWriter::spawn(&out, rxs, cfg.engine.clone()).map_err(|e| {
                     input(format!("{}: cannot create EVE output: {e}", path.display()))
                 })?,
             )
@@ -783,6 +809,8 @@ pub fn run(
     let mut rx: [Option<Mbuf>; BURST_SIZE] = [const { None }; BURST_SIZE];
     // One burst being filled per worker, allocated once.
     let mut pending: Vec<Option<MbufBurst>> = (0..n_workers).map(|_| None).collect();
+    let stats_tx = eve.as_ref().and_then(EveWriter::lines);
+    let mut stats_due = EveStats::new(&cfg.eve_settings, cfg.settings.mode == Mode::Ips);
     let stopped_by;
     loop {
         if !hw_rss {
@@ -826,7 +854,9 @@ pub fn run(
                 })
                 .collect();
             on_tick(&shown, started.elapsed().as_secs_f64());
-            let rx_total: u64 = port_objs.iter().map(|p| p.stats().ipackets).sum();
+            let capture = capture_counters(&port_objs);
+            stats_due.tick(&shown, Some(&capture), stats_tx.as_ref(), false);
+            let rx_total = capture.packets;
             if rx_total != last_rx_total {
                 last_rx_total = rx_total;
                 last_activity = Instant::now();
@@ -871,6 +901,13 @@ pub fn run(
         latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
+    stats_due.tick(
+        &workers,
+        Some(&capture_counters(&port_objs)),
+        stats_tx.as_ref(),
+        true,
+    );
+    drop(stats_tx);
     let scoring = scorer.map(|s| match s {
         ScorerRun::Lcore(j) => j.join().unwrap_or_default(),
         ScorerRun::Thread(t) => t.join(),

@@ -36,12 +36,12 @@ const PASSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/pa
 
 /// The EVE event types Tollgate writes; a check on any other is a check
 /// on a part not built yet.
-const WRITTEN: [&str; 4] = ["flow", "alert", "anomaly", "engine"];
+const WRITTEN: [&str; 5] = ["flow", "alert", "anomaly", "engine", "stats"];
 
 /// EVE fields (and objects) Tollgate does not write yet: a check on their
 /// value is a check on a part not built (payload logging, tunnel and
 /// Ethernet objects, verdicts, app-layer transaction ids …).
-const NOT_WRITTEN: [&str; 14] = [
+const NOT_WRITTEN: [&str; 13] = [
     "payload",
     "payload_printable",
     "packet",
@@ -49,7 +49,6 @@ const NOT_WRITTEN: [&str; 14] = [
     "stream",
     "ether",
     "tunnel",
-    "community_id",
     "in_iface",
     "verdict",
     "tx_id",
@@ -388,7 +387,8 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
     let mut cmd = Command::new(bin);
     cmd.arg("replay")
         .arg(&pcap)
-        .args(["--workers", "1", "--stats-interval", "0"])
+        // One stats event, at the end, as Suricata writes for a capture.
+        .args(["--workers", "1", "--stats-interval", "1h"])
         .arg("--eve")
         .arg(&eve)
         .arg("--rules")
@@ -437,10 +437,31 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
         .collect();
     for f in &filters {
         if let Err(why) = check_filter(f, &events) {
+            if let Some(counter) = unwritten_counter(f, &events) {
+                return Err(unsupported(format!(
+                    "checks the stats counter {counter}, not written yet"
+                )));
+            }
             return Ok(Outcome::Fail(why));
         }
     }
     Ok(Outcome::Pass)
+}
+
+/// A `stats` counter a filter checks that our stats event does not have
+/// (a counter of a part not built: tunnels we do not decode, app-layer
+/// parsers …).
+fn unwritten_counter(f: &Value, events: &[Value]) -> Option<String> {
+    let conditions = f.get("match")?.as_object()?;
+    if conditions.get("event_type").and_then(Value::as_str) != Some("stats") {
+        return None;
+    }
+    let stats = events.iter().find(|e| e["event_type"] == "stats")?;
+    conditions
+        .keys()
+        .filter(|k| k.starts_with("stats."))
+        .find(|k| find(stats, k).is_none())
+        .cloned()
 }
 
 /// "not evaluated yet: FILE:LINE: sid N: REASON" → "sid N: REASON".

@@ -121,6 +121,8 @@ fn ids_on_one_net_pcap_port_counts_every_packet_like_the_nic() {
     let stats = dir.path("stats.json");
     let eve = dir.path("eve.json");
     for workers in [1, 2] {
+        // EVE is appended to: start each run from an empty file.
+        let _ = std::fs::remove_file(&eve);
         let out = tollgate_run(
             &[
                 "--idle-exit",
@@ -229,6 +231,8 @@ fn two_workers_keep_both_directions_on_the_worker_rss_picks() {
     let cap = conversations(60);
     cap.write_pcap(&input).unwrap();
     let eve = dir.path("eve.json");
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&eve);
     let out = tollgate_run(
         &["--idle-exit", "1s", "--eve", s(&eve)],
         &eal("rss2", 2, &[format!("net_pcap0,rx_pcap={}", s(&input))]),

@@ -538,6 +538,8 @@ fn inline_no_needle_leaves_the_box_with_1_2_and_4_workers() {
     for workers in [1usize, 2, 4] {
         let (out0, out1) = (dir.path("out0.pcap"), dir.path("out1.pcap"));
         let (stats, eve) = (dir.path("stats.json"), dir.path("eve.json"));
+        // EVE is appended to: start from an empty file.
+        let _ = std::fs::remove_file(&eve);
         let lcores: Vec<String> = (0..=workers).map(|l| format!("{l}@{}", l % cpus)).collect();
         let prefix = format!("tg-evasion-{workers}-{}", std::process::id());
         let mut args: Vec<String> = [

@@ -78,6 +78,8 @@ fn each_rules_folder_brings_its_classification_and_they_merge() {
         &capture(b"PUT /m.safetensors sk-proj-abc").to_pcap(),
     );
     let eve = dir.path("eve.json");
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&eve);
     let out = run(
         &dir.0,
         &[
@@ -127,6 +129,7 @@ fn each_rules_folder_brings_its_classification_and_they_merge() {
     let cb = elsewhere.join("b.config");
     std::fs::write(&ca, "config classification: model-theft,Theft (ops),3\n").unwrap();
     std::fs::write(&cb, "config classification: key-leak,Leak (ops),3\n").unwrap();
+    std::fs::remove_file(&eve).unwrap();
     let out = run(
         &dir.0,
         &[
@@ -164,6 +167,8 @@ fn an_undefined_classtype_loads_with_a_warning_and_priority_3() {
     );
     let pcap = dir.write("c.pcap", &capture(b"key sk-proj-abc").to_pcap());
     let eve = dir.path("eve.json");
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&eve);
     let out = run(
         &dir.0,
         &[
@@ -207,6 +212,8 @@ fn a_duplicate_sid_is_named_and_the_highest_rev_wins() {
     );
     let pcap = dir.write("c.pcap", &capture(b"key sk-proj-abc").to_pcap());
     let eve = dir.path("eve.json");
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&eve);
     let out = run(
         &dir.0,
         &[

@@ -73,6 +73,8 @@ fn every_flow_is_scored_and_written_for_training() {
     let dir = Scratch::new("score-sample");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
     let (st, ev, out) = (dir.path("s.json"), dir.path("e.json"), dir.path("f.jsonl"));
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&ev);
     let o = bin()
         .args([
             "replay",
@@ -179,6 +181,8 @@ fn sighup_reloads_the_model_mid_run_without_losing_records() {
     // 2 s of capture time, played in real time; a record every 2,000 bytes.
     let pcap = dir.write("c.pcap", &upload(100, 10_000_000).to_pcap());
     let (st, ev) = (dir.path("s.json"), dir.path("e.json"));
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&ev);
     let mut child = bin()
         .args(["replay", s(&pcap), "--stats-interval", "0", "--speed", "1"])
         .args(["--model", s(&model), "--feature-bytes", "2000"])

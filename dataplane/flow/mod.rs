@@ -221,6 +221,11 @@ pub struct FlowRecord {
     pub generation: u32,
     /// A rule alerted on it.
     pub alerted: bool,
+    /// When it was logged: the worker's clock as it ended (capture time
+    /// in a replay), EVE's `timestamp`.
+    pub logged_ns: u64,
+    /// Where its first packet came in (capture file or port, by index).
+    pub source: u16,
 }
 
 impl FlowRecord {
@@ -239,6 +244,7 @@ impl FlowRecord {
             vlan: self.vlan,
             vlan_count: self.vlan_count,
             vni: self.vni,
+            source: self.source,
             ..EventTuple::default()
         }
     }
@@ -311,6 +317,8 @@ struct Flow {
     score_dropped: bool,
     /// A rule alerted on one of its packets (EVE `flow.alerted`).
     alerted: bool,
+    /// Where its first packet came in (EVE `in_iface`, `pcap_filename`).
+    source: u16,
     /// `tag:session`: how much more of the flow is logged as tagged.
     tag: Option<TagLeft>,
     /// Flowbits rules have set on this flow.
@@ -385,6 +393,9 @@ pub struct FlowTable {
     worker: u16,
     next_seq: u64,
     active: u64,
+    /// The latest worker clock the table has seen (capture time in a
+    /// replay): when an ending flow is logged.
+    clock_ns: u64,
     pub counters: FlowCounters,
 }
 
@@ -406,6 +417,7 @@ impl FlowTable {
             worker,
             next_seq: 1,
             active: 0,
+            clock_ns: 0,
             counters: FlowCounters::default(),
         }
     }
@@ -554,6 +566,8 @@ impl FlowTable {
             bits: f.bits,
             generation: f.generation,
             alerted: f.alerted,
+            logged_ns: self.clock_ns.max(f.last_ns),
+            source: f.source,
         }
     }
 
@@ -691,6 +705,7 @@ impl FlowTable {
             created,
             ..
         } = at;
+        self.clock_ns = self.clock_ns.max(now_ns);
         let f = &mut self.slab[i as usize];
         let di = dir as usize;
         f.pkts[di] += 1;
@@ -863,6 +878,13 @@ impl FlowTable {
         tagged
     }
 
+    /// A new flow's first packet came in at `source`.
+    pub fn set_source(&mut self, slot: u32, source: u16) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.source = source;
+        }
+    }
+
     /// A rule alerted on the flow in `slot`.
     pub fn mark_alerted(&mut self, slot: u32) {
         if let Some(f) = self.slab.get_mut(slot as usize) {
@@ -891,6 +913,7 @@ impl FlowTable {
         budget: usize,
         emit: &mut impl FnMut(&FlowRecord),
     ) -> usize {
+        self.clock_ns = self.clock_ns.max(now_ns);
         let mut n = 0;
         for state in [FlowState::New, FlowState::Established, FlowState::Closed] {
             let timeout = self.timeouts.for_state(state);

@@ -28,6 +28,9 @@ pub struct RawPacket<'a> {
     pub pcap_cnt: u64,
     /// How it came to be (a rebuilt datagram is not what the wire carried).
     pub src: PktSrc,
+    /// Where it came in: the capture file's index (replay) or the port id
+    /// (run), for EVE's `pcap_filename` / `in_iface`.
+    pub source: u16,
 }
 
 /// Where a packet an event is about came from (Suricata's `pkt_src`).
@@ -65,6 +68,7 @@ impl<'a> RawPacket<'a> {
             ip_checksum: NicCheck::Unknown,
             pcap_cnt: 0,
             src: PktSrc::Wire,
+            source: 0,
         }
     }
 }

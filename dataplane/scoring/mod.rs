@@ -297,19 +297,24 @@ impl ScoreAlert {
 
     /// Writes the EVE alert line (with its newline), as Suricata writes
     /// alerts, field order too, with ours in `tollgate`.
-    pub fn write_eve(&self, out: &mut impl Write) -> std::io::Result<()> {
-        serde_json::to_writer(&mut *out, &self.eve())?;
+    pub fn write_eve(
+        &self,
+        out: &mut impl Write,
+        style: &crate::eve::EveStyle,
+    ) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &self.eve(style))?;
         out.write_all(b"\n")
     }
 
     /// The EVE alert as a JSON value.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.eve()).unwrap_or(Value::Null)
+        let style = crate::eve::EveStyle::default();
+        serde_json::to_value(self.eve(&style)).unwrap_or(Value::Null)
     }
 
-    fn eve(&self) -> EveScore<'_> {
+    fn eve<'a>(&'a self, style: &'a crate::eve::EveStyle) -> EveScore<'a> {
         EveScore {
-            head: EveHead::new("alert", &self.at),
+            head: EveHead::styled("alert", &self.at, style),
             alert: ScoreSection {
                 action: if self.blocked { "blocked" } else { "allowed" },
                 gid: SCORE_GID,
@@ -323,7 +328,7 @@ impl ScoreAlert {
                 category: "Anomalous flow (model score)",
                 severity: 2,
             },
-            tollgate: ScoreOurs {
+            tollgate: style.extensions.then(|| ScoreOurs {
                 worker: self.at.worker,
                 score: self.score,
                 model: self.model_name(),
@@ -339,7 +344,7 @@ impl ScoreAlert {
                         contribution: c,
                     })
                     .collect(),
-            },
+            }),
         }
     }
 }
@@ -349,7 +354,8 @@ struct EveScore<'a> {
     #[serde(flatten)]
     head: EveHead<'a>,
     alert: ScoreSection,
-    tollgate: ScoreOurs<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<ScoreOurs<'a>>,
 }
 
 #[derive(serde::Serialize)]

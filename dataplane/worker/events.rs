@@ -28,9 +28,17 @@ impl Tuple {
 
     /// The same tuple, for events about packet number `pcap_cnt` that
     /// came from `src`.
-    pub(super) fn for_packet(mut self, pcap_cnt: u64, src: PktSrc) -> Self {
+    pub(super) fn for_packet(mut self, pcap_cnt: u64, src: PktSrc, source: u16) -> Self {
         self.0.pcap_cnt = pcap_cnt;
         self.0.pkt_src = src;
+        self.0.source = source;
+        self
+    }
+
+    /// The same tuple, for a packet (or stream data) going to the server
+    /// or not.
+    pub(super) fn toward(mut self, to_server: bool) -> Self {
+        self.0.to_server = Some(to_server);
         self
     }
 

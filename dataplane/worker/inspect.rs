@@ -32,7 +32,8 @@ pub(super) fn on_stream_event(
                 *tuple
             } else {
                 tuple.reversed()
-            };
+            }
+            .toward(d.dir == Dir::ToServer);
             let view = t.view(d.dir == Dir::ToServer, established, d.window);
             let (flow_id, ts) = ids;
             let alert = |rule, b, class: usize| {
@@ -100,7 +101,7 @@ pub(super) fn flow_streams_end(
     if r.proto != 6 {
         return hits;
     }
-    let tuple = Tuple::of_flow(r, Dir::ToServer).for_packet(0, PktSrc::FlowTimeout);
+    let tuple = Tuple::of_flow(r, Dir::ToServer).for_packet(0, PktSrc::FlowTimeout, 0);
     let established = r.tcp.is_some_and(|t| t.state.is_established());
     let mut bits = r.bits;
     re.end(r.slot, r.flow_id, &mut |ev| {
@@ -236,11 +237,14 @@ impl Inspector<'_> {
                 )
             })
         };
+        if at.created && pkt.source != 0 {
+            self.flows.set_source(at.slot, pkt.source);
+        }
         let start = d.payload_offset as usize;
         let payload = frame
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
-        let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d));
+        let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d), pkt.source);
         if d.anomalies != 0 {
             for a in DecodeAnomaly::ALL.into_iter().filter(|&a| d.has(a)) {
                 self.anomaly(&tuple, ts, at.flow_id, Anomaly::Decode(a), false);
@@ -282,6 +286,7 @@ impl Inspector<'_> {
         let up = self
             .flows
             .update(at, d, frame.len() as u32, ts, now, ip_ok && tcp_ok);
+        let tuple = tuple.toward(up.dir == Dir::ToServer);
         if let Some(ws) = self.scoring.as_deref_mut() {
             let flags = tcp.then_some(d.tcp.flags);
             ws.packet(
@@ -571,7 +576,7 @@ pub(super) fn fragment(
 ) -> (Option<DropReason>, Option<u16>) {
     let ips = inspector.cfg.mode == Mode::Ips;
     let ts = pkt.ts_ns;
-    let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d));
+    let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d), pkt.source);
     let overlap = Anomaly::FragOverlap {
         v6: d.network == Network::Ipv6,
     };

@@ -58,6 +58,8 @@ pub fn replay_events(
 ) -> (Vec<Value>, Value) {
     let pcap = dir.write("c.pcap", &cap.to_pcap());
     let (eve, stats) = (dir.path("eve.json"), dir.path("stats.json"));
+    // EVE is appended to: start from an empty file.
+    let _ = std::fs::remove_file(&eve);
     let mut args = vec![
         "replay",
         s(&pcap),

@@ -1,0 +1,244 @@
+//! Community ID v1 (corelight/community-id-spec): a flow hash that Zeek,
+//! Suricata and SIEMs compute the same way, so a flow can be followed
+//! across their logs. SHA-1 over the seed, the ordered endpoints, the
+//! protocol and the ports (ICMP: type and the counterpart type, or code),
+//! base64, prefixed `1:`.
+
+use std::net::IpAddr;
+
+/// ICMP types that come in request/reply pairs (ICMPv4, then ICMPv6): the
+/// other type of the pair stands in for the destination port.
+fn icmp_counterpart(v6: bool, t: u8) -> Option<u8> {
+    let pairs: &[(u8, u8)] = if v6 {
+        &[(128, 129), (133, 134), (135, 136), (130, 131), (144, 145)]
+    } else {
+        &[(8, 0), (13, 14), (15, 16), (10, 9), (17, 18)]
+    };
+    pairs.iter().find_map(|&(a, b)| {
+        if t == a {
+            Some(b)
+        } else if t == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// The Community ID of a packet's flow: `src`:`sport` to `dst`:`dport`
+/// over `proto` (for ICMP, `sport` is the type and `dport` the code).
+pub fn community_id(
+    seed: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+) -> String {
+    let octets = |a: IpAddr| -> ([u8; 16], usize) {
+        match a {
+            IpAddr::V4(v) => {
+                let mut o = [0u8; 16];
+                o[..4].copy_from_slice(&v.octets());
+                (o, 4)
+            }
+            IpAddr::V6(v) => (v.octets(), 16),
+        }
+    };
+    let (mut s, len) = octets(src);
+    let (mut d, _) = octets(dst);
+    let (mut sp, mut dp) = (sport, dport);
+    let has_ports = matches!(proto, 1 | 6 | 17 | 58 | 132);
+    let mut one_way = false;
+    if matches!(proto, 1 | 58) {
+        let t = sport as u8;
+        match icmp_counterpart(proto == 58, t) {
+            Some(other) => dp = u16::from(other),
+            None => one_way = true,
+        }
+        sp = u16::from(t);
+    }
+    // Lower endpoint first (address, then port), unless the ICMP message
+    // has no counterpart.
+    let keep = one_way || s[..len] < d[..len] || (s[..len] == d[..len] && sp < dp);
+    if !keep {
+        std::mem::swap(&mut s, &mut d);
+        std::mem::swap(&mut sp, &mut dp);
+    }
+    let mut h = Sha1::new();
+    h.update(&seed.to_be_bytes());
+    h.update(&s[..len]);
+    h.update(&d[..len]);
+    h.update(&[proto, 0]);
+    if has_ports {
+        h.update(&sp.to_be_bytes());
+        h.update(&dp.to_be_bytes());
+    }
+    format!("1:{}", base64(&h.finish()))
+}
+
+/// Standard base64 with padding.
+fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// SHA-1 (FIPS 180-4), for the Community ID only (it is the spec's hash;
+/// nothing here relies on it for security).
+struct Sha1 {
+    h: [u32; 5],
+    buf: [u8; 64],
+    n: usize,
+    len: u64,
+}
+
+impl Sha1 {
+    fn new() -> Self {
+        Sha1 {
+            h: [
+                0x6745_2301,
+                0xefcd_ab89,
+                0x98ba_dcfe,
+                0x1032_5476,
+                0xc3d2_e1f0,
+            ],
+            buf: [0; 64],
+            n: 0,
+            len: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.len += data.len() as u64;
+        while !data.is_empty() {
+            let take = (64 - self.n).min(data.len());
+            self.buf[self.n..self.n + take].copy_from_slice(&data[..take]);
+            self.n += take;
+            data = &data[take..];
+            if self.n == 64 {
+                let block = self.buf;
+                self.block(&block);
+                self.n = 0;
+            }
+        }
+    }
+
+    fn block(&mut self, b: &[u8; 64]) {
+        let mut w = [0u32; 80];
+        for (i, c) in b.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b2, mut c, mut d, mut e] = self.h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b2 & c) | (!b2 & d), 0x5a82_7999),
+                20..=39 => (b2 ^ c ^ d, 0x6ed9_eba1),
+                40..=59 => ((b2 & c) | (b2 & d) | (c & d), 0x8f1b_bcdc),
+                _ => (b2 ^ c ^ d, 0xca62_c1d6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b2.rotate_left(30);
+            b2 = a;
+            a = t;
+        }
+        for (h, v) in self.h.iter_mut().zip([a, b2, c, d, e]) {
+            *h = h.wrapping_add(v);
+        }
+    }
+
+    fn finish(mut self) -> [u8; 20] {
+        let bits = self.len.wrapping_mul(8);
+        self.update(&[0x80]);
+        while self.n != 56 {
+            self.update(&[0]);
+        }
+        self.update(&bits.to_be_bytes());
+        let mut out = [0u8; 20];
+        for (o, h) in out.chunks_exact_mut(4).zip(self.h) {
+            o.copy_from_slice(&h.to_be_bytes());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn sha1_and_base64_are_the_standard_ones() {
+        let mut h = Sha1::new();
+        h.update(b"abc");
+        let d = h.finish();
+        assert_eq!(base64(&d), "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=");
+        let mut h = Sha1::new();
+        h.update(&[b'a'; 1000]);
+        let hex: String = h.finish().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+        assert_eq!(base64(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn the_specs_published_vectors() {
+        let (a, b) = (ip("1.2.3.4"), ip("5.6.7.8"));
+        let v6a = ip("fe80:1:203:405:607:809:a0b:c0d");
+        let v6b = ip("fe80:1011:1213:1415:1617:1819:1a1b:1c1d");
+        for (seed, tcp, udp, icmp, icmp6) in [
+            (
+                0,
+                "1:wCb3OG7yAFWelaUydu0D+125CLM=",
+                "1:0Mu9InQx6z4ZiCZM/7HXi2WMhOg=",
+                "1:crodRHL2FEsHjbv3UkRrfbs4bZ0=",
+                "1:0bf7hyMJUwt3fMED7z8LIfRpBeo=",
+            ),
+            (
+                1,
+                "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk=",
+                "1:OShq+iKDAMVouh/4bMxB9Sz4amw=",
+                "1:9pr4ZGTICiuZoIh90RRYE2RyXpU=",
+                "1:IO27GQzPuCtNnwFvjWALMHu5tJE=",
+            ),
+        ] {
+            assert_eq!(community_id(seed, a, b, 6, 1122, 3344), tcp);
+            assert_eq!(community_id(seed, b, a, 6, 3344, 1122), tcp, "either way");
+            assert_eq!(community_id(seed, a, b, 17, 1122, 3344), udp);
+            // Echo request and its reply are one flow.
+            assert_eq!(community_id(seed, a, b, 1, 8, 0), icmp);
+            assert_eq!(community_id(seed, b, a, 1, 0, 0), icmp);
+            assert_eq!(community_id(seed, v6a, v6b, 58, 128, 0), icmp6);
+            assert_eq!(community_id(seed, v6b, v6a, 58, 129, 0), icmp6);
+        }
+        // A protocol without ports (RSVP).
+        assert_eq!(
+            community_id(0, a, b, 46, 0, 0),
+            "1:ikv3kmf89luf73WPz1jOs49S768="
+        );
+    }
+}
