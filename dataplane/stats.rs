@@ -481,7 +481,6 @@ pub struct PortCounters {
 /// `run`, `decoder`, `defrag`, `flow`, `stream`, `tcp`, `detect`, `ips`,
 /// where Tollgate has the counter), with Tollgate's whole stats object in
 /// `tollgate` when `extensions`. One line of JSON, without its newline.
-
 pub fn eve_stats_line(
     workers: &[WorkerCounters],
     capture: Option<&PortCounters>,
