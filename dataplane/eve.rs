@@ -908,6 +908,20 @@ fn drain(
         };
         match got {
             Got::Line(Some(line)) => {
+                // What the rings already hold happened before this line's
+                // snapshot: written first, so the file reads in order.
+                for r in &rings {
+                    for _ in 0..r.len() {
+                        let Ok(rec) = r.try_recv() else { break };
+                        if failed.is_none() {
+                            if let Err(e) =
+                                write_event(&mut out, &rec, &engine, style, &mut counters)
+                            {
+                                failed = Some(e);
+                            }
+                        }
+                    }
+                }
                 if failed.is_none() {
                     let r = out
                         .write_all(line.as_bytes())

@@ -409,8 +409,6 @@ impl StatsLines {
     }
 }
 
-/// The outputs every run ends with: the summary on stdout, the stats JSON,
-/// and an EVE writer's failure.
 /// What a finished replay or run hands to `finish_outputs`.
 struct Outputs<'a> {
     header: &'a str,
@@ -424,6 +422,17 @@ struct Outputs<'a> {
     scoring: Option<&'a tollgate::scoring::ScorerReport>,
 }
 
+/// Where the summary goes: stdout, unless EVE does (`--eve -`).
+fn summary_out(p: &PipelineArgs) -> Box<dyn Write> {
+    if p.eve.as_deref() == Some(Path::new("-")) {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    }
+}
+
+/// The outputs every run ends with: the summary, the stats JSON, and an
+/// EVE writer's failure.
 fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
     let Outputs {
         header,
@@ -436,7 +445,7 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
         scoring,
     } = o;
     // stdout may be a pipe that closed early (`| head`): that is no error.
-    let mut out = std::io::stdout().lock();
+    let mut out = summary_out(p);
     let _ = write!(out, "{}", summary_table(header, workers, seconds));
     let _ = writeln!(out, "{}", Latency::merged(latency).summary_line());
     if let Some(line) = rules_line {
@@ -697,7 +706,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
             scoring: report.scoring.as_ref(),
         },
     );
-    let mut out = std::io::stdout().lock();
+    let mut out = summary_out(&args.pipeline);
     let _ = writeln!(
         out,
         "{:<12}{:>14}{:>14}{:>10}{:>10}{:>11}",

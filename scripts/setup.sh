@@ -7,6 +7,8 @@
 #   clang libclang-dev bindgen for our dpdk-sys
 #   pkg-config         how build.rs finds DPDK and Hyperscan
 #   tshark             the tests' independent dissector and capinfos
+#   python3-jsonschema the tests' check of every EVE event against Suricata's
+#                      EVE schema (scripts/validate-eve.py)
 set -euo pipefail
 
 packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark)
@@ -14,6 +16,10 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# jsonschema from Debian, unless some other install already provides it.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+    missing+=(python3-jsonschema)
+fi
 # Hyperscan or Vectorscan: either provides libhs.
 if ! pkg-config --exists libhs 2>/dev/null; then
     missing+=(libhyperscan-dev)

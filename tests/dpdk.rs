@@ -6,7 +6,7 @@
 #![cfg(feature = "dpdk")]
 
 mod common;
-use common::{s, sum_values, Scratch};
+use common::{eve_lines, s, sum_values, validate_eve, Scratch};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -174,6 +174,128 @@ fn ids_on_one_net_pcap_port_counts_every_packet_like_the_nic() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn run_names_the_port_and_writes_capture_stats_valid_against_the_schema() {
+    let dir = Scratch::new("run-eve");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let eve = dir.path("eve.json");
+    let _ = std::fs::remove_file(&eve);
+    let eal_args = eal("runeve", 1, &[format!("net_pcap0,rx_pcap={}", s(&sample))]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["run", "--idle-exit", "1s", "--stats-interval", "1h"])
+        .args(["--community-id", "--eve", s(&eve), "--"])
+        .args(&eal_args)
+        .output()
+        .unwrap();
+    forget_runtime_dir(&eal_args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = eve_lines(&eve);
+    for e in events.iter().filter(|e| e["event_type"] != "stats") {
+        assert_eq!(e["in_iface"], "net_pcap0", "{e}");
+        assert!(e.get("pcap_filename").is_none());
+        assert!(e.get("pcap_cnt").is_none(), "no record numbers off a port");
+        assert!(e["community_id"].is_string());
+    }
+    let alert = events.iter().find(|e| e["event_type"] == "alert").unwrap();
+    assert_eq!(alert["pkt_src"], "wire/pcap");
+    let stats = events.last().unwrap();
+    assert_eq!(
+        stats["event_type"], "stats",
+        "the final stats event is last"
+    );
+    let n = records(&sample).len() as u64;
+    assert_eq!(stats["stats"]["capture"]["kernel_packets"], n);
+    assert_eq!(stats["stats"]["capture"]["kernel_drops"], 0);
+    assert_eq!(stats["stats"]["decoder"]["pkts"], n);
+    validate_eve(&[&eve], true);
+}
+
+#[test]
+fn a_stalled_eve_sink_costs_counted_events_never_a_stalled_worker() {
+    let dir = Scratch::new("run-slow-sink");
+    // 8,000 short conversations, each ended (closed timeout 0) while the
+    // run goes on: far more flow events than the writer's ring, its
+    // buffer and a pipe hold.
+    let mut cap = Capture::new();
+    for i in 0..8000u64 {
+        let b = (i as u32).to_be_bytes();
+        let r = Route::new(
+            format!("10.{}.{}.{}", 20 + b[1], b[2], 1 + b[3] % 250)
+                .parse()
+                .unwrap(),
+            "10.9.0.1".parse().unwrap(),
+        );
+        let mut c = TcpConversation::new(r, 20000 + (i % 40000) as u16, 443, T0 + i * 1_000_000);
+        c.handshake().close(Side::Client);
+        cap.extend(c.into_packets());
+    }
+    let input = dir.path("in.pcap");
+    cap.write_pcap(&input).unwrap();
+    // EVE into a pipe whose reader reads nothing for 4 s, then all.
+    let fifo = dir.path("eve.fifo");
+    let drained = dir.path("drained.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut reader = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<'{}'; sleep 4; cat <&3 > '{}'",
+            s(&fifo),
+            s(&drained)
+        ))
+        .spawn()
+        .unwrap();
+    let stats = dir.path("stats.json");
+    let out = tollgate_run(
+        &[
+            "--idle-exit",
+            "1s",
+            "--closed-timeout",
+            "0",
+            "--flow-capacity",
+            "1024",
+            "--stats-json",
+            s(&stats),
+            "--eve",
+            s(&fifo),
+        ],
+        &eal("slowsink", 1, &[format!("net_pcap0,rx_pcap={}", s(&input))]),
+    );
+    assert!(reader.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&stats);
+    assert_eq!(
+        st["packets"]["rx"],
+        cap.sorted().len() as u64,
+        "every packet"
+    );
+    let sent = st["events"]["flow"].as_u64().unwrap();
+    let lost = st["events"]["dropped_ring_full"].as_u64().unwrap();
+    assert!(
+        lost > 0,
+        "the worker went on rather than wait: {}",
+        st["events"]
+    );
+    // What was not counted lost reached the sink, every line whole.
+    let lines = eve_lines(&drained);
+    assert_eq!(lines.len() as u64, sent);
+    assert_eq!(
+        lines.iter().filter(|e| e["event_type"] == "flow").count() as u64 + lost,
+        st["flows"]["ended"].as_u64().unwrap()
+    );
 }
 
 #[test]

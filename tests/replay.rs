@@ -532,6 +532,42 @@ fn loops_make_new_flows_with_shifted_addresses_and_time() {
 }
 
 #[test]
+fn loops_keep_checksums_good_and_alert_on_every_pass() {
+    let dir = Scratch::new("loop-sum");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let (_, one, e1) = replay(&dir, &[&sample], &["--checksum", "on"]);
+    let (out, two, e2) = replay(&dir, &[&sample], &["--checksum", "on", "--loop", "2"]);
+    assert!(out.status.success());
+    for st in [&one, &two] {
+        assert_eq!(st["checksums"]["tcp_bad"], 0, "{}", st["checksums"]);
+        assert_eq!(st["checksums"]["ipv4_bad"], 0);
+        assert_eq!(st["packets"]["dropped"]["invalid_checksum"], 0);
+    }
+    let alerts = |e: &[Value]| -> Vec<Value> {
+        e.iter()
+            .filter(|e| e["event_type"] == "alert")
+            .cloned()
+            .collect()
+    };
+    let (a1, a2) = (alerts(&e1), alerts(&e2));
+    assert!(!a1.is_empty());
+    assert_eq!(a2.len(), 2 * a1.len(), "every pass alerts alike");
+    assert_eq!(
+        two["rules"]["alerts"],
+        2 * one["rules"]["alerts"].as_u64().unwrap()
+    );
+    // The second pass's alerts name its own, shifted, hosts.
+    let hosts = |a: &[Value]| -> std::collections::BTreeSet<String> {
+        a.iter()
+            .map(|a| a["src_ip"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (h1, h2) = (hosts(&a1), hosts(&a2));
+    assert!(h1.is_subset(&h2));
+    assert_eq!(h2.len(), 2 * h1.len(), "{h2:?}");
+}
+
+#[test]
 fn paced_replay_counts_the_same() {
     let dir = Scratch::new("speed");
     let path = dir.write("c.pcap", &conversations(20, None).to_pcap());

@@ -90,3 +90,39 @@ pub fn replay_events(
     let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
     (events, st)
 }
+
+/// Validates EVE files with `scripts/validate-eve.py` against Suricata's
+/// EVE schema (`../shared/suricata/eve-schema.json`), with Tollgate's
+/// `tollgate` property added when `extensions`; panics naming the first
+/// failures. Returns the script's summary (events by type).
+pub fn validate_eve(files: &[&Path], extensions: bool) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("scripts/validate-eve.py"))
+        .arg("--suricata-schema")
+        .arg(root.join("../shared/suricata/eve-schema.json"))
+        .args(["--extensions", if extensions { "on" } else { "off" }])
+        .args(files)
+        .output()
+        .expect("python3 runs scripts/validate-eve.py");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "validate-eve.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success(),
+        "events fail the schema (extensions {extensions}): {summary:#}"
+    );
+    summary
+}
+
+/// The EVE events in a file, in order.
+pub fn eve_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
