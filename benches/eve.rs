@@ -1,0 +1,241 @@
+//! EVE benchmark, on generated AI-ingestion traffic (at least 1M packets
+//! unless told) matched by the shipped rules:
+//! - the writer alone: the pipeline's own events (flows, alerts,
+//!   anomalies) pushed through a ring to a running writer that formats
+//!   them to a file, without and with `--community-id`; the baseline is
+//!   writing the same lines, already formatted, through the same buffered
+//!   file (the I/O floor);
+//! - end to end: `replay` of the same capture with one worker, EVE off
+//!   (baseline), on, and on with the Community ID, in the same process.
+//!
+//!     cargo bench --bench eve [-- PACKETS]
+
+mod common;
+
+use serde_json::json;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use tollgate::detect::Engine;
+use tollgate::eve::{EveOutput, EveWriter, Event};
+use tollgate::flow::EndReason;
+use tollgate::io::pcap::Records;
+use tollgate::io::RawPacket;
+use tollgate::replay::{replay, ReplayConfig};
+use tollgate::rules::classification;
+use tollgate::rules::vars::Vars;
+use tollgate::worker::Worker;
+
+const RUNS: usize = 3;
+/// At least this many events through the writer, so its time is not noise.
+const WRITER_EVENTS: usize = 300_000;
+
+fn shipped_engine() -> Arc<Engine> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures");
+    let classes = std::fs::read_to_string(dir.join("classification.config"))
+        .map_err(|e| e.to_string())
+        .and_then(|t| classification::parse(&t))
+        .expect("shipped classification.config");
+    let (engine, _) = Engine::load(&[dir.as_path()], &Vars::suricata_defaults(), &classes)
+        .expect("shipped rules load");
+    Arc::new(engine)
+}
+
+/// Pushes `events` through one ring to a writer with `out`; the events it
+/// wrote.
+fn write_all(events: &[Event], out: &EveOutput, engine: &Arc<Engine>) -> u64 {
+    let (tx, rx) = crossbeam_channel::bounded(65_536);
+    let w = EveWriter::spawn(out, vec![rx], Some(Arc::clone(engine))).expect("EVE file");
+    for e in events {
+        tx.send(*e).expect("writer running");
+    }
+    drop(tx);
+    let c = w.join().expect("EVE written");
+    c.flow + c.alert + c.anomaly + c.engine
+}
+
+fn main() {
+    let target = common::target_packets();
+    let cap = common::generated(5, target);
+    let frames = cap.sorted();
+    let packets = frames.len();
+    let engine = shipped_engine();
+
+    // The pipeline's own events: the generated traffic's (flows: it is
+    // clean) and the committed sample's (alerts and an anomaly too), taken
+    // in turn until there are enough to time the writer on.
+    let sample = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap"))
+        .expect("pcaps/sample.pcap");
+    let sample_frames: Vec<(u64, Vec<u8>)> = Records::new(&sample)
+        .expect("sample")
+        .map(|r| r.expect("record"))
+        .map(|r| {
+            (
+                r.ts_ns,
+                sample[r.offset..r.offset + r.caplen as usize].to_vec(),
+            )
+        })
+        .collect();
+    let mut pipeline_events = Vec::new();
+    for fs in [&frames, &sample_frames] {
+        let (tx, rx) = crossbeam_channel::bounded(1 << 22);
+        let mut w = Worker::new(common::one_worker(), Some(tx))
+            .with_engine(Arc::clone(&engine))
+            .expect("engine scratch");
+        common::feed(&mut w, fs.iter().map(|(ts, f)| RawPacket::new(f, *ts)));
+        drop(w.finish(EndReason::Shutdown));
+        pipeline_events.extend(rx.try_iter());
+    }
+    let events: Vec<Event> = pipeline_events
+        .iter()
+        .copied()
+        .cycle()
+        .take(pipeline_events.len().max(WRITER_EVENTS))
+        .collect();
+    let n = events.len() as f64;
+    let alerts = events
+        .iter()
+        .filter(|e| matches!(e, Event::Alert(_)))
+        .count();
+
+    let dir = std::env::temp_dir().join(format!("tollgate-bench-eve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("eve.json");
+    let fresh = |p: &Path| {
+        let _ = std::fs::remove_file(p);
+    };
+
+    // The writer alone, without and with the Community ID.
+    let plain = EveOutput::file(&file);
+    let mut cid = EveOutput::file(&file);
+    cid.style.community_id = Some(0);
+    let (plain_s, wrote) = common::best(RUNS, || {
+        fresh(&file);
+        write_all(&events, &plain, &engine)
+    });
+    assert_eq!(wrote as usize, events.len());
+    let lines: Vec<String> = BufReader::new(std::fs::File::open(&file).expect("EVE"))
+        .lines()
+        .map(|l| l.expect("line"))
+        .collect();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let (cid_s, _) = common::best(RUNS, || {
+        fresh(&file);
+        write_all(&events, &cid, &engine)
+    });
+    // The floor: the same lines, already formatted, through the same
+    // buffered append to a file.
+    let raw = dir.join("raw.json");
+    let (raw_s, _) = common::best(RUNS, || {
+        fresh(&raw);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&raw)
+            .expect("raw file");
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        for l in &lines {
+            out.write_all(l.as_bytes()).expect("write");
+            out.write_all(b"\n").expect("write");
+        }
+        out.flush().expect("flush");
+    });
+
+    let ends_per_packet = pipeline_events.len() as f64 / (packets + sample_frames.len()) as f64;
+
+    // End to end: one worker, EVE off, on, on with the Community ID.
+    let pcap = dir.join("c.pcap");
+    cap.write_pcap(&pcap).expect("write capture");
+    let base = ReplayConfig {
+        files: vec![pcap.clone()],
+        workers: 1,
+        cores: vec![0],
+        engine: Some(Arc::clone(&engine)),
+        ..ReplayConfig::default()
+    };
+    let (off_s, _) = common::best(RUNS, || replay(&base, |_, _, _| {}).expect("replay"));
+    let on = ReplayConfig {
+        eve: Some(file.clone()),
+        ..base.clone()
+    };
+    let (on_s, rep) = common::best(RUNS, || {
+        fresh(&file);
+        replay(&on, |_, _, _| {}).expect("replay")
+    });
+    let written = rep.eve.map_or(0, |c| c.flow + c.alert + c.anomaly);
+    let mut on_cid = on.clone();
+    on_cid.eve_settings.community_id = Some(0);
+    let (cid_e2e_s, _) = common::best(RUNS, || {
+        fresh(&file);
+        replay(&on_cid, |_, _, _| {}).expect("replay")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let pps = |s: f64| packets as f64 / s;
+    let out = json!({
+        "machine": {"cores": cores},
+        "capture": {"packets": packets, "pipeline_events": pipeline_events.len(), "events_per_packet": ends_per_packet},
+        "writer_input": {"events": events.len(), "alerts": alerts, "eve_bytes": bytes},
+        "runs_per_figure": RUNS,
+        "writer_alone": {
+            "raw_write_lines_per_second": n / raw_s,
+            "events_per_second": n / plain_s,
+            "events_per_second_community_id": n / cid_s,
+            "ratio_to_raw_write": raw_s / plain_s,
+            "ratio_community_id_to_plain": plain_s / cid_s,
+            "community_id_ns_per_event": (cid_s - plain_s) * 1e9 / n,
+            "community_id_writer_ns_per_packet": (cid_s - plain_s) * 1e9 / n * ends_per_packet,
+        },
+        "end_to_end": {
+            "eve_off_pps": pps(off_s),
+            "eve_on_pps": pps(on_s),
+            "eve_on_community_id_pps": pps(cid_e2e_s),
+            "ratio_eve_on_to_off": off_s / on_s,
+            "ratio_community_id_to_eve_on": on_s / cid_e2e_s,
+            "events_written": written,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    println!();
+    println!(
+        "{packets} packets ({} events from the pipeline); the writer timed on {} events ({alerts} alerts), {:.1} MB of EVE; {cores} cores, best of {RUNS}",
+        pipeline_events.len(),
+        events.len(),
+        bytes as f64 / 1e6
+    );
+    println!();
+    println!("| EVE writer, one thread, to a file | events/s | vs raw write |");
+    println!("|---|---:|---:|");
+    println!(
+        "| raw write of the same lines (baseline) | {:.0} | 1.00 |",
+        n / raw_s
+    );
+    println!(
+        "| writer, formatting | {:.0} | {:.2} |",
+        n / plain_s,
+        raw_s / plain_s
+    );
+    println!(
+        "| writer, formatting, --community-id | {:.0} | {:.2} |",
+        n / cid_s,
+        raw_s / cid_s
+    );
+    println!();
+    println!(
+        "--community-id: {:.0} ns more per event on the writer thread ({:.2}x its events/s), {:.1} ns per packet of traffic; workers do none of it",
+        (cid_s - plain_s) * 1e9 / n,
+        plain_s / cid_s,
+        (cid_s - plain_s) * 1e9 / n * ends_per_packet
+    );
+    println!();
+    println!("| replay, 1 worker, shipped rules | Mpps | vs EVE off |");
+    println!("|---|---:|---:|");
+    println!("| EVE off (baseline) | {:.3} | 1.00 |", pps(off_s) / 1e6);
+    println!("| EVE on | {:.3} | {:.2} |", pps(on_s) / 1e6, off_s / on_s);
+    println!(
+        "| EVE on, --community-id | {:.3} | {:.2} |",
+        pps(cid_e2e_s) / 1e6,
+        off_s / cid_e2e_s
+    );
+}
