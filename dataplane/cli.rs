@@ -174,7 +174,8 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "PATH")]
     pub stats_json: Option<PathBuf>,
 
-    /// Print a stats line to stderr this often (0 = off).
+    /// Print a stats line to stderr, and write an EVE `stats` event, this
+    /// often (0 = off); with EVE, a last stats event at the end.
     #[arg(long, value_name = "D", default_value = "10s", value_parser = parse_duration)]
     pub stats_interval: Duration,
 

@@ -144,38 +144,49 @@ impl Sha1 {
         for i in 16..80 {
             w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
         }
-        let [mut a, mut b2, mut c, mut d, mut e] = self.h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b2 & c) | (!b2 & d), 0x5a82_7999),
-                20..=39 => (b2 ^ c ^ d, 0x6ed9_eba1),
-                40..=59 => ((b2 & c) | (b2 & d) | (c & d), 0x8f1b_bcdc),
-                _ => (b2 ^ c ^ d, 0xca62_c1d6),
-            };
+        // Four rounds of twenty, each with its own function and constant
+        // (no branch inside a round).
+        let mut s = self.h;
+        let step = |s: &mut [u32; 5], f: u32, k: u32, wi: u32| {
+            let [a, b, c, d, e] = *s;
             let t = a
                 .rotate_left(5)
                 .wrapping_add(f)
                 .wrapping_add(e)
                 .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b2.rotate_left(30);
-            b2 = a;
-            a = t;
+                .wrapping_add(wi);
+            *s = [t, a, b.rotate_left(30), c, d];
+        };
+        for &wi in &w[..20] {
+            let [_, b, c, d, _] = s;
+            step(&mut s, (b & c) | (!b & d), 0x5a82_7999, wi);
         }
-        for (h, v) in self.h.iter_mut().zip([a, b2, c, d, e]) {
+        for &wi in &w[20..40] {
+            let [_, b, c, d, _] = s;
+            step(&mut s, b ^ c ^ d, 0x6ed9_eba1, wi);
+        }
+        for &wi in &w[40..60] {
+            let [_, b, c, d, _] = s;
+            step(&mut s, (b & c) | (b & d) | (c & d), 0x8f1b_bcdc, wi);
+        }
+        for &wi in &w[60..] {
+            let [_, b, c, d, _] = s;
+            step(&mut s, b ^ c ^ d, 0xca62_c1d6, wi);
+        }
+        for (h, v) in self.h.iter_mut().zip(s) {
             *h = h.wrapping_add(v);
         }
     }
 
     fn finish(mut self) -> [u8; 20] {
         let bits = self.len.wrapping_mul(8);
-        self.update(&[0x80]);
-        while self.n != 56 {
-            self.update(&[0]);
-        }
-        self.update(&bits.to_be_bytes());
+        // 0x80, zeros to 56 bytes into a block, the length in bits.
+        let zeros = (64 + 55 - self.n) % 64;
+        let mut pad = [0u8; 72];
+        pad[0] = 0x80;
+        pad[1 + zeros..9 + zeros].copy_from_slice(&bits.to_be_bytes());
+        self.update(&pad[..9 + zeros]);
+        debug_assert_eq!(self.n, 0);
         let mut out = [0u8; 20];
         for (o, h) in out.chunks_exact_mut(4).zip(self.h) {
             o.copy_from_slice(&h.to_be_bytes());
@@ -198,6 +209,23 @@ mod tests {
         h.update(b"abc");
         let d = h.finish();
         assert_eq!(base64(&d), "qZk+NkcGgWq6PiVxeFDCbJzQ2J0=");
+        // FIPS 180-2's two-block example: the padding spills into a
+        // second block.
+        let mut h = Sha1::new();
+        h.update(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
+        let hex: String = h.finish().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+        // A whole block exactly (64 bytes), and the empty message.
+        let mut h = Sha1::new();
+        h.update(&[b'a'; 64]);
+        let hex: String = h.finish().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "0098ba824b5c16427bd7a1122a5a442a25ec644d");
+        let hex: String = Sha1::new()
+            .finish()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
         let mut h = Sha1::new();
         h.update(&[b'a'; 1000]);
         let hex: String = h.finish().iter().map(|b| format!("{b:02x}")).collect();
