@@ -191,6 +191,19 @@ pub struct AlertRecord {
     pub rule: u32,
     /// The packet was dropped (IPS and a drop or reject rule).
     pub blocked: bool,
+    /// Its flow as it stood then (the alert's `flow` object).
+    pub flow: Option<FlowSnap>,
+}
+
+/// A flow's counters and start when one of its packets alerted, as
+/// Suricata's alerts carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowSnap {
+    pub pkts_toserver: u64,
+    pub pkts_toclient: u64,
+    pub bytes_toserver: u64,
+    pub bytes_toclient: u64,
+    pub start_ns: u64,
 }
 
 /// The fields every packet event starts with, in Suricata's order.
@@ -288,7 +301,49 @@ struct EveAlert<'a> {
     head: EveHead<'a>,
     alert: AlertSection<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<AlertFlow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tollgate: Option<Ours>,
+}
+
+/// An alert's `flow`: the flow's counters then, its start, and its
+/// client and server (whichever way the alerting packet went).
+#[derive(Serialize)]
+struct AlertFlow {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    src_ip: String,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+}
+
+impl AlertFlow {
+    fn new(s: &FlowSnap, at: &EventTuple) -> Self {
+        let to_client = at.to_server == Some(false);
+        let (src, dst, sp, dp) = if to_client {
+            (&at.dst, &at.src, at.dst_port, at.src_port)
+        } else {
+            (&at.src, &at.dst, at.src_port, at.dst_port)
+        };
+        let has_ports = matches!(at.proto, 6 | 17 | 132);
+        AlertFlow {
+            pkts_toserver: s.pkts_toserver,
+            pkts_toclient: s.pkts_toclient,
+            bytes_toserver: s.bytes_toserver,
+            bytes_toclient: s.bytes_toclient,
+            start: format_timestamp(s.start_ns),
+            src_ip: eve_addr(at.network, src),
+            dest_ip: eve_addr(at.network, dst),
+            src_port: has_ports.then_some(sp),
+            dest_port: has_ports.then_some(dp),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -333,6 +388,7 @@ pub fn write_alert(
             severity: rule.priority,
             metadata: &rule.metadata,
         },
+        flow: a.flow.as_ref().map(|s| AlertFlow::new(s, &a.at)),
         tollgate: style.extensions.then_some(Ours {
             worker: a.at.worker,
             vni: a.at.vni,
@@ -1048,6 +1104,19 @@ mod tests {
         }
     }
 
+    impl EventTuple {
+        /// The tuple as the server's packets carry it.
+        fn reversed_for_test(self) -> Self {
+            EventTuple {
+                src: self.dst,
+                dst: self.src,
+                src_port: self.dst_port,
+                dst_port: self.src_port,
+                ..self
+            }
+        }
+    }
+
     fn line(r: &FlowRecord) -> Value {
         let mut buf = Vec::new();
         write_flow(&mut buf, r, &EveStyle::default()).unwrap();
@@ -1121,6 +1190,21 @@ mod tests {
             line(&tcp_record()).get("community_id").is_none(),
             "off by default"
         );
+    }
+
+    #[test]
+    fn an_alerts_flow_names_the_client_whichever_way_the_packet_went() {
+        let r = tcp_record();
+        let mut at = r.tuple(r.end_ns, 1).reversed_for_test();
+        at.to_server = Some(false);
+        let f = serde_json::to_value(AlertFlow::new(&r.snap(), &at)).unwrap();
+        assert_eq!(f["src_ip"], "192.168.2.7");
+        assert_eq!(f["src_port"], 1041);
+        assert_eq!(f["dest_ip"], "10.0.0.1");
+        assert_eq!(f["dest_port"], 80);
+        assert_eq!(f["pkts_toserver"], 5);
+        assert_eq!(f["bytes_toclient"], 243);
+        assert_eq!(f["start"], "2009-11-24T21:27:09.534255+0000");
     }
 
     #[test]

@@ -363,6 +363,13 @@ fn community_id_direction_and_source_on_the_samples_events() {
             .unwrap();
         assert_eq!(flow["community_id"], a["community_id"]);
         assert_eq!(flow["flow"]["alerted"], true);
+        // Its `flow` object: the flow so far, client first.
+        let af = &a["flow"];
+        assert_eq!(af["start"], flow["flow"]["start"]);
+        assert_eq!(af["src_ip"], flow["src_ip"]);
+        assert_eq!(af["dest_port"], flow["dest_port"]);
+        let so_far = af["pkts_toserver"].as_u64().unwrap();
+        assert!(so_far >= 1 && so_far <= flow["flow"]["pkts_toserver"].as_u64().unwrap());
         // Computed independently, by the spec's own recipe in Python.
         let want = python_community_id(a, 0);
         assert_eq!(a["community_id"], want.as_str(), "{a}");

@@ -229,6 +229,17 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// Its counters and start (an alert's `flow`, at the flow's end).
+    pub fn snap(&self) -> crate::eve::FlowSnap {
+        crate::eve::FlowSnap {
+            pkts_toserver: self.pkts_toserver,
+            pkts_toclient: self.pkts_toclient,
+            bytes_toserver: self.bytes_toserver,
+            bytes_toclient: self.bytes_toclient,
+            start_ns: self.start_ns,
+        }
+    }
+
     /// The flow's tuple (client first) for an event at `ts_ns` on `worker`.
     pub fn tuple(&self, ts_ns: u64, worker: u16) -> EventTuple {
         EventTuple {
@@ -785,6 +796,20 @@ impl FlowTable {
 
     /// A drop rule matched the flow in `slot`: its later packets are dropped.
     /// The flowbits of the flow in `slot` (none for a free slot).
+    /// The flow's counters and start now (an alert's `flow`).
+    pub fn snap(&self, slot: u32) -> crate::eve::FlowSnap {
+        self.slab
+            .get(slot as usize)
+            .map(|f| crate::eve::FlowSnap {
+                pkts_toserver: f.pkts[0],
+                pkts_toclient: f.pkts[1],
+                bytes_toserver: f.bytes[0],
+                bytes_toclient: f.bytes[1],
+                start_ns: f.start_ns,
+            })
+            .unwrap_or_default()
+    }
+
     pub fn bits(&self, slot: u32) -> FlowBits {
         self.slab
             .get(slot as usize)

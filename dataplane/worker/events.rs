@@ -98,6 +98,7 @@ impl Tuple {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn alert(
         &self,
         ts_ns: u64,
@@ -105,11 +106,13 @@ impl Tuple {
         worker: u16,
         rule: u32,
         blocked: bool,
+        flow: Option<FlowSnap>,
     ) -> AlertRecord {
         AlertRecord {
             at: self.at(ts_ns, flow_id, worker),
             rule,
             blocked,
+            flow,
         }
     }
 }

@@ -15,6 +15,7 @@ pub(super) fn on_stream_event(
     established: bool,
     bits: &mut FlowBits,
     ids: (u64, u64),
+    snap: Option<FlowSnap>,
     hits: &mut [u16; 4],
     out: Out<'_>,
     counters: &mut WorkerCounters,
@@ -38,7 +39,7 @@ pub(super) fn on_stream_event(
             let (flow_id, ts) = ids;
             let alert = |rule, b, class: usize| {
                 counters.alerts += 1;
-                let a = t.alert(ts, flow_id, cfg.id, rule, b);
+                let a = t.alert(ts, flow_id, cfg.id, rule, b, snap);
                 out.emit(counters, Event::Alert(a));
                 hits[class] += 1;
             };
@@ -113,6 +114,7 @@ pub(super) fn flow_streams_end(
             established,
             &mut bits,
             (r.flow_id, r.end_ns),
+            Some(r.snap()),
             &mut hits,
             out,
             counters,
@@ -357,6 +359,7 @@ impl Inspector<'_> {
         rules.tag_request = None;
         let mut bits = flows.bits(up.slot);
         let before = bits;
+        let snap = Some(flows.snap(up.slot));
         let ids = (up.flow_id, ts);
         // Alerts per signature class, for the flow's features.
         let mut hits = [0u16; 4];
@@ -364,7 +367,7 @@ impl Inspector<'_> {
         if let Some(tr) = rules.engine.tag_rule {
             if flows.take_tag(up.slot, frame.len() as u32, ts) {
                 counters.alerts += 1;
-                let alert = tuple.alert(ts, up.flow_id, cfg.id, tr, false);
+                let alert = tuple.alert(ts, up.flow_id, cfg.id, tr, false, snap);
                 offer_event(events, counters, Event::Alert(alert));
             }
         }
@@ -391,6 +394,7 @@ impl Inspector<'_> {
                     up.established,
                     &mut bits,
                     ids,
+                    snap,
                     &mut hits,
                     Out {
                         events,
@@ -466,7 +470,7 @@ impl Inspector<'_> {
             };
             let on_alert = |rule, blocked, class: usize| {
                 counters.alerts += 1;
-                let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked);
+                let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked, snap);
                 offer_event(events, counters, Event::Alert(alert));
                 hits[class] += 1;
             };

@@ -16,7 +16,7 @@ use crate::detect::content::Inspection;
 use crate::detect::stream::{Pending, StreamScanner};
 use crate::detect::threshold::{Seen, ThresholdTable};
 use crate::detect::{Confirm, Engine, PacketView};
-use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple, PktSrc};
+use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple, FlowSnap, PktSrc};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::{Dir, Fate, Why};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
