@@ -467,12 +467,13 @@ fn every_event_type_validates_against_suricatas_schema() {
         files.push(engine);
 
         let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-        let summary = validate_eve(&paths, extensions);
-        for t in ["flow", "alert", "anomaly", "stats", "engine"] {
-            assert!(
-                summary["by_type"][t].as_u64().unwrap_or(0) > 0,
-                "no {t} event (extensions {on}): {summary}"
-            );
+        if let Some(summary) = validate_eve(&paths, extensions) {
+            for t in ["flow", "alert", "anomaly", "stats", "engine"] {
+                assert!(
+                    summary["by_type"][t].as_u64().unwrap_or(0) > 0,
+                    "no {t} event (extensions {on}): {summary}"
+                );
+            }
         }
         let all: Vec<Value> = paths.iter().flat_map(|p| eve_lines(p)).collect();
         assert_eq!(
