@@ -16,8 +16,9 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# jsonschema from Debian, unless some other install already provides it.
-if ! python3 -c 'import jsonschema' 2>/dev/null; then
+# jsonschema for Debian's own python3 (the tests use it; a python3 that
+# PATH finds first, pyenv's say, may lack it).
+if ! /usr/bin/python3 -c 'import jsonschema' 2>/dev/null; then
     missing+=(python3-jsonschema)
 fi
 # Hyperscan or Vectorscan: either provides libhs.

@@ -110,7 +110,18 @@ pub fn validate_eve(files: &[&Path], extensions: bool) -> Option<Value> {
         );
         return None;
     }
-    let out = Command::new("python3")
+    // Debian's python3 (where scripts/setup.sh installs python3-jsonschema)
+    // unless the one on PATH has jsonschema itself.
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import jsonschema"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("a python3 with jsonschema (scripts/setup.sh installs python3-jsonschema)");
+    let out = Command::new(python)
         .arg(root.join("scripts/validate-eve.py"))
         .arg("--suricata-schema")
         .arg(&schema)
