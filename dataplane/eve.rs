@@ -7,9 +7,14 @@
 
 pub mod community_id;
 
-use crate::decode::{addr_to_ip, IpProtocol, Network, MAX_VLAN_TAGS};
+use crate::decode::{addr_to_ip, Network, MAX_VLAN_TAGS};
 use crate::detect::{Engine, EngineRule};
+pub use crate::events::{
+    eve_addr, format_timestamp, proto_name, AlertRecord, Anomaly, AnomalyRecord, Event, PktSrc,
+    ScoreAlert,
+};
 use crate::flow::FlowRecord;
+pub use crate::flow::{EventTuple, FlowSnap};
 use crossbeam_channel::{Receiver, Select};
 use serde::Serialize;
 use std::fs::File;
@@ -17,118 +22,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-
-/// What crosses a worker's event ring: fixed-size, `Copy`, no strings (an
-/// alert names its rule by index; the writer looks the text up).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Event {
-    Flow(FlowRecord),
-    Alert(AlertRecord),
-    Anomaly(AnomalyRecord),
-    /// A flow the scorer scored at or above its threshold.
-    Score(crate::scoring::ScoreAlert),
-    /// Alerts a worker lost to a full alert ring (written as an EVE
-    /// `engine` warning, so the loss is seen where the alerts are read).
-    AlertsLost {
-        worker: u16,
-        lost: u64,
-        ts_ns: u64,
-    },
-}
-
-/// A protocol anomaly worth an EVE `anomaly` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Anomaly {
-    /// A TCP segment overlapped bytes already seen with different bytes.
-    StreamOverlapDifferentData,
-    /// A TCP segment the receiving host would not take as sent.
-    Tcp(crate::flow::tcp::Why),
-    /// An IPv4 header checksum that does not verify.
-    Ipv4BadChecksum,
-    /// A packet that decoded with something odd about it.
-    Decode(crate::decode::DecodeAnomaly),
-    /// Urgent data, taken out of the stream (or dropped inline).
-    StreamUrgentData,
-    /// A normal copy replaced a low-TTL one that said something else: an
-    /// insertion caught.
-    StreamInsertionReplaced,
-    /// A TLS direction lost record sync: scanned as plaintext from here.
-    TlsRecordInvalid,
-    /// IP fragments overlap (IPv4 or IPv6).
-    FragOverlap { v6: bool },
-    /// Traffic that could not be inspected whole met the exception policy.
-    ExceptionPolicy,
-}
-
-impl Anomaly {
-    /// The (type, event) names, Suricata's where it has the event.
-    pub fn names(self) -> (&'static str, &'static str) {
-        match self {
-            Anomaly::StreamOverlapDifferentData => {
-                ("stream", "stream.reassembly_overlap_different_data")
-            }
-            Anomaly::Tcp(why) => ("stream", why.event()),
-            Anomaly::Ipv4BadChecksum => ("decode", "decoder.ipv4.wrong_ip_checksum"),
-            Anomaly::Decode(a) => (
-                "decode",
-                match a {
-                    crate::decode::DecodeAnomaly::VlanTooManyLayers => {
-                        "decoder.vlan.too_many_layers"
-                    }
-                    crate::decode::DecodeAnomaly::Ipv6ManyExtHeaders => {
-                        "decoder.ipv6.many_ext_headers"
-                    }
-                    crate::decode::DecodeAnomaly::TcpOptInvalidLen => "decoder.tcp.opt_invalid_len",
-                },
-            ),
-            Anomaly::StreamUrgentData => ("stream", "stream.urgent_data"),
-            Anomaly::StreamInsertionReplaced => ("stream", "stream.suspected_insertion_replaced"),
-            Anomaly::TlsRecordInvalid => ("applayer", "tls.invalid_record"),
-            Anomaly::FragOverlap { v6: false } => ("decode", "defrag.ipv4.frag_overlap"),
-            Anomaly::FragOverlap { v6: true } => ("decode", "defrag.ipv6.frag_overlap"),
-            Anomaly::ExceptionPolicy => ("stream", "stream.exception_policy"),
-        }
-    }
-}
-
-/// An anomaly on one packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnomalyRecord {
-    pub at: EventTuple,
-    pub event: Anomaly,
-    /// The packet was dropped for it (IPS).
-    pub blocked: bool,
-}
-
-/// Where and when an event happened: what every packet event's EVE line
-/// starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EventTuple {
-    pub ts_ns: u64,
-    pub flow_id: u64,
-    pub worker: u16,
-    pub network: Network,
-    pub proto: u8,
-    pub src: [u8; 16],
-    pub dst: [u8; 16],
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub vlan: [u16; MAX_VLAN_TAGS],
-    pub vlan_count: u8,
-    pub vni: Option<u32>,
-    /// The packet's number in the replayed captures, from 1 (0: none, as
-    /// on a NIC or for what a flow's end flushes).
-    pub pcap_cnt: u64,
-    /// How the packet came to be.
-    pub pkt_src: PktSrc,
-    /// An ICMP packet's type and code.
-    pub icmp: Option<(u8, u8)>,
-    /// Where the packet came in: the capture file (replay) or the port
-    /// (run), by index into the writer's names.
-    pub source: u16,
-    /// The packet went to the server (alerts say which way).
-    pub to_server: Option<bool>,
-}
 
 /// How the writer writes: what Tollgate adds to Suricata's fields.
 #[derive(Debug, Clone)]
@@ -161,49 +54,6 @@ pub enum Sources {
     Files(Vec<String>),
     /// Run: ports, written as `in_iface`.
     Ports(Vec<String>),
-}
-
-pub use crate::io::PktSrc;
-
-/// An address as Suricata's EVE writes it: IPv4 dotted, IPv6 in full
-/// (eight groups of four hex digits, no `::`).
-pub fn eve_addr(network: Network, a: &[u8; 16]) -> String {
-    match network {
-        Network::Ipv6 => {
-            let mut s = String::with_capacity(39);
-            for (i, g) in a.chunks_exact(2).enumerate() {
-                if i > 0 {
-                    s.push(':');
-                }
-                s.push_str(&format!("{:02x}{:02x}", g[0], g[1]));
-            }
-            s
-        }
-        _ => addr_to_ip(network, a).to_string(),
-    }
-}
-
-/// One rule match on one packet (or on a stream's new bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AlertRecord {
-    pub at: EventTuple,
-    /// Index of the rule in the engine.
-    pub rule: u32,
-    /// The packet was dropped (IPS and a drop or reject rule).
-    pub blocked: bool,
-    /// Its flow as it stood then (the alert's `flow` object).
-    pub flow: Option<FlowSnap>,
-}
-
-/// A flow's counters and start when one of its packets alerted, as
-/// Suricata's alerts carry them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FlowSnap {
-    pub pkts_toserver: u64,
-    pub pkts_toclient: u64,
-    pub bytes_toserver: u64,
-    pub bytes_toclient: u64,
-    pub start_ns: u64,
 }
 
 /// The fields every packet event starts with, in Suricata's order.
@@ -439,53 +289,6 @@ pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord, style: &EveStyle)
     out.write_all(b"\n")
 }
 
-/// A timestamp as Suricata writes it: `2026-11-26T18:57:29.123456+0000`
-/// (microseconds, UTC).
-pub fn format_timestamp(ts_ns: u64) -> String {
-    let secs = ts_ns / 1_000_000_000;
-    let micros = (ts_ns % 1_000_000_000) / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Protocol names as Suricata prints them (the alias column of
-/// /etc/protocols), else the number as three digits.
-pub fn proto_name(proto: u8) -> String {
-    match IpProtocol::from(proto) {
-        IpProtocol::Tcp => "TCP".into(),
-        IpProtocol::Udp => "UDP".into(),
-        IpProtocol::Icmp => "ICMP".into(),
-        IpProtocol::Icmpv6 => "IPv6-ICMP".into(),
-        IpProtocol::Gre => "GRE".into(),
-        IpProtocol::Esp => "IPSEC-ESP".into(),
-        IpProtocol::Ah => "IPSEC-AH".into(),
-        IpProtocol::Sctp => "SCTP".into(),
-        _ => format!("{proto:03}"),
-    }
-}
-
 #[derive(Serialize)]
 struct EveFlow<'a> {
     #[serde(flatten)]
@@ -607,6 +410,87 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io:
     out.write_all(b"\n")
 }
 
+/// Writes a model alert as an EVE line (with its newline), as Suricata
+/// writes alerts, field order too, with ours in `tollgate`.
+pub fn write_score(out: &mut impl Write, a: &ScoreAlert, style: &EveStyle) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &score_event(a, style))?;
+    out.write_all(b"\n")
+}
+
+fn score_event<'a>(a: &'a ScoreAlert, style: &'a EveStyle) -> EveScore<'a> {
+    EveScore {
+        head: EveHead::styled("alert", &a.at, style),
+        alert: ScoreSection {
+            action: if a.blocked { "blocked" } else { "allowed" },
+            gid: crate::scoring::SCORE_GID,
+            signature_id: crate::scoring::SCORE_SID,
+            rev: 1,
+            signature: format!(
+                "TOLLGATE SCORE flow scored at or above {} by model {}",
+                a.threshold,
+                a.model_name()
+            ),
+            category: "Anomalous flow (model score)",
+            severity: 2,
+        },
+        tollgate: style.extensions.then(|| ScoreOurs {
+            worker: a.at.worker,
+            score: a.score,
+            model: a.model_name(),
+            model_generation: a.model_generation,
+            trigger: a.trigger.name(),
+            top_features: a
+                .top
+                .iter()
+                .filter(|t| t.2 > 0.0)
+                .map(|&(i, v, c)| TopFeature {
+                    name: crate::flow::features::FEATURES[usize::from(i)].name,
+                    value: (!v.is_nan()).then_some(v),
+                    contribution: c,
+                })
+                .collect(),
+        }),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct EveScore<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    alert: ScoreSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<ScoreOurs<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ScoreSection {
+    action: &'static str,
+    gid: u32,
+    signature_id: u32,
+    rev: u32,
+    signature: String,
+    category: &'static str,
+    severity: u8,
+}
+
+#[derive(serde::Serialize)]
+struct ScoreOurs<'a> {
+    worker: u16,
+    score: f32,
+    model: &'a str,
+    model_generation: u32,
+    trigger: &'static str,
+    top_features: Vec<TopFeature>,
+}
+
+#[derive(serde::Serialize)]
+struct TopFeature {
+    name: &'static str,
+    /// Null when the feature was missing.
+    value: Option<f32>,
+    contribution: f32,
+}
+
 /// What the writer wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EveCounters {
@@ -657,58 +541,6 @@ impl EveSettings {
             },
             reopen: Arc::clone(&self.reopen),
         }
-    }
-}
-
-/// When the next EVE `stats` event is due, and writing it.
-pub struct EveStats {
-    every: Option<std::time::Duration>,
-    started: std::time::Instant,
-    last: std::time::Instant,
-    ips: bool,
-    extensions: bool,
-}
-
-impl EveStats {
-    pub fn new(settings: &EveSettings, ips: bool) -> Self {
-        let now = std::time::Instant::now();
-        EveStats {
-            every: settings.stats,
-            started: now,
-            last: now,
-            ips,
-            extensions: settings.extensions,
-        }
-    }
-
-    /// Sends a stats event from `workers` if one is due (or `last`, at the
-    /// end); a full channel skips it rather than wait.
-    pub fn tick(
-        &mut self,
-        workers: &[crate::stats::WorkerCounters],
-        capture: Option<&crate::stats::PortCounters>,
-        to: Option<&crossbeam_channel::Sender<String>>,
-        last: bool,
-    ) {
-        let (Some(every), Some(to)) = (self.every, to) else {
-            return;
-        };
-        if !last && self.last.elapsed() < every {
-            return;
-        }
-        self.last = std::time::Instant::now();
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let line = crate::stats::eve_stats_line(
-            workers,
-            capture,
-            self.started.elapsed().as_secs(),
-            now_ns,
-            self.ips,
-            self.extensions,
-        );
-        let _ = to.try_send(line);
     }
 }
 
@@ -852,7 +684,7 @@ fn write_event(
             c.anomaly += 1;
         }
         Event::Score(a) => {
-            a.write_eve(out, style)?;
+            write_score(out, a, style)?;
             c.alert += 1;
         }
         Event::AlertsLost {

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod defrag;
 pub mod detect;
 pub mod eve;
+pub mod events;
 pub mod flow;
 pub mod gen;
 pub mod io;

@@ -10,7 +10,7 @@
 //! of capture time so their flows time out even when no packet reaches them.
 
 use crate::defrag::DefragConfig;
-use crate::eve::{EveCounters, EveStats, EveWriter};
+use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
 use crate::io::linktype::to_ethernet;
 use crate::io::pcap::{check_header, CaptureError, Records};
@@ -351,7 +351,7 @@ pub fn replay(
     // an EVE stats event every stats interval.
     let mut latest = vec![WorkerCounters::default(); cfg.workers];
     let stats_tx = eve.as_ref().and_then(EveWriter::lines);
-    let mut stats_due = EveStats::new(&cfg.eve_settings, cfg.mode == Mode::Ips);
+    let mut stats_due = crate::stats::EveStats::new(&cfg.eve_settings, cfg.mode == Mode::Ips);
     loop {
         match snap_rx.recv_timeout(Duration::from_millis(100)) {
             Ok((k, c)) => {

@@ -12,7 +12,7 @@
 //! and sink differs from replay.
 
 use crate::cli::PipelineSettings;
-use crate::eve::{EveCounters, EveStats, EveWriter};
+use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, MAX_WORKERS};
 use crate::io::dpdk::{
     self, free_bulk, rx_burst, tx_burst, ChecksumFlags, Eal, LcoreJob, Mbuf, MbufBurst, Mempool,
@@ -810,7 +810,8 @@ pub fn run(
     // One burst being filled per worker, allocated once.
     let mut pending: Vec<Option<MbufBurst>> = (0..n_workers).map(|_| None).collect();
     let stats_tx = eve.as_ref().and_then(EveWriter::lines);
-    let mut stats_due = EveStats::new(&cfg.eve_settings, cfg.settings.mode == Mode::Ips);
+    let mut stats_due =
+        crate::stats::EveStats::new(&cfg.eve_settings, cfg.settings.mode == Mode::Ips);
     let stopped_by;
     loop {
         if !hw_rss {

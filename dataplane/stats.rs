@@ -72,11 +72,9 @@ pub struct WorkerCounters {
     pub decoded: DecodedCounters,
     pub flows: FlowCounters,
     pub flows_active: u64,
-    /// Flow records handed to the event ring, and those lost to a full ring.
-    pub events_sent: u64,
-    pub events_dropped: u64,
-    /// Of those lost, alerts (their own ring was full).
-    pub alerts_dropped: u64,
+    /// Events handed to the rings to the EVE writer, and those lost to a
+    /// full ring (alerts among them).
+    pub emit: crate::events::EmitCounters,
     /// Packets the worker's sink says it was handed.
     pub sink_packets: u64,
     /// Rule matches that became alerts.
@@ -141,9 +139,7 @@ impl WorkerCounters {
             *a += b;
         }
         self.flows_active += o.flows_active;
-        self.events_sent += o.events_sent;
-        self.events_dropped += o.events_dropped;
-        self.alerts_dropped += o.alerts_dropped;
+        self.emit.add(&o.emit);
         self.sink_packets += o.sink_packets;
         self.alerts += o.alerts;
         self.alerts_thresholded += o.alerts_thresholded;
@@ -306,9 +302,9 @@ impl WorkerCounters {
         m.insert(
             "events".into(),
             json!({
-                "flow": self.events_sent,
-                "dropped_ring_full": self.events_dropped,
-                "alerts_dropped_ring_full": self.alerts_dropped,
+                "flow": self.emit.sent,
+                "dropped_ring_full": self.emit.dropped,
+                "alerts_dropped_ring_full": self.emit.alerts_dropped,
             }),
         );
         m
@@ -581,6 +577,58 @@ pub fn eve_stats_line(
     ev.to_string()
 }
 
+/// When the next EVE `stats` event is due, and writing it.
+pub struct EveStats {
+    every: Option<std::time::Duration>,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    ips: bool,
+    extensions: bool,
+}
+
+impl EveStats {
+    pub fn new(settings: &crate::eve::EveSettings, ips: bool) -> Self {
+        let now = std::time::Instant::now();
+        EveStats {
+            every: settings.stats,
+            started: now,
+            last: now,
+            ips,
+            extensions: settings.extensions,
+        }
+    }
+
+    /// Sends a stats event from `workers` if one is due (or `last`, at the
+    /// end); a full channel skips it rather than wait.
+    pub fn tick(
+        &mut self,
+        workers: &[WorkerCounters],
+        capture: Option<&PortCounters>,
+        to: Option<&crossbeam_channel::Sender<String>>,
+        last: bool,
+    ) {
+        let (Some(every), Some(to)) = (self.every, to) else {
+            return;
+        };
+        if !last && self.last.elapsed() < every {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let line = eve_stats_line(
+            workers,
+            capture,
+            self.started.elapsed().as_secs(),
+            now_ns,
+            self.ips,
+            self.extensions,
+        );
+        let _ = to.try_send(line);
+    }
+}
+
 /// Numbers with SI suffixes for the human-facing lines.
 pub fn si(v: f64) -> String {
     let (d, s) = match v.abs() {
@@ -699,9 +747,9 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row("  verdicts applied", &|w| w.scoring.verdicts_applied);
         row("  verdicts stale", &|w| w.scoring.verdicts_stale);
     }
-    if total.events_sent + total.events_dropped > 0 {
-        row("flow events", &|w| w.events_sent);
-        row("  lost (ring full)", &|w| w.events_dropped);
+    if total.emit.sent + total.emit.dropped > 0 {
+        row("flow events", &|w| w.emit.sent);
+        row("  lost (ring full)", &|w| w.emit.dropped);
     }
 
     let mut out = String::new();

@@ -13,6 +13,7 @@ pub mod asn1;
 pub mod bytes;
 pub mod content;
 pub mod header;
+pub mod matcher;
 pub mod pcre;
 pub mod stream;
 pub mod threshold;
@@ -300,46 +301,7 @@ impl Flowint {
     }
 }
 
-/// What `tag:session[,count,metric]` tags after its rule alerted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TagSpec {
-    pub count: u32,
-    pub metric: TagMetric,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TagMetric {
-    Packets,
-    Bytes,
-    Seconds,
-}
-
-impl TagSpec {
-    /// Suricata's default: the session's next 256 packets.
-    const DEFAULT_PACKETS: u32 = 256;
-
-    fn parse(v: &str) -> Result<TagSpec, String> {
-        let bad = || format!("tag: `{v}`");
-        let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-        match parts.as_slice() {
-            ["session"] => Ok(TagSpec {
-                count: Self::DEFAULT_PACKETS,
-                metric: TagMetric::Packets,
-            }),
-            ["session", count, metric] => Ok(TagSpec {
-                count: count.parse().map_err(|_| bad())?,
-                metric: match *metric {
-                    "packets" => TagMetric::Packets,
-                    "bytes" => TagMetric::Bytes,
-                    "seconds" => TagMetric::Seconds,
-                    _ => return Err(bad()),
-                },
-            }),
-            ["host", ..] => Err("tag:host".into()),
-            _ => Err(bad()),
-        }
-    }
-}
+pub use crate::flow::tag::{TagMetric, TagSpec};
 
 /// A rule the engine evaluates.
 #[derive(Debug, Clone)]
@@ -1116,7 +1078,7 @@ const XBIT_SLOTS: usize = 1 << 16;
 impl Engine {
     /// The signature-hit feature an alert of rule `ri` counts toward.
     pub fn hit_class(&self, ri: u32) -> usize {
-        crate::scoring::features::hit_bucket(
+        crate::flow::features::hit_bucket(
             self.rules.get(ri as usize).and_then(|r| r.class.as_deref()),
         )
     }

@@ -9,12 +9,16 @@
 //! passes `now` down, read once per burst.
 
 pub mod bits;
+pub mod features;
+pub mod tag;
 pub mod tcp;
+mod tuple;
+
+pub use tuple::{EventTuple, FlowSnap};
 
 use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
-use crate::eve::EventTuple;
-use crate::scoring::features::{self, FeatureRecord, FlowFacts, FlowFeatures, Trigger};
 use bits::FlowBits;
+use features::{FeatureRecord, FlowFacts, FlowFeatures, Trigger};
 use tcp::{Dir, Fate, TcpState, TcpTracker, Why};
 
 /// Flow ids are unique across workers and fit in 51 bits, so JSON consumers
@@ -230,8 +234,8 @@ pub struct FlowRecord {
 
 impl FlowRecord {
     /// Its counters and start (an alert's `flow`, at the flow's end).
-    pub fn snap(&self) -> crate::eve::FlowSnap {
-        crate::eve::FlowSnap {
+    pub fn snap(&self) -> FlowSnap {
+        FlowSnap {
             pkts_toserver: self.pkts_toserver,
             pkts_toclient: self.pkts_toclient,
             bytes_toserver: self.bytes_toserver,
@@ -291,7 +295,7 @@ impl FlowRecord {
 /// What is left of a flow's `tag:session`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct TagLeft {
-    metric: crate::detect::TagMetric,
+    metric: tag::TagMetric,
     /// Packets or bytes still to tag, or (seconds) the capture time the
     /// tagging ends.
     left: u64,
@@ -797,10 +801,10 @@ impl FlowTable {
     /// A drop rule matched the flow in `slot`: its later packets are dropped.
     /// The flowbits of the flow in `slot` (none for a free slot).
     /// The flow's counters and start now (an alert's `flow`).
-    pub fn snap(&self, slot: u32) -> crate::eve::FlowSnap {
+    pub fn snap(&self, slot: u32) -> FlowSnap {
         self.slab
             .get(slot as usize)
-            .map(|f| crate::eve::FlowSnap {
+            .map(|f| FlowSnap {
                 pkts_toserver: f.pkts[0],
                 pkts_toclient: f.pkts[1],
                 bytes_toserver: f.bytes[0],
@@ -858,8 +862,8 @@ impl FlowTable {
     /// later packets are dropped.
     /// A rule with `tag:session` alerted on the flow in `slot` at `ts_ns`:
     /// its next packets are tagged (a newer tag replaces an older one).
-    pub fn start_tag(&mut self, slot: u32, spec: crate::detect::TagSpec, ts_ns: u64) {
-        use crate::detect::TagMetric;
+    pub fn start_tag(&mut self, slot: u32, spec: tag::TagSpec, ts_ns: u64) {
+        use tag::TagMetric;
         if let Some(f) = self.slab.get_mut(slot as usize) {
             let left = match spec.metric {
                 TagMetric::Seconds => ts_ns.saturating_add(u64::from(spec.count) * 1_000_000_000),
@@ -875,7 +879,7 @@ impl FlowTable {
     /// Whether this packet (`len` bytes at `ts_ns`) of the flow in `slot`
     /// is tagged, using up its share of the tag.
     pub fn take_tag(&mut self, slot: u32, len: u32, ts_ns: u64) -> bool {
-        use crate::detect::TagMetric;
+        use tag::TagMetric;
         let Some(f) = self.slab.get_mut(slot as usize) else {
             return false;
         };

@@ -85,6 +85,14 @@ pub enum NicCheck {
     Bad,
 }
 
+/// Observe only, or forward and drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Ids,
+    Ips,
+}
+
 /// What the pipeline decided for a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

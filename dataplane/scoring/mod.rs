@@ -9,13 +9,12 @@
 //! scorer load the model file again between two batches; records that
 //! arrive meanwhile wait in their rings, so none is lost.
 
-pub mod features;
+pub use crate::flow::features;
 pub mod model;
 
 use crate::decode::addr_to_ip;
-use crate::eve::Event;
-use crate::eve::{EveHead, EventTuple};
-use crate::worker::Mode;
+use crate::events::{Event, ScoreAlert};
+use crate::io::Mode;
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
 use features::{FeatureRecord, FEATURES, N_FEATURES};
 use hdrhistogram::Histogram;
@@ -44,7 +43,7 @@ const BATCH: usize = 64;
 /// regression models are clamped into [0, 1] for counting.
 pub const BUCKETS: usize = 10;
 /// Features an alert names as contributing most.
-const TOP: usize = 3;
+use crate::events::TOP;
 
 /// What a high score does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -272,119 +271,6 @@ impl ScoringLink {
     pub fn verdict(&self) -> Option<ScoreVerdict> {
         self.verdicts.try_recv().ok()
     }
-}
-
-/// A high score, as it crosses the ring to the EVE writer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScoreAlert {
-    pub at: EventTuple,
-    pub score: f32,
-    pub threshold: f32,
-    /// Which loaded model (0 the first, +1 per reload) and its file name.
-    pub model_generation: u32,
-    pub model_name: [u8; 64],
-    pub trigger: features::Trigger,
-    /// The features that pushed the margin up most: (index, value, share).
-    pub top: [(u8, f32, f32); TOP],
-    pub blocked: bool,
-}
-
-impl ScoreAlert {
-    pub fn model_name(&self) -> &str {
-        let n = self.model_name.iter().position(|&b| b == 0).unwrap_or(64);
-        std::str::from_utf8(&self.model_name[..n]).unwrap_or("model")
-    }
-
-    /// Writes the EVE alert line (with its newline), as Suricata writes
-    /// alerts, field order too, with ours in `tollgate`.
-    pub fn write_eve(
-        &self,
-        out: &mut impl Write,
-        style: &crate::eve::EveStyle,
-    ) -> std::io::Result<()> {
-        serde_json::to_writer(&mut *out, &self.eve(style))?;
-        out.write_all(b"\n")
-    }
-
-    /// The EVE alert as a JSON value.
-    pub fn to_json(&self) -> Value {
-        let style = crate::eve::EveStyle::default();
-        serde_json::to_value(self.eve(&style)).unwrap_or(Value::Null)
-    }
-
-    fn eve<'a>(&'a self, style: &'a crate::eve::EveStyle) -> EveScore<'a> {
-        EveScore {
-            head: EveHead::styled("alert", &self.at, style),
-            alert: ScoreSection {
-                action: if self.blocked { "blocked" } else { "allowed" },
-                gid: SCORE_GID,
-                signature_id: SCORE_SID,
-                rev: 1,
-                signature: format!(
-                    "TOLLGATE SCORE flow scored at or above {} by model {}",
-                    self.threshold,
-                    self.model_name()
-                ),
-                category: "Anomalous flow (model score)",
-                severity: 2,
-            },
-            tollgate: style.extensions.then(|| ScoreOurs {
-                worker: self.at.worker,
-                score: self.score,
-                model: self.model_name(),
-                model_generation: self.model_generation,
-                trigger: self.trigger.name(),
-                top_features: self
-                    .top
-                    .iter()
-                    .filter(|t| t.2 > 0.0)
-                    .map(|&(i, v, c)| TopFeature {
-                        name: FEATURES[usize::from(i)].name,
-                        value: (!v.is_nan()).then_some(v),
-                        contribution: c,
-                    })
-                    .collect(),
-            }),
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct EveScore<'a> {
-    #[serde(flatten)]
-    head: EveHead<'a>,
-    alert: ScoreSection,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tollgate: Option<ScoreOurs<'a>>,
-}
-
-#[derive(serde::Serialize)]
-struct ScoreSection {
-    action: &'static str,
-    gid: u32,
-    signature_id: u32,
-    rev: u32,
-    signature: String,
-    category: &'static str,
-    severity: u8,
-}
-
-#[derive(serde::Serialize)]
-struct ScoreOurs<'a> {
-    worker: u16,
-    score: f32,
-    model: &'a str,
-    model_generation: u32,
-    trigger: &'static str,
-    top_features: Vec<TopFeature>,
-}
-
-#[derive(serde::Serialize)]
-struct TopFeature {
-    name: &'static str,
-    /// Null when the feature was missing.
-    value: Option<f32>,
-    contribution: f32,
 }
 
 /// What the scorer counted.
@@ -703,7 +589,7 @@ pub fn record_json(r: &FeatureRecord) -> Value {
     }
     let a = &r.at;
     json!({
-        "timestamp": crate::eve::format_timestamp(a.ts_ns),
+        "timestamp": crate::events::format_timestamp(a.ts_ns),
         "flow_id": a.flow_id,
         "generation": r.generation,
         "worker": a.worker,
@@ -712,7 +598,7 @@ pub fn record_json(r: &FeatureRecord) -> Value {
         "src_port": a.src_port,
         "dest_ip": addr_to_ip(a.network, &a.dst).to_string(),
         "dest_port": a.dst_port,
-        "proto": crate::eve::proto_name(a.proto),
+        "proto": crate::events::proto_name(a.proto),
         "features": f,
     })
 }
@@ -721,6 +607,7 @@ pub fn record_json(r: &FeatureRecord) -> Value {
 mod tests {
     use super::*;
     use crate::craft::{Route, Side, TcpConversation};
+    use crate::flow::EventTuple;
     use crate::flow::{EndReason, Timeouts};
     use crate::io::{DropReason, RawPacket, Verdict};
     use crate::worker::{MalformedPolicy, Worker, WorkerConfig};

@@ -9,7 +9,7 @@ use super::*;
 #[allow(clippy::too_many_arguments)]
 pub(super) fn on_stream_event(
     ev: StreamEvent<'_>,
-    rules: &mut Rules,
+    rules: &mut Matcher,
     tuple: &Tuple,
     tuple_dir: Dir,
     established: bool,
@@ -56,7 +56,7 @@ pub(super) fn on_stream_event(
 pub(super) fn flow_ended(
     r: &FlowRecord,
     stream: Option<&mut Reassembly>,
-    rules: Option<&mut Rules>,
+    rules: Option<&mut Matcher>,
     scoring: Option<&mut WorkerScoring>,
     events: &EventRings,
     counters: &mut WorkerCounters,
@@ -93,7 +93,7 @@ fn packet_source(pkt: &RawPacket<'_>, d: &Decoded) -> PktSrc {
 pub(super) fn flow_streams_end(
     r: &FlowRecord,
     re: &mut Reassembly,
-    rules: &mut Rules,
+    rules: &mut Matcher,
     out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -128,7 +128,7 @@ pub(super) fn flow_streams_end(
 /// against the rules: borrowed from the worker's fields for one call.
 pub(super) struct Inspector<'a> {
     pub(super) flows: &'a mut FlowTable,
-    pub(super) rules: Option<&'a mut Rules>,
+    pub(super) rules: Option<&'a mut Matcher>,
     pub(super) stream: Option<&'a mut Reassembly>,
     pub(super) checks: &'a mut PacketChecks,
     pub(super) scoring: Option<&'a mut WorkerScoring>,

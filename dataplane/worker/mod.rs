@@ -11,48 +11,35 @@ use crate::decode::{
     addr_to_ip, decode, ipv4_checksum_ok, tcp_checksum_ok, DecodeAnomaly, DecodeError, Decoded,
     Network,
 };
-use crate::defrag::{Defrag, DefragConfig, FragFate, MAX_DATAGRAM};
-use crate::detect::content::Inspection;
-use crate::detect::stream::{Pending, StreamScanner};
-use crate::detect::threshold::{Seen, ThresholdTable};
-use crate::detect::{Confirm, Engine, PacketView};
+use crate::defrag::{Defrag, DefragConfig, FragFate};
+use crate::detect::stream::StreamScanner;
+use crate::detect::{Engine, PacketView};
 use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple, FlowSnap, PktSrc};
 use crate::flow::bits::FlowBits;
 use crate::flow::tcp::{Dir, Fate, Why};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, NicCheck, RawPacket, Verdict, BURST_SIZE};
 use crate::reassembly::policy::UrgentPolicy;
-use crate::reassembly::{
-    ChecksumMode, Checksums, Delivery, Reassembly, Segment, StreamConfig, StreamEvent,
-};
+use crate::reassembly::{ChecksumMode, Checksums, Reassembly, Segment, StreamConfig, StreamEvent};
 use crate::rss::SoftRss;
-use crate::rules::Action;
 use crate::scoring::{ScoringLink, WorkerScoring};
 use crate::stats::{Latency, WorkerCounters};
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use hyperscan::prelude::Scratch;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
 
 mod events;
 mod handoff;
 mod inspect;
-mod rules;
 
-pub use events::EventRings;
+pub use crate::defrag::handoff::{handoff_mesh, Datagram, Handoff, MAX_HELD_FRAGMENTS};
+use crate::defrag::handoff::{FragVerdict, HeldFragments, HELD_MAX};
+use crate::detect::matcher::{match_rules, match_stream, Matcher};
+pub use crate::events::EventRings;
 use events::*;
-use handoff::*;
-pub use handoff::{handoff_mesh, Datagram, Handoff, MAX_HELD_FRAGMENTS};
 pub use inspect::PacketChecks;
 use inspect::*;
-use rules::*;
 
-/// Observe only, or forward and drop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    #[default]
-    Ids,
-    Ips,
-}
+pub use crate::io::Mode;
 
 /// What happens to traffic that cannot be inspected whole (memory
 /// pressure took some of it unseen): Suricata's exception policies.
@@ -111,7 +98,7 @@ pub struct Worker {
     events: EventRings,
     now_ns: u64,
     latency: Latency,
-    rules: Option<Rules>,
+    rules: Option<Matcher>,
     defrag: Defrag,
     rss: SoftRss,
     handoff: Option<Handoff>,
@@ -167,166 +154,15 @@ impl Worker {
     /// Matches packets against the rules of `engine`, with a scratch of
     /// this worker's own (allocated here, once).
     pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
-        let keys = if engine.has_thresholds() {
-            THRESHOLD_KEYS
-        } else {
-            0
-        };
-        let mut scanner = None;
+        let mut sessions = None;
         let state = StreamScanner::session_bytes(&engine)?;
         if let Some(state) = state.filter(|_| self.cfg.stream.enabled) {
             let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state);
-            scanner = StreamScanner::new(&engine, re.capacity())?;
+            sessions = Some(re.capacity());
             self.stream = Some(re);
         }
-        let n = engine.rules.len();
-        self.rules = Some(Rules {
-            scratch: engine.scratch()?,
-            inspection: engine.inspection(),
-            thresholds: ThresholdTable::new(keys),
-            scanner,
-            cands: Vec::with_capacity(n),
-            hits: Vec::with_capacity(n),
-            tries: Vec::with_capacity(n),
-            seen: vec![0; n],
-            epoch: 0,
-            alerts_discarded: 0,
-            tag_request: None,
-            engine,
-        });
+        self.rules = Some(Matcher::new(engine, sessions)?);
         Ok(self)
-    }
-
-    /// Joins the handoff mesh (needed with more than one worker, so that a
-    /// datagram reassembled here reaches the worker that owns its flow).
-    pub fn with_handoff(mut self, h: Handoff) -> Self {
-        self.handoff = Some(h);
-        self
-    }
-
-    /// The inbound handoff ring, for loops that wait on it with others.
-    pub fn handoff_receiver(&self) -> Option<Receiver<Datagram>> {
-        self.handoff.as_ref().map(|h| h.from.clone())
-    }
-
-    /// Accounts a datagram another worker reassembled, and returns its buffer.
-    pub fn accept(&mut self, dg: Datagram) {
-        // Held until this worker's own packets reach the datagram's time, so
-        // it meets its flow as the wire ordered them (after the handshake).
-        if self.held.len() == HELD_MAX {
-            let oldest = self.held[0].ts_ns;
-            self.release(oldest.saturating_add(1));
-        }
-        let at = self.held.partition_point(|d| d.ts_ns <= dg.ts_ns);
-        self.held.insert(at, dg);
-    }
-
-    /// Accounts held datagrams stamped before `upto_ns` (all: u64::MAX).
-    fn release(&mut self, upto_ns: u64) {
-        let Worker {
-            flows,
-            events,
-            counters,
-            now_ns,
-            handoff,
-            held,
-            rules,
-            stream,
-            checks,
-            scoring,
-            cfg,
-            ..
-        } = self;
-        let mut inspector = Inspector {
-            flows,
-            rules: rules.as_mut(),
-            stream: stream.as_mut(),
-            checks,
-            scoring: scoring.as_mut(),
-            events,
-            counters,
-            cfg,
-        };
-        release_held(held, upto_ns, *now_ns, &mut inspector, handoff.as_ref());
-    }
-
-    /// Takes what other workers handed over, without waiting.
-    pub fn poll_handoffs(&mut self) {
-        while let Some(dg) = self.handoff.as_ref().and_then(|h| h.from.try_recv().ok()) {
-            self.accept(dg);
-        }
-        self.poll_verdicts();
-    }
-
-    /// Takes the verdicts other workers sent on datagrams whose completing
-    /// fragment this worker holds: each fragment is settled and counted as
-    /// forwarded or dropped, and its token waits in `take_released`.
-    fn poll_verdicts(&mut self) {
-        while let Some(v) = self
-            .handoff
-            .as_ref()
-            .and_then(|h| h.verdicts_from.try_recv().ok())
-        {
-            self.apply_verdict(v.token, v.blocked);
-        }
-    }
-
-    fn apply_verdict(&mut self, token: u16, blocked: bool) {
-        let Some((handle, len)) = self.held_frags.answer(token, blocked) else {
-            return;
-        };
-        self.defrag.settle(handle, blocked);
-        if blocked {
-            self.counters.dropped[DropReason::Fragment.index()] += 1;
-        } else {
-            self.counters.tx_packets += 1;
-            self.counters.tx_bytes += u64::from(len);
-        }
-    }
-
-    /// Hands out the held packets whose verdict came back: `release(token,
-    /// forward)` forwards or frees each (already counted).
-    pub fn take_released(&mut self, mut release: impl FnMut(u16, bool)) {
-        for (token, forward) in self.held_frags.released.drain(..) {
-            release(token, forward);
-        }
-    }
-
-    /// Packets held for a verdict still to come.
-    pub fn held_packets(&self) -> usize {
-        self.held_frags.pending()
-    }
-
-    /// This worker will reassemble nothing more: it lets go of its rings to
-    /// the others, then takes what they still hand over until every one of
-    /// them has done the same.
-    pub fn close_handoffs(&mut self) {
-        let Some(rx) = self.handoff.as_mut().map(|h| {
-            h.to.clear();
-            h.from.clone()
-        }) else {
-            return;
-        };
-        for dg in rx.iter() {
-            self.accept(dg);
-        }
-        self.release(u64::MAX);
-        // Every other worker judges what it was handed as it closes: wait
-        // for the verdicts on the fragments held here. One that cannot come
-        // (a worker died) drops its fragment.
-        let verdicts = self.handoff.as_ref().map(|h| h.verdicts_from.clone());
-        if let Some(v) = verdicts {
-            while self.held_frags.pending() > 0 {
-                match v.recv_timeout(std::time::Duration::from_secs(5)) {
-                    Ok(x) => self.apply_verdict(x.token, x.blocked),
-                    Err(_) => break,
-                }
-            }
-        }
-        let stuck: Vec<u16> = self.held_frags.waiting().collect();
-        for token in stuck {
-            self.apply_verdict(token, true);
-        }
     }
 
     /// Bytes one reassembled direction takes: its session with the
@@ -564,7 +400,8 @@ impl Worker {
             ws.take_verdicts(&mut self.flows, &mut self.counters.scoring);
         }
         self.now_ns = self.now_ns.max(now_ns);
-        self.events.report_lost(&mut self.counters, self.now_ns);
+        self.events
+            .report_lost(&mut self.counters.emit, self.now_ns);
         self.release(self.now_ns.saturating_add(1));
         self.expire();
     }
@@ -621,11 +458,11 @@ impl Worker {
                 // The scorer is draining: waiting here loses nothing.
                 ws.ended(r, &hits, true, &mut counters.scoring);
             }
-            events.send(counters, Event::Flow(*r));
+            events.send(&mut counters.emit, Event::Flow(*r));
         });
         // Alerts a full ring lost, if any, are said in EVE before the end.
         let now = self.now_ns;
-        self.events.report_lost(&mut self.counters, now);
+        self.events.report_lost(&mut self.counters.emit, now);
         (self.counters(), self.latency)
     }
 }
@@ -718,7 +555,7 @@ mod tests {
         // one-slot ring takes one of them.
         w.tick(3_600_000_000_000);
         let c = w.counters();
-        assert_eq!((c.events_sent, c.events_dropped), (1, 2));
+        assert_eq!((c.emit.sent, c.emit.dropped), (1, 2));
         let Event::Flow(rec) = rx.try_recv().unwrap() else {
             panic!("a flow record");
         };
@@ -729,7 +566,7 @@ mod tests {
         let rest = handle.join().unwrap();
         assert_eq!(rest.len(), 1, "shutdown records wait for room");
         assert!(matches!(rest[0], Event::Flow(r) if r.state == FlowState::Closed));
-        assert_eq!(c.events_sent, 2);
+        assert_eq!(c.emit.sent, 2);
     }
 
     #[test]
@@ -847,7 +684,7 @@ mod tests {
             .filter(|e| matches!(e, Event::Alert(_)))
             .count();
         assert_eq!(alerts, 3, "one per flow, none lost to the one-slot ring");
-        assert_eq!(c.events_dropped, 0);
+        assert_eq!(c.emit.dropped, 0);
         assert_eq!(c.stream.gaps, 3);
     }
 
@@ -876,7 +713,10 @@ mod tests {
         run(&mut w, &loud, 0);
         let c = w.counters();
         assert_eq!(c.alerts, 10);
-        assert_eq!(c.alerts_dropped, 6, "only alerts beyond their own ring");
+        assert_eq!(
+            c.emit.alerts_dropped, 6,
+            "only alerts beyond their own ring"
+        );
         assert_eq!(rrx.len(), 1, "the record ring stayed full");
         let alerts: Vec<_> = arx.try_iter().collect();
         assert_eq!(alerts.len(), 4);

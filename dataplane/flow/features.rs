@@ -103,7 +103,7 @@ impl Trigger {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureRecord {
     /// The flow (client first), its worker, and when the record was made.
-    pub at: crate::eve::EventTuple,
+    pub at: crate::flow::EventTuple,
     pub slot: u32,
     pub generation: u32,
     pub trigger: Trigger,

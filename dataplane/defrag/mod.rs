@@ -32,6 +32,8 @@
 //! so do more than `MAX_FRAGMENTS` fragments or an end past 65,535 bytes.
 //! Timeouts run on capture time, from the first fragment.
 
+pub mod handoff;
+
 use crate::craft::internet_checksum;
 use crate::decode::{Decoded, Network, MAX_VLAN_TAGS};
 use serde_json::{json, Value};

@@ -1,48 +1,87 @@
-//! Rule matching inside the worker: the shared engine with this worker's
+//! Rule matching for one worker: the shared engine with the worker's own
 //! scratch and inspection state, packet and stream matching, and turning
 //! confirmed candidates into actions and alerts in Suricata's order.
 
-use super::*;
+use super::content::Inspection;
+use super::stream::{Pending, StreamScanner};
+use super::threshold::{Seen, ThresholdTable};
+use super::{Confirm, Engine, PacketView, TagSpec};
+use crate::flow::bits::FlowBits;
+use crate::io::Mode;
+use crate::reassembly::Delivery;
+use crate::rules::Action;
+use hyperscan::prelude::Scratch;
+use std::sync::Arc;
 /// Keys a worker's threshold table counts at once (about 1 MB); past
 /// them, expired windows make room, else the match alerts and is counted.
-pub(super) const THRESHOLD_KEYS: usize = 16_384;
+pub const THRESHOLD_KEYS: usize = 16_384;
 
 /// A stream hit that does not confirm is retried on the next bytes only
 /// if it ended this close to the end of what has arrived.
-pub(super) const PENDING_TAIL: u64 = 1024;
+pub const PENDING_TAIL: u64 = 1024;
 
 /// The shared rule engine and this worker's own state for matching it.
-pub(super) struct Rules {
-    pub(super) engine: Arc<Engine>,
-    pub(super) scratch: Option<Scratch>,
+pub struct Matcher {
+    pub engine: Arc<Engine>,
+    pub scratch: Option<Scratch>,
     /// This worker's copies of the rules' pcre expressions, its step
     /// budget and what ran into limits.
-    pub(super) inspection: Inspection,
+    pub inspection: Inspection,
     /// Match counts for rules with a threshold or detection_filter.
-    pub(super) thresholds: ThresholdTable,
+    pub thresholds: ThresholdTable,
     /// Hyperscan stream state of every reassembled direction.
-    pub(super) scanner: Option<StreamScanner>,
+    pub scanner: Option<StreamScanner>,
     /// One packet's (or one delivery's) matching rules, every one of them
     /// (sized to the rule count at start: pushing never allocates).
-    pub(super) cands: Vec<u32>,
+    pub cands: Vec<u32>,
     /// Those that alert, before the log cap.
-    pub(super) hits: Vec<u32>,
+    pub hits: Vec<u32>,
     /// Stream hits to confirm: the rule and where its fast pattern ended.
-    pub(super) tries: Vec<(u32, u64)>,
+    pub tries: Vec<(u32, u64)>,
     /// `seen[rule] == epoch`: the rule is in `tries` already.
-    pub(super) seen: Vec<u32>,
-    pub(super) epoch: u32,
+    pub seen: Vec<u32>,
+    pub epoch: u32,
     /// Alerts past `packet-alert-max` on one packet: evaluated and acted
     /// on, not logged.
-    pub(super) alerts_discarded: u64,
+    pub alerts_discarded: u64,
     /// A rule with `tag:session` matched: the flow's next packets are to
     /// be tagged (taken by the packet's inspection).
-    pub(super) tag_request: Option<crate::detect::TagSpec>,
+    pub tag_request: Option<TagSpec>,
 }
 
-impl Rules {
+impl Matcher {
+    /// A worker's matcher for `engine`, with stream state for `sessions`
+    /// reassembled directions when some rule matches the stream
+    /// (everything allocated here, once).
+    pub fn new(engine: Arc<Engine>, sessions: Option<usize>) -> Result<Self, String> {
+        let keys = if engine.has_thresholds() {
+            THRESHOLD_KEYS
+        } else {
+            0
+        };
+        let scanner = match sessions {
+            Some(n) => StreamScanner::new(&engine, n)?,
+            None => None,
+        };
+        let n = engine.rules.len();
+        Ok(Matcher {
+            scratch: engine.scratch()?,
+            inspection: engine.inspection(),
+            thresholds: ThresholdTable::new(keys),
+            scanner,
+            cands: Vec::with_capacity(n),
+            hits: Vec::with_capacity(n),
+            tries: Vec::with_capacity(n),
+            seen: vec![0; n],
+            epoch: 0,
+            alerts_discarded: 0,
+            tag_request: None,
+            engine,
+        })
+    }
+
     /// Starts a new set of stream hits (`seen` marks reset in O(1)).
-    pub(super) fn next_epoch(&mut self) {
+    pub fn next_epoch(&mut self) {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.seen.fill(0);
@@ -51,7 +90,7 @@ impl Rules {
     }
 
     /// Adds a stream hit to `tries` unless its rule is there already.
-    pub(super) fn try_hit(&mut self, rule: u32, end: u64) {
+    pub fn try_hit(&mut self, rule: u32, end: u64) {
         if let Some(s) = self.seen.get_mut(rule as usize) {
             if *s != self.epoch {
                 *s = self.epoch;
@@ -61,7 +100,7 @@ impl Rules {
     }
 }
 
-impl Drop for Rules {
+impl Drop for Matcher {
     fn drop(&mut self) {
         if let (Some(sc), Some(s)) = (self.scanner.take(), self.scratch.as_ref()) {
             sc.close(s);
@@ -74,8 +113,8 @@ impl Drop for Rules {
 /// only when `with_stream_rules` (its direction is not reassembled).
 /// Returns whether the packet is blocked, and how many bit sets found the
 /// flow full.
-pub(super) fn match_rules(
-    rules: &mut Rules,
+pub fn match_rules(
+    rules: &mut Matcher,
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
@@ -83,7 +122,7 @@ pub(super) fn match_rules(
     ids: (u64, u64),
     alert: impl FnMut(u32, bool, usize),
 ) -> (bool, u64) {
-    let Rules {
+    let Matcher {
         engine,
         scratch,
         inspection,
@@ -106,8 +145,8 @@ pub(super) fn match_rules(
 /// and each hit's rule is confirmed on the retained window. A hit that
 /// does not confirm yet is tried again on the next bytes while it is in
 /// the window; one whose rule reaches before the window is counted.
-pub(super) fn match_stream(
-    rules: &mut Rules,
+pub fn match_stream(
+    rules: &mut Matcher,
     d: &Delivery<'_>,
     view: &PacketView<'_>,
     mode: Mode,
@@ -128,7 +167,7 @@ pub(super) fn match_stream(
         sc.forget_pending_before(d.session, d.base);
     }
     if !restart {
-        let mut pending = [(0u32, 0u64); crate::detect::stream::PENDING];
+        let mut pending = [(0u32, 0u64); super::stream::PENDING];
         let mut np = 0;
         if let Some(sc) = rules.scanner.as_ref() {
             for p in sc.pending(d.session) {
@@ -142,7 +181,7 @@ pub(super) fn match_stream(
     }
     let at = d.base + d.new_from as u64;
     {
-        let Rules {
+        let Matcher {
             scanner,
             scratch,
             tries,
@@ -169,7 +208,7 @@ pub(super) fn match_stream(
             },
         );
     }
-    let Rules {
+    let Matcher {
         engine,
         inspection,
         scanner,
@@ -216,15 +255,15 @@ pub(super) fn match_stream(
 /// a drop or reject rule blocks it inline. Every candidate is evaluated;
 /// only the alerts logged are capped (`packet-alert-max`), keeping drops
 /// first, then by priority.
-pub(super) fn decide(
-    rules: &mut Rules,
+pub fn decide(
+    rules: &mut Matcher,
     view: &PacketView<'_>,
     mode: Mode,
     bits: &mut FlowBits,
     (flow_id, ts): (u64, u64),
     mut alert: impl FnMut(u32, bool, usize),
 ) -> (bool, u64) {
-    let Rules {
+    let Matcher {
         engine,
         thresholds,
         cands,

@@ -1,0 +1,340 @@
+//! What leaves a worker (and the scorer) for the EVE writer: fixed-size,
+//! `Copy` records that cross bounded rings without a heap allocation, the
+//! rings themselves, and how events name addresses, times and protocols.
+//! Formatting them as EVE JSON is the writer's (`eve`).
+
+use crate::decode::{addr_to_ip, IpProtocol, Network};
+use crate::flow::{EventTuple, FlowRecord, FlowSnap};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::cell::Cell;
+
+/// Features a model alert names as contributing most.
+pub const TOP: usize = 3;
+
+/// What a worker's rings took and lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitCounters {
+    /// Events handed to a ring.
+    pub sent: u64,
+    /// Events lost to a full ring.
+    pub dropped: u64,
+    /// Of those, alerts (their own ring was full).
+    pub alerts_dropped: u64,
+}
+
+impl EmitCounters {
+    pub fn add(&mut self, o: &EmitCounters) {
+        self.sent += o.sent;
+        self.dropped += o.dropped;
+        self.alerts_dropped += o.alerts_dropped;
+    }
+}
+
+/// What crosses a worker's event ring: fixed-size, `Copy`, no strings (an
+/// alert names its rule by index; the writer looks the text up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event {
+    Flow(FlowRecord),
+    Alert(AlertRecord),
+    Anomaly(AnomalyRecord),
+    /// A flow the scorer scored at or above its threshold.
+    Score(ScoreAlert),
+    /// Alerts a worker lost to a full alert ring (written as an EVE
+    /// `engine` warning, so the loss is seen where the alerts are read).
+    AlertsLost {
+        worker: u16,
+        lost: u64,
+        ts_ns: u64,
+    },
+}
+
+/// A protocol anomaly worth an EVE `anomaly` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anomaly {
+    /// A TCP segment overlapped bytes already seen with different bytes.
+    StreamOverlapDifferentData,
+    /// A TCP segment the receiving host would not take as sent.
+    Tcp(crate::flow::tcp::Why),
+    /// An IPv4 header checksum that does not verify.
+    Ipv4BadChecksum,
+    /// A packet that decoded with something odd about it.
+    Decode(crate::decode::DecodeAnomaly),
+    /// Urgent data, taken out of the stream (or dropped inline).
+    StreamUrgentData,
+    /// A normal copy replaced a low-TTL one that said something else: an
+    /// insertion caught.
+    StreamInsertionReplaced,
+    /// A TLS direction lost record sync: scanned as plaintext from here.
+    TlsRecordInvalid,
+    /// IP fragments overlap (IPv4 or IPv6).
+    FragOverlap { v6: bool },
+    /// Traffic that could not be inspected whole met the exception policy.
+    ExceptionPolicy,
+}
+
+impl Anomaly {
+    /// The (type, event) names, Suricata's where it has the event.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Anomaly::StreamOverlapDifferentData => {
+                ("stream", "stream.reassembly_overlap_different_data")
+            }
+            Anomaly::Tcp(why) => ("stream", why.event()),
+            Anomaly::Ipv4BadChecksum => ("decode", "decoder.ipv4.wrong_ip_checksum"),
+            Anomaly::Decode(a) => (
+                "decode",
+                match a {
+                    crate::decode::DecodeAnomaly::VlanTooManyLayers => {
+                        "decoder.vlan.too_many_layers"
+                    }
+                    crate::decode::DecodeAnomaly::Ipv6ManyExtHeaders => {
+                        "decoder.ipv6.many_ext_headers"
+                    }
+                    crate::decode::DecodeAnomaly::TcpOptInvalidLen => "decoder.tcp.opt_invalid_len",
+                },
+            ),
+            Anomaly::StreamUrgentData => ("stream", "stream.urgent_data"),
+            Anomaly::StreamInsertionReplaced => ("stream", "stream.suspected_insertion_replaced"),
+            Anomaly::TlsRecordInvalid => ("applayer", "tls.invalid_record"),
+            Anomaly::FragOverlap { v6: false } => ("decode", "defrag.ipv4.frag_overlap"),
+            Anomaly::FragOverlap { v6: true } => ("decode", "defrag.ipv6.frag_overlap"),
+            Anomaly::ExceptionPolicy => ("stream", "stream.exception_policy"),
+        }
+    }
+}
+
+/// An anomaly on one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnomalyRecord {
+    pub at: EventTuple,
+    pub event: Anomaly,
+    /// The packet was dropped for it (IPS).
+    pub blocked: bool,
+}
+
+pub use crate::io::PktSrc;
+
+/// An address as Suricata's EVE writes it: IPv4 dotted, IPv6 in full
+/// (eight groups of four hex digits, no `::`).
+pub fn eve_addr(network: Network, a: &[u8; 16]) -> String {
+    match network {
+        Network::Ipv6 => {
+            let mut s = String::with_capacity(39);
+            for (i, g) in a.chunks_exact(2).enumerate() {
+                if i > 0 {
+                    s.push(':');
+                }
+                s.push_str(&format!("{:02x}{:02x}", g[0], g[1]));
+            }
+            s
+        }
+        _ => addr_to_ip(network, a).to_string(),
+    }
+}
+
+/// One rule match on one packet (or on a stream's new bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRecord {
+    pub at: EventTuple,
+    /// Index of the rule in the engine.
+    pub rule: u32,
+    /// The packet was dropped (IPS and a drop or reject rule).
+    pub blocked: bool,
+    /// Its flow as it stood then (the alert's `flow` object).
+    pub flow: Option<FlowSnap>,
+}
+
+/// A high score, as it crosses the ring to the EVE writer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreAlert {
+    pub at: EventTuple,
+    pub score: f32,
+    pub threshold: f32,
+    /// Which loaded model (0 the first, +1 per reload) and its file name.
+    pub model_generation: u32,
+    pub model_name: [u8; 64],
+    pub trigger: crate::flow::features::Trigger,
+    /// The features that pushed the margin up most: (index, value, share).
+    pub top: [(u8, f32, f32); TOP],
+    pub blocked: bool,
+}
+
+impl ScoreAlert {
+    pub fn model_name(&self) -> &str {
+        let n = self.model_name.iter().position(|&b| b == 0).unwrap_or(64);
+        std::str::from_utf8(&self.model_name[..n]).unwrap_or("model")
+    }
+}
+
+/// A timestamp as Suricata writes it: `2026-11-26T18:57:29.123456+0000`
+/// (microseconds, UTC).
+pub fn format_timestamp(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let micros = (ts_ns % 1_000_000_000) / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+0000",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Protocol names as Suricata prints them (the alias column of
+/// /etc/protocols), else the number as three digits.
+pub fn proto_name(proto: u8) -> String {
+    match IpProtocol::from(proto) {
+        IpProtocol::Tcp => "TCP".into(),
+        IpProtocol::Udp => "UDP".into(),
+        IpProtocol::Icmp => "ICMP".into(),
+        IpProtocol::Icmpv6 => "IPv6-ICMP".into(),
+        IpProtocol::Gre => "GRE".into(),
+        IpProtocol::Esp => "IPSEC-ESP".into(),
+        IpProtocol::Ah => "IPSEC-AH".into(),
+        IpProtocol::Sctp => "SCTP".into(),
+        _ => format!("{proto:03}"),
+    }
+}
+
+/// Alerts one worker's alert ring holds.
+pub const ALERT_RING: usize = 16_384;
+
+/// A worker's rings to the EVE writer: flow records and anomalies on one,
+/// alerts on one of their own, so that a flood of flow records (a SYN
+/// flood ends thousands of flows a second) cannot take an alert's room.
+/// Neither is waited on in the hot path: a full ring drops and counts, and
+/// alerts lost so are reported in EVE as soon as their ring has room.
+#[derive(Debug, Default)]
+pub struct EventRings {
+    records: Option<Sender<Event>>,
+    alerts: Option<Sender<Event>>,
+    worker: u16,
+    /// Alerts lost to a full ring, not yet reported.
+    unreported: Cell<u64>,
+}
+
+impl EventRings {
+    /// Everything on one ring (or nowhere).
+    pub fn single(records: Option<Sender<Event>>) -> Self {
+        EventRings {
+            records,
+            ..EventRings::default()
+        }
+    }
+
+    /// Flow records and anomalies on `records`, alerts on `alerts`.
+    pub fn split(records: Sender<Event>, alerts: Sender<Event>) -> Self {
+        EventRings {
+            records: Some(records),
+            alerts: Some(alerts),
+            ..EventRings::default()
+        }
+    }
+
+    /// Rings for `workers` workers: each a record ring of `records` events
+    /// and an alert ring of `ALERT_RING`; the receivers go to the writer.
+    pub fn for_workers(workers: usize, records: usize) -> (Vec<EventRings>, Vec<Receiver<Event>>) {
+        let mut rings = Vec::with_capacity(workers);
+        let mut rxs = Vec::with_capacity(2 * workers);
+        for _ in 0..workers {
+            let (rtx, rrx) = bounded(records);
+            let (atx, arx) = bounded(ALERT_RING);
+            rings.push(EventRings::split(rtx, atx));
+            rxs.push(rrx);
+            rxs.push(arx);
+        }
+        (rings, rxs)
+    }
+
+    pub fn set_worker(&mut self, worker: u16) {
+        self.worker = worker;
+    }
+
+    fn ring(&self, ev: &Event) -> Option<&Sender<Event>> {
+        match ev {
+            Event::Alert(_) | Event::AlertsLost { .. } => {
+                self.alerts.as_ref().or(self.records.as_ref())
+            }
+            _ => self.records.as_ref(),
+        }
+    }
+
+    /// Sends without waiting; counts what a full ring loses.
+    pub fn offer(&self, c: &mut EmitCounters, ev: Event) {
+        let is_alert = matches!(ev, Event::Alert(_));
+        if is_alert {
+            self.report_lost(c, event_ts(&ev));
+        }
+        let Some(tx) = self.ring(&ev) else {
+            return;
+        };
+        match tx.try_send(ev) {
+            Ok(()) => c.sent += 1,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                c.dropped += 1;
+                if is_alert {
+                    c.alerts_dropped += 1;
+                    self.unreported.set(self.unreported.get() + 1);
+                }
+            }
+        }
+    }
+
+    /// Sends, waiting for room (only at shutdown, when the writer drains).
+    pub fn send(&self, c: &mut EmitCounters, ev: Event) {
+        if matches!(ev, Event::Alert(_)) {
+            self.report_lost(c, event_ts(&ev));
+        }
+        let Some(tx) = self.ring(&ev) else {
+            return;
+        };
+        match tx.send(ev) {
+            Ok(()) => c.sent += 1,
+            Err(_) => c.dropped += 1,
+        }
+    }
+
+    /// Tells the writer how many alerts were lost, once there is room.
+    pub fn report_lost(&self, c: &mut EmitCounters, ts_ns: u64) {
+        let lost = self.unreported.get();
+        if lost == 0 {
+            return;
+        }
+        let Some(tx) = self.alerts.as_ref().or(self.records.as_ref()) else {
+            return;
+        };
+        let ev = Event::AlertsLost {
+            worker: self.worker,
+            lost,
+            ts_ns,
+        };
+        if tx.try_send(ev).is_ok() {
+            c.sent += 1;
+            self.unreported.set(0);
+        }
+    }
+}
+
+fn event_ts(ev: &Event) -> u64 {
+    match ev {
+        Event::Alert(a) => a.at.ts_ns,
+        _ => 0,
+    }
+}
