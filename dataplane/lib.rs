@@ -17,6 +17,7 @@ pub mod events;
 pub mod flow;
 pub mod gen;
 pub mod io;
+pub mod pipeline;
 pub mod reassembly;
 pub mod replay;
 pub mod rss;

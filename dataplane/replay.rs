@@ -17,9 +17,7 @@ use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
-use crate::worker::{
-    handoff_mesh, EventRings, MalformedPolicy, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS,
-};
+use crate::worker::{MalformedPolicy, Mode, Worker, MAX_HELD_FRAGMENTS};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
 use std::io::Read;
@@ -235,94 +233,44 @@ pub fn replay(
         burst_tx.push(tx);
         burst_rx.push(rx);
     }
-    let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<EventRings> = Vec::new();
-    let scoring = cfg.scoring.enabled();
-    let mut scorer_events = None;
-    let eve = match &cfg.eve {
-        Some(path) => {
-            let (rings, mut rxs) = EventRings::for_workers(cfg.workers, event_ring);
-            event_tx = rings;
-            if scoring {
-                let (tx, rx) = bounded(event_ring);
-                scorer_events = Some(tx);
-                rxs.push(rx);
-            }
-            Some(
-                EveWriter::spawn(
-                    &cfg.eve_settings.output(
-                        path,
-                        crate::eve::Sources::Files(
-                            cfg.files.iter().map(|f| f.display().to_string()).collect(),
-                        ),
-                    ),
-                    rxs,
-                    cfg.engine.clone(),
-                )
-                .map_err(|e| ReplayError::Eve(path.clone(), e))?,
-            )
-        }
-        None => {
-            event_tx.resize_with(cfg.workers, EventRings::default);
-            None
-        }
+    let spec = crate::pipeline::PipelineSpec {
+        workers: cfg.workers,
+        mode: cfg.mode,
+        flow_capacity: cfg.flow_capacity,
+        timeouts: cfg.timeouts,
+        malformed: cfg.malformed,
+        defrag: cfg.defrag,
+        stream: cfg.stream,
+        checksum: cfg.checksum,
+        exception: cfg.exception,
+        inspect: true,
+        reta_size: crate::rss::RETA_SIZE,
+        engine: cfg.engine.as_ref(),
+        scoring: &cfg.scoring,
+        reload: &cfg.reload,
+        eve: cfg.eve.as_deref(),
+        eve_settings: &cfg.eve_settings,
+        sources: crate::eve::Sources::Files(
+            cfg.files.iter().map(|f| f.display().to_string()).collect(),
+        ),
     };
-    let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(cfg.workers * 16);
-    let (scorer, mut links) = if scoring {
-        let (s, l) = crate::scoring::Scorer::spawn(
-            &cfg.scoring,
-            cfg.workers,
-            cfg.mode,
-            scorer_events,
-            Arc::clone(&cfg.reload),
-        )
+    let built = crate::pipeline::build(&spec).map_err(|e| match e {
+        crate::pipeline::BuildError::Eve(p, e) => ReplayError::Eve(p, e),
+        crate::pipeline::BuildError::Scoring(s) | crate::pipeline::BuildError::Config(s) => {
+            ReplayError::Config(s)
+        }
+    })?;
+    let eve = built.eve;
+    let scorer = built
+        .scorer
+        .map(|job| crate::scoring::Scorer::start(job, cfg.scoring.core))
+        .transpose()
         .map_err(ReplayError::Config)?;
-        (Some(s), l.into_iter().map(Some).collect())
-    } else {
-        (None, Vec::new())
-    };
+    let (snap_tx, snap_rx) = bounded::<(usize, WorkerCounters)>(cfg.workers * 16);
 
     let start = Instant::now();
     let mut workers: Vec<JoinHandle<(WorkerCounters, Latency)>> = Vec::with_capacity(cfg.workers);
-    // With several workers, a datagram reassembled on one may belong to
-    // another's flow: they hand it over through the mesh.
-    let mut mesh: Vec<Option<_>> = if cfg.workers > 1 {
-        handoff_mesh(cfg.workers, 16 * cfg.workers)
-            .into_iter()
-            .map(Some)
-            .collect()
-    } else {
-        vec![None]
-    };
-    for (k, (rx, events)) in burst_rx.into_iter().zip(event_tx).enumerate() {
-        let wcfg = WorkerConfig {
-            id: k as u16,
-            mode: cfg.mode,
-            flow_capacity: cfg.flow_capacity,
-            timeouts: cfg.timeouts,
-            malformed: cfg.malformed,
-            inspect: true,
-            defrag: cfg.defrag,
-            workers: cfg.workers as u16,
-            reta_size: crate::rss::RETA_SIZE,
-            stream: cfg.stream,
-            checksum: cfg.checksum,
-            exception: cfg.exception,
-        };
-        // Everything a worker holds is built here, before its thread starts,
-        // so a failure (a Hyperscan scratch) is a start-up error.
-        let mut w = Worker::with_rings(wcfg, events);
-        if let Some(e) = &cfg.engine {
-            w = w
-                .with_engine(Arc::clone(e))
-                .map_err(|e| ReplayError::Config(format!("Hyperscan scratch: {e}")))?;
-        }
-        if let Some(h) = mesh[k].take() {
-            w = w.with_handoff(h);
-        }
-        if let Some(link) = links.get_mut(k).and_then(Option::take) {
-            w = w.with_scoring(link);
-        }
+    for (k, (rx, w)) in burst_rx.into_iter().zip(built.workers).enumerate() {
         let core = cfg.cores.get(k).copied();
         let snaps = snap_tx.clone();
         let h = std::thread::Builder::new()

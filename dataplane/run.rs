@@ -21,7 +21,7 @@ use crate::io::dpdk::{
 use crate::io::{DropReason, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{Latency, WorkerCounters};
-use crate::worker::{handoff_mesh, EventRings, Mode, Worker, WorkerConfig, MAX_HELD_FRAGMENTS};
+use crate::worker::{Mode, Worker, MAX_HELD_FRAGMENTS};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -663,56 +663,54 @@ pub fn run(
         if cfg.inspect { "on" } else { "off" },
     );
 
-    // Event rings and the writer.
-    let event_ring = cfg.flow_capacity.clamp(1024, 65_536);
-    let mut event_tx: Vec<EventRings> = (0..n_workers).map(|_| EventRings::default()).collect();
-    let scoring = cfg.scoring.enabled() && cfg.inspect;
-    let mut scorer_events = None;
-    let eve = match &cfg.eve {
-        Some(path) => {
-            let (rings, mut rxs) = EventRings::for_workers(n_workers, event_ring);
-            event_tx = rings;
-            if scoring {
-                let (tx, rx) = bounded(event_ring);
-                scorer_events = Some(tx);
-                rxs.push(rx);
-            }
-            // in_iface: each port's name, by port id.
-            let mut names = Vec::new();
-            for (p, info) in ports.iter().zip(&infos) {
-                let at = usize::from(p.0);
-                if names.len() <= at {
-                    names.resize(at + 1, String::new());
-                }
-                names[at] = info.name.clone();
-            }
-            let out = cfg
-                .eve_settings
-                .output(path, crate::eve::Sources::Ports(names));
-            Some(
-                EveWriter::spawn(&out, rxs, cfg.engine.clone()).map_err(|e| {
-                    input(format!("{}: cannot create EVE output: {e}", path.display()))
-                })?,
-            )
+    // in_iface: each port's name, by port id.
+    let mut names = Vec::new();
+    for (p, info) in ports.iter().zip(&infos) {
+        let at = usize::from(p.0);
+        if names.len() <= at {
+            names.resize(at + 1, String::new());
         }
-        None => None,
+        names[at] = info.name.clone();
+    }
+    let spec = crate::pipeline::PipelineSpec {
+        workers: n_workers,
+        mode: cfg.settings.mode,
+        flow_capacity: cfg.flow_capacity,
+        timeouts: cfg.settings.timeouts,
+        malformed: cfg.settings.malformed,
+        defrag: cfg.settings.defrag,
+        stream: cfg.settings.stream,
+        checksum: cfg.settings.checksum,
+        exception: cfg.settings.exception,
+        inspect: cfg.inspect,
+        // In hardware, the NIC's table decides; in software, SoftRss's.
+        reta_size: if hw_rss && n_workers > 1 {
+            usize::from(infos[0].reta_size.max(1))
+        } else {
+            crate::rss::RETA_SIZE
+        },
+        engine: cfg.engine.as_ref(),
+        scoring: &cfg.scoring,
+        reload: &cfg.reload,
+        eve: cfg.eve.as_deref(),
+        eve_settings: &cfg.eve_settings,
+        sources: crate::eve::Sources::Ports(names),
     };
+    let built = crate::pipeline::build(&spec).map_err(|e| match e {
+        crate::pipeline::BuildError::Eve(..) | crate::pipeline::BuildError::Scoring(_) => {
+            input(e.to_string())
+        }
+        crate::pipeline::BuildError::Config(s) => RunError::Failure(s),
+    })?;
+    let eve = built.eve;
 
     // The scorer: on its lcore (--scorer-core), else on a thread of its own.
     enum ScorerRun {
         Lcore(LcoreJob<crate::scoring::ScorerReport>),
         Thread(crate::scoring::Scorer),
     }
-    let (scorer, mut links) = if scoring {
-        let (job, l) = crate::scoring::ScorerJob::new(
-            &cfg.scoring,
-            n_workers,
-            cfg.settings.mode,
-            scorer_events,
-            Arc::clone(&cfg.reload),
-        )
-        .map_err(input)?;
-        let s = match scorer_lcore {
+    let scorer = match built.scorer {
+        Some(job) => Some(match scorer_lcore {
             Some(lc) => ScorerRun::Lcore(
                 eal.launch(lc, move || job.run())
                     .map_err(|e| RunError::Failure(e.to_string()))?,
@@ -720,10 +718,8 @@ pub fn run(
             None => ScorerRun::Thread(
                 crate::scoring::Scorer::start(job, None).map_err(RunError::Failure)?,
             ),
-        };
-        (Some(s), l.into_iter().map(Some).collect())
-    } else {
-        (None, Vec::new())
+        }),
+        None => None,
     };
     let clock = Clock::start();
     let stop = Arc::new(AtomicBool::new(false));
@@ -731,47 +727,7 @@ pub fn run(
     let mut dispatch_tx = Vec::new();
     let mut back_rx = Vec::new();
     let mut jobs: Vec<LcoreJob<(WorkerCounters, Latency)>> = Vec::new();
-    let mut mesh: Vec<Option<_>> = if n_workers > 1 {
-        handoff_mesh(n_workers, 16 * n_workers)
-            .into_iter()
-            .map(Some)
-            .collect()
-    } else {
-        vec![None]
-    };
-    for (k, (&lcore, events)) in lcores.iter().zip(event_tx).enumerate() {
-        let wcfg = WorkerConfig {
-            id: k as u16,
-            mode: cfg.settings.mode,
-            flow_capacity: cfg.flow_capacity,
-            timeouts: cfg.settings.timeouts,
-            malformed: cfg.settings.malformed,
-            inspect: cfg.inspect,
-            defrag: cfg.settings.defrag,
-            stream: cfg.settings.stream,
-            checksum: cfg.settings.checksum,
-            exception: cfg.settings.exception,
-            workers: n_workers as u16,
-            // In hardware, the NIC's table decides; in software, SoftRss's.
-            reta_size: if hw_rss && n_workers > 1 {
-                usize::from(infos[0].reta_size.max(1))
-            } else {
-                crate::rss::RETA_SIZE
-            },
-        };
-        let mut worker = Worker::with_rings(wcfg, events);
-        if let Some(e) = &cfg.engine {
-            worker = worker
-                .with_engine(Arc::clone(e))
-                .map_err(RunError::Failure)?;
-        }
-        let mut worker = match mesh[k].take() {
-            Some(h) => worker.with_handoff(h),
-            None => worker,
-        };
-        if let Some(link) = links.get_mut(k).and_then(Option::take) {
-            worker = worker.with_scoring(link);
-        }
+    for (k, (&lcore, worker)) in lcores.iter().zip(built.workers).enumerate() {
         let setup = WorkerSetup {
             k,
             worker,

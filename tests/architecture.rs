@@ -215,3 +215,28 @@ fn the_worker_module_keeps_only_the_calls_of_its_stages() {
         "dataplane/worker/mod.rs has {lines} lines (800 at most): move a stage's work into its module"
     );
 }
+
+#[test]
+fn replay_and_run_build_their_pipelines_with_the_same_function() {
+    for cmd in ["replay.rs", "run.rs"] {
+        let text = std::fs::read_to_string(dataplane().join(cmd)).unwrap();
+        let code = code_of(&text);
+        assert!(
+            code.contains("crate::pipeline::build("),
+            "{cmd} does not build its pipeline with pipeline::build"
+        );
+        for own in [
+            "Worker::with_rings(",
+            "Worker::new(",
+            "handoff_mesh(",
+            "EveWriter::spawn(",
+            "ScorerJob::new(",
+            "Scorer::spawn(",
+        ] {
+            assert!(
+                !code.contains(own),
+                "{cmd} builds a part of the pipeline itself ({own}): pipeline::build does"
+            );
+        }
+    }
+}

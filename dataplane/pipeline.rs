@@ -1,0 +1,153 @@
+//! The one pipeline builder `replay` and `run` share: the workers (each
+//! with the rules, its end of the fragment hand-off mesh and its link to
+//! the scorer), the rings from them to the EVE writer, the writer, and the
+//! scorer's job. Only the packet source and sink differ between the two
+//! (ARCHITECTURE.md): they start what is built here on their own threads or
+//! lcores and feed it.
+
+use crate::defrag::handoff::handoff_mesh;
+use crate::detect::Engine;
+use crate::eve::{EveSettings, EveWriter, Sources};
+use crate::events::EventRings;
+use crate::io::Mode;
+use crate::scoring::{ScorerJob, ScoringConfig};
+use crate::worker::{ExceptionPolicy, MalformedPolicy, Worker, WorkerConfig};
+use crossbeam_channel::bounded;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// What both commands configure, borrowed from their own configs.
+pub struct PipelineSpec<'a> {
+    pub workers: usize,
+    pub mode: Mode,
+    pub flow_capacity: usize,
+    pub timeouts: crate::flow::Timeouts,
+    pub malformed: MalformedPolicy,
+    pub defrag: crate::defrag::DefragConfig,
+    pub stream: crate::reassembly::StreamConfig,
+    pub checksum: crate::reassembly::ChecksumMode,
+    pub exception: ExceptionPolicy,
+    /// Off: workers count and forward without decoding (`run --inspect off`).
+    pub inspect: bool,
+    /// Entries of the table that spreads packets to workers.
+    pub reta_size: usize,
+    pub engine: Option<&'a Arc<Engine>>,
+    pub scoring: &'a ScoringConfig,
+    /// Set by SIGHUP: the scorer reloads its model.
+    pub reload: &'a Arc<AtomicBool>,
+    pub eve: Option<&'a Path>,
+    pub eve_settings: &'a EveSettings,
+    /// What `in_iface` / `pcap_filename` name.
+    pub sources: Sources,
+}
+
+/// What was built, nothing started but the EVE writer.
+pub struct Pipeline {
+    /// Worker k, with everything it holds allocated.
+    pub workers: Vec<Worker>,
+    pub eve: Option<EveWriter>,
+    /// The scorer, to be started on a thread or an lcore.
+    pub scorer: Option<ScorerJob>,
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The EVE output could not be opened.
+    Eve(std::path::PathBuf, std::io::Error),
+    /// The scoring stage's input (a model or features file) was refused.
+    Scoring(String),
+    /// A worker could not be built (a Hyperscan scratch).
+    Config(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Eve(p, e) => write!(f, "{}: cannot create EVE output: {e}", p.display()),
+            BuildError::Scoring(s) | BuildError::Config(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Builds the pipeline `spec` describes.
+pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
+    let n = spec.workers;
+    let event_ring = spec.flow_capacity.clamp(1024, 65_536);
+    let scoring = spec.scoring.enabled() && spec.inspect;
+    let mut scorer_events = None;
+    let (rings, eve) = match spec.eve {
+        Some(path) => {
+            let (rings, mut rxs) = EventRings::for_workers(n, event_ring);
+            if scoring {
+                let (tx, rx) = bounded(event_ring);
+                scorer_events = Some(tx);
+                rxs.push(rx);
+            }
+            let out = spec.eve_settings.output(path, spec.sources.clone());
+            let w = EveWriter::spawn(&out, rxs, spec.engine.cloned())
+                .map_err(|e| BuildError::Eve(path.to_path_buf(), e))?;
+            (rings, Some(w))
+        }
+        None => ((0..n).map(|_| EventRings::default()).collect(), None),
+    };
+    let (scorer, links) = if scoring {
+        let (job, links) = ScorerJob::new(
+            spec.scoring,
+            n,
+            spec.mode,
+            scorer_events,
+            Arc::clone(spec.reload),
+        )
+        .map_err(BuildError::Scoring)?;
+        (Some(job), links.into_iter().map(Some).collect())
+    } else {
+        (None, Vec::new())
+    };
+    let mut links: Vec<Option<_>> = links;
+    // With several workers, a datagram reassembled on one may belong to
+    // another's flow: they hand it over through the mesh.
+    let mut mesh: Vec<Option<_>> = if n > 1 {
+        handoff_mesh(n, 16 * n).into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut workers = Vec::with_capacity(n);
+    for (k, events) in rings.into_iter().enumerate() {
+        let cfg = WorkerConfig {
+            id: k as u16,
+            mode: spec.mode,
+            flow_capacity: spec.flow_capacity,
+            timeouts: spec.timeouts,
+            malformed: spec.malformed,
+            inspect: spec.inspect,
+            defrag: spec.defrag,
+            workers: n as u16,
+            reta_size: spec.reta_size,
+            stream: spec.stream,
+            checksum: spec.checksum,
+            exception: spec.exception,
+        };
+        // Everything a worker holds is built here, before its thread
+        // starts, so a failure (a Hyperscan scratch) is a start-up error.
+        let mut w = Worker::with_rings(cfg, events);
+        if let Some(e) = spec.engine {
+            w = w
+                .with_engine(Arc::clone(e))
+                .map_err(|e| BuildError::Config(format!("Hyperscan scratch: {e}")))?;
+        }
+        if let Some(h) = mesh.get_mut(k).and_then(Option::take) {
+            w = w.with_handoff(h);
+        }
+        if let Some(link) = links.get_mut(k).and_then(Option::take) {
+            w = w.with_scoring(link);
+        }
+        workers.push(w);
+    }
+    Ok(Pipeline {
+        workers,
+        eve,
+        scorer,
+    })
+}
