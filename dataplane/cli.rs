@@ -237,6 +237,30 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_stream_window)]
     pub stream_window: usize,
 
+    /// Parse application protocols (HTTP/1.x; TLS is recognised) on the
+    /// reassembled streams: off leaves every flow to stream and packet
+    /// rules, and rules on app-layer buffers never match.
+    #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
+    pub app_layer: OnOff,
+
+    /// Memory per worker for app-layer parser state and the heads and
+    /// bodies of transactions; a flow that cannot get a parser slot is
+    /// left to stream rules and counted.
+    #[arg(long, value_name = "BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub applayer_memcap: usize,
+
+    /// Body bytes inspected per HTTP transaction and direction, after
+    /// de-chunking and decompression (Suricata's request-body-limit and
+    /// response-body-limit); past it the body is counted as cut.
+    #[arg(long, value_name = "BYTES", default_value = "100KiB", value_parser = parse_bytes)]
+    pub http_body_limit: usize,
+
+    /// Decoded bytes per compressed byte past which an HTTP body's
+    /// decompression stops (a decompression bomb), checked once 16 KiB
+    /// are decoded.
+    #[arg(long, value_name = "N", default_value = "512", value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_decompress_ratio: u32,
+
     /// Reassemble TCP flows whose handshake was not seen, from the first
     /// byte seen (off: their stream rules match packet by packet).
     #[arg(long, value_enum, default_value = "off", value_name = "on|off")]
@@ -429,6 +453,7 @@ pub enum Unsupported {
 /// The pipeline settings every worker gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineSettings {
+    pub app: crate::applayer::AppConfig,
     pub mode: Mode,
     pub malformed: MalformedPolicy,
     pub timeouts: Timeouts,
@@ -529,6 +554,15 @@ impl PipelineArgs {
             (ExceptionArg::Auto, Mode::Ids) | (ExceptionArg::Pass, _) => ExceptionPolicy::Pass,
         };
         Ok(PipelineSettings {
+            app: crate::applayer::AppConfig {
+                enabled: self.app_layer == OnOff::On,
+                memcap: self.applayer_memcap,
+                http: crate::applayer::http::HttpConfig {
+                    body_limit: self.http_body_limit,
+                    ratio_cap: self.http_decompress_ratio,
+                    ..Default::default()
+                },
+            },
             stream: StreamConfig {
                 enabled: true,
                 memcap: self.stream_memcap,
@@ -634,6 +668,7 @@ impl ReplayArgs {
             timeouts: p.timeouts,
             defrag: p.defrag,
             stream: p.stream,
+            app: p.app,
             checksum: p.checksum,
             exception: p.exception,
             speed: self.speed,

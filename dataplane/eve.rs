@@ -149,7 +149,12 @@ impl<'a> EveHead<'a> {
 struct EveAlert<'a> {
     #[serde(flatten)]
     head: EveHead<'a>,
+    /// The transaction an app-layer rule matched on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_id: Option<u64>,
     alert: AlertSection<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     flow: Option<AlertFlow>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -228,6 +233,8 @@ pub fn write_alert(
                 .map(|t| if t { "to_server" } else { "to_client" }),
             ..EveHead::styled("alert", &a.at, style)
         },
+        tx_id: a.tx.map(|t| t.id),
+        app_proto: a.tx.map(|t| t.proto.name()),
         alert: AlertSection {
             action: if a.blocked { "blocked" } else { "allowed" },
             gid: rule.gid,
@@ -301,6 +308,8 @@ struct EveFlow<'a> {
     response_icmp_type: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto: Option<&'static str>,
     flow: FlowSection,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpSection>,
@@ -373,6 +382,7 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io:
         icmp_code: icmp.map(|i| i.icmp_code),
         response_icmp_type: icmp.and_then(|i| i.response).map(|(t, _)| t),
         response_icmp_code: icmp.and_then(|i| i.response).map(|(_, c)| c),
+        app_proto: (r.app_proto != crate::applayer::AppProto::Unknown).then(|| r.app_proto.name()),
         flow: FlowSection {
             pkts_toserver: r.pkts_toserver,
             pkts_toclient: r.pkts_toclient,
@@ -933,6 +943,7 @@ mod tests {
             icmp: None,
             vni: None,
             alerted: false,
+            app_proto: crate::applayer::AppProto::Unknown,
         }
     }
 

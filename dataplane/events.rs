@@ -132,10 +132,19 @@ pub fn eve_addr(network: Network, a: &[u8; 16]) -> String {
     }
 }
 
+/// An app-layer transaction, as an alert names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxRef {
+    pub proto: crate::applayer::AppProto,
+    pub id: u64,
+}
+
 /// One rule match on one packet (or on a stream's new bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertRecord {
     pub at: EventTuple,
+    /// The transaction it matched on (an app-layer rule), if any.
+    pub tx: Option<TxRef>,
     /// Index of the rule in the engine.
     pub rule: u32,
     /// The packet was dropped (IPS and a drop or reject rule).

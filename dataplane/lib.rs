@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod applayer;
 pub mod cli;
 pub mod craft;
 pub mod decode;

@@ -26,6 +26,7 @@ pub struct PipelineSpec<'a> {
     pub malformed: MalformedPolicy,
     pub defrag: crate::defrag::DefragConfig,
     pub stream: crate::reassembly::StreamConfig,
+    pub app: crate::applayer::AppConfig,
     pub checksum: crate::reassembly::ChecksumMode,
     pub exception: ExceptionPolicy,
     /// Off: workers count and forward without decoding (`run --inspect off`).
@@ -126,6 +127,7 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
             workers: n as u16,
             reta_size: spec.reta_size,
             stream: spec.stream,
+            app: spec.app,
             checksum: spec.checksum,
             exception: spec.exception,
         };

@@ -58,6 +58,7 @@ pub struct ReplayConfig {
     pub malformed: MalformedPolicy,
     pub defrag: DefragConfig,
     pub stream: crate::reassembly::StreamConfig,
+    pub app: crate::applayer::AppConfig,
     pub checksum: crate::reassembly::ChecksumMode,
     pub exception: crate::worker::ExceptionPolicy,
     /// Rules to match, shared by every worker.
@@ -86,6 +87,7 @@ impl Default for ReplayConfig {
             malformed: MalformedPolicy::Pass,
             defrag: DefragConfig::default(),
             stream: crate::reassembly::StreamConfig::default(),
+            app: crate::applayer::AppConfig::default(),
             checksum: crate::reassembly::ChecksumMode::Auto,
             exception: crate::worker::ExceptionPolicy::Pass,
             scoring: crate::scoring::ScoringConfig::default(),
@@ -241,6 +243,7 @@ pub fn replay(
         malformed: cfg.malformed,
         defrag: cfg.defrag,
         stream: cfg.stream,
+        app: cfg.app,
         checksum: cfg.checksum,
         exception: cfg.exception,
         inspect: true,

@@ -680,6 +680,7 @@ pub fn run(
         malformed: cfg.settings.malformed,
         defrag: cfg.settings.defrag,
         stream: cfg.settings.stream,
+        app: cfg.settings.app,
         checksum: cfg.settings.checksum,
         exception: cfg.settings.exception,
         inspect: cfg.inspect,

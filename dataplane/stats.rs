@@ -102,6 +102,7 @@ pub struct WorkerCounters {
     pub stream: crate::reassembly::StreamCounters,
     pub stream_match: crate::detect::stream::StreamMatchCounters,
     pub scoring: crate::scoring::LinkCounters,
+    pub app: crate::applayer::AppCounters,
 }
 
 impl WorkerCounters {
@@ -138,6 +139,7 @@ impl WorkerCounters {
         for (a, b) in self.decode_anomalies.iter_mut().zip(o.decode_anomalies) {
             *a += b;
         }
+        self.app.add(&o.app);
         self.flows_active += o.flows_active;
         self.emit.add(&o.emit);
         self.sink_packets += o.sink_packets;
@@ -264,6 +266,7 @@ impl WorkerCounters {
                 },
             }),
         );
+        m.insert("app_layer".into(), app_json(&self.app));
         // Segments the TCP tracker did not take (a host would not), by why.
         let mut tcp = Map::new();
         for w in crate::flow::tcp::Why::ALL {
@@ -776,6 +779,41 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         out.push('\n');
     }
     out
+}
+
+/// The app layer's counters: flows by protocol, per-protocol
+/// transactions, parse errors by reason, decompression and limits.
+fn app_json(a: &crate::applayer::AppCounters) -> Value {
+    use crate::applayer::http::HttpAnomaly;
+    use crate::applayer::AppProto;
+    let h = &a.http;
+    let mut errors = Map::new();
+    for e in HttpAnomaly::ALL {
+        errors.insert(e.name().into(), json!(h.anomalies[e as usize]));
+    }
+    let mut flows = Map::new();
+    for p in [AppProto::Http, AppProto::Tls, AppProto::Failed] {
+        flows.insert(p.name().into(), json!(a.flows[p as usize]));
+    }
+    json!({
+        "flows": flows,
+        "no_slot": a.no_slot,
+        "store": {"bytes": a.store_bytes, "bytes_peak": a.store_peak},
+        "http": {
+            "transactions": h.txs,
+            "requests": h.requests,
+            "responses": h.responses,
+            "errors": errors,
+            "bytes_decompressed": h.bytes_decompressed,
+            "body_limit": h.body_limit,
+            "decompress_ratio_cap": h.ratio_cap,
+            "decoders_busy": h.decoders_busy,
+            "memcap": h.memcap,
+            "gaps": h.gaps,
+            "resyncs": h.resyncs,
+            "tunnels": h.tunnels,
+        },
+    })
 }
 
 #[cfg(test)]

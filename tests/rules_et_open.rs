@@ -114,7 +114,18 @@ fn rules_check_reports_loaded_and_skipped_on_et_open() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap();
     assert!(loaded > 1000, "{text}");
-    assert!(text.contains("protocol http needs its app-layer parser"));
+    // HTTP rules load (14,544 in the corpus; the app layer's target is
+    // 95 %); what does not is named by reason.
+    let http: usize = text
+        .split("loaded by protocol: ")
+        .nth(1)
+        .and_then(|s| s.split("http ").nth(1))
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(http >= 13_800, "{http} http rules loaded: {text}");
+    assert!(!text.contains("protocol http needs its app-layer parser"));
+    assert!(text.contains("protocol dns needs its app-layer parser"));
     assert!(text.contains("Hyperscan compile"));
 }
 

@@ -55,6 +55,7 @@ pub fn one_worker() -> WorkerConfig {
         workers: 1,
         reta_size: tollgate::rss::RETA_SIZE,
         stream: Default::default(),
+        app: Default::default(),
         checksum: Default::default(),
         exception: Default::default(),
     }

@@ -493,6 +493,7 @@ mod tests {
             headers: Default::default(),
             vlan: &[],
             stream_sizes: None,
+            app_proto: crate::applayer::AppProto::Unknown,
         }
     }
 

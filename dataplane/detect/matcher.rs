@@ -2,15 +2,19 @@
 //! scratch and inspection state, packet and stream matching, and turning
 //! confirmed candidates into actions and alerts in Suricata's order.
 
+use super::app::TxViews;
 use super::content::Inspection;
 use super::stream::{Pending, StreamScanner};
 use super::threshold::{Seen, ThresholdTable};
 use super::{Confirm, Engine, PacketView, TagSpec};
+use crate::applayer::blocks::Blocks;
+use crate::applayer::http::detect::TxBuffers;
+use crate::applayer::Point;
 use crate::flow::bits::FlowBits;
 use crate::io::Mode;
 use crate::reassembly::Delivery;
 use crate::rules::Action;
-use hyperscan::prelude::Scratch;
+use hyperscan::prelude::{Matching, Scratch};
 use std::sync::Arc;
 /// Keys a worker's threshold table counts at once (about 1 MB); past
 /// them, expired windows make room, else the match alerts and is counted.
@@ -245,6 +249,58 @@ pub fn match_stream(
         }
     }
     decide(rules, view, mode, bits, ids, alert)
+}
+
+/// Matches the transaction in `bufs` at `point`: each buffer whole there
+/// is scanned once with the fast patterns of the rules evaluated at this
+/// point, and each hit's rule (and every rule without a fast pattern) is
+/// confirmed with all its buffers on this transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn match_tx(
+    rules: &mut Matcher,
+    point: Point,
+    bufs: &mut TxBuffers,
+    blocks: &Blocks,
+    views: &TxViews<'_>,
+    mode: Mode,
+    bits: &mut FlowBits,
+    ids: (u64, u64),
+    alert: impl FnMut(u32, bool, usize),
+) -> (bool, u64) {
+    rules.cands.clear();
+    let Matcher {
+        engine,
+        scratch,
+        inspection,
+        cands,
+        tries,
+        ..
+    } = rules;
+    for &i in &engine.tx_always[point as usize] {
+        if engine.rules[i as usize].holds_tx(views, point, inspection, bufs, blocks) {
+            cands.push(i);
+        }
+    }
+    if let Some(s) = scratch.as_ref() {
+        for t in engine.tx_dbs.iter().filter(|t| t.point == point) {
+            let Some(buf) = bufs.get(blocks, t.buffer) else {
+                continue;
+            };
+            tries.clear();
+            let _ = t.db.scan(buf, s, |id, _, _, _| {
+                tries.push((id, 0));
+                Matching::Continue
+            });
+            for &(i, _) in tries.iter() {
+                if engine.rules[i as usize].holds_tx(views, point, inspection, bufs, blocks) {
+                    cands.push(i);
+                }
+            }
+        }
+    }
+    let view = views.for_rule(None, point);
+    let view = *view;
+    decide(rules, &view, mode, bits, ids, alert)
 }
 
 /// Turns confirmed candidates (`rules.cands`) into actions and alerts, as

@@ -9,6 +9,7 @@
 //! The database is built once and shared; every worker keeps its own scratch.
 
 pub mod addr_index;
+pub mod app;
 pub mod asn1;
 pub mod bytes;
 pub mod content;
@@ -19,11 +20,14 @@ pub mod stream;
 pub mod threshold;
 pub mod xbits;
 
+use crate::applayer::http::detect::{Buffer, Kind};
+use crate::applayer::{AppProto, Point};
 use crate::flow::bits::FlowBits;
 use crate::rules::classification::Class;
 use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
+use app::{AppChain, LenCheck, TxDb};
 use bytes::ByteCheck;
 use content::{Check, ContentMatch, Inspection};
 use header::HeaderCheck;
@@ -357,6 +361,16 @@ pub struct EngineRule {
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
     pub noalert: bool,
+    /// The app-layer protocol the flow must be (`alert http …`).
+    pub app_proto: Option<AppProto>,
+    /// Chains on app-layer buffers: the rule is matched on transactions,
+    /// all of them on the same one, at `point`.
+    pub app: Vec<AppChain>,
+    pub point: Point,
+    /// The fast pattern among the app chains: (chain, content), and the
+    /// part of it the prefilter looks for.
+    pub app_fast: Option<(usize, usize)>,
+    pub app_fast_slice: Option<(usize, usize)>,
     /// Where the rule goes among one packet's matches, as Suricata orders
     /// them: rules that only set bits first, then those that read and set,
     /// then the rest, then those that only read.
@@ -411,11 +425,32 @@ pub struct HeaderChain {
 #[derive(Default)]
 struct Building {
     buffer: Option<HeaderBuffer>,
+    /// An app-layer buffer's chain (its side is settled at the end, by
+    /// the rule's direction).
+    app: Option<Kind>,
+    len: Vec<LenCheck>,
+    /// The content marked `fast_pattern`, and its offset,length.
+    fast: Option<usize>,
+    fast_slice: Option<(usize, usize)>,
     /// The `base64_data` chain.
     base64: bool,
     contents: Vec<ContentMatch>,
     checks: Vec<(usize, Check)>,
     names: bytes::VarNames,
+}
+
+/// The chain of app buffer `kind` (made if the rule has none yet).
+fn app_chain(chains: &mut Vec<Building>, kind: Kind) -> usize {
+    match chains.iter().position(|c| c.app == Some(kind)) {
+        Some(i) => i,
+        None => {
+            chains.push(Building {
+                app: Some(kind),
+                ..Building::default()
+            });
+            chains.len() - 1
+        }
+    }
 }
 
 /// What a packet offers the engine.
@@ -441,6 +476,8 @@ pub struct PacketView<'a> {
     /// TCP: how far the client's and the server's streams have come
     /// (`stream_size`), once the session's SYNs are known.
     pub stream_sizes: Option<(u32, u32)>,
+    /// The flow's app-layer protocol, as far as it is known.
+    pub app_proto: AppProto,
 }
 
 impl EngineRule {
@@ -520,6 +557,7 @@ impl EngineRule {
         }
         let ok = self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
+            && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
             && content::matches_rule(
                 &self.contents,
@@ -543,6 +581,7 @@ impl EngineRule {
         // packet but a SYN before its address lists are looked at).
         self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
+            && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
             && self.header_checks.iter().all(|h| h.holds(p))
             && self.header_holds(p)
@@ -559,6 +598,25 @@ impl EngineRule {
                 let buf = h.buffer.bytes(&p.headers);
                 !buf.is_empty() && content::matches_with(&h.contents, &h.checks, cx, buf)
             })
+    }
+}
+
+impl EngineRule {
+    /// A transaction rule at `point`: its header in the direction it
+    /// names, and every app chain on the transaction in `bufs`.
+    pub fn holds_tx(
+        &self,
+        views: &app::TxViews<'_>,
+        point: Point,
+        cx: &mut Inspection,
+        bufs: &mut crate::applayer::http::detect::TxBuffers,
+        blocks: &crate::applayer::blocks::Blocks,
+    ) -> bool {
+        let p = views.for_rule(self.flow.to_server, point);
+        self.flow.established.is_none_or(|e| e == p.established)
+            && self.app_proto.is_none_or(|a| a == p.app_proto)
+            && self.header_holds(p)
+            && self.app.iter().all(|c| c.holds(cx, bufs, blocks))
     }
 }
 
@@ -625,8 +683,10 @@ pub fn compile_rule_with(
         "icmpv4" => ProtoMatch::Number(1),
         "icmpv6" => ProtoMatch::Number(58),
         "sctp" => ProtoMatch::Number(132),
+        "http" | "http1" => ProtoMatch::Number(6),
         other => return Err(format!("protocol {other} needs its app-layer parser")),
     };
+    let mut app_proto = AppProto::of_rule_proto(r.proto.as_str());
     let src = vars
         .addr_matcher(&r.src)
         .map_err(|e| format!("header: {e}"))?;
@@ -648,11 +708,12 @@ pub fn compile_rule_with(
     let mut cur = 0usize;
     let mut header_checks = Vec::new();
     let mut pcres = Vec::new();
-    let mut fast = None;
+    // A content moved to an app buffer by a modifier (`http_uri`): the
+    // next content starts on the payload again.
+    let mut legacy = false;
     let mut class = None;
     let mut priority = None;
     let mut threshold = None;
-    let mut fast_slice = None;
     let mut metadata: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flowbits = Vec::new();
     let mut flowints = Vec::new();
@@ -679,6 +740,86 @@ pub fn compile_rule_with(
             };
             continue;
         }
+        if let Some(kind) = Kind::of_sticky(k) {
+            cur = app_chain(&mut chains, kind);
+            legacy = false;
+            continue;
+        }
+        if k == "content" && legacy {
+            cur = 0;
+            legacy = false;
+        }
+        if let Some(kind) = Kind::of_modifier(k) {
+            // The content before it belongs to that buffer.
+            let from = cur;
+            let c = chains[from]
+                .contents
+                .pop()
+                .ok_or_else(|| format!("{k} without a content before it"))?;
+            let was_fast = chains[from].fast == Some(chains[from].contents.len());
+            if was_fast {
+                chains[from].fast = None;
+            }
+            let slice = if was_fast {
+                chains[from].fast_slice.take()
+            } else {
+                None
+            };
+            cur = app_chain(&mut chains, kind);
+            let to = &mut chains[cur];
+            to.contents.push(c);
+            if was_fast {
+                to.fast = Some(to.contents.len() - 1);
+                to.fast_slice = slice;
+            }
+            legacy = true;
+            continue;
+        }
+        if k == "uricontent" {
+            let c = parse_content(k, v).map_err(|e| e.to_string())?;
+            cur = app_chain(&mut chains, Kind::Uri);
+            chains[cur]
+                .contents
+                .push(ContentMatch::new(c.bytes, c.negated));
+            legacy = true;
+            continue;
+        }
+        if k == "urilen" {
+            let (n, which) = match v.split_once(',') {
+                Some((n, w)) => (n, w.trim()),
+                None => (v, "norm"),
+            };
+            let kind = match which {
+                "raw" => Kind::UriRaw,
+                "norm" => Kind::Uri,
+                _ => return Err(format!("urilen: `{v}`")),
+            };
+            let i = app_chain(&mut chains, kind);
+            chains[i].len.push(LenCheck::parse(k, n)?);
+            continue;
+        }
+        if k == "pcre" {
+            let (mut c, re, flag) = pcre::compile_on(v, cfg.pcre)?;
+            c.id = pcres.len() as u32;
+            pcres.push(re);
+            let at = match flag {
+                Some(f) => {
+                    let kind = Kind::of_pcre_flag(f).ok_or_else(|| format!("pcre: flag {f}"))?;
+                    app_chain(&mut chains, kind)
+                }
+                None => cur,
+            };
+            let n = chains[at].contents.len();
+            chains[at].checks.push((n, Check::Pcre(c)));
+            continue;
+        }
+        if k == "bsize" {
+            if chains[cur].app.is_none() {
+                return Err("bsize on a buffer that is not an app-layer buffer".into());
+            }
+            chains[cur].len.push(LenCheck::parse(k, v)?);
+            continue;
+        }
         if let Some(b) = HeaderBuffer::of_keyword(k) {
             cur = match chains.iter().position(|c| c.buffer == Some(b)) {
                 Some(i) => i,
@@ -693,10 +834,13 @@ pub fn compile_rule_with(
             continue;
         }
         let in_payload = cur == 0;
+        let in_app = chains[cur].app.is_some();
         let Building {
             contents,
             checks,
             names,
+            fast,
+            fast_slice,
             ..
         } = &mut chains[cur];
         let last = contents.last_mut();
@@ -745,7 +889,7 @@ pub fn compile_rule_with(
             }
             // The prefilter looks at payloads only: a header buffer's
             // content is confirmed, never prefiltered.
-            "fast_pattern" if !in_payload => {
+            "fast_pattern" if !in_payload && !in_app => {
                 if contents.is_empty() {
                     return Err(need_content());
                 }
@@ -754,7 +898,7 @@ pub fn compile_rule_with(
                 if contents.is_empty() {
                     return Err(need_content());
                 }
-                fast = Some(contents.len() - 1);
+                *fast = Some(contents.len() - 1);
                 if let Some((off, len)) = v.split_once(',') {
                     let n = |x: &str| x.trim().parse::<usize>().ok();
                     let (off, len) = n(off)
@@ -764,7 +908,7 @@ pub fn compile_rule_with(
                     if len == 0 || off + len > c.bytes.len() {
                         return Err("fast_pattern: offset,length outside its content".into());
                     }
-                    fast_slice = Some((off, len));
+                    *fast_slice = Some((off, len));
                 } else if o.value.is_some() && v != "only" {
                     return Err(format!("fast_pattern: `{v}`"));
                 }
@@ -789,12 +933,6 @@ pub fn compile_rule_with(
             "isdataat" | "byte_test" | "byte_jump" | "byte_extract" | "byte_math" => {
                 let check = ByteCheck::parse(k, v, names)?;
                 checks.push((contents.len(), Check::Bytes(check)));
-            }
-            "pcre" => {
-                let (mut c, re) = pcre::compile(o.value.as_deref().unwrap_or(""), cfg.pcre)?;
-                c.id = pcres.len() as u32;
-                pcres.push(re);
-                checks.push((contents.len(), Check::Pcre(c)));
             }
             "flowbits" => match Flowbit::parse(v)? {
                 Some(f) => flowbits.push(f),
@@ -845,7 +983,26 @@ pub fn compile_rule_with(
     let class_priority = class_info.map(|k| k.priority);
     let mut header_chains = Vec::new();
     let mut b64 = None;
+    let mut app = Vec::new();
+    let mut app_fast_mark = None;
     for b in chains.drain(1..) {
+        if let Some(kind) = b.app {
+            let (mut contents, mut checks) = (b.contents, b.checks);
+            content::link(&mut contents, &mut checks);
+            if let Some(f) = b.fast {
+                if contents[f].negated {
+                    return Err("fast_pattern on a negated content".into());
+                }
+                app_fast_mark = Some((app.len(), f, b.fast_slice));
+            }
+            app.push(AppChain {
+                buffer: Buffer::new(kind, flow.to_server),
+                contents,
+                checks,
+                len: b.len,
+            });
+            continue;
+        }
         if b.base64 {
             let (mut contents, mut checks) = (b.contents, b.checks);
             content::link(&mut contents, &mut checks);
@@ -863,8 +1020,48 @@ pub fn compile_rule_with(
     let Building {
         mut contents,
         mut checks,
+        fast,
+        fast_slice,
         ..
     } = chains.pop().unwrap_or_default();
+    // App-layer buffers make a transaction rule (of HTTP, the one parser
+    // today, unless the header named another protocol).
+    let mut point = Point::RequestHeaders;
+    let mut app_fast = None;
+    let mut app_fast_slice = None;
+    if !app.is_empty() {
+        match app_proto {
+            None if matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any) => {
+                app_proto = Some(AppProto::Http)
+            }
+            Some(AppProto::Http) => {}
+            _ => return Err("http buffers in a rule of another protocol".into()),
+        }
+        if !contents.is_empty() || !checks.is_empty() || b64.is_some() {
+            return Err("payload content beside app-layer buffers".into());
+        }
+        if dsize.is_some() || !header_checks.is_empty() || !header_chains.is_empty() {
+            return Err("packet conditions beside app-layer buffers".into());
+        }
+        point = app.iter().map(|c| c.buffer.point()).max().unwrap_or(point);
+        (app_fast, app_fast_slice) = match app_fast_mark {
+            Some((ci, f, slice)) => (Some((ci, f)), slice),
+            None => (
+                app.iter()
+                    .enumerate()
+                    .flat_map(|(ci, c)| {
+                        c.contents
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, x)| !x.negated)
+                            .map(move |(i, x)| (ci, i, x.bytes.len()))
+                    })
+                    .max_by_key(|&(ci, i, n)| (n, std::cmp::Reverse((ci, i))))
+                    .map(|(ci, i, _)| (ci, i)),
+                None,
+            ),
+        };
+    }
     // base64_decode ends the payload's chain: the decoded data decides.
     let decodes = checks
         .iter()
@@ -905,7 +1102,8 @@ pub fn compile_rule_with(
         flow.stream = Some(true);
     }
     let stream = proto == ProtoMatch::Number(6)
-        && matches!(r.proto.as_str(), "tcp" | "tcp-stream")
+        && matches!(r.proto.as_str(), "tcp" | "tcp-stream" | "http" | "http1")
+        && app.is_empty()
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
@@ -962,6 +1160,11 @@ pub fn compile_rule_with(
         xbits: xbit_opts,
         tag,
         noalert,
+        app_proto,
+        app,
+        point,
+        app_fast,
+        app_fast_slice,
     };
     Ok((rule, pcres))
 }
@@ -1001,6 +1204,8 @@ pub struct LoadReport {
     pub patterns: usize,
     /// Rules matched on the reassembled stream.
     pub stream_rules: usize,
+    /// Rules matched on app-layer transactions.
+    pub tx_rules: usize,
     pub compile_ms: f64,
     pub database_bytes: usize,
     /// Hyperscan stream state one reassembled direction needs.
@@ -1038,6 +1243,11 @@ pub struct Engine {
     pub config: DetectConfig,
     /// The xbits every worker shares.
     pub xbits: xbits::XbitTable,
+    /// Transaction rules' fast patterns, one database per buffer and
+    /// point.
+    pub tx_dbs: Vec<TxDb>,
+    /// Transaction rules without a fast pattern, by point.
+    pub tx_always: [Vec<u32>; 5],
     /// The rule tagged packets alert as, when a rule tags.
     pub tag_rule: Option<u32>,
 }
@@ -1068,6 +1278,10 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         noalert: false,
         header_checks: Vec::new(),
         stream: false,
+        app_proto: None,
+        app: Vec::new(),
+        app_fast: None,
+        app_fast_slice: None,
         ..any.clone()
     }
 }
@@ -1212,7 +1426,17 @@ impl Engine {
                     Ok((mut er, mut pcres)) => {
                         // Number its pcre expressions engine-wide.
                         let base = regexes.len() as u32;
-                        for (_, c) in &mut er.checks {
+                        let chains = er
+                            .checks
+                            .iter_mut()
+                            .chain(
+                                er.header_chains
+                                    .iter_mut()
+                                    .flat_map(|h| h.checks.iter_mut()),
+                            )
+                            .chain(er.b64.iter_mut().flat_map(|b| b.checks.iter_mut()))
+                            .chain(er.app.iter_mut().flat_map(|a| a.checks.iter_mut()));
+                        for (_, c) in chains {
                             if let Check::Pcre(p) = c {
                                 p.id += base;
                             }
@@ -1220,7 +1444,12 @@ impl Engine {
                         regexes.append(&mut pcres);
                         *report.by_action.entry(r.action.name().into()).or_default() += 1;
                         *report.by_proto.entry(r.proto.clone()).or_default() += 1;
-                        let buffer = if er.stream {
+                        for c in &er.app {
+                            *report.by_buffer.entry(c.buffer.name()).or_default() += 1;
+                        }
+                        let buffer = if !er.app.is_empty() {
+                            ""
+                        } else if er.stream {
                             "stream"
                         } else if er.contents.is_empty()
                             && er.checks.is_empty()
@@ -1230,7 +1459,9 @@ impl Engine {
                         } else {
                             "packet"
                         };
-                        *report.by_buffer.entry(buffer.into()).or_default() += 1;
+                        if !buffer.is_empty() {
+                            *report.by_buffer.entry(buffer.into()).or_default() += 1;
+                        }
                         rules.push(er);
                     }
                     Err(reason) => {
@@ -1317,7 +1548,39 @@ impl Engine {
         let mut stream_patterns = Vec::new();
         let mut always = Vec::new();
         let mut by_addr = AddrIndex::default();
+        let mut tx_patterns: BTreeMap<(Point, Buffer), Vec<Pattern>> = BTreeMap::new();
+        let mut tx_always: [Vec<u32>; 5] = Default::default();
         for (i, r) in rules.iter().enumerate() {
+            if !r.app.is_empty() {
+                match r.app_fast {
+                    Some((ci, f)) => {
+                        let chain = &r.app[ci];
+                        let c = &chain.contents[f];
+                        let bytes = match r.app_fast_slice {
+                            Some((off, len)) => &c.bytes[off..off + len],
+                            None => &c.bytes[..],
+                        };
+                        let flags = if c.nocase {
+                            CompileFlags::CASELESS
+                        } else {
+                            CompileFlags::empty()
+                        };
+                        let mut p = Pattern::with_flags(
+                            literal_regex(bytes),
+                            flags | CompileFlags::SINGLEMATCH,
+                        )
+                        .map_err(|e| format!("sid {}: {e}", r.sid))?;
+                        p.id = Some(i);
+                        tx_patterns
+                            .entry((r.point, chain.buffer))
+                            .or_default()
+                            .push(p);
+                    }
+                    None => tx_always[r.point as usize].push(i as u32),
+                }
+                report.tx_rules += 1;
+                continue;
+            }
             match r.fast {
                 Some(f) => {
                     let c = &r.contents[f];
@@ -1352,7 +1615,9 @@ impl Engine {
                 }
             }
         }
-        report.patterns = patterns.len() + stream_patterns.len();
+        report.patterns = patterns.len()
+            + stream_patterns.len()
+            + tx_patterns.values().map(Vec::len).sum::<usize>();
         report.without_prefilter = always.len();
         report.address_indexed = by_addr.len();
         let block = |pats: Vec<Pattern>| -> Result<Option<BlockDatabase>, String> {
@@ -1372,6 +1637,18 @@ impl Engine {
                 b
             })
             .collect();
+        let mut tx_dbs = Vec::with_capacity(tx_patterns.len());
+        for ((point, buffer), pats) in tx_patterns {
+            let rules = pats.len();
+            if let Some(db) = block(pats)? {
+                tx_dbs.push(TxDb {
+                    buffer,
+                    point,
+                    db,
+                    rules,
+                });
+            }
+        }
         let db = block(patterns)?;
         let stream_block = block(stream_block_pats)?;
         let stream_db: Option<StreamingDatabase> = if stream_patterns.is_empty() {
@@ -1387,6 +1664,10 @@ impl Engine {
             .iter()
             .filter_map(|d| d.as_ref()?.size().ok())
             .sum::<usize>()
+            + tx_dbs
+                .iter()
+                .filter_map(|t| t.db.size().ok())
+                .sum::<usize>()
             + stream_db.as_ref().and_then(|d| d.size().ok()).unwrap_or(0);
         report.stream_state_bytes = stream_db
             .as_ref()
@@ -1414,6 +1695,8 @@ impl Engine {
                 regexes,
                 config: *cfg,
                 xbits: xbit_table,
+                tx_dbs,
+                tx_always,
             },
             report,
         ))
@@ -1430,7 +1713,12 @@ impl Engine {
     pub fn scratch(&self) -> Result<Option<Scratch>, String> {
         let mut s: Option<Scratch> = None;
         let e = |e: hyperscan::Error| e.to_string();
-        for db in [&self.db, &self.stream_block].into_iter().flatten() {
+        let tx = self.tx_dbs.iter().map(|t| &t.db);
+        for db in [&self.db, &self.stream_block]
+            .into_iter()
+            .flatten()
+            .chain(tx)
+        {
             match &mut s {
                 None => s = Some(db.alloc_scratch().map_err(e)?),
                 Some(x) => {
@@ -1564,6 +1852,7 @@ mod tests {
             headers: Default::default(),
             vlan: &[],
             stream_sizes: None,
+            app_proto: crate::applayer::AppProto::Unknown,
         }
     }
 
@@ -1581,7 +1870,7 @@ alert tcp $HOME_NET any -> $EXTERNAL_NET any (msg:"TOLLGATE OpenAI key leaving";
 alert tcp any any -> any any (msg:"prompt injection"; content:"ignore"; nocase; content:"previous instructions"; nocase; distance:1; within:40; sid:9000002; rev:1;)
 alert tcp any any -> any any (msg:"tiny packet"; dsize:<4; sid:9000003; rev:1;)
 alert tcp any any -> any 80 (msg:"wrong port"; content:"sk-proj-"; sid:9000004; rev:1;)
-alert http any any -> any any (msg:"http"; content:"x"; sid:9000005; rev:1;)
+alert tls any any -> any any (msg:"tls"; content:"x"; sid:9000005; rev:1;)
 alert tcp any any -> any any (msg:"pcre"; content:"model"; pcre:"/^\s*=\s*(gpt|claude)-\d/R"; sid:9000006; rev:1;)
 alert tcp any any -> any any (msg:"ftp bounce"; content:"PORT"; ftpbounce; sid:9000008; rev:1;)
 alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
@@ -1595,7 +1884,7 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(r.errors.len(), 1, "the misspelt keyword does not parse");
         assert_eq!(r.skipped["ftpbounce"], 1);
         assert_eq!(r.pcre, 1);
-        assert_eq!(r.skipped["protocol http needs its app-layer parser"], 1);
+        assert_eq!(r.skipped["protocol tls needs its app-layer parser"], 1);
         assert_eq!(r.without_prefilter, 1);
         assert_eq!(r.patterns, 4);
         assert!(r.database_bytes > 0);

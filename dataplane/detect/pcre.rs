@@ -86,6 +86,15 @@ impl PcreCheck {
 /// Reads `pcre:"/EXPR/FLAGS"` (or `!"…"`) and compiles it under `limits`:
 /// the check (its `id` is the caller's to set) and the expression.
 pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String> {
+    match compile_on(v, limits)? {
+        (c, re, None) => Ok((c, re)),
+        (_, _, Some(f)) => Err(format!("pcre: flag {f} outside an app-layer rule")),
+    }
+}
+
+/// `compile`, also taking one app-layer buffer flag (`U`, `P`, `H` …):
+/// returned beside the check for the caller to place it.
+pub fn compile_on(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex, Option<char>), String> {
     let v = v.trim();
     let (negated, v) = match v.strip_prefix('!') {
         Some(r) => (true, r.trim()),
@@ -108,6 +117,9 @@ pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String
     let mut b = RegexBuilder::new();
     b.jit_if_available(true);
     let mut relative = false;
+    let mut buffer = None;
+    let mut anchored = false;
+    let mut ungreedy = false;
     for f in flags.chars() {
         match f {
             'i' => {
@@ -125,6 +137,14 @@ pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String
             'R' => relative = true,
             // rawbytes, and "don't use the configured match limits".
             'B' | 'O' => {}
+            'A' => anchored = true,
+            'G' => ungreedy = true,
+            'U' | 'I' | 'P' | 'Q' | 'H' | 'D' | 'M' | 'C' | 'S' | 'Y' | 'V' | 'W' | 'Z' => {
+                if buffer.is_some_and(|b| b != f) {
+                    return Err("pcre: two app-layer buffer flags".into());
+                }
+                buffer = Some(f);
+            }
             other => {
                 return Err(format!(
                     "pcre: flag {other} (an app-layer buffer or not evaluated yet)"
@@ -137,6 +157,15 @@ pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String
     // The limits go in front as PCRE2's own start-of-pattern items, which
     // hold under JIT too; an expression's own (*LIMIT_…) items, if any,
     // can only lower them.
+    // `A` anchors at the start of the search; `G` inverts greediness.
+    let expr = match (anchored, ungreedy) {
+        (false, false) => expr.to_string(),
+        (a, g) => format!(
+            "{}{}(?:{expr})",
+            if g { "(?U)" } else { "" },
+            if a { "\\G" } else { "" }
+        ),
+    };
     let bounded = format!(
         "(*LIMIT_MATCH={})(*LIMIT_DEPTH={}){expr}",
         limits.match_limit.max(1),
@@ -153,6 +182,7 @@ pub fn compile(v: &str, limits: PcreLimits) -> Result<(PcreCheck, Regex), String
             relative_next: false,
         },
         re,
+        buffer,
     ))
 }
 

@@ -225,6 +225,8 @@ pub struct FlowRecord {
     pub generation: u32,
     /// A rule alerted on it.
     pub alerted: bool,
+    /// Its application protocol, as the app layer found it.
+    pub app_proto: crate::applayer::AppProto,
     /// When it was logged: the worker's clock as it ended (capture time
     /// in a replay), EVE's `timestamp`.
     pub logged_ns: u64,
@@ -578,6 +580,7 @@ impl FlowTable {
                 None
             },
             vni: (f.key.vni != NO_VNI).then_some(f.key.vni),
+            app_proto: crate::applayer::AppProto::Unknown,
             bits: f.bits,
             generation: f.generation,
             alerted: f.alerted,

@@ -42,12 +42,11 @@
 
 pub mod checksum;
 pub mod policy;
-pub mod tls;
 
+use crate::applayer::tls::follower::{Run, TlsFollower, CLIENT_HELLO, SERVER_HELLO};
 pub use checksum::{ChecksumMode, Checksums, CHECKSUM_SAMPLE};
 use policy::{HostPolicies, OsPolicy, UrgentPolicy};
 use std::net::{IpAddr, Ipv4Addr};
-use tls::{Run, TlsFollower, CLIENT_HELLO, SERVER_HELLO};
 
 use crate::flow::tcp::Dir;
 

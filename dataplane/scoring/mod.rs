@@ -637,6 +637,7 @@ mod tests {
                 workers: 1,
                 reta_size: crate::rss::RETA_SIZE,
                 stream: Default::default(),
+                app: Default::default(),
                 checksum: Default::default(),
                 exception: Default::default(),
             },

@@ -84,6 +84,7 @@ impl Tuple {
             headers: Default::default(),
             vlan: &[],
             stream_sizes: None,
+            app_proto: crate::applayer::AppProto::Unknown,
         }
     }
 
@@ -109,6 +110,7 @@ impl Tuple {
     ) -> AlertRecord {
         AlertRecord {
             at: self.at(ts_ns, flow_id, worker),
+            tx: None,
             rule,
             blocked,
             flow,

@@ -3,13 +3,21 @@
 //! an IPS does with the packet.
 
 use super::*;
-/// What a stream event does to the matcher: new bytes are matched, a
-/// finished direction's state is let go. Returns whether a drop rule
-/// matched.
+use crate::applayer::{AppProto, Point};
+use crate::detect::app::TxViews;
+use crate::detect::matcher::match_tx;
+use crate::events::TxRef;
+
+/// What a stream event does: new bytes go to the app layer (whose
+/// transactions are matched at the points they reach) and to the stream
+/// rules; a finished direction's matching state is let go. Returns
+/// whether a drop rule matched.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn on_stream_event(
     ev: StreamEvent<'_>,
     rules: &mut Matcher,
+    app: Option<&mut AppLayer>,
+    slot: u32,
     tuple: &Tuple,
     tuple_dir: Dir,
     established: bool,
@@ -29,14 +37,38 @@ pub(super) fn on_stream_event(
             false
         }
         StreamEvent::Data(d) => {
+            let to_server = d.dir == Dir::ToServer;
             let t = if d.dir == tuple_dir {
                 *tuple
             } else {
                 tuple.reversed()
             }
-            .toward(d.dir == Dir::ToServer);
-            let view = t.view(d.dir == Dir::ToServer, established, d.window);
+            .toward(to_server);
             let (flow_id, ts) = ids;
+            let mut app_proto = AppProto::Unknown;
+            let mut tx_blocked = false;
+            if let Some(app) = app {
+                let at = d.base + d.new_from as u64;
+                let from_start = (d.base == 0).then_some(d.window);
+                let new = &d.window[d.new_from..];
+                let st = app.feed(slot, flow_id, to_server, new, at, from_start);
+                app_proto = app.proto(slot, flow_id);
+                if let Some(st) = st {
+                    let cx = TxCx {
+                        tuple: &t,
+                        to_server,
+                        established,
+                        app_proto,
+                        ids,
+                        snap,
+                    };
+                    tx_blocked = on_points(app, st, rules, &cx, bits, hits, out, counters, cfg);
+                }
+            }
+            let view = PacketView {
+                app_proto,
+                ..t.view(to_server, established, d.window)
+            };
             let alert = |rule, b, class: usize| {
                 counters.alerts += 1;
                 let a = t.alert(ts, flow_id, cfg.id, rule, b, snap);
@@ -45,18 +77,97 @@ pub(super) fn on_stream_event(
             };
             let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, alert);
             counters.flowbits_full += lost;
-            blocked
+            blocked || tx_blocked
         }
     }
+}
+
+/// What matching a transaction needs of the delivery that moved it on.
+pub(super) struct TxCx<'a> {
+    /// The delivery's tuple (its direction's).
+    pub(super) tuple: &'a Tuple,
+    pub(super) to_server: bool,
+    pub(super) established: bool,
+    pub(super) app_proto: AppProto,
+    pub(super) ids: (u64, u64),
+    pub(super) snap: Option<FlowSnap>,
+}
+
+/// Most points one delivery can move transactions through.
+const POINTS: usize = 4 * crate::applayer::http::state::MAX_TX + 8;
+
+/// The points transactions of parser slot `st` reached: rules on the
+/// buffers whole at each are matched on that transaction. Returns whether
+/// a drop rule matched.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn on_points(
+    app: &mut AppLayer,
+    st: u32,
+    rules: &mut Matcher,
+    cx: &TxCx<'_>,
+    bits: &mut FlowBits,
+    hits: &mut [u16; 4],
+    out: Out<'_>,
+    counters: &mut WorkerCounters,
+    cfg: &WorkerConfig,
+) -> bool {
+    let mut pts = [(0u8, Point::Complete); POINTS];
+    let n = app.points().len().min(POINTS);
+    pts[..n].copy_from_slice(&app.points()[..n]);
+    let client = cx.tuple.toward(cx.to_server);
+    let (to_server, to_client) = if cx.to_server {
+        (client, client.reversed().toward(false))
+    } else {
+        (client.reversed().toward(true), client)
+    };
+    let empty: &[u8] = &[];
+    let views = TxViews {
+        to_server: PacketView {
+            app_proto: cx.app_proto,
+            ..to_server.view(true, cx.established, empty)
+        },
+        to_client: PacketView {
+            app_proto: cx.app_proto,
+            ..to_client.view(false, cx.established, empty)
+        },
+    };
+    let (flow_id, ts) = cx.ids;
+    let mut blocked = false;
+    for &(slot, point) in &pts[..n] {
+        if point == Point::Complete {
+            continue;
+        }
+        let (bufs, blocks) = app.load(st, slot);
+        let tx = TxRef {
+            proto: cx.app_proto,
+            id: bufs.tx().id,
+        };
+        let alert = |rule, b, class: usize| {
+            counters.alerts += 1;
+            let mut a = cx.tuple.alert(ts, flow_id, cfg.id, rule, b, cx.snap);
+            a.tx = Some(tx);
+            out.emit(counters, Event::Alert(a));
+            hits[class] += 1;
+        };
+        let (b, lost) = match_tx(
+            rules, point, bufs, blocks, &views, cfg.mode, bits, cx.ids, alert,
+        );
+        counters.flowbits_full += lost;
+        blocked |= b;
+    }
+    app.done(st);
+    blocked
 }
 
 /// A flow ended: what its streams still hold is matched (each hole a gap),
 /// their sessions go back, its feature record goes to the scorer and its
 /// flow record out.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn flow_ended(
     r: &FlowRecord,
     stream: Option<&mut Reassembly>,
     rules: Option<&mut Matcher>,
+    mut app: Option<&mut AppLayer>,
     scoring: Option<&mut WorkerScoring>,
     events: &EventRings,
     counters: &mut WorkerCounters,
@@ -68,13 +179,15 @@ pub(super) fn flow_ended(
             events,
             wait: false,
         };
-        hits = flow_streams_end(r, re, rules, out, counters, cfg);
+        hits = flow_streams_end(r, re, rules, app.as_deref_mut(), out, counters, cfg);
     }
     if let Some(ws) = scoring {
         ws.ended(r, &hits, false, &mut counters.scoring);
     }
+    let app_proto = app.map_or(AppProto::Unknown, |a| a.release(r.slot, r.flow_id));
     let r = FlowRecord {
         alerted: r.alerted || hits != [0; 4],
+        app_proto,
         ..*r
     };
     offer(events, counters, &r);
@@ -94,6 +207,7 @@ pub(super) fn flow_streams_end(
     r: &FlowRecord,
     re: &mut Reassembly,
     rules: &mut Matcher,
+    mut app: Option<&mut AppLayer>,
     out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -109,6 +223,8 @@ pub(super) fn flow_streams_end(
         on_stream_event(
             ev,
             rules,
+            app.as_deref_mut(),
+            r.slot,
             &tuple,
             Dir::ToServer,
             established,
@@ -121,6 +237,22 @@ pub(super) fn flow_streams_end(
             cfg,
         );
     });
+    // The parser closes: transactions reach what they can and complete.
+    if let Some(app) = app {
+        if let Some(st) = app.close(r.slot, r.flow_id) {
+            let cx = TxCx {
+                tuple: &tuple,
+                to_server: true,
+                established,
+                app_proto: app.proto(r.slot, r.flow_id),
+                ids: (r.flow_id, r.end_ns),
+                snap: Some(r.snap()),
+            };
+            on_points(
+                app, st, rules, &cx, &mut bits, &mut hits, out, counters, cfg,
+            );
+        }
+    }
     hits
 }
 
@@ -130,6 +262,7 @@ pub(super) struct Inspector<'a> {
     pub(super) flows: &'a mut FlowTable,
     pub(super) rules: Option<&'a mut Matcher>,
     pub(super) stream: Option<&'a mut Reassembly>,
+    pub(super) app: Option<&'a mut AppLayer>,
     pub(super) checks: &'a mut PacketChecks,
     pub(super) scoring: Option<&'a mut WorkerScoring>,
     pub(super) events: &'a EventRings,
@@ -221,6 +354,7 @@ impl Inspector<'_> {
                 flows,
                 rules,
                 stream,
+                app,
                 scoring,
                 events,
                 counters,
@@ -232,6 +366,7 @@ impl Inspector<'_> {
                     r,
                     stream.as_deref_mut(),
                     rules.as_deref_mut(),
+                    app.as_deref_mut(),
                     scoring.as_deref_mut(),
                     events,
                     counters,
@@ -349,6 +484,7 @@ impl Inspector<'_> {
             flows,
             rules,
             stream,
+            app,
             checks,
             scoring,
             events,
@@ -389,6 +525,8 @@ impl Inspector<'_> {
                 stream_drop |= on_stream_event(
                     ev,
                     rules,
+                    app.as_deref_mut(),
+                    up.slot,
                     &tuple,
                     up.dir,
                     up.established,
@@ -466,6 +604,9 @@ impl Inspector<'_> {
                 } else {
                     None
                 },
+                app_proto: app
+                    .as_deref()
+                    .map_or(AppProto::Unknown, |a| a.proto(up.slot, up.flow_id)),
                 ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
             };
             let on_alert = |rule, blocked, class: usize| {

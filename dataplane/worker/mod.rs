@@ -7,6 +7,7 @@
 //! through a bounded ring with `try_send` (a full ring is counted, the worker
 //! never waits), and the clock is the packets' own, read once per burst.
 
+use crate::applayer::{AppConfig, AppLayer};
 use crate::decode::{
     addr_to_ip, decode, ipv4_checksum_ok, tcp_checksum_ok, DecodeAnomaly, DecodeError, Decoded,
     Network,
@@ -85,6 +86,8 @@ pub struct WorkerConfig {
     pub checksum: ChecksumMode,
     /// What an IPS does with traffic it cannot inspect whole.
     pub exception: ExceptionPolicy,
+    /// The app layer's limits (on: parsed when the streams are).
+    pub app: AppConfig,
 }
 
 /// Flows expired per burst at most, so a mass timeout is spread over bursts
@@ -108,8 +111,11 @@ pub struct Worker {
     /// Inline: fragments waiting for their datagram's verdict from the
     /// worker that owns its flow.
     held_frags: HeldFragments,
-    /// TCP reassembly, when some rule matches the stream.
+    /// TCP reassembly, when some rule matches the stream or the app layer
+    /// parses it.
     stream: Option<Reassembly>,
+    /// The app layer's parsers, fed by reassembly.
+    app: Option<AppLayer>,
     checks: PacketChecks,
     /// This worker's rings to and from the scorer, and its flows' feature
     /// accumulators.
@@ -140,6 +146,7 @@ impl Worker {
             held_frags: HeldFragments::new(),
             rules: None,
             stream: None,
+            app: None,
             checks: PacketChecks::new(cfg.checksum),
             scoring: None,
         }
@@ -156,10 +163,14 @@ impl Worker {
     pub fn with_engine(mut self, engine: Arc<Engine>) -> Result<Self, String> {
         let mut sessions = None;
         let state = StreamScanner::session_bytes(&engine)?;
-        if let Some(state) = state.filter(|_| self.cfg.stream.enabled) {
-            let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state);
-            sessions = Some(re.capacity());
+        let app = self.cfg.app.enabled;
+        if self.cfg.stream.enabled && (state.is_some() || app) {
+            let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state.unwrap_or(0));
+            sessions = state.map(|_| re.capacity());
             self.stream = Some(re);
+            if app {
+                self.app = Some(AppLayer::new(self.cfg.app, self.flows.capacity()));
+            }
         }
         self.rules = Some(Matcher::new(engine, sessions)?);
         Ok(self)
@@ -192,6 +203,9 @@ impl Worker {
         c.flows = self.flows.counters;
         c.flows_active = self.flows.active();
         c.frag = self.defrag.counters;
+        if let Some(a) = &self.app {
+            c.app = a.counters();
+        }
         if let Some(r) = &self.rules {
             c.alerts_thresholded = r.thresholds.suppressed;
             c.alerts_discarded = r.alerts_discarded;
@@ -284,6 +298,7 @@ impl Worker {
             held_frags,
             rules,
             stream,
+            app,
             checks,
             scoring,
             cfg,
@@ -306,6 +321,7 @@ impl Worker {
                 flows,
                 rules: rules.as_mut(),
                 stream: stream.as_mut(),
+                app: app.as_mut(),
                 checks,
                 scoring: scoring.as_mut(),
                 events,
@@ -414,6 +430,7 @@ impl Worker {
             now_ns,
             stream,
             rules,
+            app,
             scoring,
             cfg,
             ..
@@ -423,6 +440,7 @@ impl Worker {
                 r,
                 stream.as_mut(),
                 rules.as_mut(),
+                app.as_mut(),
                 scoring.as_mut(),
                 events,
                 counters,
@@ -442,6 +460,7 @@ impl Worker {
             counters,
             stream,
             rules,
+            app,
             scoring,
             cfg,
             ..
@@ -449,11 +468,16 @@ impl Worker {
         flows.flush(reason, &mut |r| {
             // What the streams still hold is matched first.
             let mut hits = [0u16; 4];
+            let mut r = *r;
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
                 // Shutdown: their alerts wait for room like the records.
                 let out = Out { events, wait: true };
-                hits = flow_streams_end(r, re, rules, out, counters, cfg);
+                hits = flow_streams_end(&r, re, rules, app.as_mut(), out, counters, cfg);
             }
+            if let Some(a) = app.as_mut() {
+                r.app_proto = a.release(r.slot, r.flow_id);
+            }
+            let r = &r;
             if let Some(ws) = scoring.as_mut() {
                 // The scorer is draining: waiting here loses nothing.
                 ws.ended(r, &hits, true, &mut counters.scoring);
@@ -485,6 +509,7 @@ mod tests {
             workers: 1,
             reta_size: crate::rss::RETA_SIZE,
             stream: StreamConfig::default(),
+            app: crate::applayer::AppConfig::default(),
             checksum: ChecksumMode::Auto,
             exception: ExceptionPolicy::Pass,
         }

@@ -1,0 +1,168 @@
+//! The EVE `http` object of a transaction, as Suricata's HTTP logger
+//! writes it (hostname, url, http_user_agent, http_content_type,
+//! http_refer, http_method, protocol, status, length, redirect; each only
+//! when the transaction has it). The worker packs the fields into a
+//! compact record (`pack`) that crosses to the EVE writer in its byte
+//! arena; the writer unpacks it (`unpack`) and writes JSON.
+
+use super::detect::{Buffer, Kind, TxBuffers};
+use super::state::flag;
+use crate::applayer::blocks::Blocks;
+
+/// The fields, in the order Suricata writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Hostname = 1,
+    Url,
+    UserAgent,
+    ContentType,
+    Refer,
+    Method,
+    Protocol,
+    Status,
+    Length,
+    Redirect,
+}
+
+impl Field {
+    pub const ALL: [Field; 10] = [
+        Field::Hostname,
+        Field::Url,
+        Field::UserAgent,
+        Field::ContentType,
+        Field::Refer,
+        Field::Method,
+        Field::Protocol,
+        Field::Status,
+        Field::Length,
+        Field::Redirect,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Hostname => "hostname",
+            Field::Url => "url",
+            Field::UserAgent => "http_user_agent",
+            Field::ContentType => "http_content_type",
+            Field::Refer => "http_refer",
+            Field::Method => "http_method",
+            Field::Protocol => "protocol",
+            Field::Status => "status",
+            Field::Length => "length",
+            Field::Redirect => "redirect",
+        }
+    }
+
+    /// Written as a JSON number.
+    pub fn numeric(self) -> bool {
+        matches!(self, Field::Status | Field::Length)
+    }
+}
+
+/// Longest value kept per field (a URL past it is cut, as Suricata's
+/// logger has no limit but a record must fit the arena).
+pub const MAX_VALUE: usize = 2048;
+
+/// Packs transaction `bufs`' logged fields into `out` (cleared first):
+/// per field its number, a two-byte length, the bytes.
+pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, out: &mut Vec<u8>) {
+    out.clear();
+    let mut put = |f: Field, v: &[u8]| {
+        let v = &v[..v.len().min(MAX_VALUE)];
+        out.push(f as u8);
+        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        out.extend_from_slice(v);
+    };
+    let req = |k| Buffer::new(k, Some(true));
+    let resp = |k| Buffer::new(k, Some(false));
+    let tx = *bufs.tx();
+    for (f, b) in [
+        (Field::Hostname, req(Kind::Host)),
+        (Field::Url, req(Kind::UriRaw)),
+        (Field::UserAgent, req(Kind::UserAgent)),
+        (Field::ContentType, resp(Kind::ContentType)),
+        (Field::Refer, req(Kind::Referer)),
+        (Field::Method, req(Kind::Method)),
+        (Field::Protocol, req(Kind::Protocol)),
+    ] {
+        if let Some(v) = bufs.get(blocks, b) {
+            // Suricata's content type stops at its parameters.
+            let v = if f == Field::ContentType {
+                let end = v.iter().position(|&c| c == b';').unwrap_or(v.len());
+                trim(&v[..end])
+            } else {
+                v
+            };
+            put(f, v);
+        }
+    }
+    if tx.has(flag::NO_REQUEST) {
+        if let Some(v) = bufs.get(blocks, resp(Kind::Protocol)) {
+            put(Field::Protocol, v);
+        }
+    }
+    if tx.status != 0 {
+        let mut n = itoa(u64::from(tx.status));
+        put(Field::Status, n.digits());
+    }
+    if tx.reached(crate::applayer::Point::ResponseHeaders) {
+        let mut n = itoa(tx.resp_body_len);
+        put(Field::Length, n.digits());
+    }
+    if let Some(v) = bufs.get(blocks, resp(Kind::Location)) {
+        put(Field::Redirect, v);
+    }
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |i| i + 1);
+    &b[s..e.max(s)]
+}
+
+/// A number's digits without an allocation.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn digits(&mut self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa(mut n: u64) -> Digits {
+    let mut d = Digits {
+        buf: [0; 20],
+        start: 20,
+    };
+    loop {
+        d.start -= 1;
+        d.buf[d.start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    d
+}
+
+/// The fields of a packed record, in order (a record cut short ends).
+pub fn unpack(rec: &[u8]) -> impl Iterator<Item = (Field, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let id = *rec.get(at)?;
+        let len = u16::from_le_bytes([*rec.get(at + 1)?, *rec.get(at + 2)?]) as usize;
+        let v = rec.get(at + 3..at + 3 + len)?;
+        at += 3 + len;
+        let f = Field::ALL.into_iter().find(|f| *f as u8 == id)?;
+        Some((f, v))
+    })
+}

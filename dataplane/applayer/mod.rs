@@ -1,0 +1,450 @@
+//! The app layer: what the reassembled bytes of a TCP connection say.
+//!
+//! A connection's protocol is found by content, on each direction's first
+//! bytes and on any port (`probe`); its parser is then fed each direction's
+//! bytes in order, hears about gaps, and is closed with the flow. Parser
+//! state lives in slots made at start-up, and variable-length data (heads,
+//! bodies) in a block store, both sized from `--applayer-memcap`: a flow
+//! that cannot get a slot is left to stream rules and counted, never
+//! dropped for it. Parsers report the points their transactions reach;
+//! the worker evaluates buffer rules and writes events at each.
+//!
+//! One folder per protocol, split as Suricata's `rust/src/<proto>/` is
+//! (parser, state, detect buffers, logger). HTTP/1.x parses today; TLS is
+//! recognised (its record follower keeps ciphertext out of stream rules).
+
+pub mod blocks;
+pub mod http;
+pub mod tls;
+
+use http::detect::TxBuffers;
+use http::state::HttpState;
+use http::{HttpConfig, HttpCounters, HttpCx};
+
+pub use http::parser::Probe;
+
+/// A connection's application protocol, as found by probing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
+pub enum AppProto {
+    /// Not known yet (or no data).
+    #[default]
+    Unknown,
+    Http,
+    Tls,
+    /// Probed, and no parser took it.
+    Failed,
+}
+
+impl AppProto {
+    pub const ALL: [AppProto; 4] = [
+        AppProto::Unknown,
+        AppProto::Http,
+        AppProto::Tls,
+        AppProto::Failed,
+    ];
+
+    /// The name EVE's `app_proto` gives it (Suricata's: `http` for
+    /// HTTP/1.x, `failed` when detection gave up).
+    pub fn name(self) -> &'static str {
+        match self {
+            AppProto::Unknown => "unknown",
+            AppProto::Http => "http",
+            AppProto::Tls => "tls",
+            AppProto::Failed => "failed",
+        }
+    }
+
+    /// A rule header's protocol keyword for an app-layer protocol.
+    pub fn of_rule_proto(p: &str) -> Option<AppProto> {
+        match p {
+            "http" | "http1" => Some(AppProto::Http),
+            "tls" | "ssl" => Some(AppProto::Tls),
+            _ => None,
+        }
+    }
+}
+
+/// Where a transaction stands: the points buffer rules are evaluated at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Point {
+    RequestHeaders = 0,
+    RequestBody = 1,
+    ResponseHeaders = 2,
+    ResponseBody = 3,
+    /// Both messages done (or the connection closed): logged, let go.
+    Complete = 4,
+}
+
+impl Point {
+    pub const ALL: [Point; 5] = [
+        Point::RequestHeaders,
+        Point::RequestBody,
+        Point::ResponseHeaders,
+        Point::ResponseBody,
+        Point::Complete,
+    ];
+}
+
+/// What a parser is asked to do with a connection. One implementation per
+/// protocol; `Cx` is what its connections share in one worker (a block
+/// store, decoders, counters, the points reached).
+pub trait Parser {
+    type Cx;
+    /// Whether a direction's first bytes are this protocol.
+    fn probe(to_server: bool, first: &[u8]) -> Probe;
+    /// The next bytes of one direction, in order.
+    fn parse(&mut self, cx: &mut Self::Cx, to_server: bool, data: &[u8]);
+    /// `len` bytes of one direction will never come.
+    fn gap(&mut self, cx: &mut Self::Cx, to_server: bool, len: u64);
+    /// The connection ended.
+    fn close(&mut self, cx: &mut Self::Cx);
+    /// Lets go of what finished transactions hold.
+    fn reap(&mut self, cx: &mut Self::Cx);
+    /// Back to empty, for the slot's next connection.
+    fn reset(&mut self, cx: &mut Self::Cx);
+}
+
+impl Parser for HttpState {
+    type Cx = HttpCx;
+    fn probe(to_server: bool, first: &[u8]) -> Probe {
+        // Line ends before a request are tolerated, as libhtp does.
+        let b = &first[first
+            .iter()
+            .position(|&c| c != b'\r' && c != b'\n')
+            .unwrap_or(first.len())..];
+        if b.is_empty() {
+            return Probe::More;
+        }
+        if to_server {
+            http::parser::looks_like_request(b)
+        } else {
+            http::parser::looks_like_response(b)
+        }
+    }
+    fn parse(&mut self, cx: &mut HttpCx, to_server: bool, data: &[u8]) {
+        HttpState::parse(self, cx, to_server, data)
+    }
+    fn gap(&mut self, cx: &mut HttpCx, to_server: bool, len: u64) {
+        HttpState::gap(self, cx, to_server, len)
+    }
+    fn close(&mut self, cx: &mut HttpCx) {
+        HttpState::close(self, cx)
+    }
+    fn reap(&mut self, cx: &mut HttpCx) {
+        HttpState::reap(self, cx)
+    }
+    fn reset(&mut self, cx: &mut HttpCx) {
+        HttpState::reset(self, cx)
+    }
+}
+
+/// `--applayer-memcap` and the protocols' own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppConfig {
+    pub enabled: bool,
+    /// Bytes per worker for parser slots and the block store.
+    pub memcap: usize,
+    pub http: HttpConfig,
+}
+
+/// Suricata's default app-layer HTTP memcap is unlimited; 64 MiB per
+/// worker holds thousands of concurrent HTTP connections with bodies.
+pub const MEMCAP: usize = 64 << 20;
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            enabled: true,
+            memcap: MEMCAP,
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// What the app layer saw in one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppCounters {
+    /// Connections by protocol found (`AppProto` order).
+    pub flows: [u64; 4],
+    /// Connections whose parser found no free slot (left to stream rules).
+    pub no_slot: u64,
+    pub http: HttpCounters,
+    /// Block store use at most, in bytes.
+    pub store_peak: u64,
+    pub store_bytes: u64,
+}
+
+impl AppCounters {
+    pub fn add(&mut self, o: &AppCounters) {
+        for (a, b) in self.flows.iter_mut().zip(o.flows) {
+            *a += b;
+        }
+        self.no_slot += o.no_slot;
+        self.http.add(&o.http);
+        self.store_peak += o.store_peak;
+        self.store_bytes += o.store_bytes;
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// What the app layer knows of one flow (by flow-table slot).
+#[derive(Debug, Clone, Copy)]
+struct FlowApp {
+    flow_id: u64,
+    proto: AppProto,
+    /// The parser slot, or NONE.
+    state: u32,
+    /// The stream offset each direction's next byte is expected at
+    /// (to server, to client).
+    next: [u64; 2],
+    /// Each direction's probe said no.
+    refused: [bool; 2],
+}
+
+impl Default for FlowApp {
+    fn default() -> Self {
+        FlowApp {
+            flow_id: u64::MAX,
+            proto: AppProto::Unknown,
+            state: NONE,
+            next: [0; 2],
+            refused: [false; 2],
+        }
+    }
+}
+
+/// One worker's app layer.
+#[derive(Debug)]
+pub struct AppLayer {
+    pub cfg: AppConfig,
+    pub http_cx: HttpCx,
+    http: Vec<HttpState>,
+    free: Vec<u32>,
+    flows: Vec<FlowApp>,
+    counters: AppCounters,
+    /// The buffers of the transaction being evaluated.
+    pub bufs: TxBuffers,
+}
+
+impl AppLayer {
+    /// Everything allocated here: slots for `flows` flow-table slots, the
+    /// parser slots and the block store out of the memcap.
+    pub fn new(cfg: AppConfig, flows: usize) -> AppLayer {
+        let slot = std::mem::size_of::<HttpState>();
+        // A quarter of the memcap for parser slots, the rest for data.
+        let slots = (cfg.memcap / 4 / slot).clamp(1, flows.max(1));
+        let store = cfg.memcap.saturating_sub(slots * slot);
+        AppLayer {
+            http_cx: HttpCx::new(cfg.http, store),
+            http: (0..slots).map(|_| HttpState::default()).collect(),
+            free: (0..slots as u32).rev().collect(),
+            flows: vec![FlowApp::default(); flows],
+            counters: AppCounters::default(),
+            bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit),
+            cfg,
+        }
+    }
+
+    pub fn counters(&self) -> AppCounters {
+        let mut c = self.counters;
+        c.http = self.http_cx.counters;
+        c.store_peak = (self.http_cx.blocks.peak * blocks::BLOCK) as u64;
+        c.store_bytes = (self.http_cx.blocks.capacity() * blocks::BLOCK) as u64;
+        c
+    }
+
+    /// The protocol of the flow in `slot` (Unknown for another flow).
+    pub fn proto(&self, slot: u32, flow_id: u64) -> AppProto {
+        match self.flows.get(slot as usize) {
+            Some(f) if f.flow_id == flow_id => f.proto,
+            _ => AppProto::Unknown,
+        }
+    }
+
+    fn flow(&mut self, slot: u32, flow_id: u64) -> Option<&mut FlowApp> {
+        let f = self.flows.get_mut(slot as usize)?;
+        if f.flow_id != flow_id {
+            // The slot's earlier flow ended without a close (not TCP …).
+            if f.state != NONE {
+                let st = f.state;
+                self.http[st as usize].reset(&mut self.http_cx);
+                self.free.push(st);
+            }
+            *f = FlowApp {
+                flow_id,
+                ..FlowApp::default()
+            };
+        }
+        Some(f)
+    }
+
+    /// New bytes of one direction: `data` starts at stream offset `at`;
+    /// `from_start` is the direction's bytes from offset 0 when they are
+    /// all still at hand (for a probe that needed more). Returns the
+    /// parser slot whose transactions reached points (`http_cx.out`), if
+    /// any; the caller handles them, then calls `done`.
+    pub fn feed(
+        &mut self,
+        slot: u32,
+        flow_id: u64,
+        to_server: bool,
+        data: &[u8],
+        at: u64,
+        from_start: Option<&[u8]>,
+    ) -> Option<u32> {
+        if !self.cfg.enabled {
+            return None;
+        }
+        self.http_cx.out.clear();
+        let d = usize::from(!to_server);
+        let f = *self.flow(slot, flow_id)?;
+        let mut data = data;
+        let mut at = at;
+        if f.proto == AppProto::Unknown {
+            let first = match from_start {
+                Some(b) => b,
+                None if at == 0 => data,
+                None => {
+                    // The start is gone: nothing to probe.
+                    self.set_proto(slot, AppProto::Failed);
+                    return None;
+                }
+            };
+            let http = HttpState::probe(to_server, first);
+            let tls = tls::probe(first);
+            match (http, tls) {
+                (Probe::Yes, _) => {
+                    if !self.start_http(slot) {
+                        return None;
+                    }
+                    // Parse this direction from its start.
+                    data = first;
+                    at = 0;
+                    let fl = &mut self.flows[slot as usize];
+                    fl.next[d] = 0;
+                    // The other direction's bytes so far were not parsed:
+                    // to its parser they are a gap.
+                    let lost = fl.next[1 - d];
+                    if lost > 0 {
+                        let st = fl.state;
+                        self.http[st as usize].gap(&mut self.http_cx, !to_server, lost);
+                    }
+                }
+                (_, Probe::Yes) => {
+                    self.set_proto(slot, AppProto::Tls);
+                    return None;
+                }
+                (Probe::More, _) | (_, Probe::More) => {
+                    self.flows[slot as usize].next[d] = at + data.len() as u64;
+                    return None;
+                }
+                _ => {
+                    let fl = &mut self.flows[slot as usize];
+                    fl.refused[d] = true;
+                    fl.next[d] = at + data.len() as u64;
+                    if fl.refused == [true, true] {
+                        self.set_proto(slot, AppProto::Failed);
+                    }
+                    return None;
+                }
+            }
+        }
+        let fl = &mut self.flows[slot as usize];
+        if fl.proto != AppProto::Http || fl.state == NONE {
+            return None;
+        }
+        let st = fl.state;
+        let expect = fl.next[d];
+        fl.next[d] = at + data.len() as u64;
+        let state = &mut self.http[st as usize];
+        if at > expect {
+            state.gap(&mut self.http_cx, to_server, at - expect);
+        }
+        // Bytes before what is expected were parsed already.
+        let skip = expect.saturating_sub(at).min(data.len() as u64) as usize;
+        state.parse(&mut self.http_cx, to_server, &data[skip..]);
+        (!self.http_cx.out.is_empty()).then_some(st)
+    }
+
+    fn set_proto(&mut self, slot: u32, p: AppProto) {
+        let f = &mut self.flows[slot as usize];
+        f.proto = p;
+        self.counters.flows[p as usize] += 1;
+    }
+
+    fn start_http(&mut self, slot: u32) -> bool {
+        self.set_proto(slot, AppProto::Http);
+        match self.free.pop() {
+            Some(st) => {
+                self.http[st as usize].reset(&mut self.http_cx);
+                self.flows[slot as usize].state = st;
+                true
+            }
+            None => {
+                self.counters.no_slot += 1;
+                false
+            }
+        }
+    }
+
+    /// The flow ended: its parser closes (its transactions reach their
+    /// last points; the caller handles them, then calls `done` and
+    /// `release`). Returns the parser slot if there are points.
+    pub fn close(&mut self, slot: u32, flow_id: u64) -> Option<u32> {
+        self.http_cx.out.clear();
+        let f = self.flows.get(slot as usize)?;
+        if f.flow_id != flow_id || f.state == NONE {
+            return None;
+        }
+        let st = f.state;
+        self.http[st as usize].close(&mut self.http_cx);
+        (!self.http_cx.out.is_empty()).then_some(st)
+    }
+
+    /// After the points of `feed` or `close` were handled: what finished
+    /// transactions hold goes back.
+    pub fn done(&mut self, st: u32) {
+        if let Some(s) = self.http.get_mut(st as usize) {
+            s.reap(&mut self.http_cx);
+        }
+        self.http_cx.out.clear();
+    }
+
+    /// The flow in `slot` is gone: its parser slot goes back.
+    pub fn release(&mut self, slot: u32, flow_id: u64) -> AppProto {
+        let Some(f) = self.flows.get_mut(slot as usize) else {
+            return AppProto::Unknown;
+        };
+        if f.flow_id != flow_id {
+            return AppProto::Unknown;
+        }
+        let p = f.proto;
+        if f.state != NONE {
+            let st = f.state;
+            self.http[st as usize].reset(&mut self.http_cx);
+            self.free.push(st);
+        }
+        *f = FlowApp::default();
+        p
+    }
+
+    /// Points reached by the last `feed` or `close`.
+    pub fn points(&self) -> &[(u8, Point)] {
+        &self.http_cx.out
+    }
+
+    /// Loads transaction `tx` of parser slot `st` into `bufs`, and gives
+    /// the block store its buffers read from.
+    pub fn load(&mut self, st: u32, tx: u8) -> (&mut TxBuffers, &blocks::Blocks) {
+        if let Some(s) = self.http.get(st as usize) {
+            self.bufs.start(s.tx(tx));
+        }
+        (&mut self.bufs, &self.http_cx.blocks)
+    }
+
+    /// The buffers loaded last, with the block store.
+    pub fn loaded(&mut self) -> (&mut TxBuffers, &blocks::Blocks) {
+        (&mut self.bufs, &self.http_cx.blocks)
+    }
+}

@@ -1,0 +1,151 @@
+//! Rules on app-layer buffers: a condition chain per buffer (`http.uri;
+//! content:…`), `bsize` and `urilen` on a buffer's length, and the
+//! per-buffer prefilter databases. A transaction is matched at each point
+//! it reaches: every buffer whole at that point is scanned once with the
+//! fast patterns of the rules evaluated there; each hit's rule is then
+//! confirmed with all its chains on the same transaction.
+
+use super::content::{Check, ContentMatch, Inspection};
+use super::{content, PacketView};
+use crate::applayer::blocks::Blocks;
+use crate::applayer::http::detect::{Buffer, TxBuffers};
+use crate::applayer::Point;
+use hyperscan::prelude::*;
+
+/// A comparison of a buffer's length: `bsize`, `urilen` (Suricata's
+/// unsigned-integer forms: `N`, `<N`, `>N`, `<=N`, `>=N`, `!N`, `A<>B`,
+/// the range exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LenCheck {
+    Eq(u64),
+    Ne(u64),
+    Lt(u64),
+    Le(u64),
+    Gt(u64),
+    Ge(u64),
+    Range(u64, u64),
+}
+
+impl LenCheck {
+    pub fn parse(k: &str, v: &str) -> Result<LenCheck, String> {
+        let v = v.trim();
+        let bad = || format!("{k}: `{v}`");
+        let n = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
+        if let Some((a, b)) = v.split_once("<>") {
+            let (a, b) = (n(a)?, n(b)?);
+            if a >= b {
+                return Err(bad());
+            }
+            return Ok(LenCheck::Range(a, b));
+        }
+        if let Some((a, b)) = v.split_once('-') {
+            // `bsize:A-B`, an older inclusive form.
+            let (a, b) = (n(a)?, n(b)?);
+            return Ok(LenCheck::Range(a.saturating_sub(1), b + 1));
+        }
+        for (p, f) in [
+            ("<=", LenCheck::Le as fn(u64) -> LenCheck),
+            (">=", LenCheck::Ge),
+            ("<", LenCheck::Lt),
+            (">", LenCheck::Gt),
+            ("!", LenCheck::Ne),
+            ("=", LenCheck::Eq),
+        ] {
+            if let Some(r) = v.strip_prefix(p) {
+                return Ok(f(n(r)?));
+            }
+        }
+        Ok(LenCheck::Eq(n(v)?))
+    }
+
+    pub fn holds(self, len: usize) -> bool {
+        let n = len as u64;
+        match self {
+            LenCheck::Eq(a) => n == a,
+            LenCheck::Ne(a) => n != a,
+            LenCheck::Lt(a) => n < a,
+            LenCheck::Le(a) => n <= a,
+            LenCheck::Gt(a) => n > a,
+            LenCheck::Ge(a) => n >= a,
+            LenCheck::Range(a, b) => n > a && n < b,
+        }
+    }
+}
+
+/// A rule's conditions on one app-layer buffer.
+#[derive(Debug, Clone)]
+pub struct AppChain {
+    pub buffer: Buffer,
+    pub contents: Vec<ContentMatch>,
+    pub checks: Vec<(usize, Check)>,
+    pub len: Vec<LenCheck>,
+}
+
+impl AppChain {
+    /// Whether the chain holds on the transaction in `bufs`; a buffer
+    /// the transaction lacks holds nothing.
+    pub fn holds(&self, cx: &mut Inspection, bufs: &mut TxBuffers, blocks: &Blocks) -> bool {
+        let Some(b) = bufs.get(blocks, self.buffer) else {
+            return false;
+        };
+        self.len.iter().all(|l| l.holds(b.len()))
+            && content::matches_with(&self.contents, &self.checks, cx, b)
+    }
+}
+
+/// The fast patterns of the rules evaluated at one point that sit in one
+/// buffer.
+pub struct TxDb {
+    pub buffer: Buffer,
+    pub point: Point,
+    pub db: BlockDatabase,
+    pub rules: usize,
+}
+
+impl std::fmt::Debug for TxDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TxDb({:?} at {:?}, {} rules)",
+            self.buffer, self.point, self.rules
+        )
+    }
+}
+
+/// The views a transaction's rules are confirmed with: its flow toward the
+/// server and toward the client.
+#[derive(Debug, Clone, Copy)]
+pub struct TxViews<'a> {
+    pub to_server: PacketView<'a>,
+    pub to_client: PacketView<'a>,
+}
+
+impl<'a> TxViews<'a> {
+    /// The view for a rule with direction `dir` evaluated at `point`
+    /// (unsaid: the direction the point belongs to).
+    pub fn for_rule(&self, dir: Option<bool>, point: Point) -> &PacketView<'a> {
+        let to_server = dir.unwrap_or(point <= Point::RequestBody);
+        if to_server {
+            &self.to_server
+        } else {
+            &self.to_client
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_checks_read_as_suricata_writes_them() {
+        let c = |v| LenCheck::parse("bsize", v).unwrap();
+        assert!(c("10").holds(10) && !c("10").holds(11));
+        assert!(c("<10").holds(9) && !c("<10").holds(10));
+        assert!(c(">=3").holds(3) && !c(">=3").holds(2));
+        assert!(c("5<>8").holds(6) && !c("5<>8").holds(5) && !c("5<>8").holds(8));
+        assert!(c("!4").holds(5) && !c("!4").holds(4));
+        assert!(LenCheck::parse("bsize", "8<>5").is_err());
+        assert!(LenCheck::parse("bsize", "x").is_err());
+    }
+}

@@ -1,0 +1,395 @@
+//! HTTP/1.x end to end: conversations built with the capture library,
+//! replayed through the binary with rules on `http.*` buffers; alerts
+//! (with their `tx_id`) and `http` events read from EVE, counters from the
+//! stats JSON. Each buffer has a capture that fires its rule and one that
+//! must not; the parser's hard cases (chunks, codings, pipelining, gaps,
+//! HEAD, bombs) each have their own.
+
+mod common;
+use common::{replay_events, Scratch};
+use serde_json::Value;
+use std::io::Write;
+use std::net::IpAddr;
+use tollgate::craft::{Capture, Route, Side, TcpConversation};
+
+const T0: u64 = 1_767_225_600_000_000_000;
+
+fn ip(a: &str) -> IpAddr {
+    a.parse().unwrap()
+}
+
+fn conv(port: u16) -> TcpConversation {
+    TcpConversation::new(Route::new(ip("10.1.0.5"), ip("203.0.113.9")), port, 80, T0)
+}
+
+/// One connection: each (request, response) in turn, `mss`-byte segments.
+fn exchange(port: u16, pairs: &[(&[u8], &[u8])], mss: usize) -> Capture {
+    let mut c = conv(port);
+    c.handshake();
+    for (req, resp) in pairs {
+        if !req.is_empty() {
+            c.send(Side::Client, req, mss);
+        }
+        if !resp.is_empty() {
+            c.send(Side::Server, resp, mss);
+        }
+    }
+    c.close(Side::Client);
+    let mut cap = Capture::new();
+    cap.extend(c.into_packets());
+    cap
+}
+
+/// Replays `cap` with `rules`; returns the alerts' sids (sorted), every
+/// event and the stats.
+fn run(cap: &Capture, rules: &str, extra: &[&str]) -> (Vec<u64>, Vec<Value>, Value) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("t")
+        .replace("::", "-");
+    let dir = Scratch::new(&format!("http-{name}"));
+    let r = dir.write("t.rules", rules.as_bytes());
+    let (events, st) = replay_events(&dir, cap, &r, extra);
+    let mut sids: Vec<u64> = alerts(&events)
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    sids.sort();
+    (sids, events, st)
+}
+
+fn alerts(events: &[Value]) -> impl Iterator<Item = &Value> {
+    events.iter().filter(|e| e["event_type"] == "alert")
+}
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn uri_method_and_host_rules_fire_on_their_request_and_not_on_another() {
+    let rules = r#"
+alert http any any -> any any (msg:"admin uri"; flow:established,to_server; http.uri; content:"/admin/login"; sid:1;)
+alert http any any -> any any (msg:"post"; flow:to_server; http.method; content:"POST"; sid:2;)
+alert http any any -> any any (msg:"host"; http.host; content:"api.openai.example"; bsize:18; sid:3;)
+"#;
+    let req =
+        b"POST /admin/login HTTP/1.1\r\nHost: API.OpenAI.example:8080\r\nContent-Length: 0\r\n\r\n";
+    let (sids, events, st) = run(&exchange(41000, &[(req, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1, 2, 3]);
+    for a in alerts(&events) {
+        assert_eq!(a["tx_id"], 0);
+        assert_eq!(a["app_proto"], "http");
+    }
+    assert_eq!(st["app_layer"]["flows"]["http"], 1);
+    let other = b"GET /index.html HTTP/1.1\r\nHost: example.org\r\n\r\n";
+    let (sids, _, _) = run(&exchange(41001, &[(other, OK)], 1460), rules, &[]);
+    assert!(sids.is_empty(), "{sids:?}");
+}
+
+/// A request and a response that carry something in every buffer.
+const RICH_REQ: &[u8] = b"POST /api/v1/chat%2Fcompletions?model=gpt HTTP/1.1\r\n\
+Host: llm.example.net:8443\r\n\
+User-Agent: agent-x/2.1\r\n\
+Cookie: session=abc123\r\n\
+Referer: http://portal.example.net/start\r\n\
+Accept: application/json\r\n\
+Accept-Encoding: gzip, br\r\n\
+Accept-Language: en-GB\r\n\
+Connection: keep-alive\r\n\
+Content-Type: application/json\r\n\
+Content-Length: 27\r\n\
+X-Tenant: blue-team\r\n\
+\r\n\
+{\"prompt\":\"summarise this\"}";
+
+const RICH_RESP: &[u8] = b"HTTP/1.1 302 Found Elsewhere\r\n\
+Server: nginx/1.25.3\r\n\
+Location: https://login.example.net/sso\r\n\
+Set-Cookie: track=zz9\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+Content-Length: 17\r\n\
+Connection: close\r\n\
+\r\n\
+<html>moved</html";
+
+const PLAIN_REQ: &[u8] = b"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n";
+const PLAIN_RESP: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+
+/// One rule per buffer (and per legacy modifier and pcre flag), each on a
+/// value only the rich exchange has.
+const BUFFER_RULES: &str = r#"
+alert http any any -> any any (msg:"uri"; flow:to_server; http.uri; content:"/api/v1/chat/completions?model=gpt"; bsize:34; sid:101;)
+alert http any any -> any any (msg:"uri.raw"; flow:to_server; http.uri.raw; content:"chat%2Fcompletions"; sid:102;)
+alert http any any -> any any (msg:"method"; flow:to_server; http.method; content:"POST"; sid:103;)
+alert http any any -> any any (msg:"request_line"; flow:to_server; http.request_line; content:"POST /api/v1/chat%2Fcompletions?model=gpt HTTP/1.1"; startswith; endswith; sid:104;)
+alert http any any -> any any (msg:"protocol"; flow:to_server; http.protocol; content:"HTTP/1.1"; sid:105;)
+alert http any any -> any any (msg:"host"; flow:to_server; http.host; content:"llm.example.net"; bsize:15; sid:106;)
+alert http any any -> any any (msg:"host.raw"; flow:to_server; http.host.raw; content:"llm.example.net:8443"; sid:107;)
+alert http any any -> any any (msg:"user_agent"; flow:to_server; http.user_agent; content:"agent-x/"; startswith; sid:108;)
+alert http any any -> any any (msg:"cookie"; flow:to_server; http.cookie; content:"session=abc123"; sid:109;)
+alert http any any -> any any (msg:"header"; flow:to_server; http.header; content:"X-Tenant|3a 20|blue-team|0d 0a|"; sid:110;)
+alert http any any -> any any (msg:"header without cookie"; flow:to_server; http.header; content:"Cookie"; sid:111;)
+alert http any any -> any any (msg:"header_names"; flow:to_server; http.header_names; content:"|0d 0a|Host|0d 0a|User-Agent|0d 0a|"; sid:112;)
+alert http any any -> any any (msg:"content_type"; flow:to_server; http.content_type; content:"application/json"; sid:113;)
+alert http any any -> any any (msg:"content_len"; flow:to_server; http.content_len; content:"27"; bsize:2; sid:114;)
+alert http any any -> any any (msg:"referer"; http.referer; content:"portal.example.net"; sid:115;)
+alert http any any -> any any (msg:"accept"; http.accept; content:"application/json"; sid:116;)
+alert http any any -> any any (msg:"accept_enc"; http.accept_enc; content:"br"; sid:117;)
+alert http any any -> any any (msg:"accept_lang"; http.accept_lang; content:"en-GB"; sid:118;)
+alert http any any -> any any (msg:"connection"; flow:to_server; http.connection; content:"keep-alive"; sid:119;)
+alert http any any -> any any (msg:"start"; flow:to_server; http.start; content:"HTTP/1.1|0d 0a|Host|3a 20|"; sid:120;)
+alert http any any -> any any (msg:"header.raw"; flow:to_server; http.header.raw; content:"Host: llm.example.net:8443|0d 0a|"; sid:121;)
+alert http any any -> any any (msg:"request_body"; http.request_body; content:"summarise this"; sid:122;)
+alert http any any -> any any (msg:"file.data to server"; flow:to_server; file.data; content:"prompt"; sid:123;)
+alert http any any -> any any (msg:"stat_code"; flow:to_client; http.stat_code; content:"302"; sid:130;)
+alert http any any -> any any (msg:"stat_msg"; flow:to_client; http.stat_msg; content:"Found Elsewhere"; sid:131;)
+alert http any any -> any any (msg:"response_line"; flow:to_client; http.response_line; content:"HTTP/1.1 302 Found Elsewhere"; bsize:28; sid:132;)
+alert http any any -> any any (msg:"location"; flow:to_client; http.location; content:"login.example.net/sso"; sid:133;)
+alert http any any -> any any (msg:"server"; flow:to_client; http.server; content:"nginx"; sid:134;)
+alert http any any -> any any (msg:"set-cookie"; flow:to_client; http.cookie; content:"track=zz9"; sid:135;)
+alert http any any -> any any (msg:"response header"; flow:to_client; http.header; content:"Server|3a 20|nginx"; sid:136;)
+alert http any any -> any any (msg:"response content_type"; flow:to_client; http.content_type; content:"text/html"; sid:137;)
+alert http any any -> any any (msg:"response_body"; flow:to_client; http.response_body; content:"moved"; sid:138;)
+alert http any any -> any any (msg:"file_data"; flow:to_client; file_data; content:"<html>"; sid:139;)
+alert http any any -> any any (msg:"response protocol"; flow:to_client; http.protocol; content:"HTTP/1.1"; sid:140;)
+alert http any any -> any any (msg:"method and status on one tx"; http.method; content:"POST"; http.stat_code; content:"302"; sid:141;)
+alert tcp any any -> any any (msg:"legacy uricontent"; flow:to_server; uricontent:"/api/v1/chat"; sid:150;)
+alert tcp any any -> any any (msg:"legacy modifiers"; flow:to_server; content:"POST"; http_method; content:"agent-x"; http_user_agent; content:"llm.example"; http_host; sid:151;)
+alert http any any -> any any (msg:"legacy server body"; flow:to_client; content:"moved"; http_server_body; content:"302"; http_stat_code; sid:152;)
+alert http any any -> any any (msg:"pcre U"; flow:to_server; pcre:"/^\/api\/v\d\/chat/U"; sid:160;)
+alert http any any -> any any (msg:"pcre V"; pcre:"/^agent-x\/\d/V"; sid:161;)
+alert http any any -> any any (msg:"pcre P"; pcre:"/\x22prompt\x22/P"; sid:162;)
+alert http any any -> any any (msg:"pcre S"; pcre:"/^30\d$/S"; sid:163;)
+alert http any any -> any any (msg:"urilen"; flow:to_server; urilen:>30; sid:164;)
+alert http any any -> any any (msg:"urilen raw"; flow:to_server; urilen:36,raw; sid:165;)
+"#;
+
+#[test]
+fn every_buffer_fires_on_the_exchange_that_has_it_and_not_on_one_that_does_not() {
+    // More rules match at once than Suricata's packet-alert-max logs.
+    let all = ["--packet-alert-max", "100"];
+    let (sids, events, _) = run(
+        &exchange(41010, &[(RICH_REQ, RICH_RESP)], 1460),
+        BUFFER_RULES,
+        &all,
+    );
+    let mut want: Vec<u64> = (101..=123)
+        .chain(130..=141)
+        .chain(150..=152)
+        .chain(160..=165)
+        .collect();
+    // http.header leaves the cookie out, as Suricata's does.
+    want.retain(|&s| s != 111);
+    assert_eq!(sids, want);
+    for a in alerts(&events) {
+        assert_eq!(a["tx_id"], 0, "{a}");
+    }
+    let (sids, _, _) = run(
+        &exchange(41011, &[(PLAIN_REQ, PLAIN_RESP)], 1460),
+        BUFFER_RULES,
+        &all,
+    );
+    assert!(sids.is_empty(), "{sids:?}");
+}
+
+#[test]
+fn a_request_cut_into_single_bytes_fires_the_same() {
+    let all = ["--packet-alert-max", "100"];
+    let whole = exchange(41012, &[(RICH_REQ, RICH_RESP)], 1460);
+    let (one, _, _) = run(&whole, BUFFER_RULES, &all);
+    let bytes = exchange(41013, &[(RICH_REQ, RICH_RESP)], 1);
+    let (sids, _, _) = run(&bytes, BUFFER_RULES, &all);
+    assert_eq!(sids, one);
+}
+
+#[test]
+fn a_pattern_across_a_chunk_boundary_is_found_in_the_body() {
+    let rules = r#"alert http any any -> any any (msg:"override"; flow:to_server; http.request_body; content:"ignore previous instructions"; sid:1;)"#;
+    let req = b"POST /v1/chat HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+10;ext=1\r\nplease ignore pr\r\nc\r\nevious instr\r\n7\r\nuctions\r\n0\r\nTrailer: x\r\n\r\n";
+    let (sids, _, st) = run(&exchange(41020, &[(req, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1]);
+    assert_eq!(st["app_layer"]["http"]["transactions"], 1);
+    // The chunk framing is not body: the same words with a size line in
+    // between are not the phrase.
+    let split = b"POST /v1/chat HTTP/1.1\r\nHost: a\r\n\r\nignore pr\r\n" as &[u8];
+    let (sids, _, _) = run(&exchange(41021, &[(split, OK)], 1460), rules, &[]);
+    assert!(sids.is_empty());
+}
+
+#[test]
+fn a_gzip_request_body_and_a_deflate_response_body_are_inspected_decoded() {
+    let rules = r#"
+alert http any any -> any any (msg:"prompt in gzip"; flow:to_server; http.request_body; content:"ignore previous instructions"; sid:1;)
+alert http any any -> any any (msg:"pickle in deflate"; flow:to_client; file.data; content:"|63|os|0a|system|0a|"; sid:2;)
+"#;
+    let body =
+        gzip(b"{\"messages\":[{\"role\":\"user\",\"content\":\"ignore previous instructions\"}]}");
+    let mut req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let pickle = deflate(b"\x80\x02cos\nsystem\n(S'id'\ntR.");
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: {}\r\n\r\n",
+        pickle.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&pickle);
+    let (sids, _, st) = run(&exchange(41030, &[(&req, &resp)], 7), rules, &[]);
+    assert_eq!(sids, vec![1, 2]);
+    assert!(
+        st["app_layer"]["http"]["bytes_decompressed"]
+            .as_u64()
+            .unwrap()
+            > 60
+    );
+    // Sent as they are, the coded bytes hold neither.
+    let raw = r#"
+alert tcp any any -> any any (msg:"raw"; content:"ignore previous"; sid:3;)
+alert tcp any any -> any any (msg:"raw"; content:"system"; sid:4;)
+"#;
+    let (sids, _, _) = run(&exchange(41031, &[(&req, &resp)], 1460), raw, &[]);
+    assert!(sids.is_empty());
+}
+
+#[test]
+fn a_percent_encoded_uri_is_normalised_and_the_raw_one_is_not() {
+    let rules = r#"
+alert http any any -> any any (msg:"traversal normalised"; http.uri; content:"/etc/passwd"; startswith; sid:1;)
+alert http any any -> any any (msg:"raw has no slash path"; http.uri.raw; content:"/etc/passwd"; sid:2;)
+alert http any any -> any any (msg:"raw keeps the escapes"; http.uri.raw; content:"%2e%2e"; sid:3;)
+"#;
+    let req = b"GET /static/%2e%2e/%2E%2E//etc/%70asswd HTTP/1.1\r\nHost: a\r\n\r\n";
+    let (sids, _, _) = run(&exchange(41040, &[(req, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1, 3]);
+}
+
+#[test]
+fn pipelined_requests_alert_with_their_own_tx_id() {
+    let rules = r#"
+alert http any any -> any any (msg:"second"; http.uri; content:"/two"; sid:2;)
+alert http any any -> any any (msg:"third's answer"; http.uri; content:"/three"; http.stat_code; content:"404"; sid:3;)
+"#;
+    let reqs = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\n\r\n";
+    let resps = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nbHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+    let (sids, events, st) = run(&exchange(41050, &[(reqs, resps)], 1460), rules, &[]);
+    assert_eq!(sids, vec![2, 3]);
+    let tx = |sid: u64| {
+        alerts(&events)
+            .find(|a| a["alert"]["signature_id"] == sid)
+            .unwrap()["tx_id"]
+            .clone()
+    };
+    assert_eq!(tx(2), 1);
+    assert_eq!(tx(3), 2);
+    assert_eq!(st["app_layer"]["http"]["transactions"], 3);
+}
+
+#[test]
+fn conditions_in_different_transactions_do_not_make_a_match() {
+    let rules = r#"alert http any any -> any any (msg:"uri and body"; http.uri; content:"/upload"; http.request_body; content:"secret-weights"; sid:1;)"#;
+    let both =
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 14\r\n\r\nsecret-weights" as &[u8];
+    let (sids, _, _) = run(&exchange(41060, &[(both, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1]);
+    let first = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" as &[u8];
+    let second =
+        b"POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 14\r\n\r\nsecret-weights" as &[u8];
+    let (sids, _, _) = run(
+        &exchange(41061, &[(first, OK), (second, OK)], 1460),
+        rules,
+        &[],
+    );
+    assert!(sids.is_empty(), "{sids:?}");
+}
+
+#[test]
+fn a_response_to_head_has_no_body_and_the_next_response_parses() {
+    let rules = r#"
+alert http any any -> any any (msg:"second answer"; http.uri; content:"/after"; http.stat_code; content:"201"; sid:1;)
+alert http any any -> any any (msg:"head body"; flow:to_client; file.data; content:"HTTP"; sid:2;)
+"#;
+    // The HEAD response says Content-Length: 50 but carries no body.
+    let head = b"HEAD /big HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let head_resp = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n" as &[u8];
+    let next = b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let next_resp = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n" as &[u8];
+    let (sids, events, _) = run(
+        &exchange(41070, &[(head, head_resp), (next, next_resp)], 1460),
+        rules,
+        &[],
+    );
+    assert_eq!(sids, vec![1]);
+    assert_eq!(alerts(&events).next().unwrap()["tx_id"], 1);
+}
+
+#[test]
+fn a_gap_inside_a_body_is_stepped_over_and_the_next_request_still_parses() {
+    let rules = r#"
+alert http any any -> any any (msg:"after the gap"; http.uri; content:"/next"; sid:1;)
+alert http any any -> any any (msg:"body head"; http.request_body; content:"AAAA"; sid:2;)
+"#;
+    let mut body = vec![b'A'; 3000];
+    body.extend(vec![b'B'; 3000]);
+    let mut req = b"POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 6000\r\n\r\n".to_vec();
+    let head_len = req.len();
+    req.extend_from_slice(&body);
+    let next = b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut c = conv(41080);
+    c.handshake();
+    // The body's middle 1,000 bytes never arrive; the receiver acks past
+    // them, so reassembly reports a gap.
+    let first = head_len + 2000;
+    let (sizes, order) = (vec![first, 1000, req.len() - first - 1000], vec![0, 2]);
+    c.send_segments(Side::Client, &req, &sizes, &order);
+    c.send(Side::Server, OK, 1460);
+    c.send(Side::Client, next, 1460);
+    c.send(Side::Server, OK, 1460);
+    c.close(Side::Client);
+    let mut cap = Capture::new();
+    cap.extend(c.into_packets());
+    let (sids, _, st) = run(&cap, rules, &[]);
+    assert_eq!(sids, vec![1, 2]);
+    assert!(st["app_layer"]["http"]["gaps"].as_u64().unwrap() >= 1);
+    assert_eq!(st["app_layer"]["http"]["transactions"], 2);
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_ratio_cap_and_is_counted() {
+    let rules = r#"alert http any any -> any any (msg:"zeros"; file.data; content:"|00 00 00 00|"; sid:1;)"#;
+    let bomb = gzip(&vec![0u8; 4 << 20]);
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&bomb);
+    let get = b"GET /model.bin HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let (sids, _, st) = run(&exchange(41090, &[(get, &resp)], 1460), rules, &[]);
+    // Inspected up to the cap: what was decoded before it still matches.
+    assert_eq!(sids, vec![1]);
+    let h = &st["app_layer"]["http"];
+    assert_eq!(h["decompress_ratio_cap"], 1);
+    assert!(h["bytes_decompressed"].as_u64().unwrap() < 1 << 20, "{h}");
+    // With a cap above the ratio, the body limit stops it instead.
+    let (_, _, st) = run(
+        &exchange(41091, &[(get, &resp)], 1460),
+        rules,
+        &["--http-decompress-ratio", "100000"],
+    );
+    assert_eq!(st["app_layer"]["http"]["decompress_ratio_cap"], 0);
+    assert_eq!(st["app_layer"]["http"]["body_limit"], 1);
+}
