@@ -11,7 +11,7 @@ use crate::decode::{addr_to_ip, Network, MAX_VLAN_TAGS};
 use crate::detect::{Engine, EngineRule};
 pub use crate::events::{
     eve_addr, format_timestamp, proto_name, AlertRecord, Anomaly, AnomalyRecord, Event, PktSrc,
-    ScoreAlert,
+    ScoreAlert, TextArena, TextRef, TxRecord,
 };
 use crate::flow::FlowRecord;
 pub use crate::flow::{EventTuple, FlowSnap};
@@ -154,6 +154,8 @@ struct EveAlert<'a> {
     tx_id: Option<u64>,
     alert: AlertSection<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<EveHttp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     flow: Option<AlertFlow>,
@@ -224,7 +226,19 @@ pub fn write_alert(
     rule: &EngineRule,
     style: &EveStyle,
 ) -> io::Result<()> {
+    write_alert_with(out, a, rule, None, style)
+}
+
+/// `write_alert`, with the `http` object of the alert's transaction.
+pub fn write_alert_with(
+    out: &mut impl Write,
+    a: &AlertRecord,
+    rule: &EngineRule,
+    http: Option<EveHttp>,
+    style: &EveStyle,
+) -> io::Result<()> {
     let ev = EveAlert {
+        http,
         head: EveHead {
             pkt_src: Some(a.at.pkt_src.name()),
             direction: a
@@ -249,6 +263,88 @@ pub fn write_alert(
         tollgate: style.extensions.then_some(Ours {
             worker: a.at.worker,
             vni: a.at.vni,
+        }),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+/// The EVE `http` object: Suricata's field names, each only when the
+/// transaction has it.
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+pub struct EveHttp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_refer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect: Option<String>,
+}
+
+impl EveHttp {
+    /// From a record the worker packed (`applayer::http::logger::pack`).
+    pub fn unpack(rec: &[u8]) -> EveHttp {
+        use crate::applayer::http::logger::{unpack, Field};
+        let mut h = EveHttp::default();
+        for (f, v) in unpack(rec) {
+            let text = || Some(String::from_utf8_lossy(v).into_owned());
+            let num = || std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
+            match f {
+                Field::Hostname => h.hostname = text(),
+                Field::Url => h.url = text(),
+                Field::UserAgent => h.http_user_agent = text(),
+                Field::ContentType => h.http_content_type = text(),
+                Field::Refer => h.http_refer = text(),
+                Field::Method => h.http_method = text(),
+                Field::Protocol => h.protocol = text(),
+                Field::Status => h.status = num(),
+                Field::Length => h.length = num(),
+                Field::Redirect => h.redirect = text(),
+            }
+        }
+        h
+    }
+}
+
+#[derive(Serialize)]
+struct EveTx<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    tx_id: u64,
+    http: EveHttp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
+}
+
+/// Writes a complete transaction as an EVE `http` event, as Suricata's
+/// HTTP logger does (from the client's side).
+pub fn write_tx(
+    out: &mut impl Write,
+    t: &TxRecord,
+    http: EveHttp,
+    style: &EveStyle,
+) -> io::Result<()> {
+    let ev = EveTx {
+        head: EveHead::styled("http", &t.at, style),
+        tx_id: t.tx.id,
+        http,
+        tollgate: style.extensions.then_some(Ours {
+            worker: t.at.worker,
+            vni: t.at.vni,
         }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -506,6 +602,8 @@ struct TopFeature {
 pub struct EveCounters {
     pub flow: u64,
     pub alert: u64,
+    /// App-layer transaction events (`http`).
+    pub tx: u64,
     pub anomaly: u64,
     pub engine: u64,
     pub stats: u64,
@@ -644,12 +742,29 @@ impl EveWriter {
         rings: Vec<Receiver<Event>>,
         engine: Option<Arc<Engine>>,
     ) -> io::Result<Self> {
+        EveWriter::spawn_with(out, rings, engine, Vec::new())
+    }
+
+    /// `spawn`, with the text arenas the rings' events name (by number).
+    pub fn spawn_with(
+        out: &EveOutput,
+        rings: Vec<Receiver<Event>>,
+        engine: Option<Arc<Engine>>,
+        texts: Vec<Arc<TextArena>>,
+    ) -> io::Result<Self> {
         let sink = Sink::open(&out.path)?;
         let (tx, rx) = crossbeam_channel::bounded::<String>(64);
         let out = out.clone();
         let handle = std::thread::Builder::new()
             .name("tollgate-eve".into())
-            .spawn(move || drain(sink, rings, rx, engine, &out))?;
+            .spawn(move || {
+                let mut w = Writing {
+                    engine,
+                    texts,
+                    buf: Vec::with_capacity(4096),
+                };
+                drain(sink, rings, rx, &mut w, &out)
+            })?;
         Ok(EveWriter {
             handle,
             lines: Some(tx),
@@ -671,10 +786,30 @@ impl EveWriter {
     }
 }
 
+/// What the writer reads events with: the rules (alerts name theirs by
+/// number) and the text arenas (transactions name their fields there).
+struct Writing {
+    engine: Option<Arc<Engine>>,
+    texts: Vec<Arc<TextArena>>,
+    buf: Vec<u8>,
+}
+
+impl Writing {
+    /// The text `r` names, copied out and let go in its arena.
+    fn text(&mut self, r: Option<TextRef>) -> Option<&[u8]> {
+        let r = r?;
+        let a = self.texts.get(usize::from(r.arena))?;
+        self.buf.clear();
+        a.read(r, &mut self.buf);
+        a.release(r);
+        Some(&self.buf)
+    }
+}
+
 fn write_event(
     out: &mut impl Write,
     ev: &Event,
-    engine: &Option<Arc<Engine>>,
+    w: &mut Writing,
     style: &EveStyle,
     c: &mut EveCounters,
 ) -> io::Result<()> {
@@ -684,10 +819,17 @@ fn write_event(
             c.flow += 1;
         }
         Event::Alert(a) => {
-            if let Some(rule) = engine.as_ref().and_then(|e| e.rules.get(a.rule as usize)) {
-                write_alert(out, a, rule, style)?;
+            let http = w.text(a.text).map(EveHttp::unpack);
+            let rule = w.engine.as_ref().and_then(|e| e.rules.get(a.rule as usize));
+            if let Some(rule) = rule {
+                write_alert_with(out, a, rule, http, style)?;
                 c.alert += 1;
             }
+        }
+        Event::Tx(t) => {
+            let http = w.text(t.text).map(EveHttp::unpack).unwrap_or_default();
+            write_tx(out, t, http, style)?;
+            c.tx += 1;
         }
         Event::Anomaly(a) => {
             write_anomaly(out, a, style)?;
@@ -766,7 +908,7 @@ fn drain(
     mut out: Sink,
     mut rings: Vec<Receiver<Event>>,
     lines: Receiver<String>,
-    engine: Option<Arc<Engine>>,
+    w: &mut Writing,
     cfg: &EveOutput,
 ) -> io::Result<EveCounters> {
     use std::sync::atomic::Ordering;
@@ -812,9 +954,7 @@ fn drain(
                     for _ in 0..r.len() {
                         let Ok(rec) = r.try_recv() else { break };
                         if failed.is_none() {
-                            if let Err(e) =
-                                write_event(&mut out, &rec, &engine, style, &mut counters)
-                            {
+                            if let Err(e) = write_event(&mut out, &rec, w, style, &mut counters) {
                                 failed = Some(e);
                             }
                         }
@@ -835,7 +975,7 @@ fn drain(
             Got::Event(i, Some(rec)) => {
                 let mut one = |rec: &Event| {
                     if failed.is_none() {
-                        if let Err(e) = write_event(&mut out, rec, &engine, style, &mut counters) {
+                        if let Err(e) = write_event(&mut out, rec, w, style, &mut counters) {
                             failed = Some(e);
                         }
                     }

@@ -7,6 +7,8 @@ use crate::decode::{addr_to_ip, IpProtocol, Network};
 use crate::flow::{EventTuple, FlowRecord, FlowSnap};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Features a model alert names as contributing most.
 pub const TOP: usize = 3;
@@ -39,6 +41,8 @@ pub enum Event {
     Anomaly(AnomalyRecord),
     /// A flow the scorer scored at or above its threshold.
     Score(ScoreAlert),
+    /// An app-layer transaction, complete (an EVE `http` event).
+    Tx(TxRecord),
     /// Alerts a worker lost to a full alert ring (written as an EVE
     /// `engine` warning, so the loss is seen where the alerts are read).
     AlertsLost {
@@ -139,12 +143,108 @@ pub struct TxRef {
     pub id: u64,
 }
 
+/// A complete transaction: the client's tuple, its id, its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxRecord {
+    pub at: EventTuple,
+    pub tx: TxRef,
+    pub text: Option<TextRef>,
+}
+
+/// Bytes in a text arena: which arena, where, how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRef {
+    pub arena: u16,
+    pub start: u64,
+    pub len: u32,
+}
+
+/// Variable-length bytes (URLs, host names) on their way from one worker
+/// to the EVE writer, beside the fixed-size events that name them: a ring
+/// of bytes made at start-up, written by the worker (`put`), read and let
+/// go by the writer in the order its ring delivers the events. Plain
+/// atomics, so no lock and nothing allocated per event; the ordering of
+/// the event ring itself publishes the bytes. A full arena refuses the
+/// bytes (the event goes without them, counted by the caller).
+#[derive(Debug)]
+pub struct TextArena {
+    words: Box<[AtomicU64]>,
+    /// Where the next bytes go (the worker's).
+    head: AtomicU64,
+    /// What the writer is done with.
+    tail: AtomicU64,
+}
+
+impl TextArena {
+    pub fn new(bytes: usize) -> TextArena {
+        let n = bytes.div_ceil(8).max(1);
+        TextArena {
+            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+        }
+    }
+
+    fn cap(&self) -> u64 {
+        self.words.len() as u64 * 8
+    }
+
+    /// Stores `data` (the worker); None when there is no room.
+    pub fn put(&self, arena: u16, data: &[u8]) -> Option<TextRef> {
+        let start = self.head.load(Ordering::Relaxed);
+        let end = start + (data.len() as u64).div_ceil(8) * 8;
+        if end - self.tail.load(Ordering::Acquire) > self.cap() {
+            return None;
+        }
+        let n = self.words.len() as u64;
+        for (i, chunk) in data.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            let at = (start / 8 + i as u64) % n;
+            self.words[at as usize].store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        self.head.store(end, Ordering::Relaxed);
+        Some(TextRef {
+            arena,
+            start,
+            len: data.len() as u32,
+        })
+    }
+
+    /// Appends the bytes of `r` to `out` (the writer).
+    pub fn read(&self, r: TextRef, out: &mut Vec<u8>) {
+        let n = self.words.len() as u64;
+        let mut left = r.len as usize;
+        let mut w = r.start / 8;
+        while left > 0 {
+            let b = self.words[(w % n) as usize]
+                .load(Ordering::Relaxed)
+                .to_le_bytes();
+            let k = left.min(8);
+            out.extend_from_slice(&b[..k]);
+            left -= k;
+            w += 1;
+        }
+    }
+
+    /// The writer is done with `r` and everything before it.
+    pub fn release(&self, r: TextRef) {
+        let end = r.start + u64::from(r.len).div_ceil(8) * 8;
+        self.tail.fetch_max(end, Ordering::Release);
+    }
+}
+
+/// Bytes of text arena per worker ring.
+pub const TEXT_ARENA: usize = 1 << 20;
+
 /// One rule match on one packet (or on a stream's new bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertRecord {
     pub at: EventTuple,
     /// The transaction it matched on (an app-layer rule), if any.
     pub tx: Option<TxRef>,
+    /// That transaction's logged fields (the alert's `http` object).
+    pub text: Option<TextRef>,
     /// Index of the rule in the engine.
     pub rule: u32,
     /// The packet was dropped (IPS and a drop or reject rule).
@@ -234,6 +334,8 @@ pub const ALERT_RING: usize = 16_384;
 pub struct EventRings {
     records: Option<Sender<Event>>,
     alerts: Option<Sender<Event>>,
+    /// Text arenas beside the record and alert rings, and their numbers.
+    texts: [Option<(u16, Arc<TextArena>)>; 2],
     worker: u16,
     /// Alerts lost to a full ring, not yet reported.
     unreported: Cell<u64>,
@@ -258,18 +360,43 @@ impl EventRings {
     }
 
     /// Rings for `workers` workers: each a record ring of `records` events
-    /// and an alert ring of `ALERT_RING`; the receivers go to the writer.
-    pub fn for_workers(workers: usize, records: usize) -> (Vec<EventRings>, Vec<Receiver<Event>>) {
+    /// and an alert ring of `ALERT_RING`, each with a text arena; the
+    /// receivers and the arenas (numbered by their place) go to the
+    /// writer.
+    pub fn for_workers(
+        workers: usize,
+        records: usize,
+    ) -> (Vec<EventRings>, Vec<Receiver<Event>>, Vec<Arc<TextArena>>) {
         let mut rings = Vec::with_capacity(workers);
         let mut rxs = Vec::with_capacity(2 * workers);
+        let mut arenas = Vec::with_capacity(2 * workers);
         for _ in 0..workers {
             let (rtx, rrx) = bounded(records);
             let (atx, arx) = bounded(ALERT_RING);
-            rings.push(EventRings::split(rtx, atx));
+            let mut r = EventRings::split(rtx, atx);
+            for slot in &mut r.texts {
+                let a = Arc::new(TextArena::new(TEXT_ARENA));
+                *slot = Some((arenas.len() as u16, Arc::clone(&a)));
+                arenas.push(a);
+            }
+            rings.push(r);
             rxs.push(rrx);
             rxs.push(arx);
         }
-        (rings, rxs)
+        (rings, rxs, arenas)
+    }
+
+    /// Whether events go anywhere (else nothing need be prepared for them).
+    pub fn live(&self) -> bool {
+        self.records.is_some() || self.alerts.is_some()
+    }
+
+    /// Stores text for an event bound for the alert ring (`alert`) or the
+    /// record ring; None when there is no arena or no room.
+    pub fn text(&self, alert: bool, data: &[u8]) -> Option<TextRef> {
+        let i = usize::from(alert && self.alerts.is_some());
+        let (id, a) = self.texts[i].as_ref()?;
+        a.put(*id, data)
     }
 
     pub fn set_worker(&mut self, worker: u16) {

@@ -80,14 +80,14 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
     let mut scorer_events = None;
     let (rings, eve) = match spec.eve {
         Some(path) => {
-            let (rings, mut rxs) = EventRings::for_workers(n, event_ring);
+            let (rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
             if scoring {
                 let (tx, rx) = bounded(event_ring);
                 scorer_events = Some(tx);
                 rxs.push(rx);
             }
             let out = spec.eve_settings.output(path, spec.sources.clone());
-            let w = EveWriter::spawn(&out, rxs, spec.engine.cloned())
+            let w = EveWriter::spawn_with(&out, rxs, spec.engine.cloned(), texts)
                 .map_err(|e| BuildError::Eve(path.to_path_buf(), e))?;
             (rings, Some(w))
         }

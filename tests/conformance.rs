@@ -36,12 +36,12 @@ const PASSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/pa
 
 /// The EVE event types Tollgate writes; a check on any other is a check
 /// on a part not built yet.
-const WRITTEN: [&str; 5] = ["flow", "alert", "anomaly", "engine", "stats"];
+const WRITTEN: [&str; 6] = ["flow", "alert", "anomaly", "engine", "stats", "http"];
 
 /// EVE fields (and objects) Tollgate does not write yet: a check on their
 /// value is a check on a part not built (payload logging, tunnel and
 /// Ethernet objects, verdicts, app-layer transaction ids …).
-const NOT_WRITTEN: [&str; 13] = [
+const NOT_WRITTEN: [&str; 11] = [
     "payload",
     "payload_printable",
     "packet",
@@ -51,8 +51,6 @@ const NOT_WRITTEN: [&str; 13] = [
     "tunnel",
     "in_iface",
     "verdict",
-    "tx_id",
-    "app_proto",
     "alert.rule",
     "files",
 ];
@@ -627,6 +625,16 @@ fn map_setting(key: &str, value: &Yaml, flags: &mut Flags) -> Result<(), String>
             if order != ["pass", "drop", "reject", "alert"] {
                 return Err(format!("action-order {}", order.join(",")));
             }
+        }
+        "app-layer.protocols.http.libhtp.default-config.request-body-limit"
+        | "app-layer.protocols.http.libhtp.default-config.response-body-limit" => {
+            // One limit here for both directions; 0 is Suricata's "none".
+            let n = if text == "0" {
+                "64MiB".to_string()
+            } else {
+                size(&text)
+            };
+            flags.push("--http-body-limit", n)
         }
         "vlan.use-for-tracking" | "decoder.vxlan.enabled" if is(true) => {}
         "stream.inline" if is(false) => {}

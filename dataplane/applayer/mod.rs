@@ -225,6 +225,8 @@ pub struct AppLayer {
     counters: AppCounters,
     /// The buffers of the transaction being evaluated.
     pub bufs: TxBuffers,
+    /// Room for a transaction's logged fields.
+    pub log_buf: Vec<u8>,
 }
 
 impl AppLayer {
@@ -242,6 +244,7 @@ impl AppLayer {
             flows: vec![FlowApp::default(); flows],
             counters: AppCounters::default(),
             bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit),
+            log_buf: Vec::with_capacity(16 * 1024),
             cfg,
         }
     }
@@ -321,15 +324,10 @@ impl AppLayer {
                     // Parse this direction from its start.
                     data = first;
                     at = 0;
-                    let fl = &mut self.flows[slot as usize];
-                    fl.next[d] = 0;
-                    // The other direction's bytes so far were not parsed:
-                    // to its parser they are a gap.
-                    let lost = fl.next[1 - d];
-                    if lost > 0 {
-                        let st = fl.state;
-                        self.http[st as usize].gap(&mut self.http_cx, !to_server, lost);
-                    }
+                    // Both directions parse from their start (the other
+                    // one's first bytes, if any came, with its next ones:
+                    // they are still in its window, or else a gap then).
+                    self.flows[slot as usize].next = [0, 0];
                 }
                 (_, Probe::Yes) => {
                     self.set_proto(slot, AppProto::Tls);
@@ -356,6 +354,12 @@ impl AppLayer {
         }
         let st = fl.state;
         let expect = fl.next[d];
+        // Bytes before these not parsed yet but still at hand (delivered
+        // before the protocol was known): parsed now, no gap.
+        if let Some(all) = from_start.filter(|a| at > expect && a.len() as u64 >= at) {
+            data = &all[expect as usize..];
+            at = expect;
+        }
         fl.next[d] = at + data.len() as u64;
         let state = &mut self.http[st as usize];
         if at > expect {
@@ -443,8 +447,10 @@ impl AppLayer {
         (&mut self.bufs, &self.http_cx.blocks)
     }
 
-    /// The buffers loaded last, with the block store.
-    pub fn loaded(&mut self) -> (&mut TxBuffers, &blocks::Blocks) {
-        (&mut self.bufs, &self.http_cx.blocks)
+    /// The logged fields of the transaction loaded last (EVE's `http`
+    /// object), packed.
+    pub fn log_record(&mut self) -> &[u8] {
+        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, &mut self.log_buf);
+        &self.log_buf
     }
 }

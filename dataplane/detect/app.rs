@@ -5,7 +5,8 @@
 //! fast patterns of the rules evaluated there; each hit's rule is then
 //! confirmed with all its chains on the same transaction.
 
-use super::content::{Check, ContentMatch, Inspection};
+use super::content::{Base64Chain, Check, ContentMatch, Inspection};
+use super::transform::{Room, Transform};
 use super::{content, PacketView};
 use crate::applayer::blocks::Blocks;
 use crate::applayer::http::detect::{Buffer, TxBuffers};
@@ -76,20 +77,64 @@ impl LenCheck {
 #[derive(Debug, Clone)]
 pub struct AppChain {
     pub buffer: Buffer,
+    /// Applied to the buffer, in order, before anything looks at it.
+    pub transforms: Vec<Transform>,
     pub contents: Vec<ContentMatch>,
     pub checks: Vec<(usize, Check)>,
     pub len: Vec<LenCheck>,
+    /// `absent`: Some(false) the buffer must be absent; Some(true)
+    /// (`absent: or_else`) absent, or else the chain holds on it.
+    pub absent: Option<bool>,
+    /// The `base64_data` chain its `base64_decode` hands over to.
+    pub b64: Option<Base64Chain>,
 }
 
 impl AppChain {
-    /// Whether the chain holds on the transaction in `bufs`; a buffer
-    /// the transaction lacks holds nothing.
-    pub fn holds(&self, cx: &mut Inspection, bufs: &mut TxBuffers, blocks: &Blocks) -> bool {
-        let Some(b) = bufs.get(blocks, self.buffer) else {
-            return false;
+    /// Whether the chain holds on the transaction in `bufs`. A buffer the
+    /// transaction lacks holds nothing (unless the chain asks for it to be
+    /// absent); a buffer with instances (`http.request_header`) holds
+    /// when one instance does.
+    pub fn holds(
+        &self,
+        cx: &mut Inspection,
+        room: &mut Room,
+        bufs: &mut TxBuffers,
+        blocks: &Blocks,
+    ) -> bool {
+        if self.buffer.kind.multi() {
+            let mut any = false;
+            let present = bufs.each_instance(blocks, self.buffer, |b| {
+                any = any || self.holds_on(cx, room, b);
+                !any
+            });
+            return match (present, self.absent) {
+                (false, Some(_)) => true,
+                (false, None) | (true, Some(false)) => false,
+                (true, _) => any,
+            };
+        }
+        match (bufs.get(blocks, self.buffer), self.absent) {
+            (None, Some(_)) => true,
+            (None, None) | (Some(_), Some(false)) => false,
+            (Some(b), _) => self.holds_on(cx, room, b),
+        }
+    }
+
+    fn holds_on(&self, cx: &mut Inspection, room: &mut Room, b: &[u8]) -> bool {
+        let b = if self.transforms.is_empty() {
+            b
+        } else {
+            room.apply(&self.transforms, b)
         };
         self.len.iter().all(|l| l.holds(b.len()))
-            && content::matches_with(&self.contents, &self.checks, cx, b)
+            && content::matches_rule(&self.contents, &self.checks, self.b64.as_ref(), cx, b, 0)
+    }
+
+    /// Whether a content of this chain can stand for the rule in the
+    /// prefilter: not when the buffer is transformed first or may be
+    /// absent.
+    pub fn prefilters(&self) -> bool {
+        self.transforms.is_empty() && self.absent.is_none()
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Matcher {
     /// A rule with `tag:session` matched: the flow's next packets are to
     /// be tagged (taken by the packet's inspection).
     pub tag_request: Option<TagSpec>,
+    /// Room for buffer transforms.
+    pub room: super::transform::Room,
 }
 
 impl Matcher {
@@ -80,6 +82,7 @@ impl Matcher {
             epoch: 0,
             alerts_discarded: 0,
             tag_request: None,
+            room: Default::default(),
             engine,
         })
     }
@@ -274,10 +277,11 @@ pub fn match_tx(
         inspection,
         cands,
         tries,
+        room,
         ..
     } = rules;
     for &i in &engine.tx_always[point as usize] {
-        if engine.rules[i as usize].holds_tx(views, point, inspection, bufs, blocks) {
+        if engine.rules[i as usize].holds_tx(views, point, inspection, room, bufs, blocks) {
             cands.push(i);
         }
     }
@@ -292,7 +296,7 @@ pub fn match_tx(
                 Matching::Continue
             });
             for &(i, _) in tries.iter() {
-                if engine.rules[i as usize].holds_tx(views, point, inspection, bufs, blocks) {
+                if engine.rules[i as usize].holds_tx(views, point, inspection, room, bufs, blocks) {
                     cands.push(i);
                 }
             }

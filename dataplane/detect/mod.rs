@@ -18,6 +18,7 @@ pub mod matcher;
 pub mod pcre;
 pub mod stream;
 pub mod threshold;
+pub mod transform;
 pub mod xbits;
 
 use crate::applayer::http::detect::{Buffer, Kind};
@@ -429,6 +430,8 @@ struct Building {
     /// the rule's direction).
     app: Option<Kind>,
     len: Vec<LenCheck>,
+    transforms: Vec<transform::Transform>,
+    absent: Option<bool>,
     /// The content marked `fast_pattern`, and its offset,length.
     fast: Option<usize>,
     fast_slice: Option<(usize, usize)>,
@@ -604,11 +607,13 @@ impl EngineRule {
 impl EngineRule {
     /// A transaction rule at `point`: its header in the direction it
     /// names, and every app chain on the transaction in `bufs`.
+    #[allow(clippy::too_many_arguments)]
     pub fn holds_tx(
         &self,
         views: &app::TxViews<'_>,
         point: Point,
         cx: &mut Inspection,
+        room: &mut transform::Room,
         bufs: &mut crate::applayer::http::detect::TxBuffers,
         blocks: &crate::applayer::blocks::Blocks,
     ) -> bool {
@@ -616,7 +621,7 @@ impl EngineRule {
         self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
-            && self.app.iter().all(|c| c.holds(cx, bufs, blocks))
+            && self.app.iter().all(|c| c.holds(cx, room, bufs, blocks))
     }
 }
 
@@ -720,9 +725,24 @@ pub fn compile_rule_with(
     let mut xbit_opts = Vec::new();
     let mut tag = None;
     let mut noalert = false;
-    for o in &r.options {
+    for (oi, o) in r.options.iter().enumerate() {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
+        // Whether the keyword before this one belongs to a content.
+        let after_content = oi > 0
+            && matches!(
+                r.options[oi - 1].keyword.as_str(),
+                "content"
+                    | "nocase"
+                    | "depth"
+                    | "offset"
+                    | "distance"
+                    | "within"
+                    | "fast_pattern"
+                    | "startswith"
+                    | "endswith"
+                    | "rawbytes"
+            );
         if k == "pkt_data" {
             cur = 0;
             continue;
@@ -748,6 +768,40 @@ pub fn compile_rule_with(
         if k == "content" && legacy {
             cur = 0;
             legacy = false;
+        }
+        if let Some(kind) = Kind::of_sticky_alias(k).filter(|_| !after_content) {
+            cur = app_chain(&mut chains, kind);
+            legacy = false;
+            continue;
+        }
+        if let Some(t) = transform::Transform::parse(k, o.value.as_deref()) {
+            let t = t?;
+            let Some(kind) = chains[cur].app else {
+                return Err(format!("{k} on a buffer that is not an app-layer buffer"));
+            };
+            let c = &chains[cur];
+            if !c.contents.is_empty() || !c.checks.is_empty() || !c.len.is_empty() {
+                // Transforms come first: after conditions, the buffer is
+                // named again, transformed (Suricata's multi-buffer form).
+                chains.push(Building {
+                    app: Some(kind),
+                    ..Building::default()
+                });
+                cur = chains.len() - 1;
+            }
+            chains[cur].transforms.push(t);
+            continue;
+        }
+        if k == "absent" {
+            if chains[cur].app.is_none() {
+                return Err("absent on a buffer that is not an app-layer buffer".into());
+            }
+            chains[cur].absent = Some(match v {
+                "" => false,
+                "or_else" => true,
+                _ => return Err(format!("absent: `{v}`")),
+            });
+            continue;
         }
         if let Some(kind) = Kind::of_modifier(k) {
             // The content before it belongs to that buffer.
@@ -945,7 +999,7 @@ pub fn compile_rule_with(
                 let a = asn1::Asn1Check::parse(v)?;
                 checks.push((contents.len(), Check::Asn1(a)));
             }
-            "base64_decode" if !in_payload => {
+            "base64_decode" if !in_payload && !in_app => {
                 return Err("base64_decode outside the payload".into());
             }
             "base64_decode" => {
@@ -983,24 +1037,28 @@ pub fn compile_rule_with(
     let class_priority = class_info.map(|k| k.priority);
     let mut header_chains = Vec::new();
     let mut b64 = None;
-    let mut app = Vec::new();
+    let mut app: Vec<AppChain> = Vec::new();
     let mut app_fast_mark = None;
     for b in chains.drain(1..) {
         if let Some(kind) = b.app {
             let (mut contents, mut checks) = (b.contents, b.checks);
             content::link(&mut contents, &mut checks);
-            if let Some(f) = b.fast {
-                if contents[f].negated {
+            let chain = AppChain {
+                buffer: Buffer::new(kind, flow.to_server),
+                transforms: b.transforms,
+                contents,
+                checks,
+                len: b.len,
+                absent: b.absent,
+                b64: None,
+            };
+            if let Some(f) = b.fast.filter(|_| chain.prefilters()) {
+                if chain.contents[f].negated {
                     return Err("fast_pattern on a negated content".into());
                 }
                 app_fast_mark = Some((app.len(), f, b.fast_slice));
             }
-            app.push(AppChain {
-                buffer: Buffer::new(kind, flow.to_server),
-                contents,
-                checks,
-                len: b.len,
-            });
+            app.push(chain);
             continue;
         }
         if b.base64 {
@@ -1029,6 +1087,18 @@ pub fn compile_rule_with(
     let mut point = Point::RequestHeaders;
     let mut app_fast = None;
     let mut app_fast_slice = None;
+    // A base64_decode in an app chain hands over there, at its end.
+    if let Some(ci) = app
+        .iter()
+        .position(|c| c.checks.iter().any(|(_, k)| matches!(k, Check::Base64(_))))
+    {
+        let c = &mut app[ci];
+        let last = c.checks.len() - 1;
+        if !matches!(c.checks[last], (n, Check::Base64(_)) if n == c.contents.len()) {
+            return Err("base64_decode before other keywords of its buffer".into());
+        }
+        c.b64 = Some(b64.take().unwrap_or_default());
+    }
     if !app.is_empty() {
         match app_proto {
             None if matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any) => {
@@ -1049,6 +1119,7 @@ pub fn compile_rule_with(
             None => (
                 app.iter()
                     .enumerate()
+                    .filter(|(_, c)| c.prefilters())
                     .flat_map(|(ci, c)| {
                         c.contents
                             .iter()

@@ -224,6 +224,21 @@ impl Side {
         self.n_syns += 1;
     }
 
+    /// A SYN-ACK acknowledging `ack` confirms the Fast Open SYN whose data
+    /// ends there (the nearest SYN before it, within one SYN's worth of
+    /// data).
+    fn confirm_syn_data(&mut self, ack: u32) -> bool {
+        let best = self.syns[..usize::from(self.n_syns)]
+            .iter()
+            .map(|&s| (ack.wrapping_sub(s.wrapping_add(1)), s))
+            .filter(|&(d, _)| d > 0 && d <= 65_535)
+            .min();
+        match best {
+            Some((_, s)) => self.confirm_syn(s),
+            None => false,
+        }
+    }
+
     /// The handshake confirms the SYN at `seq` if this side sent one.
     fn confirm_syn(&mut self, seq: u32) -> bool {
         if !self.syns[..usize::from(self.n_syns)].contains(&seq) {
@@ -349,7 +364,10 @@ impl TcpTracker {
             } else if synack {
                 // The server's SYN-ACK names the client SYN it answers.
                 let client = &mut self.sides[p];
-                if client.n_syns > 0 && !client.confirm_syn(t.ack.wrapping_sub(1)) {
+                // With Fast Open the server may acknowledge the SYN's data
+                // too: it then answers the SYN that data followed.
+                let tfo = client.tfo && client.confirm_syn_data(t.ack);
+                if client.n_syns > 0 && !tfo && !client.confirm_syn(t.ack.wrapping_sub(1)) {
                     return refused(Why::SynAckWrongAck);
                 }
             }

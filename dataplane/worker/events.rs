@@ -111,6 +111,7 @@ impl Tuple {
         AlertRecord {
             at: self.at(ts_ns, flow_id, worker),
             tx: None,
+            text: None,
             rule,
             blocked,
             flow,

@@ -6,7 +6,7 @@ use super::*;
 use crate::applayer::{AppProto, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::match_tx;
-use crate::events::TxRef;
+use crate::events::{TxRecord, TxRef};
 
 /// What a stream event does: new bytes go to the app layer (whose
 /// transactions are matched at the points they reach) and to the stream
@@ -132,32 +132,62 @@ pub(super) fn on_points(
         },
     };
     let (flow_id, ts) = cx.ids;
+    let logging = out.events.live();
     let mut blocked = false;
     for &(slot, point) in &pts[..n] {
-        if point == Point::Complete {
-            continue;
-        }
         let (bufs, blocks) = app.load(st, slot);
         let tx = TxRef {
             proto: cx.app_proto,
             id: bufs.tx().id,
         };
+        if point == Point::Complete {
+            if logging {
+                // The transaction's record, from the client's side.
+                let text = out.events.text(false, app.log_record());
+                let mut at = to_server.at(ts, flow_id, cfg.id);
+                at.to_server = None;
+                out.emit(counters, Event::Tx(TxRecord { at, tx, text }));
+            }
+            continue;
+        }
+        // Alerts wait until matching is done: their transaction's record
+        // is packed once for them all.
+        let mut found = [(0u32, false); ALERTS_PER_POINT];
+        let mut nf = 0;
         let alert = |rule, b, class: usize| {
             counters.alerts += 1;
-            let mut a = cx.tuple.alert(ts, flow_id, cfg.id, rule, b, cx.snap);
-            a.tx = Some(tx);
-            out.emit(counters, Event::Alert(a));
             hits[class] += 1;
+            if nf < ALERTS_PER_POINT {
+                found[nf] = (rule, b);
+                nf += 1;
+            }
         };
         let (b, lost) = match_tx(
             rules, point, bufs, blocks, &views, cfg.mode, bits, cx.ids, alert,
         );
         counters.flowbits_full += lost;
         blocked |= b;
+        if nf > 0 {
+            let record: &[u8] = if logging { app.log_record() } else { &[] };
+            for &(rule, b) in &found[..nf] {
+                let mut a = cx.tuple.alert(ts, flow_id, cfg.id, rule, b, cx.snap);
+                a.tx = Some(tx);
+                // Each alert takes its own copy: the writer lets each go
+                // as it reads it.
+                if logging {
+                    a.text = out.events.text(true, record);
+                }
+                out.emit(counters, Event::Alert(a));
+            }
+        }
     }
     app.done(st);
     blocked
 }
+
+/// Alerts logged per transaction point at most (more are still counted,
+/// and act).
+const ALERTS_PER_POINT: usize = 64;
 
 /// A flow ended: what its streams still hold is matched (each hole a gap),
 /// their sessions go back, its feature record goes to the scorer and its
@@ -511,8 +541,11 @@ impl Inspector<'_> {
         // reassembled (not TCP, no reassembly, or a refused direction).
         let mut with_stream_rules = true;
         if let (true, false, Some(re)) = (tcp, refused, stream.as_deref_mut()) {
+            // A SYN's data (Fast Open) follows the SYN's own sequence
+            // number.
+            let syn = u32::from(d.tcp.flags & crate::decode::tcp::SYN != 0);
             let seg = Segment {
-                seq: d.tcp.seq,
+                seq: d.tcp.seq.wrapping_add(syn),
                 ack: up.ack,
                 payload: stream_payload,
                 suspect,

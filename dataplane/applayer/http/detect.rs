@@ -38,6 +38,9 @@ pub enum Kind {
     Location,
     Server,
     FileData,
+    /// Each request header field as `Name: value` (an instance each).
+    RequestHeader,
+    ResponseHeader,
 }
 
 /// Which directions a kind exists in.
@@ -49,7 +52,7 @@ enum Sides {
 }
 
 impl Kind {
-    const ALL: [Kind; 28] = [
+    const ALL: [Kind; 30] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -78,7 +81,14 @@ impl Kind {
         Kind::Location,
         Kind::Server,
         Kind::FileData,
+        Kind::RequestHeader,
+        Kind::ResponseHeader,
     ];
+
+    /// A buffer of instances: a chain holds when it holds on one.
+    pub fn multi(self) -> bool {
+        matches!(self, Kind::RequestHeader | Kind::ResponseHeader)
+    }
 
     fn sides(self) -> Sides {
         match self {
@@ -93,12 +103,14 @@ impl Kind {
             | Kind::Accept
             | Kind::AcceptEnc
             | Kind::AcceptLang
+            | Kind::RequestHeader
             | Kind::RequestBody => Sides::Request,
             Kind::StatCode
             | Kind::StatMsg
             | Kind::ResponseLine
             | Kind::Location
             | Kind::Server
+            | Kind::ResponseHeader
             | Kind::ResponseBody => Sides::Response,
             _ => Sides::Both,
         }
@@ -135,6 +147,8 @@ impl Kind {
             Kind::Location => "http.location",
             Kind::Server => "http.server",
             Kind::FileData => "file.data",
+            Kind::RequestHeader => "http.request_header",
+            Kind::ResponseHeader => "http.response_header",
         }
     }
 
@@ -144,6 +158,30 @@ impl Kind {
             return Some(Kind::FileData);
         }
         Kind::ALL.into_iter().find(|x| x.keyword() == k)
+    }
+
+    /// An older name of a sticky buffer (`http_request_line;`), as
+    /// Suricata still takes them when no content comes before.
+    pub fn of_sticky_alias(k: &str) -> Option<Kind> {
+        Some(match k {
+            "http_request_line" => Kind::RequestLine,
+            "http_response_line" => Kind::ResponseLine,
+            "http_protocol" => Kind::Protocol,
+            "http_start" => Kind::Start,
+            "http_header_names" => Kind::HeaderNames,
+            "http_accept" => Kind::Accept,
+            "http_accept_enc" => Kind::AcceptEnc,
+            "http_accept_lang" => Kind::AcceptLang,
+            "http_connection" => Kind::Connection,
+            "http_content_len" => Kind::ContentLen,
+            "http_content_type" => Kind::ContentType,
+            "http_referer" => Kind::Referer,
+            "http_server" => Kind::Server,
+            "http_location" => Kind::Location,
+            "http_request_header" => Kind::RequestHeader,
+            "http_response_header" => Kind::ResponseHeader,
+            _ => return None,
+        })
     }
 
     /// A content modifier of the older syntax (`content:…; http_uri;`).
@@ -286,6 +324,34 @@ impl TxBuffers {
             loaded: 0,
             tx: Tx::default(),
         }
+    }
+
+    /// Calls `f` with each instance of a multi buffer (each header field
+    /// as `Name: value`) until it returns false; false if there is none.
+    pub fn each_instance(
+        &mut self,
+        blocks: &Blocks,
+        b: Buffer,
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) -> bool {
+        if self.get(blocks, b).is_none() {
+            return false;
+        }
+        let (head, idx) = if b.to_server {
+            (&self.req_head[..], &self.req)
+        } else {
+            (&self.resp_head[..], &self.resp)
+        };
+        for fd in &idx.fields {
+            self.tmp.clear();
+            self.tmp.extend_from_slice(fd.name.of(head));
+            self.tmp.extend_from_slice(b": ");
+            self.tmp.extend_from_slice(fd.value.of(&idx.values));
+            if !f(&self.tmp) {
+                break;
+            }
+        }
+        true
     }
 
     /// Starts on transaction `tx` (buffers of an earlier one are gone).
@@ -453,6 +519,16 @@ impl TxBuffers {
                     None => &[],
                 };
                 put(out, rest)
+            }
+            Kind::RequestHeader | Kind::ResponseHeader => {
+                // For the prefilter: every instance, one per line.
+                for f in &idx.fields {
+                    out.extend_from_slice(f.name.of(head));
+                    out.extend_from_slice(b": ");
+                    out.extend_from_slice(f.value.of(&idx.values));
+                    out.extend_from_slice(b"\r\n");
+                }
+                !idx.fields.is_empty()
             }
             Kind::RequestBody | Kind::ResponseBody | Kind::FileData => false,
         }

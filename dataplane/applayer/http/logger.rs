@@ -105,10 +105,9 @@ pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, out: &mut Vec<u8>) {
         let mut n = itoa(u64::from(tx.status));
         put(Field::Status, n.digits());
     }
-    if tx.reached(crate::applayer::Point::ResponseHeaders) {
-        let mut n = itoa(tx.resp_body_len);
-        put(Field::Length, n.digits());
-    }
+    // Suricata writes the response body's length so far, 0 before one.
+    let mut n = itoa(tx.resp_body_len);
+    put(Field::Length, n.digits());
     if let Some(v) = bufs.get(blocks, resp(Kind::Location)) {
         put(Field::Redirect, v);
     }

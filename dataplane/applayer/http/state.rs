@@ -269,6 +269,16 @@ impl HttpState {
     /// The connection closed: bodies that end at close end, every
     /// transaction reaches what it can and completes.
     pub fn close(&mut self, cx: &mut HttpCx) {
+        // A head the close cut short counts as whole, as libhtp takes it.
+        for to_server in [true, false] {
+            let side = if to_server { &self.req } else { &self.resp };
+            if let State::Head { line, lines } = side.state {
+                let t = &self.txs[Self::slot(side.tx)];
+                if (line > 0 || lines > 0) && t.live && t.id == side.tx {
+                    self.head_done(cx, to_server);
+                }
+            }
+        }
         for to_server in [true, false] {
             let side = if to_server { &self.req } else { &self.resp };
             if matches!(side.state, State::Body(_)) {
