@@ -362,9 +362,14 @@ struct EveAnomaly<'a> {
 
 #[derive(Serialize)]
 struct AnomalySection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto: Option<&'static str>,
     #[serde(rename = "type")]
     kind: &'static str,
     event: &'static str,
+    /// Where an app-layer anomaly was found (Suricata: the parser).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -381,7 +386,12 @@ pub fn write_anomaly(out: &mut impl Write, an: &AnomalyRecord, style: &EveStyle)
     let (kind, event) = an.event.names();
     let ev = EveAnomaly {
         head: EveHead::styled("anomaly", &an.at, style),
-        anomaly: AnomalySection { kind, event },
+        anomaly: AnomalySection {
+            app_proto: matches!(an.event, Anomaly::Http(_)).then_some("http"),
+            kind,
+            event,
+            layer: matches!(an.event, Anomaly::Http(_)).then_some("proto_parser"),
+        },
         tollgate: style.extensions.then_some(OursAnomaly {
             worker: an.at.worker,
             vni: an.at.vni,

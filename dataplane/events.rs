@@ -74,6 +74,8 @@ pub enum Anomaly {
     FragOverlap { v6: bool },
     /// Traffic that could not be inspected whole met the exception policy.
     ExceptionPolicy,
+    /// An HTTP transaction's event (Suricata's `applayer` anomaly).
+    Http(crate::applayer::http::HttpEvent),
 }
 
 impl Anomaly {
@@ -103,6 +105,7 @@ impl Anomaly {
             Anomaly::FragOverlap { v6: false } => ("decode", "defrag.ipv4.frag_overlap"),
             Anomaly::FragOverlap { v6: true } => ("decode", "defrag.ipv6.frag_overlap"),
             Anomaly::ExceptionPolicy => ("stream", "stream.exception_policy"),
+            Anomaly::Http(e) => ("applayer", e.eve_name()),
         }
     }
 }

@@ -447,6 +447,11 @@ impl AppLayer {
         (&mut self.bufs, &self.http_cx.blocks)
     }
 
+    /// The transaction loaded last, with the block store.
+    pub fn loaded(&mut self) -> (&mut TxBuffers, &blocks::Blocks) {
+        (&mut self.bufs, &self.http_cx.blocks)
+    }
+
     /// The logged fields of the transaction loaded last (EVE's `http`
     /// object), packed.
     pub fn log_record(&mut self) -> &[u8] {

@@ -367,6 +367,9 @@ pub struct EngineRule {
     /// Chains on app-layer buffers: the rule is matched on transactions,
     /// all of them on the same one, at `point`.
     pub app: Vec<AppChain>,
+    /// `app-layer-event:http.NAME`: events the transaction must carry (a
+    /// bit per `HttpEvent`).
+    pub app_events: u32,
     pub point: Point,
     /// The fast pattern among the app chains: (chain, content), and the
     /// part of it the prefilter looks for.
@@ -621,7 +624,13 @@ impl EngineRule {
         self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
+            && bufs.tx().events & self.app_events == self.app_events
             && self.app.iter().all(|c| c.holds(cx, room, bufs, blocks))
+    }
+
+    /// Matched on transactions (app buffers or app-layer events).
+    pub fn is_tx(&self) -> bool {
+        !self.app.is_empty() || self.app_events != 0
     }
 }
 
@@ -716,6 +725,7 @@ pub fn compile_rule_with(
     // A content moved to an app buffer by a modifier (`http_uri`): the
     // next content starts on the payload again.
     let mut legacy = false;
+    let mut app_events = 0u32;
     let mut class = None;
     let mut priority = None;
     let mut threshold = None;
@@ -790,6 +800,14 @@ pub fn compile_rule_with(
                 cur = chains.len() - 1;
             }
             chains[cur].transforms.push(t);
+            continue;
+        }
+        if k == "app-layer-event" {
+            let event = v
+                .strip_prefix("http.")
+                .and_then(crate::applayer::http::HttpEvent::of_name)
+                .ok_or_else(|| format!("app-layer-event:{v}"))?;
+            app_events |= event.bit();
             continue;
         }
         if k == "absent" {
@@ -1099,7 +1117,7 @@ pub fn compile_rule_with(
         }
         c.b64 = Some(b64.take().unwrap_or_default());
     }
-    if !app.is_empty() {
+    if !app.is_empty() || app_events != 0 {
         match app_proto {
             None if matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any) => {
                 app_proto = Some(AppProto::Http)
@@ -1113,7 +1131,12 @@ pub fn compile_rule_with(
         if dsize.is_some() || !header_checks.is_empty() || !header_chains.is_empty() {
             return Err("packet conditions beside app-layer buffers".into());
         }
-        point = app.iter().map(|c| c.buffer.point()).max().unwrap_or(point);
+        // Events alone are looked at once the transaction is complete.
+        point = app
+            .iter()
+            .map(|c| c.buffer.point())
+            .max()
+            .unwrap_or(Point::Complete);
         (app_fast, app_fast_slice) = match app_fast_mark {
             Some((ci, f, slice)) => (Some((ci, f)), slice),
             None => (
@@ -1175,6 +1198,7 @@ pub fn compile_rule_with(
     let stream = proto == ProtoMatch::Number(6)
         && matches!(r.proto.as_str(), "tcp" | "tcp-stream" | "http" | "http1")
         && app.is_empty()
+        && app_events == 0
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
@@ -1233,6 +1257,7 @@ pub fn compile_rule_with(
         noalert,
         app_proto,
         app,
+        app_events,
         point,
         app_fast,
         app_fast_slice,
@@ -1351,6 +1376,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         stream: false,
         app_proto: None,
         app: Vec::new(),
+        app_events: 0,
         app_fast: None,
         app_fast_slice: None,
         ..any.clone()
@@ -1518,7 +1544,13 @@ impl Engine {
                         for c in &er.app {
                             *report.by_buffer.entry(c.buffer.name()).or_default() += 1;
                         }
-                        let buffer = if !er.app.is_empty() {
+                        if er.app_events != 0 {
+                            *report
+                                .by_buffer
+                                .entry("app-layer-event".into())
+                                .or_default() += 1;
+                        }
+                        let buffer = if er.is_tx() {
                             ""
                         } else if er.stream {
                             "stream"
@@ -1622,7 +1654,7 @@ impl Engine {
         let mut tx_patterns: BTreeMap<(Point, Buffer), Vec<Pattern>> = BTreeMap::new();
         let mut tx_always: [Vec<u32>; 5] = Default::default();
         for (i, r) in rules.iter().enumerate() {
-            if !r.app.is_empty() {
+            if r.is_tx() {
                 match r.app_fast {
                     Some((ci, f)) => {
                         let chain = &r.app[ci];

@@ -3,6 +3,7 @@
 //! an IPS does with the packet.
 
 use super::*;
+use crate::applayer::http::HttpEvent;
 use crate::applayer::{AppProto, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::match_tx;
@@ -140,16 +141,6 @@ pub(super) fn on_points(
             proto: cx.app_proto,
             id: bufs.tx().id,
         };
-        if point == Point::Complete {
-            if logging {
-                // The transaction's record, from the client's side.
-                let text = out.events.text(false, app.log_record());
-                let mut at = to_server.at(ts, flow_id, cfg.id);
-                at.to_server = None;
-                out.emit(counters, Event::Tx(TxRecord { at, tx, text }));
-            }
-            continue;
-        }
         // Alerts wait until matching is done: their transaction's record
         // is packed once for them all.
         let mut found = [(0u32, false); ALERTS_PER_POINT];
@@ -179,6 +170,24 @@ pub(super) fn on_points(
                 }
                 out.emit(counters, Event::Alert(a));
             }
+        }
+        if point == Point::Complete && logging {
+            // The transaction's events as anomalies, then its record, from
+            // the client's side.
+            let mut at = to_server.at(ts, flow_id, cfg.id);
+            at.to_server = None;
+            let (bufs, _) = app.loaded();
+            let raised = bufs.tx().events;
+            for e in HttpEvent::ALL.into_iter().filter(|e| raised & e.bit() != 0) {
+                let rec = AnomalyRecord {
+                    at,
+                    event: Anomaly::Http(e),
+                    blocked: false,
+                };
+                out.emit(counters, Event::Anomaly(rec));
+            }
+            let text = out.events.text(false, app.log_record());
+            out.emit(counters, Event::Tx(TxRecord { at, tx, text }));
         }
     }
     app.done(st);

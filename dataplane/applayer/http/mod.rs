@@ -114,6 +114,67 @@ impl HttpAnomaly {
     }
 }
 
+/// Events a transaction carries, by Suricata's names: what
+/// `app-layer-event:http.NAME` tests and EVE's `applayer` anomalies name.
+/// Only the ones this parser raises the way libhtp does are here; a rule
+/// naming another is skipped for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpEvent {
+    RequestLineMissingProtocol,
+    RequestChunkExtension,
+    DuplicateContentLengthInRequest,
+    RequestAuthUnrecognized,
+    RequestHeaderHostInvalid,
+    TooManyEncodingLayers,
+}
+
+impl HttpEvent {
+    pub const ALL: [HttpEvent; 6] = [
+        HttpEvent::RequestLineMissingProtocol,
+        HttpEvent::RequestChunkExtension,
+        HttpEvent::DuplicateContentLengthInRequest,
+        HttpEvent::RequestAuthUnrecognized,
+        HttpEvent::RequestHeaderHostInvalid,
+        HttpEvent::TooManyEncodingLayers,
+    ];
+
+    /// The rule keyword's name (`app-layer-event:http.NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpEvent::RequestLineMissingProtocol => "request_line_missing_protocol",
+            HttpEvent::RequestChunkExtension => "request_chunk_extension",
+            HttpEvent::DuplicateContentLengthInRequest => {
+                "duplicate_content_length_field_in_request"
+            }
+            HttpEvent::RequestAuthUnrecognized => "request_auth_unrecognized",
+            HttpEvent::RequestHeaderHostInvalid => "request_header_host_invalid",
+            HttpEvent::TooManyEncodingLayers => "too_many_encoding_layers",
+        }
+    }
+
+    /// EVE's name (Suricata writes them in capitals).
+    pub fn eve_name(self) -> &'static str {
+        match self {
+            HttpEvent::RequestLineMissingProtocol => "REQUEST_LINE_MISSING_PROTOCOL",
+            HttpEvent::RequestChunkExtension => "REQUEST_CHUNK_EXTENSION",
+            HttpEvent::DuplicateContentLengthInRequest => {
+                "DUPLICATE_CONTENT_LENGTH_FIELD_IN_REQUEST"
+            }
+            HttpEvent::RequestAuthUnrecognized => "REQUEST_AUTH_UNRECOGNIZED",
+            HttpEvent::RequestHeaderHostInvalid => "REQUEST_HEADER_HOST_INVALID",
+            HttpEvent::TooManyEncodingLayers => "TOO_MANY_ENCODING_LAYERS",
+        }
+    }
+
+    pub fn of_name(n: &str) -> Option<HttpEvent> {
+        HttpEvent::ALL.into_iter().find(|e| e.name() == n)
+    }
+
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
 /// HTTP's counters in one worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpCounters {

@@ -7,8 +7,8 @@
 //! at each. Heads and bodies live in the worker's block store.
 
 use super::decompress::{Coding, Inflater, Outcome};
-use super::parser::{looks_like_request, status_code, Probe};
-use super::{HttpAnomaly, HttpCounters, HttpCx};
+use super::parser::{looks_like_request, looks_like_response, status_code, Probe};
+use super::{HttpAnomaly, HttpCounters, HttpCx, HttpEvent};
 use crate::applayer::blocks::Chain;
 use crate::applayer::Point;
 
@@ -50,6 +50,8 @@ pub struct Tx {
     pub req_body_len: u64,
     pub resp_body_len: u64,
     pub flags: u16,
+    /// Events raised on it, a bit per `HttpEvent`.
+    pub events: u32,
     /// Points reached, a bit per `Point`.
     pub points: u8,
 }
@@ -61,6 +63,10 @@ impl Tx {
 
     pub fn has(&self, f: u16) -> bool {
         self.flags & f != 0
+    }
+
+    pub fn raised(&self, e: HttpEvent) -> bool {
+        self.events & e.bit() != 0
     }
 }
 
@@ -376,6 +382,16 @@ impl HttpState {
             }
             None => side.state = State::Stopped,
         }
+        // A response without a status line (HTTP/0.9 style): no head, its
+        // bytes are body until the close.
+        if !to_server && looks_like_response(&b[skip..]) == Probe::No {
+            if let Some(id) = id {
+                let t = &mut self.txs[Self::slot(id)];
+                t.flags |= flag::HTTP09;
+                reach(&mut cx.out, t, Point::ResponseHeaders);
+                self.resp.state = State::Body(Body::Close);
+            }
+        }
         skip
     }
 
@@ -444,13 +460,15 @@ impl HttpState {
         side.state = State::Head { line, lines };
         if end.is_some() {
             if first_line {
-                // End of the request line: a protocol means a head follows.
+                // End of the request line. Without a protocol it is said
+                // (libhtp still reads the header lines that follow, up to
+                // the blank line or the close).
                 cx.head_buf.clear();
                 cx.blocks.read(chain, &mut cx.head_buf);
-                if has_protocol(&cx.head_buf) {
-                    return take;
+                if !has_protocol(&cx.head_buf) {
+                    t.events |= HttpEvent::RequestLineMissingProtocol.bit();
                 }
-                t.flags |= flag::HTTP09;
+                return take;
             }
             self.head_done(cx, to_server);
         }
@@ -484,6 +502,7 @@ impl HttpState {
                 t.flags |= flag::CONNECT;
             }
             cx.counters.requests += 1;
+            t.events |= request_events(index, head);
         } else {
             cx.counters.responses += 1;
             t.status = status_code(index.parts[1].of(head)).unwrap_or(0);
@@ -554,7 +573,10 @@ impl HttpState {
                         codings[n] = Some(c);
                         n += 1;
                     }
-                    Some(_) => cx.counters.note(HttpAnomaly::TooManyCodings),
+                    Some(_) => {
+                        cx.counters.note(HttpAnomaly::TooManyCodings);
+                        t.events |= HttpEvent::TooManyEncodingLayers.bit();
+                    }
                     None => unknown = true,
                 }
             }
@@ -702,7 +724,14 @@ impl HttpState {
                             return i + 1;
                         }
                         _ if ext => {}
-                        b';' => ext = true,
+                        b';' => {
+                            ext = true;
+                            if to_server {
+                                let id = self.req.tx;
+                                self.txs[Self::slot(id)].events |=
+                                    HttpEvent::RequestChunkExtension.bit();
+                            }
+                        }
                         b'\r' | b' ' | b'\t' => {}
                         _ => match (ch as char).to_digit(16) {
                             Some(d) if value < (1 << 56) => {
@@ -936,6 +965,73 @@ fn release_tx(cx: &mut HttpCx, t: &mut Tx) {
         cx.blocks.release(c);
     }
     t.live = false;
+}
+
+/// What a request head raises by itself: a second Content-Length, an
+/// Authorization scheme libhtp does not know, a Host that is no host.
+fn request_events(index: &super::parser::HeadIndex, head: &[u8]) -> u32 {
+    let mut ev = 0;
+    let named = |n: &'static [u8]| {
+        index
+            .fields
+            .iter()
+            .filter(move |f| f.name.of(head).eq_ignore_ascii_case(n))
+            .map(|f| f.value.of(&index.values))
+    };
+    if named(b"content-length").count() > 1 {
+        ev |= HttpEvent::DuplicateContentLengthInRequest.bit();
+    }
+    if let Some(auth) = named(b"authorization").next() {
+        let scheme = auth.split(|&c| c == b' ').next().unwrap_or(&[]);
+        if !["basic", "digest", "bearer"]
+            .iter()
+            .any(|s| scheme.eq_ignore_ascii_case(s.as_bytes()))
+        {
+            ev |= HttpEvent::RequestAuthUnrecognized.bit();
+        }
+    }
+    if let Some(host) = named(b"host").next() {
+        if !valid_host(host) {
+            ev |= HttpEvent::RequestHeaderHostInvalid.bit();
+        }
+    }
+    ev
+}
+
+/// A Host value: a name or an IPv4 address, or an IPv6 address in
+/// brackets, with an optional port.
+fn valid_host(h: &[u8]) -> bool {
+    if h.is_empty() {
+        return false;
+    }
+    let (name, port) = if h[0] == b'[' {
+        match h.iter().position(|&c| c == b']') {
+            Some(e) => {
+                let inside = &h[1..e];
+                if inside.is_empty()
+                    || !inside
+                        .iter()
+                        .all(|c| c.is_ascii_hexdigit() || b":.".contains(c))
+                {
+                    return false;
+                }
+                (&b"x"[..], &h[e + 1..])
+            }
+            None => return false,
+        }
+    } else {
+        match h.iter().rposition(|&c| c == b':') {
+            Some(p) => (&h[..p], &h[p..]),
+            None => (h, &b""[..]),
+        }
+    };
+    let port_ok = port.is_empty()
+        || (port[0] == b':' && port.len() > 1 && port[1..].iter().all(u8::is_ascii_digit));
+    let name_ok = !name.is_empty()
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(c));
+    port_ok && name_ok
 }
 
 /// Whether a request line (with its line end) names a protocol.
