@@ -393,3 +393,88 @@ fn a_decompression_bomb_stops_at_the_ratio_cap_and_is_counted() {
     assert_eq!(st["app_layer"]["http"]["decompress_ratio_cap"], 0);
     assert_eq!(st["app_layer"]["http"]["body_limit"], 1);
 }
+
+#[test]
+fn payload_content_in_an_http_rule_is_matched_on_the_same_transaction() {
+    // As ET Open writes some: a raw content across the head's end and the
+    // body, beside http buffers.
+    let rules = r#"alert http any any -> any any (msg:"mixed"; flow:established,to_server; content:"|0d 0a 0d 0a|command="; fast_pattern; http.method; content:"POST"; http.request_body; content:"command="; depth:8; sid:1;)"#;
+    let hit =
+        b"POST /c2 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\ncommand=ls\r\n" as &[u8];
+    let (sids, events, _) = run(&exchange(41100, &[(hit, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1]);
+    assert_eq!(alerts(&events).next().unwrap()["tx_id"], 0);
+    // The raw content in one transaction and the method in another.
+    let get = b"GET /c2 HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let other = b"PUT /x HTTP/1.1\r\nContent-Length: 12\r\n\r\ncommand=ls\r\n" as &[u8];
+    let (sids, _, _) = run(
+        &exchange(41101, &[(get, OK), (other, OK)], 1460),
+        rules,
+        &[],
+    );
+    assert!(sids.is_empty(), "{sids:?}");
+}
+
+#[test]
+fn app_layer_events_are_matched_and_logged_as_anomalies() {
+    let rules = r#"
+alert http any any -> any any (msg:"two content-lengths"; app-layer-event:http.duplicate_content_length_field_in_request; sid:1;)
+alert http any any -> any any (msg:"odd auth"; flow:to_server; app-layer-event:http.request_auth_unrecognized; http.uri; content:"/login"; sid:2;)
+"#;
+    let odd = b"POST /login HTTP/1.1\r\nHost: a\r\nAuthorization: Magic xyz\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi" as &[u8];
+    let (sids, events, _) = run(&exchange(41110, &[(odd, OK)], 1460), rules, &[]);
+    assert_eq!(sids, vec![1, 2]);
+    let anomalies: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "anomaly")
+        .map(|e| e["anomaly"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        anomalies,
+        [
+            "DUPLICATE_CONTENT_LENGTH_FIELD_IN_REQUEST",
+            "REQUEST_AUTH_UNRECOGNIZED"
+        ]
+    );
+    let fine = b"POST /login HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer xyz\r\nContent-Length: 2\r\n\r\nhi" as &[u8];
+    let (sids, events, _) = run(&exchange(41111, &[(fine, OK)], 1460), rules, &[]);
+    assert!(sids.is_empty());
+    assert!(events.iter().all(|e| e["event_type"] != "anomaly"));
+}
+
+#[test]
+fn http_events_carry_suricatas_fields_and_validate_against_its_schema() {
+    let name = "http-schema";
+    let dir = Scratch::new(name);
+    let r = dir.write("t.rules", BUFFER_RULES.as_bytes());
+    let cap = exchange(
+        41120,
+        &[(RICH_REQ, RICH_RESP), (PLAIN_REQ, PLAIN_RESP)],
+        1460,
+    );
+    let (events, _) = replay_events(&dir, &cap, &r, &[]);
+    let http: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "http")
+        .collect();
+    assert_eq!(http.len(), 2);
+    let h = &http[0];
+    assert_eq!(h["tx_id"], 0);
+    assert_eq!(h["src_ip"], "10.1.0.5", "from the client's side");
+    assert_eq!(h["http"]["hostname"], "llm.example.net");
+    assert_eq!(h["http"]["url"], "/api/v1/chat%2Fcompletions?model=gpt");
+    assert_eq!(h["http"]["http_user_agent"], "agent-x/2.1");
+    assert_eq!(h["http"]["http_content_type"], "text/html");
+    assert_eq!(h["http"]["http_refer"], "http://portal.example.net/start");
+    assert_eq!(h["http"]["http_method"], "POST");
+    assert_eq!(h["http"]["protocol"], "HTTP/1.1");
+    assert_eq!(h["http"]["status"], 302);
+    assert_eq!(h["http"]["length"], 17);
+    assert_eq!(h["http"]["redirect"], "https://login.example.net/sso");
+    assert_eq!(http[1]["tx_id"], 1);
+    let alert = alerts(&events).next().unwrap();
+    assert_eq!(alert["http"]["hostname"], "llm.example.net");
+    let flow = events.iter().find(|e| e["event_type"] == "flow").unwrap();
+    assert_eq!(flow["app_proto"], "http");
+    common::validate_eve(&[&dir.path("eve.json")], true);
+}

@@ -755,9 +755,11 @@ pub fn compile_rule_with(
             );
         if k == "pkt_data" {
             cur = 0;
+            legacy = false;
             continue;
         }
         if k == "base64_data" {
+            legacy = false;
             cur = match chains.iter().position(|c| c.base64) {
                 Some(i) => i,
                 None => {
@@ -1096,7 +1098,7 @@ pub fn compile_rule_with(
     let Building {
         mut contents,
         mut checks,
-        fast,
+        mut fast,
         fast_slice,
         ..
     } = chains.pop().unwrap_or_default();
@@ -1125,8 +1127,28 @@ pub fn compile_rule_with(
             Some(AppProto::Http) => {}
             _ => return Err("http buffers in a rule of another protocol".into()),
         }
-        if !contents.is_empty() || !checks.is_empty() || b64.is_some() {
-            return Err("payload content beside app-layer buffers".into());
+        if b64.is_some() {
+            return Err("base64_data on the payload beside app-layer buffers".into());
+        }
+        if !contents.is_empty() || !checks.is_empty() {
+            // Payload content in a transaction rule: matched on the
+            // message as it came (head and body) on the same transaction.
+            content::link(&mut contents, &mut checks);
+            if let Some(f) = fast.take() {
+                if contents[f].negated {
+                    return Err("fast_pattern on a negated content".into());
+                }
+                app_fast_mark = Some((app.len(), f, fast_slice));
+            }
+            app.push(AppChain {
+                buffer: Buffer::new(Kind::Message, flow.to_server),
+                transforms: Vec::new(),
+                contents: std::mem::take(&mut contents),
+                checks: std::mem::take(&mut checks),
+                len: Vec::new(),
+                absent: None,
+                b64: None,
+            });
         }
         if dsize.is_some() || !header_checks.is_empty() || !header_chains.is_empty() {
             return Err("packet conditions beside app-layer buffers".into());

@@ -25,8 +25,9 @@ pub enum Transform {
     /// Replaced by the expression's first capture.
     PcreXform(Regex),
     Xor(Vec<u8>),
-    /// gzip / zlib (`gunzip`, `zlib_deflate`).
-    Inflate(Coding),
+    /// gzip / zlib (`gunzip`, `zlib_deflate`), at most `max` bytes out
+    /// (`max-size`).
+    Inflate(Coding, usize),
     /// HTTP/1 has no pseudo-headers: nothing to strip.
     StripPseudoHeaders,
     HeaderLowercase,
@@ -94,8 +95,8 @@ impl Transform {
             "url_decode" => Transform::UrlDecode,
             "strip_pseudo_headers" => Transform::StripPseudoHeaders,
             "header_lowercase" => Transform::HeaderLowercase,
-            "gunzip" => Transform::Inflate(Coding::Gzip),
-            "zlib_deflate" => Transform::Inflate(Coding::Deflate),
+            "gunzip" => return Some(inflate(Coding::Gzip, k, v)),
+            "zlib_deflate" => return Some(inflate(Coding::Deflate, k, v)),
             "from_base64" => return Some(from_base64(v)),
             "pcrexform" => return Some(pcrexform(v)),
             "xor" => return Some(xor(v)),
@@ -175,13 +176,13 @@ impl Transform {
             Transform::Xor(key) => {
                 out.extend(input.iter().zip(key.iter().cycle()).map(|(a, k)| a ^ k));
             }
-            Transform::Inflate(coding) => {
+            Transform::Inflate(coding, max) => {
                 inflater.start(*coding, 0);
                 let mut room = [0u8; 4096];
                 let _: Outcome = inflater.decode(input, &mut room, &mut |b| {
-                    let n = b.len().min(TRANSFORM_MAX - out.len());
+                    let n = b.len().min(max - out.len());
                     out.extend_from_slice(&b[..n]);
-                    out.len() < TRANSFORM_MAX
+                    out.len() < *max
                 });
             }
             Transform::StripPseudoHeaders => out.extend_from_slice(input),
@@ -199,6 +200,21 @@ impl Transform {
             }
         }
     }
+}
+
+fn inflate(coding: Coding, k: &str, v: &str) -> Result<Transform, String> {
+    let max = match v.split_once(char::is_whitespace) {
+        None if v.is_empty() => TRANSFORM_MAX,
+        Some(("max-size", n)) => n
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("{k}: `{v}`"))?
+            .min(TRANSFORM_MAX),
+        _ => return Err(format!("{k}: `{v}`")),
+    };
+    Ok(Transform::Inflate(coding, max))
 }
 
 fn from_base64(v: &str) -> Result<Transform, String> {

@@ -41,6 +41,9 @@ pub enum Kind {
     /// Each request header field as `Name: value` (an instance each).
     RequestHeader,
     ResponseHeader,
+    /// The message as it came: head, then body (the payload content of a
+    /// transaction rule; no keyword names it).
+    Message,
 }
 
 /// Which directions a kind exists in.
@@ -52,7 +55,7 @@ enum Sides {
 }
 
 impl Kind {
-    const ALL: [Kind; 30] = [
+    const ALL: [Kind; 31] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -83,6 +86,7 @@ impl Kind {
         Kind::FileData,
         Kind::RequestHeader,
         Kind::ResponseHeader,
+        Kind::Message,
     ];
 
     /// A buffer of instances: a chain holds when it holds on one.
@@ -149,6 +153,7 @@ impl Kind {
             Kind::FileData => "file.data",
             Kind::RequestHeader => "http.request_header",
             Kind::ResponseHeader => "http.response_header",
+            Kind::Message => "pkt_data",
         }
     }
 
@@ -157,7 +162,10 @@ impl Kind {
         if k == "file_data" {
             return Some(Kind::FileData);
         }
-        Kind::ALL.into_iter().find(|x| x.keyword() == k)
+        Kind::ALL
+            .into_iter()
+            .filter(|x| *x != Kind::Message)
+            .find(|x| x.keyword() == k)
     }
 
     /// An older name of a sticky buffer (`http_request_line;`), as
@@ -268,8 +276,10 @@ impl Buffer {
     /// The point at which it is whole.
     pub fn point(self) -> Point {
         match (self.kind, self.to_server) {
-            (Kind::RequestBody, _) | (Kind::FileData, true) => Point::RequestBody,
-            (Kind::ResponseBody, _) | (Kind::FileData, false) => Point::ResponseBody,
+            (Kind::RequestBody, _) | (Kind::FileData | Kind::Message, true) => Point::RequestBody,
+            (Kind::ResponseBody, _) | (Kind::FileData | Kind::Message, false) => {
+                Point::ResponseBody
+            }
             (_, true) => Point::RequestHeaders,
             (_, false) => Point::ResponseHeaders,
         }
@@ -314,7 +324,10 @@ impl TxBuffers {
             bufs: (0..Buffer::COUNT)
                 .map(|i| {
                     let k = Kind::ALL[i / 2];
-                    let body = matches!(k, Kind::RequestBody | Kind::ResponseBody | Kind::FileData);
+                    let body = matches!(
+                        k,
+                        Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message
+                    );
                     Vec::with_capacity(if body { body_limit } else { 256 })
                 })
                 .collect(),
@@ -417,6 +430,16 @@ impl TxBuffers {
                     &self.tx.resp_body
                 };
                 blocks.read(chain, &mut out);
+                !out.is_empty()
+            }
+            Kind::Message => {
+                let (head, body) = if req {
+                    (&self.tx.req_head, &self.tx.req_body)
+                } else {
+                    (&self.tx.resp_head, &self.tx.resp_body)
+                };
+                blocks.read(head, &mut out);
+                blocks.read(body, &mut out);
                 !out.is_empty()
             }
             _ => {
@@ -530,7 +553,7 @@ impl TxBuffers {
                 }
                 !idx.fields.is_empty()
             }
-            Kind::RequestBody | Kind::ResponseBody | Kind::FileData => false,
+            Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message => false,
         }
     }
 }
