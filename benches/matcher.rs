@@ -4,8 +4,12 @@
 //!   with the ET Open prefilter database (the fast patterns, nothing
 //!   confirmed, no decode, no flows);
 //! - the worker pipeline with no rules;
+//! - the worker pipeline with an empty rule set, the app layer off and on
+//!   (reassembly and HTTP parsing, no rule to match: what parsing costs);
 //! - the worker pipeline with the shipped rules (signatures/);
-//! - the worker pipeline with every ET Open rule the engine loads;
+//! - the worker pipeline with ET Open as it loaded before the app layer
+//!   (its rules on other protocols than http, the app layer off), and with
+//!   every ET Open rule the engine loads now, the app layer on;
 //! - both rule sets again with reassembly off: stream rules matched packet
 //!   by packet, which is what streaming costs against.
 //!
@@ -56,13 +60,47 @@ fn load(dir: &Path) -> Arc<Engine> {
     Arc::new(engine)
 }
 
+/// ET Open as it loaded before the app layer: its rule files without the
+/// rules on `http` (then skipped as needing a parser), in a folder of
+/// their own.
+fn before_app_layer(et: &Path) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-et-before-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    for e in std::fs::read_dir(et).expect("ET Open folder").flatten() {
+        let p = e.path();
+        let name = p.file_name().expect("a file name").to_owned();
+        if p.extension().is_some_and(|x| x == "rules") {
+            let text = std::fs::read_to_string(&p).expect("rules file");
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("alert http "))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(dir.join(name), kept).expect("write");
+        } else if p.is_file() {
+            std::fs::copy(&p, dir.join(name)).expect("copy");
+        }
+    }
+    dir
+}
+
 fn pipeline(
     frames: &[(u64, Vec<u8>)],
     engine: Option<&Arc<Engine>>,
     streaming: bool,
 ) -> WorkerCounters {
+    pipeline_app(frames, engine, streaming, true)
+}
+
+fn pipeline_app(
+    frames: &[(u64, Vec<u8>)],
+    engine: Option<&Arc<Engine>>,
+    streaming: bool,
+    app_layer: bool,
+) -> WorkerCounters {
     let mut cfg = common::one_worker();
     cfg.stream.enabled = streaming;
+    cfg.app.enabled = app_layer;
     let mut w = Worker::new(cfg, None);
     if let Some(e) = engine {
         w = w.with_engine(e.clone()).expect("scratch");
@@ -116,9 +154,42 @@ fn main() {
     let (none_s, c) = common::best(RUNS, || pipeline(&frames, None, true));
     assert_eq!(c.rx_packets as f64, packets);
     rows.push(("pipeline, no rules".into(), none_s, c.alerts));
+    // The app layer's own cost: an empty rule set (so reassembly runs for
+    // the parser alone), parsing off and on, taking turns.
+    let empty_dir = std::env::temp_dir().join(format!("tollgate-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty_dir).expect("temp folder");
+    std::fs::write(empty_dir.join("empty.rules"), "").expect("write");
+    std::fs::write(empty_dir.join("classification.config"), "").expect("write");
+    let empty = load(&empty_dir);
+    let (mut off_s, mut on_s) = (f64::MAX, f64::MAX);
+    let mut app = WorkerCounters::default();
+    for _ in 0..RUNS {
+        let t = std::time::Instant::now();
+        pipeline_app(&frames, Some(&empty), true, false);
+        off_s = off_s.min(t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        app = pipeline_app(&frames, Some(&empty), true, true);
+        on_s = on_s.min(t.elapsed().as_secs_f64());
+    }
+    rows.push(("pipeline, empty rule set, app layer off".into(), off_s, 0));
+    rows.push((
+        "pipeline, empty rule set, app layer on".into(),
+        on_s,
+        app.app.http.txs,
+    ));
+    if et.is_dir() {
+        let before = load(&before_app_layer(&et));
+        let (s, c) = common::best(RUNS, || pipeline_app(&frames, Some(&before), true, false));
+        rows.push((
+            "pipeline, ET Open before the app layer (no http rules, app layer off), streaming"
+                .into(),
+            s,
+            c.alerts,
+        ));
+    }
     let mut sets = vec![("shipped rules", &shipped)];
     if let Some(e) = &et_engine {
-        sets.push(("ET Open (loadable rules)", e));
+        sets.push(("ET Open (loadable rules, http ones included)", e));
     }
     let mut stream_counters = Vec::new();
     for (name, e) in &sets {
@@ -188,6 +259,11 @@ fn main() {
         "results": results,
         "stream_memory": memory,
         "streams": streams,
+        "app_layer": {
+            "http_transactions": app.app.http.txs,
+            "http_flows": app.app.flows[tollgate::applayer::AppProto::Http as usize],
+            "on_vs_off": off_s / on_s,
+        },
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     println!();

@@ -730,6 +730,32 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row("  state bytes peak", &|w| w.stream.memuse_peak);
         row("  unconfirmable hits", &|w| w.stream_match.unconfirmable);
     }
+    let app = &total.app;
+    if app.flows.iter().sum::<u64>() + app.no_slot > 0 {
+        use crate::applayer::http::HttpAnomaly;
+        use crate::applayer::AppProto;
+        row("app layer flows http", &|w| {
+            w.app.flows[AppProto::Http as usize]
+        });
+        row("  tls", &|w| w.app.flows[AppProto::Tls as usize]);
+        row("  failed", &|w| w.app.flows[AppProto::Failed as usize]);
+        row("  no parser slot", &|w| w.app.no_slot);
+        row("http transactions", &|w| w.app.http.txs);
+        row("  parse errors", &|w| w.app.http.errors());
+        for e in HttpAnomaly::ALL {
+            if app.http.anomalies[e as usize] > 0 {
+                row(&format!("    {}", e.name()), &|w| {
+                    w.app.http.anomalies[e as usize]
+                });
+            }
+        }
+        row("  bytes decompressed", &|w| w.app.http.bytes_decompressed);
+        row("  body limit hit", &|w| w.app.http.body_limit);
+        row("  ratio cap hit", &|w| w.app.http.ratio_cap);
+        row("  memcap refusals", &|w| {
+            w.app.http.memcap + w.app.http.decoders_busy
+        });
+    }
     for why in crate::flow::tcp::Why::ALL {
         if total.flows.tcp_refused[why.index()] > 0 {
             row(&format!("tcp refused {}", why.name()), &|w| {

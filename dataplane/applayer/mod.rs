@@ -459,3 +459,80 @@ impl AppLayer {
         &self.log_buf
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(memcap: usize) -> AppLayer {
+        AppLayer::new(
+            AppConfig {
+                memcap,
+                http: HttpConfig {
+                    decoders: 2,
+                    ..HttpConfig::default()
+                },
+                ..AppConfig::default()
+            },
+            64,
+        )
+    }
+
+    #[test]
+    fn protocols_are_found_by_content_on_either_direction() {
+        let mut a = layer(1 << 20);
+        // A request split before its method is complete: probed again on
+        // the whole window.
+        assert_eq!(a.feed(0, 7, true, b"PO", 0, Some(b"PO")), None);
+        assert_eq!(a.proto(0, 7), AppProto::Unknown);
+        let all = b"POST / HTTP/1.1\r\n\r\n";
+        assert!(a.feed(0, 7, true, &all[2..], 2, Some(all)).is_some());
+        assert_eq!(a.proto(0, 7), AppProto::Http);
+        // A response seen first (a capture started mid-connection).
+        a.feed(1, 8, false, b"HTTP/1.1 200 OK\r\n\r\n", 0, None);
+        assert_eq!(a.proto(1, 8), AppProto::Http);
+        // TLS, and neither.
+        a.feed(2, 9, true, &[0x16, 3, 1, 0, 0x40, 1], 0, None);
+        assert_eq!(a.proto(2, 9), AppProto::Tls);
+        a.feed(3, 10, true, b"SSH-2.0-x\r\n", 0, None);
+        a.feed(3, 10, false, b"SSH-2.0-y\r\n", 0, None);
+        assert_eq!(a.proto(3, 10), AppProto::Failed);
+        let c = a.counters();
+        assert_eq!(c.flows[AppProto::Http as usize], 2);
+        assert_eq!(c.flows[AppProto::Tls as usize], 1);
+        assert_eq!(c.flows[AppProto::Failed as usize], 1);
+        // A slot's next flow starts afresh.
+        assert_eq!(a.release(0, 7), AppProto::Http);
+        assert_eq!(a.proto(0, 11), AppProto::Unknown);
+    }
+
+    #[test]
+    fn a_flow_without_a_parser_slot_is_counted_and_left_alone() {
+        // Room for a few connections' state.
+        let mut a = layer(16 * std::mem::size_of::<HttpState>());
+        let req = b"GET / HTTP/1.1\r\n\r\n";
+        let slots = a.http.len();
+        for f in 0..slots as u32 + 1 {
+            a.feed(f, u64::from(f), true, req, 0, None);
+            a.done(0);
+        }
+        assert_eq!(a.counters().no_slot, 1);
+        // Its slot back, the next flow gets it.
+        a.release(0, 0);
+        a.feed(0, 99, true, req, 0, None);
+        assert_eq!(a.counters().no_slot, 1);
+    }
+
+    #[test]
+    fn off_means_nothing_is_parsed() {
+        let mut a = AppLayer::new(
+            AppConfig {
+                enabled: false,
+                ..AppConfig::default()
+            },
+            4,
+        );
+        assert_eq!(a.feed(0, 1, true, b"GET / HTTP/1.1\r\n\r\n", 0, None), None);
+        assert_eq!(a.proto(0, 1), AppProto::Unknown);
+    }
+}

@@ -13,7 +13,7 @@ use tollgate::applayer::http::detect::{Buffer, Kind, TxBuffers};
 use tollgate::applayer::http::state::HttpState;
 use tollgate::applayer::http::{logger, HttpConfig, HttpCx};
 
-const KINDS: [Kind; 30] = [
+const KINDS: [Kind; 31] = [
     Kind::Uri,
     Kind::UriRaw,
     Kind::Method,
@@ -44,6 +44,7 @@ const KINDS: [Kind; 30] = [
     Kind::FileData,
     Kind::RequestHeader,
     Kind::ResponseHeader,
+    Kind::Message,
 ];
 
 struct Fixture {
