@@ -293,6 +293,9 @@ pub struct EveHttp {
     length: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect: Option<String>,
+    /// A file's name, written in `fileinfo`, not here.
+    #[serde(skip)]
+    filename: Option<String>,
 }
 
 impl EveHttp {
@@ -314,6 +317,7 @@ impl EveHttp {
                 Field::Status => h.status = num(),
                 Field::Length => h.length = num(),
                 Field::Redirect => h.redirect = text(),
+                Field::Filename => h.filename = text(),
             }
         }
         h
@@ -330,14 +334,62 @@ struct EveTx<'a> {
     tollgate: Option<Ours>,
 }
 
+#[derive(Serialize)]
+struct EveFile<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    http: EveHttp,
+    app_proto: &'static str,
+    fileinfo: FileSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
+}
+
+#[derive(Serialize)]
+struct FileSection {
+    filename: String,
+    gaps: bool,
+    state: &'static str,
+    stored: bool,
+    size: u64,
+    tx_id: u64,
+}
+
 /// Writes a complete transaction as an EVE `http` event, as Suricata's
-/// HTTP logger does (from the client's side).
+/// HTTP logger does (from the client's side); a file it carried as a
+/// `fileinfo` event (from the side that sent it).
 pub fn write_tx(
     out: &mut impl Write,
     t: &TxRecord,
-    http: EveHttp,
+    mut http: EveHttp,
     style: &EveStyle,
 ) -> io::Result<()> {
+    let ours = style.extensions.then_some(Ours {
+        worker: t.at.worker,
+        vni: t.at.vni,
+    });
+    if let Some(f) = t.file {
+        let mut at = t.at;
+        if !f.to_server {
+            at = at.reversed();
+        }
+        let ev = EveFile {
+            head: EveHead::styled("fileinfo", &at, style),
+            fileinfo: FileSection {
+                filename: http.filename.take().unwrap_or_default(),
+                gaps: f.gaps,
+                state: if f.closed { "CLOSED" } else { "TRUNCATED" },
+                stored: false,
+                size: f.size,
+                tx_id: t.tx.id,
+            },
+            http,
+            app_proto: t.tx.proto.name(),
+            tollgate: ours,
+        };
+        serde_json::to_writer(&mut *out, &ev)?;
+        return out.write_all(b"\n");
+    }
     let ev = EveTx {
         head: EveHead::styled("http", &t.at, style),
         tx_id: t.tx.id,

@@ -152,6 +152,20 @@ pub struct TxRecord {
     pub at: EventTuple,
     pub tx: TxRef,
     pub text: Option<TextRef>,
+    /// A file the transaction carried (an EVE `fileinfo` event), else
+    /// the transaction itself (an `http` event).
+    pub file: Option<FileRef>,
+}
+
+/// A file in a transaction: which body, how big, how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRef {
+    pub to_server: bool,
+    pub size: u64,
+    /// Whole (else the connection ended first: TRUNCATED).
+    pub closed: bool,
+    /// Bytes of it were never seen.
+    pub gaps: bool,
 }
 
 /// Bytes in a text arena: which arena, where, how many.

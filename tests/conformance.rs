@@ -36,7 +36,9 @@ const PASSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/pa
 
 /// The EVE event types Tollgate writes; a check on any other is a check
 /// on a part not built yet.
-const WRITTEN: [&str; 6] = ["flow", "alert", "anomaly", "engine", "stats", "http"];
+const WRITTEN: [&str; 7] = [
+    "flow", "alert", "anomaly", "engine", "stats", "http", "fileinfo",
+];
 
 /// EVE fields (and objects) Tollgate does not write yet: a check on their
 /// value is a check on a part not built (payload logging, tunnel and

@@ -478,3 +478,52 @@ fn http_events_carry_suricatas_fields_and_validate_against_its_schema() {
     assert_eq!(flow["app_proto"], "http");
     common::validate_eve(&[&dir.path("eve.json")], true);
 }
+
+#[test]
+fn response_bodies_and_puts_are_files_in_fileinfo_events() {
+    let rules = "alert http any any -> any any (msg:\"x\"; http.uri; content:\"/nothing-matches\"; sid:1;)\n";
+    let get = b"GET /models/llama.bin?rev=2 HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let model = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789" as &[u8];
+    let put = b"PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\ndata" as &[u8];
+    let named = b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=\"weights.pt\"\r\nContent-Length: 3\r\n\r\nabc" as &[u8];
+    let (_, events, _) = run(
+        &exchange(41130, &[(get, model), (put, named)], 1460),
+        rules,
+        &[],
+    );
+    let files: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "fileinfo")
+        .collect();
+    let f: Vec<(String, u64, u64, String)> = files
+        .iter()
+        .map(|e| {
+            (
+                e["fileinfo"]["filename"].as_str().unwrap().to_string(),
+                e["fileinfo"]["size"].as_u64().unwrap(),
+                e["fileinfo"]["tx_id"].as_u64().unwrap(),
+                e["fileinfo"]["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        f,
+        [
+            ("/models/llama.bin".into(), 10, 0, "CLOSED".into()),
+            ("/upload".into(), 4, 1, "CLOSED".into()),
+            ("weights.pt".into(), 3, 1, "CLOSED".into()),
+        ]
+    );
+    // A response file comes from the server, with its transaction's http.
+    assert_eq!(files[0]["src_ip"], "203.0.113.9");
+    assert_eq!(files[0]["http"]["url"], "/models/llama.bin?rev=2");
+    // Cut by the close: truncated.
+    let short = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part" as &[u8];
+    let (_, events, _) = run(&exchange(41131, &[(get, short)], 1460), rules, &[]);
+    let f = events
+        .iter()
+        .find(|e| e["event_type"] == "fileinfo")
+        .unwrap();
+    assert_eq!(f["fileinfo"]["state"], "TRUNCATED");
+    assert_eq!(f["fileinfo"]["size"], 9);
+}

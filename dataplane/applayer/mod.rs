@@ -23,6 +23,17 @@ use http::{HttpConfig, HttpCounters, HttpCx};
 
 pub use http::parser::Probe;
 
+/// A file a transaction carried, as the app layer reports it.
+pub mod events_file {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct File {
+        pub to_server: bool,
+        pub size: u64,
+        pub closed: bool,
+        pub gaps: bool,
+    }
+}
+
 /// A connection's application protocol, as found by probing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
 pub enum AppProto {
@@ -450,6 +461,58 @@ impl AppLayer {
     /// The transaction loaded last, with the block store.
     pub fn loaded(&mut self) -> (&mut TxBuffers, &blocks::Blocks) {
         (&mut self.bufs, &self.http_cx.blocks)
+    }
+
+    /// The files the transaction loaded last carried, as Suricata tracks
+    /// HTTP files: a response body with bytes, and a PUT's body.
+    pub fn files(&mut self) -> [Option<events_file::File>; 2] {
+        let t = *self.bufs.tx();
+        let put = self
+            .bufs
+            .get(
+                &self.http_cx.blocks,
+                http::detect::Buffer::new(http::detect::Kind::Method, Some(true)),
+            )
+            .is_some_and(|m| m.eq_ignore_ascii_case(b"PUT"));
+        use http::state::flag;
+        let file = |to_server: bool, size: u64, wire: u64, cut: u16, gap: u16| {
+            (wire > 0).then_some(events_file::File {
+                to_server,
+                size,
+                closed: !t.has(cut),
+                gaps: t.has(gap),
+            })
+        };
+        [
+            file(
+                true,
+                t.req_size,
+                t.req_body_len,
+                flag::REQ_CUT,
+                flag::REQ_GAP,
+            )
+            .filter(|_| put),
+            file(
+                false,
+                t.resp_size,
+                t.resp_body_len,
+                flag::RESP_CUT,
+                flag::RESP_GAP,
+            ),
+        ]
+    }
+
+    /// The logged fields of the transaction loaded last with the name of
+    /// its file in the `to_server` body, packed.
+    pub fn file_record(&mut self, to_server: bool) -> &[u8] {
+        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, &mut self.log_buf);
+        http::logger::pack_filename(
+            &mut self.bufs,
+            &self.http_cx.blocks,
+            to_server,
+            &mut self.log_buf,
+        );
+        &self.log_buf
     }
 
     /// The logged fields of the transaction loaded last (EVE's `http`

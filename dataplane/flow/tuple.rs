@@ -34,6 +34,20 @@ pub struct EventTuple {
     pub to_server: Option<bool>,
 }
 
+impl EventTuple {
+    /// The same flow seen from the other side.
+    pub fn reversed(&self) -> EventTuple {
+        EventTuple {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            to_server: self.to_server.map(|t| !t),
+            ..*self
+        }
+    }
+}
+
 /// A flow's counters and start when one of its packets alerted, as
 /// Suricata's alerts carry them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

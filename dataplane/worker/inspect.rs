@@ -7,7 +7,7 @@ use crate::applayer::http::HttpEvent;
 use crate::applayer::{AppProto, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::match_tx;
-use crate::events::{TxRecord, TxRef};
+use crate::events::{FileRef, TxRecord, TxRef};
 
 /// What a stream event does: new bytes go to the app layer (whose
 /// transactions are matched at the points they reach) and to the stream
@@ -187,7 +187,18 @@ pub(super) fn on_points(
                 out.emit(counters, Event::Anomaly(rec));
             }
             let text = out.events.text(false, app.log_record());
-            out.emit(counters, Event::Tx(TxRecord { at, tx, text }));
+            let file = None;
+            out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
+            for f in app.files().into_iter().flatten() {
+                let text = out.events.text(false, app.file_record(f.to_server));
+                let file = Some(FileRef {
+                    to_server: f.to_server,
+                    size: f.size,
+                    closed: f.closed,
+                    gaps: f.gaps,
+                });
+                out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
+            }
         }
     }
     app.done(st);

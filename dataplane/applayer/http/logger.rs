@@ -22,10 +22,12 @@ pub enum Field {
     Status,
     Length,
     Redirect,
+    /// A file's name (fileinfo events).
+    Filename,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 11] = [
         Field::Hostname,
         Field::Url,
         Field::UserAgent,
@@ -36,6 +38,7 @@ impl Field {
         Field::Status,
         Field::Length,
         Field::Redirect,
+        Field::Filename,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Field {
             Field::Status => "status",
             Field::Length => "length",
             Field::Redirect => "redirect",
+            Field::Filename => "filename",
         }
     }
 
@@ -151,6 +155,48 @@ fn itoa(mut n: u64) -> Digits {
         }
     }
     d
+}
+
+/// Appends a file's name to a packed record: the filename of a
+/// Content-Disposition if the message has one, else the URI's path (as
+/// Suricata names HTTP files).
+pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out: &mut Vec<u8>) {
+    let mut name: Option<Vec<u8>> = None;
+    if let Some(h) = bufs.get(blocks, Buffer::new(Kind::Header, Some(to_server))) {
+        name = content_disposition_filename(h).map(<[u8]>::to_vec);
+    }
+    let uri;
+    let v: &[u8] = match &name {
+        Some(n) => n,
+        None => {
+            uri = bufs
+                .get(blocks, Buffer::new(Kind::UriRaw, Some(true)))
+                .map(|u| u[..u.iter().position(|&c| c == b'?').unwrap_or(u.len())].to_vec())
+                .unwrap_or_default();
+            &uri
+        }
+    };
+    let v = &v[..v.len().min(MAX_VALUE)];
+    out.push(Field::Filename as u8);
+    out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+    out.extend_from_slice(v);
+}
+
+/// `filename=` (quoted or not) in a Content-Disposition line of a
+/// `Name: value` header block.
+fn content_disposition_filename(headers: &[u8]) -> Option<&[u8]> {
+    let line = headers
+        .split(|&c| c == b'\n')
+        .find(|l| l.len() > 20 && l[..20].eq_ignore_ascii_case(b"content-disposition:"))?;
+    let at = line
+        .windows(9)
+        .position(|w| w.eq_ignore_ascii_case(b"filename="))?;
+    let v = &line[at + 9..];
+    let v = v.strip_suffix(b"\r").unwrap_or(v);
+    Some(match v.strip_prefix(b"\"") {
+        Some(q) => &q[..q.iter().position(|&c| c == b'"').unwrap_or(q.len())],
+        None => &v[..v.iter().position(|&c| c == b';').unwrap_or(v.len())],
+    })
 }
 
 /// The fields of a packed record, in order (a record cut short ends).

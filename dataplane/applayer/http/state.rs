@@ -34,6 +34,9 @@ pub mod flag {
     /// The body was decoded from a content coding.
     pub const REQ_DECODED: u16 = 256;
     pub const RESP_DECODED: u16 = 512;
+    /// The connection closed before the body's length or last chunk.
+    pub const REQ_CUT: u16 = 1024;
+    pub const RESP_CUT: u16 = 2048;
 }
 
 /// One transaction.
@@ -49,6 +52,10 @@ pub struct Tx {
     /// Body bytes as sent (de-chunked, before decoding).
     pub req_body_len: u64,
     pub resp_body_len: u64,
+    /// Body bytes after decoding (a file's size; a coded body's stops
+    /// where decoding stopped).
+    pub req_size: u64,
+    pub resp_size: u64,
     pub flags: u16,
     /// Events raised on it, a bit per `HttpEvent`.
     pub events: u32,
@@ -290,6 +297,12 @@ impl HttpState {
             if matches!(side.state, State::Body(_)) {
                 if let State::Body(Body::Length(_) | Body::Chunked(_)) = side.state {
                     cx.counters.note(HttpAnomaly::BodyCutShort);
+                    let id = side.tx;
+                    self.txs[Self::slot(id)].flags |= if to_server {
+                        flag::REQ_CUT
+                    } else {
+                        flag::RESP_CUT
+                    };
                 }
                 self.end_body(cx, to_server);
             }
@@ -825,12 +838,26 @@ impl HttpState {
         if !t.live || t.id != side.tx {
             return;
         }
-        let (chain, len, trunc) = if to_server {
-            (&mut t.req_body, &mut t.req_body_len, flag::REQ_TRUNCATED)
+        let (chain, len, size, trunc) = if to_server {
+            (
+                &mut t.req_body,
+                &mut t.req_body_len,
+                &mut t.req_size,
+                flag::REQ_TRUNCATED,
+            )
         } else {
-            (&mut t.resp_body, &mut t.resp_body_len, flag::RESP_TRUNCATED)
+            (
+                &mut t.resp_body,
+                &mut t.resp_body_len,
+                &mut t.resp_size,
+                flag::RESP_TRUNCATED,
+            )
         };
         *len += data.len() as u64;
+        let coded = side.dec[0].is_some();
+        if !coded {
+            *size += data.len() as u64;
+        }
         if side.full {
             return;
         }
@@ -842,6 +869,9 @@ impl HttpState {
             ..
         } = cx;
         let mut store = |out: &[u8], side_out: &mut u64, _coded_in: u64| -> bool {
+            if coded {
+                *size += out.len() as u64;
+            }
             let room_left = limit.saturating_sub(chain.len());
             let n = out.len().min(room_left);
             let pushed = blocks.push(chain, &out[..n]);
