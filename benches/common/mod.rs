@@ -29,6 +29,7 @@ pub fn generated(seed: u64, packets: usize) -> Capture {
 }
 
 /// Runs `f` `runs` times; the best time in seconds and the last result.
+#[allow(dead_code)] // each bench uses its own subset
 pub fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut best = f64::MAX;
     let mut last = None;

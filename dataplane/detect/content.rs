@@ -79,32 +79,46 @@ impl Base64Decode {
         if let Some(b) = self.bytes {
             src = &src[..src.len().min(b as usize)];
         }
-        let val = |c: u8| match c {
-            b'A'..=b'Z' => Some(c - b'A'),
-            b'a'..=b'z' => Some(c - b'a' + 26),
-            b'0'..=b'9' => Some(c - b'0' + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
+        let max = out.capacity();
+        base64_into(src, false, max, out);
+    }
+}
+
+/// RFC 4648 base64 of `src` appended to `out`, at most `max` bytes in
+/// all: up to the first byte outside the alphabet (padding ends it), or,
+/// with `skip_invalid` (RFC 2045), past such bytes; a last partial group
+/// gives what it can.
+pub fn base64_into(src: &[u8], skip_invalid: bool, max: usize, out: &mut Vec<u8>) {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let (mut acc, mut n) = (0u32, 0);
+    for &c in src {
+        let Some(v) = val(c) else {
+            if skip_invalid && c != b'=' {
+                continue;
+            }
+            break;
         };
-        let (mut acc, mut n) = (0u32, 0);
-        for &c in src {
-            let Some(v) = val(c) else { break };
-            if out.len() + 3 > out.capacity() {
-                break;
-            }
-            acc = (acc << 6) | u32::from(v);
-            n += 1;
-            if n == 4 {
-                out.extend_from_slice(&acc.to_be_bytes()[1..]);
-                (acc, n) = (0, 0);
-            }
+        if out.len() + 3 > max {
+            break;
         }
-        match n {
-            2 => out.push((acc >> 4) as u8),
-            3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
-            _ => {}
+        acc = (acc << 6) | u32::from(v);
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&acc.to_be_bytes()[1..]);
+            (acc, n) = (0, 0);
         }
+    }
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
+        _ => {}
     }
 }
 

@@ -1416,6 +1416,21 @@ impl Engine {
         )
     }
 
+    /// Which bodies (request, response) some rule reads: the app layer
+    /// keeps and decodes only those.
+    pub fn reads_bodies(&self) -> [bool; 2] {
+        let mut b = [false, false];
+        for c in self.rules.iter().flat_map(|r| &r.app) {
+            if matches!(
+                c.buffer.kind,
+                Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message
+            ) {
+                b[usize::from(!c.buffer.to_server)] = true;
+            }
+        }
+        b
+    }
+
     /// Whether any rule counts its matches (workers then keep a table).
     pub fn has_thresholds(&self) -> bool {
         self.rules.iter().any(|r| r.threshold.is_some())

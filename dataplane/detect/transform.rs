@@ -164,7 +164,7 @@ impl Transform {
                 if let Some(b) = bytes {
                     src = &src[..src.len().min(*b)];
                 }
-                base64(src, *rfc2045, out);
+                super::content::base64_into(src, *rfc2045, TRANSFORM_MAX, out);
             }
             Transform::PcreXform(re) => {
                 if let Ok(Some(c)) = re.captures(input) {
@@ -272,39 +272,6 @@ fn xor(v: &str) -> Result<Transform, String> {
         .collect::<Result<Vec<u8>, _>>()
         .map_err(|_| format!("xor: `{v}`"))?;
     Ok(Transform::Xor(key))
-}
-
-/// Base64 as Suricata's from_base64 reads it: RFC 4648 stops at the first
-/// byte outside the alphabet; RFC 2045 skips such bytes.
-fn base64(src: &[u8], rfc2045: bool, out: &mut Vec<u8>) {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let (mut acc, mut n) = (0u32, 0);
-    for &c in src {
-        let Some(v) = val(c) else {
-            if rfc2045 && c != b'=' {
-                continue;
-            }
-            break;
-        };
-        acc = (acc << 6) | u32::from(v);
-        n += 1;
-        if n == 4 {
-            out.extend_from_slice(&acc.to_be_bytes()[1..]);
-            (acc, n) = (0, 0);
-        }
-    }
-    match n {
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&((acc >> 2) as u16).to_be_bytes()),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

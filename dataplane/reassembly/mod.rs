@@ -387,6 +387,9 @@ fn seq_ge(a: u32, b: u32) -> bool {
 
 /// The most new bytes one delivery carries: half the window (at least 32),
 /// so a block is one and a half windows.
+/// The piece when no stream rule needs the window (the app layer alone).
+const APP_PIECE: usize = 8192;
+
 fn piece_len(window: usize) -> usize {
     (window / 2).max(32)
 }
@@ -435,6 +438,11 @@ pub struct Reassembly {
     session_bytes: usize,
     /// Bytes in a window block: the window and one piece of new bytes.
     block: usize,
+    /// New bytes handed over at once at most.
+    piece: usize,
+    /// No window is read (the parsers alone): bytes past a direction's
+    /// first go on uncopied.
+    direct: bool,
     /// Per flow slot: which directions parsed their TLS hello (bit 0 to
     /// the server, bit 1 to the client).
     hellos: Vec<u8>,
@@ -457,11 +465,30 @@ impl Reassembly {
     /// Preallocates for `flows` flow slots. `matcher_state` is what the
     /// matcher keeps per session, charged to `--stream-memcap` with it.
     pub fn new(cfg: StreamConfig, flows: usize, matcher_state: usize) -> Self {
-        let window = cfg.window.max(64);
+        let w = cfg.window.max(64);
+        Reassembly::with_pieces(cfg, flows, matcher_state, w, piece_len(w), false)
+    }
+
+    /// Reassembly for the app layer's parsers alone (no stream rule):
+    /// nothing confirms on a window, so past a direction's first bytes
+    /// (kept whole for a protocol probe) the bytes go on straight from
+    /// their segments, uncopied.
+    pub fn for_parsers(cfg: StreamConfig, flows: usize) -> Self {
+        Reassembly::with_pieces(cfg, flows, 0, 64, APP_PIECE, true)
+    }
+
+    fn with_pieces(
+        cfg: StreamConfig,
+        flows: usize,
+        matcher_state: usize,
+        window: usize,
+        piece: usize,
+        direct: bool,
+    ) -> Self {
         let cfg = StreamConfig { window, ..cfg };
         let session_bytes = std::mem::size_of::<Session>() + matcher_state;
         let n_sessions = (cfg.memcap / session_bytes).max(1);
-        let block = window + piece_len(window);
+        let block = window + piece;
         let n_blocks = (cfg.reassembly_memcap / 2 / block).max(1);
         let n_chunks = (cfg.reassembly_memcap / 2 / CHUNK).max(1);
         Reassembly {
@@ -480,6 +507,8 @@ impl Reassembly {
             chunk_pool: Pool::new(n_chunks),
             session_bytes,
             block,
+            piece,
+            direct,
             tls_lost_sync: false,
             counters: StreamCounters::default(),
         }
@@ -1248,7 +1277,7 @@ impl Reassembly {
     /// and one piece). TLS ciphertext moves the stream on unscanned.
     fn push_plain(&mut self, h: u32, mut data: &[u8], ev: &mut impl FnMut(StreamEvent<'_>)) {
         let bs = self.block;
-        let w = piece_len(self.cfg.window);
+        let w = self.piece;
         while !data.is_empty() {
             if self.sessions[h as usize].status != Status::Active {
                 return;
@@ -1306,6 +1335,32 @@ impl Reassembly {
                 }
                 Run::Scan(n) => n,
             };
+            // Without stream rules, past the first bytes (which a
+            // protocol probe may want whole) nothing reads the window:
+            // the bytes go to the app layer straight from the segment.
+            if take > 0 && self.direct && self.sessions[h as usize].delivered >= 64 {
+                let s = &mut self.sessions[h as usize];
+                let gap = std::mem::take(&mut s.gap_pending);
+                let fresh = std::mem::take(&mut s.fresh);
+                let base = s.delivered;
+                s.delivered += take as u64;
+                s.next_seq = s.next_seq.wrapping_add(take as u32);
+                s.block_len = 0;
+                s.block_start = s.delivered;
+                self.counters.bytes += take as u64;
+                ev(StreamEvent::Data(Delivery {
+                    session: h,
+                    dir: s.dir(),
+                    window: &data[..take],
+                    base,
+                    new_from: 0,
+                    gap,
+                    fresh,
+                }));
+                data = &data[take..];
+                self.check_depth(h, ev);
+                continue;
+            }
             if take > 0 {
                 if self.sessions[h as usize].block == NIL {
                     let Some(b) = self.block_pool.get().or_else(|| self.evict_window(h)) else {
@@ -1571,6 +1626,31 @@ mod tests {
             }
         });
         assert_eq!(seen, data);
+    }
+
+    #[test]
+    fn for_parsers_the_bytes_past_the_first_go_on_uncopied() {
+        let mut r = Reassembly::for_parsers(StreamConfig::default(), 8);
+        let data: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut seen = Vec::new();
+        let mut windows = Vec::new();
+        for (at, part) in [
+            (0usize, &data[..40]),
+            (40, &data[40..1500]),
+            (1500, &data[1500..]),
+        ] {
+            let seg = Segment::new(ISN + 1 + at as u32, None, part);
+            r.segment(0, 7, Dir::ToServer, Some(ISN), &seg, &mut |e| {
+                if let StreamEvent::Data(d) = e {
+                    windows.push((d.base, d.window.len(), d.new_from));
+                    seen.extend_from_slice(&d.window[d.new_from..]);
+                }
+            });
+        }
+        assert_eq!(seen, data);
+        // The first bytes in the window (a probe may want them whole),
+        // the rest straight from their segments.
+        assert_eq!(windows, [(0, 40, 0), (0, 1500, 40), (1500, 1500, 0)]);
     }
 
     #[test]

@@ -165,11 +165,16 @@ impl Worker {
         let state = StreamScanner::session_bytes(&engine)?;
         let app = self.cfg.app.enabled;
         if self.cfg.stream.enabled && (state.is_some() || app) {
-            let re = Reassembly::new(self.cfg.stream, self.flows.capacity(), state.unwrap_or(0));
+            let re = match state {
+                Some(state) => Reassembly::new(self.cfg.stream, self.flows.capacity(), state),
+                None => Reassembly::for_parsers(self.cfg.stream, self.flows.capacity()),
+            };
             sessions = state.map(|_| re.capacity());
             self.stream = Some(re);
             if app {
-                self.app = Some(AppLayer::new(self.cfg.app, self.flows.capacity()));
+                let mut cfg = self.cfg.app;
+                cfg.http.keep_bodies = engine.reads_bodies();
+                self.app = Some(AppLayer::new(cfg, self.flows.capacity()));
             }
         }
         self.rules = Some(Matcher::new(engine, sessions)?);

@@ -13,39 +13,6 @@ use tollgate::applayer::http::detect::{Buffer, Kind, TxBuffers};
 use tollgate::applayer::http::state::HttpState;
 use tollgate::applayer::http::{logger, HttpConfig, HttpCx};
 
-const KINDS: [Kind; 31] = [
-    Kind::Uri,
-    Kind::UriRaw,
-    Kind::Method,
-    Kind::RequestLine,
-    Kind::Protocol,
-    Kind::Host,
-    Kind::HostRaw,
-    Kind::UserAgent,
-    Kind::Cookie,
-    Kind::Header,
-    Kind::HeaderRaw,
-    Kind::HeaderNames,
-    Kind::ContentType,
-    Kind::ContentLen,
-    Kind::Referer,
-    Kind::Accept,
-    Kind::AcceptEnc,
-    Kind::AcceptLang,
-    Kind::Connection,
-    Kind::Start,
-    Kind::RequestBody,
-    Kind::ResponseBody,
-    Kind::StatCode,
-    Kind::StatMsg,
-    Kind::ResponseLine,
-    Kind::Location,
-    Kind::Server,
-    Kind::FileData,
-    Kind::RequestHeader,
-    Kind::ResponseHeader,
-    Kind::Message,
-];
 
 struct Fixture {
     cx: HttpCx,
@@ -75,7 +42,7 @@ fn points(st: &mut HttpState, f: &mut Fixture) {
     let pts: Vec<(u8, _)> = f.cx.out.clone();
     for (slot, _point) in pts {
         f.bufs.start(st.tx(slot));
-        for k in KINDS {
+        for k in Kind::ALL {
             for to_server in [true, false] {
                 let b = Buffer::new(k, Some(to_server));
                 let _ = f.bufs.get(&f.cx.blocks, b);

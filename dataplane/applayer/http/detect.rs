@@ -55,7 +55,7 @@ enum Sides {
 }
 
 impl Kind {
-    const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 31] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,

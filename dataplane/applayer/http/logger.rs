@@ -6,6 +6,7 @@
 //! arena; the writer unpacks it (`unpack`) and writes JSON.
 
 use super::detect::{Buffer, Kind, TxBuffers};
+use super::parser::trim;
 use super::state::flag;
 use crate::applayer::blocks::Blocks;
 
@@ -115,18 +116,6 @@ pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, out: &mut Vec<u8>) {
     if let Some(v) = bufs.get(blocks, resp(Kind::Location)) {
         put(Field::Redirect, v);
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(s, |i| i + 1);
-    &b[s..e.max(s)]
 }
 
 /// A number's digits without an allocation.

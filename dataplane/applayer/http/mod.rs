@@ -32,6 +32,9 @@ pub struct HttpConfig {
     pub ratio_cap: u32,
     /// Decoders a worker keeps for content codings.
     pub decoders: usize,
+    /// Keep (and decode) request and response bodies: only when a loaded
+    /// rule reads them; otherwise they are counted and skipped.
+    pub keep_bodies: [bool; 2],
 }
 
 impl Default for HttpConfig {
@@ -41,6 +44,7 @@ impl Default for HttpConfig {
             head_limit: HEAD_LIMIT,
             ratio_cap: RATIO_CAP,
             decoders: 64,
+            keep_bodies: [true, true],
         }
     }
 }

@@ -223,7 +223,8 @@ pub fn status_code(b: &[u8]) -> Option<u16> {
     Some(b.iter().fold(0u16, |a, &d| a * 10 + u16::from(d - b'0')))
 }
 
-fn trim(b: &[u8]) -> &[u8] {
+/// `b` without the ASCII whitespace at either end.
+pub fn trim(b: &[u8]) -> &[u8] {
     let s = b
         .iter()
         .position(|c| !c.is_ascii_whitespace())

@@ -7,7 +7,7 @@
 //! at each. Heads and bodies live in the worker's block store.
 
 use super::decompress::{Coding, Inflater, Outcome};
-use super::parser::{looks_like_request, looks_like_response, status_code, Probe};
+use super::parser::{looks_like_request, looks_like_response, status_code, trim, Probe};
 use super::{HttpAnomaly, HttpCounters, HttpCx, HttpEvent};
 use crate::applayer::blocks::Chain;
 use crate::applayer::Point;
@@ -573,11 +573,7 @@ impl HttpState {
             if cx.index.get_into(head, b"content-encoding", &mut tmp) {
                 v = &tmp[..];
             }
-            for tok in v
-                .split(|&c| c == b',')
-                .map(trim_ws)
-                .filter(|t| !t.is_empty())
-            {
+            for tok in v.split(|&c| c == b',').map(trim).filter(|t| !t.is_empty()) {
                 if tok.eq_ignore_ascii_case(b"identity") {
                     continue;
                 }
@@ -610,9 +606,14 @@ impl HttpState {
         } else {
             &mut self.resp
         };
-        side.full = false;
+        // Bodies no rule reads are only counted (not kept, not decoded).
+        let keep = cx.cfg.keep_bodies[usize::from(!to_server)];
+        side.full = !keep;
         side.coded_in = 0;
         side.decoded_out = 0;
+        if !keep {
+            n = 0;
+        }
         // Content is applied in the order listed: undo the last first.
         for (k, c) in codings[..n].iter().rev().flatten().enumerate() {
             match cx.inflaters.pop() {
@@ -1066,24 +1067,12 @@ fn valid_host(h: &[u8]) -> bool {
 
 /// Whether a request line (with its line end) names a protocol.
 fn has_protocol(line: &[u8]) -> bool {
-    let l = trim_ws(line);
+    let l = trim(line);
     let words = l
         .split(|&c| c == b' ' || c == b'\t')
         .filter(|w| !w.is_empty())
         .count();
     words >= 3
-}
-
-fn trim_ws(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(s, |i| i + 1);
-    &b[s..e.max(s)]
 }
 
 fn contains_ci(h: &[u8], n: &[u8]) -> bool {
@@ -1092,7 +1081,7 @@ fn contains_ci(h: &[u8], n: &[u8]) -> bool {
 
 /// A Content-Length: digits (surrounding space allowed); None if not.
 fn parse_len(v: &[u8]) -> Option<u64> {
-    let v = trim_ws(v);
+    let v = trim(v);
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;
     }

@@ -1,0 +1,77 @@
+//! What the app layer costs: the same generated capture (at least 1M
+//! packets unless told) through one worker from memory, with an empty
+//! rule set, the app layer off and on, taking turns; the best of several
+//! runs each, and their ratio. With the app layer on, TCP is reassembled
+//! for the parsers (no rule needs it here), HTTP is parsed into
+//! transactions, TLS recognised; bodies no rule reads are counted, not
+//! kept.
+//!
+//!     cargo bench --bench applayer [-- PACKETS]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+use tollgate::detect::Engine;
+use tollgate::flow::EndReason;
+use tollgate::io::RawPacket;
+use tollgate::rules::vars::Vars;
+use tollgate::stats::WorkerCounters;
+use tollgate::worker::Worker;
+
+const RUNS: usize = 5;
+
+fn run(frames: &[(u64, Vec<u8>)], engine: &Arc<Engine>, app: bool) -> (f64, WorkerCounters) {
+    let mut cfg = common::one_worker();
+    cfg.app.enabled = app;
+    // Built before the clock starts: what is measured is the packets.
+    let mut w = Worker::new(cfg, None)
+        .with_engine(Arc::clone(engine))
+        .expect("scratch");
+    let t = Instant::now();
+    common::feed(&mut w, frames.iter().map(|(ts, f)| RawPacket::new(f, *ts)));
+    let c = w.finish(EndReason::Shutdown).0;
+    (t.elapsed().as_secs_f64(), c)
+}
+
+fn main() {
+    let target = common::target_packets();
+    let frames = common::generated(1, target).sorted();
+    let packets = frames.len() as f64;
+    let dir = std::env::temp_dir().join(format!("tollgate-applayer-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let rules = dir.join("empty.rules");
+    std::fs::write(&rules, "").expect("write");
+    let (engine, _) = Engine::load(
+        &[rules.as_path()],
+        &Vars::suricata_defaults(),
+        &Default::default(),
+    )
+    .expect("an empty rule set loads");
+    let engine = Arc::new(engine);
+    let (mut off, mut on) = (f64::MAX, f64::MAX);
+    let mut counters = WorkerCounters::default();
+    for _ in 0..RUNS {
+        off = off.min(run(&frames, &engine, false).0);
+        let (s, c) = run(&frames, &engine, true);
+        on = on.min(s);
+        counters = c;
+    }
+    let a = &counters.app;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "{packets} packets, {cores} cores, 1 worker thread, best of {RUNS}, empty rule set\n\
+         app layer off: {:.2} Mpps ({:.0} ns/packet)\n\
+         app layer on:  {:.2} Mpps ({:.0} ns/packet), {} http flows, {} transactions, {} tls flows, {} bytes reassembled\n\
+         on / off throughput: {:.2}",
+        packets / off / 1e6,
+        off * 1e9 / packets,
+        packets / on / 1e6,
+        on * 1e9 / packets,
+        a.flows[tollgate::applayer::AppProto::Http as usize],
+        a.http.txs,
+        a.flows[tollgate::applayer::AppProto::Tls as usize],
+        counters.stream.bytes,
+        off / on
+    );
+}
