@@ -638,6 +638,14 @@ fn map_setting(key: &str, value: &Yaml, flags: &mut Flags) -> Result<(), String>
             };
             flags.push("--http-body-limit", n)
         }
+        // Reassembly here never waits for the other side's ACKs before
+        // handing bytes on: a stream seen one way only is taken as it is,
+        // which is what async-oneside asks of Suricata.
+        "stream.async-oneside" => {}
+        // Inline stream handling is what --mode ips does.
+        "stream.inline" if is(true) => flags.ips = true,
+        // A flow picked up midstream is inspected as any other.
+        "stream.midstream-policy" if text == "ignore" => {}
         "vlan.use-for-tracking" | "decoder.vxlan.enabled" if is(true) => {}
         "stream.inline" if is(false) => {}
         _ if key.starts_with("host-os-policy.") => {
