@@ -22,6 +22,9 @@ pub struct EmitCounters {
     pub dropped: u64,
     /// Of those, alerts (their own ring was full).
     pub alerts_dropped: u64,
+    /// Events that went without their text (an alert without its `http`
+    /// object …): the text arena was full.
+    pub text_lost: u64,
 }
 
 impl EmitCounters {
@@ -29,6 +32,7 @@ impl EmitCounters {
         self.sent += o.sent;
         self.dropped += o.dropped;
         self.alerts_dropped += o.alerts_dropped;
+        self.text_lost += o.text_lost;
     }
 }
 
@@ -410,10 +414,12 @@ impl EventRings {
 
     /// Stores text for an event bound for the alert ring (`alert`) or the
     /// record ring; None when there is no arena or no room.
-    pub fn text(&self, alert: bool, data: &[u8]) -> Option<TextRef> {
+    pub fn text(&self, c: &mut EmitCounters, alert: bool, data: &[u8]) -> Option<TextRef> {
         let i = usize::from(alert && self.alerts.is_some());
         let (id, a) = self.texts[i].as_ref()?;
-        a.put(*id, data)
+        let r = a.put(*id, data);
+        c.text_lost += u64::from(r.is_none());
+        r
     }
 
     pub fn set_worker(&mut self, worker: u16) {

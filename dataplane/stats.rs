@@ -308,6 +308,7 @@ impl WorkerCounters {
                 "flow": self.emit.sent,
                 "dropped_ring_full": self.emit.dropped,
                 "alerts_dropped_ring_full": self.emit.alerts_dropped,
+                "text_lost": self.emit.text_lost,
             }),
         );
         m

@@ -166,7 +166,7 @@ pub(super) fn on_points(
                 // Each alert takes its own copy: the writer lets each go
                 // as it reads it.
                 if logging {
-                    a.text = out.events.text(true, record);
+                    a.text = out.events.text(&mut counters.emit, true, record);
                 }
                 out.emit(counters, Event::Alert(a));
             }
@@ -186,11 +186,12 @@ pub(super) fn on_points(
                 };
                 out.emit(counters, Event::Anomaly(rec));
             }
-            let text = out.events.text(false, app.log_record());
+            let text = out.events.text(&mut counters.emit, false, app.log_record());
             let file = None;
             out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
             for f in app.files().into_iter().flatten() {
-                let text = out.events.text(false, app.file_record(f.to_server));
+                let record = app.file_record(f.to_server);
+                let text = out.events.text(&mut counters.emit, false, record);
                 let file = Some(FileRef {
                     to_server: f.to_server,
                     size: f.size,
