@@ -12,6 +12,7 @@
 //! `DecodeAnomaly`, counted and reported, on a packet that is inspected.
 
 pub mod ethernet;
+pub mod gre;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
@@ -73,10 +74,11 @@ pub enum DecodeError {
     Icmpv4Truncated,
     Icmpv6Truncated,
     VxlanTruncated,
+    GreTruncated,
 }
 
 impl DecodeError {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
     pub const ALL: [DecodeError; Self::COUNT] = [
         DecodeError::EthernetTruncated,
         DecodeError::UnknownEthertype,
@@ -98,6 +100,7 @@ impl DecodeError {
         DecodeError::Icmpv4Truncated,
         DecodeError::Icmpv6Truncated,
         DecodeError::VxlanTruncated,
+        DecodeError::GreTruncated,
     ];
 
     /// The counter name in the stats JSON: `layer.reason`.
@@ -123,6 +126,7 @@ impl DecodeError {
             DecodeError::Icmpv4Truncated => "icmpv4.truncated",
             DecodeError::Icmpv6Truncated => "icmpv6.truncated",
             DecodeError::VxlanTruncated => "vxlan.truncated",
+            DecodeError::GreTruncated => "gre.truncated",
         }
     }
 
@@ -484,9 +488,13 @@ pub fn addr_to_ip(network: Network, a: &[u8; 16]) -> IpAddr {
 
 /// Decodes one Ethernet frame. A VXLAN datagram (UDP to port 4789 with the
 /// VNI flag) is followed into its inner frame, one level deep: the result
-/// describes the tenant's packet and carries the VNI.
+/// describes the tenant's packet and carries the VNI. GRE carrying an
+/// Ethernet frame, IPv4 or IPv6 is followed the same way.
 pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let outer = decode_frame(frame)?;
+    if outer.proto == gre::PROTO && !outer.fragment && outer.is_ip() {
+        return decode_gre(frame, outer);
+    }
     if outer.proto != 17 || outer.dst_port != vxlan::PORT || outer.fragment || !outer.is_ip() {
         return Ok(outer);
     }
@@ -504,6 +512,40 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     inner.l4_offset += (start + vxlan::HEADER_LEN) as u32;
     inner.frag.l3_offset += (start + vxlan::HEADER_LEN) as u16;
     inner.l3_offset += (start + vxlan::HEADER_LEN) as u16;
+    inner.anomalies |= outer.anomalies;
+    Ok(inner)
+}
+
+/// The packet a GRE packet carries, its offsets counted in `frame`; the
+/// outer packet itself when GRE carries something not followed.
+fn decode_gre(frame: &[u8], outer: Decoded) -> Result<Decoded, DecodeError> {
+    let start = outer.payload_offset as usize;
+    let payload = frame
+        .get(start..start + outer.payload_len as usize)
+        .unwrap_or(&[]);
+    let Some((proto, hl)) = gre::parse(payload)? else {
+        return Ok(outer);
+    };
+    let body = &payload[hl..];
+    let mut inner = match proto {
+        gre::TEB => decode_frame(body)?,
+        gre::IPV4 | gre::IPV6 => {
+            let mut d = Decoded::default();
+            let et = if proto == gre::IPV4 {
+                EtherType::Ipv4
+            } else {
+                EtherType::Ipv6
+            };
+            decode_l3(&mut d, et, body, 0)?;
+            d
+        }
+        _ => return Ok(outer),
+    };
+    let shift = start + hl;
+    inner.payload_offset += shift as u32;
+    inner.l4_offset += shift as u32;
+    inner.frag.l3_offset += shift as u16;
+    inner.l3_offset += shift as u16;
     inner.anomalies |= outer.anomalies;
     Ok(inner)
 }
@@ -528,6 +570,18 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
         rest = tag.payload();
     }
     let l3_offset = frame.len() - rest.len();
+    decode_l3(&mut out, ethertype, rest, l3_offset)?;
+    Ok(out)
+}
+
+/// Decodes the network layer and what it carries: `rest` starts at
+/// `l3_offset` of the buffer the offsets count in.
+fn decode_l3(
+    out: &mut Decoded,
+    ethertype: EtherType,
+    rest: &[u8],
+    l3_offset: usize,
+) -> Result<(), DecodeError> {
     out.l3_offset = l3_offset as u16;
     match ethertype {
         EtherType::Ipv4 => {
@@ -549,10 +603,10 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
                 };
                 out.payload_offset = (l3_offset + ip.header_len()) as u32;
                 out.payload_len = ip.payload().len() as u32;
-                return Ok(out);
+                return Ok(());
             }
             let l4_offset = l3_offset + ip.header_len();
-            decode_transport(&mut out, ip.payload(), l4_offset)?;
+            decode_transport(out, ip.payload(), l4_offset)?;
         }
         EtherType::Ipv6 => {
             let ip = Ipv6Packet::new_checked(rest)?;
@@ -577,14 +631,14 @@ fn decode_frame(frame: &[u8]) -> Result<Decoded, DecodeError> {
                 };
                 out.payload_offset = (l3_offset + ul.offset) as u32;
                 out.payload_len = ul.payload.len() as u32;
-                return Ok(out);
+                return Ok(());
             }
-            decode_transport(&mut out, ul.payload, l3_offset + ul.offset)?;
+            decode_transport(out, ul.payload, l3_offset + ul.offset)?;
         }
         EtherType::Arp => out.network = Network::Arp,
         _ => return Err(DecodeError::UnknownEthertype),
     }
-    Ok(out)
+    Ok(())
 }
 
 fn decode_transport(out: &mut Decoded, l4: &[u8], l4_offset: usize) -> Result<(), DecodeError> {
@@ -690,6 +744,34 @@ mod tests {
                 "{a}: a flipped bit"
             );
         }
+    }
+
+    #[test]
+    fn gre_is_followed_to_the_frame_or_packet_it_carries() {
+        use crate::craft::Route;
+        let tunnel = Route::new("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let inside = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let frame = inside.tcp(40000, 80, 1, 0, 0x02, 1000, &[], b"GET");
+        // Ethernet over GRE (transparent bridging), with a key.
+        let mut teb = vec![0x20, 0, 0x65, 0x58, 0, 0, 0, 9];
+        teb.extend_from_slice(&frame);
+        let outer = tunnel.frame(gre::PROTO, &teb);
+        let d = decode(&outer).unwrap();
+        assert_eq!(d.src_ip().to_string(), "10.0.0.1");
+        assert_eq!((d.proto, d.src_port, d.dst_port), (6, 40000, 80));
+        assert_eq!(&outer[d.payload_offset as usize..][..3], b"GET");
+        // IPv4 straight over GRE.
+        let mut ip = vec![0, 0, 0x08, 0x00];
+        ip.extend_from_slice(&frame[14..]);
+        let outer = tunnel.frame(gre::PROTO, &ip);
+        let d = decode(&outer).unwrap();
+        assert_eq!((d.proto, d.dst_port), (6, 80));
+        assert_eq!(&outer[d.payload_offset as usize..][..3], b"GET");
+        // A cut header is named; PPTP's GRE stays opaque.
+        let cut = tunnel.frame(gre::PROTO, &[0x30, 0, 0x08, 0x00, 0, 0]);
+        assert_eq!(decode(&cut).unwrap_err(), DecodeError::GreTruncated);
+        let pptp = tunnel.frame(gre::PROTO, &[0x30, 0x81, 0x88, 0x0b, 0, 0, 0, 0]);
+        assert_eq!(decode(&pptp).unwrap().proto, gre::PROTO);
     }
 
     #[test]

@@ -328,6 +328,15 @@ impl TcpTracker {
         match self.sides[d].ttl {
             Some(base) if ttl < base && !(syn && establishing) => {
                 return if payload_len > 0 && !control {
+                    // It counts as sent: the receiver's acknowledgement is
+                    // what vouches for it, so that must be believable
+                    // (servers behind a load balancer answer the SYN with
+                    // one TTL and send data with another).
+                    let end = t.seq.wrapping_add(payload_len);
+                    let side = &mut self.sides[d];
+                    if side.seen && seq_gt(end, side.next_seq) {
+                        side.next_seq = end;
+                    }
                     Seen {
                         fate: Fate::Suspect(Why::LowTtl),
                         ack: None,
@@ -750,6 +759,22 @@ mod tests {
         // The handshake's TTL or above is fine.
         let s = t.on_segment(Dir::ToServer, &data, 10, TTL + 1, true);
         assert_eq!(s.fate, Fate::Accepted);
+    }
+
+    #[test]
+    fn the_receivers_ack_of_suspect_data_is_believed() {
+        // A server whose data comes with a lower TTL than its SYN-ACK (a
+        // load balancer answered the handshake): the client's ACK of that
+        // data must be believed, or the data is never released.
+        let mut t = handshake();
+        let data = seg(ACK_FLAG | PSH, 501, 101, 2000);
+        let s = t.on_segment(Dir::ToClient, &data, 1360, TTL - 4, true);
+        assert_eq!(s.fate, Fate::Suspect(Why::LowTtl));
+        let ack = t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 101, 1861, 1000), 0, TTL, true);
+        assert_eq!((ack.fate, ack.ack), (Fate::Accepted, Some(1861)));
+        // Beyond what was sent, still not.
+        let ack = t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 101, 9000, 1000), 0, TTL, true);
+        assert_eq!(ack.ack, None);
     }
 
     #[test]
