@@ -255,6 +255,11 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "BYTES", default_value = "100KiB", value_parser = parse_bytes)]
     pub http_body_limit: usize,
 
+    /// File hashes to compute and log in fileinfo events, beside those a
+    /// loaded rule tests (`filemd5` …): a list of md5, sha1, sha256.
+    #[arg(long, value_name = "LIST", value_parser = parse_file_hashes, default_value = "")]
+    pub file_hashes: u8,
+
     /// Decoded bytes per compressed byte past which an HTTP body's
     /// decompression stops (a decompression bomb), checked once 16 KiB
     /// are decoded.
@@ -463,6 +468,20 @@ pub struct PipelineSettings {
     pub exception: ExceptionPolicy,
 }
 
+fn parse_file_hashes(s: &str) -> Result<u8, String> {
+    use crate::applayer::http::hash;
+    let mut bits = 0;
+    for h in s.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        bits |= match h {
+            "md5" => hash::MD5,
+            "sha1" => hash::SHA1,
+            "sha256" => hash::SHA256,
+            other => return Err(format!("`{other}`: expected md5, sha1 or sha256")),
+        };
+    }
+    Ok(bits)
+}
+
 fn parse_eve_flush(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
@@ -560,6 +579,7 @@ impl PipelineArgs {
                 http: crate::applayer::http::HttpConfig {
                     body_limit: self.http_body_limit,
                     ratio_cap: self.http_decompress_ratio,
+                    hashes: self.file_hashes,
                     ..Default::default()
                 },
             },

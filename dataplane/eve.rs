@@ -293,9 +293,15 @@ pub struct EveHttp {
     length: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect: Option<String>,
-    /// A file's name, written in `fileinfo`, not here.
+    /// A file's name and hashes, written in `fileinfo`, not here.
     #[serde(skip)]
     filename: Option<String>,
+    #[serde(skip)]
+    md5: Option<String>,
+    #[serde(skip)]
+    sha1: Option<String>,
+    #[serde(skip)]
+    sha256: Option<String>,
 }
 
 impl EveHttp {
@@ -318,6 +324,9 @@ impl EveHttp {
                 Field::Length => h.length = num(),
                 Field::Redirect => h.redirect = text(),
                 Field::Filename => h.filename = text(),
+                Field::Md5 => h.md5 = text(),
+                Field::Sha1 => h.sha1 = text(),
+                Field::Sha256 => h.sha256 = text(),
             }
         }
         h
@@ -350,6 +359,12 @@ struct FileSection {
     filename: String,
     gaps: bool,
     state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     stored: bool,
     size: u64,
     tx_id: u64,
@@ -379,6 +394,9 @@ pub fn write_tx(
                 filename: http.filename.take().unwrap_or_default(),
                 gaps: f.gaps,
                 state: if f.closed { "CLOSED" } else { "TRUNCATED" },
+                md5: http.md5.take(),
+                sha1: http.sha1.take(),
+                sha256: http.sha256.take(),
                 stored: false,
                 size: f.size,
                 tx_id: t.tx.id,

@@ -638,6 +638,14 @@ fn map_setting(key: &str, value: &Yaml, flags: &mut Flags) -> Result<(), String>
             };
             flags.push("--http-body-limit", n)
         }
+        // The file hashes EVE's fileinfo is to carry.
+        _ if key.ends_with("files.force-hash") => {
+            let list: Vec<String> = value
+                .as_vec()
+                .map(|a| a.iter().map(yaml_scalar).collect())
+                .unwrap_or_else(|| vec![text.clone()]);
+            flags.push("--file-hashes", list.join(","))
+        }
         // Reassembly here never waits for the other side's ACKs before
         // handing bytes on: a stream seen one way only is taken as it is,
         // which is what async-oneside asks of Suricata.

@@ -527,3 +527,69 @@ fn response_bodies_and_puts_are_files_in_fileinfo_events() {
     assert_eq!(f["fileinfo"]["state"], "TRUNCATED");
     assert_eq!(f["fileinfo"]["size"], 9);
 }
+
+#[test]
+fn file_hashes_are_logged_and_matched_by_filemd5() {
+    let dir = Scratch::new("http-filemd5");
+    let model = b"\x80\x02cos\nsystem\n(S'id'\ntR.";
+    // Its md5 and sha256 by coreutils, apart from the app layer's code.
+    let sum = |tool: &str| {
+        let f = dir.write("model.pkl", model);
+        let out = std::process::Command::new(tool).arg(&f).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let md5_hex = sum("md5sum");
+    let sha = sum("sha256sum");
+    std::fs::write(
+        dir.path("bad.md5"),
+        format!("# known bad\n{md5_hex}  model.pkl\n"),
+    )
+    .unwrap();
+    let rules = dir.write(
+        "t.rules",
+        b"alert http any any -> any any (msg:\"known bad model\"; filemd5:bad.md5; sid:1;)\n\
+          alert http any any -> any any (msg:\"not in the list\"; filemd5:!bad.md5; sid:2;)\n",
+    );
+    // Sent gzip-coded: the hash is of the file, decoded.
+    let body = gzip(model);
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    resp.extend_from_slice(&body);
+    let get = b"GET /model.pkl HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let cap = exchange(41140, &[(get, &resp)], 7);
+    let (events, _) = replay_events(&dir, &cap, &rules, &["--file-hashes", "sha256"]);
+    let sids: Vec<u64> = alerts(&events)
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sids, [1]);
+    let f = events
+        .iter()
+        .find(|e| e["event_type"] == "fileinfo")
+        .unwrap();
+    assert_eq!(f["fileinfo"]["md5"], md5_hex.as_str());
+    assert_eq!(f["fileinfo"]["sha256"], sha.as_str());
+    assert_eq!(f["fileinfo"]["size"], model.len());
+    // Another file: the negated rule fires, the listed one does not.
+    let other = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" as &[u8];
+    let cap = exchange(41141, &[(get, other)], 1460);
+    let (events, _) = replay_events(&dir, &cap, &rules, &[]);
+    let sids: Vec<u64> = alerts(&events)
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sids, [2]);
+    // A list that is not one names the file and line.
+    std::fs::write(dir.path("bad.md5"), "xyz\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["rules", "check", rules.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad.md5:1: not a hash"), "{text}");
+}

@@ -138,6 +138,88 @@ impl AppChain {
     }
 }
 
+/// `filemd5`, `filesha1`, `filesha256`: a file of the transaction whose
+/// hash is in (or, negated, not in) a list read from a file.
+#[derive(Debug, Clone)]
+pub struct FileHashCond {
+    /// Which hash (`applayer::http::hash::MD5` …).
+    pub kind: u8,
+    pub negated: bool,
+    /// The list file as the rule names it (read when the rule set loads,
+    /// relative to the rule file's folder).
+    pub path: String,
+    pub set: std::sync::Arc<std::collections::BTreeSet<Vec<u8>>>,
+}
+
+impl FileHashCond {
+    pub fn parse(k: &str, v: &str) -> Result<FileHashCond, String> {
+        use crate::applayer::http::hash;
+        let kind = match k {
+            "filemd5" => hash::MD5,
+            "filesha1" => hash::SHA1,
+            _ => hash::SHA256,
+        };
+        let (negated, path) = match v.trim().strip_prefix('!') {
+            Some(p) => (true, p.trim()),
+            None => (false, v.trim()),
+        };
+        if path.is_empty() {
+            return Err(format!("{k}: a list file"));
+        }
+        Ok(FileHashCond {
+            kind,
+            negated,
+            path: path.to_string(),
+            set: Default::default(),
+        })
+    }
+
+    /// Reads the list: a hex digest first on each line (`#` comments and
+    /// blank lines skipped).
+    pub fn load(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        let p = dir.join(&self.path);
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let want = match self.kind {
+            crate::applayer::http::hash::MD5 => 16,
+            crate::applayer::http::hash::SHA1 => 20,
+            _ => 32,
+        };
+        let mut set = std::collections::BTreeSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let tok = line.split_whitespace().next().unwrap_or("");
+            if tok.is_empty() || tok.starts_with('#') {
+                continue;
+            }
+            let bytes: Option<Vec<u8>> = (tok.len() == want * 2)
+                .then(|| {
+                    (0..want)
+                        .map(|i| u8::from_str_radix(&tok[2 * i..2 * i + 2], 16).ok())
+                        .collect()
+                })
+                .flatten();
+            let b =
+                bytes.ok_or_else(|| format!("{}:{}: not a hash: `{tok}`", p.display(), n + 1))?;
+            set.insert(b);
+        }
+        self.set = std::sync::Arc::new(set);
+        Ok(())
+    }
+
+    /// Whether a file of the transaction `t` has the hash (or, negated,
+    /// a hash of that kind not in the list).
+    pub fn holds(&self, t: &crate::applayer::http::state::Tx) -> bool {
+        use crate::applayer::http::hash;
+        [t.req_hash, t.resp_hash].iter().any(|h| {
+            let d: Option<&[u8]> = match self.kind {
+                hash::MD5 => h.md5.as_ref().map(|d| &d[..]),
+                hash::SHA1 => h.sha1.as_ref().map(|d| &d[..]),
+                _ => h.sha256.as_ref().map(|d| &d[..]),
+            };
+            d.is_some_and(|d| self.set.contains(d) != self.negated)
+        })
+    }
+}
+
 /// The fast patterns of the rules evaluated at one point that sit in one
 /// buffer.
 pub struct TxDb {

@@ -28,7 +28,7 @@ use crate::rules::classification::Class;
 use crate::rules::vars::{AddrMatch, PortMatch, Vars};
 use crate::rules::{parse_content, read_rules, Action, Rule};
 use addr_index::AddrIndex;
-use app::{AppChain, LenCheck, TxDb};
+use app::{AppChain, FileHashCond, LenCheck, TxDb};
 use bytes::ByteCheck;
 use content::{Check, ContentMatch, Inspection};
 use header::HeaderCheck;
@@ -370,6 +370,8 @@ pub struct EngineRule {
     /// `app-layer-event:http.NAME`: events the transaction must carry (a
     /// bit per `HttpEvent`).
     pub app_events: u32,
+    /// `filemd5`, `filesha1`, `filesha256`.
+    pub file_hashes: Vec<FileHashCond>,
     pub point: Point,
     /// The fast pattern among the app chains: (chain, content), and the
     /// part of it the prefilter looks for.
@@ -625,12 +627,13 @@ impl EngineRule {
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
             && bufs.tx().events & self.app_events == self.app_events
+            && self.file_hashes.iter().all(|f| f.holds(bufs.tx()))
             && self.app.iter().all(|c| c.holds(cx, room, bufs, blocks))
     }
 
     /// Matched on transactions (app buffers or app-layer events).
     pub fn is_tx(&self) -> bool {
-        !self.app.is_empty() || self.app_events != 0
+        !self.app.is_empty() || self.app_events != 0 || !self.file_hashes.is_empty()
     }
 }
 
@@ -726,6 +729,7 @@ pub fn compile_rule_with(
     // next content starts on the payload again.
     let mut legacy = false;
     let mut app_events = 0u32;
+    let mut file_hashes = Vec::new();
     let mut class = None;
     let mut priority = None;
     let mut threshold = None;
@@ -802,6 +806,10 @@ pub fn compile_rule_with(
                 cur = chains.len() - 1;
             }
             chains[cur].transforms.push(t);
+            continue;
+        }
+        if matches!(k, "filemd5" | "filesha1" | "filesha256") {
+            file_hashes.push(FileHashCond::parse(k, v)?);
             continue;
         }
         if k == "app-layer-event" {
@@ -1119,7 +1127,7 @@ pub fn compile_rule_with(
         }
         c.b64 = Some(b64.take().unwrap_or_default());
     }
-    if !app.is_empty() || app_events != 0 {
+    if !app.is_empty() || app_events != 0 || !file_hashes.is_empty() {
         match app_proto {
             None if matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any) => {
                 app_proto = Some(AppProto::Http)
@@ -1140,8 +1148,13 @@ pub fn compile_rule_with(
                 }
                 app_fast_mark = Some((app.len(), f, fast_slice));
             }
+            // The message of the rule's direction, else of the side its
+            // buffers are on (file_data: the response).
+            let side = flow
+                .to_server
+                .or_else(|| app.first().map(|c| c.buffer.to_server));
             app.push(AppChain {
-                buffer: Buffer::new(Kind::Message, flow.to_server),
+                buffer: Buffer::new(Kind::Message, side),
                 transforms: Vec::new(),
                 contents: std::mem::take(&mut contents),
                 checks: std::mem::take(&mut checks),
@@ -1221,6 +1234,7 @@ pub fn compile_rule_with(
         && matches!(r.proto.as_str(), "tcp" | "tcp-stream" | "http" | "http1")
         && app.is_empty()
         && app_events == 0
+        && file_hashes.is_empty()
         && fast.is_some()
         && dsize.is_none()
         && header_checks.is_empty()
@@ -1280,6 +1294,7 @@ pub fn compile_rule_with(
         app_proto,
         app,
         app_events,
+        file_hashes,
         point,
         app_fast,
         app_fast_slice,
@@ -1399,6 +1414,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         app_proto: None,
         app: Vec::new(),
         app_events: 0,
+        file_hashes: Vec::new(),
         app_fast: None,
         app_fast_slice: None,
         ..any.clone()
@@ -1414,6 +1430,14 @@ impl Engine {
         crate::flow::features::hit_bucket(
             self.rules.get(ri as usize).and_then(|r| r.class.as_deref()),
         )
+    }
+
+    /// Which file hashes some rule tests (`applayer::http::hash` bits).
+    pub fn file_hashes_needed(&self) -> u8 {
+        self.rules
+            .iter()
+            .flat_map(|r| &r.file_hashes)
+            .fold(0, |a, f| a | f.kind)
     }
 
     /// Which bodies (request, response) some rule reads: the app layer
@@ -1556,7 +1580,15 @@ impl Engine {
                         r.sid
                     ));
                 }
-                match compile_rule_with(&r, vars, classes, cfg) {
+                let compiled = compile_rule_with(&r, vars, classes, cfg).and_then(|(mut er, p)| {
+                    // Hash lists are read beside the rule file.
+                    let dir = loc.file.parent().unwrap_or(Path::new("."));
+                    for f in &mut er.file_hashes {
+                        f.load(dir)?;
+                    }
+                    Ok((er, p))
+                });
+                match compiled {
                     Ok((mut er, mut pcres)) => {
                         // Number its pcre expressions engine-wide.
                         let base = regexes.len() as u32;

@@ -174,6 +174,7 @@ impl Worker {
             if app {
                 let mut cfg = self.cfg.app;
                 cfg.http.keep_bodies = engine.reads_bodies();
+                cfg.http.hashes |= engine.file_hashes_needed();
                 self.app = Some(AppLayer::new(cfg, self.flows.capacity()));
             }
         }

@@ -23,12 +23,15 @@ pub enum Field {
     Status,
     Length,
     Redirect,
-    /// A file's name (fileinfo events).
+    /// A file's name and hashes (fileinfo events).
     Filename,
+    Md5,
+    Sha1,
+    Sha256,
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 14] = [
         Field::Hostname,
         Field::Url,
         Field::UserAgent,
@@ -40,6 +43,9 @@ impl Field {
         Field::Length,
         Field::Redirect,
         Field::Filename,
+        Field::Md5,
+        Field::Sha1,
+        Field::Sha256,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +61,9 @@ impl Field {
             Field::Length => "length",
             Field::Redirect => "redirect",
             Field::Filename => "filename",
+            Field::Md5 => "md5",
+            Field::Sha1 => "sha1",
+            Field::Sha256 => "sha256",
         }
     }
 
@@ -169,7 +178,27 @@ pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out
     out.push(Field::Filename as u8);
     out.extend_from_slice(&(v.len() as u16).to_le_bytes());
     out.extend_from_slice(v);
+    // The file's hashes, in hex, those computed.
+    let t = bufs.tx();
+    let h = if to_server { t.req_hash } else { t.resp_hash };
+    let digests: [(Field, Option<&[u8]>); 3] = [
+        (Field::Md5, h.md5.as_ref().map(|d| &d[..])),
+        (Field::Sha1, h.sha1.as_ref().map(|d| &d[..])),
+        (Field::Sha256, h.sha256.as_ref().map(|d| &d[..])),
+    ];
+    for (f, d) in digests {
+        if let Some(d) = d {
+            out.push(f as u8);
+            out.extend_from_slice(&((d.len() * 2) as u16).to_le_bytes());
+            for b in d {
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+        }
+    }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `filename=` (quoted or not) in a Content-Disposition line of a
 /// `Name: value` header block.

@@ -35,6 +35,16 @@ pub struct HttpConfig {
     /// Keep (and decode) request and response bodies: only when a loaded
     /// rule reads them; otherwise they are counted and skipped.
     pub keep_bodies: [bool; 2],
+    /// Hashes of files to compute (`hash::MD5` | `SHA1` | `SHA256`): asked
+    /// by `--file-hashes` or by a loaded `filemd5`-like rule.
+    pub hashes: u8,
+}
+
+/// Which file hashes.
+pub mod hash {
+    pub const MD5: u8 = 1;
+    pub const SHA1: u8 = 2;
+    pub const SHA256: u8 = 4;
 }
 
 impl Default for HttpConfig {
@@ -45,6 +55,7 @@ impl Default for HttpConfig {
             ratio_cap: RATIO_CAP,
             decoders: 64,
             keep_bodies: [true, true],
+            hashes: 0,
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct Tx {
     /// where decoding stopped).
     pub req_size: u64,
     pub resp_size: u64,
+    /// The bodies' hashes (the files'), those asked for.
+    pub req_hash: FileHashes,
+    pub resp_hash: FileHashes,
     pub flags: u16,
     /// Events raised on it, a bit per `HttpEvent`.
     pub events: u32,
@@ -136,8 +139,65 @@ struct Side {
     decoded_out: u64,
     /// Stop storing this body (limit, ratio or corrupt coding).
     full: bool,
+    /// The body limit was hit (counted once; decoding goes on for the
+    /// hashes).
+    limit_hit: bool,
+    /// The file hashes of the current body, as it streams.
+    hash: Hashers,
     /// The byte before the current one, for a line start in resync.
     last: u8,
+}
+
+/// A file's hashes, those computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileHashes {
+    pub md5: Option<[u8; 16]>,
+    pub sha1: Option<[u8; 20]>,
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Hash states of one body.
+#[derive(Debug, Default)]
+struct Hashers {
+    md5: Option<md5::Md5>,
+    sha1: Option<sha1::Sha1>,
+    sha256: Option<sha2::Sha256>,
+}
+
+impl Hashers {
+    fn start(&mut self, which: u8) {
+        use super::hash::{MD5, SHA1, SHA256};
+        use sha2::Digest;
+        self.md5 = (which & MD5 != 0).then(md5::Md5::new);
+        self.sha1 = (which & SHA1 != 0).then(sha1::Sha1::new);
+        self.sha256 = (which & SHA256 != 0).then(sha2::Sha256::new);
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        use sha2::Digest;
+        if let Some(h) = &mut self.md5 {
+            h.update(b);
+        }
+        if let Some(h) = &mut self.sha1 {
+            h.update(b);
+        }
+        if let Some(h) = &mut self.sha256 {
+            h.update(b);
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.md5.is_some() || self.sha1.is_some() || self.sha256.is_some()
+    }
+
+    fn finish(&mut self) -> FileHashes {
+        use sha2::Digest;
+        FileHashes {
+            md5: self.md5.take().map(|h| h.finalize().into()),
+            sha1: self.sha1.take().map(|h| h.finalize().into()),
+            sha256: self.sha256.take().map(|h| h.finalize().into()),
+        }
+    }
 }
 
 /// The parser state of one HTTP connection.
@@ -606,9 +666,14 @@ impl HttpState {
         } else {
             &mut self.resp
         };
-        // Bodies no rule reads are only counted (not kept, not decoded).
-        let keep = cx.cfg.keep_bodies[usize::from(!to_server)];
+        // Bodies no rule reads are only counted (not kept, not decoded);
+        // hashing a file needs it decoded.
+        let keep = cx.cfg.keep_bodies[usize::from(!to_server)] || cx.cfg.hashes != 0;
         side.full = !keep;
+        side.limit_hit = false;
+        if framing.is_some() {
+            side.hash.start(cx.cfg.hashes);
+        }
         side.coded_in = 0;
         side.decoded_out = 0;
         if !keep {
@@ -664,7 +729,15 @@ impl HttpState {
         if side.state != State::Tunnel && side.state != State::Stopped {
             side.state = State::Idle;
         }
+        let hashes = side.hash.active().then(|| side.hash.finish());
         let t = &mut self.txs[Self::slot(id)];
+        if let Some(h) = hashes.filter(|_| t.live && t.id == id) {
+            if to_server {
+                t.req_hash = h;
+            } else {
+                t.resp_hash = h;
+            }
+        }
         if to_server {
             reach(&mut cx.out, t, Point::RequestBody);
         } else {
@@ -858,6 +931,7 @@ impl HttpState {
         let coded = side.dec[0].is_some();
         if !coded {
             *size += data.len() as u64;
+            side.hash.update(data);
         }
         if side.full {
             return;
@@ -869,9 +943,19 @@ impl HttpState {
             room,
             ..
         } = cx;
+        let Side {
+            dec,
+            coded_in,
+            decoded_out,
+            hash,
+            limit_hit,
+            ..
+        } = side;
+        let hashing = hash.active();
         let mut store = |out: &[u8], side_out: &mut u64, _coded_in: u64| -> bool {
             if coded {
                 *size += out.len() as u64;
+                hash.update(out);
             }
             let room_left = limit.saturating_sub(chain.len());
             let n = out.len().min(room_left);
@@ -882,12 +966,17 @@ impl HttpState {
                 return false;
             }
             if n < out.len() {
-                counters.body_limit += 1;
-                return false;
+                if !*limit_hit {
+                    counters.body_limit += 1;
+                    *limit_hit = true;
+                }
+                // Past the limit nothing is kept; a coded body is still
+                // decoded for its hashes.
+                return coded && hashing;
             }
             true
         };
-        let [dec0, dec1] = &mut side.dec;
+        let [dec0, dec1] = dec;
         let half = room.len() / 2;
         let ok = match (dec0, dec1) {
             (None, _) => {
@@ -895,9 +984,9 @@ impl HttpState {
                 store(data, &mut out, 0)
             }
             (Some(d0), None) => {
-                side.coded_in += data.len() as u64;
-                let cin = side.coded_in;
-                let out = &mut side.decoded_out;
+                *coded_in += data.len() as u64;
+                let cin = *coded_in;
+                let out = decoded_out;
                 let before = *out;
                 let (r0, _) = room.split_at_mut(half);
                 let o = d0.decode(data, r0, &mut |b| store(b, out, cin));
@@ -905,9 +994,9 @@ impl HttpState {
                 decoded_ok(o, counters)
             }
             (Some(d0), Some(d1)) => {
-                side.coded_in += data.len() as u64;
-                let cin = side.coded_in;
-                let out = &mut side.decoded_out;
+                *coded_in += data.len() as u64;
+                let cin = *coded_in;
+                let out = decoded_out;
                 let before = *out;
                 let (r0, r1) = room.split_at_mut(half);
                 let mut inner = Outcome::More;
