@@ -593,3 +593,22 @@ fn file_hashes_are_logged_and_matched_by_filemd5() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("bad.md5:1: not a hash"), "{text}");
 }
+
+#[test]
+fn sixteen_pipelined_requests_in_one_segment_are_each_matched() {
+    let rules = r#"alert http any any -> any any (msg:"last"; http.uri; content:"/r15"; http.stat_code; content:"200"; sid:1;)"#;
+    let reqs: Vec<u8> = (0..16)
+        .flat_map(|i| format!("GET /r{i} HTTP/1.1\r\nHost: a\r\n\r\n").into_bytes())
+        .collect();
+    let resps: Vec<u8> = (0..16)
+        .flat_map(|_| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec())
+        .collect();
+    let (sids, events, st) = run(&exchange(41150, &[(&reqs, &resps)], 9000), rules, &[]);
+    assert_eq!(sids, [1]);
+    assert_eq!(alerts(&events).next().unwrap()["tx_id"], 15);
+    assert_eq!(st["app_layer"]["http"]["transactions"], 16);
+    assert_eq!(
+        events.iter().filter(|e| e["event_type"] == "http").count(),
+        16
+    );
+}

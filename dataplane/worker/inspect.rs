@@ -94,8 +94,9 @@ pub(super) struct TxCx<'a> {
     pub(super) snap: Option<FlowSnap>,
 }
 
-/// Most points one delivery can move transactions through.
-const POINTS: usize = 4 * crate::applayer::http::state::MAX_TX + 8;
+/// Most points one delivery can move transactions through: five each for
+/// the transactions in flight, with room to spare.
+const POINTS: usize = 8 * crate::applayer::http::state::MAX_TX;
 
 /// The points transactions of parser slot `st` reached: rules on the
 /// buffers whole at each are matched on that transaction. Returns whether

@@ -28,6 +28,10 @@ thread_local! {
             body_limit: 4096,
             head_limit: 8192,
             decoders: 4,
+            // Every hash, so their paths are fuzzed too.
+            hashes: tollgate::applayer::http::hash::MD5
+                | tollgate::applayer::http::hash::SHA1
+                | tollgate::applayer::http::hash::SHA256,
             ..HttpConfig::default()
         };
         Fixture {

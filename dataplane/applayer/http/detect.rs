@@ -328,7 +328,9 @@ impl TxBuffers {
                         k,
                         Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message
                     );
-                    Vec::with_capacity(if body { body_limit } else { 256 })
+                    // Room made now for what a buffer usually takes, so
+                    // building one allocates only for an unusual head.
+                    Vec::with_capacity(if body { body_limit } else { 8 * 1024 })
                 })
                 .collect(),
             tmp: Vec::with_capacity(4096),

@@ -278,7 +278,8 @@ impl HttpCx {
             index: HeadIndex::with_capacity(cfg.head_limit),
             room: vec![0; 16 * 1024],
             counters: HttpCounters::default(),
-            out: Vec::with_capacity(4 * state::MAX_TX),
+            // Every point of every transaction in flight, and more.
+            out: Vec::with_capacity(8 * state::MAX_TX),
         }
     }
 }
