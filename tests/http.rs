@@ -612,3 +612,21 @@ fn sixteen_pipelined_requests_in_one_segment_are_each_matched() {
         16
     );
 }
+
+#[test]
+fn a_transfer_encoding_that_is_not_chunked_is_said_and_not_taken_for_chunked() {
+    let rules = r#"
+alert http any any -> any any (msg:"smuggling tell"; flow:established,to_server; app-layer-event:http.invalid_transfer_encoding_value_in_request; sid:1;)
+alert http any any -> any any (msg:"second request"; http.uri; content:"/admin"; sid:2;)
+"#;
+    // "xchunked" is not chunked: the Content-Length frames the body, and
+    // the request after it is a request of its own.
+    let req = b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhelloGET /admin HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let resps = [OK, OK].concat();
+    let (sids, _, _) = run(&exchange(41160, &[(req, &resps)], 1460), rules, &[]);
+    assert_eq!(sids, [1, 2]);
+    let fine = b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+        as &[u8];
+    let (sids, _, _) = run(&exchange(41161, &[(fine, OK)], 1460), rules, &[]);
+    assert!(sids.is_empty(), "{sids:?}");
+}

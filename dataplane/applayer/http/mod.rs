@@ -141,16 +141,20 @@ pub enum HttpEvent {
     RequestAuthUnrecognized,
     RequestHeaderHostInvalid,
     TooManyEncodingLayers,
+    /// A request's Transfer-Encoding that does not name chunked (a
+    /// request-smuggling tell: the body's end is then each side's guess).
+    InvalidTransferEncodingInRequest,
 }
 
 impl HttpEvent {
-    pub const ALL: [HttpEvent; 6] = [
+    pub const ALL: [HttpEvent; 7] = [
         HttpEvent::RequestLineMissingProtocol,
         HttpEvent::RequestChunkExtension,
         HttpEvent::DuplicateContentLengthInRequest,
         HttpEvent::RequestAuthUnrecognized,
         HttpEvent::RequestHeaderHostInvalid,
         HttpEvent::TooManyEncodingLayers,
+        HttpEvent::InvalidTransferEncodingInRequest,
     ];
 
     /// The rule keyword's name (`app-layer-event:http.NAME`).
@@ -164,6 +168,9 @@ impl HttpEvent {
             HttpEvent::RequestAuthUnrecognized => "request_auth_unrecognized",
             HttpEvent::RequestHeaderHostInvalid => "request_header_host_invalid",
             HttpEvent::TooManyEncodingLayers => "too_many_encoding_layers",
+            HttpEvent::InvalidTransferEncodingInRequest => {
+                "invalid_transfer_encoding_value_in_request"
+            }
         }
     }
 
@@ -178,6 +185,9 @@ impl HttpEvent {
             HttpEvent::RequestAuthUnrecognized => "REQUEST_AUTH_UNRECOGNIZED",
             HttpEvent::RequestHeaderHostInvalid => "REQUEST_HEADER_HOST_INVALID",
             HttpEvent::TooManyEncodingLayers => "TOO_MANY_ENCODING_LAYERS",
+            HttpEvent::InvalidTransferEncodingInRequest => {
+                "INVALID_TRANSFER_ENCODING_VALUE_IN_REQUEST"
+            }
         }
     }
 

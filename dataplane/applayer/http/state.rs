@@ -598,7 +598,7 @@ impl HttpState {
         } else if cx
             .index
             .first(head, b"transfer-encoding")
-            .is_some_and(|v| contains_ci(v, b"chunked"))
+            .is_some_and(has_chunked)
         {
             Some(Body::Chunked(Chunk::Size {
                 value: 0,
@@ -1101,6 +1101,9 @@ fn request_events(index: &super::parser::HeadIndex, head: &[u8]) -> u32 {
     if named(b"content-length").count() > 1 {
         ev |= HttpEvent::DuplicateContentLengthInRequest.bit();
     }
+    if named(b"transfer-encoding").any(|v| !has_chunked(v)) {
+        ev |= HttpEvent::InvalidTransferEncodingInRequest.bit();
+    }
     if let Some(auth) = named(b"authorization").next() {
         let scheme = auth.split(|&c| c == b' ').next().unwrap_or(&[]);
         if !["basic", "digest", "bearer"]
@@ -1164,8 +1167,11 @@ fn has_protocol(line: &[u8]) -> bool {
     words >= 3
 }
 
-fn contains_ci(h: &[u8], n: &[u8]) -> bool {
-    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+/// A Transfer-Encoding value names `chunked` among its codings (as a
+/// token: `xchunked` is not it).
+fn has_chunked(v: &[u8]) -> bool {
+    v.split(|&c| c == b',')
+        .any(|t| trim(t).eq_ignore_ascii_case(b"chunked"))
 }
 
 /// A Content-Length: digits (surrounding space allowed); None if not.
