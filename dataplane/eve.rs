@@ -160,7 +160,28 @@ struct EveAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     flow: Option<AlertFlow>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    traffic: Option<EveTraffic<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tollgate: Option<Ours>,
+}
+
+/// The flow's traffic tags (`traffic/id/…` and `traffic/label/…`
+/// flowbits), as Suricata writes them.
+#[derive(Serialize, Debug, Default)]
+pub struct EveTraffic<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    id: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    label: Vec<&'a str>,
+}
+
+impl<'a> EveTraffic<'a> {
+    /// The tags in `mask` (None when there are none).
+    fn of(engine: Option<&'a Engine>, mask: u16) -> Option<EveTraffic<'a>> {
+        let e = engine.filter(|_| mask != 0)?;
+        let (id, label) = e.traffic_names(mask);
+        Some(EveTraffic { id, label })
+    }
 }
 
 /// An alert's `flow`: the flow's counters then, its start, and its
@@ -226,7 +247,7 @@ pub fn write_alert(
     rule: &EngineRule,
     style: &EveStyle,
 ) -> io::Result<()> {
-    write_alert_with(out, a, rule, None, style)
+    write_alert_with(out, a, rule, None, None, style)
 }
 
 /// `write_alert`, with the `http` object of the alert's transaction.
@@ -235,10 +256,12 @@ pub fn write_alert_with(
     a: &AlertRecord,
     rule: &EngineRule,
     http: Option<EveHttp>,
+    traffic: Option<EveTraffic<'_>>,
     style: &EveStyle,
 ) -> io::Result<()> {
     let ev = EveAlert {
         http,
+        traffic,
         head: EveHead {
             pkt_src: Some(a.at.pkt_src.name()),
             direction: a
@@ -490,6 +513,8 @@ struct EveFlow<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    traffic: Option<EveTraffic<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tollgate: Option<Ours>,
 }
 
@@ -541,6 +566,16 @@ struct Ours {
 
 /// Writes one flow record as an EVE line (with the newline).
 pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io::Result<()> {
+    write_flow_with(out, r, None, style)
+}
+
+/// `write_flow`, with the flow's traffic tags.
+pub fn write_flow_with(
+    out: &mut impl Write,
+    r: &FlowRecord,
+    traffic: Option<EveTraffic<'_>>,
+    style: &EveStyle,
+) -> io::Result<()> {
     let icmp = r.icmp;
     // Suricata stamps a flow record with the time it is logged (in a
     // replay, capture time then).
@@ -587,6 +622,7 @@ pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io:
             cwr: t.flags & 0x80 != 0,
             state: t.state.name(),
         }),
+        traffic,
         tollgate: style.extensions.then_some(Ours {
             worker: r.worker,
             vni: r.vni,
@@ -895,14 +931,17 @@ fn write_event(
 ) -> io::Result<()> {
     match ev {
         Event::Flow(r) => {
-            write_flow(out, r, style)?;
+            let engine = w.engine.as_deref();
+            let traffic = EveTraffic::of(engine, engine.map_or(0, |e| e.traffic_mask(&r.bits)));
+            write_flow_with(out, r, traffic, style)?;
             c.flow += 1;
         }
         Event::Alert(a) => {
             let http = w.text(a.text).map(EveHttp::unpack);
-            let rule = w.engine.as_ref().and_then(|e| e.rules.get(a.rule as usize));
-            if let Some(rule) = rule {
-                write_alert_with(out, a, rule, http, style)?;
+            let engine = w.engine.as_deref();
+            if let Some(rule) = engine.and_then(|e| e.rules.get(a.rule as usize)) {
+                let traffic = EveTraffic::of(engine, a.traffic);
+                write_alert_with(out, a, rule, http, traffic, style)?;
                 c.alert += 1;
             }
         }

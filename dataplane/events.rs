@@ -266,6 +266,8 @@ pub struct AlertRecord {
     pub tx: Option<TxRef>,
     /// That transaction's logged fields (the alert's `http` object).
     pub text: Option<TextRef>,
+    /// The flow's traffic tags then (a bit per the engine's `traffic`).
+    pub traffic: u16,
     /// Index of the rule in the engine.
     pub rule: u32,
     /// The packet was dropped (IPS and a drop or reject rule).

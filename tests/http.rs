@@ -630,3 +630,26 @@ alert http any any -> any any (msg:"second request"; http.uri; content:"/admin";
     let (sids, _, _) = run(&exchange(41161, &[(fine, OK)], 1460), rules, &[]);
     assert!(sids.is_empty(), "{sids:?}");
 }
+
+#[test]
+fn traffic_flowbits_tag_the_flow_in_alerts_and_flow_records() {
+    let rules = r#"
+alert http any any -> any any (msg:"LLM API"; http.host; content:"api.openai.example"; flowbits:set,traffic/id/openai; flowbits:set,traffic/label/llm; sid:1;)
+alert http any any -> any any (msg:"other"; http.uri; content:"/none"; flowbits:set,traffic/id/other; sid:2;)
+"#;
+    let req = b"POST /v1/chat/completions HTTP/1.1\r\nHost: api.openai.example\r\nContent-Length: 0\r\n\r\n" as &[u8];
+    let name = "http-traffic";
+    let dir = Scratch::new(name);
+    let r = dir.write("t.rules", rules.as_bytes());
+    let (events, _) = replay_events(&dir, &exchange(41170, &[(req, OK)], 1460), &r, &[]);
+    let alert = alerts(&events).next().unwrap();
+    assert_eq!(alert["traffic"]["id"], serde_json::json!(["openai"]));
+    assert_eq!(alert["traffic"]["label"], serde_json::json!(["llm"]));
+    let flow = events.iter().find(|e| e["event_type"] == "flow").unwrap();
+    assert_eq!(flow["traffic"]["id"], serde_json::json!(["openai"]));
+    common::validate_eve(&[&dir.path("eve.json")], true);
+    // A flow no tag rule matched has none.
+    let other = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let (_, events, _) = run(&exchange(41171, &[(other, OK)], 1460), rules, &[]);
+    assert!(events.iter().all(|e| e.get("traffic").is_none()));
+}

@@ -127,7 +127,7 @@ pub fn match_rules(
     bits: &mut FlowBits,
     with_stream_rules: bool,
     ids: (u64, u64),
-    alert: impl FnMut(u32, bool, usize),
+    alert: impl FnMut(Hit),
 ) -> (bool, u64) {
     let Matcher {
         engine,
@@ -159,7 +159,7 @@ pub fn match_stream(
     mode: Mode,
     bits: &mut FlowBits,
     ids: (u64, u64),
-    alert: impl FnMut(u32, bool, usize),
+    alert: impl FnMut(Hit),
 ) -> (bool, u64) {
     if rules.scanner.is_none() || rules.scratch.is_none() {
         return (false, 0);
@@ -268,7 +268,7 @@ pub fn match_tx(
     mode: Mode,
     bits: &mut FlowBits,
     ids: (u64, u64),
-    alert: impl FnMut(u32, bool, usize),
+    alert: impl FnMut(Hit),
 ) -> (bool, u64) {
     rules.cands.clear();
     let Matcher {
@@ -321,7 +321,7 @@ pub fn decide(
     mode: Mode,
     bits: &mut FlowBits,
     (flow_id, ts): (u64, u64),
-    mut alert: impl FnMut(u32, bool, usize),
+    mut alert: impl FnMut(Hit),
 ) -> (bool, u64) {
     let Matcher {
         engine,
@@ -388,8 +388,26 @@ pub fn decide(
         *alerts_discarded += (hits.len() - max) as u64;
         hits.truncate(max);
     }
+    // The flow's traffic tags as they stand after every rule's bits.
+    let traffic = engine.traffic_mask(bits);
     for &ri in hits.iter() {
-        alert(ri, blocked, engine.hit_class(ri));
+        alert(Hit {
+            rule: ri,
+            blocked,
+            class: engine.hit_class(ri),
+            traffic,
+        });
     }
     (blocked, lost)
+}
+
+/// One alert as matching hands it out: the rule, whether the packet is
+/// blocked, the signature class it counts toward, and the flow's traffic
+/// tags (`traffic/id/…`, `traffic/label/…` flowbits) then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: u32,
+    pub blocked: bool,
+    pub class: usize,
+    pub traffic: u16,
 }

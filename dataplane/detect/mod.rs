@@ -1381,6 +1381,9 @@ pub struct Engine {
     pub tx_dbs: Vec<TxDb>,
     /// Transaction rules without a fast pattern, by point.
     pub tx_always: [Vec<u32>; 5],
+    /// Flowbits named `traffic/id/NAME` or `traffic/label/NAME`, which EVE
+    /// writes as the flow's `traffic` (the first 16).
+    pub traffic: Vec<TrafficTag>,
     /// The rule tagged packets alert as, when a rule tags.
     pub tag_rule: Option<u32>,
 }
@@ -1458,6 +1461,43 @@ impl Engine {
     /// Whether any rule counts its matches (workers then keep a table).
     pub fn has_thresholds(&self) -> bool {
         self.rules.iter().any(|r| r.threshold.is_some())
+    }
+}
+
+/// A flowbit that tags a flow's traffic in EVE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficTag {
+    pub bit: u16,
+    /// `traffic/label/…` (else `traffic/id/…`).
+    pub label: bool,
+    pub name: String,
+}
+
+impl Engine {
+    /// The traffic tags set in `bits`, a bit per `traffic` entry.
+    pub fn traffic_mask(&self, bits: &FlowBits) -> u16 {
+        self.traffic
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| bits.is_set(t.bit))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The names of the tags in `mask`: ids, then labels.
+    pub fn traffic_names(&self, mask: u16) -> (Vec<&str>, Vec<&str>) {
+        let on = self
+            .traffic
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
+            .map(|(_, t)| t);
+        let ids = on
+            .clone()
+            .filter(|t| !t.label)
+            .map(|t| t.name.as_str())
+            .collect();
+        let labels = on.filter(|t| t.label).map(|t| t.name.as_str()).collect();
+        (ids, labels)
     }
 }
 
@@ -1663,6 +1703,25 @@ impl Engine {
             }
         }
         report.flowbit_names = names.len();
+        let traffic: Vec<TrafficTag> = names
+            .iter()
+            .filter_map(|(n, &bit)| {
+                let (label, name) = match (
+                    n.strip_prefix("traffic/id/"),
+                    n.strip_prefix("traffic/label/"),
+                ) {
+                    (Some(x), _) => (false, x),
+                    (_, Some(x)) => (true, x),
+                    _ => return None,
+                };
+                Some(TrafficTag {
+                    bit,
+                    label,
+                    name: name.to_string(),
+                })
+            })
+            .take(16)
+            .collect();
         // The xbit names, and the table that keeps them if any rule uses
         // one.
         let mut xnames: BTreeMap<String, u16> = BTreeMap::new();
@@ -1869,6 +1928,7 @@ impl Engine {
                 xbits: xbit_table,
                 tx_dbs,
                 tx_always,
+                traffic,
             },
             report,
         ))

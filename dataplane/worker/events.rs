@@ -112,6 +112,7 @@ impl Tuple {
             at: self.at(ts_ns, flow_id, worker),
             tx: None,
             text: None,
+            traffic: 0,
             rule,
             blocked,
             flow,

@@ -6,7 +6,7 @@ use super::*;
 use crate::applayer::http::HttpEvent;
 use crate::applayer::{AppProto, Point};
 use crate::detect::app::TxViews;
-use crate::detect::matcher::match_tx;
+use crate::detect::matcher::{match_tx, Hit};
 use crate::events::{FileRef, TxRecord, TxRef};
 
 /// What a stream event does: new bytes go to the app layer (whose
@@ -70,11 +70,12 @@ pub(super) fn on_stream_event(
                 app_proto,
                 ..t.view(to_server, established, d.window)
             };
-            let alert = |rule, b, class: usize| {
+            let alert = |h: Hit| {
                 counters.alerts += 1;
-                let a = t.alert(ts, flow_id, cfg.id, rule, b, snap);
+                let mut a = t.alert(ts, flow_id, cfg.id, h.rule, h.blocked, snap);
+                a.traffic = h.traffic;
                 out.emit(counters, Event::Alert(a));
-                hits[class] += 1;
+                hits[h.class] += 1;
             };
             let (blocked, lost) = match_stream(rules, &d, &view, cfg.mode, bits, ids, alert);
             counters.flowbits_full += lost;
@@ -144,13 +145,13 @@ pub(super) fn on_points(
         };
         // Alerts wait until matching is done: their transaction's record
         // is packed once for them all.
-        let mut found = [(0u32, false); ALERTS_PER_POINT];
+        let mut found = [(0u32, false, 0u16); ALERTS_PER_POINT];
         let mut nf = 0;
-        let alert = |rule, b, class: usize| {
+        let alert = |h: Hit| {
             counters.alerts += 1;
-            hits[class] += 1;
+            hits[h.class] += 1;
             if nf < ALERTS_PER_POINT {
-                found[nf] = (rule, b);
+                found[nf] = (h.rule, h.blocked, h.traffic);
                 nf += 1;
             }
         };
@@ -161,9 +162,10 @@ pub(super) fn on_points(
         blocked |= b;
         if nf > 0 {
             let record: &[u8] = if logging { app.log_record() } else { &[] };
-            for &(rule, b) in &found[..nf] {
+            for &(rule, b, traffic) in &found[..nf] {
                 let mut a = cx.tuple.alert(ts, flow_id, cfg.id, rule, b, cx.snap);
                 a.tx = Some(tx);
+                a.traffic = traffic;
                 // Each alert takes its own copy: the writer lets each go
                 // as it reads it.
                 if logging {
@@ -664,11 +666,12 @@ impl Inspector<'_> {
                     .map_or(AppProto::Unknown, |a| a.proto(up.slot, up.flow_id)),
                 ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
             };
-            let on_alert = |rule, blocked, class: usize| {
+            let on_alert = |h: Hit| {
                 counters.alerts += 1;
-                let alert = tuple.alert(ts, up.flow_id, cfg.id, rule, blocked, snap);
+                let mut alert = tuple.alert(ts, up.flow_id, cfg.id, h.rule, h.blocked, snap);
+                alert.traffic = h.traffic;
                 offer_event(events, counters, Event::Alert(alert));
-                hits[class] += 1;
+                hits[h.class] += 1;
             };
             let (blocked, lost) = match_rules(
                 rules,
