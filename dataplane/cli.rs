@@ -237,6 +237,12 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_stream_window)]
     pub stream_window: usize,
 
+    /// VLAN ids are part of a flow's key (on, Suricata's default) or not
+    /// (off: one flow whatever tags its packets carry, for taps that see
+    /// the two directions tagged differently; vlan.use-for-tracking).
+    #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
+    pub vlan_tracking: OnOff,
+
     /// Parse application protocols (HTTP/1.x; TLS is recognised) on the
     /// reassembled streams: off leaves every flow to stream and packet
     /// rules, and rules on app-layer buffers never match.
@@ -459,6 +465,7 @@ pub enum Unsupported {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineSettings {
     pub app: crate::applayer::AppConfig,
+    pub vlan_tracking: bool,
     pub mode: Mode,
     pub malformed: MalformedPolicy,
     pub timeouts: Timeouts,
@@ -573,6 +580,7 @@ impl PipelineArgs {
             (ExceptionArg::Auto, Mode::Ids) | (ExceptionArg::Pass, _) => ExceptionPolicy::Pass,
         };
         Ok(PipelineSettings {
+            vlan_tracking: self.vlan_tracking == OnOff::On,
             app: crate::applayer::AppConfig {
                 enabled: self.app_layer == OnOff::On,
                 memcap: self.applayer_memcap,
@@ -689,6 +697,7 @@ impl ReplayArgs {
             defrag: p.defrag,
             stream: p.stream,
             app: p.app,
+            vlan_tracking: p.vlan_tracking,
             checksum: p.checksum,
             exception: p.exception,
             speed: self.speed,

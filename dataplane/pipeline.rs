@@ -27,6 +27,7 @@ pub struct PipelineSpec<'a> {
     pub defrag: crate::defrag::DefragConfig,
     pub stream: crate::reassembly::StreamConfig,
     pub app: crate::applayer::AppConfig,
+    pub vlan_tracking: bool,
     pub checksum: crate::reassembly::ChecksumMode,
     pub exception: ExceptionPolicy,
     /// Off: workers count and forward without decoding (`run --inspect off`).
@@ -128,6 +129,7 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
             reta_size: spec.reta_size,
             stream: spec.stream,
             app: spec.app,
+            vlan_tracking: spec.vlan_tracking,
             checksum: spec.checksum,
             exception: spec.exception,
         };

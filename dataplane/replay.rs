@@ -59,6 +59,7 @@ pub struct ReplayConfig {
     pub defrag: DefragConfig,
     pub stream: crate::reassembly::StreamConfig,
     pub app: crate::applayer::AppConfig,
+    pub vlan_tracking: bool,
     pub checksum: crate::reassembly::ChecksumMode,
     pub exception: crate::worker::ExceptionPolicy,
     /// Rules to match, shared by every worker.
@@ -88,6 +89,7 @@ impl Default for ReplayConfig {
             defrag: DefragConfig::default(),
             stream: crate::reassembly::StreamConfig::default(),
             app: crate::applayer::AppConfig::default(),
+            vlan_tracking: true,
             checksum: crate::reassembly::ChecksumMode::Auto,
             exception: crate::worker::ExceptionPolicy::Pass,
             scoring: crate::scoring::ScoringConfig::default(),
@@ -244,6 +246,7 @@ pub fn replay(
         defrag: cfg.defrag,
         stream: cfg.stream,
         app: cfg.app,
+        vlan_tracking: cfg.vlan_tracking,
         checksum: cfg.checksum,
         exception: cfg.exception,
         inspect: true,

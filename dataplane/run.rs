@@ -681,6 +681,7 @@ pub fn run(
         defrag: cfg.settings.defrag,
         stream: cfg.settings.stream,
         app: cfg.settings.app,
+        vlan_tracking: cfg.settings.vlan_tracking,
         checksum: cfg.settings.checksum,
         exception: cfg.settings.exception,
         inspect: cfg.inspect,

@@ -654,6 +654,7 @@ fn map_setting(key: &str, value: &Yaml, flags: &mut Flags) -> Result<(), String>
         "stream.inline" if is(true) => flags.ips = true,
         // A flow picked up midstream is inspected as any other.
         "stream.midstream-policy" if text == "ignore" => {}
+        "vlan.use-for-tracking" if is(false) => flags.push("--vlan-tracking", "off"),
         "vlan.use-for-tracking" | "decoder.vxlan.enabled" if is(true) => {}
         "stream.inline" if is(false) => {}
         _ if key.starts_with("host-os-policy.") => {

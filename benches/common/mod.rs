@@ -57,6 +57,7 @@ pub fn one_worker() -> WorkerConfig {
         reta_size: tollgate::rss::RETA_SIZE,
         stream: Default::default(),
         app: Default::default(),
+        vlan_tracking: true,
         checksum: Default::default(),
         exception: Default::default(),
     }

@@ -243,6 +243,8 @@ impl FlowRecord {
             bytes_toserver: self.bytes_toserver,
             bytes_toclient: self.bytes_toclient,
             start_ns: self.start_ns,
+            vlan: self.vlan,
+            vlan_count: self.vlan_count,
         }
     }
 
@@ -315,6 +317,9 @@ struct Flow {
     state: FlowState,
     /// The client is the key's `lo` endpoint.
     client_is_lo: bool,
+    /// The VLAN ids its first packet carried (what EVE reports; the key
+    /// has them too unless VLANs are not tracked).
+    vlan: [u16; MAX_VLAN_TAGS],
     vlan_count: u8,
     start_ns: u64,
     /// Timestamp of the last packet (EVE `end`).
@@ -408,6 +413,8 @@ pub struct FlowTable {
     lists: [List; 3],
     timeouts: Timeouts,
     worker: u16,
+    /// VLAN ids are part of the key (`--vlan-tracking`).
+    vlan_tracking: bool,
     next_seq: u64,
     active: u64,
     /// The latest worker clock the table has seen (capture time in a
@@ -418,6 +425,11 @@ pub struct FlowTable {
 
 impl FlowTable {
     /// Preallocates `capacity` flows (at least 1) and an index twice as large.
+    /// VLAN ids are part of a flow's key (on) or not.
+    pub fn track_vlans(&mut self, on: bool) {
+        self.vlan_tracking = on;
+    }
+
     pub fn new(capacity: usize, timeouts: Timeouts, worker: u16) -> Self {
         let capacity = capacity.clamp(1, NIL as usize / 2);
         let index_len = (capacity * 2).next_power_of_two();
@@ -432,6 +444,7 @@ impl FlowTable {
             }; 3],
             timeouts,
             worker,
+            vlan_tracking: true,
             next_seq: 1,
             active: 0,
             clock_ns: 0,
@@ -554,7 +567,7 @@ impl FlowTable {
             dst,
             src_port,
             dst_port,
-            vlan: f.key.vlan,
+            vlan: f.vlan,
             vlan_count: f.vlan_count,
             pkts_toserver: f.pkts[0],
             pkts_toclient: f.pkts[1],
@@ -626,7 +639,13 @@ impl FlowTable {
         pass: u16,
         emit: &mut impl FnMut(&FlowRecord),
     ) -> Located {
-        let (key, src_lo) = FlowKey::from_packet(d, pass);
+        let (mut key, src_lo) = FlowKey::from_packet(d, pass);
+        if !self.vlan_tracking {
+            // One flow whatever VLANs its packets carry (taps that see a
+            // conversation tagged one way and untagged, or retagged, the
+            // other: Suricata's vlan.use-for-tracking false).
+            key.vlan = [0; MAX_VLAN_TAGS];
+        }
         let hash = key.hash64();
         let live = match self.find(&key, hash) {
             Ok(pos) => {
@@ -676,6 +695,7 @@ impl FlowTable {
                     next: NIL,
                     state: FlowState::New,
                     client_is_lo: src_lo == client_is_src,
+                    vlan: d.vlan,
                     vlan_count: d.vlan_count,
                     start_ns: ts_ns,
                     last_ns: ts_ns,
@@ -813,6 +833,8 @@ impl FlowTable {
                 bytes_toserver: f.bytes[0],
                 bytes_toclient: f.bytes[1],
                 start_ns: f.start_ns,
+                vlan: f.vlan,
+                vlan_count: f.vlan_count,
             })
             .unwrap_or_default()
     }
@@ -1026,6 +1048,24 @@ mod tests {
         assert_eq!(r.tcp.unwrap().state, TcpState::Established);
         assert_eq!(r.start_ns, SEC);
         assert_eq!(r.end_ns, c.packets().last().unwrap().0);
+    }
+
+    #[test]
+    fn without_vlan_tracking_tags_do_not_separate_flows() {
+        let mut t = FlowTable::new(16, Timeouts::default(), 0);
+        t.track_vlans(false);
+        let base = Route::new(ip("10.0.0.1"), ip("10.0.0.2"));
+        let mut out = Vec::new();
+        let tagged = base.clone().vlan(10).udp(1000, 53, b"x");
+        let plain = base.reversed().udp(53, 1000, b"y");
+        let d = decode(&tagged).unwrap();
+        assert!(t.packet(&d, 60, 0, 0, 0, &mut |r| out.push(*r)).created);
+        let d = decode(&plain).unwrap();
+        assert!(!t.packet(&d, 60, 0, 0, 0, &mut |r| out.push(*r)).created);
+        assert_eq!(t.active(), 1);
+        // The flow reports the tags its first packet carried.
+        t.flush(EndReason::Shutdown, &mut |r| out.push(*r));
+        assert_eq!((out[0].vlan[0], out[0].vlan_count), (10, 1));
     }
 
     #[test]

@@ -57,4 +57,8 @@ pub struct FlowSnap {
     pub bytes_toserver: u64,
     pub bytes_toclient: u64,
     pub start_ns: u64,
+    /// The VLAN ids of the flow's first packet (its transactions' events
+    /// carry them, whichever packet completed them).
+    pub vlan: [u16; MAX_VLAN_TAGS],
+    pub vlan_count: u8,
 }

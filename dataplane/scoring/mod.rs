@@ -638,6 +638,7 @@ mod tests {
                 reta_size: crate::rss::RETA_SIZE,
                 stream: Default::default(),
                 app: Default::default(),
+                vlan_tracking: true,
                 checksum: Default::default(),
                 exception: Default::default(),
             },

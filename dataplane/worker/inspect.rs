@@ -179,6 +179,10 @@ pub(super) fn on_points(
             // the client's side.
             let mut at = to_server.at(ts, flow_id, cfg.id);
             at.to_server = None;
+            // The flow's VLANs, whichever packet completed it.
+            if let Some(s) = cx.snap {
+                (at.vlan, at.vlan_count) = (s.vlan, s.vlan_count);
+            }
             let (bufs, _) = app.loaded();
             let raised = bufs.tx().events;
             for e in HttpEvent::ALL.into_iter().filter(|e| raised & e.bit() != 0) {

@@ -88,6 +88,8 @@ pub struct WorkerConfig {
     pub exception: ExceptionPolicy,
     /// The app layer's limits (on: parsed when the streams are).
     pub app: AppConfig,
+    /// VLAN ids are part of a flow's key.
+    pub vlan_tracking: bool,
 }
 
 /// Flows expired per burst at most, so a mass timeout is spread over bursts
@@ -132,8 +134,10 @@ impl Worker {
     /// own).
     pub fn with_rings(cfg: WorkerConfig, mut events: EventRings) -> Self {
         events.set_worker(cfg.id);
+        let mut flows = FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id);
+        flows.track_vlans(cfg.vlan_tracking);
         Worker {
-            flows: FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id),
+            flows,
             cfg,
             counters: WorkerCounters::default(),
             events,
@@ -516,6 +520,7 @@ mod tests {
             reta_size: crate::rss::RETA_SIZE,
             stream: StreamConfig::default(),
             app: crate::applayer::AppConfig::default(),
+            vlan_tracking: true,
             checksum: ChecksumMode::Auto,
             exception: ExceptionPolicy::Pass,
         }
