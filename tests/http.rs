@@ -653,3 +653,19 @@ alert http any any -> any any (msg:"other"; http.uri; content:"/none"; flowbits:
     let (_, events, _) = run(&exchange(41171, &[(other, OK)], 1460), rules, &[]);
     assert!(events.iter().all(|e| e.get("traffic").is_none()));
 }
+
+#[test]
+fn a_transactional_rule_holds_request_and_response_conditions_on_one_transaction() {
+    // Suricata 8's `=>`: the header names the client, then the server;
+    // file.data says which side it reads.
+    let rules = r#"alert http 10.1.0.0/16 any => 203.0.113.0/24 80 (msg:"upload answered by an error"; http.method; content:"PUT"; http.uri; content:"/weights"; http.stat_code; content:"500"; file.data: to_client; content:"stack trace"; sid:1;)"#;
+    let put = b"PUT /weights HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok" as &[u8];
+    let err = b"HTTP/1.1 500 Oops\r\nContent-Length: 11\r\n\r\nstack trace" as &[u8];
+    let (sids, events, _) = run(&exchange(41180, &[(put, err)], 1460), rules, &[]);
+    assert_eq!(sids, [1]);
+    assert_eq!(alerts(&events).next().unwrap()["tx_id"], 0);
+    // The 500 answers another request: no match.
+    let get = b"GET /weights HTTP/1.1\r\nHost: a\r\n\r\n" as &[u8];
+    let (sids, _, _) = run(&exchange(41181, &[(put, OK), (get, err)], 1460), rules, &[]);
+    assert!(sids.is_empty(), "{sids:?}");
+}

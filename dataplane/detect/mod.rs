@@ -364,6 +364,9 @@ pub struct EngineRule {
     pub noalert: bool,
     /// The app-layer protocol the flow must be (`alert http …`).
     pub app_proto: Option<AppProto>,
+    /// `=>`: its header names the client then the server, whatever point
+    /// the transaction is matched at.
+    pub transactional: bool,
     /// Chains on app-layer buffers: the rule is matched on transactions,
     /// all of them on the same one, at `point`.
     pub app: Vec<AppChain>,
@@ -434,6 +437,8 @@ struct Building {
     /// An app-layer buffer's chain (its side is settled at the end, by
     /// the rule's direction).
     app: Option<Kind>,
+    /// The side the buffer keyword named (`file.data: to_client`).
+    side: Option<bool>,
     len: Vec<LenCheck>,
     transforms: Vec<transform::Transform>,
     absent: Option<bool>,
@@ -622,7 +627,11 @@ impl EngineRule {
         bufs: &mut crate::applayer::http::detect::TxBuffers,
         blocks: &crate::applayer::blocks::Blocks,
     ) -> bool {
-        let p = views.for_rule(self.flow.to_server, point);
+        let p = if self.transactional {
+            &views.to_server
+        } else {
+            views.for_rule(self.flow.to_server, point)
+        };
         self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
@@ -777,7 +786,29 @@ pub fn compile_rule_with(
             continue;
         }
         if let Some(kind) = Kind::of_sticky(k) {
-            cur = app_chain(&mut chains, kind);
+            let side = match v {
+                "" => None,
+                "to_server" => Some(true),
+                "to_client" => Some(false),
+                _ => return Err(format!("{k}: `{v}`")),
+            };
+            cur = match side {
+                None => app_chain(&mut chains, kind),
+                Some(_) => match chains
+                    .iter()
+                    .position(|c| c.app == Some(kind) && c.side == side)
+                {
+                    Some(i) => i,
+                    None => {
+                        chains.push(Building {
+                            app: Some(kind),
+                            side,
+                            ..Building::default()
+                        });
+                        chains.len() - 1
+                    }
+                },
+            };
             legacy = false;
             continue;
         }
@@ -1072,7 +1103,7 @@ pub fn compile_rule_with(
             let (mut contents, mut checks) = (b.contents, b.checks);
             content::link(&mut contents, &mut checks);
             let chain = AppChain {
-                buffer: Buffer::new(kind, flow.to_server),
+                buffer: Buffer::new(kind, b.side.or(flow.to_server)),
                 transforms: b.transforms,
                 contents,
                 checks,
@@ -1126,6 +1157,9 @@ pub fn compile_rule_with(
             return Err("base64_decode before other keywords of its buffer".into());
         }
         c.b64 = Some(b64.take().unwrap_or_default());
+    }
+    if r.transactional && app.is_empty() {
+        return Err("=> on a rule without app-layer buffers".into());
     }
     if !app.is_empty() || app_events != 0 || !file_hashes.is_empty() {
         match app_proto {
@@ -1292,6 +1326,7 @@ pub fn compile_rule_with(
         tag,
         noalert,
         app_proto,
+        transactional: r.transactional,
         app,
         app_events,
         file_hashes,
@@ -1415,6 +1450,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         header_checks: Vec::new(),
         stream: false,
         app_proto: None,
+        transactional: false,
         app: Vec::new(),
         app_events: 0,
         file_hashes: Vec::new(),

@@ -80,6 +80,10 @@ pub struct Rule {
     pub src_ports: PortExpr,
     /// `<>`: both directions.
     pub bidirectional: bool,
+    /// `=>`: a transactional rule (Suricata 8): its request and response
+    /// conditions hold on one transaction, the header naming the client
+    /// then the server.
+    pub transactional: bool,
     pub dst: AddrExpr,
     pub dst_ports: PortExpr,
     pub options: Vec<RuleOption>,
@@ -549,12 +553,13 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
     {
         return Err(RuleError::header(format!("bad protocol `{proto}`")));
     }
-    let bidirectional = match fields[4].as_str() {
-        "->" => false,
-        "<>" => true,
+    let (bidirectional, transactional) = match fields[4].as_str() {
+        "->" => (false, false),
+        "<>" => (true, false),
+        "=>" => (false, true),
         d => {
             return Err(RuleError::header(format!(
-                "direction must be -> or <>, got `{d}`"
+                "direction must be ->, <> or =>, got `{d}`"
             )))
         }
     };
@@ -599,6 +604,7 @@ pub fn parse_rule(text: &str) -> Result<Rule, RuleError> {
         src,
         src_ports,
         bidirectional,
+        transactional,
         dst,
         dst_ports,
         msg,
