@@ -3,6 +3,7 @@
 //! rings themselves, and how events name addresses, times and protocols.
 //! Formatting them as EVE JSON is the writer's (`eve`).
 
+pub use crate::applayer::FileRef;
 use crate::decode::{addr_to_ip, IpProtocol, Network};
 use crate::flow::{EventTuple, FlowRecord, FlowSnap};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -159,17 +160,6 @@ pub struct TxRecord {
     /// A file the transaction carried (an EVE `fileinfo` event), else
     /// the transaction itself (an `http` event).
     pub file: Option<FileRef>,
-}
-
-/// A file in a transaction: which body, how big, how it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileRef {
-    pub to_server: bool,
-    pub size: u64,
-    /// Whole (else the connection ended first: TRUNCATED).
-    pub closed: bool,
-    /// Bytes of it were never seen.
-    pub gaps: bool,
 }
 
 /// Bytes in a text arena: which arena, where, how many.

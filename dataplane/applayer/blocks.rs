@@ -108,24 +108,6 @@ impl Blocks {
         }
     }
 
-    /// The chain's last `n` bytes at most, into `out` (cleared first).
-    pub fn tail(&self, c: &Chain, n: usize, out: &mut Vec<u8>) {
-        out.clear();
-        let skip = c.len() - n.min(c.len());
-        let mut b = c.head;
-        let mut pos = 0usize;
-        while b != NONE && pos < c.len() {
-            let end = (pos + BLOCK).min(c.len());
-            if end > skip {
-                let at = b as usize * BLOCK;
-                let from = skip.max(pos) - pos;
-                out.extend_from_slice(&self.mem[at + from..at + (end - pos)]);
-            }
-            pos = end;
-            b = self.next[b as usize];
-        }
-    }
-
     /// Gives the chain's blocks back and empties it.
     pub fn release(&mut self, c: &mut Chain) {
         let mut b = c.head;
@@ -154,8 +136,6 @@ mod tests {
         let mut out = Vec::new();
         b.read(&c, &mut out);
         assert_eq!(out, data);
-        b.tail(&c, 1500, &mut out);
-        assert_eq!(out, &data[1500..]);
         b.release(&mut c);
         assert_eq!(b.in_use(), 0);
         assert!(c.is_empty());

@@ -23,15 +23,16 @@ use http::{HttpConfig, HttpCounters, HttpCx};
 
 pub use http::parser::Probe;
 
-/// A file a transaction carried, as the app layer reports it.
-pub mod events_file {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct File {
-        pub to_server: bool,
-        pub size: u64,
-        pub closed: bool,
-        pub gaps: bool,
-    }
+/// A file in a transaction: which body, how big, how it ended (what an
+/// EVE `fileinfo` event says of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRef {
+    pub to_server: bool,
+    pub size: u64,
+    /// Whole (else the connection ended first: TRUNCATED).
+    pub closed: bool,
+    /// Bytes of it were never seen.
+    pub gaps: bool,
 }
 
 /// A connection's application protocol, as found by probing.
@@ -47,13 +48,6 @@ pub enum AppProto {
 }
 
 impl AppProto {
-    pub const ALL: [AppProto; 4] = [
-        AppProto::Unknown,
-        AppProto::Http,
-        AppProto::Tls,
-        AppProto::Failed,
-    ];
-
     /// The name EVE's `app_proto` gives it (Suricata's: `http` for
     /// HTTP/1.x, `failed` when detection gave up).
     pub fn name(self) -> &'static str {
@@ -84,16 +78,6 @@ pub enum Point {
     ResponseBody = 3,
     /// Both messages done (or the connection closed): logged, let go.
     Complete = 4,
-}
-
-impl Point {
-    pub const ALL: [Point; 5] = [
-        Point::RequestHeaders,
-        Point::RequestBody,
-        Point::ResponseHeaders,
-        Point::ResponseBody,
-        Point::Complete,
-    ];
 }
 
 /// What a parser is asked to do with a connection. One implementation per
@@ -465,7 +449,7 @@ impl AppLayer {
 
     /// The files the transaction loaded last carried, as Suricata tracks
     /// HTTP files: a response body with bytes, and a PUT's body.
-    pub fn files(&mut self) -> [Option<events_file::File>; 2] {
+    pub fn files(&mut self) -> [Option<FileRef>; 2] {
         let t = *self.bufs.tx();
         let put = self
             .bufs
@@ -476,7 +460,7 @@ impl AppLayer {
             .is_some_and(|m| m.eq_ignore_ascii_case(b"PUT"));
         use http::state::flag;
         let file = |to_server: bool, size: u64, wire: u64, cut: u16, gap: u16| {
-            (wire > 0).then_some(events_file::File {
+            (wire > 0).then_some(FileRef {
                 to_server,
                 size,
                 closed: !t.has(cut),

@@ -302,9 +302,7 @@ pub fn match_tx(
             }
         }
     }
-    let view = views.for_rule(None, point);
-    let view = *view;
-    decide(rules, &view, mode, bits, ids, alert)
+    decide(rules, views.for_rule(None, point), mode, bits, ids, alert)
 }
 
 /// Turns confirmed candidates (`rules.cands`) into actions and alerts, as

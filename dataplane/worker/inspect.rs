@@ -7,7 +7,7 @@ use crate::applayer::http::HttpEvent;
 use crate::applayer::{AppProto, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::{match_tx, Hit};
-use crate::events::{FileRef, TxRecord, TxRef};
+use crate::events::{TxRecord, TxRef};
 
 /// What a stream event does: new bytes go to the app layer (whose
 /// transactions are matched at the points they reach) and to the stream
@@ -199,12 +199,7 @@ pub(super) fn on_points(
             for f in app.files().into_iter().flatten() {
                 let record = app.file_record(f.to_server);
                 let text = out.events.text(&mut counters.emit, false, record);
-                let file = Some(FileRef {
-                    to_server: f.to_server,
-                    size: f.size,
-                    closed: f.closed,
-                    gaps: f.gaps,
-                });
+                let file = Some(f);
                 out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
             }
         }

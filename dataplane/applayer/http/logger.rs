@@ -66,11 +66,6 @@ impl Field {
             Field::Sha256 => "sha256",
         }
     }
-
-    /// Written as a JSON number.
-    pub fn numeric(self) -> bool {
-        matches!(self, Field::Status | Field::Length)
-    }
 }
 
 /// Longest value kept per field (a URL past it is cut, as Suricata's

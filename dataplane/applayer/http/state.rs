@@ -74,10 +74,6 @@ impl Tx {
     pub fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
-
-    pub fn raised(&self, e: HttpEvent) -> bool {
-        self.events & e.bit() != 0
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +130,7 @@ struct Side {
     head_len: u32,
     /// Decoders of the current body, outermost coding first.
     dec: [Option<Box<Inflater>>; MAX_CODINGS],
-    /// Bytes into the decoders and out of them.
-    coded_in: u64,
+    /// Bytes out of the decoders (the ratio cap is the decoders' own).
     decoded_out: u64,
     /// Stop storing this body (limit, ratio or corrupt coding).
     full: bool,
@@ -238,14 +233,6 @@ impl HttpState {
     /// Whether the connection became a tunnel (CONNECT, Upgrade).
     pub fn tunnel(&self) -> bool {
         self.req.state == State::Tunnel
-    }
-
-    /// Live transactions, oldest first (their slots).
-    pub fn live(&self) -> impl Iterator<Item = u8> + '_ {
-        let first = self.next_id.saturating_sub(MAX_TX as u64);
-        (first..self.next_id)
-            .map(|id| Self::slot(id) as u8)
-            .filter(|&s| self.txs[usize::from(s)].live)
     }
 
     /// Parses `data`, the next bytes of one direction; points reached go
@@ -674,7 +661,6 @@ impl HttpState {
         if framing.is_some() {
             side.hash.start(cx.cfg.hashes);
         }
-        side.coded_in = 0;
         side.decoded_out = 0;
         if !keep {
             n = 0;
@@ -945,14 +931,13 @@ impl HttpState {
         } = cx;
         let Side {
             dec,
-            coded_in,
             decoded_out,
             hash,
             limit_hit,
             ..
         } = side;
         let hashing = hash.active();
-        let mut store = |out: &[u8], side_out: &mut u64, _coded_in: u64| -> bool {
+        let mut store = |out: &[u8], side_out: &mut u64| -> bool {
             if coded {
                 *size += out.len() as u64;
                 hash.update(out);
@@ -981,27 +966,23 @@ impl HttpState {
         let ok = match (dec0, dec1) {
             (None, _) => {
                 let mut out = 0;
-                store(data, &mut out, 0)
+                store(data, &mut out)
             }
             (Some(d0), None) => {
-                *coded_in += data.len() as u64;
-                let cin = *coded_in;
                 let out = decoded_out;
                 let before = *out;
                 let (r0, _) = room.split_at_mut(half);
-                let o = d0.decode(data, r0, &mut |b| store(b, out, cin));
+                let o = d0.decode(data, r0, &mut |b| store(b, out));
                 counters.bytes_decompressed += *out - before;
                 decoded_ok(o, counters)
             }
             (Some(d0), Some(d1)) => {
-                *coded_in += data.len() as u64;
-                let cin = *coded_in;
                 let out = decoded_out;
                 let before = *out;
                 let (r0, r1) = room.split_at_mut(half);
                 let mut inner = Outcome::More;
                 let o = d0.decode(data, r0, &mut |b| {
-                    inner = d1.decode(b, r1, &mut |x| store(x, out, cin));
+                    inner = d1.decode(b, r1, &mut |x| store(x, out));
                     matches!(inner, Outcome::More)
                 });
                 counters.bytes_decompressed += *out - before;
