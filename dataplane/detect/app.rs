@@ -138,6 +138,12 @@ impl AppChain {
     }
 }
 
+/// Hash lists read while a rule set loads, by file and hash kind.
+pub type HashLists = std::collections::BTreeMap<
+    (std::path::PathBuf, u8),
+    std::sync::Arc<std::collections::BTreeSet<Vec<u8>>>,
+>;
+
 /// `filemd5`, `filesha1`, `filesha256`: a file of the transaction whose
 /// hash is in (or, negated, not in) a list read from a file.
 #[derive(Debug, Clone)]
@@ -175,9 +181,14 @@ impl FileHashCond {
     }
 
     /// Reads the list: a hex digest first on each line (`#` comments and
-    /// blank lines skipped).
-    pub fn load(&mut self, dir: &std::path::Path) -> Result<(), String> {
+    /// blank lines skipped). A list several rules name is read once
+    /// (`lists` keeps what was read, by file and hash kind).
+    pub fn load(&mut self, dir: &std::path::Path, lists: &mut HashLists) -> Result<(), String> {
         let p = dir.join(&self.path);
+        if let Some(set) = lists.get(&(p.clone(), self.kind)) {
+            self.set = std::sync::Arc::clone(set);
+            return Ok(());
+        }
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         let want = match self.kind {
             crate::applayer::http::hash::MD5 => 16,
@@ -202,6 +213,7 @@ impl FileHashCond {
             set.insert(b);
         }
         self.set = std::sync::Arc::new(set);
+        lists.insert((p, self.kind), std::sync::Arc::clone(&self.set));
         Ok(())
     }
 

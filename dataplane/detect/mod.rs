@@ -1639,6 +1639,7 @@ impl Engine {
         let parsed_rules = dedupe(parsed_rules, &mut report);
         let mut rules = Vec::new();
         let mut regexes = Vec::new();
+        let mut hash_lists = app::HashLists::new();
         {
             for (loc, r) in parsed_rules {
                 if let Some(c) = r
@@ -1660,7 +1661,7 @@ impl Engine {
                     // Hash lists are read beside the rule file.
                     let dir = loc.file.parent().unwrap_or(Path::new("."));
                     for f in &mut er.file_hashes {
-                        f.load(dir)?;
+                        f.load(dir, &mut hash_lists)?;
                     }
                     Ok((er, p))
                 });
