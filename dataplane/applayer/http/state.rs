@@ -130,8 +130,6 @@ struct Side {
     head_len: u32,
     /// Decoders of the current body, outermost coding first.
     dec: [Option<Box<Inflater>>; MAX_CODINGS],
-    /// Bytes out of the decoders (the ratio cap is the decoders' own).
-    decoded_out: u64,
     /// Stop storing this body (limit, ratio or corrupt coding).
     full: bool,
     /// The body limit was hit (counted once; decoding goes on for the
@@ -661,7 +659,6 @@ impl HttpState {
         if framing.is_some() {
             side.hash.start(cx.cfg.hashes);
         }
-        side.decoded_out = 0;
         if !keep {
             n = 0;
         }
@@ -931,21 +928,20 @@ impl HttpState {
         } = cx;
         let Side {
             dec,
-            decoded_out,
             hash,
             limit_hit,
             ..
         } = side;
         let hashing = hash.active();
-        let mut store = |out: &[u8], side_out: &mut u64| -> bool {
+        let mut store = |out: &[u8]| -> bool {
             if coded {
                 *size += out.len() as u64;
                 hash.update(out);
+                counters.bytes_decompressed += out.len() as u64;
             }
             let room_left = limit.saturating_sub(chain.len());
             let n = out.len().min(room_left);
             let pushed = blocks.push(chain, &out[..n]);
-            *side_out += out.len() as u64;
             if pushed < n {
                 counters.memcap += 1;
                 return false;
@@ -964,28 +960,19 @@ impl HttpState {
         let [dec0, dec1] = dec;
         let half = room.len() / 2;
         let ok = match (dec0, dec1) {
-            (None, _) => {
-                let mut out = 0;
-                store(data, &mut out)
-            }
+            (None, _) => store(data),
             (Some(d0), None) => {
-                let out = decoded_out;
-                let before = *out;
                 let (r0, _) = room.split_at_mut(half);
-                let o = d0.decode(data, r0, &mut |b| store(b, out));
-                counters.bytes_decompressed += *out - before;
+                let o = d0.decode(data, r0, &mut store);
                 decoded_ok(o, counters)
             }
             (Some(d0), Some(d1)) => {
-                let out = decoded_out;
-                let before = *out;
                 let (r0, r1) = room.split_at_mut(half);
                 let mut inner = Outcome::More;
                 let o = d0.decode(data, r0, &mut |b| {
-                    inner = d1.decode(b, r1, &mut |x| store(x, out));
+                    inner = d1.decode(b, r1, &mut store);
                     matches!(inner, Outcome::More)
                 });
-                counters.bytes_decompressed += *out - before;
                 decoded_ok(o, counters) && decoded_ok(inner, counters)
             }
         };
