@@ -201,13 +201,7 @@ impl FileHashCond {
             if tok.is_empty() || tok.starts_with('#') {
                 continue;
             }
-            let bytes: Option<Vec<u8>> = (tok.len() == want * 2)
-                .then(|| {
-                    (0..want)
-                        .map(|i| u8::from_str_radix(&tok[2 * i..2 * i + 2], 16).ok())
-                        .collect()
-                })
-                .flatten();
+            let bytes = super::hex_bytes(tok).filter(|b| b.len() == want);
             let b =
                 bytes.ok_or_else(|| format!("{}:{}: not a hash: `{tok}`", p.display(), n + 1))?;
             set.insert(b);

@@ -1584,6 +1584,22 @@ fn dedupe(
     slots.into_iter().flatten().collect()
 }
 
+/// The bytes an even-length string of hex digits spells; None for
+/// anything else (an odd length, a non-hex or non-ASCII character).
+pub(crate) fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| {
+            let h = char::from(p[0]).to_digit(16)?;
+            let l = char::from(p[1]).to_digit(16)?;
+            Some((h * 16 + l) as u8)
+        })
+        .collect()
+}
+
 /// Hyperscan pattern for literal bytes: every byte escaped.
 fn literal_regex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
@@ -2095,6 +2111,15 @@ pub(crate) fn load_text(text: &str, classes: &BTreeMap<String, Class>) -> (Engin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_strings_decode_and_anything_else_is_none() {
+        assert_eq!(hex_bytes("0d0aFF"), Some(vec![0x0d, 0x0a, 0xff]));
+        assert_eq!(hex_bytes(""), Some(vec![]));
+        for bad in ["0d0", "zz", "a\u{e9}0", "\u{e9}\u{e9}"] {
+            assert_eq!(hex_bytes(bad), None, "{bad}");
+        }
+    }
     use crate::rules::parse_rule;
 
     fn engine(text: &str) -> (Engine, LoadReport) {

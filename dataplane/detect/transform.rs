@@ -263,15 +263,10 @@ fn xor(v: &str) -> Result<Transform, String> {
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
         .unwrap_or(v);
-    if hex.is_empty() || hex.len() % 2 != 0 {
-        return Err(format!("xor: `{v}`"));
+    match super::hex_bytes(hex) {
+        Some(key) if !key.is_empty() => Ok(Transform::Xor(key)),
+        _ => Err(format!("xor: `{v}`")),
     }
-    let key = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| format!("xor: `{v}`"))?;
-    Ok(Transform::Xor(key))
 }
 
 #[cfg(test)]
@@ -306,6 +301,13 @@ mod tests {
         );
         assert_eq!(t("xor", Some("\"0d0a\""), b"\x0d\x0a\x0c"), b"\x00\x00\x01");
         assert!(matches!(Transform::parse("to_sha256", None), Some(Err(_))));
+        // Not hex, or not ASCII at all: an error naming the value, no panic.
+        for bad in ["\"0d0\"", "\"zz\"", "\"a\u{e9}0\"", "\"\""] {
+            assert!(
+                matches!(Transform::parse("xor", Some(bad)), Some(Err(_))),
+                "{bad}"
+            );
+        }
         assert!(Transform::parse("content", None).is_none());
     }
 }
