@@ -1200,10 +1200,16 @@ pub fn compile_rule_with(
         if dsize.is_some() || !header_checks.is_empty() || !header_chains.is_empty() {
             return Err("packet conditions beside app-layer buffers".into());
         }
-        // Events alone are looked at once the transaction is complete.
+        // Once every buffer and event it names is there.
         point = app
             .iter()
             .map(|c| c.buffer.point())
+            .chain(
+                crate::applayer::http::HttpEvent::ALL
+                    .into_iter()
+                    .filter(|e| app_events & e.bit() != 0)
+                    .map(|e| e.point()),
+            )
             .max()
             .unwrap_or(Point::Complete);
         (app_fast, app_fast_slice) = match app_fast_mark {

@@ -20,6 +20,10 @@ pub const BODY_LIMIT: usize = 100 * 1024;
 /// longer, the direction is left to stream rules (libhtp's field limit
 /// is 18,000 bytes per line).
 pub const HEAD_LIMIT: usize = 64 * 1024;
+/// A head line longer than this raises `request_field_too_long` (or the
+/// response's) and ends the direction's parsing: libhtp's field limit as
+/// Suricata configures it.
+pub const FIELD_LIMIT: u32 = 18_000;
 /// Decoded bytes per coded byte past which a body is a bomb.
 pub const RATIO_CAP: u32 = 512;
 
@@ -144,10 +148,14 @@ pub enum HttpEvent {
     /// A request's Transfer-Encoding that does not name chunked (a
     /// request-smuggling tell: the body's end is then each side's guess).
     InvalidTransferEncodingInRequest,
+    /// A head line longer than libhtp's field limit: the direction's
+    /// parsing stops there, as libhtp's does.
+    RequestFieldTooLong,
+    ResponseFieldTooLong,
 }
 
 impl HttpEvent {
-    pub const ALL: [HttpEvent; 7] = [
+    pub const ALL: [HttpEvent; 9] = [
         HttpEvent::RequestLineMissingProtocol,
         HttpEvent::RequestChunkExtension,
         HttpEvent::DuplicateContentLengthInRequest,
@@ -155,6 +163,8 @@ impl HttpEvent {
         HttpEvent::RequestHeaderHostInvalid,
         HttpEvent::TooManyEncodingLayers,
         HttpEvent::InvalidTransferEncodingInRequest,
+        HttpEvent::RequestFieldTooLong,
+        HttpEvent::ResponseFieldTooLong,
     ];
 
     /// The rule keyword's name (`app-layer-event:http.NAME`).
@@ -171,6 +181,8 @@ impl HttpEvent {
             HttpEvent::InvalidTransferEncodingInRequest => {
                 "invalid_transfer_encoding_value_in_request"
             }
+            HttpEvent::RequestFieldTooLong => "request_field_too_long",
+            HttpEvent::ResponseFieldTooLong => "response_field_too_long",
         }
     }
 
@@ -188,6 +200,21 @@ impl HttpEvent {
             HttpEvent::InvalidTransferEncodingInRequest => {
                 "INVALID_TRANSFER_ENCODING_VALUE_IN_REQUEST"
             }
+            HttpEvent::RequestFieldTooLong => "REQUEST_FIELD_TOO_LONG",
+            HttpEvent::ResponseFieldTooLong => "RESPONSE_FIELD_TOO_LONG",
+        }
+    }
+
+    /// The first point of its transaction at which the event is known.
+    pub fn point(self) -> crate::applayer::Point {
+        use crate::applayer::Point;
+        match self {
+            HttpEvent::RequestChunkExtension => Point::RequestBody,
+            // Raised by either side's head.
+            HttpEvent::TooManyEncodingLayers | HttpEvent::ResponseFieldTooLong => {
+                Point::ResponseHeaders
+            }
+            _ => Point::RequestHeaders,
         }
     }
 

@@ -490,6 +490,7 @@ impl HttpState {
             }
         }
         let take = end.unwrap_or(b.len());
+        let too_long = end.is_none() && line > super::FIELD_LIMIT;
         let id = side.tx;
         let t = &mut self.txs[Self::slot(id)];
         if !t.live || t.id != id {
@@ -512,6 +513,24 @@ impl HttpState {
         side.head_len += take as u32;
         if cx.blocks.push(chain, &b[..take]) < take {
             cx.counters.memcap += 1;
+            side.state = State::Stopped;
+            return b.len();
+        }
+        if too_long {
+            // libhtp gives up on the connection's parsing here: the
+            // transaction is inspected with the head it has, and the
+            // direction is left to stream rules.
+            t.events |= if to_server {
+                HttpEvent::RequestFieldTooLong.bit()
+            } else {
+                HttpEvent::ResponseFieldTooLong.bit()
+            };
+            let point = if to_server {
+                Point::RequestHeaders
+            } else {
+                Point::ResponseHeaders
+            };
+            reach(&mut cx.out, t, point);
             side.state = State::Stopped;
             return b.len();
         }
@@ -1370,6 +1389,36 @@ mod tests {
         let got = feed(&mut st, &mut cx, &[(true, &req)]);
         assert!(got.is_empty());
         assert_eq!(cx.counters.anomalies[HttpAnomaly::HeadTooLong as usize], 1);
+    }
+
+    #[test]
+    fn a_head_line_past_the_field_limit_is_said_and_inspected_as_it_is() {
+        let (mut st, mut cx) = (HttpState::default(), cx());
+        let long = [b'a'; super::super::FIELD_LIMIT as usize];
+        // Spread over segments, as on the wire: said on the one that
+        // takes the line past the limit, once.
+        let mut parts: Vec<(bool, &[u8])> = vec![(true, b"GET /x HTTP/1.1\r\nCookie: ")];
+        parts.extend(long.chunks(1448).map(|c| (true, c)));
+        let got = feed(&mut st, &mut cx, &parts[..parts.len() - 1]);
+        assert!(got.is_empty());
+        let got = feed(&mut st, &mut cx, &parts[parts.len() - 1..]);
+        assert_eq!(got, vec![(0, RequestHeaders)]);
+        assert_ne!(st.tx(0).events & HttpEvent::RequestFieldTooLong.bit(), 0);
+        // The rest of the request is not parsed; the response still is.
+        let got = feed(
+            &mut st,
+            &mut cx,
+            &[(true, b"\r\n\r\n"), (false, b"HTTP/1.1 400 Bad\r\n\r\n")],
+        );
+        // (Its body runs to the close.)
+        assert_eq!(got, vec![(0, ResponseHeaders)]);
+        // A line just under the limit is no event.
+        let (mut st, mut cx) = (HttpState::default(), super::tests::cx());
+        let mut req = b"GET /x HTTP/1.1\r\nCookie: ".to_vec();
+        req.extend_from_slice(&long[..super::super::FIELD_LIMIT as usize - 8]);
+        req.extend_from_slice(b"\r\n\r\n");
+        feed(&mut st, &mut cx, &[(true, &req)]);
+        assert_eq!(st.tx(0).events, 0);
     }
 
     #[test]
