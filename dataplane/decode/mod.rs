@@ -258,6 +258,8 @@ pub struct TcpFields {
     pub urgent: u16,
     /// The segment offers TCP Fast Open.
     pub tfo: bool,
+    /// The timestamp option: (TSval, TSecr).
+    pub ts: Option<(u32, u32)>,
     /// Header length with options: the header starts this far before the
     /// payload (`Decoded::payload_offset`).
     pub header_len: u8,
@@ -663,6 +665,7 @@ fn decode_transport(out: &mut Decoded, l4: &[u8], l4_offset: usize) -> Result<()
                 wscale: opts.wscale,
                 urgent: seg.urgent_pointer(),
                 tfo: opts.tfo,
+                ts: opts.ts,
                 header_len: seg.header_len() as u8,
             };
             out.payload_offset = at(l4_offset + seg.header_len());

@@ -32,6 +32,8 @@ pub const CWR: u8 = 0x80;
 const OPT_EOL: u8 = 0;
 const OPT_NOP: u8 = 1;
 const OPT_WSCALE: u8 = 3;
+/// Timestamps (RFC 7323): TSval then TSecr.
+const OPT_TIMESTAMP: u8 = 8;
 /// TCP Fast Open (RFC 7413), and the experimental option it started as.
 const OPT_TFO: u8 = 34;
 const OPT_EXPERIMENTAL: u8 = 254;
@@ -42,6 +44,8 @@ const TFO_MAGIC: [u8; 2] = [0xf9, 0x89];
 pub struct Options {
     pub wscale: Option<u8>,
     pub tfo: bool,
+    /// The timestamp option: (TSval, TSecr).
+    pub ts: Option<(u32, u32)>,
     /// An option's length did not add up: the list was read up to it.
     pub invalid: bool,
 }
@@ -137,6 +141,9 @@ fn parse_options(mut opts: &[u8]) -> Options {
                     OPT_WSCALE if len == 3 => out.wscale = Some(opts[2].min(14)),
                     OPT_WSCALE => out.invalid = true,
                     OPT_TFO => out.tfo = true,
+                    OPT_TIMESTAMP if len == 10 => {
+                        out.ts = Some((be32(&opts[2..6]), be32(&opts[6..10])))
+                    }
                     OPT_EXPERIMENTAL if opts.get(2..4) == Some(&TFO_MAGIC[..]) => out.tfo = true,
                     _ => {}
                 }
@@ -195,6 +202,7 @@ mod tests {
             Options {
                 wscale: None,
                 tfo: false,
+                ts: None,
                 invalid: true
             }
         );
@@ -209,6 +217,22 @@ mod tests {
         }
         assert_eq!(ok(&SEGMENT_BYTES).wscale, Some(7));
         assert!(!ok(&SEGMENT_BYTES).invalid);
+    }
+
+    #[test]
+    fn timestamps_are_read() {
+        let mut b = SEGMENT_BYTES;
+        // Replace SACK-permitted + EOL (4 bytes at 28) with two NOPs and
+        // the first half of a timestamp option: cut short, not read.
+        b[28..32].copy_from_slice(&[1, 1, 8, 10]);
+        let o = TcpSegment::new_checked(&b).unwrap().options();
+        assert!(o.ts.is_none() && o.invalid);
+        let mut long = b[..32].to_vec();
+        long.extend_from_slice(&[0, 0, 1, 2, 0xff, 0, 0, 9]);
+        long[12] = (long.len() as u8 / 4) << 4;
+        let o = TcpSegment::new_checked(&long).unwrap().options();
+        assert_eq!(o.ts, Some((0x102, 0xff00_0009)));
+        assert!(!o.invalid);
     }
 
     #[test]

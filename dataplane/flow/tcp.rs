@@ -97,6 +97,10 @@ pub enum Why {
     /// A RST in the window but not at the exact next sequence number:
     /// RFC 5961, the host sends a challenge ACK and keeps the connection.
     RstNotExact,
+    /// A timestamp the receiver rejects (RFC 7323 PAWS: older than the
+    /// sender's last), or an answer to a SYN that echoes a timestamp the
+    /// SYN never sent.
+    BadTimestamp,
 }
 
 /// What became of a segment.
@@ -114,7 +118,7 @@ pub enum Fate {
 }
 
 impl Why {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const ALL: [Why; Self::COUNT] = [
         Why::BadChecksum,
         Why::LowTtl,
@@ -124,6 +128,7 @@ impl Why {
         Why::SynAckWrongAck,
         Why::RstOutOfWindow,
         Why::RstNotExact,
+        Why::BadTimestamp,
     ];
 
     pub fn index(self) -> usize {
@@ -141,6 +146,7 @@ impl Why {
             Why::SynAckWrongAck => "synack_wrong_ack",
             Why::RstOutOfWindow => "rst_out_of_window",
             Why::RstNotExact => "rst_not_exact",
+            Why::BadTimestamp => "bad_timestamp",
         }
     }
 
@@ -156,6 +162,7 @@ impl Why {
             Why::SynAckWrongAck => "stream.3whs_synack_with_wrong_ack",
             Why::RstOutOfWindow => "stream.rst_out_of_window",
             Why::RstNotExact => "stream.rst_not_exact_seq",
+            Why::BadTimestamp => "stream.pkt_invalid_timestamp",
         }
     }
 }
@@ -209,6 +216,11 @@ struct Side {
     ttl: Option<u8>,
     /// Its SYN offered Fast Open.
     tfo: bool,
+    /// Its SYN carried timestamps; the TSvals of its first and newest SYN.
+    ts_offered: bool,
+    syn_ts: [u32; 2],
+    /// The newest TSval of a segment taken from it.
+    last_ts: u32,
 }
 
 impl Side {
@@ -348,6 +360,10 @@ impl TcpTracker {
             _ => {}
         }
 
+        if let Some(why) = self.timestamp_refused(dir, t) {
+            return refused(why);
+        }
+
         if t.flags & RST != 0 {
             if let Some(why) = self.rst_refused(dir, t) {
                 return refused(why);
@@ -432,12 +448,25 @@ impl TcpTracker {
             }
             side.ttl = Some(side.ttl.map_or(ttl, |b| b.max(ttl)));
             side.tfo |= t.tfo;
+            side.ts_offered = t.ts.is_some();
+            if let Some((val, _)) = t.ts {
+                if side.syn_ts == [0, 0] {
+                    side.syn_ts[0] = val;
+                }
+                side.syn_ts[1] = val;
+                side.last_ts = val;
+            }
         } else if first {
             // Picked up midstream: its first packet sets the reference.
             side.ttl = Some(ttl);
         }
         if first || seq_gt(end, side.next_seq) {
             side.next_seq = end;
+        }
+        if let Some((val, _)) = t.ts.filter(|_| !syn) {
+            if first || (val.wrapping_sub(side.last_ts) as i32) > 0 {
+                side.last_ts = val;
+            }
         }
         side.seen = true;
         if syn {
@@ -495,6 +524,29 @@ impl TcpTracker {
             self.state = self.closing_state();
         }
         Seen { fate, ack }
+    }
+
+    /// Timestamps, checked as Suricata checks them. Before the handshake
+    /// the server's answer to a SYN must echo the SYN's TSval (or nothing,
+    /// if the SYN had none): a RST or FIN echoing another is forged. Once
+    /// both SYNs offered timestamps, a TSval older than the sender's last
+    /// taken one is rejected (PAWS, with Suricata's one tick of slack).
+    fn timestamp_refused(&self, dir: Dir, t: &TcpFields) -> Option<Why> {
+        let (val, ecr) = t.ts?;
+        let client = &self.sides[Dir::ToServer as usize];
+        if self.state == TcpState::SynSent && dir == Dir::ToClient {
+            let bad = if client.ts_offered {
+                ecr != 0 && !client.syn_ts.contains(&ecr)
+            } else {
+                ecr != 0
+            };
+            return bad.then_some(Why::BadTimestamp);
+        }
+        let me = &self.sides[dir as usize];
+        let negotiated = client.ts_offered && self.sides[Dir::ToClient as usize].ts_offered;
+        let older = (val.wrapping_sub(me.last_ts) as i32).wrapping_add(1) < 0;
+        (negotiated && me.seen && me.last_ts != 0 && older && t.flags & SYN == 0)
+            .then_some(Why::BadTimestamp)
     }
 
     /// The state that follows from the FINs sent and acknowledged.
@@ -623,6 +675,89 @@ mod tests {
         assert_eq!(ts, SYN | ACK_FLAG | PSH | FIN);
         assert_eq!(tc, SYN | ACK_FLAG | FIN);
         assert_eq!(all, 0x1b);
+    }
+
+    #[test]
+    fn timestamps_the_receiver_would_reject_are_refused() {
+        let ts = |s: TcpFields, val: u32, ecr: u32| TcpFields {
+            ts: Some((val, ecr)),
+            ..s
+        };
+        // The evasion of Suricata's bug 3286: a forged RST (and FIN)
+        // answering the SYN with an echo the SYN never sent.
+        let mut t = TcpTracker::default();
+        on(
+            &mut t,
+            Dir::ToServer,
+            ts(seg(SYN, 100, 0, 1000), 7000, 0),
+            0,
+        );
+        let rst = ts(seg(RST | ACK_FLAG, 0, 101, 0), 100, 100);
+        assert_eq!(
+            on(&mut t, Dir::ToClient, rst, 0),
+            Fate::Refused(Why::BadTimestamp)
+        );
+        let fin = ts(seg(FIN | ACK_FLAG, 0, 101, 0), 100, 100);
+        assert_eq!(
+            on(&mut t, Dir::ToClient, fin, 0),
+            Fate::Refused(Why::BadTimestamp)
+        );
+        assert_eq!(t.state(), TcpState::SynSent);
+        // The real answer echoes the SYN: taken.
+        let synack = ts(seg(SYN | ACK_FLAG, 500, 101, 2000), 9000, 7000);
+        assert_eq!(on(&mut t, Dir::ToClient, synack, 0), Fate::Accepted);
+        on(
+            &mut t,
+            Dir::ToServer,
+            ts(seg(ACK_FLAG, 101, 501, 1000), 7001, 9000),
+            0,
+        );
+        assert_eq!(t.state(), TcpState::Established);
+        // PAWS: a TSval older than the sender's last is refused, one tick
+        // of slack; newer ones and equal ones are taken.
+        let data = |seq: u32, val: u32| ts(seg(ACK_FLAG | PSH, seq, 501, 1000), val, 9000);
+        assert_eq!(
+            on(&mut t, Dir::ToServer, data(101, 7010), 10),
+            Fate::Accepted
+        );
+        assert_eq!(
+            on(&mut t, Dir::ToServer, data(111, 7009), 10),
+            Fate::Accepted
+        );
+        assert_eq!(
+            on(&mut t, Dir::ToServer, data(111, 7000), 10),
+            Fate::Refused(Why::BadTimestamp)
+        );
+        assert_eq!(
+            on(&mut t, Dir::ToServer, data(121, 7010), 10),
+            Fate::Accepted
+        );
+        // A refused segment does not move the last TSval forward (else a
+        // forged one could make the real ones look old).
+        let far = ts(seg(ACK_FLAG | PSH, 900_000, 501, 1000), 2_000_000_000, 9000);
+        assert_ne!(on(&mut t, Dir::ToServer, far, 10), Fate::Accepted);
+        assert_eq!(
+            on(&mut t, Dir::ToServer, data(131, 7011), 10),
+            Fate::Accepted
+        );
+        // Without a timestamp on the SYN, an answer echoing one is forged;
+        // without timestamps negotiated, nothing else is checked.
+        let mut t = TcpTracker::default();
+        on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 0);
+        let rst = ts(seg(RST | ACK_FLAG, 0, 101, 0), 100, 100);
+        assert_eq!(
+            on(&mut t, Dir::ToClient, rst, 0),
+            Fate::Refused(Why::BadTimestamp)
+        );
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(SYN | ACK_FLAG, 500, 101, 2000),
+            0,
+        );
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0);
+        assert_eq!(on(&mut t, Dir::ToServer, data(101, 5), 10), Fate::Accepted);
+        assert_eq!(on(&mut t, Dir::ToServer, data(111, 1), 10), Fate::Accepted);
     }
 
     #[test]
