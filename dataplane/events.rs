@@ -4,7 +4,8 @@
 //! Formatting them as EVE JSON is the writer's (`eve`).
 
 pub use crate::applayer::FileRef;
-use crate::decode::{addr_to_ip, IpProtocol, Network};
+use crate::decode::{addr_to_ip, DecodeAnomaly, IpProtocol, Network};
+use crate::flow::tcp::Why;
 use crate::flow::{EventTuple, FlowRecord, FlowSnap};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::cell::Cell;
@@ -112,6 +113,55 @@ impl Anomaly {
             Anomaly::ExceptionPolicy => ("stream", "stream.exception_policy"),
             Anomaly::Http(e) => ("applayer", e.eve_name()),
         }
+    }
+}
+
+impl Anomaly {
+    /// The anomalies a rule can name on the packet that carries them
+    /// (`stream-event:NAME`, `decode-event:NAME`), a bit each in
+    /// `PacketView::events`.
+    pub const PACKET: [Anomaly; 17] = [
+        Anomaly::Tcp(Why::BadChecksum),
+        Anomaly::Tcp(Why::LowTtl),
+        Anomaly::Tcp(Why::OutOfWindow),
+        Anomaly::Tcp(Why::SynData),
+        Anomaly::Tcp(Why::SynOnEstablished),
+        Anomaly::Tcp(Why::SynAckWrongAck),
+        Anomaly::Tcp(Why::RstOutOfWindow),
+        Anomaly::Tcp(Why::RstNotExact),
+        Anomaly::Tcp(Why::BadTimestamp),
+        Anomaly::Ipv4BadChecksum,
+        Anomaly::Decode(DecodeAnomaly::VlanTooManyLayers),
+        Anomaly::Decode(DecodeAnomaly::Ipv6ManyExtHeaders),
+        Anomaly::Decode(DecodeAnomaly::TcpOptInvalidLen),
+        Anomaly::StreamUrgentData,
+        Anomaly::StreamOverlapDifferentData,
+        Anomaly::StreamInsertionReplaced,
+        Anomaly::ExceptionPolicy,
+    ];
+
+    /// Its bit among `PACKET` (0 for the others).
+    pub fn packet_bit(self) -> u32 {
+        Self::PACKET
+            .iter()
+            .position(|&a| a == self)
+            .map_or(0, |i| 1 << i)
+    }
+
+    /// The anomaly `stream-event:NAME` or `decode-event:NAME` names, by
+    /// Suricata's event names (`stream.NAME`, `decoder.NAME`). None for
+    /// one Tollgate never raises: a rule naming it would never be
+    /// evaluated, so it is skipped, never silently false.
+    pub fn of_keyword(keyword: &str, name: &str) -> Option<Anomaly> {
+        let (kind, prefix) = match keyword {
+            "stream-event" => ("stream", "stream."),
+            "decode-event" => ("decode", "decoder."),
+            _ => return None,
+        };
+        Self::PACKET.into_iter().find(|a| {
+            let (k, full) = a.names();
+            k == kind && full.strip_prefix(prefix) == Some(name)
+        })
     }
 }
 

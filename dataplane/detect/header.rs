@@ -494,6 +494,7 @@ mod tests {
             vlan: &[],
             stream_sizes: None,
             app_proto: crate::applayer::AppProto::Unknown,
+            events: 0,
         }
     }
 

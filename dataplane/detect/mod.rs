@@ -373,6 +373,9 @@ pub struct EngineRule {
     /// `app-layer-event:http.NAME`: events the transaction must carry (a
     /// bit per `HttpEvent`).
     pub app_events: u32,
+    /// `stream-event:NAME`, `decode-event:NAME`: anomalies the packet must
+    /// carry (a bit each, `Anomaly::packet_bit`).
+    pub pkt_events: u32,
     /// `filemd5`, `filesha1`, `filesha256`.
     pub file_hashes: Vec<FileHashCond>,
     pub point: Point,
@@ -491,6 +494,8 @@ pub struct PacketView<'a> {
     pub stream_sizes: Option<(u32, u32)>,
     /// The flow's app-layer protocol, as far as it is known.
     pub app_proto: AppProto,
+    /// The anomalies found on the packet (`Anomaly::packet_bit`).
+    pub events: u32,
 }
 
 impl EngineRule {
@@ -592,7 +597,8 @@ impl EngineRule {
     pub fn holds(&self, p: &PacketView<'_>, cx: &mut Inspection) -> bool {
         // Cheapest and most selective first (a flags:S rule is done on any
         // packet but a SYN before its address lists are looked at).
-        self.flow.to_server.is_none_or(|t| t == p.to_server)
+        p.events & self.pkt_events == self.pkt_events
+            && self.flow.to_server.is_none_or(|t| t == p.to_server)
             && self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
@@ -738,6 +744,7 @@ pub fn compile_rule_with(
     // next content starts on the payload again.
     let mut legacy = false;
     let mut app_events = 0u32;
+    let mut pkt_events = 0u32;
     let mut file_hashes = Vec::new();
     let mut class = None;
     let mut priority = None;
@@ -841,6 +848,12 @@ pub fn compile_rule_with(
         }
         if matches!(k, "filemd5" | "filesha1" | "filesha256") {
             file_hashes.push(FileHashCond::parse(k, v)?);
+            continue;
+        }
+        if k == "stream-event" || k == "decode-event" {
+            let event = crate::events::Anomaly::of_keyword(k, v)
+                .ok_or_else(|| format!("{k}:{v} (an event Tollgate does not raise)"))?;
+            pkt_events |= event.packet_bit();
             continue;
         }
         if k == "app-layer-event" {
@@ -1197,7 +1210,11 @@ pub fn compile_rule_with(
                 b64: None,
             });
         }
-        if dsize.is_some() || !header_checks.is_empty() || !header_chains.is_empty() {
+        if dsize.is_some()
+            || !header_checks.is_empty()
+            || !header_chains.is_empty()
+            || pkt_events != 0
+        {
             return Err("packet conditions beside app-layer buffers".into());
         }
         // Once every buffer and event it names is there.
@@ -1274,6 +1291,7 @@ pub fn compile_rule_with(
         && matches!(r.proto.as_str(), "tcp" | "tcp-stream" | "http" | "http1")
         && app.is_empty()
         && app_events == 0
+        && pkt_events == 0
         && file_hashes.is_empty()
         && fast.is_some()
         && dsize.is_none()
@@ -1335,6 +1353,7 @@ pub fn compile_rule_with(
         transactional: r.transactional,
         app,
         app_events,
+        pkt_events,
         file_hashes,
         point,
         app_fast,
@@ -1459,6 +1478,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         transactional: false,
         app: Vec::new(),
         app_events: 0,
+        pkt_events: 0,
         file_hashes: Vec::new(),
         app_fast: None,
         app_fast_slice: None,
@@ -2153,6 +2173,7 @@ mod tests {
             vlan: &[],
             stream_sizes: None,
             app_proto: crate::applayer::AppProto::Unknown,
+            events: 0,
         }
     }
 
@@ -2381,6 +2402,58 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         let r = compile(r#"alert tcp-stream any any -> any any (content:"abc"; sid:1;)"#).unwrap();
         assert!(r.stream && r.flow.stream == Some(true));
         assert!(compile("alert tcp-stream any any -> any any (flags:S; sid:1;)").is_err());
+    }
+
+    #[test]
+    fn stream_and_decode_events_hold_on_the_packet_that_carries_them() {
+        use crate::events::Anomaly;
+        use crate::flow::tcp::Why;
+        let compile = |text: &str| {
+            compile_rule(
+                &parse_rule(text).unwrap(),
+                &Vars::suricata_defaults(),
+                &BTreeMap::new(),
+            )
+            .map(|(r, _)| r)
+        };
+        let ts = compile(
+            "alert tcp any any -> any any (stream-event:pkt_invalid_timestamp; sid:2210044;)",
+        )
+        .unwrap();
+        let opt = compile(
+            "alert pkthdr any any -> any any (decode-event:tcp.opt_invalid_len; sid:2200036;)",
+        )
+        .unwrap();
+        assert!(!ts.stream);
+        let mut p = pkt(b"", true);
+        let holds = |r: &EngineRule, p: &PacketView<'_>| r.holds(p, &mut Inspection::default());
+        assert!(!holds(&ts, &p) && !holds(&opt, &p));
+        p.events = Anomaly::Tcp(Why::BadTimestamp).packet_bit();
+        assert!(holds(&ts, &p) && !holds(&opt, &p));
+        p.events |= Anomaly::Decode(crate::decode::DecodeAnomaly::TcpOptInvalidLen).packet_bit();
+        assert!(holds(&ts, &p) && holds(&opt, &p));
+        // Every packet anomaly has its own bit.
+        let bits: Vec<u32> = Anomaly::PACKET.iter().map(|a| a.packet_bit()).collect();
+        assert!(bits.iter().all(|b| b.count_ones() == 1));
+        assert_eq!(
+            bits.iter().fold(0, |a, b| a | b).count_ones() as usize,
+            bits.len()
+        );
+        // An event never raised here, or of the wrong kind, skips the rule.
+        for text in [
+            "alert tcp any any -> any any (stream-event:3whs_ack_in_wrong_dir; sid:1;)",
+            "alert tcp any any -> any any (decode-event:pkt_invalid_timestamp; sid:1;)",
+            "alert tcp any any -> any any (stream-event:tcp.opt_invalid_len; sid:1;)",
+        ] {
+            assert!(
+                compile(text).unwrap_err().contains("does not raise"),
+                "{text}"
+            );
+        }
+        assert!(compile(
+            "alert http any any -> any any (http.uri; content:\"a\"; stream-event:urgent_data; sid:1;)"
+        )
+        .is_err());
     }
 
     #[test]

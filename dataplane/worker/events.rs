@@ -85,6 +85,7 @@ impl Tuple {
             vlan: &[],
             stream_sizes: None,
             app_proto: crate::applayer::AppProto::Unknown,
+            events: 0,
         }
     }
 

@@ -435,9 +435,12 @@ impl Inspector<'_> {
             .get(start..start + d.payload_len as usize)
             .unwrap_or(&[]);
         let tuple = Tuple::of_packet(d).for_packet(pkt.pcap_cnt, packet_source(pkt, d), pkt.source);
+        // The anomalies found on it, for `stream-event` and `decode-event`.
+        let mut pkt_events = 0u32;
         if d.anomalies != 0 {
             for a in DecodeAnomaly::ALL.into_iter().filter(|&a| d.has(a)) {
                 self.anomaly(&tuple, ts, at.flow_id, Anomaly::Decode(a), false);
+                pkt_events |= Anomaly::Decode(a).packet_bit();
             }
         }
         // Checksums before anything is believed. A TCP retransmission of
@@ -507,6 +510,7 @@ impl Inspector<'_> {
         };
         if let Some((anomaly, reason)) = refusal {
             self.anomaly(&tuple, ts, up.flow_id, anomaly, ips);
+            pkt_events |= anomaly.packet_bit();
             if ips {
                 return Some(reason);
             }
@@ -521,6 +525,7 @@ impl Inspector<'_> {
         if urgent.is_some() && !payload.is_empty() && urgent_policy != UrgentPolicy::Inline {
             let blocked = ips && urgent_policy == UrgentPolicy::Drop;
             self.anomaly(&tuple, ts, up.flow_id, Anomaly::StreamUrgentData, blocked);
+            pkt_events |= Anomaly::StreamUrgentData.packet_bit();
             if blocked {
                 return Some(DropReason::Insertion);
             }
@@ -637,6 +642,7 @@ impl Inspector<'_> {
                 notes[3] = Some((Anomaly::ExceptionPolicy, ips && act.is_some()));
             }
             for (event, blocked) in notes.into_iter().flatten() {
+                pkt_events |= event.packet_bit();
                 offer_event(
                     events,
                     counters,
@@ -663,6 +669,7 @@ impl Inspector<'_> {
                 app_proto: app
                     .as_deref()
                     .map_or(AppProto::Unknown, |a| a.proto(up.slot, up.flow_id)),
+                events: pkt_events,
                 ..tuple.view(up.dir == Dir::ToServer, up.established, payload)
             };
             let on_alert = |h: Hit| {
