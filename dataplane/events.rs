@@ -120,7 +120,7 @@ impl Anomaly {
     /// The anomalies a rule can name on the packet that carries them
     /// (`stream-event:NAME`, `decode-event:NAME`), a bit each in
     /// `PacketView::events`.
-    pub const PACKET: [Anomaly; 17] = [
+    pub const PACKET: [Anomaly; 18] = [
         Anomaly::Tcp(Why::BadChecksum),
         Anomaly::Tcp(Why::LowTtl),
         Anomaly::Tcp(Why::OutOfWindow),
@@ -130,6 +130,7 @@ impl Anomaly {
         Anomaly::Tcp(Why::RstOutOfWindow),
         Anomaly::Tcp(Why::RstNotExact),
         Anomaly::Tcp(Why::BadTimestamp),
+        Anomaly::Tcp(Why::SynFlood),
         Anomaly::Ipv4BadChecksum,
         Anomaly::Decode(DecodeAnomaly::VlanTooManyLayers),
         Anomaly::Decode(DecodeAnomaly::Ipv6ManyExtHeaders),

@@ -762,14 +762,14 @@ impl FlowTable {
                     .on_segment(dir, &d.tcp, d.payload_len, d.ttl, checksum_ok);
                 (fate, ack) = (seen.fate, seen.ack);
                 match fate {
-                    Fate::Accepted | Fate::DataRefused(_) => {
+                    Fate::Accepted | Fate::DataRefused(_) | Fate::Noted(_) => {
                         rst = d.tcp.flags & crate::decode::tcp::RST != 0
                     }
                     Fate::Refused(w) | Fate::Suspect(w) => {
                         self.counters.tcp_refused[w.index()] += 1
                     }
                 }
-                if let Fate::DataRefused(w) = fate {
+                if let Fate::DataRefused(w) | Fate::Noted(w) = fate {
                     self.counters.tcp_refused[w.index()] += 1;
                 }
                 let s = f.tcp.state();

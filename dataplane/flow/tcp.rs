@@ -101,6 +101,9 @@ pub enum Why {
     /// sender's last), or an answer to a SYN that echoes a timestamp the
     /// SYN never sent.
     BadTimestamp,
+    /// More different SYNs before the handshake than Suricata queues
+    /// (`MAX_SYN_QUEUED`): said, and still taken.
+    SynFlood,
 }
 
 /// What became of a segment.
@@ -115,10 +118,12 @@ pub enum Fate {
     /// Not taken into the state; its payload is used only once the
     /// receiver acknowledges it (a copy that may not have reached it).
     Suspect(Why),
+    /// Taken whole, with an anomaly to say (never dropped for it).
+    Noted(Why),
 }
 
 impl Why {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [Why; Self::COUNT] = [
         Why::BadChecksum,
         Why::LowTtl,
@@ -129,6 +134,7 @@ impl Why {
         Why::RstOutOfWindow,
         Why::RstNotExact,
         Why::BadTimestamp,
+        Why::SynFlood,
     ];
 
     pub fn index(self) -> usize {
@@ -147,6 +153,7 @@ impl Why {
             Why::RstOutOfWindow => "rst_out_of_window",
             Why::RstNotExact => "rst_not_exact",
             Why::BadTimestamp => "bad_timestamp",
+            Why::SynFlood => "syn_flood",
         }
     }
 
@@ -163,6 +170,7 @@ impl Why {
             Why::RstOutOfWindow => "stream.rst_out_of_window",
             Why::RstNotExact => "stream.rst_not_exact_seq",
             Why::BadTimestamp => "stream.pkt_invalid_timestamp",
+            Why::SynFlood => "stream.3whs_syn_flood",
         }
     }
 }
@@ -172,7 +180,7 @@ impl Fate {
     pub fn why(self) -> Option<Why> {
         match self {
             Fate::Accepted => None,
-            Fate::DataRefused(w) | Fate::Refused(w) | Fate::Suspect(w) => Some(w),
+            Fate::DataRefused(w) | Fate::Refused(w) | Fate::Suspect(w) | Fate::Noted(w) => Some(w),
         }
     }
 }
@@ -185,6 +193,10 @@ pub struct Seen {
     /// segment was taken, and it acknowledges nothing never sent).
     pub ack: Option<u32>,
 }
+
+/// Different SYNs before the handshake past which each more is said, as
+/// Suricata's `stream.max-syn-queued` (default 10).
+const MAX_SYN_QUEUED: u8 = 10;
 
 /// SYNs (or SYN-ACKs) of one side remembered until the handshake says
 /// which one counts.
@@ -221,6 +233,8 @@ struct Side {
     syn_ts: [u32; 2],
     /// The newest TSval of a segment taken from it.
     last_ts: u32,
+    /// SYNs sent before the handshake that differed from the one before.
+    syns_different: u8,
 }
 
 impl Side {
@@ -377,6 +391,7 @@ impl TcpTracker {
         }
 
         // SYNs: which one counts is what the other side acknowledges.
+        let mut noted = None;
         if syn {
             let synack = t.flags & ACK_FLAG != 0;
             if self.state.is_established() || (self.state == TcpState::SynRecv && !synack) {
@@ -385,6 +400,14 @@ impl TcpTracker {
                 // contradict).
                 if self.sides[d].isn.is_some_and(|isn| isn != t.seq) {
                     return refused(Why::SynOnEstablished);
+                }
+            } else if !synack && self.state == TcpState::SynSent && dir == Dir::ToServer {
+                let side = &mut self.sides[d];
+                if side.isn != Some(t.seq) {
+                    side.syns_different = side.syns_different.saturating_add(1);
+                    if side.syns_different > MAX_SYN_QUEUED {
+                        noted = Some(Why::SynFlood);
+                    }
                 }
             } else if synack {
                 // The server's SYN-ACK names the client SYN it answers.
@@ -522,6 +545,9 @@ impl TcpTracker {
         };
         if self.state.is_established() && self.state != TcpState::Closed {
             self.state = self.closing_state();
+        }
+        if let (Fate::Accepted, Some(w)) = (fate, noted) {
+            fate = Fate::Noted(w);
         }
         Seen { fate, ack }
     }
@@ -758,6 +784,26 @@ mod tests {
         on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0);
         assert_eq!(on(&mut t, Dir::ToServer, data(101, 5), 10), Fate::Accepted);
         assert_eq!(on(&mut t, Dir::ToServer, data(111, 1), 10), Fate::Accepted);
+    }
+
+    #[test]
+    fn a_syn_flood_before_the_handshake_is_said_past_ten_and_taken() {
+        let mut t = TcpTracker::default();
+        let mut fates = Vec::new();
+        for i in 0..14u32 {
+            fates.push(on(&mut t, Dir::ToServer, seg(SYN, 1000 * i, 0, 1000), 0));
+        }
+        // A retransmission of the newest is no different SYN.
+        fates.push(on(&mut t, Dir::ToServer, seg(SYN, 13_000, 0, 1000), 0));
+        let noted = fates
+            .iter()
+            .filter(|f| **f == Fate::Noted(Why::SynFlood))
+            .count();
+        assert_eq!(noted, 3, "{fates:?}");
+        assert!(fates[..11].iter().all(|f| *f == Fate::Accepted));
+        // The newest still counts: the server answers it.
+        let synack = seg(SYN | ACK_FLAG, 500, 13_001, 2000);
+        assert_eq!(on(&mut t, Dir::ToClient, synack, 0), Fate::Accepted);
     }
 
     #[test]

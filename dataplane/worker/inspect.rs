@@ -509,9 +509,11 @@ impl Inspector<'_> {
             })
         };
         if let Some((anomaly, reason)) = refusal {
-            self.anomaly(&tuple, ts, up.flow_id, anomaly, ips);
+            // A noted segment is taken all the same: said, never dropped.
+            let drop = ips && !matches!(up.fate, Fate::Noted(_));
+            self.anomaly(&tuple, ts, up.flow_id, anomaly, drop);
             pkt_events |= anomaly.packet_bit();
-            if ips {
+            if drop {
                 return Some(reason);
             }
         }
