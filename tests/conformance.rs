@@ -310,6 +310,11 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
             match k.as_str() {
                 Some("filter") => {
                     let f = to_json(v);
+                    if !applies(&f["requires"]).map_err(unsupported)? {
+                        // A check for other Suricata versions than the
+                        // one the set is judged by.
+                        continue;
+                    }
                     if let Some(file) = f.get("filename").and_then(Value::as_str) {
                         if file != "eve.json" {
                             return Err(unsupported(format!("checks the file {file}")));
@@ -579,6 +584,39 @@ fn map_args(text: &str, flags: &mut Flags) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The Suricata version the set was judged by: its tests all pass there,
+/// and a check that `requires` another version is not ours to make.
+const SURICATA_VERSION: [u64; 3] = [8, 0, 6];
+
+/// Whether a check's `requires` (`min-version`, `lt-version`) holds for
+/// `SURICATA_VERSION`; an error for requirements of another kind.
+fn applies(requires: &Value) -> Result<bool, String> {
+    let Some(req) = requires.as_object() else {
+        return Ok(true);
+    };
+    let version = |v: &Value| -> Result<[u64; 3], String> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => return Err(format!("a version {other}")),
+        };
+        let mut out = [0u64; 3];
+        for (i, part) in text.split('.').take(3).enumerate() {
+            out[i] = part.parse().map_err(|_| format!("a version {text}"))?;
+        }
+        Ok(out)
+    };
+    let mut holds = true;
+    for (k, v) in req {
+        match k.as_str() {
+            "min-version" => holds &= SURICATA_VERSION >= version(v)?,
+            "lt-version" => holds &= SURICATA_VERSION < version(v)?,
+            other => return Err(format!("a check that requires {other}")),
+        }
+    }
+    Ok(holds)
 }
 
 fn truthy(v: &Yaml) -> Option<bool> {
