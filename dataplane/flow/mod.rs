@@ -415,6 +415,8 @@ pub struct FlowTable {
     worker: u16,
     /// VLAN ids are part of the key (`--vlan-tracking`).
     vlan_tracking: bool,
+    midstream: bool,
+    inline: bool,
     next_seq: u64,
     active: u64,
     /// The latest worker clock the table has seen (capture time in a
@@ -428,6 +430,15 @@ impl FlowTable {
     /// VLAN ids are part of a flow's key (on) or not.
     pub fn track_vlans(&mut self, on: bool) {
         self.vlan_tracking = on;
+    }
+
+    /// TCP sessions picked up midstream (`--midstream on`) are
+    /// established from their first ACK on, as Suricata's are (otherwise
+    /// once both sides have spoken); inline, a low TTL is said, not held
+    /// (`TcpTracker::new`).
+    pub fn tcp_policy(&mut self, midstream: bool, inline: bool) {
+        self.midstream = midstream;
+        self.inline = inline;
     }
 
     pub fn new(capacity: usize, timeouts: Timeouts, worker: u16) -> Self {
@@ -445,6 +456,8 @@ impl FlowTable {
             timeouts,
             worker,
             vlan_tracking: true,
+            midstream: false,
+            inline: false,
             next_seq: 1,
             active: 0,
             clock_ns: 0,
@@ -700,6 +713,7 @@ impl FlowTable {
                     start_ns: ts_ns,
                     last_ns: ts_ns,
                     touched_ns: now_ns,
+                    tcp: TcpTracker::new(self.midstream, self.inline),
                     ..Flow::default()
                 };
                 self.next_seq += 1;

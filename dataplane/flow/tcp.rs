@@ -27,13 +27,22 @@ pub enum TcpState {
     SynSent,
     SynRecv,
     Established,
-    /// One side sent FIN, not yet acknowledged.
+    // The closing states are named as Suricata names them, from the
+    // server's side: a client that closes first puts it in CLOSE_WAIT, a
+    // server that closes first in FIN_WAIT1.
+    /// The server sent FIN, not yet acknowledged.
     FinWait1,
-    /// One side's FIN was acknowledged; the other has not closed.
+    /// The server's FIN was acknowledged; the client has not closed.
     FinWait2,
-    /// Both sides sent FIN before either was acknowledged.
+    /// The server closed first, then the client, neither acknowledged.
     Closing,
-    /// Both sides sent FIN; the second one is not yet acknowledged.
+    /// The server closed first; the client's FIN is still to be
+    /// acknowledged.
+    TimeWait,
+    /// The client sent FIN; the server has not closed.
+    CloseWait,
+    /// The client closed first, then the server, whose FIN is not yet
+    /// acknowledged.
     LastAck,
     Closed,
 }
@@ -48,6 +57,8 @@ impl TcpState {
             TcpState::FinWait1 => "fin_wait1",
             TcpState::FinWait2 => "fin_wait2",
             TcpState::Closing => "closing",
+            TcpState::TimeWait => "time_wait",
+            TcpState::CloseWait => "close_wait",
             TcpState::LastAck => "last_ack",
             TcpState::Closed => "closed",
         }
@@ -291,6 +302,12 @@ pub struct TcpTracker {
     scaling: bool,
     /// The handshake was seen: windows and TTLs mean what they say.
     handshake: bool,
+    /// A session first seen on an ACK is established from it on
+    /// (Suricata's `stream.midstream`); otherwise once both sides spoke.
+    midstream: bool,
+    inline: bool,
+    /// The client's FIN came before the server's.
+    client_closed_first: bool,
 }
 
 /// `a` is after `b` in sequence space.
@@ -303,6 +320,21 @@ fn seq_ge(a: u32, b: u32) -> bool {
 }
 
 impl TcpTracker {
+    /// A tracker for a new session: whether sessions picked up
+    /// midstream are established from their first ACK, and whether the
+    /// box is inline (then a low TTL is said, not held: what the box
+    /// forwards is what it inspected, and a copy that contradicts it
+    /// later is dropped as an overlap, so a TTL insertion cannot blind
+    /// it, while a server behind a SYN proxy, whose data comes with a
+    /// lower TTL than its SYN-ACK, keeps working).
+    pub fn new(midstream: bool, inline: bool) -> Self {
+        TcpTracker {
+            midstream,
+            inline,
+            ..TcpTracker::default()
+        }
+    }
+
     pub fn state(&self) -> TcpState {
         self.state
     }
@@ -351,7 +383,11 @@ impl TcpTracker {
         // the host; its data waits for the receiver's word.
         let establishing = matches!(self.state, TcpState::None | TcpState::SynSent)
             || (self.state == TcpState::SynRecv && syn);
+        let mut noted = None;
         match self.sides[d].ttl {
+            Some(base) if ttl < base && !(syn && establishing) && self.inline => {
+                noted = Some(Why::LowTtl);
+            }
             Some(base) if ttl < base && !(syn && establishing) => {
                 return if payload_len > 0 && !control {
                     // It counts as sent: the receiver's acknowledgement is
@@ -385,13 +421,12 @@ impl TcpTracker {
             self.flags[d] |= t.flags;
             self.state = TcpState::Closed;
             return Seen {
-                fate: Fate::Accepted,
+                fate: noted.map_or(Fate::Accepted, Fate::Noted),
                 ack: None,
             };
         }
 
         // SYNs: which one counts is what the other side acknowledges.
-        let mut noted = None;
         if syn {
             let synack = t.flags & ACK_FLAG != 0;
             if self.state.is_established() || (self.state == TcpState::SynRecv && !synack) {
@@ -507,6 +542,9 @@ impl TcpTracker {
         side.window_known = true;
         if fin == 1 && side.fin_seq.is_none() {
             side.fin_seq = Some(end.wrapping_sub(1));
+            if self.sides[p].fin_seq.is_none() {
+                self.client_closed_first = dir == Dir::ToServer;
+            }
         }
         // An acknowledgement of bytes the peer never sent is not believed.
         let mut ack = None;
@@ -537,10 +575,12 @@ impl TcpTracker {
                 TcpState::SynRecv
             }
             (TcpState::SynRecv, ACK_FLAG) if dir == Dir::ToServer => TcpState::Established,
-            // Picked up midstream: established once both sides have spoken.
+            // Picked up midstream: established once both sides have spoken,
+            // or from its first ACK on when midstream pickup is asked for.
             (TcpState::None, _) if self.sides[0].seen && self.sides[1].seen => {
                 TcpState::Established
             }
+            (TcpState::None, ACK_FLAG) if self.midstream => TcpState::Established,
             (s, _) => s,
         };
         if self.state.is_established() && self.state != TcpState::Closed {
@@ -577,21 +617,17 @@ impl TcpTracker {
 
     /// The state that follows from the FINs sent and acknowledged.
     fn closing_state(&self) -> TcpState {
-        let [a, b] = self.sides;
-        match (a.fin_seq.is_some(), b.fin_seq.is_some()) {
+        let [client, server] = self.sides;
+        match (client.fin_seq.is_some(), server.fin_seq.is_some()) {
             (false, false) => TcpState::Established,
-            (true, false) | (false, true) => {
-                let first = if a.fin_seq.is_some() { a } else { b };
-                if first.fin_acked {
-                    TcpState::FinWait2
-                } else {
-                    TcpState::FinWait1
-                }
-            }
-            (true, true) => match (a.fin_acked, b.fin_acked) {
+            (true, false) => TcpState::CloseWait,
+            (false, true) if server.fin_acked => TcpState::FinWait2,
+            (false, true) => TcpState::FinWait1,
+            (true, true) => match (client.fin_acked, server.fin_acked) {
                 (true, true) => TcpState::Closed,
+                _ if self.client_closed_first => TcpState::LastAck,
                 (false, false) => TcpState::Closing,
-                _ => TcpState::LastAck,
+                _ => TcpState::TimeWait,
             },
         }
     }
@@ -685,9 +721,11 @@ mod tests {
             seg(FIN | ACK_FLAG, 111, 501, 1000),
             0,
         );
-        assert_eq!(t.state(), TcpState::FinWait1);
+        // Named as Suricata names them: the client closing first puts the
+        // session in CLOSE_WAIT.
+        assert_eq!(t.state(), TcpState::CloseWait);
         on(&mut t, Dir::ToClient, seg(ACK_FLAG, 501, 112, 2000), 0);
-        assert_eq!(t.state(), TcpState::FinWait2);
+        assert_eq!(t.state(), TcpState::CloseWait);
         on(
             &mut t,
             Dir::ToClient,
@@ -821,6 +859,41 @@ mod tests {
             seg(FIN | ACK_FLAG, 501, 101, 2000),
             0,
         );
+        assert_eq!(t.state(), TcpState::LastAck);
+        // The server first: FIN_WAIT1, 2, then TIME_WAIT until the
+        // client's FIN is acknowledged; both unacknowledged is CLOSING.
+        let mut t = handshake();
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(FIN | ACK_FLAG, 501, 101, 2000),
+            0,
+        );
+        assert_eq!(t.state(), TcpState::FinWait1);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 502, 1000), 0);
+        assert_eq!(t.state(), TcpState::FinWait2);
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(FIN | ACK_FLAG, 101, 502, 1000),
+            0,
+        );
+        assert_eq!(t.state(), TcpState::TimeWait);
+        on(&mut t, Dir::ToClient, seg(ACK_FLAG, 502, 102, 2000), 0);
+        assert_eq!(t.state(), TcpState::Closed);
+        let mut t = handshake();
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(FIN | ACK_FLAG, 501, 101, 2000),
+            0,
+        );
+        on(
+            &mut t,
+            Dir::ToServer,
+            seg(FIN | ACK_FLAG, 101, 501, 1000),
+            0,
+        );
         assert_eq!(t.state(), TcpState::Closing);
     }
 
@@ -909,6 +982,13 @@ mod tests {
         assert_eq!(t.state(), TcpState::None);
         on(&mut t, Dir::ToClient, seg(ACK_FLAG, 2000, 1100, 500), 0);
         assert_eq!(t.state(), TcpState::Established);
+        // With midstream pickup, as Suricata: the first ACK establishes it
+        // (a one-sided capture too); a bare packet without ACK does not.
+        let mut t = TcpTracker::new(true, false);
+        on(&mut t, Dir::ToServer, seg(PSH, 1000, 0, 500), 10);
+        assert_eq!(t.state(), TcpState::None);
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 1010, 2000, 500), 0);
+        assert_eq!(t.state(), TcpState::Established);
     }
 
     #[test]
@@ -956,6 +1036,31 @@ mod tests {
         // Beyond what was sent, still not.
         let ack = t.on_segment(Dir::ToServer, &seg(ACK_FLAG, 101, 9000, 1000), 0, TTL, true);
         assert_eq!(ack.ack, None);
+    }
+
+    #[test]
+    fn inline_a_low_ttl_is_said_and_the_segment_taken() {
+        // Bug 2576's server: SYN-ACK with one TTL, everything after with a
+        // lower one (a SYN proxy in front). Inline, every packet must pass.
+        let mut t = TcpTracker::new(false, true);
+        on(&mut t, Dir::ToServer, seg(SYN, 100, 0, 1000), 0);
+        on(
+            &mut t,
+            Dir::ToClient,
+            seg(SYN | ACK_FLAG, 500, 101, 2000),
+            0,
+        );
+        on(&mut t, Dir::ToServer, seg(ACK_FLAG, 101, 501, 1000), 0);
+        let low = |t: &mut TcpTracker, s: TcpFields, len: u32| {
+            t.on_segment(Dir::ToClient, &s, len, TTL - 4, true)
+        };
+        let ack = low(&mut t, seg(ACK_FLAG, 501, 101, 2000), 0);
+        assert_eq!(ack.fate, Fate::Noted(Why::LowTtl));
+        let data = low(&mut t, seg(ACK_FLAG | PSH, 501, 101, 2000), 100);
+        assert_eq!((data.fate, data.ack), (Fate::Noted(Why::LowTtl), Some(101)));
+        let fin = low(&mut t, seg(FIN | ACK_FLAG, 601, 101, 2000), 0);
+        assert_eq!(fin.fate, Fate::Noted(Why::LowTtl));
+        assert_eq!(t.state(), TcpState::FinWait1);
     }
 
     #[test]

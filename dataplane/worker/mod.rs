@@ -136,6 +136,7 @@ impl Worker {
         events.set_worker(cfg.id);
         let mut flows = FlowTable::new(cfg.flow_capacity, cfg.timeouts, cfg.id);
         flows.track_vlans(cfg.vlan_tracking);
+        flows.tcp_policy(cfg.stream.midstream, cfg.stream.inline);
         Worker {
             flows,
             cfg,
