@@ -135,6 +135,19 @@ pub enum OnOff {
     Off,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XffArg {
+    Off,
+    ExtraData,
+    Overwrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XffDeploymentArg {
+    Reverse,
+    Forward,
+}
+
 /// A list of core ids, like `0,2,4-7`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreList(pub Vec<usize>);
@@ -169,6 +182,24 @@ pub struct PipelineArgs {
     /// The Community ID seed (0 unless every sensor uses another).
     #[arg(long, value_name = "N", default_value = "0")]
     pub community_id_seed: u16,
+
+    /// The client behind a proxy, from the X-Forwarded-For header of an
+    /// HTTP transaction: added to its alerts and `http` events as `xff`
+    /// (extra-data), or written in place of the client's address
+    /// (overwrite), as Suricata's `xff` option.
+    #[arg(long, value_enum, default_value = "off")]
+    pub xff: XffArg,
+
+    /// Which address of the header's list is the client's: the last
+    /// (reverse: a reverse proxy in front of the servers) or the first
+    /// (forward: clients behind a forward proxy).
+    #[arg(long, value_enum, default_value = "reverse")]
+    pub xff_deployment: XffDeploymentArg,
+
+    /// The header that names the client (`X-Real-IP`,
+    /// `True-Client-IP` …).
+    #[arg(long, value_name = "NAME", default_value = "X-Forwarded-For")]
+    pub xff_header: String,
 
     /// Write the final counters as JSON to PATH.
     #[arg(long, value_name = "PATH")]
@@ -507,6 +538,11 @@ impl PipelineArgs {
             flush: self.eve_flush,
             extensions: self.eve_extensions == OnOff::On,
             community_id: self.community_id.then_some(self.community_id_seed),
+            xff: match self.xff {
+                XffArg::Off => crate::eve::XffMode::Off,
+                XffArg::ExtraData => crate::eve::XffMode::ExtraData,
+                XffArg::Overwrite => crate::eve::XffMode::Overwrite,
+            },
             stats: (!self.stats_interval.is_zero()).then_some(self.stats_interval),
             reopen,
         }
@@ -570,6 +606,16 @@ impl PipelineArgs {
             }
         };
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let xff = match self.xff {
+            XffArg::Off => None,
+            _ => Some(
+                crate::applayer::http::xff::Xff::new(
+                    &self.xff_header,
+                    self.xff_deployment == XffDeploymentArg::Forward,
+                )
+                .map_err(|e| format!("--xff-header: {e}"))?,
+            ),
+        };
         let policies = crate::reassembly::policy::HostPolicies::parse(&self.stream_policy)
             .map_err(|e| format!("--stream-policy: {e}"))?;
         let exception = match (self.exception_policy, mode) {
@@ -588,6 +634,7 @@ impl PipelineArgs {
                     body_limit: self.http_body_limit,
                     ratio_cap: self.http_decompress_ratio,
                     hashes: self.file_hashes,
+                    xff,
                     ..Default::default()
                 },
             },

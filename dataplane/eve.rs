@@ -33,6 +33,24 @@ pub struct EveStyle {
     pub community_id: Option<u16>,
     /// What a packet's `source` names.
     pub sources: Sources,
+    /// What the X-Forwarded-For client (`--xff`) does to HTTP events.
+    pub xff: XffMode,
+}
+
+/// `--xff`: the client named by X-Forwarded-For (or the header
+/// `--xff-header` names) added to alerts and `http` events on a
+/// transaction, or written in place of the client's address, as
+/// Suricata's `xff` option.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum XffMode {
+    #[default]
+    Off,
+    /// An `xff` field: in the `alert` object of alerts, in the `http`
+    /// object of `http` events (Suricata 8's places).
+    ExtraData,
+    /// The client's address (`src_ip`, or an alert's `dest_ip` when its
+    /// packet went to the client) becomes the forwarded one.
+    Overwrite,
 }
 
 impl Default for EveStyle {
@@ -41,6 +59,7 @@ impl Default for EveStyle {
             extensions: true,
             community_id: None,
             sources: Sources::None,
+            xff: XffMode::Off,
         }
     }
 }
@@ -238,6 +257,9 @@ struct AlertSection<'a> {
     /// The rule's `metadata`, as Suricata writes it: key → values.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     metadata: &'a std::collections::BTreeMap<String, Vec<String>>,
+    /// The X-Forwarded-For client (`--xff extra-data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xff: Option<String>,
 }
 
 /// Writes one alert as an EVE line, as Suricata writes alerts.
@@ -255,11 +277,12 @@ pub fn write_alert_with(
     out: &mut impl Write,
     a: &AlertRecord,
     rule: &EngineRule,
-    http: Option<EveHttp>,
+    mut http: Option<EveHttp>,
     traffic: Option<EveTraffic<'_>>,
     style: &EveStyle,
 ) -> io::Result<()> {
-    let ev = EveAlert {
+    let xff = http.as_mut().and_then(|h| h.xff.take());
+    let mut ev = EveAlert {
         http,
         traffic,
         head: EveHead {
@@ -281,6 +304,7 @@ pub fn write_alert_with(
             category: &rule.category,
             severity: rule.priority,
             metadata: &rule.metadata,
+            xff: None,
         },
         flow: a.flow.as_ref().map(|s| AlertFlow::new(s, &a.at)),
         tollgate: style.extensions.then_some(Ours {
@@ -288,6 +312,19 @@ pub fn write_alert_with(
             vni: a.at.vni,
         }),
     };
+    match style.xff {
+        XffMode::Off => {}
+        XffMode::ExtraData => ev.alert.xff = xff,
+        XffMode::Overwrite => {
+            if let Some(ip) = xff {
+                if a.at.to_server == Some(false) {
+                    ev.head.dest_ip = ip;
+                } else {
+                    ev.head.src_ip = ip;
+                }
+            }
+        }
+    }
     serde_json::to_writer(&mut *out, &ev)?;
     out.write_all(b"\n")
 }
@@ -316,6 +353,9 @@ pub struct EveHttp {
     length: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect: Option<String>,
+    /// The X-Forwarded-For client (`--xff extra-data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xff: Option<String>,
     /// A file's name and hashes, written in `fileinfo`, not here.
     #[serde(skip)]
     filename: Option<String>,
@@ -350,6 +390,7 @@ impl EveHttp {
                 Field::Md5 => h.md5 = text(),
                 Field::Sha1 => h.sha1 = text(),
                 Field::Sha256 => h.sha256 = text(),
+                Field::Xff => h.xff = text(),
             }
         }
         h
@@ -406,6 +447,7 @@ pub fn write_tx(
         worker: t.at.worker,
         vni: t.at.vni,
     });
+    let xff = http.xff.take();
     if let Some(f) = t.file {
         let mut at = t.at;
         if !f.to_server {
@@ -431,8 +473,15 @@ pub fn write_tx(
         serde_json::to_writer(&mut *out, &ev)?;
         return out.write_all(b"\n");
     }
+    let mut head = EveHead::styled("http", &t.at, style);
+    match (style.xff, xff) {
+        (XffMode::ExtraData, xff) => http.xff = xff,
+        // The event is written from the client's side.
+        (XffMode::Overwrite, Some(ip)) => head.src_ip = ip,
+        _ => {}
+    }
     let ev = EveTx {
-        head: EveHead::styled("http", &t.at, style),
+        head,
         tx_id: t.tx.id,
         http,
         tollgate: style.extensions.then_some(Ours {
@@ -734,6 +783,8 @@ pub struct EveSettings {
     pub extensions: bool,
     /// `--community-id` (with `--community-id-seed`).
     pub community_id: Option<u16>,
+    /// `--xff`.
+    pub xff: XffMode,
     /// A `stats` event this often (`--stats-interval`; None: none).
     pub stats: Option<std::time::Duration>,
     /// Set by SIGHUP: reopen the file.
@@ -746,6 +797,7 @@ impl Default for EveSettings {
             flush: std::time::Duration::from_secs(1),
             extensions: true,
             community_id: None,
+            xff: XffMode::Off,
             stats: None,
             reopen: Arc::default(),
         }
@@ -762,6 +814,7 @@ impl EveSettings {
                 extensions: self.extensions,
                 community_id: self.community_id,
                 sources,
+                xff: self.xff,
             },
             reopen: Arc::clone(&self.reopen),
         }
@@ -1280,6 +1333,7 @@ mod tests {
             extensions: false,
             community_id: Some(0),
             sources: Sources::Files(vec!["a.pcap".into()]),
+            xff: XffMode::Off,
         };
         let mut buf = Vec::new();
         write_flow(&mut buf, &tcp_record(), &style).unwrap();

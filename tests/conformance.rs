@@ -261,6 +261,9 @@ struct Flags {
     single: BTreeMap<String, String>,
     repeated: Vec<(String, String)>,
     ips: bool,
+    /// An EVE output's `xff.enabled` said yes: its mode and deployment
+    /// that follow are ours to map.
+    xff_on: bool,
 }
 
 impl Flags {
@@ -717,6 +720,13 @@ fn map_setting(key: &str, value: &Yaml, flags: &mut Flags) -> Result<(), String>
             let var = key.rsplit('.').next().unwrap_or_default();
             flags.add("--set-var", format!("{var}={text}"));
         }
+        // One X-Forwarded-For setting here for every event type.
+        _ if key.ends_with(".xff.enabled") => flags.xff_on = is(true),
+        _ if key.ends_with(".xff.mode") && flags.xff_on => flags.push("--xff", text),
+        _ if key.ends_with(".xff.deployment") && flags.xff_on => {
+            flags.push("--xff-deployment", text)
+        }
+        _ if key.ends_with(".xff.header") && flags.xff_on => flags.push("--xff-header", text),
         // Harmless here: where logs go, what Suricata logs about itself,
         // its own tables' sizes, and switches for app-layer parsers (a
         // rule that needs one does not load, which the test reports).

@@ -669,3 +669,79 @@ fn a_transactional_rule_holds_request_and_response_conditions_on_one_transaction
     let (sids, _, _) = run(&exchange(41181, &[(put, OK), (get, err)], 1460), rules, &[]);
     assert!(sids.is_empty(), "{sids:?}");
 }
+
+#[test]
+fn the_client_behind_a_proxy_is_taken_from_x_forwarded_for() {
+    // A reverse proxy (10.1.0.5) forwards two clients' requests.
+    let req = |xff: &str| {
+        format!("GET /v1/models HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: {xff}\r\n\r\n")
+            .into_bytes()
+    };
+    let (a, b) = (req("198.51.100.7, 192.0.2.44"), req("unknown"));
+    let cap = exchange(40100, &[(&a, OK), (&b, OK)], 1460);
+    let rules = r#"
+alert http any any -> any any (msg:"uri"; http.uri; content:"/v1/models"; sid:1;)
+alert http any any -> any any (msg:"resp"; http.stat_code; content:"200"; sid:2;)
+"#;
+    let by_tx = |events: &[Value], kind: &str, sid: u64, tx: u64| -> Value {
+        events
+            .iter()
+            .find(|e| {
+                e["event_type"] == kind
+                    && e["tx_id"] == tx
+                    && (kind != "alert" || e["alert"]["signature_id"] == sid)
+            })
+            .unwrap_or_else(|| panic!("no {kind} {sid} on tx {tx}"))
+            .clone()
+    };
+    // Off: nothing of it.
+    let (_, ev, _) = run(&cap, rules, &[]);
+    assert!(ev
+        .iter()
+        .all(|e| e["alert"].get("xff").is_none() && e["http"].get("xff").is_none()));
+    // Extra data, reverse: the last address; an alert has it in its alert
+    // object, the http event in its http object; no address, none.
+    let (_, ev, _) = run(&cap, rules, &["--xff", "extra-data"]);
+    assert_eq!(by_tx(&ev, "alert", 1, 0)["alert"]["xff"], "192.0.2.44");
+    assert_eq!(by_tx(&ev, "http", 0, 0)["http"]["xff"], "192.0.2.44");
+    assert!(by_tx(&ev, "alert", 1, 1)["alert"].get("xff").is_none());
+    assert!(by_tx(&ev, "http", 0, 1)["http"].get("xff").is_none());
+    // Forward: the first.
+    let (_, ev, _) = run(
+        &cap,
+        rules,
+        &["--xff", "extra-data", "--xff-deployment", "forward"],
+    );
+    assert_eq!(by_tx(&ev, "alert", 1, 0)["alert"]["xff"], "198.51.100.7");
+    // Overwrite: the client's address is replaced, on the side it is on.
+    let (_, ev, _) = run(&cap, rules, &["--xff", "overwrite"]);
+    let up = by_tx(&ev, "alert", 1, 0);
+    assert_eq!(
+        (up["src_ip"].as_str(), up["dest_ip"].as_str()),
+        (Some("192.0.2.44"), Some("203.0.113.9"))
+    );
+    let down = by_tx(&ev, "alert", 2, 0);
+    assert_eq!(
+        (down["src_ip"].as_str(), down["dest_ip"].as_str()),
+        (Some("203.0.113.9"), Some("192.0.2.44"))
+    );
+    assert_eq!(by_tx(&ev, "http", 0, 0)["src_ip"], "192.0.2.44");
+    assert_eq!(by_tx(&ev, "alert", 1, 1)["src_ip"], "10.1.0.5");
+    // Another header.
+    let c = exchange(
+        40101,
+        &[(b"GET / HTTP/1.1\r\nX-Real-IP: 192.0.2.9\r\n\r\n", OK)],
+        1460,
+    );
+    let (_, ev, _) = run(
+        &c,
+        rules,
+        &["--xff", "extra-data", "--xff-header", "x-real-ip"],
+    );
+    assert_eq!(by_tx(&ev, "http", 0, 0)["http"]["xff"], "192.0.2.9");
+    // Where the fields go is Suricata's schema's.
+    let dir = Scratch::new("http-xff-schema");
+    let r = dir.write("t.rules", rules.as_bytes());
+    replay_events(&dir, &cap, &r, &["--xff", "extra-data"]);
+    common::validate_eve(&[&dir.path("eve.json")], true);
+}

@@ -489,7 +489,8 @@ impl AppLayer {
     /// The logged fields of the transaction loaded last with the name of
     /// its file in the `to_server` body, packed.
     pub fn file_record(&mut self, to_server: bool) -> &[u8] {
-        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, &mut self.log_buf);
+        let xff = self.cfg.http.xff;
+        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, xff, &mut self.log_buf);
         http::logger::pack_filename(
             &mut self.bufs,
             &self.http_cx.blocks,
@@ -502,7 +503,8 @@ impl AppLayer {
     /// The logged fields of the transaction loaded last (EVE's `http`
     /// object), packed.
     pub fn log_record(&mut self) -> &[u8] {
-        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, &mut self.log_buf);
+        let xff = self.cfg.http.xff;
+        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, xff, &mut self.log_buf);
         &self.log_buf
     }
 }

@@ -8,6 +8,7 @@
 use super::detect::{Buffer, Kind, TxBuffers};
 use super::parser::trim;
 use super::state::flag;
+use super::xff::Xff;
 use crate::applayer::blocks::Blocks;
 
 /// The fields, in the order Suricata writes them.
@@ -28,10 +29,12 @@ pub enum Field {
     Md5,
     Sha1,
     Sha256,
+    /// The client's address from X-Forwarded-For (`--xff`).
+    Xff,
 }
 
 impl Field {
-    pub const ALL: [Field; 14] = [
+    pub const ALL: [Field; 15] = [
         Field::Hostname,
         Field::Url,
         Field::UserAgent,
@@ -46,6 +49,7 @@ impl Field {
         Field::Md5,
         Field::Sha1,
         Field::Sha256,
+        Field::Xff,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Field {
             Field::Md5 => "md5",
             Field::Sha1 => "sha1",
             Field::Sha256 => "sha256",
+            Field::Xff => "xff",
         }
     }
 }
@@ -74,7 +79,7 @@ pub const MAX_VALUE: usize = 2048;
 
 /// Packs transaction `bufs`' logged fields into `out` (cleared first):
 /// per field its number, a two-byte length, the bytes.
-pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, out: &mut Vec<u8>) {
+pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, xff: Option<Xff>, out: &mut Vec<u8>) {
     out.clear();
     let mut put = |f: Field, v: &[u8]| {
         let v = &v[..v.len().min(MAX_VALUE)];
@@ -119,6 +124,14 @@ pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, out: &mut Vec<u8>) {
     put(Field::Length, n.digits());
     if let Some(v) = bufs.get(blocks, resp(Kind::Location)) {
         put(Field::Redirect, v);
+    }
+    if let Some(x) = xff {
+        if let Some(ip) = bufs
+            .get(blocks, req(Kind::Header))
+            .and_then(|h| x.client(h))
+        {
+            put(Field::Xff, ip);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod detect;
 pub mod logger;
 pub mod parser;
 pub mod state;
+pub mod xff;
 
 use super::blocks::Blocks;
 use super::Point;
@@ -42,6 +43,8 @@ pub struct HttpConfig {
     /// Hashes of files to compute (`hash::MD5` | `SHA1` | `SHA256`): asked
     /// by `--file-hashes` or by a loaded `filemd5`-like rule.
     pub hashes: u8,
+    /// The header naming the client behind a proxy, for EVE (`--xff`).
+    pub xff: Option<xff::Xff>,
 }
 
 /// Which file hashes.
@@ -60,6 +63,7 @@ impl Default for HttpConfig {
             decoders: 64,
             keep_bodies: [true, true],
             hashes: 0,
+            xff: None,
         }
     }
 }
