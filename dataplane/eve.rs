@@ -603,6 +603,8 @@ struct TcpSection {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     cwr: bool,
     state: &'static str,
+    ts_max_regions: u8,
+    tc_max_regions: u8,
 }
 
 #[derive(Serialize)]
@@ -670,6 +672,8 @@ pub fn write_flow_with(
             ecn: t.flags & 0x40 != 0,
             cwr: t.flags & 0x80 != 0,
             state: t.state.name(),
+            ts_max_regions: t.max_regions[0],
+            tc_max_regions: t.max_regions[1],
         }),
         traffic,
         tollgate: style.extensions.then_some(Ours {
@@ -1251,6 +1255,7 @@ mod tests {
                 flags_ts: 0x1b,
                 flags_tc: 0x1a,
                 state: TcpState::Closed,
+                max_regions: [1, 3],
             }),
             icmp: None,
             vni: None,
@@ -1308,6 +1313,10 @@ mod tests {
         assert_eq!(t["tcp_flags"], "1b");
         assert_eq!(t["tcp_flags_ts"], "1b");
         assert_eq!(t["tcp_flags_tc"], "1a");
+        assert_eq!(
+            (t["ts_max_regions"].as_u64(), t["tc_max_regions"].as_u64()),
+            (Some(1), Some(3))
+        );
         for k in ["syn", "fin", "psh", "ack"] {
             assert_eq!(t[k], true, "{k}");
         }

@@ -181,6 +181,9 @@ pub struct TcpSummary {
     pub flags_ts: u8,
     pub flags_tc: u8,
     pub state: TcpState,
+    /// The most separate stretches of data each direction held at once
+    /// (client's first; filled in from the stream as the flow ends).
+    pub max_regions: [u8; 2],
 }
 
 /// ICMP fields of a flow record: the first type/code each way.
@@ -595,6 +598,7 @@ impl FlowTable {
                 flags_ts,
                 flags_tc,
                 state: f.tcp.state(),
+                max_regions: [1, 1],
             }),
             icmp: if is_icmp {
                 f.icmp[0].or(f.icmp[1]).map(|(t, c)| IcmpSummary {

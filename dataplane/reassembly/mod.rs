@@ -349,6 +349,10 @@ struct Session {
     urgent: Option<u64>,
     /// Some of its data went unseen (held data evicted, a forced gap).
     lost: bool,
+    /// The most separate stretches of data it held at once: the one
+    /// delivered from, and each island out of order beyond a hole
+    /// (Suricata's `max_regions`; 0 until the first byte).
+    max_regions: u8,
 }
 
 impl Session {
@@ -1024,7 +1028,33 @@ impl Reassembly {
                 }
             }
         }
+        let s = &mut self.sessions[h as usize];
+        let held = &s.held[..usize::from(s.n_held)];
+        let mut edge = s.delivered;
+        let mut regions = 1u8;
+        for p in held {
+            regions += u8::from(p.off > edge);
+            edge = edge.max(p.end());
+        }
+        s.max_regions = s.max_regions.max(regions);
         true
+    }
+
+    /// The most separate stretches of data each direction (client's
+    /// first) held at once: 1 for a stream that came in order (or not at
+    /// all), one more per island beyond a hole.
+    pub fn max_regions(&self, slot: u32, flow_id: u64) -> [u8; 2] {
+        let s = slot as usize;
+        let mut out = [1, 1];
+        if self.owners.get(s) != Some(&flow_id) {
+            return out;
+        }
+        for (o, &h) in out.iter_mut().zip(&self.handles[s]) {
+            if let Some(sess) = self.sessions.get(h as usize).filter(|_| is_session(h)) {
+                *o = sess.max_regions.max(1);
+            }
+        }
+        out
     }
 
     /// New bytes `mine` (from stream offset `at`, of a segment spanning
@@ -1680,6 +1710,24 @@ mod tests {
         assert_eq!(out, "|x|x|x|x|x|x|x|x|x|x|x|x|x|x|x|x|x");
         assert_eq!(r.counters.over_limits, 1);
         assert!(r.counters.chunks <= MAX_HELD as u64);
+    }
+
+    #[test]
+    fn the_most_islands_held_at_once_are_counted_as_regions() {
+        let mut r = small();
+        assert_eq!(r.max_regions(0, 7), [1, 1]);
+        // In order: one region.
+        feed(&mut r, &[(0, b"ab")]);
+        assert_eq!(r.max_regions(0, 7), [1, 1]);
+        // Two islands beyond holes, then one touching the second: three.
+        feed(&mut r, &[(4, b"cd"), (8, b"ef"), (10, b"gh")]);
+        assert_eq!(r.max_regions(0, 7), [3, 1]);
+        // The holes fill: the most stays.
+        let (out, _) = feed(&mut r, &[(2, b"xy"), (6, b"zz")]);
+        assert_eq!(out, "xycdzzefgh");
+        assert_eq!(r.max_regions(0, 7), [3, 1]);
+        // Another flow in the slot starts again.
+        assert_eq!(r.max_regions(0, 8), [1, 1]);
     }
 
     #[test]

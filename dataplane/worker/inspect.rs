@@ -227,6 +227,10 @@ pub(super) fn flow_ended(
     cfg: &WorkerConfig,
 ) {
     let mut hits = [0u16; 4];
+    let mut tcp = r.tcp;
+    if let (Some(t), Some(re)) = (tcp.as_mut(), stream.as_deref()) {
+        t.max_regions = re.max_regions(r.slot, r.flow_id);
+    }
     if let (Some(re), Some(rules)) = (stream, rules) {
         let out = Out {
             events,
@@ -240,6 +244,7 @@ pub(super) fn flow_ended(
     let app_proto = app.map_or(AppProto::Unknown, |a| a.release(r.slot, r.flow_id));
     let r = FlowRecord {
         alerted: r.alerted || hits != [0; 4],
+        tcp,
         app_proto,
         ..*r
     };
