@@ -156,10 +156,13 @@ pub enum HttpEvent {
     /// parsing stops there, as libhtp's does.
     RequestFieldTooLong,
     ResponseFieldTooLong,
+    /// Lines after a request that start with no method, taken as more of
+    /// its body (a POST without Content-Length, as libhtp reads it).
+    RequestBodyUnexpected,
 }
 
 impl HttpEvent {
-    pub const ALL: [HttpEvent; 9] = [
+    pub const ALL: [HttpEvent; 10] = [
         HttpEvent::RequestLineMissingProtocol,
         HttpEvent::RequestChunkExtension,
         HttpEvent::DuplicateContentLengthInRequest,
@@ -169,6 +172,7 @@ impl HttpEvent {
         HttpEvent::InvalidTransferEncodingInRequest,
         HttpEvent::RequestFieldTooLong,
         HttpEvent::ResponseFieldTooLong,
+        HttpEvent::RequestBodyUnexpected,
     ];
 
     /// The rule keyword's name (`app-layer-event:http.NAME`).
@@ -187,6 +191,7 @@ impl HttpEvent {
             }
             HttpEvent::RequestFieldTooLong => "request_field_too_long",
             HttpEvent::ResponseFieldTooLong => "response_field_too_long",
+            HttpEvent::RequestBodyUnexpected => "request_body_unexpected",
         }
     }
 
@@ -206,6 +211,7 @@ impl HttpEvent {
             }
             HttpEvent::RequestFieldTooLong => "REQUEST_FIELD_TOO_LONG",
             HttpEvent::ResponseFieldTooLong => "RESPONSE_FIELD_TOO_LONG",
+            HttpEvent::RequestBodyUnexpected => "REQUEST_BODY_UNEXPECTED",
         }
     }
 
@@ -213,7 +219,9 @@ impl HttpEvent {
     pub fn point(self) -> crate::applayer::Point {
         use crate::applayer::Point;
         match self {
-            HttpEvent::RequestChunkExtension => Point::RequestBody,
+            HttpEvent::RequestChunkExtension | HttpEvent::RequestBodyUnexpected => {
+                Point::RequestBody
+            }
             // Raised by either side's head.
             HttpEvent::TooManyEncodingLayers | HttpEvent::ResponseFieldTooLong => {
                 Point::ResponseHeaders

@@ -119,6 +119,11 @@ enum State {
     Resync,
     /// Given up on (a limit or an unrecoverable error).
     Stopped,
+    /// A request's message is read; what follows it in the same bytes is
+    /// looked at before it completes (libhtp's REQ_FINALIZE): lines that
+    /// do not start with a method are more of its body
+    /// (`request_body_unexpected`). Never outlives one `parse` call.
+    Finalize,
 }
 
 /// One direction's parser.
@@ -249,9 +254,42 @@ impl HttpState {
                 State::Head { .. } => self.head(cx, to_server, rest),
                 State::Body(b) => self.body(cx, to_server, b, rest),
                 State::Resync => self.resync(cx, to_server, rest),
+                State::Finalize => self.finalize(cx, rest),
                 State::Tunnel | State::Stopped => rest.len(),
             };
         }
+        if to_server && self.req.state == State::Finalize {
+            self.req.state = State::Idle;
+            self.end_message(cx, true);
+        }
+    }
+
+    /// The bytes after a request, in the same delivery: a line whose first
+    /// word is no method is taken as more of the request's body, said
+    /// once (libhtp reads a POST without Content-Length this way); blank
+    /// lines are skipped; anything else completes the request.
+    fn finalize(&mut self, cx: &mut HttpCx, b: &[u8]) -> usize {
+        let end = b
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |i| i + 1);
+        let line = &b[..end];
+        let word = &line[line
+            .iter()
+            .position(|c| !c.is_ascii_whitespace())
+            .unwrap_or(line.len())..];
+        if word.is_empty() {
+            return end;
+        }
+        if looks_like_request(word) != Probe::No {
+            self.req.state = State::Idle;
+            self.end_message(cx, true);
+            return 0;
+        }
+        let t = &mut self.txs[Self::slot(self.req.tx)];
+        t.events |= HttpEvent::RequestBodyUnexpected.bit();
+        self.body_data(cx, true, line);
+        end
     }
 
     /// `len` bytes of one direction were lost. A body of known length
@@ -311,7 +349,8 @@ impl HttpState {
                 side.last = b'\n';
             }
             State::Idle => {}
-            State::Resync | State::Tunnel | State::Stopped => {}
+            // (Resolved within the delivery that set it.)
+            State::Finalize | State::Resync | State::Tunnel | State::Stopped => {}
         }
         let side = if to_server {
             &mut self.req
@@ -707,6 +746,7 @@ impl HttpState {
             && (t.status == 101 || (t.has(flag::CONNECT) && (200..300).contains(&t.status)));
         match framing {
             Some(b) if !tunnel => side.state = State::Body(b),
+            _ if to_server => side.state = State::Finalize,
             _ => {
                 side.state = State::Idle;
                 self.end_message(cx, to_server);
@@ -752,13 +792,12 @@ impl HttpState {
     }
 
     fn end_body(&mut self, cx: &mut HttpCx, to_server: bool) {
-        let side = if to_server {
-            &mut self.req
-        } else {
-            &mut self.resp
-        };
-        side.state = State::Idle;
-        self.end_message(cx, to_server);
+        if to_server {
+            self.req.state = State::Finalize;
+            return;
+        }
+        self.resp.state = State::Idle;
+        self.end_message(cx, false);
     }
 
     fn body(&mut self, cx: &mut HttpCx, to_server: bool, body: Body, b: &[u8]) -> usize {
@@ -1418,6 +1457,33 @@ mod tests {
         req.extend_from_slice(&long[..super::super::FIELD_LIMIT as usize - 8]);
         req.extend_from_slice(b"\r\n\r\n");
         feed(&mut st, &mut cx, &[(true, &req)]);
+        assert_eq!(st.tx(0).events, 0);
+    }
+
+    #[test]
+    fn lines_after_a_request_that_start_with_no_method_are_more_of_its_body() {
+        // A POST without Content-Length, its form data right behind the
+        // head (http-request-invalid): libhtp takes it as body, and says so.
+        let (mut st, mut cx) = (HttpState::default(), cx());
+        let req = b"POST /login HTTP/1.1\r\nHost: a\r\n\r\nlogin=foo&password=bar\r\n";
+        let got = feed(&mut st, &mut cx, &[(true, req)]);
+        assert_eq!(got, vec![(0, RequestHeaders), (0, RequestBody)]);
+        assert_eq!(body(&st, &cx, 0, true), b"login=foo&password=bar\r\n");
+        assert_ne!(st.tx(0).events & HttpEvent::RequestBodyUnexpected.bit(), 0);
+        // A pipelined request, or blank lines, are no such thing.
+        let (mut st, mut cx) = (HttpState::default(), super::tests::cx());
+        let two = b"GET /a HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
+        let got = feed(&mut st, &mut cx, &[(true, two)]);
+        assert_eq!(got.iter().filter(|p| p.1 == RequestBody).count(), 2);
+        assert_eq!(st.tx(0).events | st.tx(1).events, 0);
+        assert!(body(&st, &cx, 0, true).is_empty());
+        // Bytes that come in a later delivery start the next message.
+        let (mut st, mut cx) = (HttpState::default(), super::tests::cx());
+        feed(
+            &mut st,
+            &mut cx,
+            &[(true, b"GET /a HTTP/1.1\r\n\r\n"), (true, b"junk\r\n")],
+        );
         assert_eq!(st.tx(0).events, 0);
     }
 
