@@ -745,3 +745,96 @@ alert http any any -> any any (msg:"resp"; http.stat_code; content:"200"; sid:2;
     replay_events(&dir, &cap, &r, &["--xff", "extra-data"]);
     common::validate_eve(&[&dir.path("eve.json")], true);
 }
+
+/// A `curl -F` style upload: a config file and a pickled model.
+fn multipart_upload(port: u16) -> Capture {
+    let b = "----tollgate-7d2f";
+    let body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nrelease 3\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"cfg\"; filename=\"config.json\"\r\nContent-Type: application/json\r\n\r\n{{\"arch\":\"llama\"}}\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"weights\"; filename=\"model.pkl\"\r\nContent-Type: application/octet-stream\r\n\r\n\x02cposix\nsystem\n\r\n\
+         --{b}--\r\n"
+    );
+    let req = format!(
+        "POST /api/upload HTTP/1.1\r\nHost: registry\r\nContent-Type: multipart/form-data; boundary={b}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // Small segments: parts and delimiters cross them.
+    exchange(port, &[(req.as_bytes(), OK)], 64)
+}
+
+#[test]
+fn each_file_of_a_multipart_upload_is_its_own_file() {
+    let rules = r#"
+alert http any any -> any any (msg:"pickle"; file.data; content:"cposix"; file.name; content:".pkl"; endswith; sid:1;)
+alert http any any -> any any (msg:"name"; file.name; content:"config.json"; startswith; endswith; sid:2;)
+alert http any any -> any any (msg:"one file holds both"; file.data; content:"llama"; content:"system"; sid:3;)
+alert http any any -> any any (msg:"two files hold them"; file.data; content:"llama"; file.data; content:"system"; sid:4;)
+alert http any any -> any any (msg:"a field is no file"; file.data; content:"release 3"; sid:5;)
+alert http any any -> any any (msg:"responses only"; flow:to_client; file.data; content:"cposix"; sid:6;)
+alert http any any -> any any (msg:"the whole body"; http.request_body; content:"release 3"; sid:7;)
+"#;
+    let (sids, events, _) = run(
+        &multipart_upload(41140),
+        rules,
+        &["--file-hashes", "sha256"],
+    );
+    assert_eq!(sids, [1, 2, 4, 7]);
+    let files: Vec<(&str, u64, &str)> = events
+        .iter()
+        .filter(|e| e["event_type"] == "fileinfo")
+        .map(|e| {
+            let f = &e["fileinfo"];
+            (
+                f["filename"].as_str().unwrap(),
+                f["size"].as_u64().unwrap(),
+                f["sha256"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    use sha2::Digest;
+    let sha = |b: &[u8]| {
+        sha2::Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    let (cfg, pkl) = (&b"{\"arch\":\"llama\"}"[..], &b"\x02cposix\nsystem\n"[..]);
+    let (cfg_sha, pkl_sha, ok_sha) = (sha(cfg), sha(pkl), sha(b"ok"));
+    assert_eq!(
+        files,
+        [
+            ("config.json", cfg.len() as u64, cfg_sha.as_str()),
+            ("model.pkl", pkl.len() as u64, pkl_sha.as_str()),
+            ("/api/upload", 2, ok_sha.as_str()),
+        ]
+    );
+    // Without a multipart body, a POST's body is its one file, on the
+    // request side (a rule that does not say which side sees it).
+    let post =
+        b"POST /v1/files HTTP/1.1\r\nHost: a\r\nContent-Length: 14\r\n\r\n\x80\x04cposix\nsystem"
+            as &[u8];
+    let (sids, events, _) = run(&exchange(41141, &[(post, OK)], 1460), rules, &[]);
+    assert!(sids.is_empty(), "{sids:?}");
+    let r = "alert http any any -> any any (file.data; content:\"cposix\"; sid:9;)\n";
+    let (sids, _, _) = run(&exchange(41142, &[(post, OK)], 1460), r, &[]);
+    assert_eq!(sids, [9]);
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "fileinfo")
+        .map(|e| e["fileinfo"]["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/v1/files", "/v1/files"]);
+    // A part's own hash is what filesha256 lists match.
+    let dir = Scratch::new("http-multipart-hash");
+    dir.write("bad.txt", format!("{pkl_sha}\n").as_bytes());
+    let r = dir.write(
+        "t.rules",
+        b"alert http any any -> any any (filesha256:bad.txt; sid:10;)\n",
+    );
+    let (events, _) = replay_events(&dir, &multipart_upload(41143), &r, &[]);
+    assert_eq!(alerts(&events).count(), 1);
+    dir.write("bad.txt", format!("{}\n", sha(b"another file")).as_bytes());
+    let (events, _) = replay_events(&dir, &multipart_upload(41144), &r, &[]);
+    assert_eq!(alerts(&events).count(), 0);
+}

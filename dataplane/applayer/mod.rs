@@ -33,6 +33,28 @@ pub struct FileRef {
     pub closed: bool,
     /// Bytes of it were never seen.
     pub gaps: bool,
+    /// Its number among a multipart body's files (None: a whole body).
+    pub part: Option<u8>,
+}
+
+/// The files of one transaction (`AppLayer::files`), without allocating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Files {
+    list: [Option<FileRef>; 2 + http::detect::MAX_PARTS],
+    n: usize,
+}
+
+impl Files {
+    fn push(&mut self, f: FileRef) {
+        if let Some(slot) = self.list.get_mut(self.n) {
+            *slot = Some(f);
+            self.n += 1;
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = FileRef> + '_ {
+        self.list[..self.n].iter().flatten().copied()
+    }
 }
 
 /// A connection's application protocol, as found by probing.
@@ -448,55 +470,79 @@ impl AppLayer {
     }
 
     /// The files the transaction loaded last carried, as Suricata tracks
-    /// HTTP files: a response body with bytes, and a PUT's body.
-    pub fn files(&mut self) -> [Option<FileRef>; 2] {
-        let t = *self.bufs.tx();
-        let put = self
-            .bufs
-            .get(
-                &self.http_cx.blocks,
-                http::detect::Buffer::new(http::detect::Kind::Method, Some(true)),
-            )
-            .is_some_and(|m| m.eq_ignore_ascii_case(b"PUT"));
+    /// HTTP files: each file part of a multipart request, else a POST's or
+    /// PUT's body; then a response body with bytes.
+    pub fn files(&mut self) -> Files {
+        use http::detect::{Buffer, Kind};
         use http::state::flag;
-        let file = |to_server: bool, size: u64, wire: u64, cut: u16, gap: u16| {
-            (wire > 0).then_some(FileRef {
-                to_server,
-                size,
-                closed: !t.has(cut),
-                gaps: t.has(gap),
-            })
-        };
-        [
-            file(
-                true,
-                t.req_size,
-                t.req_body_len,
-                flag::REQ_CUT,
-                flag::REQ_GAP,
-            )
-            .filter(|_| put),
-            file(
-                false,
-                t.resp_size,
-                t.resp_body_len,
-                flag::RESP_CUT,
-                flag::RESP_GAP,
-            ),
-        ]
+        let t = *self.bufs.tx();
+        let blocks = &self.http_cx.blocks;
+        let mut out = Files::default();
+        if self.bufs.multipart_request(blocks) {
+            self.bufs.each_file(blocks, true, |v| {
+                out.push(FileRef {
+                    to_server: true,
+                    size: v.data.len() as u64,
+                    closed: v.closed,
+                    gaps: t.has(flag::REQ_GAP),
+                    part: v.part,
+                });
+                true
+            });
+        } else {
+            let upload = self
+                .bufs
+                .get(blocks, Buffer::new(Kind::Method, Some(true)))
+                .is_some_and(|m| m.eq_ignore_ascii_case(b"POST") || m.eq_ignore_ascii_case(b"PUT"));
+            if upload && t.req_body_len > 0 {
+                out.push(FileRef {
+                    to_server: true,
+                    size: t.req_size,
+                    closed: !t.has(flag::REQ_CUT),
+                    gaps: t.has(flag::REQ_GAP),
+                    part: None,
+                });
+            }
+        }
+        if t.resp_body_len > 0 {
+            out.push(FileRef {
+                to_server: false,
+                size: t.resp_size,
+                closed: !t.has(flag::RESP_CUT),
+                gaps: t.has(flag::RESP_GAP),
+                part: None,
+            });
+        }
+        out
     }
 
-    /// The logged fields of the transaction loaded last with the name of
-    /// its file in the `to_server` body, packed.
-    pub fn file_record(&mut self, to_server: bool) -> &[u8] {
+    /// The logged fields of the transaction loaded last with the name and
+    /// hashes of its file `f`, packed.
+    pub fn file_record(&mut self, f: FileRef) -> &[u8] {
         let xff = self.cfg.http.xff;
-        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, xff, &mut self.log_buf);
-        http::logger::pack_filename(
-            &mut self.bufs,
-            &self.http_cx.blocks,
-            to_server,
-            &mut self.log_buf,
-        );
+        let blocks = &self.http_cx.blocks;
+        http::logger::pack(&mut self.bufs, blocks, xff, &mut self.log_buf);
+        match f.part {
+            None => {
+                http::logger::pack_filename(&mut self.bufs, blocks, f.to_server, &mut self.log_buf)
+            }
+            Some(k) => {
+                let (which, out) = (self.cfg.http.hashes, &mut self.log_buf);
+                self.bufs.each_file(blocks, f.to_server, |v| {
+                    if v.part != Some(k) {
+                        return true;
+                    }
+                    // Hashes of a whole file only (as Suricata logs them).
+                    let h = if v.closed {
+                        http::state::FileHashes::of(which, v.data)
+                    } else {
+                        http::state::FileHashes::default()
+                    };
+                    http::logger::pack_file(v.name, &h, out);
+                    false
+                });
+            }
+        }
         &self.log_buf
     }
 

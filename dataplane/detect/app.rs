@@ -211,18 +211,33 @@ impl FileHashCond {
         Ok(())
     }
 
-    /// Whether a file of the transaction `t` has the hash (or, negated,
-    /// a hash of that kind not in the list).
-    pub fn holds(&self, t: &crate::applayer::http::state::Tx) -> bool {
-        use crate::applayer::http::hash;
-        [t.req_hash, t.resp_hash].iter().any(|h| {
+    /// Whether a file of the transaction in `bufs` has the hash (or,
+    /// negated, a hash of that kind not in the list). A multipart
+    /// upload's files are its parts, each hashed whole when asked (the
+    /// body's own hash is of no file).
+    pub fn holds(&self, bufs: &mut TxBuffers, blocks: &Blocks) -> bool {
+        use crate::applayer::http::{hash, state::FileHashes};
+        let check = |h: &FileHashes| {
             let d: Option<&[u8]> = match self.kind {
                 hash::MD5 => h.md5.as_ref().map(|d| &d[..]),
                 hash::SHA1 => h.sha1.as_ref().map(|d| &d[..]),
                 _ => h.sha256.as_ref().map(|d| &d[..]),
             };
             d.is_some_and(|d| self.set.contains(d) != self.negated)
-        })
+        };
+        let t = *bufs.tx();
+        if check(&t.resp_hash) {
+            return true;
+        }
+        if !bufs.multipart_request(blocks) {
+            return check(&t.req_hash);
+        }
+        let mut any = false;
+        bufs.each_file(blocks, true, |v| {
+            any = v.closed && check(&FileHashes::of(self.kind, v.data));
+            !any
+        });
+        any
     }
 }
 

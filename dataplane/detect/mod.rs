@@ -642,8 +642,29 @@ impl EngineRule {
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds(p)
             && bufs.tx().events & self.app_events == self.app_events
-            && self.file_hashes.iter().all(|f| f.holds(bufs.tx()))
+            && self.file_hashes.iter().all(|f| f.holds(bufs, blocks))
             && self.app.iter().all(|c| c.holds(cx, room, bufs, blocks))
+    }
+
+    /// A rule on files alone that does not say which side (`alert http
+    /// any any -> any any (file.data; …)`) looks at the files of each side
+    /// on their own, as Suricata's does: it stands for the response's
+    /// files, and this twin for the request's (uploads, multipart parts).
+    pub fn request_twin(&self) -> Option<EngineRule> {
+        let files_only = !self.app.is_empty()
+            && self
+                .app
+                .iter()
+                .all(|c| c.buffer.kind.of_files() && !c.buffer.to_server);
+        if self.flow.to_server.is_some() || self.transactional || !files_only {
+            return None;
+        }
+        let mut twin = self.clone();
+        for c in &mut twin.app {
+            c.buffer = Buffer::new(c.buffer.kind, Some(true));
+        }
+        twin.point = Point::RequestBody;
+        Some(twin)
     }
 
     /// Matched on transactions (app buffers or app-layer events).
@@ -800,6 +821,17 @@ pub fn compile_rule_with(
                 _ => return Err(format!("{k}: `{v}`")),
             };
             cur = match side {
+                // Each naming of a buffer with instances (file.data, a
+                // header field) is matched on an instance of its own, as
+                // Suricata's multi-buffer matching does.
+                _ if kind.multi() => {
+                    chains.push(Building {
+                        app: Some(kind),
+                        side,
+                        ..Building::default()
+                    });
+                    chains.len() - 1
+                }
                 None => app_chain(&mut chains, kind),
                 Some(_) => match chains
                     .iter()
@@ -1680,6 +1712,8 @@ impl Engine {
         }
         let parsed_rules = dedupe(parsed_rules, &mut report);
         let mut rules = Vec::new();
+        // Second entries of rules that look at both sides' files.
+        let mut twins = 0;
         let mut regexes = Vec::new();
         let mut hash_lists = app::HashLists::new();
         {
@@ -1753,7 +1787,12 @@ impl Engine {
                         if !buffer.is_empty() {
                             *report.by_buffer.entry(buffer.into()).or_default() += 1;
                         }
+                        let twin = er.request_twin();
                         rules.push(er);
+                        if let Some(t) = twin {
+                            rules.push(t);
+                            twins += 1;
+                        }
                     }
                     Err(reason) => {
                         report.skipped_at.push(format!(
@@ -1767,7 +1806,7 @@ impl Engine {
                 }
             }
         }
-        report.loaded = rules.len();
+        report.loaded = rules.len() - twins;
         report.pcre = regexes.len();
         // Number the flowbit names.
         let mut names: BTreeMap<String, u16> = BTreeMap::new();

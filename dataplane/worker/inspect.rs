@@ -196,8 +196,9 @@ pub(super) fn on_points(
             let text = out.events.text(&mut counters.emit, false, app.log_record());
             let file = None;
             out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
-            for f in app.files().into_iter().flatten() {
-                let record = app.file_record(f.to_server);
+            let files = app.files();
+            for f in files.iter() {
+                let record = app.file_record(f);
                 let text = out.events.text(&mut counters.emit, false, record);
                 let file = Some(f);
                 out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));

@@ -55,7 +55,7 @@ fn points(st: &mut HttpState, f: &mut Fixture) {
                 }
             }
         }
-        logger::pack(&mut f.bufs, &f.cx.blocks, &mut f.log);
+        logger::pack(&mut f.bufs, &f.cx.blocks, None, &mut f.log);
         for _ in logger::unpack(&f.log) {}
     }
     f.cx.out.clear();

@@ -2,6 +2,7 @@
 //! and kept for the rest of its evaluation: each is made at most once per
 //! point, in working buffers the worker made at start-up.
 
+use super::multipart;
 use super::parser::{normalize_uri, HeadIndex, Span};
 use super::state::{flag, Tx};
 use crate::applayer::blocks::Blocks;
@@ -38,6 +39,8 @@ pub enum Kind {
     Location,
     Server,
     FileData,
+    /// The names of the same files, an instance each.
+    FileName,
     /// Each request header field as `Name: value` (an instance each).
     RequestHeader,
     ResponseHeader,
@@ -55,7 +58,7 @@ enum Sides {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 32] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -84,6 +87,7 @@ impl Kind {
         Kind::Location,
         Kind::Server,
         Kind::FileData,
+        Kind::FileName,
         Kind::RequestHeader,
         Kind::ResponseHeader,
         Kind::Message,
@@ -91,7 +95,16 @@ impl Kind {
 
     /// A buffer of instances: a chain holds when it holds on one.
     pub fn multi(self) -> bool {
-        matches!(self, Kind::RequestHeader | Kind::ResponseHeader)
+        matches!(
+            self,
+            Kind::RequestHeader | Kind::ResponseHeader | Kind::FileData | Kind::FileName
+        )
+    }
+
+    /// A kind about a side's files (`file.data`, `file.name`): a rule that
+    /// does not say which side looks at both, each on its own.
+    pub fn of_files(self) -> bool {
+        matches!(self, Kind::FileData | Kind::FileName)
     }
 
     fn sides(self) -> Sides {
@@ -151,6 +164,7 @@ impl Kind {
             Kind::Location => "http.location",
             Kind::Server => "http.server",
             Kind::FileData => "file.data",
+            Kind::FileName => "file.name",
             Kind::RequestHeader => "http.request_header",
             Kind::ResponseHeader => "http.response_header",
             Kind::Message => "pkt_data",
@@ -260,7 +274,7 @@ impl Buffer {
         let to_server = match kind.sides() {
             Sides::Request => true,
             Sides::Response => false,
-            Sides::Both if kind == Kind::FileData => to_server.unwrap_or(false),
+            Sides::Both if kind.of_files() => to_server.unwrap_or(false),
             Sides::Both => to_server.unwrap_or(true),
         };
         Buffer { kind, to_server }
@@ -276,8 +290,10 @@ impl Buffer {
     /// The point at which it is whole.
     pub fn point(self) -> Point {
         match (self.kind, self.to_server) {
-            (Kind::RequestBody, _) | (Kind::FileData | Kind::Message, true) => Point::RequestBody,
-            (Kind::ResponseBody, _) | (Kind::FileData | Kind::Message, false) => {
+            (Kind::RequestBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, true) => {
+                Point::RequestBody
+            }
+            (Kind::ResponseBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, false) => {
                 Point::ResponseBody
             }
             (_, true) => Point::RequestHeaders,
@@ -292,6 +308,21 @@ impl Buffer {
             _ => self.kind.keyword().to_string(),
         }
     }
+}
+
+/// Files taken from one multipart body at most.
+pub const MAX_PARTS: usize = 16;
+
+/// One file of a transaction's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileView<'a> {
+    pub name: &'a [u8],
+    pub data: &'a [u8],
+    /// Whole: its end was seen (else the body limit or the connection's
+    /// end cut it).
+    pub closed: bool,
+    /// Its number among a multipart body's files (None: the whole body).
+    pub part: Option<u8>,
 }
 
 /// One transaction's buffers, built as rules ask for them.
@@ -342,13 +373,19 @@ impl TxBuffers {
     }
 
     /// Calls `f` with each instance of a multi buffer (each header field
-    /// as `Name: value`) until it returns false; false if there is none.
+    /// as `Name: value`, each file's data or name) until it returns false;
+    /// false if there is none.
     pub fn each_instance(
         &mut self,
         blocks: &Blocks,
         b: Buffer,
         mut f: impl FnMut(&[u8]) -> bool,
     ) -> bool {
+        match b.kind {
+            Kind::FileData => return self.each_file(blocks, b.to_server, |v| f(v.data)),
+            Kind::FileName => return self.each_file(blocks, b.to_server, |v| f(v.name)),
+            _ => {}
+        }
         if self.get(blocks, b).is_none() {
             return false;
         }
@@ -366,6 +403,100 @@ impl TxBuffers {
                 break;
             }
         }
+        true
+    }
+
+    /// The request is a `multipart/form-data` upload.
+    pub fn multipart_request(&mut self, blocks: &Blocks) -> bool {
+        self.get(blocks, Buffer::new(Kind::ContentType, Some(true)))
+            .and_then(multipart::boundary)
+            .is_some()
+    }
+
+    /// Calls `f` with each file of one side until it returns false; false
+    /// if the side has none. Files are as Suricata tracks HTTP files: each
+    /// part of a `multipart/form-data` request that names a filename, else
+    /// the body of a POST or PUT; a response's body (named by its
+    /// Content-Disposition, else the URI's path).
+    pub fn each_file(
+        &mut self,
+        blocks: &Blocks,
+        to_server: bool,
+        mut f: impl FnMut(FileView<'_>) -> bool,
+    ) -> bool {
+        let body = Buffer::new(
+            if to_server {
+                Kind::RequestBody
+            } else {
+                Kind::ResponseBody
+            },
+            Some(to_server),
+        );
+        if self.get(blocks, body).is_none() {
+            return false;
+        }
+        let cut = self.tx.has(if to_server {
+            flag::REQ_CUT
+        } else {
+            flag::RESP_CUT
+        });
+        let mut bound = [0u8; multipart::BOUNDARY_MAX];
+        let mut blen = 0;
+        if to_server {
+            if let Some(b) = self
+                .get(blocks, Buffer::new(Kind::ContentType, Some(true)))
+                .and_then(multipart::boundary)
+            {
+                bound[..b.len()].copy_from_slice(b);
+                blen = b.len();
+            }
+        }
+        if blen > 0 {
+            let data = &self.bufs[body.index()];
+            let mut any = false;
+            let files = multipart::parts(data, &bound[..blen]).filter(|p| p.filename.is_some());
+            for (k, p) in files.take(MAX_PARTS).enumerate() {
+                any = true;
+                let v = FileView {
+                    name: p.filename.unwrap_or_default(),
+                    data: p.data,
+                    closed: p.closed,
+                    part: Some(k as u8),
+                };
+                if !f(v) {
+                    break;
+                }
+            }
+            return any;
+        }
+        if to_server {
+            let method = self.get(blocks, Buffer::new(Kind::Method, Some(true)));
+            let file = method
+                .is_some_and(|m| m.eq_ignore_ascii_case(b"POST") || m.eq_ignore_ascii_case(b"PUT"));
+            if !file {
+                return false;
+            }
+        }
+        let (hdr, uri) = (
+            Buffer::new(Kind::Header, Some(to_server)),
+            Buffer::new(Kind::UriRaw, Some(true)),
+        );
+        self.get(blocks, hdr);
+        self.get(blocks, uri);
+        let built =
+            |b: Buffer| (self.present & 1 << b.index() != 0).then(|| &self.bufs[b.index()][..]);
+        let name = built(hdr)
+            .and_then(multipart::disposition_filename)
+            .or_else(|| {
+                built(uri).map(|u| &u[..u.iter().position(|&c| c == b'?').unwrap_or(u.len())])
+            })
+            .unwrap_or_default();
+        f(FileView {
+            name,
+            data: &self.bufs[body.index()],
+            closed: !cut,
+            part: None,
+        });
         true
     }
 
@@ -432,6 +563,16 @@ impl TxBuffers {
                     &self.tx.resp_body
                 };
                 blocks.read(chain, &mut out);
+                !out.is_empty()
+            }
+            Kind::FileName => {
+                // Every file's name, a line each: what the prefilter
+                // scans (a chain is confirmed on each name alone).
+                self.each_file(blocks, req, |v| {
+                    out.extend_from_slice(v.name);
+                    out.push(b'\n');
+                    true
+                });
                 !out.is_empty()
             }
             Kind::Message => {
@@ -555,7 +696,11 @@ impl TxBuffers {
                 }
                 !idx.fields.is_empty()
             }
-            Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message => false,
+            Kind::RequestBody
+            | Kind::ResponseBody
+            | Kind::FileData
+            | Kind::FileName
+            | Kind::Message => false,
         }
     }
 }

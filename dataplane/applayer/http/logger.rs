@@ -6,8 +6,9 @@
 //! arena; the writer unpacks it (`unpack`) and writes JSON.
 
 use super::detect::{Buffer, Kind, TxBuffers};
+use super::multipart::disposition_filename;
 use super::parser::trim;
-use super::state::flag;
+use super::state::{flag, FileHashes};
 use super::xff::Xff;
 use crate::applayer::blocks::Blocks;
 
@@ -163,13 +164,13 @@ fn itoa(mut n: u64) -> Digits {
     d
 }
 
-/// Appends a file's name to a packed record: the filename of a
-/// Content-Disposition if the message has one, else the URI's path (as
-/// Suricata names HTTP files).
+/// Appends a whole-body file's name and hashes to a packed record: the
+/// filename of a Content-Disposition if the message has one, else the
+/// URI's path (as Suricata names HTTP files).
 pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out: &mut Vec<u8>) {
     let mut name: Option<Vec<u8>> = None;
     if let Some(h) = bufs.get(blocks, Buffer::new(Kind::Header, Some(to_server))) {
-        name = content_disposition_filename(h).map(<[u8]>::to_vec);
+        name = disposition_filename(h).map(<[u8]>::to_vec);
     }
     let uri;
     let v: &[u8] = match &name {
@@ -182,13 +183,17 @@ pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out
             &uri
         }
     };
-    let v = &v[..v.len().min(MAX_VALUE)];
-    out.push(Field::Filename as u8);
-    out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-    out.extend_from_slice(v);
-    // The file's hashes, in hex, those computed.
     let t = bufs.tx();
     let h = if to_server { t.req_hash } else { t.resp_hash };
+    pack_file(v, &h, out);
+}
+
+/// Appends a file's name and the hashes computed of it.
+pub fn pack_file(name: &[u8], h: &FileHashes, out: &mut Vec<u8>) {
+    let name = &name[..name.len().min(MAX_VALUE)];
+    out.push(Field::Filename as u8);
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(name);
     let digests: [(Field, Option<&[u8]>); 3] = [
         (Field::Md5, h.md5.as_ref().map(|d| &d[..])),
         (Field::Sha1, h.sha1.as_ref().map(|d| &d[..])),
@@ -207,23 +212,6 @@ pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `filename=` (quoted or not) in a Content-Disposition line of a
-/// `Name: value` header block.
-fn content_disposition_filename(headers: &[u8]) -> Option<&[u8]> {
-    let line = headers
-        .split(|&c| c == b'\n')
-        .find(|l| l.len() > 20 && l[..20].eq_ignore_ascii_case(b"content-disposition:"))?;
-    let at = line
-        .windows(9)
-        .position(|w| w.eq_ignore_ascii_case(b"filename="))?;
-    let v = &line[at + 9..];
-    let v = v.strip_suffix(b"\r").unwrap_or(v);
-    Some(match v.strip_prefix(b"\"") {
-        Some(q) => &q[..q.iter().position(|&c| c == b'"').unwrap_or(q.len())],
-        None => &v[..v.iter().position(|&c| c == b';').unwrap_or(v.len())],
-    })
-}
 
 /// The fields of a packed record, in order (a record cut short ends).
 pub fn unpack(rec: &[u8]) -> impl Iterator<Item = (Field, &[u8])> {

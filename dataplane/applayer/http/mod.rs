@@ -6,6 +6,7 @@
 pub mod decompress;
 pub mod detect;
 pub mod logger;
+pub mod multipart;
 pub mod parser;
 pub mod state;
 pub mod xff;

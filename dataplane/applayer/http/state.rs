@@ -154,6 +154,16 @@ pub struct FileHashes {
     pub sha256: Option<[u8; 32]>,
 }
 
+impl FileHashes {
+    /// The hashes `which` (`hash::MD5` | …) of `data`, whole.
+    pub fn of(which: u8, data: &[u8]) -> FileHashes {
+        let mut h = Hashers::default();
+        h.start(which);
+        h.update(data);
+        h.finish()
+    }
+}
+
 /// Hash states of one body.
 #[derive(Debug, Default)]
 struct Hashers {
@@ -279,6 +289,8 @@ impl HttpState {
             .position(|c| !c.is_ascii_whitespace())
             .unwrap_or(line.len())..];
         if word.is_empty() {
+            // libhtp hands a blank line after a request to its body too.
+            self.body_data(cx, true, line);
             return end;
         }
         if looks_like_request(word) != Probe::No {
@@ -710,8 +722,15 @@ impl HttpState {
             &mut self.resp
         };
         // Bodies no rule reads are only counted (not kept, not decoded);
-        // hashing a file needs it decoded.
-        let keep = cx.cfg.keep_bodies[usize::from(!to_server)] || cx.cfg.hashes != 0;
+        // hashing a file needs it decoded, and a multipart upload's files
+        // are found in it (for their fileinfo events).
+        let multipart = to_server
+            && cx
+                .index
+                .first(&cx.head_buf, b"content-type")
+                .and_then(super::multipart::boundary)
+                .is_some();
+        let keep = cx.cfg.keep_bodies[usize::from(!to_server)] || cx.cfg.hashes != 0 || multipart;
         side.full = !keep;
         side.limit_hit = false;
         if framing.is_some() {
@@ -1470,13 +1489,14 @@ mod tests {
         assert_eq!(got, vec![(0, RequestHeaders), (0, RequestBody)]);
         assert_eq!(body(&st, &cx, 0, true), b"login=foo&password=bar\r\n");
         assert_ne!(st.tx(0).events & HttpEvent::RequestBodyUnexpected.bit(), 0);
-        // A pipelined request, or blank lines, are no such thing.
+        // A pipelined request, or blank lines, are no such thing (a blank
+        // line still goes to the body, as libhtp hands it on).
         let (mut st, mut cx) = (HttpState::default(), super::tests::cx());
         let two = b"GET /a HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
         let got = feed(&mut st, &mut cx, &[(true, two)]);
         assert_eq!(got.iter().filter(|p| p.1 == RequestBody).count(), 2);
         assert_eq!(st.tx(0).events | st.tx(1).events, 0);
-        assert!(body(&st, &cx, 0, true).is_empty());
+        assert_eq!(body(&st, &cx, 0, true), b"\r\n");
         // Bytes that come in a later delivery start the next message.
         let (mut st, mut cx) = (HttpState::default(), super::tests::cx());
         feed(
