@@ -183,6 +183,11 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "N", default_value = "0")]
     pub community_id_seed: u16,
 
+    /// Where datasets' `save` and `state` files are written (and `state`
+    /// files read): a rule may name files in it only, by relative paths.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+
     /// The client behind a proxy, from the X-Forwarded-For header of an
     /// HTTP transaction: added to its alerts and `http` events as `xff`
     /// (extra-data), or written in place of the client's address
@@ -590,6 +595,7 @@ impl PipelineArgs {
             },
             recursion_limit: self.inspection_recursion_limit,
             packet_alert_max: self.packet_alert_max,
+            data_dir: self.data_dir.clone(),
         }
     }
 
@@ -892,34 +898,7 @@ fn parse_flow_capacity(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `16MiB`, `512KiB`, `1GiB`, `64mb`, `1gb` or plain bytes.
-/// A size as suricata.yaml writes them too: a number (decimals allowed)
-/// and a unit in any case, where `kb`, `mb`, `gb` count in 1024s as in
-/// Suricata, and so do `KiB`, `MiB`, `GiB` (and `k`, `m`, `g`).
-pub fn parse_bytes(s: &str) -> Result<usize, String> {
-    const EXPECTED: &str = "expected a size like 16MiB, 64mb, 512KiB, 1gb or a number of bytes";
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(EXPECTED.into()),
-    };
-    let b = n * scale as f64;
-    if !b.is_finite() || b < 0.0 || b > (1u64 << 40) as f64 {
-        return Err("size out of range (at most 1 TiB)".into());
-    }
-    if scale == 1 && n.fract() != 0.0 {
-        return Err(EXPECTED.into());
-    }
-    usize::try_from(b.round() as u64).map_err(|_| "size out of range (at most 1 TiB)".into())
-}
+pub use crate::rules::parse_bytes;
 
 fn parse_flows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

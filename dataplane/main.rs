@@ -420,6 +420,8 @@ struct Outputs<'a> {
     rules_line: Option<&'a str>,
     /// The scorer's report, when the scoring stage ran.
     scoring: Option<&'a tollgate::scoring::ScorerReport>,
+    /// The rules' datasets, to save.
+    datasets: Option<&'a tollgate::detect::dataset::DatasetTable>,
 }
 
 /// Where the summary goes: stdout, unless EVE does (`--eve -`).
@@ -443,6 +445,7 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
         eve_error,
         rules_line,
         scoring,
+        datasets,
     } = o;
     // stdout may be a pipe that closed early (`| head`): that is no error.
     let mut out = summary_out(p);
@@ -467,6 +470,9 @@ fn finish_outputs(p: &PipelineArgs, o: Outputs<'_>) -> ExitCode {
                 format!("{}: cannot write stats JSON: {e}", path.display()),
             );
         }
+    }
+    if let Some(Err(e)) = datasets.map(|d| d.save()) {
+        code = fail(EXIT_FAILURE, format!("saving datasets: {e}"));
     }
     if let Some(e) = eve_error {
         let path = p.eve.as_deref().unwrap_or(Path::new("EVE"));
@@ -577,6 +583,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             eve_error: report.eve_error.as_ref(),
             rules_line: Some(rules.1.as_str()),
             scoring: report.scoring.as_ref(),
+            datasets: rules.0.as_deref().map(|e| &e.datasets),
         },
     );
     // A capture that ended early was processed up to its last whole record;
@@ -704,6 +711,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
             eve_error: report.eve_error.as_ref(),
             rules_line: Some(rules.1.as_str()),
             scoring: report.scoring.as_ref(),
+            datasets: rules.0.as_deref().map(|e| &e.datasets),
         },
     );
     let mut out = summary_out(&args.pipeline);

@@ -305,6 +305,8 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
     // What it checks: EVE events only.
     let checks = test["checks"].as_vec().cloned().unwrap_or_default();
     let mut filters = Vec::new();
+    // (output file, expected file) pairs to compare byte for byte.
+    let mut compares = Vec::new();
     for c in &checks {
         let Some(h) = c.as_hash() else {
             return Err(unsupported("a check that is not a map"));
@@ -334,6 +336,16 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
                         )));
                     }
                     filters.push(f);
+                }
+                Some("file-compare") => {
+                    let f = to_json(v);
+                    let (Some(got), Some(want)) = (
+                        f.get("filename").and_then(Value::as_str),
+                        f.get("expected").and_then(Value::as_str),
+                    ) else {
+                        return Err(unsupported("a file-compare check without its files"));
+                    };
+                    compares.push((out.join(got), dir.join(want)));
                 }
                 Some(other) => return Err(unsupported(format!("a {other} check"))),
                 None => return Err(unsupported("a check without a name")),
@@ -377,6 +389,7 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
         };
         map_args(&text, &mut flags).map_err(unsupported)?;
     }
+    flags.push("--data-dir", out.display().to_string());
     let yaml_path = dir.join("suricata.yaml");
     if yaml_path.is_file() {
         let conf = read_yaml(&yaml_path).map_err(unsupported)?;
@@ -390,6 +403,9 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
     // Run the real binary.
     let eve = out.join("eve.json");
     let _ = std::fs::remove_file(&eve);
+    for (got, _) in &compares {
+        let _ = std::fs::remove_file(got);
+    }
     let bin =
         std::env::var_os("TOLLGATE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").into());
     let mut cmd = Command::new(bin);
@@ -451,6 +467,16 @@ fn prepare_and_run(root: &Path, name: &str, out: &Path) -> Result<Outcome, Outco
                 )));
             }
             return Ok(Outcome::Fail(why));
+        }
+    }
+    for (got, want) in &compares {
+        let (g, w) = (std::fs::read(got), std::fs::read(want));
+        if g.as_ref().ok() != w.as_ref().ok() {
+            return Ok(Outcome::Fail(format!(
+                "{} differs from {}",
+                got.display(),
+                want.display()
+            )));
         }
     }
     Ok(Outcome::Pass)
@@ -581,6 +607,7 @@ fn map_args(text: &str, flags: &mut Flags) -> Result<(), String> {
             "--runmode" => {
                 words.next();
             }
+            // Datasets are written to the test's output folder always.
             _ if w.starts_with("--runmode=") || w.starts_with("--data-dir=") => {}
             "--no-random" => {}
             _ => return Err(format!("argument {w}")),

@@ -838,3 +838,75 @@ alert http any any -> any any (msg:"the whole body"; http.request_body; content:
     let (events, _) = replay_events(&dir, &multipart_upload(41144), &r, &[]);
     assert_eq!(alerts(&events).count(), 0);
 }
+
+#[test]
+fn datasets_are_looked_up_added_to_and_kept_across_runs() {
+    let dir = Scratch::new("http-datasets");
+    // Hosts of LLM APIs an agent must not reach (base64, Suricata's format).
+    dir.write("llm-hosts.lst", b"YXBpLm9wZW5haS5jb20=\n# a comment\n");
+    let r = dir.write(
+        "t.rules",
+        br#"alert http any any -> any any (msg:"listed host"; http.host; dataset:isset,llm-hosts,type string,load llm-hosts.lst; sid:1;)
+alert http any any -> any any (msg:"new agent"; http.user_agent; dataset:set,ua-seen,type string,state ua.lst; sid:2;)
+"#,
+    );
+    let req = |host: &str, ua: &str| {
+        format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n\r\n").into_bytes()
+    };
+    let (a, b, c) = (
+        req("api.openai.com", "agent/1"),
+        req("intranet.local", "agent/1"),
+        req("intranet.local", "agent/2"),
+    );
+    let cap = exchange(41150, &[(&a, OK), (&b, OK), (&c, OK)], 1460);
+    let data = dir.path("");
+    let args = ["--data-dir", common::s(&data)];
+    let (events, _) = replay_events(&dir, &cap, &r, &args);
+    let hits: Vec<(u64, u64)> = alerts(&events)
+        .map(|e| {
+            (
+                e["alert"]["signature_id"].as_u64().unwrap(),
+                e["tx_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The listed host once; each agent the first time it is seen.
+    assert_eq!(hits, [(1, 0), (2, 0), (2, 2)]);
+    let mut saved: Vec<String> = std::fs::read_to_string(dir.path("ua.lst"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    saved.sort();
+    assert_eq!(saved, ["YWdlbnQvMQ==", "YWdlbnQvMg=="]);
+    // The next run starts from the state it left: no agent is new.
+    let (events, _) = replay_events(&dir, &cap, &r, &args);
+    assert_eq!(
+        alerts(&events)
+            .filter(|e| e["alert"]["signature_id"] == 2)
+            .count(),
+        0
+    );
+    // A rule may write only inside the data directory.
+    let bad = dir.write(
+        "bad.rules",
+        b"alert http any any -> any any (http.host; dataset:set,x,save ../x.lst; sid:3;)\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "replay",
+            common::s(&dir.path("c.pcap")),
+            "--rules",
+            common::s(&bad),
+            "--rules-unsupported",
+            "error",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.rules:1") && err.contains("without `..`"),
+        "{err}"
+    );
+}

@@ -87,6 +87,9 @@ pub struct AppChain {
     pub absent: Option<bool>,
     /// The `base64_data` chain its `base64_decode` hands over to.
     pub b64: Option<Base64Chain>,
+    /// `dataset` lookups (and additions) of the buffer, once the rest of
+    /// the chain holds on it.
+    pub datasets: Vec<super::dataset::DatasetCond>,
 }
 
 impl AppChain {
@@ -100,11 +103,12 @@ impl AppChain {
         room: &mut Room,
         bufs: &mut TxBuffers,
         blocks: &Blocks,
+        sets: &super::dataset::DatasetTable,
     ) -> bool {
         if self.buffer.kind.multi() {
             let mut any = false;
             let present = bufs.each_instance(blocks, self.buffer, |b| {
-                any = any || self.holds_on(cx, room, b);
+                any = any || self.holds_on(cx, room, b, sets);
                 !any
             });
             return match (present, self.absent) {
@@ -116,11 +120,17 @@ impl AppChain {
         match (bufs.get(blocks, self.buffer), self.absent) {
             (None, Some(_)) => true,
             (None, None) | (Some(_), Some(false)) => false,
-            (Some(b), _) => self.holds_on(cx, room, b),
+            (Some(b), _) => self.holds_on(cx, room, b, sets),
         }
     }
 
-    fn holds_on(&self, cx: &mut Inspection, room: &mut Room, b: &[u8]) -> bool {
+    fn holds_on(
+        &self,
+        cx: &mut Inspection,
+        room: &mut Room,
+        b: &[u8],
+        sets: &super::dataset::DatasetTable,
+    ) -> bool {
         let b = if self.transforms.is_empty() {
             b
         } else {
@@ -128,6 +138,10 @@ impl AppChain {
         };
         self.len.iter().all(|l| l.holds(b.len()))
             && content::matches_rule(&self.contents, &self.checks, self.b64.as_ref(), cx, b, 0)
+            && self
+                .datasets
+                .iter()
+                .all(|d| sets.get(d.id).is_some_and(|s| s.apply(d.cmd, b)))
     }
 
     /// Whether a content of this chain can stand for the rule in the

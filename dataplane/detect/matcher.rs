@@ -281,7 +281,15 @@ pub fn match_tx(
         ..
     } = rules;
     for &i in &engine.tx_always[point as usize] {
-        if engine.rules[i as usize].holds_tx(views, point, inspection, room, bufs, blocks) {
+        if engine.rules[i as usize].holds_tx(
+            views,
+            point,
+            inspection,
+            room,
+            bufs,
+            blocks,
+            &engine.datasets,
+        ) {
             cands.push(i);
         }
     }
@@ -296,7 +304,15 @@ pub fn match_tx(
                 Matching::Continue
             });
             for &(i, _) in tries.iter() {
-                if engine.rules[i as usize].holds_tx(views, point, inspection, room, bufs, blocks) {
+                if engine.rules[i as usize].holds_tx(
+                    views,
+                    point,
+                    inspection,
+                    room,
+                    bufs,
+                    blocks,
+                    &engine.datasets,
+                ) {
                     cands.push(i);
                 }
             }

@@ -13,6 +13,7 @@ pub mod app;
 pub mod asn1;
 pub mod bytes;
 pub mod content;
+pub mod dataset;
 pub mod header;
 pub mod matcher;
 pub mod pcre;
@@ -44,7 +45,7 @@ use threshold::Threshold;
 /// Limits of the rule engine, from the command line (Suricata's
 /// `detect.inspection-recursion-limit`, `pcre.match-limit`,
 /// `pcre.match-limit-recursion` and `packet-alert-max`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectConfig {
     pub pcre: PcreLimits,
     /// Keyword evaluations one rule may take on one buffer.
@@ -52,6 +53,8 @@ pub struct DetectConfig {
     /// Alerts logged per packet (or per stream delivery) at most: every
     /// rule is still evaluated and acts; only the log is capped.
     pub packet_alert_max: usize,
+    /// Where datasets' `save` and `state` files go (`--data-dir`).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Default for DetectConfig {
@@ -60,6 +63,7 @@ impl Default for DetectConfig {
             pcre: PcreLimits::default(),
             recursion_limit: content::RECURSION_LIMIT,
             packet_alert_max: PACKET_ALERT_MAX,
+            data_dir: std::path::PathBuf::from("."),
         }
     }
 }
@@ -445,6 +449,7 @@ struct Building {
     len: Vec<LenCheck>,
     transforms: Vec<transform::Transform>,
     absent: Option<bool>,
+    datasets: Vec<dataset::DatasetCond>,
     /// The content marked `fast_pattern`, and its offset,length.
     fast: Option<usize>,
     fast_slice: Option<(usize, usize)>,
@@ -632,6 +637,7 @@ impl EngineRule {
         room: &mut transform::Room,
         bufs: &mut crate::applayer::http::detect::TxBuffers,
         blocks: &crate::applayer::blocks::Blocks,
+        sets: &dataset::DatasetTable,
     ) -> bool {
         let p = if self.transactional {
             &views.to_server
@@ -643,7 +649,10 @@ impl EngineRule {
             && self.header_holds(p)
             && bufs.tx().events & self.app_events == self.app_events
             && self.file_hashes.iter().all(|f| f.holds(bufs, blocks))
-            && self.app.iter().all(|c| c.holds(cx, room, bufs, blocks))
+            && self
+                .app
+                .iter()
+                .all(|c| c.holds(cx, room, bufs, blocks, sets))
     }
 
     /// A rule on files alone that does not say which side (`alert http
@@ -894,6 +903,13 @@ pub fn compile_rule_with(
                 .and_then(crate::applayer::http::HttpEvent::of_name)
                 .ok_or_else(|| format!("app-layer-event:{v}"))?;
             app_events |= event.bit();
+            continue;
+        }
+        if k == "dataset" {
+            if chains[cur].app.is_none() {
+                return Err("dataset on a buffer that is not an app-layer buffer".into());
+            }
+            chains[cur].datasets.push(dataset::DatasetCond::parse(v)?);
             continue;
         }
         if k == "absent" {
@@ -1155,6 +1171,7 @@ pub fn compile_rule_with(
                 len: b.len,
                 absent: b.absent,
                 b64: None,
+                datasets: b.datasets,
             };
             if let Some(f) = b.fast.filter(|_| chain.prefilters()) {
                 if chain.contents[f].negated {
@@ -1240,6 +1257,7 @@ pub fn compile_rule_with(
                 len: Vec::new(),
                 absent: None,
                 b64: None,
+                datasets: Vec::new(),
             });
         }
         if dsize.is_some()
@@ -1468,6 +1486,8 @@ pub struct Engine {
     pub config: DetectConfig,
     /// The xbits every worker shares.
     pub xbits: xbits::XbitTable,
+    /// The datasets every worker shares (saved as the process ends).
+    pub datasets: dataset::DatasetTable,
     /// Transaction rules' fast patterns, one database per buffer and
     /// point.
     pub tx_dbs: Vec<TxDb>,
@@ -1739,6 +1759,10 @@ impl Engine {
                     for f in &mut er.file_hashes {
                         f.load(dir, &mut hash_lists)?;
                     }
+                    // And a dataset's `load` file.
+                    for d in er.app.iter_mut().flat_map(|c| c.datasets.iter_mut()) {
+                        d.rule_dir = dir.to_path_buf();
+                    }
                     Ok((er, p))
                 });
                 match compiled {
@@ -1851,6 +1875,12 @@ impl Engine {
             }
         }
         let xbit_table = xbits::XbitTable::new(if xnames.is_empty() { 0 } else { XBIT_SLOTS });
+        // The datasets, numbered and loaded.
+        let mut conds: Vec<&mut dataset::DatasetCond> = rules
+            .iter_mut()
+            .flat_map(|r| r.app.iter_mut().flat_map(|c| c.datasets.iter_mut()))
+            .collect();
+        let datasets = dataset::DatasetTable::build(&mut conds, &cfg.data_dir)?;
         // And the flowint names, a namespace of their own.
         let mut ints: BTreeMap<String, u16> = BTreeMap::new();
         for r in &mut rules {
@@ -2042,8 +2072,9 @@ impl Engine {
                 by_addr,
                 always,
                 regexes,
-                config: *cfg,
+                config: cfg.clone(),
                 xbits: xbit_table,
+                datasets,
                 tx_dbs,
                 tx_always,
                 traffic,

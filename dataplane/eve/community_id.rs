@@ -4,6 +4,7 @@
 //! protocol and the ports (ICMP: type and the counterpart type, or code),
 //! base64, prefixed `1:`.
 
+use crate::detect::content::base64_encode as base64;
 use std::net::IpAddr;
 
 /// ICMP types that come in request/reply pairs (ICMPv4, then ICMPv6): the
@@ -75,25 +76,6 @@ pub fn community_id(
         h.update(&dp.to_be_bytes());
     }
     format!("1:{}", base64(&h.finish()))
-}
-
-/// Standard base64 with padding.
-fn base64(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for chunk in b.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// SHA-1 (FIPS 180-4), for the Community ID only (it is the spec's hash;

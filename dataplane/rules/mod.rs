@@ -672,6 +672,35 @@ pub fn parse_rules_text(path: &Path, text: &str) -> Vec<(Location, Result<Rule, 
     out
 }
 
+/// `16MiB`, `512KiB`, `1GiB`, `64mb`, `1gb` or plain bytes.
+/// A size as suricata.yaml writes them too: a number (decimals allowed)
+/// and a unit in any case, where `kb`, `mb`, `gb` count in 1024s as in
+/// Suricata, and so do `KiB`, `MiB`, `GiB` (and `k`, `m`, `g`).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    const EXPECTED: &str = "expected a size like 16MiB, 64mb, 512KiB, 1gb or a number of bytes";
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| EXPECTED.to_string())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(EXPECTED.into()),
+    };
+    let b = n * scale as f64;
+    if !b.is_finite() || b < 0.0 || b > (1u64 << 40) as f64 {
+        return Err("size out of range (at most 1 TiB)".into());
+    }
+    if scale == 1 && n.fract() != 0.0 {
+        return Err(EXPECTED.into());
+    }
+    usize::try_from(b.round() as u64).map_err(|_| "size out of range (at most 1 TiB)".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
