@@ -757,6 +757,7 @@ impl ReplayArgs {
             loops: self.loops,
             malformed: p.malformed,
             engine: None,
+            chunk_bytes: crate::replay::CHUNK_BYTES,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Replay: capture files through the same worker pipeline a NIC feeds. A
-//! reader thread loads each capture, finds every record, hashes it with the
+//! reader thread reads each capture in chunks of whole records (32 MiB, so
+//! a capture of any size replays in bounded memory), finds every record,
+//! hashes it with the
 //! symmetric Toeplitz function a NIC uses and hands bursts of descriptors
 //! (offset, length, timestamp — never copies of packets) over bounded
 //! lock-free rings to the worker that RSS would pick. Workers run pinned, one
@@ -12,6 +14,7 @@
 use crate::defrag::DefragConfig;
 use crate::eve::{EveCounters, EveWriter};
 use crate::flow::{EndReason, Timeouts, MAX_WORKERS};
+use crate::io::chunks::ChunkReader;
 use crate::io::linktype::to_ethernet;
 use crate::io::pcap::{check_header, CaptureError, Records};
 use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
@@ -71,6 +74,9 @@ pub struct ReplayConfig {
     /// Set (by SIGINT or SIGTERM) to stop reading: what was read is
     /// processed, flows end and every output is written.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Records' bytes read from a capture at a time (`CHUNK_BYTES`): what
+    /// a replay holds of a file, plus what queued bursts point into.
+    pub chunk_bytes: usize,
 }
 
 impl Default for ReplayConfig {
@@ -97,6 +103,7 @@ impl Default for ReplayConfig {
             engine: None,
             eve_settings: crate::eve::EveSettings::default(),
             stop: Default::default(),
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -554,8 +561,6 @@ fn read_captures(
     let mut shift = 0u64;
     let mut now_ns = 0u64;
     let mut last_tick = 0u64;
-    // With one file, later passes reuse the loaded capture.
-    let mut cached: Option<Arc<Vec<u8>>> = None;
     let mut bytes_done = 0u64;
 
     for pass in 0..cfg.loops {
@@ -569,46 +574,28 @@ fn read_captures(
             if cfg.stop.load(Ordering::Relaxed) {
                 break;
             }
-            // A capture of another link type is rewritten as Ethernet once,
-            // at load; the error that cut it short waits for its records.
-            let mut cut_short = None;
-            let buf = match &cached {
-                Some(b) => Arc::clone(b),
-                None => match std::fs::read(path) {
-                    Ok(v) => match to_ethernet(&v) {
-                        Ok(None) => Arc::new(v),
-                        Ok(Some(r)) => {
-                            cut_short = r.cut_short;
-                            Arc::new(r.capture)
-                        }
-                        Err(e) => {
-                            errors.push(format!("{}: {e}", path.display()));
-                            continue;
-                        }
-                    },
-                    Err(e) => {
-                        errors.push(format!("{}: {}", path.display(), CaptureError::Io(e)));
-                        continue;
-                    }
-                },
-            };
-            if cfg.files.len() == 1 && cfg.loops > 1 {
-                cached = Some(Arc::clone(&buf));
-            }
-            if pass == 0 {
-                counters.files += 1;
-            }
-            disp.start_buffer(&buf, pass);
-            let mut records = match Records::new(&buf) {
+            // The file in chunks of whole records, so a capture of any size
+            // replays in bounded memory; a chunk of another link type is
+            // rewritten as Ethernet; the error that cut one short waits for
+            // its records.
+            let reader = std::fs::File::open(path)
+                .map_err(CaptureError::Io)
+                .and_then(|f| ChunkReader::new(f, cfg.chunk_bytes));
+            let mut reader = match reader {
                 Ok(r) => r,
                 Err(e) => {
                     errors.push(format!("{}: {e}", path.display()));
                     continue;
                 }
             };
-            while let Some(rec) = records.next() {
-                let rec = match rec {
-                    Ok(r) => r,
+            if pass == 0 {
+                counters.files += 1;
+            }
+            let records_at_start = counters.records;
+            'chunks: loop {
+                let chunk = match reader.next_chunk() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
                     Err(e) => {
                         if pass == 0 {
                             counters.truncated_files += 1;
@@ -617,71 +604,120 @@ fn read_captures(
                         break;
                     }
                 };
-                let ts = rec.ts_ns + shift * u64::from(pass);
-                if pass == 0 {
-                    min_ts = min_ts.min(rec.ts_ns);
-                    max_ts = max_ts.max(rec.ts_ns);
-                }
-                now_ns = now_ns.max(ts);
-                if let Some(p) = pacer.as_mut() {
-                    if let Some(wait) = p.wait_for(ts) {
-                        disp.flush_all(now_ns);
-                        // In slices, so a stop is not kept waiting.
-                        let until = Instant::now() + wait;
-                        while !cfg.stop.load(Ordering::Relaxed) {
-                            let left = until.saturating_duration_since(Instant::now());
-                            if left.is_zero() {
-                                break;
+                let mut cut_short = None;
+                // Errors of a rewritten chunk are reported as found.
+                let mut byte_shift = chunk.file_offset as i64 - chunk.preamble as i64;
+                let buf = match to_ethernet(&chunk.buf) {
+                    Ok(None) => Arc::new(chunk.buf),
+                    Ok(Some(r)) => {
+                        cut_short = r.cut_short;
+                        byte_shift = 0;
+                        Arc::new(r.capture)
+                    }
+                    Err(e) => {
+                        errors.push(format!("{}: {e}", path.display()));
+                        break;
+                    }
+                };
+                let records_before = counters.records - records_at_start;
+                let chunk_start = chunk.file_offset;
+                disp.start_buffer(&buf, pass);
+                let mut records = match Records::new(&buf) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        errors.push(format!("{}: {e}", path.display()));
+                        break;
+                    }
+                };
+                let mut file_ends = false;
+                while let Some(rec) = records.next() {
+                    let rec = match rec {
+                        Ok(r) => r,
+                        Err(e) => {
+                            if pass == 0 {
+                                counters.truncated_files += 1;
+                                let e = e.in_file(records_before, byte_shift);
+                                errors.push(format!("{}: {e}", path.display()));
                             }
-                            std::thread::sleep(left.min(Duration::from_millis(50)));
+                            file_ends = true;
+                            break;
+                        }
+                    };
+                    let ts = rec.ts_ns + shift * u64::from(pass);
+                    if pass == 0 {
+                        min_ts = min_ts.min(rec.ts_ns);
+                        max_ts = max_ts.max(rec.ts_ns);
+                    }
+                    now_ns = now_ns.max(ts);
+                    if let Some(p) = pacer.as_mut() {
+                        if let Some(wait) = p.wait_for(ts) {
+                            disp.flush_all(now_ns);
+                            // In slices, so a stop is not kept waiting.
+                            let until = Instant::now() + wait;
+                            while !cfg.stop.load(Ordering::Relaxed) {
+                                let left = until.saturating_duration_since(Instant::now());
+                                if left.is_zero() {
+                                    break;
+                                }
+                                std::thread::sleep(left.min(Duration::from_millis(50)));
+                            }
                         }
                     }
+                    let data = buf
+                        .get(rec.offset..rec.offset + rec.caplen as usize)
+                        .unwrap_or(&[]);
+                    let k = usize::from(rss.steer(data, pass));
+                    let b = &mut disp.pending[k];
+                    b.descs[b.len] = Desc {
+                        offset: rec.offset,
+                        len: rec.caplen,
+                        ts_ns: ts,
+                        cnt: counters.records + 1,
+                        file: u16::try_from(file).unwrap_or(u16::MAX),
+                    };
+                    b.len += 1;
+                    if b.len == BURST_SIZE {
+                        disp.flush(k, now_ns);
+                    }
+                    counters.records += 1;
+                    counters.bytes += u64::from(rec.caplen);
+                    if now_ns >= last_tick + TICK_NS {
+                        disp.tick(now_ns);
+                        last_tick = now_ns;
+                    }
+                    // SIGINT/SIGTERM: stop reading; what was read is processed
+                    // and every flow ends as at the end of the captures.
+                    if counters.records % 64 == 0 && cfg.stop.load(Ordering::Relaxed) {
+                        file_ends = true;
+                        break;
+                    }
+                    if counters.records % 4096 == 0 {
+                        let at = (records.position() as i64 + byte_shift).max(0) as u64;
+                        progress
+                            .bytes_read
+                            .store(bytes_done + at.max(chunk_start), Ordering::Relaxed);
+                    }
                 }
-                let data = buf
-                    .get(rec.offset..rec.offset + rec.caplen as usize)
-                    .unwrap_or(&[]);
-                let k = usize::from(rss.steer(data, pass));
-                let b = &mut disp.pending[k];
-                b.descs[b.len] = Desc {
-                    offset: rec.offset,
-                    len: rec.caplen,
-                    ts_ns: ts,
-                    cnt: counters.records + 1,
-                    file: u16::try_from(file).unwrap_or(u16::MAX),
-                };
-                b.len += 1;
-                if b.len == BURST_SIZE {
-                    disp.flush(k, now_ns);
+                if let (Some(e), 0) = (cut_short, pass) {
+                    counters.truncated_files += 1;
+                    errors.push(format!("{}: {e}", path.display()));
                 }
-                counters.records += 1;
-                counters.bytes += u64::from(rec.caplen);
-                if now_ns >= last_tick + TICK_NS {
-                    disp.tick(now_ns);
-                    last_tick = now_ns;
-                }
-                // SIGINT/SIGTERM: stop reading; what was read is processed
-                // and every flow ends as at the end of the captures.
-                if counters.records % 64 == 0 && cfg.stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                if counters.records % 4096 == 0 {
-                    progress
-                        .bytes_read
-                        .store(bytes_done + records.position() as u64, Ordering::Relaxed);
+                // Bursts point into this chunk: send them before the next.
+                disp.flush_all(now_ns);
+                if file_ends {
+                    break 'chunks;
                 }
             }
-            if let (Some(e), 0) = (cut_short, pass) {
-                counters.truncated_files += 1;
-                errors.push(format!("{}: {e}", path.display()));
-            }
-            // Bursts point into this file's buffer: send them before the next.
-            disp.flush_all(now_ns);
-            bytes_done += buf.len() as u64;
+            bytes_done += std::fs::metadata(path).map_or(0, |m| m.len());
             progress.bytes_read.store(bytes_done, Ordering::Relaxed);
         }
     }
     (counters, errors)
 }
+
+/// Records' bytes read from a capture at a time: what a replay holds of
+/// it (plus what queued bursts still point into).
+pub const CHUNK_BYTES: usize = 32 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -702,6 +738,59 @@ mod tests {
         let w = p.wait_for(15_000_000_000).unwrap();
         assert!(w <= Duration::from_millis(10));
         assert!(p.wait_for(5_000_000_000).is_none());
+    }
+
+    #[test]
+    fn a_capture_is_read_in_chunks_and_every_record_counts_once() {
+        use crate::craft::{Capture, Route, Side, TcpConversation};
+        let dir = std::env::temp_dir().join(format!("tollgate-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cap = Capture::new();
+        let route = Route::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for i in 0..40u16 {
+            let mut c =
+                TcpConversation::new(route.clone(), 40_000 + i, 80, 1_700_000_000_000_000_000);
+            c.handshake();
+            c.send(Side::Client, &vec![b'x'; 60_000], 1400);
+            c.close(Side::Client);
+            cap.extend(c.into_packets());
+        }
+        let bytes = cap.to_pcap();
+        assert!(bytes.len() > 3 << 19, "several chunks of 512 KiB");
+        let whole = dir.join("whole.pcap");
+        std::fs::write(&whole, &bytes).unwrap();
+        let cut = dir.join("cut.pcap");
+        std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+        let run = |chunk_bytes: usize, file: &PathBuf| {
+            let cfg = ReplayConfig {
+                files: vec![file.clone()],
+                chunk_bytes,
+                ..ReplayConfig::default()
+            };
+            replay(&cfg, |_, _, _| {}).unwrap()
+        };
+        // Whole: every record, the same as read in one chunk.
+        let (small, big) = (run(0, &whole), run(CHUNK_BYTES, &whole));
+        assert_eq!(small.capture.records, big.capture.records);
+        assert_eq!(small.capture.bytes, big.capture.bytes);
+        let w = |r: &ReplayReport| WorkerCounters::sum(&r.workers);
+        assert_eq!(w(&small).flows.created, 40);
+        assert_eq!(w(&small).flows.created, w(&big).flows.created);
+        // Cut: the whole records before it, and its place in the file.
+        let r = run(0, &cut);
+        assert_eq!(r.capture.records, big.capture.records - 1);
+        assert_eq!(r.capture.truncated_files, 1);
+        let e = &r.capture_errors[0];
+        let last = big.capture.records;
+        let at = Records::new(&bytes)
+            .unwrap()
+            .filter_map(Result::ok)
+            .last()
+            .unwrap()
+            .offset
+            - 16;
+        assert!(e.contains(&format!("record {last} at byte {at} ")), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

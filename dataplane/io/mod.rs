@@ -4,6 +4,7 @@
 //! hands what is forwarded to its sink. Replay reads capture files (`pcap`);
 //! `dpdk` polls NIC queues.
 
+pub mod chunks;
 #[cfg(feature = "dpdk")]
 #[allow(unsafe_code)]
 pub mod dpdk;

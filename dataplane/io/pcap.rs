@@ -80,6 +80,32 @@ impl fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
+impl CaptureError {
+    /// The error of a chunk of a file (`io::chunks`) as the file's: its
+    /// record counted after `records_before`, its byte `shift` further.
+    pub fn in_file(self, records_before: u64, shift: i64) -> CaptureError {
+        let at = |o: usize| (o as i64 + shift).max(0) as usize;
+        match self {
+            CaptureError::Truncated {
+                record,
+                offset,
+                needed,
+                available,
+            } => CaptureError::Truncated {
+                record: record + records_before,
+                offset: at(offset),
+                needed,
+                available,
+            },
+            CaptureError::Corrupt { offset, what } => CaptureError::Corrupt {
+                offset: at(offset),
+                what,
+            },
+            e => e,
+        }
+    }
+}
+
 fn linktype_name(t: u32) -> &'static str {
     match t {
         0 => "BSD loopback",
