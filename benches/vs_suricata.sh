@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Tollgate against Suricata, side by side on the same capture and rules.
+#
+#   benches/vs_suricata.sh [CAPTURE] [RULES] [RUNS]
+#
+# CAPTURE defaults to the realistic generated capture (`tollgate gen --seed
+# 5 --flows 3000`, made once under target/bench), RULES to ET Open from
+# ../shared/corpora/et-open. The rules both engines are given are those
+# Tollgate loads (what it skips, the protocols it does not parse yet, is
+# left out for both, so both inspect the same rules); Suricata's own load
+# count is printed. Suricata 7.0.10 from Debian's bookworm-backports is
+# installed when missing (benches only; the main job never needs it) and
+# runs in its single runmode with Hyperscan and an alert-only EVE; Tollgate
+# with one worker. RUNS interleaved runs of each (default 3); the medians of
+# wall time, CPU seconds (user + system: Tollgate's reader is a thread of
+# its own) and resident memory; start-up, measured on the capture's first
+# ten packets, is subtracted from wall time for the throughput figures.
+# Per-sid alert counts are compared; every difference is listed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cap="${1:-}"
+rules="${2:-../shared/corpora/et-open}"
+runs="${3:-3}"
+
+if ! command -v suricata >/dev/null; then
+    echo "bench: installing Suricata from bookworm-backports" >&2
+    src=/etc/apt/sources.list.d/bookworm-backports.sources
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        cat >"$src" <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports suricata >/dev/null
+    # A package start would watch an interface; the bench runs its own.
+    systemctl stop suricata 2>/dev/null || true
+fi
+for t in editcap capinfos python3; do
+    command -v "$t" >/dev/null || { echo "bench: $t is needed (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+cargo build --release --quiet
+tg=target/release/tollgate
+mkdir -p target/bench
+if [ -z "$cap" ]; then
+    cap=target/bench/gen-seed5-3000.pcap
+    [ -s "$cap" ] || "$tg" gen --seed 5 --flows 3000 --out "$cap" >/dev/null
+fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# The rules Tollgate loads, as one file for both: it names each rule it
+# does not load (file:line: sid N: why) when asked to refuse them.
+editcap -r "$cap" "$out/tiny.pcap" 1-10 >/dev/null
+set +e
+"$tg" replay "$out/tiny.pcap" --rules "$rules" --rules-unsupported error --stats-interval 0 \
+    >/dev/null 2>"$out/skipped.txt"
+set -e
+python3 - "$rules" "$out" <<'EOF'
+import os, re, sys
+rules, out = sys.argv[1], sys.argv[2]
+files = [rules] if os.path.isfile(rules) else sorted(
+    os.path.join(rules, f) for f in os.listdir(rules) if f.endswith(".rules"))
+skipped = set()
+for line in open(os.path.join(out, "skipped.txt")):
+    m = re.search(r"not evaluated yet: (.*?):(\d+): sid", line)
+    if m:
+        skipped.add((os.path.realpath(m.group(1)), int(m.group(2))))
+kept = 0
+with open(os.path.join(out, "both.rules"), "w") as w:
+    for f in files:
+        real = os.path.realpath(f)
+        for n, line in enumerate(open(f, encoding="utf-8", errors="replace"), 1):
+            s = line.strip()
+            if not s or s.startswith("#") or (real, n) in skipped:
+                continue
+            w.write(s + "\n")
+            kept += 1
+print(f"rules given to both: {kept} (Tollgate skips {len(skipped)})")
+EOF
+classification="$rules/classification.config"
+[ -f "$classification" ] || classification=/etc/suricata/classification.config
+cat >"$out/suricata.yaml" <<EOF
+%YAML 1.1
+---
+vars:
+  address-groups:
+    HOME_NET: "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"
+    EXTERNAL_NET: "!\$HOME_NET"
+    HTTP_SERVERS: "\$HOME_NET"
+    SMTP_SERVERS: "\$HOME_NET"
+    SQL_SERVERS: "\$HOME_NET"
+    DNS_SERVERS: "\$HOME_NET"
+    TELNET_SERVERS: "\$HOME_NET"
+    AIM_SERVERS: "\$EXTERNAL_NET"
+    DC_SERVERS: "\$HOME_NET"
+    DNP3_SERVER: "\$HOME_NET"
+    DNP3_CLIENT: "\$HOME_NET"
+    MODBUS_CLIENT: "\$HOME_NET"
+    MODBUS_SERVER: "\$HOME_NET"
+    ENIP_CLIENT: "\$HOME_NET"
+    ENIP_SERVER: "\$HOME_NET"
+  port-groups:
+    HTTP_PORTS: "80"
+    SHELLCODE_PORTS: "!80"
+    ORACLE_PORTS: 1521
+    SSH_PORTS: 22
+    DNP3_PORTS: 20000
+    MODBUS_PORTS: 502
+    FILE_DATA_PORTS: "[\$HTTP_PORTS,110,143]"
+    FTP_PORTS: 21
+    GENEVE_PORTS: 6081
+    VXLAN_PORTS: 4789
+    TEREDO_PORTS: 3544
+default-log-dir: $out
+classification-file: $classification
+reference-config-file: /etc/suricata/reference.config
+mpm-algo: hs
+spm-algo: hs
+outputs:
+  - eve-log:
+      enabled: yes
+      filetype: regular
+      filename: eve.json
+      types:
+        - alert
+logging:
+  default-log-level: info
+  outputs:
+    - console:
+        enabled: no
+    - file:
+        enabled: yes
+        filename: suricata.log
+EOF
+
+# One run: "wall user sys maxrss_kb" of it; its EVE in $out/<engine>.json.
+run() {
+    local engine="$1" pcap="$2" tag="$3"
+    local t="$out/time-$engine-$tag.txt"
+    case "$engine" in
+        tollgate)
+            rm -f "$out/tollgate.json"
+            /usr/bin/time -f "%e %U %S %M" -o "$t" "$tg" replay "$pcap" --workers 1 \
+                --rules "$out/both.rules" --classification "$classification" \
+                --eve "$out/tollgate.json" --stats-interval 0 >/dev/null 2>&1 || true
+            ;;
+        suricata)
+            rm -rf "$out/su" && mkdir -p "$out/su"
+            /usr/bin/time -f "%e %U %S %M" -o "$t" suricata -c "$out/suricata.yaml" \
+                -r "$pcap" -S "$out/both.rules" -l "$out/su" --runmode single >/dev/null 2>&1 || true
+            cp "$out/su/eve.json" "$out/suricata.json" 2>/dev/null || : >"$out/suricata.json"
+            ;;
+    esac
+    tail -1 "$t"
+}
+
+for i in $(seq "$runs"); do
+    for e in tollgate suricata; do
+        echo "$e $(run "$e" "$out/tiny.pcap" start)" >>"$out/start.txt"
+        echo "$e $(run "$e" "$cap" full)" >>"$out/full.txt"
+    done
+done
+suricata_loaded=$(grep -Eo '[0-9]+ rules successfully loaded' "$out/su/suricata.log" | head -1 || true)
+suricata_failed=$(grep -Eo '[0-9]+ rules failed' "$out/su/suricata.log" | head -1 || true)
+packets=$(capinfos -c -M "$cap" | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}')
+
+python3 - "$out" "$cap" "$packets" "$runs" "$suricata_loaded" "$suricata_failed" <<'EOF'
+import collections, json, statistics, sys
+out, cap, packets, runs, loaded, failed = sys.argv[1:7]
+packets = int(packets)
+def med(file, engine, col):
+    v = [float(l.split()[col + 1]) for l in open(f"{out}/{file}") if l.split()[0] == engine]
+    return statistics.median(v)
+rows = {}
+for e in ("tollgate", "suricata"):
+    wall, start = med("full.txt", e, 0), med("start.txt", e, 0)
+    cpu = med("full.txt", e, 1) + med("full.txt", e, 2)
+    cpu0 = med("start.txt", e, 1) + med("start.txt", e, 2)
+    rows[e] = dict(wall=wall, start=start, work=max(wall - start, 1e-9),
+                   cpu=cpu, cpu_work=max(cpu - cpu0, 1e-9), rss=med("full.txt", e, 3) / 1024)
+def sids(path):
+    c = collections.Counter()
+    for line in open(path):
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event_type") == "alert":
+            c[ev["alert"]["signature_id"]] += 1
+    return c
+tg, su = sids(f"{out}/tollgate.json"), sids(f"{out}/suricata.json")
+print(f"\n{cap}: {packets} packets; {runs} interleaved runs each, medians; "
+      f"Suricata: {loaded or '? rules loaded'}, {failed or '0 rules failed'}\n")
+print("| engine | wall s | start-up s | wall − start-up s | Mpps (without start-up) | CPU s | CPU − start-up s | max RSS MB | alerts |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for e, c in (("tollgate", tg), ("suricata", su)):
+    r = rows[e]
+    print(f"| {e} | {r['wall']:.2f} | {r['start']:.2f} | {r['work']:.2f} | {packets / r['work'] / 1e6:.2f} "
+          f"| {r['cpu']:.2f} | {r['cpu_work']:.2f} | {r['rss']:.0f} | {sum(c.values())} |")
+t, s = rows["tollgate"], rows["suricata"]
+print(f"\nTollgate / Suricata: wall without start-up {t['work'] / s['work']:.2f}, "
+      f"CPU without start-up {t['cpu_work'] / s['cpu_work']:.2f}, memory {t['rss'] / s['rss']:.2f} "
+      f"(below 1: Tollgate uses less)")
+diff = sorted(set(tg) | set(su))
+diff = [(sid, tg[sid], su[sid]) for sid in diff if tg[sid] != su[sid]]
+same = sum(1 for sid in set(tg) | set(su) if tg[sid] == su[sid])
+print(f"per-sid alert counts: {same} sids equal, {len(diff)} differ")
+for sid, a, b in diff:
+    print(f"  sid {sid}: tollgate {a}, suricata {b}")
+EOF
