@@ -61,8 +61,11 @@ fn nets(m: &AddrMatch) -> Option<Vec<(IpAddr, u8)>> {
             };
             (*bits >= min).then(|| vec![(*ip, (*bits).min(full))])
         }
-        AddrMatch::List { pos, .. } if !pos.is_empty() => {
+        AddrMatch::List { pos, pos_nets, .. } if !(pos.is_empty() && pos_nets.is_empty()) => {
             let mut out = Vec::new();
+            for &(ip, bits) in &pos_nets.prefixes {
+                out.extend(nets(&AddrMatch::Net(ip, bits))?);
+            }
             for p in pos {
                 out.extend(nets(p)?);
             }

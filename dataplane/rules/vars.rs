@@ -198,11 +198,86 @@ pub enum AddrMatch {
     Any,
     Net(IpAddr, u8),
     Not(Box<AddrMatch>),
-    /// Positive members minus negated ones.
+    /// Positive members minus negated ones; the plain networks of each
+    /// side in a `NetSet` (reputation lists name hundreds), the rest as
+    /// they are.
     List {
         pos: Vec<AddrMatch>,
+        pos_nets: NetSet,
         neg: Vec<AddrMatch>,
+        neg_nets: NetSet,
     },
+}
+
+/// Networks as sorted, merged ranges: membership by binary search, not by
+/// walking the list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetSet {
+    /// As written (for the address index).
+    pub prefixes: Vec<(IpAddr, u8)>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl NetSet {
+    fn new(prefixes: Vec<(IpAddr, u8)>) -> NetSet {
+        fn merged<T: Ord + Copy>(mut r: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
+            r.sort_unstable();
+            let mut out: Vec<(T, T)> = Vec::with_capacity(r.len());
+            for (lo, hi) in r {
+                match out.last_mut() {
+                    Some(last) if next(last.1).is_none_or(|n| lo <= n) => last.1 = last.1.max(hi),
+                    _ => out.push((lo, hi)),
+                }
+            }
+            out
+        }
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for &(ip, bits) in &prefixes {
+            match ip {
+                IpAddr::V4(a) => {
+                    let host = 32 - u32::from(bits.min(32));
+                    let span = if host == 32 {
+                        u32::MAX
+                    } else {
+                        (1u32 << host) - 1
+                    };
+                    let lo = u32::from(a) & !span;
+                    v4.push((lo, lo | span));
+                }
+                IpAddr::V6(a) => {
+                    let host = 128 - u32::from(bits.min(128));
+                    let span = if host == 128 {
+                        u128::MAX
+                    } else {
+                        (1u128 << host) - 1
+                    };
+                    let lo = u128::from(a) & !span;
+                    v6.push((lo, lo | span));
+                }
+            }
+        }
+        NetSet {
+            prefixes,
+            v4: merged(v4, |x: u32| x.checked_add(1)),
+            v6: merged(v6, |x: u128| x.checked_add(1)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn within<T: Ord + Copy>(r: &[(T, T)], x: T) -> bool {
+            let i = r.partition_point(|&(lo, _)| lo <= x);
+            i > 0 && x <= r[i - 1].1
+        }
+        match ip {
+            IpAddr::V4(a) => within(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => within(&self.v6, u128::from(a)),
+        }
+    }
 }
 
 impl AddrMatch {
@@ -210,14 +285,28 @@ impl AddrMatch {
         let (neg, pos) = items
             .into_iter()
             .partition::<Vec<_>, _>(|m| matches!(m, AddrMatch::Not(_)));
-        let neg = neg
-            .into_iter()
-            .map(|m| match m {
-                AddrMatch::Not(inner) => *inner,
-                other => other,
-            })
-            .collect();
-        AddrMatch::List { pos, neg }
+        let neg = neg.into_iter().map(|m| match m {
+            AddrMatch::Not(inner) => *inner,
+            other => other,
+        });
+        let split = |items: Box<dyn Iterator<Item = AddrMatch>>| {
+            let (mut nets, mut rest) = (Vec::new(), Vec::new());
+            for m in items {
+                match m {
+                    AddrMatch::Net(ip, bits) => nets.push((ip, bits)),
+                    other => rest.push(other),
+                }
+            }
+            (rest, NetSet::new(nets))
+        };
+        let (pos, pos_nets) = split(Box::new(pos.into_iter()));
+        let (neg, neg_nets) = split(Box::new(neg));
+        AddrMatch::List {
+            pos,
+            pos_nets,
+            neg,
+            neg_nets,
+        }
     }
 
     pub fn matches(&self, ip: IpAddr) -> bool {
@@ -225,9 +314,16 @@ impl AddrMatch {
             AddrMatch::Any => true,
             AddrMatch::Net(net, bits) => in_net(ip, *net, *bits),
             AddrMatch::Not(inner) => !inner.matches(ip),
-            AddrMatch::List { pos, neg } => {
-                (pos.is_empty() || pos.iter().any(|m| m.matches(ip)))
-                    && !neg.iter().any(|m| m.matches(ip))
+            AddrMatch::List {
+                pos,
+                pos_nets,
+                neg,
+                neg_nets,
+            } => {
+                let any_pos = (pos.is_empty() && pos_nets.is_empty())
+                    || pos_nets.contains(ip)
+                    || pos.iter().any(|m| m.matches(ip));
+                any_pos && !neg_nets.contains(ip) && !neg.iter().any(|m| m.matches(ip))
             }
         }
     }
@@ -343,6 +439,60 @@ fn yaml_groups(text: &str) -> Result<Option<Vec<(String, String)>>, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_list_of_networks_matches_as_walking_it_would() {
+        // A pseudo-random reputation list: /32s, wider prefixes, some
+        // overlapping or adjacent, IPv6 among them; and a negated part.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut items = Vec::new();
+        for _ in 0..400 {
+            let r = next();
+            let a = std::net::Ipv4Addr::from((r >> 8) as u32 & 0x0fff_ffff | 0x0a00_0000);
+            let bits = [32u8, 32, 32, 24, 28, 30, 16][(r % 7) as usize];
+            items.push(AddrMatch::Net(IpAddr::V4(a), bits));
+        }
+        items.push(AddrMatch::Net("2001:db8::".parse().unwrap(), 64));
+        items.push(AddrMatch::Not(Box::new(AddrMatch::Net(
+            "10.20.0.0".parse().unwrap(),
+            16,
+        ))));
+        let naive = |ip: IpAddr| {
+            items
+                .iter()
+                .any(|m| matches!(m, AddrMatch::Net(..)) && m.matches(ip))
+                && !items
+                    .iter()
+                    .any(|m| matches!(m, AddrMatch::Not(_)) && !m.matches(ip))
+        };
+        let list = AddrMatch::list(items.clone());
+        for _ in 0..20_000 {
+            let r = next();
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(
+                (r >> 16) as u32 & 0x0fff_ffff | 0x0a00_0000,
+            ));
+            assert_eq!(list.matches(ip), naive(ip), "{ip}");
+        }
+        for (ip, want) in [
+            ("2001:db8::5", true),
+            ("2001:db9::5", false),
+            ("0.0.0.0", false),
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(list.matches(ip), want, "{ip}");
+        }
+        // The ends of the address space.
+        let all = AddrMatch::list(vec![AddrMatch::Net("0.0.0.0".parse().unwrap(), 0)]);
+        assert!(all.matches("255.255.255.255".parse().unwrap()));
+        assert!(!all.matches("::1".parse().unwrap()));
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
