@@ -156,6 +156,40 @@ pub struct Progress {
     pub bytes_total: AtomicU64,
 }
 
+/// A chunk of a capture the workers read packets from; once every burst
+/// that points into it is done, its memory goes back to the reader for
+/// the next chunk (no page faults and no zeroing per chunk).
+pub struct Pooled {
+    data: Vec<u8>,
+    back: Sender<Vec<u8>>,
+}
+
+impl Pooled {
+    fn new(data: Vec<u8>, back: &Sender<Vec<u8>>) -> Pooled {
+        Pooled {
+            data,
+            back: back.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // A full pool (more chunks in flight than it keeps) frees it.
+        let _ = self.back.try_send(std::mem::take(&mut self.data));
+    }
+}
+
+/// Chunk buffers the reader keeps for reuse.
+const POOL_CHUNKS: usize = 4;
+
 /// A worker's view of one packet in a loaded capture.
 #[derive(Debug, Clone, Copy, Default)]
 struct Desc {
@@ -171,7 +205,7 @@ struct Desc {
 /// What crosses a worker's input ring: up to `BURST_SIZE` descriptors into
 /// one loaded capture, or (with none) a tick that moves capture time on.
 struct Burst {
-    buf: Option<Arc<Vec<u8>>>,
+    buf: Option<Arc<Pooled>>,
     pass: u16,
     now_ns: u64,
     len: usize,
@@ -179,7 +213,7 @@ struct Burst {
 }
 
 impl Burst {
-    fn new(buf: Option<Arc<Vec<u8>>>, pass: u16) -> Self {
+    fn new(buf: Option<Arc<Pooled>>, pass: u16) -> Self {
         Burst {
             buf,
             pass,
@@ -364,7 +398,7 @@ pub fn replay(
 }
 
 /// A capture record held (inline) for its datagram's verdict.
-type HeldRecord = Option<(Arc<Vec<u8>>, Desc)>;
+type HeldRecord = Option<(Arc<Pooled>, Desc)>;
 
 fn run_worker(
     mut w: Worker,
@@ -527,7 +561,7 @@ impl Dispatch {
         }
     }
 
-    fn start_buffer(&mut self, buf: &Arc<Vec<u8>>, pass: u16) {
+    fn start_buffer(&mut self, buf: &Arc<Pooled>, pass: u16) {
         for b in &mut self.pending {
             *b = Burst::new(Some(Arc::clone(buf)), pass);
         }
@@ -541,6 +575,8 @@ fn read_captures(
 ) -> (CaptureCounters, Vec<String>) {
     let mut rss = SoftRss::new(cfg.workers as u16);
     let n = tx.len();
+    // Chunk buffers come back here when the workers are done with them.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(POOL_CHUNKS);
     let mut disp = Dispatch {
         tx,
         pending: (0..n).map(|_| Burst::new(None, 0)).collect(),
@@ -593,7 +629,7 @@ fn read_captures(
             }
             let records_at_start = counters.records;
             'chunks: loop {
-                let chunk = match reader.next_chunk() {
+                let chunk = match reader.next_chunk_in(pool_rx.try_recv().unwrap_or_default()) {
                     Ok(Some(c)) => c,
                     Ok(None) => break,
                     Err(e) => {
@@ -608,11 +644,11 @@ fn read_captures(
                 // Errors of a rewritten chunk are reported as found.
                 let mut byte_shift = chunk.file_offset as i64 - chunk.preamble as i64;
                 let buf = match to_ethernet(&chunk.buf) {
-                    Ok(None) => Arc::new(chunk.buf),
+                    Ok(None) => Arc::new(Pooled::new(chunk.buf, &pool_tx)),
                     Ok(Some(r)) => {
                         cut_short = r.cut_short;
                         byte_shift = 0;
-                        Arc::new(r.capture)
+                        Arc::new(Pooled::new(r.capture, &pool_tx))
                     }
                     Err(e) => {
                         errors.push(format!("{}: {e}", path.display()));

@@ -128,8 +128,15 @@ impl<R: Read> ChunkReader<R> {
 
     /// The next chunk, None once the file is done.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>, CaptureError> {
+        self.next_chunk_in(Vec::new())
+    }
+
+    /// The next chunk, in `buf`'s memory (a buffer a chunk had before: no
+    /// allocation, no page to fault in).
+    pub fn next_chunk_in(&mut self, mut buf: Vec<u8>) -> Result<Option<Chunk>, CaptureError> {
         let start = self.preamble.len();
-        let mut buf = Vec::with_capacity(start + self.size + MAX_RECORD_LEN + 64);
+        buf.clear();
+        buf.reserve(start + self.size + MAX_RECORD_LEN + 64);
         buf.extend_from_slice(&self.preamble);
         buf.extend_from_slice(&self.tail);
         let file_offset = self.tail_offset;
