@@ -702,7 +702,12 @@ fn read_captures(
                     let data = buf
                         .get(rec.offset..rec.offset + rec.caplen as usize)
                         .unwrap_or(&[]);
-                    let k = usize::from(rss.steer(data, pass));
+                    // One worker takes everything: no decode to steer by.
+                    let k = if n == 1 {
+                        0
+                    } else {
+                        usize::from(rss.steer(data, pass))
+                    };
                     let b = &mut disp.pending[k];
                     b.descs[b.len] = Desc {
                         offset: rec.offset,

@@ -153,23 +153,41 @@ impl<R: Read> ChunkReader<R> {
         let mut at = start;
         let mut preamble_next: Option<Vec<u8>> = None;
         let mut stuck = false;
+        let header = match self.format {
+            Format::Pcap => 16,
+            Format::Pcapng => 12,
+        };
         while at < buf.len() {
-            let Some(len) = self.record_len(&buf[at..]) else {
-                stuck = true;
-                break;
-            };
-            if at + len > buf.len() {
-                // The last record runs past what was read: finish reading
-                // it if this chunk is still short, else cut before it.
-                if at - start < self.size / 2 {
-                    let more = at + len - buf.len();
+            // A record (or its header) cut by the end of what was read is
+            // finished if this chunk is still short, else left for the
+            // next; at the end of the file it goes along, cut.
+            for need in [header, 0] {
+                let need = if need == 0 {
+                    match self.record_len(&buf[at..]) {
+                        Some(len) => len,
+                        None => {
+                            stuck = true;
+                            break;
+                        }
+                    }
+                } else {
+                    need
+                };
+                if at + need > buf.len() && at - start < self.size / 2 {
+                    let more = at + need - buf.len();
                     self.read_into(&mut buf, more)?;
                 }
-                if at + len > buf.len() {
+                if at + need > buf.len() {
                     stuck = self.eof;
                     break;
                 }
             }
+            if stuck || buf.len() - at < header {
+                break;
+            }
+            let Some(len) = self.record_len(&buf[at..]).filter(|&l| at + l <= buf.len()) else {
+                break;
+            };
             if self.format == Format::Pcapng {
                 let kind = Self::u32_of(self.big, &buf[at..at + 4]);
                 let block = &buf[at..at + len];
@@ -254,6 +272,72 @@ mod tests {
         let (got, errs, _) = read_all(&file[..file.len() - 10], 0);
         assert_eq!(got.len(), fs.len() - 1);
         assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+
+    /// A file that gives at most `step` bytes per read.
+    struct Dribble<'a> {
+        b: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.b.len().min(self.step).min(out.len());
+            out[..n].copy_from_slice(&self.b[..n]);
+            self.b = &self.b[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_chunk_end_inside_a_record_header_loses_nothing() {
+        let fs = frames(2000);
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        for (i, f) in fs.iter().enumerate() {
+            w.write(i as u64, f).unwrap();
+        }
+        let file = w.into_inner();
+        // A chunk that ends 1 to 15 bytes into a record's header.
+        let mut start = 0;
+        let starts: Vec<usize> = fs
+            .iter()
+            .map(|f| {
+                let s = start;
+                start += 16 + f.len();
+                s
+            })
+            .collect();
+        let k = starts
+            .iter()
+            .position(|&s| s >= 2 * MAX_RECORD_LEN)
+            .unwrap();
+        for into in 1..16 {
+            let mut r = ChunkReader::new(&file[..], starts[k] + into).unwrap();
+            let mut n = 0;
+            while let Some(c) = r.next_chunk().unwrap() {
+                for rec in Records::new(&c.buf).unwrap() {
+                    rec.unwrap();
+                    n += 1;
+                }
+            }
+            assert_eq!(n, fs.len(), "{into} bytes into a header");
+        }
+        // Chunk ends at every offset within a few records' headers, and
+        // reads of odd sizes.
+        for extra in 0..48 {
+            for step in [7usize, 4096, 1 << 20] {
+                let size = 2 * MAX_RECORD_LEN + extra;
+                let mut r = ChunkReader::new(Dribble { b: &file, step }, size).unwrap();
+                let mut n = 0;
+                while let Some(c) = r.next_chunk().unwrap() {
+                    for rec in Records::new(&c.buf).unwrap() {
+                        rec.unwrap();
+                        n += 1;
+                    }
+                }
+                assert_eq!(n, fs.len(), "size {size}, reads of {step}");
+            }
+        }
     }
 
     #[test]
