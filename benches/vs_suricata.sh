@@ -146,7 +146,8 @@ run() {
             rm -f "$out/tollgate.json"
             /usr/bin/time -f "%e %U %S %M" -o "$t" "$tg" replay "$pcap" --workers 1 \
                 --rules "$out/both.rules" --classification "$classification" \
-                --eve "$out/tollgate.json" --stats-interval 0 >/dev/null 2>&1 || true
+                --eve "$out/tollgate.json" --stats-interval 0 --stats-json "$out/tg-stats.json" \
+                >/dev/null 2>&1 || true
             ;;
         suricata)
             rm -rf "$out/su" && mkdir -p "$out/su"
@@ -193,6 +194,10 @@ def sids(path):
             c[ev["alert"]["signature_id"]] += 1
     return c
 tg, su = sids(f"{out}/tollgate.json"), sids(f"{out}/suricata.json")
+# A comparison holds only if every packet went through.
+replayed = json.load(open(f"{out}/tg-stats.json"))["capture"]["records"]
+if replayed != packets:
+    sys.exit(f"tollgate replayed {replayed} of {packets} packets: no comparison")
 print(f"\n{cap}: {packets} packets; {runs} interleaved runs each, medians; "
       f"Suricata: {loaded or '? rules loaded'}, {failed or '0 rules failed'}\n")
 print("| engine | wall s | start-up s | wall − start-up s | Mpps (without start-up) | CPU s | CPU − start-up s | max RSS MB | alerts |")
