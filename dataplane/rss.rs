@@ -125,6 +125,14 @@ impl SoftRss {
     /// there; the workers' handoff then takes it to its flow. Used by the
     /// software dispatchers, which see every packet in order.
     pub fn steer(&mut self, frame: &[u8], pass: u16) -> u16 {
+        // Most packets are a plain TCP or UDP segment: hashed from their
+        // headers without decoding the rest.
+        if let Some(mut d) = quick_tuple(frame) {
+            if pass != 0 {
+                d.offset_addresses(pass);
+            }
+            return self.reta.queue(self.toeplitz.hash_packet(&d));
+        }
         let Ok(mut d) = crate::decode::decode(frame) else {
             return 0;
         };
@@ -221,10 +229,128 @@ impl Reta {
     }
 }
 
+/// The addresses and ports of a plain TCP or UDP packet (Ethernet, up to
+/// two VLAN tags, IPv4 without options' worth of checks, or IPv6 with the
+/// transport header first), as `decode` would find them; None for anything
+/// else (fragments, tunnels, other protocols, extension headers, short or
+/// odd frames), which is decoded in full.
+fn quick_tuple(frame: &[u8]) -> Option<Decoded> {
+    let be16 = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+    let mut et = be16(frame.get(12..14)?);
+    let mut at = 14;
+    for _ in 0..2 {
+        if et == 0x8100 || et == 0x88a8 {
+            et = be16(frame.get(at + 2..at + 4)?);
+            at += 4;
+        }
+    }
+    let mut d = Decoded::default();
+    let (proto, l4) = match et {
+        0x0800 => {
+            let ip = frame.get(at..at + 20)?;
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let total = usize::from(be16(&ip[2..4]));
+            if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || frame.len() < at + total {
+                return None;
+            }
+            // More fragments, or an offset: fragments are steered apart.
+            if be16(&ip[6..8]) & 0x3fff != 0 {
+                return None;
+            }
+            d.network = Network::Ipv4;
+            d.src[..4].copy_from_slice(&ip[12..16]);
+            d.dst[..4].copy_from_slice(&ip[16..20]);
+            (ip[9], at + ihl)
+        }
+        0x86dd => {
+            let ip = frame.get(at..at + 40)?;
+            if ip[0] >> 4 != 6 || frame.len() < at + 40 + usize::from(be16(&ip[4..6])) {
+                return None;
+            }
+            d.network = Network::Ipv6;
+            d.src.copy_from_slice(&ip[8..24]);
+            d.dst.copy_from_slice(&ip[24..40]);
+            (ip[6], at + 40)
+        }
+        _ => return None,
+    };
+    let min = match proto {
+        6 => 20,
+        17 => 8,
+        _ => return None,
+    };
+    let t = frame.get(l4..l4 + min)?;
+    (d.src_port, d.dst_port) = (be16(&t[0..2]), be16(&t[2..4]));
+    // Tunnels (VXLAN, and GRE above) carry the flow that counts inside.
+    if proto == 17 && d.dst_port == crate::decode::vxlan::PORT {
+        return None;
+    }
+    if proto == 6 {
+        let hl = usize::from(t[12] >> 4) * 4;
+        if hl < 20 || l4 + hl > frame.len() {
+            return None;
+        }
+    }
+    d.proto = proto;
+    Some(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::IpAddr;
+
+    #[test]
+    fn the_quick_path_steers_as_a_full_decode_does() {
+        use crate::craft::{fragment, Route};
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let v4 = Route::new(ip("10.1.2.3"), ip("192.0.2.9"));
+        let v6 = Route::new(ip("2001:db8::1"), ip("2001:db8::2"));
+        let mut frames = Vec::new();
+        for r in [
+            v4.clone(),
+            v6.clone(),
+            v4.clone().vlan(7),
+            v6.clone().qinq(100, 7),
+            v4.clone().vlan(1).vlan(2).vlan(3),
+        ] {
+            frames.push(r.tcp(40000, 443, 1, 2, 0x18, 1000, &[2, 4, 5, 0xb4], b"hello"));
+            frames.push(r.tcp(443, 40000, 2, 1, 0x10, 1000, &[], b""));
+            frames.push(r.udp(5353, 53, b"\x12\x34query"));
+            frames.push(r.frame(1, &[8, 0, 0, 0, 0, 1, 0, 1]));
+        }
+        let inner = v4.tcp(1, 2, 0, 0, 2, 100, &[], b"");
+        frames.push(v4.vxlan(50000, 42, &inner));
+        let big = v4.udp(1000, 2000, &[7u8; 3000]);
+        frames.extend(fragment(&big, 1400, 9));
+        let (mut fast, mut total) = (0, 0);
+        for f in &frames {
+            // Every cut of it too: the quick path must never hash what a
+            // decode would not, or hash it otherwise.
+            for cut in [f.len(), f.len() - 1, 60, 54, 40, 34, 20, 13] {
+                let f = &f[..cut.min(f.len())];
+                total += 1;
+                for pass in [0u16, 3] {
+                    let Some(mut q) = quick_tuple(f) else {
+                        continue;
+                    };
+                    fast += 1;
+                    let mut d = crate::decode::decode(f).expect("quick only on what decodes");
+                    if pass != 0 {
+                        q.offset_addresses(pass);
+                        d.offset_addresses(pass);
+                    }
+                    let t = Toeplitz::new(&SYMMETRIC_KEY);
+                    assert_eq!(t.hash_packet(&q), t.hash_packet(&d), "{f:02x?}");
+                }
+            }
+        }
+        assert!(fast > 20 && fast < 2 * total, "{fast} of {total}");
+        // Tunnels, fragments and the rest take the full decode.
+        assert!(quick_tuple(&v4.vxlan(50000, 42, &inner)).is_none());
+        assert!(quick_tuple(&fragment(&big, 1400, 9)[1]).is_none());
+        assert!(quick_tuple(&v4.frame(1, &[8, 0, 0, 0])).is_none());
+    }
 
     /// Microsoft's RSS verification key (the 82599 datasheet and DPDK's
     /// test_thash use the same).
