@@ -288,3 +288,51 @@ fn a_syn_flood_cannot_push_alerts_out_of_eve() {
     );
     assert_eq!(st["events"]["alerts_dropped_ring_full"], 0);
 }
+
+#[test]
+fn a_flow_behind_a_syn_proxy_is_said_low_ttl_once_and_passes_inline() {
+    use tollgate::craft::{edit, Side, TcpConversation};
+    use tollgate::decode::tcp::{ACK_FLAG, PSH};
+    // The server's SYN-ACK comes with TTL 64, its data with 60 (a SYN
+    // proxy in front of it): six data segments, each acknowledged.
+    let mut c = TcpConversation::new(
+        Route::new(ip("10.0.0.5"), ip("198.51.100.7")),
+        40500,
+        443,
+        T0,
+    );
+    c.handshake();
+    for _ in 0..6 {
+        let (s, a) = (c.server_seq(), c.client_seq());
+        let mut seg = c.segment(Side::Server, s, a, ACK_FLAG | PSH, &[], b"0123456789");
+        edit::set_ttl(&mut seg, 60);
+        c.push(seg).advance_seq(Side::Server, 10);
+        c.raw(Side::Client, a, s + 10, ACK_FLAG, &[]);
+    }
+    c.close(Side::Client);
+    let mut cap = Capture::new();
+    cap.extend(c.into_packets());
+    let dir = scratch("syn-proxy-ttl");
+    let r = rules(
+        &dir,
+        "alert tcp any any -> any any (content:\"6789\"; sid:1;)\n",
+    );
+    for mode in ["ids", "ips"] {
+        let (events, st) = replay_events(&dir, &cap, &r, &["--mode", mode]);
+        let said = events
+            .iter()
+            .filter(|e| e["anomaly"]["event"] == "stream.suspected_ttl_insertion")
+            .count();
+        assert_eq!(said, 1, "{mode}: once for the flow");
+        assert_eq!(st["tcp"]["low_ttl"], 6, "{mode}: counted each time");
+        // Inline nothing is dropped for it, and the data is inspected.
+        assert_eq!(
+            st["packets"]["dropped"]
+                .as_object()
+                .map_or(0, |d| d.values().filter_map(Value::as_u64).sum::<u64>()),
+            0,
+            "{mode}"
+        );
+        assert!(!alert_sids(&events).is_empty(), "{mode}");
+    }
+}

@@ -342,6 +342,8 @@ struct Flow {
     score_dropped: bool,
     /// A rule alerted on one of its packets (EVE `flow.alerted`).
     alerted: bool,
+    /// Anomalies already said for it that are said once (`first_say`).
+    said: u8,
     /// Where its first packet came in (EVE `in_iface`, `pcap_filename`).
     source: u16,
     /// `tag:session`: how much more of the flow is logged as tagged.
@@ -958,6 +960,20 @@ impl FlowTable {
     }
 
     /// A rule alerted on the flow in `slot`.
+    /// Whether anomaly `bit` is yet to be said for the flow in `slot`
+    /// (and from now on it has been): for anomalies a flow can raise on
+    /// every packet, which a SIEM wants once.
+    pub fn first_say(&mut self, slot: u32, bit: u8) -> bool {
+        match self.slab.get_mut(slot as usize) {
+            Some(f) if f.said & bit == 0 => {
+                f.said |= bit;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
     pub fn mark_alerted(&mut self, slot: u32) {
         if let Some(f) = self.slab.get_mut(slot as usize) {
             f.alerted = true;

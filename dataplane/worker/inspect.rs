@@ -517,7 +517,14 @@ impl Inspector<'_> {
         if let Some((anomaly, reason)) = refusal {
             // A noted segment is taken all the same: said, never dropped.
             let drop = ips && !matches!(up.fate, Fate::Noted(_));
-            self.anomaly(&tuple, ts, up.flow_id, anomaly, drop);
+            // A low TTL comes on every packet of a flow behind a SYN
+            // proxy: said once per flow and direction (counted each time).
+            let say = anomaly != Anomaly::Tcp(Why::LowTtl)
+                || drop
+                || self.flows.first_say(up.slot, 1 << (up.dir as u8));
+            if say {
+                self.anomaly(&tuple, ts, up.flow_id, anomaly, drop);
+            }
             pkt_events |= anomaly.packet_bit();
             if drop {
                 return Some(reason);
