@@ -579,6 +579,9 @@ struct FlowSection {
     state: &'static str,
     reason: &'static str,
     alerted: bool,
+    /// `local`: a `bypass` rule took it out of inspection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bypass: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -655,9 +658,14 @@ pub fn write_flow_with(
             // Whole seconds between the start and end timestamps, as
             // Suricata computes it.
             age: (r.end_ns / 1_000_000_000).saturating_sub(r.start_ns / 1_000_000_000),
-            state: r.state.name(),
+            state: if r.bypassed {
+                "bypassed"
+            } else {
+                r.state.name()
+            },
             reason: r.reason.name(),
             alerted: r.alerted,
+            bypass: r.bypassed.then_some("local"),
         },
         tcp: r.tcp.map(|t| TcpSection {
             tcp_flags: format!("{:02x}", t.flags),
@@ -1260,6 +1268,7 @@ mod tests {
             icmp: None,
             vni: None,
             alerted: false,
+            bypassed: false,
             app_proto: crate::applayer::AppProto::Unknown,
         }
     }

@@ -130,6 +130,8 @@ impl WorkerCounters {
         self.flows.ended += o.flows.ended;
         self.flows.timed_out += o.flows.timed_out;
         self.flows.evicted += o.flows.evicted;
+        self.flows.bypassed += o.flows.bypassed;
+        self.flows.bypassed_packets += o.flows.bypassed_packets;
         // The sum of per-worker peaks: an upper bound on the flows held at
         // once across the box, which is what sizing needs.
         self.flows.active_peak += o.flows.active_peak;
@@ -198,6 +200,8 @@ impl WorkerCounters {
                 "evicted": self.flows.evicted,
                 "timed_out": self.flows.timed_out,
                 "active_peak": self.flows.active_peak,
+                "bypassed": self.flows.bypassed,
+                "bypassed_packets": self.flows.bypassed_packets,
             }),
         );
         m.insert("decode_errors".into(), Value::Object(errors));

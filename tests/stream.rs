@@ -737,3 +737,75 @@ alert tcp-pkt any any -> any any (msg:"login"; content:"LOGIN"; tag:session,3,pa
     // signature (gid 2, sid 1).
     assert_eq!(alerts, [(1, 1), (2, 1), (2, 1), (2, 1)]);
 }
+
+#[test]
+fn a_bypass_rule_takes_its_flow_out_of_inspection_and_counts_the_rest() {
+    // A model pull: once the rule has seen the start of the download, the
+    // gigabytes after it are counted, not inspected (Suricata's bypass).
+    let mut c = conv(41200);
+    c.handshake();
+    c.send(
+        Side::Client,
+        b"GET /v2/models/llama/blobs/sha256:abc HTTP/1.1\r\n\r\n",
+        1460,
+    );
+    c.send(
+        Side::Server,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n",
+        1460,
+    );
+    let mut body = vec![b'w'; 9000];
+    body[7000..7006].copy_from_slice(b"SECRET");
+    c.send(Side::Server, &body, 1460);
+    c.close(Side::Client);
+    let mut cap = Capture::new();
+    cap.extend(c.into_packets());
+    let dir = Scratch::new("stream-bypass");
+    let with = rules(
+        &dir,
+        "alert tcp any any -> any any (msg:\"pull\"; content:\"/blobs/sha256:\"; bypass; sid:1;)\n\
+         alert tcp any any -> any any (msg:\"later\"; content:\"SECRET\"; sid:2;)\n",
+    );
+    for mode in ["ids", "ips"] {
+        let (events, st) = replay_events(&dir, &cap, &with, &["--mode", mode]);
+        let sids: Vec<u64> = events
+            .iter()
+            .filter(|e| e["event_type"] == "alert")
+            .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sids, [1], "{mode}: nothing after the bypass is inspected");
+        let flow = events.iter().find(|e| e["event_type"] == "flow").unwrap();
+        assert_eq!(flow["flow"]["state"], "bypassed", "{mode}");
+        assert_eq!(flow["flow"]["bypass"], "local", "{mode}");
+        let pkts = flow["flow"]["pkts_toserver"].as_u64().unwrap()
+            + flow["flow"]["pkts_toclient"].as_u64().unwrap();
+        assert_eq!(
+            pkts,
+            st["packets"]["rx"].as_u64().unwrap(),
+            "{mode}: every packet counted"
+        );
+        assert_eq!(st["flows"]["bypassed"], 1, "{mode}");
+        assert!(
+            st["flows"]["bypassed_packets"].as_u64().unwrap() >= 7,
+            "{mode}"
+        );
+        assert_eq!(
+            st["packets"]["tx"], st["packets"]["rx"],
+            "{mode}: and forwarded"
+        );
+    }
+    // Without the bypass the later content is found.
+    let without = rules(
+        &dir,
+        "alert tcp any any -> any any (msg:\"pull\"; content:\"/blobs/sha256:\"; sid:1;)\n\
+         alert tcp any any -> any any (msg:\"later\"; content:\"SECRET\"; sid:2;)\n",
+    );
+    let (events, _) = replay_events(&dir, &cap, &without, &[]);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["alert"]["signature_id"] == 2)
+            .count(),
+        1
+    );
+}

@@ -51,6 +51,9 @@ pub struct Matcher {
     /// A rule with `tag:session` matched: the flow's next packets are to
     /// be tagged (taken by the packet's inspection).
     pub tag_request: Option<TagSpec>,
+    /// A rule with `bypass` matched: the caller takes the flow out of
+    /// inspection.
+    pub bypass_request: bool,
     /// Room for buffer transforms.
     pub room: super::transform::Room,
 }
@@ -82,6 +85,7 @@ impl Matcher {
             epoch: 0,
             alerts_discarded: 0,
             tag_request: None,
+            bypass_request: false,
             room: Default::default(),
             engine,
         })
@@ -344,6 +348,7 @@ pub fn decide(
         hits,
         alerts_discarded,
         tag_request,
+        bypass_request,
         ..
     } = rules;
     cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
@@ -378,6 +383,7 @@ pub fn decide(
         if r.tag.is_some() {
             *tag_request = r.tag;
         }
+        *bypass_request |= r.bypass;
         match r.action {
             Action::Pass => pass = true,
             Action::Drop | Action::Reject => drop = true,

@@ -366,6 +366,9 @@ pub struct EngineRule {
     /// `noalert` (or `flowbits:noalert`): the rule sets bits and acts,
     /// silently.
     pub noalert: bool,
+    /// `bypass`: once it matches, the flow's later packets are counted,
+    /// not inspected (Suricata's local bypass).
+    pub bypass: bool,
     /// The app-layer protocol the flow must be (`alert http …`).
     pub app_proto: Option<AppProto>,
     /// `=>`: its header names the client then the server, whatever point
@@ -785,6 +788,7 @@ pub fn compile_rule_with(
     let mut xbit_opts = Vec::new();
     let mut tag = None;
     let mut noalert = false;
+    let mut bypass = false;
     for (oi, o) in r.options.iter().enumerate() {
         let k = o.keyword.as_str();
         let v = o.value.as_deref().unwrap_or("").trim();
@@ -1127,6 +1131,7 @@ pub fn compile_rule_with(
                 checks.push((contents.len(), Check::Base64(d)));
             }
             "noalert" => noalert = true,
+            "bypass" => bypass = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
                     return Err("threshold and detection_filter in one rule".into());
@@ -1399,6 +1404,7 @@ pub fn compile_rule_with(
         xbits: xbit_opts,
         tag,
         noalert,
+        bypass,
         app_proto,
         transactional: r.transactional,
         app,
@@ -1524,6 +1530,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         xbits: Vec::new(),
         tag: None,
         noalert: false,
+        bypass: false,
         header_checks: Vec::new(),
         stream: false,
         app_proto: None,

@@ -228,6 +228,8 @@ pub struct FlowRecord {
     pub generation: u32,
     /// A rule alerted on it.
     pub alerted: bool,
+    /// A `bypass` rule took it out of inspection (EVE `state: bypassed`).
+    pub bypassed: bool,
     /// Its application protocol, as the app layer found it.
     pub app_proto: crate::applayer::AppProto,
     /// When it was logged: the worker's clock as it ended (capture time
@@ -344,6 +346,9 @@ struct Flow {
     alerted: bool,
     /// Anomalies already said for it that are said once (`first_say`).
     said: u8,
+    /// A `bypass` rule matched: its later packets are counted, not
+    /// inspected.
+    bypassed: bool,
     /// Where its first packet came in (EVE `in_iface`, `pcap_filename`).
     source: u16,
     /// `tag:session`: how much more of the flow is logged as tagged.
@@ -370,6 +375,10 @@ pub struct FlowCounters {
     pub timed_out: u64,
     pub evicted: u64,
     pub active_peak: u64,
+    /// Flows a `bypass` rule took out of inspection, and the packets they
+    /// carried after it.
+    pub bypassed: u64,
+    pub bypassed_packets: u64,
     /// TCP segments the tracker did not take, by reason.
     pub tcp_refused: [u64; Why::COUNT],
 }
@@ -399,6 +408,8 @@ pub struct Update {
     pub fate: Fate,
     /// The TCP acknowledgement, if it is to be believed.
     pub ack: Option<u32>,
+    /// A `bypass` rule took the flow out of inspection before this packet.
+    pub bypassed: bool,
 }
 
 /// Where a packet's flow is, found (or made) before its state is updated.
@@ -616,6 +627,7 @@ impl FlowTable {
             bits: f.bits,
             generation: f.generation,
             alerted: f.alerted,
+            bypassed: f.bypassed,
             logged_ns: self.clock_ns.max(f.last_ns),
             source: f.source,
         }
@@ -812,6 +824,10 @@ impl FlowTable {
             }
         }
         let total = f.bytes[0] + f.bytes[1];
+        let bypassed = f.bypassed;
+        if bypassed {
+            self.counters.bypassed_packets += 1;
+        }
         let (id, dropped) = (
             f.id,
             if f.dropped {
@@ -838,6 +854,7 @@ impl FlowTable {
             bytes: total,
             fate,
             ack,
+            bypassed,
         }
     }
 
@@ -971,6 +988,14 @@ impl FlowTable {
             }
             Some(_) => false,
             None => true,
+        }
+    }
+
+    /// A `bypass` rule matched the flow in `slot`.
+    pub fn mark_bypassed(&mut self, slot: u32) {
+        if let Some(f) = self.slab.get_mut(slot as usize).filter(|f| !f.bypassed) {
+            f.bypassed = true;
+            self.counters.bypassed += 1;
         }
     }
 

@@ -485,6 +485,11 @@ impl Inspector<'_> {
         let up = self
             .flows
             .update(at, d, frame.len() as u32, ts, now, ip_ok && tcp_ok);
+        if up.bypassed {
+            // A `bypass` rule took the flow out of inspection: counted in
+            // it, forwarded (unless a drop rule had condemned it first).
+            return up.dropped.filter(|_| ips);
+        }
         let tuple = tuple.toward(up.dir == Dir::ToServer);
         if let Some(ws) = self.scoring.as_deref_mut() {
             let flags = tcp.then_some(d.tcp.flags);
@@ -566,6 +571,7 @@ impl Inspector<'_> {
         } = self;
         let rules = rules.as_deref_mut()?;
         rules.tag_request = None;
+        rules.bypass_request = false;
         let mut bits = flows.bits(up.slot);
         let before = bits;
         let snap = Some(flows.snap(up.slot));
@@ -713,6 +719,9 @@ impl Inspector<'_> {
         }
         if let Some(spec) = rules.tag_request.take() {
             flows.start_tag(up.slot, spec, ts);
+        }
+        if std::mem::take(&mut rules.bypass_request) {
+            flows.mark_bypassed(up.slot);
         }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);
