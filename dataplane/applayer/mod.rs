@@ -14,6 +14,7 @@
 //! recognised (its record follower keeps ciphertext out of stream rules).
 
 pub mod blocks;
+pub mod dns;
 pub mod http;
 pub mod tls;
 
