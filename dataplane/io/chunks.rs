@@ -157,37 +157,28 @@ impl<R: Read> ChunkReader<R> {
             Format::Pcap => 16,
             Format::Pcapng => 12,
         };
-        while at < buf.len() {
-            // A record (or its header) cut by the end of what was read is
-            // finished if this chunk is still short, else left for the
-            // next; at the end of the file it goes along, cut.
-            for need in [header, 0] {
-                let need = if need == 0 {
-                    match self.record_len(&buf[at..]) {
-                        Some(len) => len,
-                        None => {
-                            stuck = true;
-                            break;
-                        }
-                    }
-                } else {
-                    need
-                };
-                if at + need > buf.len() && at - start < self.size / 2 {
-                    let more = at + need - buf.len();
-                    self.read_into(&mut buf, more)?;
-                }
-                if at + need > buf.len() {
-                    stuck = self.eof;
-                    break;
-                }
+        // A record (or its header) cut by the end of what was read is
+        // finished if this chunk is still short, else left for the next; at
+        // the end of the file it goes along, cut.
+        let whole = |r: &mut Self, buf: &mut Vec<u8>, at: usize, need: usize| {
+            if at + need > buf.len() && at - start < r.size / 2 {
+                r.read_into(buf, at + need - buf.len())?;
             }
-            if stuck || buf.len() - at < header {
+            Ok::<bool, CaptureError>(at + need <= buf.len())
+        };
+        while at < buf.len() {
+            if !whole(self, &mut buf, at, header)? {
+                stuck = self.eof;
                 break;
             }
-            let Some(len) = self.record_len(&buf[at..]).filter(|&l| at + l <= buf.len()) else {
+            let Some(len) = self.record_len(&buf[at..]) else {
+                stuck = true;
                 break;
             };
+            if !whole(self, &mut buf, at, len)? {
+                stuck = self.eof;
+                break;
+            }
             if self.format == Format::Pcapng {
                 let kind = Self::u32_of(self.big, &buf[at..at + 4]);
                 let block = &buf[at..at + len];
@@ -236,7 +227,7 @@ mod tests {
     /// errors, and how many chunks.
     type ReadAll = (Vec<(u64, Vec<u8>)>, Vec<String>, usize);
 
-    fn read_all(file: &[u8], size: usize) -> ReadAll {
+    fn read_all(file: impl Read, size: usize) -> ReadAll {
         let mut r = ChunkReader::new(file, size).unwrap();
         let (mut out, mut errs, mut chunks) = (Vec::new(), Vec::new(), 0);
         while let Some(c) = r.next_chunk().unwrap() {
@@ -254,15 +245,19 @@ mod tests {
         (out, errs, chunks)
     }
 
-    #[test]
-    fn pcap_in_chunks_gives_every_record_once_in_order() {
-        let fs = frames(3000);
+    fn pcap(fs: &[Vec<u8>]) -> Vec<u8> {
         let mut w = PcapWriter::new(Vec::new()).unwrap();
         for (i, f) in fs.iter().enumerate() {
             w.write(i as u64 * 1000, f).unwrap();
         }
-        let file = w.into_inner();
-        let (got, errs, chunks) = read_all(&file, 0);
+        w.into_inner()
+    }
+
+    #[test]
+    fn pcap_in_chunks_gives_every_record_once_in_order() {
+        let fs = frames(3000);
+        let file = pcap(&fs);
+        let (got, errs, chunks) = read_all(&file[..], 0);
         assert!(errs.is_empty(), "{errs:?}");
         assert!(chunks > 2, "{chunks} chunks");
         assert_eq!(got.len(), fs.len());
@@ -292,11 +287,7 @@ mod tests {
     #[test]
     fn a_chunk_end_inside_a_record_header_loses_nothing() {
         let fs = frames(2000);
-        let mut w = PcapWriter::new(Vec::new()).unwrap();
-        for (i, f) in fs.iter().enumerate() {
-            w.write(i as u64, f).unwrap();
-        }
-        let file = w.into_inner();
+        let file = pcap(&fs);
         // A chunk that ends 1 to 15 bytes into a record's header.
         let mut start = 0;
         let starts: Vec<usize> = fs
@@ -312,30 +303,18 @@ mod tests {
             .position(|&s| s >= 2 * MAX_RECORD_LEN)
             .unwrap();
         for into in 1..16 {
-            let mut r = ChunkReader::new(&file[..], starts[k] + into).unwrap();
-            let mut n = 0;
-            while let Some(c) = r.next_chunk().unwrap() {
-                for rec in Records::new(&c.buf).unwrap() {
-                    rec.unwrap();
-                    n += 1;
-                }
-            }
-            assert_eq!(n, fs.len(), "{into} bytes into a header");
+            let (got, errs, _) = read_all(&file[..], starts[k] + into);
+            assert!(errs.is_empty(), "{into} bytes into a header: {errs:?}");
+            assert_eq!(got.len(), fs.len(), "{into} bytes into a header");
         }
         // Chunk ends at every offset within a few records' headers, and
         // reads of odd sizes.
         for extra in 0..48 {
             for step in [7usize, 4096, 1 << 20] {
                 let size = 2 * MAX_RECORD_LEN + extra;
-                let mut r = ChunkReader::new(Dribble { b: &file, step }, size).unwrap();
-                let mut n = 0;
-                while let Some(c) = r.next_chunk().unwrap() {
-                    for rec in Records::new(&c.buf).unwrap() {
-                        rec.unwrap();
-                        n += 1;
-                    }
-                }
-                assert_eq!(n, fs.len(), "size {size}, reads of {step}");
+                let (got, errs, _) = read_all(Dribble { b: &file, step }, size);
+                assert!(errs.is_empty(), "size {size}, reads of {step}: {errs:?}");
+                assert_eq!(got.len(), fs.len(), "size {size}, reads of {step}");
             }
         }
     }
@@ -348,7 +327,7 @@ mod tests {
             w.write(i as u64 * 1000, f).unwrap();
         }
         let file = w.into_inner();
-        let (got, errs, chunks) = read_all(&file, 0);
+        let (got, errs, chunks) = read_all(&file[..], 0);
         assert!(errs.is_empty(), "{errs:?}");
         assert!(chunks > 2);
         assert_eq!(got.len(), fs.len());
