@@ -235,23 +235,14 @@ impl NetSet {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for &(ip, bits) in &prefixes {
             match ip {
+                // The host part's bits: all ones past the prefix.
                 IpAddr::V4(a) => {
-                    let host = 32 - u32::from(bits.min(32));
-                    let span = if host == 32 {
-                        u32::MAX
-                    } else {
-                        (1u32 << host) - 1
-                    };
+                    let span = u32::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
                     let lo = u32::from(a) & !span;
                     v4.push((lo, lo | span));
                 }
                 IpAddr::V6(a) => {
-                    let host = 128 - u32::from(bits.min(128));
-                    let span = if host == 128 {
-                        u128::MAX
-                    } else {
-                        (1u128 << host) - 1
-                    };
+                    let span = u128::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
                     let lo = u128::from(a) & !span;
                     v6.push((lo, lo | span));
                 }

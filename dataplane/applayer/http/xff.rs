@@ -7,6 +7,7 @@
 //! proxy). EVE then adds it (`extra-data`) or writes it in place of the
 //! client's address (`overwrite`).
 
+use super::parser::trim;
 use std::net::IpAddr;
 
 /// Longest header name taken.
@@ -64,18 +65,6 @@ impl Xff {
         let addr = trim(pick);
         parse_addr(addr).map(|_| addr_text(addr))
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end.max(start)]
 }
 
 /// The address part of `1.2.3.4`, `1.2.3.4:8080`, `2001:db8::1` or
