@@ -474,7 +474,6 @@ impl AppLayer {
     /// HTTP files: each file part of a multipart request, else a POST's or
     /// PUT's body; then a response body with bytes.
     pub fn files(&mut self) -> Files {
-        use http::detect::{Buffer, Kind};
         use http::state::flag;
         let t = *self.bufs.tx();
         let blocks = &self.http_cx.blocks;
@@ -491,11 +490,7 @@ impl AppLayer {
                 true
             });
         } else {
-            let upload = self
-                .bufs
-                .get(blocks, Buffer::new(Kind::Method, Some(true)))
-                .is_some_and(|m| m.eq_ignore_ascii_case(b"POST") || m.eq_ignore_ascii_case(b"PUT"));
-            if upload && t.req_body_len > 0 {
+            if self.bufs.upload(blocks) && t.req_body_len > 0 {
                 out.push(FileRef {
                     to_server: true,
                     size: t.req_size,

@@ -406,6 +406,35 @@ impl TxBuffers {
         true
     }
 
+    /// The request's body is a file, as Suricata takes a request's: a
+    /// POST's or a PUT's (multipart parts aside).
+    pub fn upload(&mut self, blocks: &Blocks) -> bool {
+        self.get(blocks, Buffer::new(Kind::Method, Some(true)))
+            .is_some_and(|m| m.eq_ignore_ascii_case(b"POST") || m.eq_ignore_ascii_case(b"PUT"))
+    }
+
+    /// The name of a side's whole-body file, as Suricata names HTTP files:
+    /// the message's Content-Disposition filename, else the request URI's
+    /// path (empty if neither is there).
+    pub fn body_file_name(&mut self, blocks: &Blocks, to_server: bool) -> &[u8] {
+        self.get(blocks, Buffer::new(Kind::Header, Some(to_server)));
+        self.get(blocks, Buffer::new(Kind::UriRaw, Some(true)));
+        self.built_file_name(to_server)
+    }
+
+    /// `body_file_name` from the buffers it built.
+    fn built_file_name(&self, to_server: bool) -> &[u8] {
+        let built =
+            |b: Buffer| (self.present & 1 << b.index() != 0).then(|| &self.bufs[b.index()][..]);
+        built(Buffer::new(Kind::Header, Some(to_server)))
+            .and_then(multipart::disposition_filename)
+            .or_else(|| {
+                built(Buffer::new(Kind::UriRaw, Some(true)))
+                    .map(|u| &u[..u.iter().position(|&c| c == b'?').unwrap_or(u.len())])
+            })
+            .unwrap_or_default()
+    }
+
     /// The request is a `multipart/form-data` upload.
     pub fn multipart_request(&mut self, blocks: &Blocks) -> bool {
         self.get(blocks, Buffer::new(Kind::ContentType, Some(true)))
@@ -469,28 +498,11 @@ impl TxBuffers {
             }
             return any;
         }
-        if to_server {
-            let method = self.get(blocks, Buffer::new(Kind::Method, Some(true)));
-            let file = method
-                .is_some_and(|m| m.eq_ignore_ascii_case(b"POST") || m.eq_ignore_ascii_case(b"PUT"));
-            if !file {
-                return false;
-            }
+        if to_server && !self.upload(blocks) {
+            return false;
         }
-        let (hdr, uri) = (
-            Buffer::new(Kind::Header, Some(to_server)),
-            Buffer::new(Kind::UriRaw, Some(true)),
-        );
-        self.get(blocks, hdr);
-        self.get(blocks, uri);
-        let built =
-            |b: Buffer| (self.present & 1 << b.index() != 0).then(|| &self.bufs[b.index()][..]);
-        let name = built(hdr)
-            .and_then(multipart::disposition_filename)
-            .or_else(|| {
-                built(uri).map(|u| &u[..u.iter().position(|&c| c == b'?').unwrap_or(u.len())])
-            })
-            .unwrap_or_default();
+        self.body_file_name(blocks, to_server);
+        let name = self.built_file_name(to_server);
         f(FileView {
             name,
             data: &self.bufs[body.index()],

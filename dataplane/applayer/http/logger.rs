@@ -6,7 +6,6 @@
 //! arena; the writer unpacks it (`unpack`) and writes JSON.
 
 use super::detect::{Buffer, Kind, TxBuffers};
-use super::multipart::disposition_filename;
 use super::parser::trim;
 use super::state::{flag, FileHashes};
 use super::xff::Xff;
@@ -168,24 +167,9 @@ fn itoa(mut n: u64) -> Digits {
 /// filename of a Content-Disposition if the message has one, else the
 /// URI's path (as Suricata names HTTP files).
 pub fn pack_filename(bufs: &mut TxBuffers, blocks: &Blocks, to_server: bool, out: &mut Vec<u8>) {
-    let mut name: Option<Vec<u8>> = None;
-    if let Some(h) = bufs.get(blocks, Buffer::new(Kind::Header, Some(to_server))) {
-        name = disposition_filename(h).map(<[u8]>::to_vec);
-    }
-    let uri;
-    let v: &[u8] = match &name {
-        Some(n) => n,
-        None => {
-            uri = bufs
-                .get(blocks, Buffer::new(Kind::UriRaw, Some(true)))
-                .map(|u| u[..u.iter().position(|&c| c == b'?').unwrap_or(u.len())].to_vec())
-                .unwrap_or_default();
-            &uri
-        }
-    };
     let t = bufs.tx();
     let h = if to_server { t.req_hash } else { t.resp_hash };
-    pack_file(v, &h, out);
+    pack_file(bufs.body_file_name(blocks, to_server), &h, out);
 }
 
 /// Appends a file's name and the hashes computed of it.
