@@ -2254,6 +2254,16 @@ mod tests {
         }
     }
 
+    /// One rule's text compiled with Suricata's default variables.
+    fn compile(text: &str) -> Result<EngineRule, String> {
+        compile_rule(
+            &parse_rule(text).unwrap(),
+            &Vars::suricata_defaults(),
+            &BTreeMap::new(),
+        )
+        .map(|(r, _)| r)
+    }
+
     fn hits(e: &Engine, p: &PacketView<'_>) -> Vec<u32> {
         let s = e.scratch().unwrap();
         let mut out = Vec::new();
@@ -2450,14 +2460,6 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
 
     #[test]
     fn rule_protocols_as_suricata_reads_them() {
-        let compile = |text: &str| {
-            compile_rule(
-                &parse_rule(text).unwrap(),
-                &Vars::suricata_defaults(),
-                &BTreeMap::new(),
-            )
-            .map(|(r, _)| r)
-        };
         let v6 = PacketView {
             src: "2001:db8::1".parse().unwrap(),
             dst: "2001:db8::2".parse().unwrap(),
@@ -2485,14 +2487,6 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
     fn stream_and_decode_events_hold_on_the_packet_that_carries_them() {
         use crate::events::Anomaly;
         use crate::flow::tcp::Why;
-        let compile = |text: &str| {
-            compile_rule(
-                &parse_rule(text).unwrap(),
-                &Vars::suricata_defaults(),
-                &BTreeMap::new(),
-            )
-            .map(|(r, _)| r)
-        };
         let ts = compile(
             "alert tcp any any -> any any (stream-event:pkt_invalid_timestamp; sid:2210044;)",
         )
