@@ -415,9 +415,6 @@ impl DatasetTable {
                 c.id = id;
                 continue;
             }
-            if let Some(f) = &c.spec.save {
-                inside(data_dir, f)?;
-            }
             let id = u16::try_from(table.sets.len()).map_err(|_| "more than 65,536 datasets")?;
             by_name.insert(c.spec.name.clone(), id);
             c.id = id;
