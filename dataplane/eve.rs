@@ -7,6 +7,7 @@
 
 pub mod community_id;
 
+use crate::applayer::dns::logger::EveDns;
 use crate::decode::{addr_to_ip, Network, MAX_VLAN_TAGS};
 use crate::detect::{Engine, EngineRule};
 pub use crate::events::{
@@ -175,6 +176,8 @@ struct EveAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<EveHttp>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<EveDns>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     flow: Option<AlertFlow>,
@@ -272,18 +275,46 @@ pub fn write_alert(
     write_alert_with(out, a, rule, None, None, style)
 }
 
-/// `write_alert`, with the `http` object of the alert's transaction.
+/// A transaction's fields as its protocol's EVE object (from the record
+/// the worker packed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppRecord {
+    Http(EveHttp),
+    Dns(EveDns),
+}
+
+impl AppRecord {
+    /// The record of a transaction of `proto`: HTTP's packed fields, or a
+    /// DNS message after its direction.
+    pub fn unpack(proto: crate::applayer::AppProto, rec: &[u8]) -> Option<AppRecord> {
+        match proto {
+            crate::applayer::AppProto::Dns => {
+                let (&dir, raw) = rec.split_first()?;
+                EveDns::of(raw, dir != 0).map(AppRecord::Dns)
+            }
+            _ => Some(AppRecord::Http(EveHttp::unpack(rec))),
+        }
+    }
+}
+
+/// `write_alert`, with the app-layer object of the alert's transaction.
 pub fn write_alert_with(
     out: &mut impl Write,
     a: &AlertRecord,
     rule: &EngineRule,
-    mut http: Option<EveHttp>,
+    app: Option<AppRecord>,
     traffic: Option<EveTraffic<'_>>,
     style: &EveStyle,
 ) -> io::Result<()> {
+    let (mut http, dns) = match app {
+        Some(AppRecord::Http(h)) => (Some(h), None),
+        Some(AppRecord::Dns(d)) => (None, Some(d)),
+        None => (None, None),
+    };
     let xff = http.as_mut().and_then(|h| h.xff.take());
     let mut ev = EveAlert {
         http,
+        dns,
         traffic,
         head: EveHead {
             pkt_src: Some(a.at.pkt_src.name()),
@@ -484,6 +515,45 @@ pub fn write_tx(
         head,
         tx_id: t.tx.id,
         http,
+        tollgate: style.extensions.then_some(Ours {
+            worker: t.at.worker,
+            vni: t.at.vni,
+        }),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+#[derive(Serialize)]
+struct EveDnsTx<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    tx_id: u64,
+    dns: EveDns,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
+}
+
+/// Writes a DNS message's transaction as an EVE `dns` event, from the
+/// side that sent it (`rec`: its direction, then the message).
+pub fn write_dns(
+    out: &mut impl Write,
+    t: &TxRecord,
+    rec: &[u8],
+    style: &EveStyle,
+) -> io::Result<()> {
+    let Some((&dir, raw)) = rec.split_first() else {
+        return Ok(());
+    };
+    let Some(dns) = EveDns::of(raw, dir != 0) else {
+        return Ok(());
+    };
+    // The record's tuple is the client's.
+    let at = if dir != 0 { t.at } else { t.at.reversed() };
+    let ev = EveDnsTx {
+        head: EveHead::styled("dns", &at, style),
+        tx_id: t.tx.id,
+        dns,
         tollgate: style.extensions.then_some(Ours {
             worker: t.at.worker,
             vni: t.at.vni,
@@ -1002,13 +1072,20 @@ fn write_event(
             c.flow += 1;
         }
         Event::Alert(a) => {
-            let http = w.text(a.text).map(EveHttp::unpack);
+            let proto = a.tx.map_or(crate::applayer::AppProto::Http, |t| t.proto);
+            let app = w.text(a.text).and_then(|r| AppRecord::unpack(proto, r));
             let engine = w.engine.as_deref();
             if let Some(rule) = engine.and_then(|e| e.rules.get(a.rule as usize)) {
                 let traffic = EveTraffic::of(engine, a.traffic);
-                write_alert_with(out, a, rule, http, traffic, style)?;
+                write_alert_with(out, a, rule, app, traffic, style)?;
                 c.alert += 1;
             }
+        }
+        Event::Tx(t) if t.tx.proto == crate::applayer::AppProto::Dns => {
+            if let Some(rec) = w.text(t.text) {
+                write_dns(out, t, rec, style)?;
+            }
+            c.tx += 1;
         }
         Event::Tx(t) => {
             let http = w.text(t.text).map(EveHttp::unpack).unwrap_or_default();

@@ -743,6 +743,7 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
             w.app.flows[AppProto::Http as usize]
         });
         row("  tls", &|w| w.app.flows[AppProto::Tls as usize]);
+        row("  dns", &|w| w.app.flows[AppProto::Dns as usize]);
         row("  failed", &|w| w.app.flows[AppProto::Failed as usize]);
         row("  no parser slot", &|w| w.app.no_slot);
         row("http transactions", &|w| w.app.http.txs);
@@ -823,12 +824,27 @@ fn app_json(a: &crate::applayer::AppCounters) -> Value {
         errors.insert(e.name().into(), json!(h.anomalies[e as usize]));
     }
     let mut flows = Map::new();
-    for p in [AppProto::Http, AppProto::Tls, AppProto::Failed] {
+    for p in [
+        AppProto::Http,
+        AppProto::Tls,
+        AppProto::Dns,
+        AppProto::Failed,
+    ] {
         flows.insert(p.name().into(), json!(a.flows[p as usize]));
+    }
+    let mut dns_errors = Map::new();
+    for e in crate::applayer::dns::parser::DnsError::ALL {
+        dns_errors.insert(e.name().into(), json!(a.dns.errors[e as usize]));
     }
     json!({
         "flows": flows,
         "no_slot": a.no_slot,
+        "dns": {
+            "requests": a.dns.requests,
+            "responses": a.dns.responses,
+            "errors": dns_errors,
+            "skipped": a.dns.skipped,
+        },
         "store": {"bytes": a.store_bytes, "bytes_peak": a.store_peak},
         "http": {
             "transactions": h.txs,

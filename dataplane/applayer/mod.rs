@@ -10,14 +10,17 @@
 //! the worker evaluates buffer rules and writes events at each.
 //!
 //! One folder per protocol, split as Suricata's `rust/src/<proto>/` is
-//! (parser, state, detect buffers, logger). HTTP/1.x parses today; TLS is
-//! recognised (its record follower keeps ciphertext out of stream rules).
+//! (parser, state, detect buffers, logger). HTTP/1.x and DNS (over TCP,
+//! and over UDP through `datagram`) parse today; TLS is recognised (its
+//! record follower keeps ciphertext out of stream rules).
 
 pub mod blocks;
+pub mod buffer;
 pub mod dns;
 pub mod http;
 pub mod tls;
 
+use dns::{DnsCx, DnsState};
 use http::detect::TxBuffers;
 use http::state::HttpState;
 use http::{HttpConfig, HttpCounters, HttpCx};
@@ -66,6 +69,7 @@ pub enum AppProto {
     Unknown,
     Http,
     Tls,
+    Dns,
     /// Probed, and no parser took it.
     Failed,
 }
@@ -78,6 +82,7 @@ impl AppProto {
             AppProto::Unknown => "unknown",
             AppProto::Http => "http",
             AppProto::Tls => "tls",
+            AppProto::Dns => "dns",
             AppProto::Failed => "failed",
         }
     }
@@ -87,6 +92,7 @@ impl AppProto {
         match p {
             "http" | "http1" => Some(AppProto::Http),
             "tls" | "ssl" => Some(AppProto::Tls),
+            "dns" => Some(AppProto::Dns),
             _ => None,
         }
     }
@@ -183,10 +189,11 @@ impl Default for AppConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AppCounters {
     /// Connections by protocol found (`AppProto` order).
-    pub flows: [u64; 4],
+    pub flows: [u64; 5],
     /// Connections whose parser found no free slot (left to stream rules).
     pub no_slot: u64,
     pub http: HttpCounters,
+    pub dns: dns::DnsCounters,
     /// Block store use at most, in bytes.
     pub store_peak: u64,
     pub store_bytes: u64,
@@ -199,12 +206,22 @@ impl AppCounters {
         }
         self.no_slot += o.no_slot;
         self.http.add(&o.http);
+        self.dns.add(&o.dns);
         self.store_peak += o.store_peak;
         self.store_bytes += o.store_bytes;
     }
 }
 
 const NONE: u32 = u32::MAX;
+
+/// A flow's parser state: its protocol's pool and its place there. What
+/// `feed`, `datagram` and `close` hand back when transactions reached
+/// points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParserSlot {
+    pub proto: AppProto,
+    pub idx: u32,
+}
 
 /// What the app layer knows of one flow (by flow-table slot).
 #[derive(Debug, Clone, Copy)]
@@ -239,12 +256,17 @@ pub struct AppLayer {
     pub http_cx: HttpCx,
     http: Vec<HttpState>,
     free: Vec<u32>,
+    pub dns_cx: DnsCx,
+    dns: Vec<DnsState>,
+    free_dns: Vec<u32>,
     flows: Vec<FlowApp>,
     counters: AppCounters,
     /// The buffers of the transaction being evaluated.
     pub bufs: TxBuffers,
     /// Room for a transaction's logged fields.
     pub log_buf: Vec<u8>,
+    /// The DNS transaction loaded last.
+    loaded_dns: u8,
 }
 
 impl AppLayer {
@@ -259,10 +281,14 @@ impl AppLayer {
             http_cx: HttpCx::new(cfg.http, store),
             http: (0..slots).map(|_| HttpState::default()).collect(),
             free: (0..slots as u32).rev().collect(),
+            dns_cx: DnsCx::default(),
+            dns: (0..slots).map(|_| DnsState::default()).collect(),
+            free_dns: (0..slots as u32).rev().collect(),
             flows: vec![FlowApp::default(); flows],
             counters: AppCounters::default(),
             bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit),
             log_buf: Vec::with_capacity(16 * 1024),
+            loaded_dns: 0,
             cfg,
         }
     }
@@ -270,6 +296,7 @@ impl AppLayer {
     pub fn counters(&self) -> AppCounters {
         let mut c = self.counters;
         c.http = self.http_cx.counters;
+        c.dns = self.dns_cx.counters;
         c.store_peak = (self.http_cx.blocks.peak * blocks::BLOCK) as u64;
         c.store_bytes = (self.http_cx.blocks.capacity() * blocks::BLOCK) as u64;
         c
@@ -284,27 +311,43 @@ impl AppLayer {
     }
 
     fn flow(&mut self, slot: u32, flow_id: u64) -> Option<&mut FlowApp> {
-        let f = self.flows.get_mut(slot as usize)?;
+        let f = *self.flows.get(slot as usize)?;
         if f.flow_id != flow_id {
             // The slot's earlier flow ended without a close (not TCP …).
-            if f.state != NONE {
-                let st = f.state;
-                self.http[st as usize].reset(&mut self.http_cx);
-                self.free.push(st);
-            }
-            *f = FlowApp {
+            self.free_state(f);
+            self.flows[slot as usize] = FlowApp {
                 flow_id,
                 ..FlowApp::default()
             };
         }
-        Some(f)
+        self.flows.get_mut(slot as usize)
+    }
+
+    /// A flow's parser state goes back to its pool.
+    fn free_state(&mut self, f: FlowApp) {
+        if f.state == NONE {
+            return;
+        }
+        let st = f.state;
+        match f.proto {
+            AppProto::Dns => {
+                self.dns[st as usize].reset();
+                self.free_dns.push(st);
+            }
+            _ => {
+                self.http[st as usize].reset(&mut self.http_cx);
+                self.free.push(st);
+            }
+        }
     }
 
     /// New bytes of one direction: `data` starts at stream offset `at`;
     /// `from_start` is the direction's bytes from offset 0 when they are
-    /// all still at hand (for a probe that needed more). Returns the
-    /// parser slot whose transactions reached points (`http_cx.out`), if
-    /// any; the caller handles them, then calls `done`.
+    /// all still at hand (for a probe that needed more); `port53`: either
+    /// port is DNS's. Returns the parser slot whose transactions reached
+    /// points (`points`), if any; the caller handles them, then calls
+    /// `done`.
+    #[allow(clippy::too_many_arguments)]
     pub fn feed(
         &mut self,
         slot: u32,
@@ -313,11 +356,13 @@ impl AppLayer {
         data: &[u8],
         at: u64,
         from_start: Option<&[u8]>,
-    ) -> Option<u32> {
+        port53: bool,
+    ) -> Option<ParserSlot> {
         if !self.cfg.enabled {
             return None;
         }
         self.http_cx.out.clear();
+        self.dns_cx.clear();
         let d = usize::from(!to_server);
         let f = *self.flow(slot, flow_id)?;
         let mut data = data;
@@ -334,11 +379,15 @@ impl AppLayer {
             };
             let http = HttpState::probe(to_server, first);
             let tls = tls::probe(first);
-            match (http, tls) {
-                (Probe::Yes, _) => {
-                    if !self.start_http(slot) {
-                        return None;
-                    }
+            let dns = dns::probe(first, port53, true);
+            match (http, tls, dns) {
+                (Probe::Yes, _, _) | (_, _, Probe::Yes) => {
+                    let p = if http == Probe::Yes {
+                        AppProto::Http
+                    } else {
+                        AppProto::Dns
+                    };
+                    self.start(slot, p)?;
                     // Parse this direction from its start.
                     data = first;
                     at = 0;
@@ -347,11 +396,11 @@ impl AppLayer {
                     // they are still in its window, or else a gap then).
                     self.flows[slot as usize].next = [0, 0];
                 }
-                (_, Probe::Yes) => {
+                (_, Probe::Yes, _) => {
                     self.set_proto(slot, AppProto::Tls);
                     return None;
                 }
-                (Probe::More, _) | (_, Probe::More) => {
+                (Probe::More, _, _) | (_, Probe::More, _) | (_, _, Probe::More) => {
                     self.flows[slot as usize].next[d] = at + data.len() as u64;
                     return None;
                 }
@@ -367,7 +416,8 @@ impl AppLayer {
             }
         }
         let fl = &mut self.flows[slot as usize];
-        if fl.proto != AppProto::Http || fl.state == NONE {
+        let proto = fl.proto;
+        if !matches!(proto, AppProto::Http | AppProto::Dns) || fl.state == NONE {
             return None;
         }
         let st = fl.state;
@@ -379,14 +429,61 @@ impl AppLayer {
             at = expect;
         }
         fl.next[d] = at + data.len() as u64;
-        let state = &mut self.http[st as usize];
-        if at > expect {
-            state.gap(&mut self.http_cx, to_server, at - expect);
-        }
         // Bytes before what is expected were parsed already.
         let skip = expect.saturating_sub(at).min(data.len() as u64) as usize;
-        state.parse(&mut self.http_cx, to_server, &data[skip..]);
-        (!self.http_cx.out.is_empty()).then_some(st)
+        if proto == AppProto::Dns {
+            let state = &mut self.dns[st as usize];
+            if at > expect {
+                state.gap(to_server);
+            }
+            state.parse(&mut self.dns_cx, to_server, &data[skip..]);
+        } else {
+            let state = &mut self.http[st as usize];
+            if at > expect {
+                state.gap(&mut self.http_cx, to_server, at - expect);
+            }
+            state.parse(&mut self.http_cx, to_server, &data[skip..]);
+        }
+        let ps = ParserSlot { proto, idx: st };
+        (!self.points(ps).is_empty()).then_some(ps)
+    }
+
+    /// One UDP datagram's payload: DNS when its probe says so (its first
+    /// datagram decides, in either direction). Returns the parser slot
+    /// whose transactions reached points, as `feed` does.
+    pub fn datagram(
+        &mut self,
+        slot: u32,
+        flow_id: u64,
+        to_server: bool,
+        data: &[u8],
+        port53: bool,
+    ) -> Option<ParserSlot> {
+        if !self.cfg.enabled || data.is_empty() {
+            return None;
+        }
+        self.dns_cx.clear();
+        let f = *self.flow(slot, flow_id)?;
+        match f.proto {
+            AppProto::Unknown => {
+                if dns::probe(data, port53, false) != Probe::Yes {
+                    self.set_proto(slot, AppProto::Failed);
+                    return None;
+                }
+                self.start(slot, AppProto::Dns)?;
+            }
+            AppProto::Dns => {}
+            _ => return None,
+        }
+        let st = self.flows[slot as usize].state;
+        self.dns
+            .get_mut(st as usize)?
+            .datagram(&mut self.dns_cx, to_server, data);
+        let ps = ParserSlot {
+            proto: AppProto::Dns,
+            idx: st,
+        };
+        (!self.dns_cx.out.is_empty()).then_some(ps)
     }
 
     fn set_proto(&mut self, slot: u32, p: AppProto) {
@@ -395,72 +492,92 @@ impl AppLayer {
         self.counters.flows[p as usize] += 1;
     }
 
-    fn start_http(&mut self, slot: u32) -> bool {
-        self.set_proto(slot, AppProto::Http);
-        match self.free.pop() {
-            Some(st) => {
-                self.http[st as usize].reset(&mut self.http_cx);
-                self.flows[slot as usize].state = st;
-                true
-            }
-            None => {
-                self.counters.no_slot += 1;
-                false
-            }
+    /// The flow in `slot` is `p`'s: it takes a parser slot of that pool
+    /// (None, counted, when there is none free).
+    fn start(&mut self, slot: u32, p: AppProto) -> Option<()> {
+        self.set_proto(slot, p);
+        let free = match p {
+            AppProto::Dns => &mut self.free_dns,
+            _ => &mut self.free,
+        };
+        let Some(st) = free.pop() else {
+            self.counters.no_slot += 1;
+            return None;
+        };
+        match p {
+            AppProto::Dns => self.dns[st as usize].reset(),
+            _ => self.http[st as usize].reset(&mut self.http_cx),
         }
+        self.flows[slot as usize].state = st;
+        Some(())
     }
 
     /// The flow ended: its parser closes (its transactions reach their
     /// last points; the caller handles them, then calls `done` and
     /// `release`). Returns the parser slot if there are points.
-    pub fn close(&mut self, slot: u32, flow_id: u64) -> Option<u32> {
+    pub fn close(&mut self, slot: u32, flow_id: u64) -> Option<ParserSlot> {
         self.http_cx.out.clear();
+        self.dns_cx.clear();
         let f = self.flows.get(slot as usize)?;
-        if f.flow_id != flow_id || f.state == NONE {
+        // A DNS transaction is complete when its message is: nothing
+        // waits for the end.
+        if f.flow_id != flow_id || f.state == NONE || f.proto != AppProto::Http {
             return None;
         }
         let st = f.state;
         self.http[st as usize].close(&mut self.http_cx);
-        (!self.http_cx.out.is_empty()).then_some(st)
+        (!self.http_cx.out.is_empty()).then_some(ParserSlot {
+            proto: AppProto::Http,
+            idx: st,
+        })
     }
 
-    /// After the points of `feed` or `close` were handled: what finished
-    /// transactions hold goes back.
-    pub fn done(&mut self, st: u32) {
-        if let Some(s) = self.http.get_mut(st as usize) {
-            s.reap(&mut self.http_cx);
+    /// After the points of `feed`, `datagram` or `close` were handled:
+    /// what finished transactions hold goes back.
+    pub fn done(&mut self, st: ParserSlot) {
+        if st.proto == AppProto::Http {
+            if let Some(s) = self.http.get_mut(st.idx as usize) {
+                s.reap(&mut self.http_cx);
+            }
         }
         self.http_cx.out.clear();
+        self.dns_cx.clear();
     }
 
     /// The flow in `slot` is gone: its parser slot goes back.
     pub fn release(&mut self, slot: u32, flow_id: u64) -> AppProto {
-        let Some(f) = self.flows.get_mut(slot as usize) else {
+        let Some(&f) = self.flows.get(slot as usize) else {
             return AppProto::Unknown;
         };
         if f.flow_id != flow_id {
             return AppProto::Unknown;
         }
-        let p = f.proto;
-        if f.state != NONE {
-            let st = f.state;
-            self.http[st as usize].reset(&mut self.http_cx);
-            self.free.push(st);
-        }
-        *f = FlowApp::default();
-        p
+        self.free_state(f);
+        self.flows[slot as usize] = FlowApp::default();
+        f.proto
     }
 
-    /// Points reached by the last `feed` or `close`.
-    pub fn points(&self) -> &[(u8, Point)] {
-        &self.http_cx.out
+    /// Points reached by the last `feed`, `datagram` or `close` of `st`.
+    pub fn points(&self, st: ParserSlot) -> &[(u8, Point)] {
+        match st.proto {
+            AppProto::Dns => &self.dns_cx.out,
+            _ => &self.http_cx.out,
+        }
     }
 
     /// Loads transaction `tx` of parser slot `st` into `bufs`, and gives
     /// the block store its buffers read from.
-    pub fn load(&mut self, st: u32, tx: u8) -> (&mut TxBuffers, &blocks::Blocks) {
-        if let Some(s) = self.http.get(st as usize) {
-            self.bufs.start(s.tx(tx));
+    pub fn load(&mut self, st: ParserSlot, tx: u8) -> (&mut TxBuffers, &blocks::Blocks) {
+        match st.proto {
+            AppProto::Dns => {
+                self.dns_cx.load(tx, &mut self.bufs);
+                self.loaded_dns = tx;
+            }
+            _ => {
+                if let Some(s) = self.http.get(st.idx as usize) {
+                    self.bufs.start(s.tx(tx));
+                }
+            }
         }
         (&mut self.bufs, &self.http_cx.blocks)
     }
@@ -475,6 +592,9 @@ impl AppLayer {
     /// PUT's body; then a response body with bytes.
     pub fn files(&mut self) -> Files {
         use http::state::flag;
+        if self.bufs.proto() != AppProto::Http {
+            return Files::default();
+        }
         let t = *self.bufs.tx();
         let blocks = &self.http_cx.blocks;
         let mut out = Files::default();
@@ -545,6 +665,16 @@ impl AppLayer {
     /// The logged fields of the transaction loaded last (EVE's `http`
     /// object), packed.
     pub fn log_record(&mut self) -> &[u8] {
+        if self.bufs.proto() == AppProto::Dns {
+            // The message as it came, after its direction: the EVE writer
+            // makes the `dns` object of it (`dns::logger`).
+            let to_server = self.dns_cx.to_server(self.loaded_dns);
+            self.log_buf.clear();
+            self.log_buf.push(u8::from(to_server));
+            self.log_buf
+                .extend_from_slice(self.dns_cx.raw(self.loaded_dns));
+            return &self.log_buf;
+        }
         let xff = self.cfg.http.xff;
         http::logger::pack(&mut self.bufs, &self.http_cx.blocks, xff, &mut self.log_buf);
         &self.log_buf
@@ -574,19 +704,19 @@ mod tests {
         let mut a = layer(1 << 20);
         // A request split before its method is complete: probed again on
         // the whole window.
-        assert_eq!(a.feed(0, 7, true, b"PO", 0, Some(b"PO")), None);
+        assert_eq!(a.feed(0, 7, true, b"PO", 0, Some(b"PO"), false), None);
         assert_eq!(a.proto(0, 7), AppProto::Unknown);
         let all = b"POST / HTTP/1.1\r\n\r\n";
-        assert!(a.feed(0, 7, true, &all[2..], 2, Some(all)).is_some());
+        assert!(a.feed(0, 7, true, &all[2..], 2, Some(all), false).is_some());
         assert_eq!(a.proto(0, 7), AppProto::Http);
         // A response seen first (a capture started mid-connection).
-        a.feed(1, 8, false, b"HTTP/1.1 200 OK\r\n\r\n", 0, None);
+        a.feed(1, 8, false, b"HTTP/1.1 200 OK\r\n\r\n", 0, None, false);
         assert_eq!(a.proto(1, 8), AppProto::Http);
         // TLS, and neither.
-        a.feed(2, 9, true, &[0x16, 3, 1, 0, 0x40, 1], 0, None);
+        a.feed(2, 9, true, &[0x16, 3, 1, 0, 0x40, 1], 0, None, false);
         assert_eq!(a.proto(2, 9), AppProto::Tls);
-        a.feed(3, 10, true, b"SSH-2.0-x\r\n", 0, None);
-        a.feed(3, 10, false, b"SSH-2.0-y\r\n", 0, None);
+        a.feed(3, 10, true, b"SSH-2.0-x\r\n", 0, None, false);
+        a.feed(3, 10, false, b"SSH-2.0-y\r\n", 0, None, false);
         assert_eq!(a.proto(3, 10), AppProto::Failed);
         let c = a.counters();
         assert_eq!(c.flows[AppProto::Http as usize], 2);
@@ -604,13 +734,14 @@ mod tests {
         let req = b"GET / HTTP/1.1\r\n\r\n";
         let slots = a.http.len();
         for f in 0..slots as u32 + 1 {
-            a.feed(f, u64::from(f), true, req, 0, None);
-            a.done(0);
+            if let Some(st) = a.feed(f, u64::from(f), true, req, 0, None, false) {
+                a.done(st);
+            }
         }
         assert_eq!(a.counters().no_slot, 1);
         // Its slot back, the next flow gets it.
         a.release(0, 0);
-        a.feed(0, 99, true, req, 0, None);
+        a.feed(0, 99, true, req, 0, None, false);
         assert_eq!(a.counters().no_slot, 1);
     }
 
@@ -623,7 +754,10 @@ mod tests {
             },
             4,
         );
-        assert_eq!(a.feed(0, 1, true, b"GET / HTTP/1.1\r\n\r\n", 0, None), None);
+        assert_eq!(
+            a.feed(0, 1, true, b"GET / HTTP/1.1\r\n\r\n", 0, None, false),
+            None
+        );
         assert_eq!(a.proto(0, 1), AppProto::Unknown);
     }
 }

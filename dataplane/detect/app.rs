@@ -60,7 +60,11 @@ impl LenCheck {
     }
 
     pub fn holds(self, len: usize) -> bool {
-        let n = len as u64;
+        self.holds_n(len as u64)
+    }
+
+    /// The comparison on a number (a length, or a numeric buffer's value).
+    pub fn holds_n(self, n: u64) -> bool {
         match self {
             LenCheck::Eq(a) => n == a,
             LenCheck::Ne(a) => n != a,
@@ -136,7 +140,13 @@ impl AppChain {
         } else {
             room.apply(&self.transforms, b)
         };
-        self.len.iter().all(|l| l.holds(b.len()))
+        // A numeric buffer's instance is its number (big-endian).
+        let n = if self.buffer.kind.numeric() {
+            b.iter().take(8).fold(0u64, |n, &c| n << 8 | u64::from(c))
+        } else {
+            b.len() as u64
+        };
+        self.len.iter().all(|l| l.holds_n(n))
             && content::matches_rule(&self.contents, &self.checks, self.b64.as_ref(), cx, b, 0)
             && self
                 .datasets

@@ -464,6 +464,23 @@ struct Building {
 }
 
 /// The chain of app buffer `kind` (made if the rule has none yet).
+/// An `app-layer-event` name (`http.NAME`, `dns.NAME`): its bit among its
+/// protocol's events.
+fn app_event(v: &str) -> Option<(u32, AppProto)> {
+    let (proto, name) = v.split_once('.')?;
+    match proto {
+        "http" => Some((
+            crate::applayer::http::HttpEvent::of_name(name)?.bit(),
+            AppProto::Http,
+        )),
+        "dns" => Some((
+            crate::applayer::dns::DnsEvent::of_name(name)?.bit(),
+            AppProto::Dns,
+        )),
+        _ => None,
+    }
+}
+
 fn app_chain(chains: &mut Vec<Building>, kind: Kind) -> usize {
     match chains.iter().position(|c| c.app == Some(kind)) {
         Some(i) => i,
@@ -662,20 +679,22 @@ impl EngineRule {
     /// any any -> any any (file.data; …)`) looks at the files of each side
     /// on their own, as Suricata's does: it stands for the response's
     /// files, and this twin for the request's (uploads, multipart parts).
+    /// So does a rule on DNS kinds both messages have (`dns.opcode`,
+    /// `dns.queries.rrname`): the twin is for requests.
     pub fn request_twin(&self) -> Option<EngineRule> {
-        let files_only = !self.app.is_empty()
+        let each_side = !self.app.is_empty()
             && self
                 .app
                 .iter()
-                .all(|c| c.buffer.kind.of_files() && !c.buffer.to_server);
-        if self.flow.to_server.is_some() || self.transactional || !files_only {
+                .all(|c| c.buffer.kind.each_side() && !c.buffer.to_server);
+        if self.flow.to_server.is_some() || self.transactional || !each_side {
             return None;
         }
         let mut twin = self.clone();
         for c in &mut twin.app {
             c.buffer = Buffer::new(c.buffer.kind, Some(true));
         }
-        twin.point = Point::RequestBody;
+        twin.point = twin.app.iter().map(|c| c.buffer.point()).max()?;
         Some(twin)
     }
 
@@ -748,7 +767,9 @@ pub fn compile_rule_with(
         "icmpv4" => ProtoMatch::Number(1),
         "icmpv6" => ProtoMatch::Number(58),
         "sctp" => ProtoMatch::Number(132),
-        "http" | "http1" => ProtoMatch::Number(6),
+        "http" | "http1" | "tls" | "ssl" => ProtoMatch::Number(6),
+        // Over UDP and TCP: the flow's app_proto decides.
+        "dns" => ProtoMatch::Any,
         other => return Err(format!("protocol {other} needs its app-layer parser")),
     };
     let mut app_proto = AppProto::of_rule_proto(r.proto.as_str());
@@ -777,6 +798,8 @@ pub fn compile_rule_with(
     // next content starts on the payload again.
     let mut legacy = false;
     let mut app_events = 0u32;
+    // The protocol the app-layer events named are of.
+    let mut event_proto = None;
     let mut pkt_events = 0u32;
     let mut file_hashes = Vec::new();
     let mut class = None;
@@ -824,6 +847,18 @@ pub fn compile_rule_with(
                     chains.len() - 1
                 }
             };
+            continue;
+        }
+        if let Some(kind) = Kind::of_numeric(k) {
+            // `dns.opcode:!0`: a comparison of its own (each naming is
+            // matched on an instance of its own).
+            chains.push(Building {
+                app: Some(kind),
+                ..Building::default()
+            });
+            cur = chains.len() - 1;
+            chains[cur].len.push(LenCheck::parse(k, v)?);
+            legacy = false;
             continue;
         }
         if let Some(kind) = Kind::of_sticky(k) {
@@ -902,11 +937,12 @@ pub fn compile_rule_with(
             continue;
         }
         if k == "app-layer-event" {
-            let event = v
-                .strip_prefix("http.")
-                .and_then(crate::applayer::http::HttpEvent::of_name)
-                .ok_or_else(|| format!("app-layer-event:{v}"))?;
-            app_events |= event.bit();
+            let (bit, proto) = app_event(v).ok_or_else(|| format!("app-layer-event:{v}"))?;
+            if event_proto.is_some_and(|p| p != proto) {
+                return Err(format!("app-layer-event:{v} beside another protocol's"));
+            }
+            event_proto = Some(proto);
+            app_events |= bit;
             continue;
         }
         if k == "dataset" {
@@ -1229,12 +1265,32 @@ pub fn compile_rule_with(
         return Err("=> on a rule without app-layer buffers".into());
     }
     if !app.is_empty() || app_events != 0 || !file_hashes.is_empty() {
-        match app_proto {
-            None if matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any) => {
-                app_proto = Some(AppProto::Http)
+        // Whose buffers: every chain's and event's protocol must agree
+        // with each other and with the header's.
+        let mut want = event_proto;
+        for p in app.iter().map(|c| c.buffer.kind.proto()) {
+            if want.is_some_and(|w| w != p) {
+                return Err("buffers of two app-layer protocols in one rule".into());
             }
-            Some(AppProto::Http) => {}
-            _ => return Err("http buffers in a rule of another protocol".into()),
+            want = Some(p);
+        }
+        let want = want.unwrap_or(AppProto::Http);
+        if want == AppProto::Tls {
+            return Err("tls buffers need the TLS handshake parser (not built yet)".into());
+        }
+        let carries = match want {
+            AppProto::Dns => matches!(proto, ProtoMatch::Number(6 | 17) | ProtoMatch::Any),
+            _ => matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any),
+        };
+        match app_proto {
+            None if carries => app_proto = Some(want),
+            Some(p) if p == want => {}
+            _ => {
+                return Err(format!(
+                    "{} buffers in a rule of another protocol",
+                    want.name()
+                ))
+            }
         }
         if b64.is_some() {
             return Err("base64_data on the payload beside app-layer buffers".into());
@@ -1279,11 +1335,22 @@ pub fn compile_rule_with(
             .chain(
                 crate::applayer::http::HttpEvent::ALL
                     .into_iter()
-                    .filter(|e| app_events & e.bit() != 0)
+                    .filter(|e| want == AppProto::Http && app_events & e.bit() != 0)
                     .map(|e| e.point()),
             )
+            // Other protocols' events are known when their transaction
+            // completes.
+            .chain((want != AppProto::Http && app_events != 0).then_some(Point::Complete))
             .max()
             .unwrap_or(Point::Complete);
+        if want != AppProto::Http {
+            // Their messages are whole when parsed: no body comes later.
+            point = match point {
+                Point::RequestBody => Point::RequestHeaders,
+                Point::ResponseBody => Point::ResponseHeaders,
+                p => p,
+            };
+        }
         (app_fast, app_fast_slice) = match app_fast_mark {
             Some((ci, f, slice)) => (Some((ci, f)), slice),
             None => (
@@ -2278,7 +2345,7 @@ alert tcp $HOME_NET any -> $EXTERNAL_NET any (msg:"TOLLGATE OpenAI key leaving";
 alert tcp any any -> any any (msg:"prompt injection"; content:"ignore"; nocase; content:"previous instructions"; nocase; distance:1; within:40; sid:9000002; rev:1;)
 alert tcp any any -> any any (msg:"tiny packet"; dsize:<4; sid:9000003; rev:1;)
 alert tcp any any -> any 80 (msg:"wrong port"; content:"sk-proj-"; sid:9000004; rev:1;)
-alert tls any any -> any any (msg:"tls"; content:"x"; sid:9000005; rev:1;)
+alert smb any any -> any any (msg:"smb"; content:"x"; sid:9000005; rev:1;)
 alert tcp any any -> any any (msg:"pcre"; content:"model"; pcre:"/^\s*=\s*(gpt|claude)-\d/R"; sid:9000006; rev:1;)
 alert tcp any any -> any any (msg:"ftp bounce"; content:"PORT"; ftpbounce; sid:9000008; rev:1;)
 alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
@@ -2292,7 +2359,7 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(r.errors.len(), 1, "the misspelt keyword does not parse");
         assert_eq!(r.skipped["ftpbounce"], 1);
         assert_eq!(r.pcre, 1);
-        assert_eq!(r.skipped["protocol tls needs its app-layer parser"], 1);
+        assert_eq!(r.skipped["protocol smb needs its app-layer parser"], 1);
         assert_eq!(r.without_prefilter, 1);
         assert_eq!(r.patterns, 4);
         assert!(r.database_bytes > 0);

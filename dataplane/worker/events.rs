@@ -51,6 +51,11 @@ impl Tuple {
         }
     }
 
+    /// Either port is DNS's (a hint for the app layer's probe).
+    pub(super) fn port53(&self) -> bool {
+        self.0.src_port == 53 || self.0.dst_port == 53
+    }
+
     pub(super) fn reversed(self) -> Self {
         let t = self.0;
         Tuple(EventTuple {

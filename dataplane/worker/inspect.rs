@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::applayer::http::HttpEvent;
-use crate::applayer::{AppProto, Point};
+use crate::applayer::{AppProto, ParserSlot, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::{match_tx, Hit};
 use crate::events::{TxRecord, TxRef};
@@ -52,7 +52,8 @@ pub(super) fn on_stream_event(
                 let at = d.base + d.new_from as u64;
                 let from_start = (d.base == 0).then_some(d.window);
                 let new = &d.window[d.new_from..];
-                let st = app.feed(slot, flow_id, to_server, new, at, from_start);
+                let port53 = t.port53();
+                let st = app.feed(slot, flow_id, to_server, new, at, from_start, port53);
                 app_proto = app.proto(slot, flow_id);
                 if let Some(st) = st {
                     let cx = TxCx {
@@ -105,7 +106,7 @@ const POINTS: usize = 8 * crate::applayer::http::state::MAX_TX;
 #[allow(clippy::too_many_arguments)]
 pub(super) fn on_points(
     app: &mut AppLayer,
-    st: u32,
+    st: ParserSlot,
     rules: &mut Matcher,
     cx: &TxCx<'_>,
     bits: &mut FlowBits,
@@ -115,8 +116,8 @@ pub(super) fn on_points(
     cfg: &WorkerConfig,
 ) -> bool {
     let mut pts = [(0u8, Point::Complete); POINTS];
-    let n = app.points().len().min(POINTS);
-    pts[..n].copy_from_slice(&app.points()[..n]);
+    let n = app.points(st).len().min(POINTS);
+    pts[..n].copy_from_slice(&app.points(st)[..n]);
     let client = cx.tuple.toward(cx.to_server);
     let (to_server, to_client) = if cx.to_server {
         (client, client.reversed().toward(false))
@@ -184,7 +185,11 @@ pub(super) fn on_points(
                 (at.vlan, at.vlan_count) = (s.vlan, s.vlan_count);
             }
             let (bufs, _) = app.loaded();
-            let raised = bufs.tx().events;
+            let raised = if bufs.proto() == AppProto::Http {
+                bufs.tx().events
+            } else {
+                0
+            };
             for e in HttpEvent::ALL.into_iter().filter(|e| raised & e.bit() != 0) {
                 let rec = AnomalyRecord {
                     at,
@@ -673,6 +678,32 @@ impl Inspector<'_> {
                         blocked,
                     }),
                 );
+            }
+        }
+        // A UDP datagram the app layer takes (DNS): its transactions are
+        // matched before the packet's own rules, as a stream's are.
+        if let (17, false, Some(app)) = (d.proto, refused, app.as_deref_mut()) {
+            let to_server = up.dir == Dir::ToServer;
+            if let Some(st) = app.datagram(up.slot, up.flow_id, to_server, payload, tuple.port53())
+            {
+                let cx = TxCx {
+                    tuple: &tuple,
+                    to_server,
+                    established: up.established,
+                    app_proto: AppProto::Dns,
+                    ids,
+                    snap,
+                };
+                let out = Out {
+                    events,
+                    wait: false,
+                };
+                let blocked = on_points(
+                    app, st, rules, &cx, &mut bits, &mut hits, out, counters, cfg,
+                );
+                if blocked && verdict.is_none() {
+                    verdict = Some(DropReason::Rule);
+                }
             }
         }
         if !suspect {

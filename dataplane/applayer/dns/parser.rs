@@ -100,6 +100,8 @@ pub struct Message {
     /// Records past `MAX_RECORDS` per section, counted.
     pub dropped: u32,
     names: Vec<u8>,
+    /// Where the last message parsed ended.
+    end: usize,
 }
 
 impl Message {
@@ -183,7 +185,13 @@ impl Message {
                 }
             }
         }
+        self.end = at;
         Ok(())
+    }
+
+    /// Whether `buf` parses as one message with nothing after it.
+    pub fn parse_exact(&mut self, buf: &[u8]) -> bool {
+        self.parse(buf).is_ok() && self.end == buf.len()
     }
 
     fn read_record(&mut self, buf: &[u8], at: &mut usize) -> Result<Record, DnsError> {

@@ -1,4 +1,10 @@
-//! The `http.*` buffers rules inspect, built from a transaction on demand
+//! The buffers rules inspect of one transaction. HTTP's (`http.*`) are
+//! built from its transaction on demand; other protocols' (DNS, TLS) are
+//! put in whole when their transaction is loaded (`start_direct`, `put`).
+//! Either way each is made at most once per point, in working buffers the
+//! worker made at start-up.
+//!
+//! HTTP's buffers
 //! and kept for the rest of its evaluation: each is made at most once per
 //! point, in working buffers the worker made at start-up.
 
@@ -6,309 +12,8 @@ use super::multipart;
 use super::parser::{normalize_uri, HeadIndex, Span};
 use super::state::{flag, Tx};
 use crate::applayer::blocks::Blocks;
-use crate::applayer::Point;
-
-/// What a buffer is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Uri,
-    UriRaw,
-    Method,
-    RequestLine,
-    Protocol,
-    Host,
-    HostRaw,
-    UserAgent,
-    Cookie,
-    Header,
-    HeaderRaw,
-    HeaderNames,
-    ContentType,
-    ContentLen,
-    Referer,
-    Accept,
-    AcceptEnc,
-    AcceptLang,
-    Connection,
-    Start,
-    RequestBody,
-    ResponseBody,
-    StatCode,
-    StatMsg,
-    ResponseLine,
-    Location,
-    Server,
-    FileData,
-    /// The names of the same files, an instance each.
-    FileName,
-    /// Each request header field as `Name: value` (an instance each).
-    RequestHeader,
-    ResponseHeader,
-    /// The message as it came: head, then body (the payload content of a
-    /// transaction rule; no keyword names it).
-    Message,
-}
-
-/// Which directions a kind exists in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sides {
-    Request,
-    Response,
-    Both,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 32] = [
-        Kind::Uri,
-        Kind::UriRaw,
-        Kind::Method,
-        Kind::RequestLine,
-        Kind::Protocol,
-        Kind::Host,
-        Kind::HostRaw,
-        Kind::UserAgent,
-        Kind::Cookie,
-        Kind::Header,
-        Kind::HeaderRaw,
-        Kind::HeaderNames,
-        Kind::ContentType,
-        Kind::ContentLen,
-        Kind::Referer,
-        Kind::Accept,
-        Kind::AcceptEnc,
-        Kind::AcceptLang,
-        Kind::Connection,
-        Kind::Start,
-        Kind::RequestBody,
-        Kind::ResponseBody,
-        Kind::StatCode,
-        Kind::StatMsg,
-        Kind::ResponseLine,
-        Kind::Location,
-        Kind::Server,
-        Kind::FileData,
-        Kind::FileName,
-        Kind::RequestHeader,
-        Kind::ResponseHeader,
-        Kind::Message,
-    ];
-
-    /// A buffer of instances: a chain holds when it holds on one.
-    pub fn multi(self) -> bool {
-        matches!(
-            self,
-            Kind::RequestHeader | Kind::ResponseHeader | Kind::FileData | Kind::FileName
-        )
-    }
-
-    /// A kind about a side's files (`file.data`, `file.name`): a rule that
-    /// does not say which side looks at both, each on its own.
-    pub fn of_files(self) -> bool {
-        matches!(self, Kind::FileData | Kind::FileName)
-    }
-
-    fn sides(self) -> Sides {
-        match self {
-            Kind::Uri
-            | Kind::UriRaw
-            | Kind::Method
-            | Kind::RequestLine
-            | Kind::Host
-            | Kind::HostRaw
-            | Kind::UserAgent
-            | Kind::Referer
-            | Kind::Accept
-            | Kind::AcceptEnc
-            | Kind::AcceptLang
-            | Kind::RequestHeader
-            | Kind::RequestBody => Sides::Request,
-            Kind::StatCode
-            | Kind::StatMsg
-            | Kind::ResponseLine
-            | Kind::Location
-            | Kind::Server
-            | Kind::ResponseHeader
-            | Kind::ResponseBody => Sides::Response,
-            _ => Sides::Both,
-        }
-    }
-
-    /// The sticky-buffer keyword.
-    pub fn keyword(self) -> &'static str {
-        match self {
-            Kind::Uri => "http.uri",
-            Kind::UriRaw => "http.uri.raw",
-            Kind::Method => "http.method",
-            Kind::RequestLine => "http.request_line",
-            Kind::Protocol => "http.protocol",
-            Kind::Host => "http.host",
-            Kind::HostRaw => "http.host.raw",
-            Kind::UserAgent => "http.user_agent",
-            Kind::Cookie => "http.cookie",
-            Kind::Header => "http.header",
-            Kind::HeaderRaw => "http.header.raw",
-            Kind::HeaderNames => "http.header_names",
-            Kind::ContentType => "http.content_type",
-            Kind::ContentLen => "http.content_len",
-            Kind::Referer => "http.referer",
-            Kind::Accept => "http.accept",
-            Kind::AcceptEnc => "http.accept_enc",
-            Kind::AcceptLang => "http.accept_lang",
-            Kind::Connection => "http.connection",
-            Kind::Start => "http.start",
-            Kind::RequestBody => "http.request_body",
-            Kind::ResponseBody => "http.response_body",
-            Kind::StatCode => "http.stat_code",
-            Kind::StatMsg => "http.stat_msg",
-            Kind::ResponseLine => "http.response_line",
-            Kind::Location => "http.location",
-            Kind::Server => "http.server",
-            Kind::FileData => "file.data",
-            Kind::FileName => "file.name",
-            Kind::RequestHeader => "http.request_header",
-            Kind::ResponseHeader => "http.response_header",
-            Kind::Message => "pkt_data",
-        }
-    }
-
-    /// A sticky-buffer keyword (or its older name).
-    pub fn of_sticky(k: &str) -> Option<Kind> {
-        if k == "file_data" {
-            return Some(Kind::FileData);
-        }
-        Kind::ALL
-            .into_iter()
-            .filter(|x| *x != Kind::Message)
-            .find(|x| x.keyword() == k)
-    }
-
-    /// An older name of a sticky buffer (`http_request_line;`), as
-    /// Suricata still takes them when no content comes before.
-    pub fn of_sticky_alias(k: &str) -> Option<Kind> {
-        Some(match k {
-            "http_request_line" => Kind::RequestLine,
-            "http_response_line" => Kind::ResponseLine,
-            "http_protocol" => Kind::Protocol,
-            "http_start" => Kind::Start,
-            "http_header_names" => Kind::HeaderNames,
-            "http_accept" => Kind::Accept,
-            "http_accept_enc" => Kind::AcceptEnc,
-            "http_accept_lang" => Kind::AcceptLang,
-            "http_connection" => Kind::Connection,
-            "http_content_len" => Kind::ContentLen,
-            "http_content_type" => Kind::ContentType,
-            "http_referer" => Kind::Referer,
-            "http_server" => Kind::Server,
-            "http_location" => Kind::Location,
-            "http_request_header" => Kind::RequestHeader,
-            "http_response_header" => Kind::ResponseHeader,
-            _ => return None,
-        })
-    }
-
-    /// A content modifier of the older syntax (`content:…; http_uri;`).
-    pub fn of_modifier(k: &str) -> Option<Kind> {
-        Some(match k {
-            "http_uri" => Kind::Uri,
-            "http_raw_uri" => Kind::UriRaw,
-            "http_method" => Kind::Method,
-            "http_client_body" => Kind::RequestBody,
-            "http_server_body" => Kind::FileData,
-            "http_header" => Kind::Header,
-            "http_raw_header" => Kind::HeaderRaw,
-            "http_cookie" => Kind::Cookie,
-            "http_user_agent" => Kind::UserAgent,
-            "http_host" => Kind::Host,
-            "http_raw_host" => Kind::HostRaw,
-            "http_stat_code" => Kind::StatCode,
-            "http_stat_msg" => Kind::StatMsg,
-            "http_content_type" => Kind::ContentType,
-            "http_header_names" => Kind::HeaderNames,
-            "http_accept" => Kind::Accept,
-            "http_accept_enc" => Kind::AcceptEnc,
-            "http_accept_lang" => Kind::AcceptLang,
-            "http_referer" => Kind::Referer,
-            "http_connection" => Kind::Connection,
-            "http_content_len" => Kind::ContentLen,
-            "http_protocol" => Kind::Protocol,
-            "http_start" => Kind::Start,
-            "http_request_line" => Kind::RequestLine,
-            "http_response_line" => Kind::ResponseLine,
-            _ => return None,
-        })
-    }
-
-    /// A pcre buffer flag (`/…/U`).
-    pub fn of_pcre_flag(c: char) -> Option<Kind> {
-        Some(match c {
-            'U' => Kind::Uri,
-            'I' => Kind::UriRaw,
-            'P' => Kind::RequestBody,
-            'Q' => Kind::FileData,
-            'H' => Kind::Header,
-            'D' => Kind::HeaderRaw,
-            'M' => Kind::Method,
-            'C' => Kind::Cookie,
-            'S' => Kind::StatCode,
-            'Y' => Kind::StatMsg,
-            'V' => Kind::UserAgent,
-            'W' => Kind::Host,
-            'Z' => Kind::HostRaw,
-            _ => return None,
-        })
-    }
-}
-
-/// A buffer: a kind on one side of the transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Buffer {
-    pub kind: Kind,
-    pub to_server: bool,
-}
-
-impl Buffer {
-    /// The buffer of `kind` for a rule whose direction is `to_server`
-    /// (None: unsaid). A kind on both sides follows the rule; unsaid, the
-    /// request's, but file data is the response's (as `file_data` was).
-    pub fn new(kind: Kind, to_server: Option<bool>) -> Buffer {
-        let to_server = match kind.sides() {
-            Sides::Request => true,
-            Sides::Response => false,
-            Sides::Both if kind.of_files() => to_server.unwrap_or(false),
-            Sides::Both => to_server.unwrap_or(true),
-        };
-        Buffer { kind, to_server }
-    }
-
-    /// Its number among all buffers (for masks and tables).
-    pub fn index(self) -> usize {
-        self.kind as usize * 2 + usize::from(self.to_server)
-    }
-
-    pub const COUNT: usize = Kind::ALL.len() * 2;
-
-    /// The point at which it is whole.
-    pub fn point(self) -> Point {
-        match (self.kind, self.to_server) {
-            (Kind::RequestBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, true) => {
-                Point::RequestBody
-            }
-            (Kind::ResponseBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, false) => {
-                Point::ResponseBody
-            }
-            (_, true) => Point::RequestHeaders,
-            (_, false) => Point::ResponseHeaders,
-        }
-    }
-
-    /// Its name in reports (`http.header` or `http.header (response)`).
-    pub fn name(self) -> String {
-        match (self.kind.sides(), self.to_server) {
-            (Sides::Both, false) => format!("{} (response)", self.kind.keyword()),
-            _ => self.kind.keyword().to_string(),
-        }
-    }
-}
+pub use crate::applayer::buffer::{Buffer, Kind};
+use crate::applayer::{AppProto, Point};
 
 /// Files taken from one multipart body at most.
 pub const MAX_PARTS: usize = 16;
@@ -335,10 +40,16 @@ pub struct TxBuffers {
     bufs: Vec<Vec<u8>>,
     tmp: Vec<u8>,
     /// Built (and present) buffers, by index.
-    built: u64,
-    present: u64,
+    built: u128,
+    present: u128,
     loaded: u8,
     tx: Tx,
+    /// The protocol of the transaction loaded (its buffers were put in
+    /// whole unless HTTP).
+    proto: AppProto,
+    /// Instances of the buffers put in whole: (buffer index, start, end)
+    /// in that buffer.
+    spans: Vec<(u8, u32, u32)>,
 }
 
 const REQ_HEAD: u8 = 1;
@@ -369,6 +80,8 @@ impl TxBuffers {
             present: 0,
             loaded: 0,
             tx: Tx::default(),
+            proto: AppProto::Http,
+            spans: Vec::with_capacity(256),
         }
     }
 
@@ -381,6 +94,19 @@ impl TxBuffers {
         b: Buffer,
         mut f: impl FnMut(&[u8]) -> bool,
     ) -> bool {
+        if self.proto != AppProto::Http {
+            let i = b.index();
+            if self.present & 1 << i == 0 {
+                return false;
+            }
+            let buf = &self.bufs[i];
+            for &(k, s, e) in &self.spans {
+                if usize::from(k) == i && !f(&buf[s as usize..e as usize]) {
+                    break;
+                }
+            }
+            return true;
+        }
         match b.kind {
             Kind::FileData => return self.each_file(blocks, b.to_server, |v| f(v.data)),
             Kind::FileName => return self.each_file(blocks, b.to_server, |v| f(v.name)),
@@ -518,6 +244,62 @@ impl TxBuffers {
         self.built = 0;
         self.present = 0;
         self.loaded = 0;
+        self.proto = AppProto::Http;
+    }
+
+    /// Starts on a transaction of another protocol, numbered `id`, with
+    /// the events raised on it (a bit each, that protocol's): its buffers
+    /// come in whole with `put` and `put_instance`, every other is absent.
+    pub fn start_direct(&mut self, proto: AppProto, id: u64, events: u32) {
+        self.tx = Tx {
+            id,
+            events,
+            ..Tx::default()
+        };
+        self.built = u128::MAX;
+        self.present = 0;
+        self.loaded = 0;
+        self.proto = proto;
+        self.spans.clear();
+    }
+
+    /// The protocol of the transaction loaded.
+    pub fn proto(&self) -> AppProto {
+        self.proto
+    }
+
+    /// Puts buffer `b` in whole (a direct load).
+    pub fn put(&mut self, b: Buffer, bytes: &[u8]) {
+        let i = b.index();
+        self.present |= 1 << i;
+        self.bufs[i].clear();
+        self.bufs[i].extend_from_slice(bytes);
+    }
+
+    /// Adds bytes to buffer `b`, put before (a direct load).
+    pub fn extend(&mut self, b: Buffer, bytes: &[u8]) {
+        self.bufs[b.index()].extend_from_slice(bytes);
+    }
+
+    /// Adds an instance to a buffer of instances (a direct load): the
+    /// buffer as a whole (what the prefilter scans) is every instance, a
+    /// line each.
+    pub fn put_instance(&mut self, b: Buffer, bytes: &[u8]) {
+        let i = b.index();
+        let buf = &mut self.bufs[i];
+        if self.present & 1 << i == 0 {
+            self.present |= 1 << i;
+            buf.clear();
+        }
+        let start = buf.len() as u32;
+        buf.extend_from_slice(bytes);
+        self.spans.push((i as u8, start, buf.len() as u32));
+        buf.push(b'\n');
+    }
+
+    /// Adds a number to a numeric buffer (`Kind::numeric`).
+    pub fn put_number(&mut self, b: Buffer, n: u64) {
+        self.put_instance(b, &n.to_be_bytes());
     }
 
     pub fn tx(&self) -> &Tx {
@@ -544,7 +326,7 @@ impl TxBuffers {
     /// such header, no response yet, HTTP/0.9 …).
     pub fn get(&mut self, blocks: &Blocks, b: Buffer) -> Option<&[u8]> {
         let i = b.index();
-        let bit = 1u64 << i;
+        let bit = 1u128 << i;
         if self.built & bit == 0 {
             self.built |= bit;
             if self.build(blocks, b) {
@@ -713,6 +495,8 @@ impl TxBuffers {
             | Kind::FileData
             | Kind::FileName
             | Kind::Message => false,
+            // Other protocols' kinds are put in whole, never built.
+            _ => false,
         }
     }
 }
