@@ -279,11 +279,17 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
     pub vlan_tracking: OnOff,
 
-    /// Parse application protocols (HTTP/1.x; TLS is recognised) on the
-    /// reassembled streams: off leaves every flow to stream and packet
-    /// rules, and rules on app-layer buffers never match.
+    /// Parse application protocols (HTTP/1.x, TLS handshakes, DNS over
+    /// TCP and UDP): off leaves every flow to stream and packet rules, and
+    /// rules on app-layer buffers never match.
     #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
     pub app_layer: OnOff,
+
+    /// JA3, JA3S and JA4 of TLS handshakes in EVE `tls` objects (rules on
+    /// ja3.hash, ja4.hash … match either way), as Suricata 8's
+    /// app-layer.protocols.tls.ja3-fingerprints and ja4-fingerprints.
+    #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
+    pub tls_fingerprints: OnOff,
 
     /// Memory per worker for app-layer parser state and the heads and
     /// bodies of transactions; a flow that cannot get a parser slot is
@@ -636,6 +642,7 @@ impl PipelineArgs {
             app: crate::applayer::AppConfig {
                 enabled: self.app_layer == OnOff::On,
                 memcap: self.applayer_memcap,
+                tls_fingerprints: self.tls_fingerprints == OnOff::On,
                 http: crate::applayer::http::HttpConfig {
                     body_limit: self.http_body_limit,
                     ratio_cap: self.http_decompress_ratio,

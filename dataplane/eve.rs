@@ -8,6 +8,7 @@
 pub mod community_id;
 
 use crate::applayer::dns::logger::EveDns;
+use crate::applayer::tls::logger::EveTls;
 use crate::decode::{addr_to_ip, Network, MAX_VLAN_TAGS};
 use crate::detect::{Engine, EngineRule};
 pub use crate::events::{
@@ -178,6 +179,8 @@ struct EveAlert<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<EveDns>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<EveTls>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     flow: Option<AlertFlow>,
@@ -281,6 +284,7 @@ pub fn write_alert(
 pub enum AppRecord {
     Http(EveHttp),
     Dns(EveDns),
+    Tls(EveTls),
 }
 
 impl AppRecord {
@@ -292,6 +296,7 @@ impl AppRecord {
                 let (&dir, raw) = rec.split_first()?;
                 EveDns::of(raw, dir != 0).map(AppRecord::Dns)
             }
+            crate::applayer::AppProto::Tls => EveTls::of(rec).map(AppRecord::Tls),
             _ => Some(AppRecord::Http(EveHttp::unpack(rec))),
         }
     }
@@ -306,15 +311,18 @@ pub fn write_alert_with(
     traffic: Option<EveTraffic<'_>>,
     style: &EveStyle,
 ) -> io::Result<()> {
-    let (mut http, dns) = match app {
-        Some(AppRecord::Http(h)) => (Some(h), None),
-        Some(AppRecord::Dns(d)) => (None, Some(d)),
-        None => (None, None),
-    };
+    let (mut http, mut dns, mut tls) = (None, None, None);
+    match app {
+        Some(AppRecord::Http(h)) => http = Some(h),
+        Some(AppRecord::Dns(d)) => dns = Some(d),
+        Some(AppRecord::Tls(t)) => tls = Some(t),
+        None => {}
+    }
     let xff = http.as_mut().and_then(|h| h.xff.take());
     let mut ev = EveAlert {
         http,
         dns,
+        tls,
         traffic,
         head: EveHead {
             pkt_src: Some(a.at.pkt_src.name()),
@@ -515,6 +523,34 @@ pub fn write_tx(
         head,
         tx_id: t.tx.id,
         http,
+        tollgate: style.extensions.then_some(Ours {
+            worker: t.at.worker,
+            vni: t.at.vni,
+        }),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+#[derive(Serialize)]
+struct EveTlsTx<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    tls: EveTls,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
+}
+
+/// Writes a TLS handshake as an EVE `tls` event, from the client's side.
+pub fn write_tls(
+    out: &mut impl Write,
+    t: &TxRecord,
+    tls: EveTls,
+    style: &EveStyle,
+) -> io::Result<()> {
+    let ev = EveTlsTx {
+        head: EveHead::styled("tls", &t.at, style),
+        tls,
         tollgate: style.extensions.then_some(Ours {
             worker: t.at.worker,
             vni: t.at.vni,
@@ -1080,6 +1116,12 @@ fn write_event(
                 write_alert_with(out, a, rule, app, traffic, style)?;
                 c.alert += 1;
             }
+        }
+        Event::Tx(t) if t.tx.proto == crate::applayer::AppProto::Tls => {
+            if let Some(tls) = w.text(t.text).and_then(EveTls::of) {
+                write_tls(out, t, tls, style)?;
+            }
+            c.tx += 1;
         }
         Event::Tx(t) if t.tx.proto == crate::applayer::AppProto::Dns => {
             if let Some(rec) = w.text(t.text) {

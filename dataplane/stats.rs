@@ -839,6 +839,14 @@ fn app_json(a: &crate::applayer::AppCounters) -> Value {
     json!({
         "flows": flows,
         "no_slot": a.no_slot,
+        "tls": {
+            "client_hellos": a.tls.client_hellos,
+            "server_hellos": a.tls.server_hellos,
+            "certificates": a.tls.certificates,
+            "bad_hellos": a.tls.bad_hellos,
+            "not_tls": a.tls.not_tls,
+            "too_long": a.tls.too_long,
+        },
         "dns": {
             "requests": a.dns.requests,
             "responses": a.dns.responses,

@@ -36,8 +36,8 @@ const PASSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/pa
 
 /// The EVE event types Tollgate writes; a check on any other is a check
 /// on a part not built yet.
-const WRITTEN: [&str; 8] = [
-    "flow", "alert", "anomaly", "engine", "stats", "http", "fileinfo", "dns",
+const WRITTEN: [&str; 9] = [
+    "flow", "alert", "anomaly", "engine", "stats", "http", "fileinfo", "dns", "tls",
 ];
 
 /// EVE fields (and objects) Tollgate does not write yet: a check on their

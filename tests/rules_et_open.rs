@@ -134,6 +134,15 @@ fn rules_check_reports_loaded_and_skipped_on_et_open() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap();
     assert!(dns >= 3_780, "{dns} dns rules loaded: {text}");
+    // And TLS rules (2,547; the target is 2,420).
+    let tls: usize = text
+        .split("loaded by protocol: ")
+        .nth(1)
+        .and_then(|s| s.split("tls ").nth(1))
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(tls >= 2_420, "{tls} tls rules loaded: {text}");
     assert!(!text.contains("protocol dns needs its app-layer parser"));
     assert!(text.contains("Hyperscan compile"));
 }

@@ -10,9 +10,9 @@
 //! the worker evaluates buffer rules and writes events at each.
 //!
 //! One folder per protocol, split as Suricata's `rust/src/<proto>/` is
-//! (parser, state, detect buffers, logger). HTTP/1.x and DNS (over TCP,
-//! and over UDP through `datagram`) parse today; TLS is recognised (its
-//! record follower keeps ciphertext out of stream rules).
+//! (parser, state, detect buffers, logger). HTTP/1.x, TLS handshakes and
+//! DNS (over TCP, and over UDP through `datagram`) parse today; TLS's
+//! record follower (in reassembly) keeps ciphertext out of stream rules.
 
 pub mod blocks;
 pub mod buffer;
@@ -24,6 +24,7 @@ use dns::{DnsCx, DnsState};
 use http::detect::TxBuffers;
 use http::state::HttpState;
 use http::{HttpConfig, HttpCounters, HttpCx};
+use tls::{TlsCx, TlsState};
 
 pub use http::parser::Probe;
 
@@ -169,6 +170,8 @@ pub struct AppConfig {
     /// Bytes per worker for parser slots and the block store.
     pub memcap: usize,
     pub http: HttpConfig,
+    /// JA3, JA3S and JA4 in EVE (`--tls-fingerprints`).
+    pub tls_fingerprints: bool,
 }
 
 /// Suricata's default app-layer HTTP memcap is unlimited; 64 MiB per
@@ -181,6 +184,7 @@ impl Default for AppConfig {
             enabled: true,
             memcap: MEMCAP,
             http: HttpConfig::default(),
+            tls_fingerprints: true,
         }
     }
 }
@@ -194,6 +198,7 @@ pub struct AppCounters {
     pub no_slot: u64,
     pub http: HttpCounters,
     pub dns: dns::DnsCounters,
+    pub tls: tls::TlsCounters,
     /// Block store use at most, in bytes.
     pub store_peak: u64,
     pub store_bytes: u64,
@@ -207,6 +212,7 @@ impl AppCounters {
         self.no_slot += o.no_slot;
         self.http.add(&o.http);
         self.dns.add(&o.dns);
+        self.tls.add(&o.tls);
         self.store_peak += o.store_peak;
         self.store_bytes += o.store_bytes;
     }
@@ -259,6 +265,9 @@ pub struct AppLayer {
     pub dns_cx: DnsCx,
     dns: Vec<DnsState>,
     free_dns: Vec<u32>,
+    pub tls_cx: TlsCx,
+    tls: Vec<TlsState>,
+    free_tls: Vec<u32>,
     flows: Vec<FlowApp>,
     counters: AppCounters,
     /// The buffers of the transaction being evaluated.
@@ -267,6 +276,8 @@ pub struct AppLayer {
     pub log_buf: Vec<u8>,
     /// The DNS transaction loaded last.
     loaded_dns: u8,
+    /// The TLS parser slot loaded last.
+    loaded_tls: u32,
 }
 
 impl AppLayer {
@@ -284,11 +295,18 @@ impl AppLayer {
             dns_cx: DnsCx::default(),
             dns: (0..slots).map(|_| DnsState::default()).collect(),
             free_dns: (0..slots as u32).rev().collect(),
+            tls_cx: TlsCx {
+                fingerprints: cfg.tls_fingerprints,
+                ..TlsCx::default()
+            },
+            tls: (0..slots).map(|_| TlsState::default()).collect(),
+            free_tls: (0..slots as u32).rev().collect(),
             flows: vec![FlowApp::default(); flows],
             counters: AppCounters::default(),
             bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit),
             log_buf: Vec::with_capacity(16 * 1024),
             loaded_dns: 0,
+            loaded_tls: 0,
             cfg,
         }
     }
@@ -297,6 +315,7 @@ impl AppLayer {
         let mut c = self.counters;
         c.http = self.http_cx.counters;
         c.dns = self.dns_cx.counters;
+        c.tls = self.tls_cx.counters;
         c.store_peak = (self.http_cx.blocks.peak * blocks::BLOCK) as u64;
         c.store_bytes = (self.http_cx.blocks.capacity() * blocks::BLOCK) as u64;
         c
@@ -334,6 +353,10 @@ impl AppLayer {
                 self.dns[st as usize].reset();
                 self.free_dns.push(st);
             }
+            AppProto::Tls => {
+                self.tls[st as usize].reset();
+                self.free_tls.push(st);
+            }
             _ => {
                 self.http[st as usize].reset(&mut self.http_cx);
                 self.free.push(st);
@@ -363,6 +386,7 @@ impl AppLayer {
         }
         self.http_cx.out.clear();
         self.dns_cx.clear();
+        self.tls_cx.out.clear();
         let d = usize::from(!to_server);
         let f = *self.flow(slot, flow_id)?;
         let mut data = data;
@@ -381,11 +405,11 @@ impl AppLayer {
             let tls = tls::probe(first);
             let dns = dns::probe(first, port53, true);
             match (http, tls, dns) {
-                (Probe::Yes, _, _) | (_, _, Probe::Yes) => {
-                    let p = if http == Probe::Yes {
-                        AppProto::Http
-                    } else {
-                        AppProto::Dns
+                (Probe::Yes, _, _) | (_, Probe::Yes, _) | (_, _, Probe::Yes) => {
+                    let p = match (http, tls) {
+                        (Probe::Yes, _) => AppProto::Http,
+                        (_, Probe::Yes) => AppProto::Tls,
+                        _ => AppProto::Dns,
                     };
                     self.start(slot, p)?;
                     // Parse this direction from its start.
@@ -395,10 +419,6 @@ impl AppLayer {
                     // one's first bytes, if any came, with its next ones:
                     // they are still in its window, or else a gap then).
                     self.flows[slot as usize].next = [0, 0];
-                }
-                (_, Probe::Yes, _) => {
-                    self.set_proto(slot, AppProto::Tls);
-                    return None;
                 }
                 (Probe::More, _, _) | (_, Probe::More, _) | (_, _, Probe::More) => {
                     self.flows[slot as usize].next[d] = at + data.len() as u64;
@@ -417,7 +437,7 @@ impl AppLayer {
         }
         let fl = &mut self.flows[slot as usize];
         let proto = fl.proto;
-        if !matches!(proto, AppProto::Http | AppProto::Dns) || fl.state == NONE {
+        if !matches!(proto, AppProto::Http | AppProto::Dns | AppProto::Tls) || fl.state == NONE {
             return None;
         }
         let st = fl.state;
@@ -437,6 +457,12 @@ impl AppLayer {
                 state.gap(to_server);
             }
             state.parse(&mut self.dns_cx, to_server, &data[skip..]);
+        } else if proto == AppProto::Tls {
+            let state = &mut self.tls[st as usize];
+            if at > expect {
+                state.gap(to_server, at - expect);
+            }
+            state.parse(&mut self.tls_cx, to_server, &data[skip..]);
         } else {
             let state = &mut self.http[st as usize];
             if at > expect {
@@ -498,6 +524,7 @@ impl AppLayer {
         self.set_proto(slot, p);
         let free = match p {
             AppProto::Dns => &mut self.free_dns,
+            AppProto::Tls => &mut self.free_tls,
             _ => &mut self.free,
         };
         let Some(st) = free.pop() else {
@@ -506,6 +533,7 @@ impl AppLayer {
         };
         match p {
             AppProto::Dns => self.dns[st as usize].reset(),
+            AppProto::Tls => self.tls[st as usize].reset(),
             _ => self.http[st as usize].reset(&mut self.http_cx),
         }
         self.flows[slot as usize].state = st;
@@ -518,13 +546,21 @@ impl AppLayer {
     pub fn close(&mut self, slot: u32, flow_id: u64) -> Option<ParserSlot> {
         self.http_cx.out.clear();
         self.dns_cx.clear();
+        self.tls_cx.out.clear();
         let f = self.flows.get(slot as usize)?;
         // A DNS transaction is complete when its message is: nothing
         // waits for the end.
-        if f.flow_id != flow_id || f.state == NONE || f.proto != AppProto::Http {
+        if f.flow_id != flow_id || f.state == NONE || f.proto == AppProto::Dns {
             return None;
         }
         let st = f.state;
+        if f.proto == AppProto::Tls {
+            self.tls[st as usize].close(&mut self.tls_cx);
+            return (!self.tls_cx.out.is_empty()).then_some(ParserSlot {
+                proto: AppProto::Tls,
+                idx: st,
+            });
+        }
         self.http[st as usize].close(&mut self.http_cx);
         (!self.http_cx.out.is_empty()).then_some(ParserSlot {
             proto: AppProto::Http,
@@ -542,6 +578,7 @@ impl AppLayer {
         }
         self.http_cx.out.clear();
         self.dns_cx.clear();
+        self.tls_cx.out.clear();
     }
 
     /// The flow in `slot` is gone: its parser slot goes back.
@@ -561,6 +598,7 @@ impl AppLayer {
     pub fn points(&self, st: ParserSlot) -> &[(u8, Point)] {
         match st.proto {
             AppProto::Dns => &self.dns_cx.out,
+            AppProto::Tls => &self.tls_cx.out,
             _ => &self.http_cx.out,
         }
     }
@@ -572,6 +610,12 @@ impl AppLayer {
             AppProto::Dns => {
                 self.dns_cx.load(tx, &mut self.bufs);
                 self.loaded_dns = tx;
+            }
+            AppProto::Tls => {
+                if let Some(s) = self.tls.get(st.idx as usize) {
+                    s.load(&mut self.bufs);
+                }
+                self.loaded_tls = st.idx;
             }
             _ => {
                 if let Some(s) = self.http.get(st.idx as usize) {
@@ -673,6 +717,12 @@ impl AppLayer {
             self.log_buf.push(u8::from(to_server));
             self.log_buf
                 .extend_from_slice(self.dns_cx.raw(self.loaded_dns));
+            return &self.log_buf;
+        }
+        if self.bufs.proto() == AppProto::Tls {
+            if let Some(s) = self.tls.get(self.loaded_tls as usize) {
+                s.pack(self.tls_cx.fingerprints, &mut self.log_buf);
+            }
             return &self.log_buf;
         }
         let xff = self.cfg.http.xff;

@@ -1275,9 +1275,6 @@ pub fn compile_rule_with(
             want = Some(p);
         }
         let want = want.unwrap_or(AppProto::Http);
-        if want == AppProto::Tls {
-            return Err("tls buffers need the TLS handshake parser (not built yet)".into());
-        }
         let carries = match want {
             AppProto::Dns => matches!(proto, ProtoMatch::Number(6 | 17) | ProtoMatch::Any),
             _ => matches!(proto, ProtoMatch::Number(6) | ProtoMatch::Any),

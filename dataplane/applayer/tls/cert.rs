@@ -1,0 +1,115 @@
+//! The server's certificates (TLS ≤ 1.2, where they cross in clear): the
+//! chain out of a Certificate message, and of its first certificate what
+//! Suricata logs and matches, read with the x509-parser crate: subject
+//! and issuer as RFC 4514-like strings, serial as colon-separated
+//! upper-case hex, SHA-1 fingerprint as colon-separated lower-case hex,
+//! validity dates, and the DNS names of subjectAltName.
+
+use sha1::Digest;
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
+
+/// Certificates of a chain looked at, at most.
+pub const MAX_CHAIN: usize = 16;
+
+/// The certificates (DER) of a Certificate message's body, in order; a
+/// list cut short ends there.
+pub fn chain(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let list = body
+        .get(..3)
+        .map(|l| u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize)
+        .and_then(|n| body.get(3..3 + n.min(body.len() - 3)))
+        .unwrap_or(&[]);
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let l = list.get(at..at + 3)?;
+        let n = u32::from_be_bytes([0, l[0], l[1], l[2]]) as usize;
+        let der = list.get(at + 3..at + 3 + n)?;
+        at += 3 + n;
+        Some(der)
+    })
+    .take(MAX_CHAIN)
+}
+
+/// What is logged and matched of one certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub fingerprint: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub sans: Vec<String>,
+}
+
+fn colon_hex(b: &[u8], upper: bool) -> String {
+    let mut s = String::with_capacity(3 * b.len());
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        if upper {
+            s.push_str(&format!("{x:02X}"));
+        } else {
+            s.push_str(&format!("{x:02x}"));
+        }
+    }
+    s
+}
+
+fn date(t: &x509_parser::time::ASN1Time) -> String {
+    let d = t.to_datetime();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
+impl CertInfo {
+    /// A certificate's fields, None if it is not DER X.509.
+    pub fn of(der: &[u8]) -> Option<CertInfo> {
+        let (_, c) = X509Certificate::from_der(der).ok()?;
+        let mut sans = Vec::new();
+        for ext in c.extensions() {
+            if let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() {
+                for n in &san.general_names {
+                    if let GeneralName::DNSName(d) = n {
+                        sans.push(d.to_string());
+                    }
+                }
+            }
+        }
+        Some(CertInfo {
+            subject: c.subject().to_string(),
+            issuer: c.issuer().to_string(),
+            serial: colon_hex(c.raw_serial(), true),
+            fingerprint: colon_hex(&sha1::Sha1::digest(der), false),
+            not_before: date(&c.validity().not_before),
+            not_after: date(&c.validity().not_after),
+            sans,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_is_read_and_a_cut_one_ends_where_it_is_cut() {
+        let mut body = vec![0, 0, 10];
+        body.extend_from_slice(&[0, 0, 2, 0xaa, 0xbb]);
+        body.extend_from_slice(&[0, 0, 2, 0xcc, 0xdd]);
+        let certs: Vec<&[u8]> = chain(&body).collect();
+        assert_eq!(certs, vec![&[0xaa, 0xbb][..], &[0xcc, 0xdd][..]]);
+        assert_eq!(chain(&body[..7]).count(), 0);
+        assert_eq!(chain(&body[..9]).count(), 1);
+        assert_eq!(chain(&[]).count(), 0);
+        assert!(CertInfo::of(&[0x30, 0x03, 1, 2, 3]).is_none());
+    }
+}
