@@ -643,6 +643,8 @@ impl PipelineArgs {
                 enabled: self.app_layer == OnOff::On,
                 memcap: self.applayer_memcap,
                 tls_fingerprints: self.tls_fingerprints == OnOff::On,
+                tls: true,
+                dns: true,
                 http: crate::applayer::http::HttpConfig {
                     body_limit: self.http_body_limit,
                     ratio_cap: self.http_decompress_ratio,

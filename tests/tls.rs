@@ -288,3 +288,33 @@ fn a_fake_record_in_front_of_cleartext_is_not_tls() {
     );
     assert_eq!(sids, vec![2]);
 }
+
+#[test]
+fn a_pass_rule_with_alert_passes_the_rest_of_the_flow_inline() {
+    // Suricata 8's allow-list idiom (suricata-verify bug-7264): pass, and
+    // say so, the handshakes to named hosts; drop every other TLS flow.
+    let rules = |host: &str| {
+        format!(
+            "pass tls any any -> any any (msg:\"allowed\"; tls.sni; content:\"{host}\"; endswith; alert; flow:established,to_server; sid:1;)\n\
+             drop tls any any -> any any (msg:\"not allowed\"; flow:to_server; sid:2;)\n"
+        )
+    };
+    let cap = Capture {
+        packets: read_pcap(&fixture("handshake.pcap")),
+    };
+    let run = |name: &str, host: &str| {
+        let dir = Scratch::new(&format!("tls-pass-{name}"));
+        let r = dir.write("t.rules", rules(host).as_bytes());
+        let (events, st) = replay_events(&dir, &cap, &r, &["--mode", "ips"]);
+        (sids(&events), events, st)
+    };
+    let (got, events, st) = run("allowed", "example-llm.com");
+    assert_eq!(got, vec![1]);
+    let a = events.iter().find(|e| e["event_type"] == "alert").unwrap();
+    assert_eq!(a["alert"]["action"], "allowed");
+    assert_eq!(st["packets"]["dropped"]["rule"], 0, "{st}");
+    // Another host: the drop rule, on the hello and what follows.
+    let (got, _, st) = run("denied", "api.openai.com");
+    assert!(!got.contains(&1) && got.contains(&2), "{got:?}");
+    assert!(st["packets"]["dropped"]["rule"].as_u64().unwrap() > 0);
+}

@@ -172,6 +172,11 @@ pub struct AppConfig {
     pub http: HttpConfig,
     /// JA3, JA3S and JA4 in EVE (`--tls-fingerprints`).
     pub tls_fingerprints: bool,
+    /// TLS handshakes and DNS are parsed (else TLS is only recognised,
+    /// for the record follower, and DNS left to packet rules): what the
+    /// applayer bench turns off to price them.
+    pub tls: bool,
+    pub dns: bool,
 }
 
 /// Suricata's default app-layer HTTP memcap is unlimited; 64 MiB per
@@ -185,6 +190,8 @@ impl Default for AppConfig {
             memcap: MEMCAP,
             http: HttpConfig::default(),
             tls_fingerprints: true,
+            tls: true,
+            dns: true,
         }
     }
 }
@@ -403,7 +410,15 @@ impl AppLayer {
             };
             let http = HttpState::probe(to_server, first);
             let tls = tls::probe(first);
-            let dns = dns::probe(first, port53, true);
+            let dns = if self.cfg.dns {
+                dns::probe(first, port53, true)
+            } else {
+                Probe::No
+            };
+            if tls == Probe::Yes && !self.cfg.tls {
+                self.set_proto(slot, AppProto::Tls);
+                return None;
+            }
             match (http, tls, dns) {
                 (Probe::Yes, _, _) | (_, Probe::Yes, _) | (_, _, Probe::Yes) => {
                     let p = match (http, tls) {
@@ -485,7 +500,7 @@ impl AppLayer {
         data: &[u8],
         port53: bool,
     ) -> Option<ParserSlot> {
-        if !self.cfg.enabled || data.is_empty() {
+        if !self.cfg.enabled || !self.cfg.dns || data.is_empty() {
             return None;
         }
         self.dns_cx.clear();

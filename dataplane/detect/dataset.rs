@@ -5,6 +5,11 @@
 //! exit (`save`, `state`) in Suricata's format: a value per line, strings
 //! in base64, md5 and sha256 in hex, addresses as text.
 //!
+//! `datarep` looks a value's reputation up instead (`datarep:name, >, 200,
+//! load file, type string`): each line of a reputation file is a value
+//! then its reputation (0–65,535), and the rule holds when the value is
+//! in the set with a reputation that compares as it says.
+//!
 //! Every worker shares one table per set, preallocated at load and
 //! lock-free, as the xbits table is: a value's 128-bit digest claims a slot
 //! with a compare-and-swap, and its bytes go to the set's arena (for the
@@ -25,6 +30,16 @@ pub enum Cmd {
     Unset,
     IsSet,
     IsNotSet,
+    /// `datarep`: in the set, with a reputation that compares so.
+    Rep(RepOp, u16),
+}
+
+/// A `datarep` comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepOp {
+    Gt,
+    Lt,
+    Eq,
 }
 
 /// What a set holds, and how its file writes it.
@@ -161,6 +176,31 @@ impl DatasetCond {
             rule_dir: PathBuf::new(),
         })
     }
+
+    /// `datarep:name, OP, VALUE[, type T][, load F][, memcap N]…`: the
+    /// options as `dataset`'s.
+    pub fn parse_rep(v: &str) -> Result<DatasetCond, String> {
+        let bad = |what: String| format!("datarep: {what}");
+        let mut parts = v.splitn(4, ',').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let op = match parts.next().unwrap_or("") {
+            ">" => RepOp::Gt,
+            "<" => RepOp::Lt,
+            "=" | "==" => RepOp::Eq,
+            other => return Err(bad(format!("`{other}` is no operator (>, <, =)"))),
+        };
+        let value = parts.next().unwrap_or("");
+        let value = value
+            .parse::<u16>()
+            .map_err(|_| bad(format!("`{value}` is no reputation (0-65535)")))?;
+        let rest = parts.next().map(|r| format!(",{r}")).unwrap_or_default();
+        let mut c = DatasetCond::parse(&format!("isset,{name}{rest}")).map_err(|e| {
+            e.strip_prefix("dataset: ")
+                .map_or(e.clone(), |s| bad(s.to_string()))
+        })?;
+        c.cmd = Cmd::Rep(op, value);
+        Ok(c)
+    }
 }
 
 /// A slot: the value's digest (high word 0: empty, 1: removed) and where
@@ -170,6 +210,8 @@ struct Slot {
     hi: AtomicU64,
     lo: AtomicU64,
     at: AtomicU64,
+    /// The value's reputation (`datarep`), from its file.
+    rep: std::sync::atomic::AtomicU32,
 }
 
 const EMPTY: u64 = 0;
@@ -312,6 +354,26 @@ impl Set {
             Cmd::Unset => self.remove(v),
             Cmd::IsSet => self.contains(v),
             Cmd::IsNotSet => !self.contains(v),
+            Cmd::Rep(op, want) => {
+                let (hi, lo) = digest(v);
+                self.find(hi, lo).is_some_and(|s| {
+                    let rep = s.rep.load(Ordering::Acquire) as u16;
+                    match op {
+                        RepOp::Gt => rep > want,
+                        RepOp::Lt => rep < want,
+                        RepOp::Eq => rep == want,
+                    }
+                })
+            }
+        }
+    }
+
+    /// Adds `v` with its reputation (a reputation file's line).
+    fn add_rep(&self, v: &[u8], rep: u16) {
+        self.add(v);
+        let (hi, lo) = digest(v);
+        if let Some(s) = self.find(hi, lo) {
+            s.rep.store(u32::from(rep), Ordering::Release);
         }
     }
 
@@ -442,7 +504,23 @@ impl DatasetTable {
                                     c.spec.kind
                                 )
                             })?;
-                            set.add(&v);
+                            if matches!(c.cmd, Cmd::Rep(..)) {
+                                // A reputation file: `value,reputation`.
+                                let rep = line
+                                    .split(',')
+                                    .nth(1)
+                                    .and_then(|r| r.trim().parse::<u16>().ok())
+                                    .ok_or_else(|| {
+                                        format!(
+                                            "{}:{}: expected `value,reputation` (0-65535)",
+                                            path.display(),
+                                            n + 1
+                                        )
+                                    })?;
+                                set.add_rep(&v, rep);
+                            } else {
+                                set.add(&v);
+                            }
                         }
                     }
                     // A state file that is not there yet starts empty.
@@ -507,6 +585,37 @@ mod tests {
         let mut v = s.values();
         v.sort();
         assert_eq!(v, [b"ua1".to_vec(), b"ua2".to_vec()]);
+    }
+
+    #[test]
+    fn reputations_load_from_their_file_and_compare() {
+        let dir = std::env::temp_dir().join(format!("tollgate-datarep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // google.com at 255, example.com at 10.
+        std::fs::write(
+            dir.join("r.rep"),
+            "Z29vZ2xlLmNvbQ==,255\nZXhhbXBsZS5jb20=,10\n",
+        )
+        .unwrap();
+        let mut c = DatasetCond::parse_rep("rep, >, 200, load r.rep, type string").unwrap();
+        assert_eq!(c.cmd, Cmd::Rep(RepOp::Gt, 200));
+        c.rule_dir = dir.clone();
+        let t = DatasetTable::build(&mut [&mut c], &dir).unwrap();
+        let s = t.get(c.id).unwrap();
+        assert!(s.apply(c.cmd, b"google.com"));
+        assert!(!s.apply(c.cmd, b"example.com"));
+        assert!(!s.apply(c.cmd, b"unknown.org"));
+        assert!(s.apply(Cmd::Rep(RepOp::Lt, 11), b"example.com"));
+        assert!(s.apply(Cmd::Rep(RepOp::Eq, 255), b"google.com"));
+        // A line without its reputation is the file's error.
+        std::fs::write(dir.join("bad.rep"), "Z29vZ2xlLmNvbQ==\n").unwrap();
+        let mut c = DatasetCond::parse_rep("bad, <, 3, load bad.rep").unwrap();
+        c.rule_dir = dir.clone();
+        let e = DatasetTable::build(&mut [&mut c], &dir).unwrap_err();
+        assert!(e.contains("bad.rep:1"), "{e}");
+        assert!(DatasetCond::parse_rep("x, >=, 3").is_err());
+        assert!(DatasetCond::parse_rep("x, >, 70000").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

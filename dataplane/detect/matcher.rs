@@ -54,6 +54,12 @@ pub struct Matcher {
     /// A rule with `bypass` matched: the caller takes the flow out of
     /// inspection.
     pub bypass_request: bool,
+    /// A pass rule matched on a transaction: the rest of the flow passes
+    /// (Suricata's flow scope for app-layer pass rules); the caller takes
+    /// it, and the packet's own rules are not matched either.
+    pub pass_flow_request: bool,
+    /// The last `decide` had a pass rule match.
+    pub passed: bool,
     /// Room for buffer transforms.
     pub room: super::transform::Room,
 }
@@ -86,6 +92,8 @@ impl Matcher {
             alerts_discarded: 0,
             tag_request: None,
             bypass_request: false,
+            pass_flow_request: false,
+            passed: false,
             room: Default::default(),
             engine,
         })
@@ -322,7 +330,9 @@ pub fn match_tx(
             }
         }
     }
-    decide(rules, views.for_rule(None, point), mode, bits, ids, alert)
+    let out = decide(rules, views.for_rule(None, point), mode, bits, ids, alert);
+    rules.pass_flow_request |= rules.passed;
+    out
 }
 
 /// Turns confirmed candidates (`rules.cands`) into actions and alerts, as
@@ -349,8 +359,10 @@ pub fn decide(
         alerts_discarded,
         tag_request,
         bypass_request,
+        passed,
         ..
     } = rules;
+    *passed = false;
     cands.sort_unstable_by_key(|&ri| (engine.rules[ri as usize].bits_order, ri));
     hits.clear();
     let (mut pass, mut drop, mut lost) = (false, false, 0);
@@ -389,12 +401,16 @@ pub fn decide(
             Action::Drop | Action::Reject => drop = true,
             Action::Alert => {}
         }
-        if !r.noalert {
+        // A pass rule alerts only when it says `alert`.
+        if !r.noalert && (r.action != Action::Pass || r.pass_alerts) {
             hits.push(ri);
         }
     }
     if pass {
-        return (false, lost);
+        *passed = true;
+        // What passes is silent, but for pass rules that say `alert`.
+        hits.retain(|&ri| engine.rules[ri as usize].action == Action::Pass);
+        drop = false;
     }
     let blocked = drop && mode == Mode::Ips;
     let max = engine.config.packet_alert_max;

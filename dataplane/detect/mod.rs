@@ -369,6 +369,8 @@ pub struct EngineRule {
     /// `bypass`: once it matches, the flow's later packets are counted,
     /// not inspected (Suricata's local bypass).
     pub bypass: bool,
+    /// `alert` on a pass rule: it alerts as it passes.
+    pub pass_alerts: bool,
     /// The app-layer protocol the flow must be (`alert http …`).
     pub app_proto: Option<AppProto>,
     /// `=>`: its header names the client then the server, whatever point
@@ -811,6 +813,7 @@ pub fn compile_rule_with(
     let mut xbit_opts = Vec::new();
     let mut tag = None;
     let mut noalert = false;
+    let mut pass_alerts = false;
     let mut bypass = false;
     for (oi, o) in r.options.iter().enumerate() {
         let k = o.keyword.as_str();
@@ -945,11 +948,16 @@ pub fn compile_rule_with(
             app_events |= bit;
             continue;
         }
-        if k == "dataset" {
+        if k == "dataset" || k == "datarep" {
             if chains[cur].app.is_none() {
-                return Err("dataset on a buffer that is not an app-layer buffer".into());
+                return Err(format!("{k} on a buffer that is not an app-layer buffer"));
             }
-            chains[cur].datasets.push(dataset::DatasetCond::parse(v)?);
+            let c = if k == "dataset" {
+                dataset::DatasetCond::parse(v)?
+            } else {
+                dataset::DatasetCond::parse_rep(v)?
+            };
+            chains[cur].datasets.push(c);
             continue;
         }
         if k == "absent" {
@@ -1167,6 +1175,8 @@ pub fn compile_rule_with(
                 checks.push((contents.len(), Check::Base64(d)));
             }
             "noalert" => noalert = true,
+            // Suricata 8: a rule whose action does not alert (pass) alerts.
+            "alert" => pass_alerts = true,
             "bypass" => bypass = true,
             "threshold" | "detection_filter" => {
                 if threshold.is_some() {
@@ -1468,6 +1478,7 @@ pub fn compile_rule_with(
         xbits: xbit_opts,
         tag,
         noalert,
+        pass_alerts,
         bypass,
         app_proto,
         transactional: r.transactional,
@@ -1594,6 +1605,7 @@ fn tag_signature(any: &EngineRule) -> EngineRule {
         xbits: Vec::new(),
         tag: None,
         noalert: false,
+        pass_alerts: false,
         bypass: false,
         header_checks: Vec::new(),
         stream: false,

@@ -349,6 +349,9 @@ struct Flow {
     /// A `bypass` rule matched: its later packets are counted, not
     /// inspected.
     bypassed: bool,
+    /// A pass rule matched on one of its transactions: its later packets
+    /// pass uninspected (not counted as bypassed).
+    passed: bool,
     /// Where its first packet came in (EVE `in_iface`, `pcap_filename`).
     source: u16,
     /// `tag:session`: how much more of the flow is logged as tagged.
@@ -788,10 +791,15 @@ impl FlowTable {
         let mut established = false;
         match d.proto {
             6 => {
-                established = f.tcp.state().is_established();
+                let before = f.tcp.state().is_established();
                 let seen = f
                     .tcp
                     .on_segment(dir, &d.tcp, d.payload_len, d.ttl, checksum_ok);
+                // An ACK that completes the handshake carrying data is
+                // established too, as Suricata's stream engine marks it
+                // (a bare one is not: its flow was not yet); a packet that
+                // ends an established flow still is.
+                established = before || (d.payload_len > 0 && f.tcp.state().is_established());
                 (fate, ack) = (seen.fate, seen.ack);
                 match fate {
                     Fate::Accepted | Fate::DataRefused(_) | Fate::Noted(_) => {
@@ -824,8 +832,8 @@ impl FlowTable {
             }
         }
         let total = f.bytes[0] + f.bytes[1];
-        let bypassed = f.bypassed;
-        if bypassed {
+        let bypassed = f.bypassed || f.passed;
+        if f.bypassed {
             self.counters.bypassed_packets += 1;
         }
         let (id, dropped) = (
@@ -996,6 +1004,13 @@ impl FlowTable {
         if let Some(f) = self.slab.get_mut(slot as usize).filter(|f| !f.bypassed) {
             f.bypassed = true;
             self.counters.bypassed += 1;
+        }
+    }
+
+    /// A pass rule matched on a transaction of the flow in `slot`.
+    pub fn mark_passed(&mut self, slot: u32) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.passed = true;
         }
     }
 
@@ -1205,6 +1220,24 @@ mod tests {
         // closed included.
         assert_eq!(&seen[..4], [false, false, false, true]);
         assert!(seen[3..].iter().all(|&e| e), "{seen:?}");
+        // A handshake whose last ACK carries data (a ClientHello): that
+        // packet is established, as Suricata's stream engine marks it
+        // (suricata-verify bug-7264).
+        let mut c = TcpConversation::new(r.clone(), 40001, 443, 0);
+        c.handshake();
+        let (seq, ack) = (c.client_seq(), c.server_seq());
+        let mut pkts = c.packets()[..2].to_vec();
+        let mut d = TcpConversation::new(r.clone(), 40001, 443, 0);
+        d.raw(Side::Client, seq, ack, 0x18, b"\x16\x03\x01");
+        pkts.push(d.packets()[0].clone());
+        let seen: Vec<bool> = pkts
+            .iter()
+            .map(|(ts, f)| {
+                t.packet(&decode(f).unwrap(), 60, *ts, *ts, 0, &mut |x| out.push(*x))
+                    .established
+            })
+            .collect();
+        assert_eq!(seen, [false, false, true]);
         // UDP: the first answer is established.
         let q = r.udp(3, 4, b"q");
         let a = r.reversed().udp(4, 3, b"a");

@@ -577,6 +577,7 @@ impl Inspector<'_> {
         let rules = rules.as_deref_mut()?;
         rules.tag_request = None;
         rules.bypass_request = false;
+        rules.pass_flow_request = false;
         let mut bits = flows.bits(up.slot);
         let before = bits;
         let snap = Some(flows.snap(up.slot));
@@ -706,7 +707,9 @@ impl Inspector<'_> {
                 }
             }
         }
-        if !suspect {
+        // A pass rule on one of the flow's transactions passes the packet
+        // that completed it too.
+        if !suspect && !rules.pass_flow_request {
             let view = PacketView {
                 tcp_flags: if tcp { d.tcp.flags } else { 0 },
                 icmp_type: d.icmp_type,
@@ -753,6 +756,9 @@ impl Inspector<'_> {
         }
         if std::mem::take(&mut rules.bypass_request) {
             flows.mark_bypassed(up.slot);
+        }
+        if std::mem::take(&mut rules.pass_flow_request) {
+            flows.mark_passed(up.slot);
         }
         if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);

@@ -112,4 +112,27 @@ mod tests {
         assert_eq!(chain(&[]).count(), 0);
         assert!(CertInfo::of(&[0x30, 0x03, 1, 2, 3]).is_none());
     }
+
+    #[test]
+    fn a_certificate_reads_as_openssl_reads_it() {
+        // Made by scripts/make_tls_fixture.py; the values are openssl's
+        // (`openssl x509 -inform DER -noout -fingerprint -sha1 -serial
+        // -dates`).
+        let der = include_bytes!("../../../tests/fixtures/tls/cert.der");
+        let c = CertInfo::of(der).unwrap();
+        assert_eq!(c.subject, "C=US, O=Tollgate Test, CN=api.example-llm.com");
+        assert_eq!(c.issuer, c.subject);
+        assert_eq!(c.serial, "55:A1");
+        assert_eq!(
+            c.fingerprint,
+            "4f:6e:51:57:aa:cb:53:36:d6:ef:93:52:b4:9e:1b:62:3a:db:6f:ae"
+        );
+        assert_eq!(c.not_before, "2026-12-01T08:29:31");
+        assert_eq!(c.not_after, "2036-11-28T08:29:31");
+        assert_eq!(c.sans, vec!["api.example-llm.com", "*.example-llm.com"]);
+        // Cut anywhere: None, never a panic.
+        for n in 0..der.len() {
+            assert!(CertInfo::of(&der[..n]).is_none());
+        }
+    }
 }
