@@ -1,10 +1,10 @@
 //! What the app layer costs: the same generated capture (at least 1M
 //! packets unless told) through one worker from memory, with an empty
-//! rule set, the app layer off and on, taking turns; the best of several
-//! runs each, and their ratio. With the app layer on, TCP is reassembled
-//! for the parsers (no rule needs it here), HTTP is parsed into
-//! transactions, TLS recognised; bodies no rule reads are counted, not
-//! kept.
+//! rule set, the app layer off, on for HTTP alone (TLS only recognised,
+//! DNS not parsed), and on for all (TLS handshakes and DNS parsed too),
+//! taking turns; the best of several runs each, and their ratios. With
+//! the app layer on, TCP is reassembled for the parsers (no rule needs
+//! it here); bodies no rule reads are counted, not kept.
 //!
 //!     cargo bench --bench applayer [-- PACKETS]
 
@@ -21,9 +21,19 @@ use tollgate::worker::Worker;
 
 const RUNS: usize = 5;
 
-fn run(frames: &[(u64, Vec<u8>)], engine: &Arc<Engine>, app: bool) -> (f64, WorkerCounters) {
+/// Which parsers run.
+#[derive(Clone, Copy)]
+enum Parsers {
+    Off,
+    HttpOnly,
+    All,
+}
+
+fn run(frames: &[(u64, Vec<u8>)], engine: &Arc<Engine>, p: Parsers) -> (f64, WorkerCounters) {
     let mut cfg = common::one_worker();
-    cfg.app.enabled = app;
+    cfg.app.enabled = !matches!(p, Parsers::Off);
+    cfg.app.tls = matches!(p, Parsers::All);
+    cfg.app.dns = matches!(p, Parsers::All);
     // Built before the clock starts: what is measured is the packets.
     let mut w = Worker::new(cfg, None)
         .with_engine(Arc::clone(engine))
@@ -49,11 +59,12 @@ fn main() {
     )
     .expect("an empty rule set loads");
     let engine = Arc::new(engine);
-    let (mut off, mut on) = (f64::MAX, f64::MAX);
+    let (mut off, mut http, mut on) = (f64::MAX, f64::MAX, f64::MAX);
     let mut counters = WorkerCounters::default();
     for _ in 0..RUNS {
-        off = off.min(run(&frames, &engine, false).0);
-        let (s, c) = run(&frames, &engine, true);
+        off = off.min(run(&frames, &engine, Parsers::Off).0);
+        http = http.min(run(&frames, &engine, Parsers::HttpOnly).0);
+        let (s, c) = run(&frames, &engine, Parsers::All);
         on = on.min(s);
         counters = c;
     }
@@ -61,17 +72,27 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "{packets} packets, {cores} cores, 1 worker thread, best of {RUNS}, empty rule set\n\
-         app layer off: {:.2} Mpps ({:.0} ns/packet)\n\
-         app layer on:  {:.2} Mpps ({:.0} ns/packet), {} http flows, {} transactions, {} tls flows, {} bytes reassembled\n\
-         on / off throughput: {:.2}",
+         app layer off:        {:.2} Mpps ({:.0} ns/packet)\n\
+         on, HTTP only:        {:.2} Mpps ({:.0} ns/packet)\n\
+         on, HTTP + TLS + DNS: {:.2} Mpps ({:.0} ns/packet), {} http flows, {} transactions, \
+         {} tls flows ({} client hellos, {} certificates), {} dns flows ({} messages), {} bytes reassembled\n\
+         throughput, HTTP only / off: {:.2}; all / off: {:.2}; all / HTTP only (TLS and DNS parsing): {:.2}",
         packets / off / 1e6,
         off * 1e9 / packets,
+        packets / http / 1e6,
+        http * 1e9 / packets,
         packets / on / 1e6,
         on * 1e9 / packets,
         a.flows[tollgate::applayer::AppProto::Http as usize],
         a.http.txs,
         a.flows[tollgate::applayer::AppProto::Tls as usize],
+        a.tls.client_hellos,
+        a.tls.certificates,
+        a.flows[tollgate::applayer::AppProto::Dns as usize],
+        a.dns.requests + a.dns.responses,
         counters.stream.bytes,
-        off / on
+        off / http,
+        off / on,
+        http / on
     );
 }

@@ -8,6 +8,7 @@ other tools compute for it, which tests/tls.rs compares Tollgate's with.
   http/1.1, key share, supported_versions 1.3 and 1.2), a TLS 1.2
   ServerHello, a certificate made here by openssl, ServerHelloDone, then
   ChangeCipherSpec and encrypted records; TCP with correct checksums.
+- cert.der: the server's certificate (unit tests read it alone).
 - expected.json: JA3 and JA3S (string and MD5) from tshark, JA4 from the
   third-party ja4plus package (PyPI; `--ja4plus` names its command, by
   default `ja4plus` on PATH), and the certificate's subject, issuer,
@@ -189,6 +190,8 @@ def main():
              "-addext", "subjectAltName=DNS:api.example-llm.com,DNS:*.example-llm.com",
              "-set_serial", "0x55a1", "-days", "3650", "-outform", "DER", "-out", der_path])
         der = open(der_path, "rb").read()
+        with open(os.path.join(OUT, "cert.der"), "wb") as f:
+            f.write(der)
         pcap = os.path.join(OUT, "handshake.pcap")
         write_pcap(pcap, conversation(der))
         x = run(["openssl", "x509", "-inform", "DER", "-in", der_path, "-noout", "-fingerprint",
