@@ -318,3 +318,21 @@ fn a_pass_rule_with_alert_passes_the_rest_of_the_flow_inline() {
     assert!(!got.contains(&1) && got.contains(&2), "{got:?}");
     assert!(st["packets"]["dropped"]["rule"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_heartbleed_request_raises_its_event_and_a_handshake_does_not() {
+    let rules = "alert tls any any -> any any (msg:\"heartbleed\"; app-layer-event:tls.overflow_heartbeat_message; sid:1;)\n\
+                 alert tls any any -> any any (msg:\"bad cert\"; app-layer-event:tls.invalid_certificate; sid:2;)\n";
+    let mut data = records(&client_hello("victim.example", 0), 16384);
+    // A heartbeat request in clear claiming 16 KiB in a 19-byte record.
+    data.extend_from_slice(&[24, 3, 2, 0, 19, 1, 0x40, 0x00]);
+    data.extend_from_slice(&[0; 16]);
+    let (sids, ..) = run(
+        "heartbleed",
+        &conversation(40004, &data, &[data.len()]),
+        rules,
+    );
+    assert_eq!(sids, vec![1]);
+    let (sids, ..) = run_pcap("no-heartbleed", &fixture("handshake.pcap"), rules);
+    assert!(sids.is_empty());
+}

@@ -479,6 +479,10 @@ fn app_event(v: &str) -> Option<(u32, AppProto)> {
             crate::applayer::dns::DnsEvent::of_name(name)?.bit(),
             AppProto::Dns,
         )),
+        "tls" => Some((
+            crate::applayer::tls::TlsEvent::of_name(name).ok()?.bit(),
+            AppProto::Tls,
+        )),
         _ => None,
     }
 }
@@ -940,7 +944,13 @@ pub fn compile_rule_with(
             continue;
         }
         if k == "app-layer-event" {
-            let (bit, proto) = app_event(v).ok_or_else(|| format!("app-layer-event:{v}"))?;
+            let (bit, proto) = app_event(v).ok_or_else(|| {
+                // TLS says why: a Suricata event Tollgate does not raise,
+                // or one Suricata 8 does not have.
+                v.strip_prefix("tls.")
+                    .and_then(|n| crate::applayer::tls::TlsEvent::of_name(n).err())
+                    .unwrap_or_else(|| format!("app-layer-event:{v}"))
+            })?;
             if event_proto.is_some_and(|p| p != proto) {
                 return Err(format!("app-layer-event:{v} beside another protocol's"));
             }

@@ -5,7 +5,9 @@
 //! upper-case hex, SHA-1 fingerprint as colon-separated lower-case hex,
 //! validity dates, and the DNS names of subjectAltName.
 
+use super::TlsEvent;
 use sha1::Digest;
+use x509_parser::error::X509Error;
 use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 
 /// Certificates of a chain looked at, at most.
@@ -70,6 +72,35 @@ fn date(t: &x509_parser::time::ASN1Time) -> String {
     )
 }
 
+/// Whether a certificate decodes; if not, the event Suricata raises for
+/// the decoder's error (the same crate's, mapped as Suricata maps it: a
+/// certificate cut short is `certificate_invalid_length`, an error in one
+/// of its parts names the part, anything else `invalid_certificate`).
+pub fn check(der: &[u8]) -> Result<(), TlsEvent> {
+    use nom_err::Err;
+    match X509Certificate::from_der(der) {
+        Ok(_) => Ok(()),
+        Err(Err::Incomplete(_)) => Err(TlsEvent::CertificateInvalidLength),
+        Err(Err::Error(e) | Err::Failure(e)) => Err(match e {
+            X509Error::InvalidVersion => TlsEvent::CertificateInvalidVersion,
+            X509Error::InvalidSerial => TlsEvent::CertificateInvalidSerial,
+            X509Error::InvalidAlgorithmIdentifier => {
+                TlsEvent::CertificateInvalidAlgorithmidentifier
+            }
+            X509Error::InvalidX509Name => TlsEvent::CertificateInvalidX509name,
+            X509Error::InvalidDate => TlsEvent::CertificateInvalidDate,
+            X509Error::InvalidExtensions => TlsEvent::CertificateInvalidExtensions,
+            X509Error::Der(_) => TlsEvent::CertificateInvalidDer,
+            _ => TlsEvent::InvalidCertificate,
+        }),
+    }
+}
+
+/// nom's error type, as x509-parser re-exports it.
+mod nom_err {
+    pub use x509_parser::nom::Err;
+}
+
 impl CertInfo {
     /// A certificate's fields, None if it is not DER X.509.
     pub fn of(der: &[u8]) -> Option<CertInfo> {
@@ -130,9 +161,25 @@ mod tests {
         assert_eq!(c.not_before, "2026-12-01T08:29:31");
         assert_eq!(c.not_after, "2036-11-28T08:29:31");
         assert_eq!(c.sans, vec!["api.example-llm.com", "*.example-llm.com"]);
-        // Cut anywhere: None, never a panic.
+        // Cut anywhere: None, never a panic; cut inside, the event
+        // Suricata raises for a certificate cut short.
         for n in 0..der.len() {
             assert!(CertInfo::of(&der[..n]).is_none());
+            assert!(check(&der[..n]).is_err());
         }
+        assert_eq!(check(der), Ok(()));
+        // Its outer header cut: too short; cut further in, the decoder
+        // fails inside a part it does not name: invalid (bug-1450-04 and
+        // -05 of suricata-verify are these two cases).
+        assert_eq!(check(&der[..3]), Err(TlsEvent::CertificateInvalidLength));
+        assert_eq!(
+            check(&der[..der.len() / 2]),
+            Err(TlsEvent::InvalidCertificate)
+        );
+        // Not a SEQUENCE at all: a DER error.
+        assert_eq!(
+            check(&[0x02, 0x01, 0x00]),
+            Err(TlsEvent::CertificateInvalidDer)
+        );
     }
 }

@@ -35,6 +35,10 @@ pub struct Hello {
     pub sni: Option<(usize, usize)>,
     /// ALPN protocol names, in order.
     pub alpn: Vec<(usize, usize)>,
+    /// What was wrong with its server_name extension, a bit per
+    /// `super::TlsEvent` (more than one, a name type other than
+    /// host_name, a length past the extension).
+    pub sni_events: u32,
 }
 
 struct Reader<'a> {
@@ -118,12 +122,24 @@ impl Hello {
             let mut d = Reader { b: data, at: 0 };
             match t {
                 EXT_SNI if client && !data.is_empty() => {
-                    let list = d.vec16()?;
+                    use super::TlsEvent as E;
+                    if self.extensions.iter().filter(|&&x| x == EXT_SNI).count() > 1 {
+                        self.sni_events |= E::MultipleSniExtensions.bit();
+                    }
+                    let Some(list) = d.vec16() else {
+                        self.sni_events |= E::InvalidSniLength.bit();
+                        continue;
+                    };
                     let mut l = Reader { b: list, at: 0 };
                     while l.at < list.len() {
                         let kind = l.u8()?;
-                        let name = l.vec16()?;
-                        if kind == 0 && self.sni.is_none() {
+                        let Some(name) = l.vec16() else {
+                            self.sni_events |= E::InvalidSniLength.bit();
+                            break;
+                        };
+                        if kind != 0 {
+                            self.sni_events |= E::InvalidSniType.bit();
+                        } else if self.sni.is_none() {
                             let start = off + 2 + l.at - name.len();
                             self.sni = Some((start, start + name.len()));
                         }
@@ -386,6 +402,26 @@ pub(crate) mod tests {
             let _ = Hello::client(&body[..n]);
         }
         assert!(Hello::client(&body[..40]).is_none());
+    }
+
+    #[test]
+    fn server_name_oddities_are_events_not_failures() {
+        use crate::applayer::tls::TlsEvent as E;
+        let two = client_hello(&[0x1301], &[sni("a.example"), sni("b.example")]);
+        let h = Hello::client(&two).unwrap();
+        assert_eq!(h.sni_events, E::MultipleSniExtensions.bit());
+        let (s, e) = h.sni.unwrap();
+        assert_eq!(&two[s..e], b"a.example");
+        let (t, mut d) = sni("c.example");
+        d[2] = 1;
+        let h = Hello::client(&client_hello(&[0x1301], &[(t, d.clone())])).unwrap();
+        assert_eq!(h.sni_events, E::InvalidSniType.bit());
+        assert!(h.sni.is_none());
+        // A name longer than its list.
+        d[2] = 0;
+        d[4] = 0xff;
+        let h = Hello::client(&client_hello(&[0x1301], &[(t, d)])).unwrap();
+        assert_eq!(h.sni_events, E::InvalidSniLength.bit());
     }
 
     #[test]

@@ -17,6 +17,122 @@ use super::{AppProto, Point, Probe};
 use hello::Hello;
 use record::{Direction, CLIENT_HELLO, SERVER_HELLO};
 
+/// Events a TLS handshake can carry (`app-layer-event:tls.NAME`), with
+/// Suricata 8's names; each is raised where Suricata raises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsEvent {
+    InvalidRecordType,
+    InvalidRecordVersion,
+    InvalidRecordLength,
+    InvalidHandshakeMessage,
+    HandshakeInvalidLength,
+    HeartbeatMessage,
+    InvalidHeartbeatMessage,
+    OverflowHeartbeatMessage,
+    DataleakHeartbeatMismatch,
+    MultipleSniExtensions,
+    InvalidSniType,
+    InvalidSniLength,
+    TooManyRecordsInPacket,
+    InvalidAlertMessage,
+    ErrorMessageEncountered,
+    InvalidCertificate,
+    CertificateInvalidLength,
+    CertificateInvalidVersion,
+    CertificateInvalidSerial,
+    CertificateInvalidAlgorithmidentifier,
+    CertificateInvalidX509name,
+    CertificateInvalidDate,
+    CertificateInvalidExtensions,
+    CertificateInvalidDer,
+}
+
+impl TlsEvent {
+    pub const ALL: [TlsEvent; 24] = [
+        TlsEvent::InvalidRecordType,
+        TlsEvent::InvalidRecordVersion,
+        TlsEvent::InvalidRecordLength,
+        TlsEvent::InvalidHandshakeMessage,
+        TlsEvent::HandshakeInvalidLength,
+        TlsEvent::HeartbeatMessage,
+        TlsEvent::InvalidHeartbeatMessage,
+        TlsEvent::OverflowHeartbeatMessage,
+        TlsEvent::DataleakHeartbeatMismatch,
+        TlsEvent::MultipleSniExtensions,
+        TlsEvent::InvalidSniType,
+        TlsEvent::InvalidSniLength,
+        TlsEvent::TooManyRecordsInPacket,
+        TlsEvent::InvalidAlertMessage,
+        TlsEvent::ErrorMessageEncountered,
+        TlsEvent::InvalidCertificate,
+        TlsEvent::CertificateInvalidLength,
+        TlsEvent::CertificateInvalidVersion,
+        TlsEvent::CertificateInvalidSerial,
+        TlsEvent::CertificateInvalidAlgorithmidentifier,
+        TlsEvent::CertificateInvalidX509name,
+        TlsEvent::CertificateInvalidDate,
+        TlsEvent::CertificateInvalidExtensions,
+        TlsEvent::CertificateInvalidDer,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsEvent::InvalidRecordType => "invalid_record_type",
+            TlsEvent::InvalidRecordVersion => "invalid_record_version",
+            TlsEvent::InvalidRecordLength => "invalid_record_length",
+            TlsEvent::InvalidHandshakeMessage => "invalid_handshake_message",
+            TlsEvent::HandshakeInvalidLength => "handshake_invalid_length",
+            TlsEvent::HeartbeatMessage => "heartbeat_message",
+            TlsEvent::InvalidHeartbeatMessage => "invalid_heartbeat_message",
+            TlsEvent::OverflowHeartbeatMessage => "overflow_heartbeat_message",
+            TlsEvent::DataleakHeartbeatMismatch => "dataleak_heartbeat_mismatch",
+            TlsEvent::MultipleSniExtensions => "multiple_sni_extensions",
+            TlsEvent::InvalidSniType => "invalid_sni_type",
+            TlsEvent::InvalidSniLength => "invalid_sni_length",
+            TlsEvent::TooManyRecordsInPacket => "too_many_records_in_packet",
+            TlsEvent::InvalidAlertMessage => "invalid_alert_message",
+            TlsEvent::ErrorMessageEncountered => "error_message_encountered",
+            TlsEvent::InvalidCertificate => "invalid_certificate",
+            TlsEvent::CertificateInvalidLength => "certificate_invalid_length",
+            TlsEvent::CertificateInvalidVersion => "certificate_invalid_version",
+            TlsEvent::CertificateInvalidSerial => "certificate_invalid_serial",
+            TlsEvent::CertificateInvalidAlgorithmidentifier => {
+                "certificate_invalid_algorithmidentifier"
+            }
+            TlsEvent::CertificateInvalidX509name => "certificate_invalid_x509name",
+            TlsEvent::CertificateInvalidDate => "certificate_invalid_date",
+            TlsEvent::CertificateInvalidExtensions => "certificate_invalid_extensions",
+            TlsEvent::CertificateInvalidDer => "certificate_invalid_der",
+        }
+    }
+
+    pub fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The event of this name, or why a rule on it cannot be matched:
+    /// Suricata's names Tollgate does not raise (the rule is skipped and
+    /// says so), and names Suricata 8 does not have either.
+    pub fn of_name(n: &str) -> Result<TlsEvent, String> {
+        if let Some(e) = TlsEvent::ALL.into_iter().find(|e| e.name() == n) {
+            return Ok(e);
+        }
+        Err(match n {
+            "invalid_sslv2_header" | "invalid_ssl_record" => {
+                format!("app-layer-event:tls.{n} (SSLv2 records are not parsed)")
+            }
+            "invalid_tls_header"
+            | "certificate_invalid_subject"
+            | "certificate_invalid_issuer"
+            | "certificate_invalid_validity"
+            | "too_many_subject_alternative_names" => {
+                format!("app-layer-event:tls.{n} (an event Tollgate does not raise)")
+            }
+            _ => format!("app-layer-event:tls.{n} (Suricata 8 has no such event either)"),
+        })
+    }
+}
+
 /// What TLS parsing saw in one worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TlsCounters {
@@ -58,6 +174,11 @@ pub struct TlsState {
     dirs: [Direction; 2],
     /// Points reached, a bit per `Point`.
     reached: u8,
+    /// Events raised, a bit per `TlsEvent`.
+    events: u32,
+    /// Each direction's last encrypted heartbeat record's length, until
+    /// the peer answers (`dataleak_heartbeat_mismatch`).
+    heartbeat: [Option<usize>; 2],
 }
 
 impl TlsState {
@@ -66,6 +187,8 @@ impl TlsState {
             d.reset();
         }
         self.reached = 0;
+        self.events = 0;
+        self.heartbeat = [None; 2];
     }
 
     fn reach(&mut self, cx: &mut TlsCx, p: Point) {
@@ -82,17 +205,45 @@ impl TlsState {
         } else {
             SERVER_HELLO
         };
-        let f = self.dirs[usize::from(!to_server)].feed(data, hello);
+        let di = usize::from(!to_server);
+        let f = self.dirs[di].feed(data, hello);
         cx.counters.not_tls += u64::from(f.not_tls);
         cx.counters.too_long += u64::from(f.too_long);
         cx.counters.certificates += u64::from(f.certificate);
+        self.events |= f.events;
+        if let Some(len) = f.encrypted_heartbeat {
+            // An answer to the peer's heartbeat is as long as it was.
+            match self.heartbeat[1 - di].take() {
+                Some(asked) if asked != len => {
+                    self.events |= TlsEvent::DataleakHeartbeatMismatch.bit()
+                }
+                Some(_) => {}
+                None => self.heartbeat[di] = Some(len),
+            }
+        }
+        if f.certificate {
+            if let Some(der) = cert::chain(&self.dirs[1].certificate).next() {
+                if let Err(e) = cert::check(der) {
+                    self.events |= e.bit() | TlsEvent::InvalidHandshakeMessage.bit();
+                }
+            }
+        }
         if f.hello {
-            let d = &self.dirs[usize::from(!to_server)];
+            let d = &self.dirs[di];
             let ok = if to_server {
-                Hello::client(&d.hello).is_some()
+                match Hello::client(&d.hello) {
+                    Some(h) => {
+                        self.events |= h.sni_events;
+                        true
+                    }
+                    None => false,
+                }
             } else {
                 Hello::server(&d.hello).is_some()
             };
+            if !ok {
+                self.events |= TlsEvent::InvalidHandshakeMessage.bit();
+            }
             match (ok, to_server) {
                 (false, _) => cx.counters.bad_hellos += 1,
                 (true, true) => cx.counters.client_hellos += 1,
@@ -132,7 +283,7 @@ impl TlsState {
 
     /// Puts the handshake's buffers in `bufs`.
     pub fn load(&self, bufs: &mut TxBuffers) {
-        bufs.start_direct(AppProto::Tls, 0, 0);
+        bufs.start_direct(AppProto::Tls, 0, self.events);
         let ch = &self.dirs[0].hello;
         if let Some(h) = Hello::client(ch) {
             let b = |k: Kind| Buffer::new(k, Some(true));

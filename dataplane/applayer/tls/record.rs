@@ -28,7 +28,16 @@ pub struct Found {
     pub not_tls: bool,
     /// A handshake message longer than `MAX_MESSAGE`, skipped.
     pub too_long: bool,
+    /// Record-level anomalies, a bit per `super::TlsEvent`.
+    pub events: u32,
+    /// The body length of a heartbeat record sent encrypted (for the
+    /// peer's answer to be compared with).
+    pub encrypted_heartbeat: Option<usize>,
 }
+
+/// Records in one delivery past which `too_many_records_in_packet` is
+/// raised (Suricata's limit).
+pub const MAX_RECORDS_PER_DELIVERY: u32 = 255;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Walk {
@@ -53,6 +62,10 @@ pub struct Direction {
     skip: usize,
     /// The direction changed cipher spec: its handshake is encrypted.
     encrypted: bool,
+    /// The first bytes of the current record's body (alert and
+    /// heartbeat records are judged by them), and how many are in.
+    head: [u8; 3],
+    head_have: u8,
     /// The last record version seen (for `ssl_version`-like reads).
     pub record_version: u16,
     /// Records seen, and their body bytes.
@@ -105,7 +118,9 @@ impl Direction {
     /// The next bytes of the direction, in order; `hello` is the type of
     /// this direction's hello.
     pub fn feed(&mut self, mut b: &[u8], hello: u8) -> Found {
+        use super::TlsEvent as E;
         let mut found = Found::default();
+        let mut records = 0u32;
         while !b.is_empty() {
             match self.walk {
                 Walk::Stopped => break,
@@ -119,14 +134,34 @@ impl Direction {
                     }
                     let [kind, major, minor, hi, lo] = self.hdr;
                     let len = usize::from(u16::from_be_bytes([hi, lo]));
-                    let ok = (20..=24).contains(&kind)
-                        && major == 3
-                        && minor <= 4
-                        && len <= (1 << 14) + 2048;
-                    if !ok {
+                    let bad = if !(20..=24).contains(&kind) {
+                        Some(E::InvalidRecordType)
+                    } else if major != 3 || minor > 4 {
+                        Some(E::InvalidRecordVersion)
+                    } else if len > (1 << 14) + 2048 {
+                        Some(E::InvalidRecordLength)
+                    } else {
+                        None
+                    };
+                    if let Some(e) = bad {
                         self.walk = Walk::Stopped;
                         found.not_tls = true;
+                        found.events |= e.bit();
                         break;
+                    }
+                    records += 1;
+                    if records == MAX_RECORDS_PER_DELIVERY + 1 {
+                        found.events |= E::TooManyRecordsInPacket.bit();
+                    }
+                    self.head_have = 0;
+                    if kind == 24 {
+                        found.events |= E::HeartbeatMessage.bit();
+                        if self.encrypted {
+                            found.encrypted_heartbeat = Some(len);
+                        }
+                    }
+                    if kind == 21 && !self.encrypted && len != 2 {
+                        found.events |= E::InvalidAlertMessage.bit();
                     }
                     self.kind = kind;
                     self.left = len;
@@ -147,6 +182,9 @@ impl Direction {
                     if self.kind == 22 && !self.encrypted {
                         self.handshake(&b[..take], hello, &mut found);
                     }
+                    if matches!(self.kind, 21 | 24) && !self.encrypted {
+                        self.record_head(&b[..take], &mut found);
+                    }
                     self.left -= take;
                     b = &b[take..];
                     if self.left == 0 {
@@ -156,6 +194,39 @@ impl Direction {
             }
         }
         found
+    }
+
+    /// The first body bytes of an alert or heartbeat record in clear:
+    /// a fatal alert, a heartbeat of no known type or one whose payload
+    /// claims more than the record holds (Heartbleed) are anomalies.
+    fn record_head(&mut self, b: &[u8], found: &mut Found) {
+        use super::TlsEvent as E;
+        let have = usize::from(self.head_have);
+        let n = (self.head.len() - have).min(b.len());
+        if n == 0 {
+            return;
+        }
+        self.head[have..have + n].copy_from_slice(&b[..n]);
+        self.head_have += n as u8;
+        let len = self.left;
+        match (self.kind, self.head_have) {
+            (21, 1) | (21, 2) | (21, 3) if have == 0 && self.head[0] == 2 => {
+                found.events |= E::ErrorMessageEncountered.bit();
+            }
+            (24, 3) => {
+                // `left` counts from the record's start here.
+                let record = len + have;
+                let payload = usize::from(u16::from_be_bytes([self.head[1], self.head[2]]));
+                if !matches!(self.head[0], 1 | 2) {
+                    found.events |= E::InvalidHeartbeatMessage.bit();
+                }
+                // Type, length, payload, then at least 16 bytes of padding.
+                if 3 + payload + 16 > record {
+                    found.events |= E::OverflowHeartbeatMessage.bit();
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Handshake record bytes: whole messages are taken out of them.
@@ -174,6 +245,7 @@ impl Direction {
                 let len = u32::from_be_bytes([0, self.hs[1], self.hs[2], self.hs[3]]) as usize;
                 if len > MAX_MESSAGE {
                     found.too_long = true;
+                    found.events |= super::TlsEvent::HandshakeInvalidLength.bit();
                     self.skip = len;
                     self.hs.clear();
                     continue;
@@ -273,6 +345,46 @@ mod tests {
         // Not a record: the walk stops.
         assert!(d.feed(b"HTTP/1.1 200 OK\r\n", SERVER_HELLO).not_tls);
         assert!(!d.feed(b"more", SERVER_HELLO).not_tls);
+    }
+
+    #[test]
+    fn heartbeats_alerts_and_bad_headers_raise_suricatas_events() {
+        use crate::applayer::tls::TlsEvent as E;
+        // Heartbleed: a request claiming 16 KiB of payload in 19 bytes.
+        let mut d = Direction::default();
+        let mut hb = vec![24, 3, 3, 0, 19, 1, 0x40, 0x00];
+        hb.extend_from_slice(&[0; 16]);
+        let f = d.feed(&hb[..6], CLIENT_HELLO);
+        let g = d.feed(&hb[6..], CLIENT_HELLO);
+        let ev = f.events | g.events;
+        assert_eq!(
+            ev,
+            E::HeartbeatMessage.bit() | E::OverflowHeartbeatMessage.bit()
+        );
+        // An honest one, of an unknown type.
+        let mut hb = vec![24, 3, 3, 0, 21, 9, 0, 2, 7, 7];
+        hb.extend_from_slice(&[0; 16]);
+        let f = Direction::default().feed(&hb, CLIENT_HELLO);
+        assert_eq!(
+            f.events,
+            E::HeartbeatMessage.bit() | E::InvalidHeartbeatMessage.bit()
+        );
+        // A fatal alert in clear; an alert record of three bytes.
+        let f = Direction::default().feed(&[21, 3, 3, 0, 2, 2, 40], SERVER_HELLO);
+        assert_eq!(f.events, E::ErrorMessageEncountered.bit());
+        let f = Direction::default().feed(&[21, 3, 3, 0, 3, 1, 0, 0], SERVER_HELLO);
+        assert_eq!(f.events, E::InvalidAlertMessage.bit());
+        // Headers that are not TLS, each by what is wrong.
+        let f = Direction::default().feed(&[25, 3, 3, 0, 1, 0], CLIENT_HELLO);
+        assert_eq!(f.events, E::InvalidRecordType.bit());
+        let f = Direction::default().feed(&[22, 2, 0, 0, 1, 0], CLIENT_HELLO);
+        assert_eq!(f.events, E::InvalidRecordVersion.bit());
+        let f = Direction::default().feed(&[22, 3, 3, 0x50, 0, 0], CLIENT_HELLO);
+        assert_eq!(f.events, E::InvalidRecordLength.bit());
+        // More than 255 records in one delivery.
+        let many: Vec<u8> = (0..300).flat_map(|_| [23u8, 3, 3, 0, 1, 0]).collect();
+        let f = Direction::default().feed(&many, CLIENT_HELLO);
+        assert_eq!(f.events, E::TooManyRecordsInPacket.bit());
     }
 
     #[test]
