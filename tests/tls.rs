@@ -166,15 +166,19 @@ alert tls any any -> any any (msg:"san"; tls.subjectaltname; content:"*.example-
 alert tls any any -> any any (msg:"serial"; tls.cert_serial; content:"55:A1"; sid:10;)
 alert tls any any -> any any (msg:"certs"; tls.certs; content:"Tollgate Test"; sid:11;)
 alert tls any any -> any any (msg:"fingerprint"; tls.cert_fingerprint; content:"4f:6e:51:57"; startswith; sid:12;)
+alert tls any any -> any any (msg:"chosen version"; tls.version:1.2; sid:13;)
+alert tls any any -> any any (msg:"client's version"; tls.version:1.3; flow:to_server; sid:14;)
 alert tls any any -> any any (msg:"other sni"; tls.sni; content:"api.openai.com"; sid:20;)
 alert tls any any -> any any (msg:"other subject"; tls.cert_subject; content:"O=Someone Else"; sid:21;)
 alert tls any any -> any any (msg:"other ja3"; ja3.hash; content:"e7d705a3286e19ea42f587b344ee6865"; sid:22;)
+alert tls any any -> any any (msg:"other version"; tls.version:1.1; sid:23;)
+alert tls any any -> any any (msg:"raw other version"; tls.version:0x0302; sid:24;)
 "#;
 
 #[test]
 fn every_buffer_fires_on_the_handshake_and_not_on_other_values() {
     let (sids, events, _) = run_pcap("buffers", &fixture("handshake.pcap"), RULES);
-    assert_eq!(sids, (1..=12).collect::<Vec<u64>>());
+    assert_eq!(sids, (1..=14).collect::<Vec<u64>>());
     let a = events
         .iter()
         .find(|e| e["alert"]["signature_id"] == 4)

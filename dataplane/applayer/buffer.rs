@@ -73,6 +73,9 @@ pub enum Kind {
     TlsCertSerial,
     TlsCertFingerprint,
     TlsSubjectAltName,
+    /// `tls.version`: the version a side's hello speaks for (a number;
+    /// the server's, the one chosen, unless the rule says to_server).
+    TlsVersion,
 }
 
 /// Which directions a kind exists in.
@@ -84,7 +87,7 @@ enum Sides {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 51] = [
+    pub const ALL: [Kind; 52] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -136,6 +139,7 @@ impl Kind {
         Kind::TlsCertSerial,
         Kind::TlsCertFingerprint,
         Kind::TlsSubjectAltName,
+        Kind::TlsVersion,
     ];
 
     /// The protocol whose transactions have it.
@@ -147,7 +151,7 @@ impl Kind {
             }
             TlsSni | TlsAlpn | Ja3Hash | Ja3String | Ja4Hash | Ja3sHash | Ja3sString | TlsCerts
             | TlsCertSubject | TlsCertIssuer | TlsCertSerial | TlsCertFingerprint
-            | TlsSubjectAltName => AppProto::Tls,
+            | TlsSubjectAltName | TlsVersion => AppProto::Tls,
             _ => AppProto::Http,
         }
     }
@@ -155,7 +159,10 @@ impl Kind {
     /// A number, not bytes: each instance is a big-endian u64 and a rule
     /// compares it (`dns.opcode:!0`) rather than matching content.
     pub fn numeric(self) -> bool {
-        matches!(self, Kind::DnsOpcode | Kind::DnsRcode | Kind::DnsRrtype)
+        matches!(
+            self,
+            Kind::DnsOpcode | Kind::DnsRcode | Kind::DnsRrtype | Kind::TlsVersion
+        )
     }
 
     /// A keyword that takes its comparison as a value (`dns.opcode:4`).
@@ -298,6 +305,7 @@ impl Kind {
             Kind::TlsCertSerial => "tls.cert_serial",
             Kind::TlsCertFingerprint => "tls.cert_fingerprint",
             Kind::TlsSubjectAltName => "tls.subjectaltname",
+            Kind::TlsVersion => "tls.version",
         }
     }
 
@@ -417,7 +425,9 @@ impl Buffer {
         let to_server = match kind.sides() {
             Sides::Request => true,
             Sides::Response => false,
-            Sides::Both if kind.each_side() => to_server.unwrap_or(false),
+            Sides::Both if kind.each_side() || kind == Kind::TlsVersion => {
+                to_server.unwrap_or(false)
+            }
             Sides::Both => to_server.unwrap_or(true),
         };
         Buffer { kind, to_server }

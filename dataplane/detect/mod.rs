@@ -466,6 +466,23 @@ struct Building {
 }
 
 /// The chain of app buffer `kind` (made if the rule has none yet).
+/// `tls.version:1.2` (`1.0` … `1.3`, or a raw `0x0303`), as Suricata's.
+fn tls_version(v: &str) -> Result<LenCheck, String> {
+    let v = v.trim().trim_matches('"');
+    let n = match v {
+        "1.0" => 0x0301,
+        "1.1" => 0x0302,
+        "1.2" => 0x0303,
+        "1.3" => 0x0304,
+        _ => v
+            .strip_prefix("0x")
+            .filter(|h| h.len() == 4)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("tls.version: `{v}` (1.0 … 1.3, or 0xHHHH)"))?,
+    };
+    Ok(LenCheck::Eq(n))
+}
+
 /// An `app-layer-event` name (`http.NAME`, `dns.NAME`): its bit among its
 /// protocol's events.
 fn app_event(v: &str) -> Option<(u32, AppProto)> {
@@ -864,7 +881,12 @@ pub fn compile_rule_with(
                 ..Building::default()
             });
             cur = chains.len() - 1;
-            chains[cur].len.push(LenCheck::parse(k, v)?);
+            let check = if kind == Kind::TlsVersion {
+                tls_version(v)?
+            } else {
+                LenCheck::parse(k, v)?
+            };
+            chains[cur].len.push(check);
             legacy = false;
             continue;
         }

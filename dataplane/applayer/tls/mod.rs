@@ -297,12 +297,14 @@ impl TlsState {
             bufs.put(b(Kind::Ja3Hash), hello::md5_hex(&ja3).as_bytes());
             bufs.put(b(Kind::Ja3String), ja3.as_bytes());
             bufs.put(b(Kind::Ja4Hash), hello::ja4(&h, ch).as_bytes());
+            bufs.put_number(b(Kind::TlsVersion), u64::from(h.effective_version()));
         }
         let b = |k: Kind| Buffer::new(k, Some(false));
         if let Some(h) = Hello::server(&self.dirs[1].hello) {
             let ja3s = hello::ja3s(&h);
             bufs.put(b(Kind::Ja3sHash), hello::md5_hex(&ja3s).as_bytes());
             bufs.put(b(Kind::Ja3sString), ja3s.as_bytes());
+            bufs.put_number(b(Kind::TlsVersion), u64::from(h.effective_version()));
         }
         let mut first = true;
         for der in cert::chain(&self.dirs[1].certificate) {
