@@ -340,3 +340,17 @@ fn a_heartbleed_request_raises_its_event_and_a_handshake_does_not() {
     let (sids, ..) = run_pcap("no-heartbleed", &fixture("handshake.pcap"), rules);
     assert!(sids.is_empty());
 }
+
+#[test]
+fn the_flows_feature_record_says_tls() {
+    let dir = Scratch::new("tls-features");
+    let r = dir.write("t.rules", b"");
+    let cap = Capture {
+        packets: read_pcap(&fixture("handshake.pcap")),
+    };
+    let out = dir.path("features.jsonl");
+    replay_events(&dir, &cap, &r, &["--features-out", out.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["features"]["app_proto"], 2.0, "{rec}");
+}

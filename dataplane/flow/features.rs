@@ -50,7 +50,7 @@ pub const FEATURES: [Feature; N_FEATURES] = [
     f("up_down_ratio", "ratio", "bytes_toserver / bytes_toclient (missing when nothing came back)"),
     f("entropy_toserver", "bits/byte", "Shannon entropy of the first 128 payload bytes client to server, across packets (fewer if the flow sent fewer; missing if none)"),
     f("entropy_toclient", "bits/byte", "as entropy_toserver, server to client"),
-    f("app_proto", "code", "0 unknown (until the app layer lands), 1 http, 2 tls, 3 dns"),
+    f("app_proto", "code", "0 none found (or not yet), 1 http, 2 tls, 3 dns"),
     f("proto", "code", "IP protocol number"),
     f("dst_port_class", "code", "server port: 0 web (80, 443, 8000, 8080, 8443), 1 other below 1024, 2 1024-49151, 3 above, 4 none (ICMP, other)"),
     f("dst_port", "port", "server port (0 without ports)"),
@@ -270,6 +270,8 @@ pub struct FlowFacts {
     pub proto: u8,
     pub server_port: Option<u16>,
     pub tagged: bool,
+    /// The app layer's protocol code (`app_proto` feature).
+    pub app_proto: u8,
 }
 
 /// The record's values for a flow.
@@ -298,7 +300,7 @@ pub fn values(ff: &FlowFeatures, facts: &FlowFacts) -> [f32; N_FEATURES] {
     }
     v[23] = entropy(&ff.head[0][..usize::from(ff.head_len[0])]);
     v[24] = entropy(&ff.head[1][..usize::from(ff.head_len[1])]);
-    v[25] = 0.0;
+    v[25] = f32::from(facts.app_proto);
     v[26] = f32::from(facts.proto);
     v[27] = match facts.server_port {
         Some(80 | 443 | 8000 | 8080 | 8443) => 0.0,
@@ -348,8 +350,10 @@ mod tests {
             proto: 6,
             server_port: Some(443),
             tagged: false,
+            app_proto: 2,
         };
         let v = values(&ff, &facts);
+        assert_eq!(v[25], 2.0, "tls");
         assert_eq!(v[0], 0.004);
         assert_eq!(&v[5..9], &[2.0, 4.0, 3.0, 1.0]);
         assert!(v[9].is_nan() && v[24].is_nan(), "no payload back");

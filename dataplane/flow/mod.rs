@@ -290,6 +290,12 @@ impl FlowRecord {
             proto: self.proto,
             server_port: matches!(self.proto, 6 | 17 | 132).then_some(self.dst_port),
             tagged: self.vlan_count > 0 || self.vni.is_some(),
+            app_proto: match self.app_proto {
+                crate::applayer::AppProto::Http => 1,
+                crate::applayer::AppProto::Tls => 2,
+                crate::applayer::AppProto::Dns => 3,
+                _ => 0,
+            },
         };
         FeatureRecord {
             at: self.tuple(ts_ns, worker),

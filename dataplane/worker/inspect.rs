@@ -244,9 +244,6 @@ pub(super) fn flow_ended(
         };
         hits = flow_streams_end(r, re, rules, app.as_deref_mut(), out, counters, cfg);
     }
-    if let Some(ws) = scoring {
-        ws.ended(r, &hits, false, &mut counters.scoring);
-    }
     let app_proto = app.map_or(AppProto::Unknown, |a| a.release(r.slot, r.flow_id));
     let r = FlowRecord {
         alerted: r.alerted || hits != [0; 4],
@@ -254,6 +251,10 @@ pub(super) fn flow_ended(
         app_proto,
         ..*r
     };
+    // The scorer's record carries what the app layer found.
+    if let Some(ws) = scoring {
+        ws.ended(&r, &hits, false, &mut counters.scoring);
+    }
     offer(events, counters, &r);
 }
 
