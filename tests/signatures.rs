@@ -252,35 +252,132 @@ fn instruction_override_fires_and_ordinary_prompts_do_not() {
 #[test]
 fn pickle_running_a_command_fires_and_a_state_dict_does_not() {
     let dir = Scratch::new("sig-pickle");
-    // pickle protocol 2 of os.system("id"): PROTO 2, GLOBAL os system, ...
-    let evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
-    let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
-    resp.extend_from_slice(evil);
     let get = http("GET", "/models/adapter.pt", "store.tenant.local", b"", "");
-    let (sids, _, _) = alerts(
-        &dir,
-        &conversation("10.64.3.3", "10.30.0.5", 9000, &get, &resp),
-        &[],
-    );
-    assert_eq!(sids, [9100004]);
+    let serve = |body: &[u8]| {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        conversation("10.64.3.3", "10.30.0.5", 9000, &get, &r)
+    };
+    // Protocol 2 os.system("id"), and posix.system the same way.
+    let evil = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
+    assert_eq!(alerts(&dir, &serve(evil), &[]).0, [9100004]);
     let posix = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
-    let mut resp2 = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
-    resp2.extend_from_slice(posix);
-    let (sids, _, _) = alerts(
-        &dir,
-        &conversation("10.64.3.3", "10.30.0.5", 9000, &get, &resp2),
-        &[],
+    assert_eq!(alerts(&dir, &serve(posix), &[]).0, [9100004]);
+    // Protocol 4 builtins.exec through STACK_GLOBAL with a memoised
+    // module name (what raw byte patterns miss).
+    let mut p4 = vec![0x80, 4, 0x95];
+    p4.extend_from_slice(&[0; 8]);
+    p4.extend_from_slice(b"\x8c\x08builtins\x94\x30h\x00\x8c\x04exec\x93\x8c\x05print\x85R.");
+    assert_eq!(alerts(&dir, &serve(&p4), &[]).0, [9100005]);
+    // Uploaded to a registry, the same.
+    let put = http(
+        "PUT",
+        "/v2/models/adapter.pt",
+        "registry.tenant.local",
+        evil,
+        "",
     );
-    assert_eq!(sids, [9100005]);
+    let ok = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+    let up = conversation("10.64.3.3", "10.30.0.6", 9001, &put, ok);
+    assert_eq!(alerts(&dir, &up, &[]).0, [9100004]);
     // A plain state dict (protocol 3: names to bytes) raises nothing.
-    let mut benign = b"HTTP/1.1 200 OK\r\n\r\n\x80\x03}(X\x0c\x00\x00\x00layer.weightB\x04\x00\x00\x00\x01\x02\x03\x04u.".to_vec();
-    benign.extend_from_slice(b"");
-    let (sids, _, _) = alerts(
-        &dir,
-        &conversation("10.64.3.3", "10.30.0.5", 9000, &get, &benign),
-        &[],
-    );
-    assert!(sids.is_empty());
+    let benign = b"\x80\x03}(X\x0c\x00\x00\x00layer.weightB\x04\x00\x00\x00\x01\x02\x03\x04u.";
+    assert!(alerts(&dir, &serve(benign), &[]).0.is_empty());
+}
+
+/// A file served over HTTP: Content-Length, chunked, or gzip-coded and
+/// chunked.
+fn served(body: &[u8], how: usize) -> Vec<u8> {
+    use std::io::Write;
+    match how {
+        0 => {
+            let mut r =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            r.extend_from_slice(body);
+            r
+        }
+        _ => {
+            let data = if how == 2 {
+                let mut e =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                e.write_all(body).unwrap();
+                e.finish().unwrap()
+            } else {
+                body.to_vec()
+            };
+            let coding = if how == 2 {
+                "Content-Encoding: gzip\r\n"
+            } else {
+                ""
+            };
+            let mut r = format!("HTTP/1.1 200 OK\r\n{coding}Transfer-Encoding: chunked\r\n\r\n")
+                .into_bytes();
+            for c in data.chunks(100) {
+                r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                r.extend_from_slice(c);
+                r.extend_from_slice(b"\r\n");
+            }
+            r.extend_from_slice(b"0\r\n\r\n");
+            r
+        }
+    }
+}
+
+#[test]
+fn every_malicious_pickle_of_the_corpus_is_flagged_and_no_benign_one() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/pickles");
+    let Ok(rd) = std::fs::read_dir(&corpus) else {
+        eprintln!("../shared/corpora/pickles is absent: skipping");
+        return;
+    };
+    let mut names: Vec<String> = rd
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("LICENSE"))
+        .collect();
+    names.sort();
+    // picklescan's own malicious set: what its tests expect it to flag.
+    let malicious = |n: &str| {
+        n.starts_with("malicious")
+            || n == "pytorch_magic_bypass.pt"
+            || n == "sys_module_override_sploit.pkl"
+    };
+    // 7z archives are not opened (counted unknown, as the issue says).
+    let unopened = ["malicious1.7z"];
+    let dir = Scratch::new("sig-pickle-corpus");
+    let mut misses = Vec::new();
+    let mut false_alarms = Vec::new();
+    let mut flagged = 0;
+    for (i, n) in names.iter().enumerate() {
+        let body = std::fs::read(corpus.join(n)).unwrap();
+        let get = http("GET", &format!("/models/{n}"), "hub.tenant.local", b"", "");
+        for how in 0..3 {
+            let cap = conversation(
+                "10.64.3.3",
+                "10.30.0.5",
+                9000 + (i * 3 + how) as u16,
+                &get,
+                &served(&body, how),
+            );
+            let (sids, _, _) = alerts(&dir, &cap, &[]);
+            let hit = sids.iter().any(|s| (9100004..=9100008).contains(s));
+            match (malicious(n), hit) {
+                (true, false) if !unopened.contains(&n.as_str()) => {
+                    misses.push(format!("{n} ({how})"))
+                }
+                (false, true) => false_alarms.push(format!("{n} ({how}): {sids:?}")),
+                (true, true) => flagged += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(misses.is_empty(), "missed: {misses:?}");
+    assert!(false_alarms.is_empty(), "false alarms: {false_alarms:?}");
+    // 36 malicious files (the 7z aside), each served three ways.
+    assert_eq!(flagged, 36 * 3);
 }
 
 #[test]

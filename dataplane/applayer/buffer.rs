@@ -76,6 +76,9 @@ pub enum Kind {
     /// `tls.version`: the version a side's hello speaks for (a number;
     /// the server's, the one chosen, unless the rule says to_server).
     TlsVersion,
+    /// HTTP again: the callables the pickles in a side's files import
+    /// (a pickle, or a PyTorch zip's), `module.name` an instance each.
+    PickleImports,
 }
 
 /// Which directions a kind exists in.
@@ -87,7 +90,7 @@ enum Sides {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 52] = [
+    pub const ALL: [Kind; 53] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -140,6 +143,7 @@ impl Kind {
         Kind::TlsCertFingerprint,
         Kind::TlsSubjectAltName,
         Kind::TlsVersion,
+        Kind::PickleImports,
     ];
 
     /// The protocol whose transactions have it.
@@ -188,12 +192,13 @@ impl Kind {
                 | Kind::TlsAlpn
                 | Kind::TlsCerts
                 | Kind::TlsSubjectAltName
+                | Kind::PickleImports
         )
     }
 
     /// A kind about a side's files (`file.data`, `file.name`).
     pub fn of_files(self) -> bool {
-        matches!(self, Kind::FileData | Kind::FileName)
+        matches!(self, Kind::FileData | Kind::FileName | Kind::PickleImports)
     }
 
     /// A kind a rule that does not say which side looks at on both, each
@@ -306,6 +311,7 @@ impl Kind {
             Kind::TlsCertFingerprint => "tls.cert_fingerprint",
             Kind::TlsSubjectAltName => "tls.subjectaltname",
             Kind::TlsVersion => "tls.version",
+            Kind::PickleImports => "pickle.imports",
         }
     }
 
@@ -443,10 +449,12 @@ impl Buffer {
     /// The point at which it is whole.
     pub fn point(self) -> Point {
         match (self.kind, self.to_server) {
-            (Kind::RequestBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, true) => {
+            (Kind::RequestBody, _)
+            | (Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::Message, true) => {
                 Point::RequestBody
             }
-            (Kind::ResponseBody, _) | (Kind::FileData | Kind::FileName | Kind::Message, false) => {
+            (Kind::ResponseBody, _)
+            | (Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::Message, false) => {
                 Point::ResponseBody
             }
             (_, true) => Point::RequestHeaders,

@@ -1679,7 +1679,12 @@ impl Engine {
         for c in self.rules.iter().flat_map(|r| &r.app) {
             if matches!(
                 c.buffer.kind,
-                Kind::RequestBody | Kind::ResponseBody | Kind::FileData | Kind::Message
+                Kind::RequestBody
+                    | Kind::ResponseBody
+                    | Kind::FileData
+                    | Kind::FileName
+                    | Kind::PickleImports
+                    | Kind::Message
             ) {
                 b[usize::from(!c.buffer.to_server)] = true;
             }

@@ -267,6 +267,7 @@ pub static KEYWORDS: &[Keyword] = &[
     k("dns.rcode", Value, Header),
     k("dns.rrtype", Value, Header),
     k("dns.queries.rrname", Nothing, Buffer),
+    k("pickle.imports", Nothing, Buffer),
     k("dns.answers.rrname", Nothing, Buffer),
     k("dns.answer.name", Nothing, Buffer),
     k("dns.query.name", Nothing, Buffer),

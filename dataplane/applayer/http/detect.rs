@@ -50,6 +50,8 @@ pub struct TxBuffers {
     /// Instances of the buffers put in whole: (buffer index, start, end)
     /// in that buffer.
     spans: Vec<(u8, u32, u32)>,
+    /// Room for an archive member a model walk inflates.
+    model_room: Vec<u8>,
 }
 
 const REQ_HEAD: u8 = 1;
@@ -82,6 +84,7 @@ impl TxBuffers {
             tx: Tx::default(),
             proto: AppProto::Http,
             spans: Vec::with_capacity(256),
+            model_room: Vec::new(),
         }
     }
 
@@ -110,6 +113,17 @@ impl TxBuffers {
         match b.kind {
             Kind::FileData => return self.each_file(blocks, b.to_server, |v| f(v.data)),
             Kind::FileName => return self.each_file(blocks, b.to_server, |v| f(v.name)),
+            Kind::PickleImports => {
+                if self.get(blocks, b).is_none() {
+                    return false;
+                }
+                for line in self.bufs[b.index()].split(|&c| c == b'\n') {
+                    if !line.is_empty() && !f(line) {
+                        break;
+                    }
+                }
+                return true;
+            }
             _ => {}
         }
         if self.get(blocks, b).is_none() {
@@ -359,6 +373,22 @@ impl TxBuffers {
                 blocks.read(chain, &mut out);
                 !out.is_empty()
             }
+            Kind::PickleImports => {
+                // What each file's pickles import, a line each (a chain
+                // is confirmed on each import alone).
+                let mut room = std::mem::take(&mut self.model_room);
+                self.each_file(blocks, req, |v| {
+                    if let Some(w) = crate::applayer::model::walk_body(v.data, &mut room) {
+                        for i in &w.imports {
+                            out.extend_from_slice(i.as_bytes());
+                            out.push(b'\n');
+                        }
+                    }
+                    true
+                });
+                self.model_room = room;
+                !out.is_empty()
+            }
             Kind::FileName => {
                 // Every file's name, a line each: what the prefilter
                 // scans (a chain is confirmed on each name alone).
@@ -494,6 +524,7 @@ impl TxBuffers {
             | Kind::ResponseBody
             | Kind::FileData
             | Kind::FileName
+            | Kind::PickleImports
             | Kind::Message => false,
             // Other protocols' kinds are put in whole, never built.
             _ => false,
