@@ -19,14 +19,18 @@ pub fn is_zip(b: &[u8]) -> bool {
     b.starts_with(LOCAL)
 }
 
+/// `n` bytes of `b` at `at`, if they are all there (offsets come off the
+/// wire: every sum is checked).
+fn span(b: &[u8], at: usize, n: usize) -> Option<&[u8]> {
+    b.get(at..at.checked_add(n)?)
+}
+
 fn le16(b: &[u8], at: usize) -> Option<usize> {
-    b.get(at..at + 2)
-        .map(|s| usize::from(u16::from_le_bytes([s[0], s[1]])))
+    span(b, at, 2).map(|s| usize::from(u16::from_le_bytes([s[0], s[1]])))
 }
 
 fn le32(b: &[u8], at: usize) -> Option<usize> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    span(b, at, 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
 }
 
 /// One member: its name, compression method, and compressed bytes.
@@ -46,11 +50,11 @@ pub fn members(zip: &[u8]) -> Vec<Member<'_>> {
         .windows(4)
         .rposition(|w| w == END)
         .map(|p| from + p);
-    if let Some(e) = end {
-        let count = le16(zip, e + 10).unwrap_or(0);
-        let mut at = le32(zip, e + 16).unwrap_or(usize::MAX);
+    if let (Some(count), Some(mut at)) =
+        end.map_or((None, None), |e| (le16(zip, e + 10), le32(zip, e + 16)))
+    {
         for _ in 0..count.min(MAX_MEMBERS) {
-            if zip.get(at..at + 4) != Some(CENTRAL) {
+            if span(zip, at, 4) != Some(CENTRAL) {
                 break;
             }
             let (Some(method), Some(csize), Some(nlen), Some(xlen), Some(clen), Some(local)) = (
@@ -63,10 +67,12 @@ pub fn members(zip: &[u8]) -> Vec<Member<'_>> {
             ) else {
                 break;
             };
-            let name = zip.get(at + 46..at + 46 + nlen).unwrap_or(&[]);
+            let name = span(zip, at + 46, nlen).unwrap_or(&[]);
             if let Some(data) = local_data(zip, local, csize) {
                 out.push(Member { name, method, data });
             }
+            // The header's fields are at most 16 and 32 bits: no overflow
+            // on 64 bits, and the next span check ends a bad one.
             at += 46 + nlen + xlen + clen;
         }
         if !out.is_empty() {
@@ -75,7 +81,7 @@ pub fn members(zip: &[u8]) -> Vec<Member<'_>> {
     }
     // No directory: the local headers in turn.
     let mut at = 0;
-    while out.len() < MAX_MEMBERS && zip.get(at..at + 4) == Some(LOCAL) {
+    while out.len() < MAX_MEMBERS && span(zip, at, 4) == Some(LOCAL) {
         let (Some(method), Some(csize), Some(nlen), Some(xlen)) = (
             le16(zip, at + 8),
             le32(zip, at + 18),
@@ -84,7 +90,7 @@ pub fn members(zip: &[u8]) -> Vec<Member<'_>> {
         ) else {
             break;
         };
-        let name = zip.get(at + 30..at + 30 + nlen).unwrap_or(&[]);
+        let name = span(zip, at + 30, nlen).unwrap_or(&[]);
         let start = at + 30 + nlen + xlen;
         // A size the header does not know (data descriptor): to the end.
         let end = if csize == 0 {
@@ -108,7 +114,7 @@ pub fn members(zip: &[u8]) -> Vec<Member<'_>> {
 /// A member's data: after its local header (whose own name and extra
 /// lengths count), `csize` bytes (cut at the archive's end).
 fn local_data(zip: &[u8], local: usize, csize: usize) -> Option<&[u8]> {
-    if zip.get(local..local + 4) != Some(LOCAL) {
+    if span(zip, local, 4) != Some(LOCAL) {
         return None;
     }
     let start = local + 30 + le16(zip, local + 26)? + le16(zip, local + 28)?;
