@@ -79,6 +79,13 @@ pub enum Kind {
     /// HTTP again: the callables the pickles in a side's files import
     /// (a pickle, or a PyTorch zip's), `module.name` an instance each.
     PickleImports,
+    /// An LLM-API request's JSON body (`applayer::llm`): every prompt
+    /// string (a line each), the system prompt, tool-call arguments, the
+    /// model asked for.
+    LlmPrompt,
+    LlmSystem,
+    LlmToolArgs,
+    LlmModel,
 }
 
 /// Which directions a kind exists in.
@@ -90,7 +97,7 @@ enum Sides {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 53] = [
+    pub const ALL: [Kind; 57] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -144,6 +151,10 @@ impl Kind {
         Kind::TlsSubjectAltName,
         Kind::TlsVersion,
         Kind::PickleImports,
+        Kind::LlmPrompt,
+        Kind::LlmSystem,
+        Kind::LlmToolArgs,
+        Kind::LlmModel,
     ];
 
     /// The protocol whose transactions have it.
@@ -236,7 +247,11 @@ impl Kind {
             | Kind::TlsAlpn
             | Kind::Ja3Hash
             | Kind::Ja3String
-            | Kind::Ja4Hash => Sides::Request,
+            | Kind::Ja4Hash
+            | Kind::LlmPrompt
+            | Kind::LlmSystem
+            | Kind::LlmToolArgs
+            | Kind::LlmModel => Sides::Request,
             Kind::StatCode
             | Kind::StatMsg
             | Kind::ResponseLine
@@ -312,6 +327,10 @@ impl Kind {
             Kind::TlsSubjectAltName => "tls.subjectaltname",
             Kind::TlsVersion => "tls.version",
             Kind::PickleImports => "pickle.imports",
+            Kind::LlmPrompt => "llm.prompt",
+            Kind::LlmSystem => "llm.system",
+            Kind::LlmToolArgs => "llm.tool_args",
+            Kind::LlmModel => "llm.model",
         }
     }
 
@@ -449,7 +468,8 @@ impl Buffer {
     /// The point at which it is whole.
     pub fn point(self) -> Point {
         match (self.kind, self.to_server) {
-            (Kind::RequestBody, _)
+            (Kind::RequestBody | Kind::LlmPrompt | Kind::LlmSystem, _)
+            | (Kind::LlmToolArgs | Kind::LlmModel, _)
             | (Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::Message, true) => {
                 Point::RequestBody
             }

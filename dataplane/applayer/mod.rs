@@ -18,6 +18,7 @@ pub mod blocks;
 pub mod buffer;
 pub mod dns;
 pub mod http;
+pub mod llm;
 pub mod model;
 pub mod tls;
 

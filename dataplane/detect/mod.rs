@@ -1684,6 +1684,10 @@ impl Engine {
                     | Kind::FileData
                     | Kind::FileName
                     | Kind::PickleImports
+                    | Kind::LlmPrompt
+                    | Kind::LlmSystem
+                    | Kind::LlmToolArgs
+                    | Kind::LlmModel
                     | Kind::Message
             ) {
                 b[usize::from(!c.buffer.to_server)] = true;

@@ -52,6 +52,8 @@ pub struct TxBuffers {
     spans: Vec<(u8, u32, u32)>,
     /// Room for an archive member a model walk inflates.
     model_room: Vec<u8>,
+    /// An LLM-API request's fields, read from its body.
+    llm: crate::applayer::llm::Request,
 }
 
 const REQ_HEAD: u8 = 1;
@@ -85,6 +87,7 @@ impl TxBuffers {
             proto: AppProto::Http,
             spans: Vec::with_capacity(256),
             model_room: Vec::new(),
+            llm: Default::default(),
         }
     }
 
@@ -373,6 +376,10 @@ impl TxBuffers {
                 blocks.read(chain, &mut out);
                 !out.is_empty()
             }
+            Kind::LlmPrompt | Kind::LlmSystem | Kind::LlmToolArgs | Kind::LlmModel => {
+                self.bufs[i] = out;
+                return self.build_llm(blocks, b.kind);
+            }
             Kind::PickleImports => {
                 // What each file's pickles import, a line each (a chain
                 // is confirmed on each import alone).
@@ -416,6 +423,42 @@ impl TxBuffers {
         };
         self.bufs[i] = out;
         ok
+    }
+
+    /// The `llm.*` buffers of the request's body, all four from one parse
+    /// (marked built together); whether `kind`'s is there.
+    fn build_llm(&mut self, blocks: &Blocks, kind: Kind) -> bool {
+        let body = Buffer::new(Kind::RequestBody, Some(true));
+        let kinds = [
+            Kind::LlmPrompt,
+            Kind::LlmSystem,
+            Kind::LlmToolArgs,
+            Kind::LlmModel,
+        ];
+        let mut req = std::mem::take(&mut self.llm);
+        req.clear();
+        if let Some(b) = self.get(blocks, body) {
+            // Cut by the body limit: what was read before the cut counts.
+            let _ = crate::applayer::llm::parse_request(b, &mut req);
+        }
+        for k in kinds {
+            let bb = Buffer::new(k, Some(true));
+            let i = bb.index();
+            let src = match k {
+                Kind::LlmPrompt => &req.prompt,
+                Kind::LlmSystem => &req.system,
+                Kind::LlmToolArgs => &req.tool_args,
+                _ => &req.model,
+            };
+            self.built |= 1 << i;
+            self.bufs[i].clear();
+            self.bufs[i].extend_from_slice(src);
+            if !src.is_empty() {
+                self.present |= 1 << i;
+            }
+        }
+        self.llm = req;
+        self.present & 1 << Buffer::new(kind, Some(true)).index() != 0
     }
 
     fn build_head(&mut self, kind: Kind, req: bool, out: &mut Vec<u8>) -> bool {

@@ -284,11 +284,19 @@ pub fn looks_like_request(b: &[u8]) -> Probe {
         b"LOCK",
         b"UNLOCK",
     ];
+    // Case does not matter, as Suricata's detection patterns ignore it (a
+    // client that sends `post` is still speaking HTTP).
     let word_end = b.iter().position(|&c| c == b' ' || c == b'\t');
     match word_end {
-        Some(n) if METHODS.iter().any(|m| *m == &b[..n]) => Probe::Yes,
+        Some(n) if METHODS.iter().any(|m| m.eq_ignore_ascii_case(&b[..n])) => Probe::Yes,
         Some(_) => Probe::No,
-        None if b.len() < 8 && METHODS.iter().any(|m| m.starts_with(b)) => Probe::More,
+        None if b.len() < 8
+            && METHODS
+                .iter()
+                .any(|m| m.len() >= b.len() && m[..b.len()].eq_ignore_ascii_case(b)) =>
+        {
+            Probe::More
+        }
         None => Probe::No,
     }
 }
@@ -475,6 +483,9 @@ mod tests {
     fn probes() {
         assert_eq!(looks_like_request(b"GET / HTTP/1.1"), Probe::Yes);
         assert_eq!(looks_like_request(b"PO"), Probe::More);
+        // Any case, as Suricata detects it (recorded clients send `post`).
+        assert_eq!(looks_like_request(b"post /v1 HTTP/1.1"), Probe::Yes);
+        assert_eq!(looks_like_request(b"po"), Probe::More);
         assert_eq!(looks_like_request(b"\x16\x03\x01"), Probe::No);
         assert_eq!(looks_like_response(b"HTTP/1.0 200"), Probe::Yes);
         assert_eq!(looks_like_response(b"HT"), Probe::More);

@@ -1,0 +1,217 @@
+//! LLM-API traffic end to end: the real recorded interactions of
+//! `../shared/corpora/llm-api` (read in place), each rebuilt as an HTTP
+//! flow (the request with its headers and JSON body; the response chunked
+//! when its headers say Transfer-Encoding, which wins over Content-Length
+//! as HTTP says), replayed through the binary with the shipped rules: the
+//! parser takes every one without an error and the shipped rules raise
+//! nothing. The prompt extractor is run on every request body on its own
+//! too, and what it finds is counted.
+
+mod common;
+use common::{replay_events, Scratch};
+use serde_json::Value;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::Path;
+use tollgate::applayer::llm::{parse_request, Request};
+use tollgate::craft::{Capture, Route, Side, TcpConversation};
+
+const T0: u64 = 1_767_225_600_000_000_000;
+
+/// The recorded interactions that have a method and a URI.
+fn recordings() -> Option<Vec<Value>> {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/llm-api/recordings.jsonl.gz");
+    let f = std::fs::File::open(p).ok()?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_string(&mut text)
+        .unwrap();
+    Some(
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["method"].is_string() && r["uri"].is_string())
+            .collect(),
+    )
+}
+
+fn body_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => serde_json::to_vec(other).unwrap(),
+    }
+}
+
+/// One interaction as HTTP/1.1 bytes: (request, response).
+fn rebuild(r: &Value) -> (Vec<u8>, Vec<u8>) {
+    let uri = r["uri"].as_str().unwrap();
+    // https://host/path?q → host, /path?q
+    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let body = body_bytes(&r["request_body"]);
+    let mut req = format!(
+        "{} {path} HTTP/1.1\r\nHost: {host}\r\n",
+        r["method"].as_str().unwrap()
+    );
+    if let Some(h) = r["request_headers"].as_object() {
+        for (k, v) in h {
+            let k = k.to_ascii_lowercase();
+            if matches!(k.as_str(), "host" | "content-length" | "transfer-encoding") {
+                continue;
+            }
+            if let Some(v) = v.as_str() {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut req = req.into_bytes();
+    req.extend_from_slice(&body);
+
+    let rbody = body_bytes(&r["response_body"]);
+    let status = r["status"].as_u64().unwrap_or(200);
+    let headers = r["response_headers"].as_object();
+    let chunked = headers.is_some_and(|h| {
+        h.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding")
+                && v.as_str().is_some_and(|v| v.contains("chunked"))
+        })
+    });
+    let mut resp = format!("HTTP/1.1 {status} OK\r\n");
+    if let Some(h) = headers {
+        for (k, v) in h {
+            let k = k.to_ascii_lowercase();
+            // Bodies are recorded decoded; lengths are ours.
+            if matches!(
+                k.as_str(),
+                "content-length" | "transfer-encoding" | "content-encoding"
+            ) {
+                continue;
+            }
+            if let Some(v) = v.as_str() {
+                resp.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
+    }
+    let mut resp = if chunked {
+        resp.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        let mut out = resp.into_bytes();
+        for c in rbody.chunks(1000) {
+            out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            out.extend_from_slice(c);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    } else {
+        resp.push_str(&format!("Content-Length: {}\r\n\r\n", rbody.len()));
+        resp.into_bytes()
+    };
+    if !chunked {
+        resp.extend_from_slice(&rbody);
+    }
+    (req, resp)
+}
+
+#[test]
+fn every_recorded_request_is_read_and_its_prompt_and_model_found() {
+    let Some(recs) = recordings() else {
+        eprintln!("../shared/corpora/llm-api is absent: skipping");
+        return;
+    };
+    assert_eq!(
+        recs.len(),
+        2104,
+        "the corpus README's count of real interactions"
+    );
+    let (mut json, mut errors, mut models, mut prompts) = (0, Vec::new(), 0, 0);
+    let mut not_json = 0;
+    let mut r = Request::default();
+    for rec in &recs {
+        let body = body_bytes(&rec["request_body"]);
+        // Only JSON objects are LLM requests (some bodies are text).
+        if !body.trim_ascii_start().starts_with(b"{") {
+            continue;
+        }
+        json += 1;
+        if let Err(e) = parse_request(&body, &mut r) {
+            // A body serde_json cannot read either is the recording's
+            // (one cassette's body is cut short); any other is ours.
+            if serde_json::from_slice::<Value>(&body).is_ok() {
+                errors.push(format!("{}: {e:?}", rec["source"]));
+            } else {
+                not_json += 1;
+            }
+        }
+        models += usize::from(!r.model.is_empty());
+        prompts += usize::from(!r.prompt.is_empty());
+    }
+    eprintln!(
+        "{json} JSON request bodies: {models} with a model, {prompts} with prompt text, {not_json} not JSON as recorded"
+    );
+    assert!(not_json <= 1, "{not_json}");
+    assert!(errors.is_empty(), "{errors:?}");
+    // Recorded shapes with a model and text (embeddings, Gemini and
+    // Bedrock put the model in the URI; some calls send no text).
+    assert!(
+        models >= 1100 && prompts >= 1500,
+        "{models} models, {prompts} prompts"
+    );
+}
+
+#[test]
+fn the_recorded_traffic_goes_through_the_parser_cleanly_and_raises_no_shipped_alert() {
+    let Some(recs) = recordings() else {
+        eprintln!("../shared/corpora/llm-api is absent: skipping");
+        return;
+    };
+    let mut cap = Capture::new();
+    for (i, rec) in recs.iter().enumerate() {
+        let (req, resp) = rebuild(rec);
+        let client: IpAddr = format!("10.64.{}.{}", i / 250, i % 250 + 1)
+            .parse()
+            .unwrap();
+        let mut c = TcpConversation::new(
+            Route::new(client, "10.20.0.10".parse().unwrap()),
+            40000 + (i % 20000) as u16,
+            8000,
+            T0 + i as u64 * 10_000_000,
+        );
+        c.handshake();
+        c.send(Side::Client, &req, 1448);
+        c.send(Side::Server, &resp, 1448);
+        c.close(Side::Client);
+        cap.extend(c.into_packets());
+    }
+    let dir = Scratch::new("llm-corpus");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures");
+    let (events, st) = replay_events(&dir, &cap, &rules, &["--http-body-limit", "4MiB"]);
+    // The corpus holds real injection attempts (a test of a provider's
+    // own prompt filter sends "Ignore all previous instructions …"): the
+    // injection rule must fire on exactly those, and nothing else at all.
+    let injections = recs
+        .iter()
+        .filter(|r| {
+            let b = String::from_utf8_lossy(&body_bytes(&r["request_body"])).to_lowercase();
+            b.contains("ignore all previous instructions")
+        })
+        .count();
+    let sids: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|a| a["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(injections, 1);
+    assert_eq!(sids, vec![9100003; injections]);
+    let http = &st["app_layer"]["http"];
+    assert_eq!(http["transactions"], 2104, "{http}");
+    let errors: u64 = http["errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(errors, 0, "{http}");
+}
