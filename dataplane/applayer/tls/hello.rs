@@ -186,17 +186,11 @@ fn join(out: &mut String, vals: impl Iterator<Item = u64>) {
     }
 }
 
-/// JA3's string: `version,ciphers,extensions,groups,point formats`.
+/// JA3's string: `version,ciphers,extensions,groups,point formats` (JA3S's
+/// fields, then the client's groups and point formats).
 pub fn ja3(h: &Hello) -> String {
-    let mut s = h.version.to_string();
+    let mut s = ja3s(h);
     let keep = |v: &&u16| !grease(**v);
-    s.push(',');
-    join(&mut s, h.ciphers.iter().filter(keep).map(|&v| u64::from(v)));
-    s.push(',');
-    join(
-        &mut s,
-        h.extensions.iter().filter(keep).map(|&v| u64::from(v)),
-    );
     s.push(',');
     join(&mut s, h.groups.iter().filter(keep).map(|&v| u64::from(v)));
     s.push(',');
