@@ -291,6 +291,19 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
     pub tls_fingerprints: OnOff,
 
+    /// Read LLM-API JSON (prompts, completions, model, tools) and model
+    /// files (pickles, PyTorch zips, safetensors …) in HTTP bodies: the
+    /// llm.* and pickle.* buffers, and the `llm` and `artifact` objects
+    /// under `tollgate` in EVE. On keeps every HTTP body up to
+    /// --http-body-limit; off leaves those buffers absent.
+    #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
+    pub ai_inspect: OnOff,
+
+    /// Write prompt and completion text (up to 8 KiB each) into the EVE
+    /// `llm` object. Off by default: prompts are customer data.
+    #[arg(long)]
+    pub eve_llm_text: bool,
+
     /// Memory per worker for app-layer parser state and the heads and
     /// bodies of transactions; a flow that cannot get a parser slot is
     /// left to stream rules and counted.
@@ -650,6 +663,8 @@ impl PipelineArgs {
                     ratio_cap: self.http_decompress_ratio,
                     hashes: self.file_hashes,
                     xff,
+                    ai: self.ai_inspect == OnOff::On,
+                    llm_text: self.eve_llm_text,
                     ..Default::default()
                 },
             },

@@ -319,6 +319,7 @@ pub fn write_alert_with(
         None => {}
     }
     let xff = http.as_mut().and_then(|h| h.xff.take());
+    let llm = http.as_mut().and_then(|h| h.llm.take());
     let mut ev = EveAlert {
         http,
         dns,
@@ -349,6 +350,8 @@ pub fn write_alert_with(
         tollgate: style.extensions.then_some(Ours {
             worker: a.at.worker,
             vni: a.at.vni,
+            llm,
+            ..Ours::default()
         }),
     };
     match style.xff {
@@ -404,6 +407,11 @@ pub struct EveHttp {
     sha1: Option<String>,
     #[serde(skip)]
     sha256: Option<String>,
+    /// Ours, written under `tollgate`.
+    #[serde(skip)]
+    pub llm: Option<Box<EveLlm>>,
+    #[serde(skip)]
+    pub artifact: Option<Box<EveArtifact>>,
 }
 
 impl EveHttp {
@@ -430,6 +438,45 @@ impl EveHttp {
                 Field::Sha1 => h.sha1 = text(),
                 Field::Sha256 => h.sha256 = text(),
                 Field::Xff => h.xff = text(),
+                Field::LlmEndpoint
+                | Field::LlmModel
+                | Field::LlmMessages
+                | Field::LlmPromptBytes
+                | Field::LlmTools
+                | Field::LlmStreamed
+                | Field::LlmCompletionBytes
+                | Field::LlmError
+                | Field::LlmPrompt
+                | Field::LlmCompletion => {
+                    let l = h.llm.get_or_insert_with(Box::default);
+                    let n = num().unwrap_or(0);
+                    match f {
+                        Field::LlmEndpoint => l.endpoint = text().unwrap_or_default(),
+                        Field::LlmModel => l.model = text(),
+                        Field::LlmMessages => l.messages = n,
+                        Field::LlmPromptBytes => l.prompt_bytes = n,
+                        Field::LlmTools => l.tools = lines(v),
+                        Field::LlmStreamed => l.streamed = n != 0,
+                        Field::LlmCompletionBytes => l.completion_bytes = n,
+                        Field::LlmError => l.error = text(),
+                        Field::LlmPrompt => l.prompt = text(),
+                        _ => l.completion = text(),
+                    }
+                }
+                Field::ArtFormat
+                | Field::ArtImports
+                | Field::ArtSuspicious
+                | Field::ArtTensors
+                | Field::ArtError => {
+                    let a = h.artifact.get_or_insert_with(Box::default);
+                    match f {
+                        Field::ArtFormat => a.format = text().unwrap_or_default(),
+                        Field::ArtImports => a.pickle_imports = Some(lines(v)),
+                        Field::ArtSuspicious => a.pickle_suspicious = Some(v == b"1"),
+                        Field::ArtTensors => a.tensors = num(),
+                        _ => a.error = text(),
+                    }
+                }
             }
         }
         h
@@ -482,10 +529,7 @@ pub fn write_tx(
     mut http: EveHttp,
     style: &EveStyle,
 ) -> io::Result<()> {
-    let ours = style.extensions.then_some(Ours {
-        worker: t.at.worker,
-        vni: t.at.vni,
-    });
+    let (llm, artifact) = (http.llm.take(), http.artifact.take());
     let xff = http.xff.take();
     if let Some(f) = t.file {
         let mut at = t.at;
@@ -507,7 +551,12 @@ pub fn write_tx(
             },
             http,
             app_proto: t.tx.proto.name(),
-            tollgate: ours,
+            tollgate: style.extensions.then_some(Ours {
+                worker: t.at.worker,
+                vni: t.at.vni,
+                artifact,
+                ..Ours::default()
+            }),
         };
         serde_json::to_writer(&mut *out, &ev)?;
         return out.write_all(b"\n");
@@ -526,6 +575,8 @@ pub fn write_tx(
         tollgate: style.extensions.then_some(Ours {
             worker: t.at.worker,
             vni: t.at.vni,
+            llm,
+            ..Ours::default()
         }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -554,6 +605,7 @@ pub fn write_tls(
         tollgate: style.extensions.then_some(Ours {
             worker: t.at.worker,
             vni: t.at.vni,
+            ..Ours::default()
         }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -593,6 +645,7 @@ pub fn write_dns(
         tollgate: style.extensions.then_some(Ours {
             worker: t.at.worker,
             vni: t.at.vni,
+            ..Ours::default()
         }),
     };
     serde_json::to_writer(&mut *out, &ev)?;
@@ -716,12 +769,64 @@ struct TcpSection {
     tc_max_regions: u8,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Ours {
     worker: u16,
     /// The VXLAN VNI of a tenant flow seen inside a tunnel.
     #[serde(skip_serializing_if = "Option::is_none")]
     vni: Option<u32>,
+    /// The LLM-API call the transaction is (http events, alerts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    llm: Option<Box<EveLlm>>,
+    /// The model artifact the file is (fileinfo events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact: Option<Box<EveArtifact>>,
+}
+
+/// `tollgate.llm`: what an LLM-API call is, without its text unless
+/// `--eve-llm-text` asked for it.
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+pub struct EveLlm {
+    pub endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub messages: u64,
+    pub prompt_bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    pub streamed: bool,
+    pub completion_bytes: u64,
+    /// Why the response's JSON was not read whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
+}
+
+/// A packed field's lines (tool names, imports), each as text.
+fn lines(v: &[u8]) -> Vec<String> {
+    v.split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect()
+}
+
+/// `tollgate.artifact`: what model file a `fileinfo` event's file is.
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+pub struct EveArtifact {
+    pub format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pickle_imports: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pickle_suspicious: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<u64>,
+    /// Why it does not hold together (a pickle walk's error, a
+    /// safetensors header's lie).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Writes one flow record as an EVE line (with the newline).
@@ -793,6 +898,7 @@ pub fn write_flow_with(
         tollgate: style.extensions.then_some(Ours {
             worker: r.worker,
             vni: r.vni,
+            ..Ours::default()
         }),
     };
     serde_json::to_writer(&mut *out, &ev)?;

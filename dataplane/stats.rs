@@ -832,6 +832,23 @@ fn app_json(a: &crate::applayer::AppCounters) -> Value {
     ] {
         flows.insert(p.name().into(), json!(a.flows[p as usize]));
     }
+    let ai = &a.ai;
+    let mut calls = Map::new();
+    for e in crate::applayer::llm::Endpoint::ALL {
+        calls.insert(e.name().into(), json!(ai.llm_calls[e as usize]));
+    }
+    let mut llm_errors = Map::new();
+    for e in [
+        crate::applayer::json::JsonError::Syntax,
+        crate::applayer::json::JsonError::TooDeep,
+        crate::applayer::json::JsonError::Truncated,
+    ] {
+        llm_errors.insert(e.name().into(), json!(ai.llm_errors[e as usize]));
+    }
+    let mut formats = Map::new();
+    for f in crate::applayer::model::Format::ALL {
+        formats.insert(f.name().into(), json!(ai.artifacts[f as usize]));
+    }
     let mut dns_errors = Map::new();
     for e in crate::applayer::dns::parser::DnsError::ALL {
         dns_errors.insert(e.name().into(), json!(a.dns.errors[e as usize]));
@@ -854,6 +871,14 @@ fn app_json(a: &crate::applayer::AppCounters) -> Value {
             "skipped": a.dns.skipped,
         },
         "store": {"bytes": a.store_bytes, "bytes_peak": a.store_peak},
+        "ai": {
+            "llm": {"calls": calls, "streamed": ai.llm_streamed, "errors": llm_errors},
+            "artifacts": {
+                "formats": formats,
+                "malformed": ai.artifacts_malformed,
+                "pickle_suspicious": ai.pickle_suspicious,
+            },
+        },
         "http": {
             "transactions": h.txs,
             "requests": h.requests,

@@ -86,6 +86,12 @@ pub enum Kind {
     LlmSystem,
     LlmToolArgs,
     LlmModel,
+    /// The text of an LLM-API response (one JSON body, or a stream's
+    /// deltas joined back).
+    LlmCompletion,
+    /// `pickle.suspicious`: a side's files import a callable outside the
+    /// checkpoint-safe list and call something (a number: 1 when so).
+    PickleSuspicious,
 }
 
 /// Which directions a kind exists in.
@@ -97,7 +103,7 @@ enum Sides {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 57] = [
+    pub const ALL: [Kind; 59] = [
         Kind::Uri,
         Kind::UriRaw,
         Kind::Method,
@@ -155,6 +161,8 @@ impl Kind {
         Kind::LlmSystem,
         Kind::LlmToolArgs,
         Kind::LlmModel,
+        Kind::LlmCompletion,
+        Kind::PickleSuspicious,
     ];
 
     /// The protocol whose transactions have it.
@@ -176,7 +184,11 @@ impl Kind {
     pub fn numeric(self) -> bool {
         matches!(
             self,
-            Kind::DnsOpcode | Kind::DnsRcode | Kind::DnsRrtype | Kind::TlsVersion
+            Kind::DnsOpcode
+                | Kind::DnsRcode
+                | Kind::DnsRrtype
+                | Kind::TlsVersion
+                | Kind::PickleSuspicious
         )
     }
 
@@ -209,7 +221,10 @@ impl Kind {
 
     /// A kind about a side's files (`file.data`, `file.name`).
     pub fn of_files(self) -> bool {
-        matches!(self, Kind::FileData | Kind::FileName | Kind::PickleImports)
+        matches!(
+            self,
+            Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::PickleSuspicious
+        )
     }
 
     /// A kind a rule that does not say which side looks at on both, each
@@ -266,7 +281,8 @@ impl Kind {
             | Kind::TlsCertIssuer
             | Kind::TlsCertSerial
             | Kind::TlsCertFingerprint
-            | Kind::TlsSubjectAltName => Sides::Response,
+            | Kind::TlsSubjectAltName
+            | Kind::LlmCompletion => Sides::Response,
             _ => Sides::Both,
         }
     }
@@ -331,6 +347,8 @@ impl Kind {
             Kind::LlmSystem => "llm.system",
             Kind::LlmToolArgs => "llm.tool_args",
             Kind::LlmModel => "llm.model",
+            Kind::LlmCompletion => "llm.completion",
+            Kind::PickleSuspicious => "pickle.suspicious",
         }
     }
 
@@ -470,13 +488,23 @@ impl Buffer {
         match (self.kind, self.to_server) {
             (Kind::RequestBody | Kind::LlmPrompt | Kind::LlmSystem, _)
             | (Kind::LlmToolArgs | Kind::LlmModel, _)
-            | (Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::Message, true) => {
-                Point::RequestBody
-            }
-            (Kind::ResponseBody, _)
-            | (Kind::FileData | Kind::FileName | Kind::PickleImports | Kind::Message, false) => {
-                Point::ResponseBody
-            }
+            | (
+                Kind::FileData
+                | Kind::FileName
+                | Kind::PickleImports
+                | Kind::PickleSuspicious
+                | Kind::Message,
+                true,
+            ) => Point::RequestBody,
+            (Kind::ResponseBody | Kind::LlmCompletion, _)
+            | (
+                Kind::FileData
+                | Kind::FileName
+                | Kind::PickleImports
+                | Kind::PickleSuspicious
+                | Kind::Message,
+                false,
+            ) => Point::ResponseBody,
             (_, true) => Point::RequestHeaders,
             (_, false) => Point::ResponseHeaders,
         }

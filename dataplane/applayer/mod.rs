@@ -18,6 +18,7 @@ pub mod blocks;
 pub mod buffer;
 pub mod dns;
 pub mod http;
+pub mod json;
 pub mod llm;
 pub mod model;
 pub mod tls;
@@ -211,6 +212,42 @@ pub struct AppCounters {
     /// Block store use at most, in bytes.
     pub store_peak: u64,
     pub store_bytes: u64,
+    pub ai: AiCounters,
+}
+
+/// What the AI parsers found in one worker's HTTP transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AiCounters {
+    /// LLM-API calls by endpoint (`llm::Endpoint` order).
+    pub llm_calls: [u64; llm::Endpoint::ALL.len()],
+    pub llm_streamed: u64,
+    /// Responses whose JSON was not read whole (`json::JsonError` order).
+    pub llm_errors: [u64; 3],
+    /// Model artifacts by format (`model::Format` order).
+    pub artifacts: [u64; model::Format::ALL.len()],
+    /// Artifacts that do not hold together (a pickle that could not be
+    /// walked to its end, a safetensors header that lies).
+    pub artifacts_malformed: u64,
+    /// Artifacts whose pickles import outside the safe list and call.
+    pub pickle_suspicious: u64,
+}
+
+impl AiCounters {
+    pub fn add(&mut self, o: &AiCounters) {
+        let pairs = [
+            (&mut self.llm_calls[..], &o.llm_calls[..]),
+            (&mut self.llm_errors[..], &o.llm_errors[..]),
+            (&mut self.artifacts[..], &o.artifacts[..]),
+        ];
+        for (a, b) in pairs {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        self.llm_streamed += o.llm_streamed;
+        self.artifacts_malformed += o.artifacts_malformed;
+        self.pickle_suspicious += o.pickle_suspicious;
+    }
 }
 
 impl AppCounters {
@@ -224,6 +261,7 @@ impl AppCounters {
         self.tls.add(&o.tls);
         self.store_peak += o.store_peak;
         self.store_bytes += o.store_bytes;
+        self.ai.add(&o.ai);
     }
 }
 
@@ -312,7 +350,7 @@ impl AppLayer {
             free_tls: (0..slots as u32).rev().collect(),
             flows: vec![FlowApp::default(); flows],
             counters: AppCounters::default(),
-            bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit),
+            bufs: TxBuffers::new(cfg.http.head_limit, cfg.http.body_limit).with_ai(cfg.http.ai),
             log_buf: Vec::with_capacity(16 * 1024),
             loaded_dns: 0,
             loaded_tls: 0,
@@ -693,12 +731,38 @@ impl AppLayer {
         out
     }
 
+    /// Counts what the AI parsers make of the HTTP transaction loaded
+    /// last (at its end): the LLM call it is, the model files it carried.
+    pub fn count_ai(&mut self) {
+        if !self.cfg.http.ai || self.bufs.proto() != AppProto::Http {
+            return;
+        }
+        let c = &mut self.counters.ai;
+        let blocks = &self.http_cx.blocks;
+        if let Some(call) = self.bufs.llm_call(blocks) {
+            c.llm_calls[call.endpoint as usize] += 1;
+            c.llm_streamed += u64::from(call.req.stream || call.resp.streamed);
+            if let Some(e) = call.resp.error {
+                c.llm_errors[e as usize] += 1;
+            }
+        }
+        for f in self.files().iter() {
+            let blocks = &self.http_cx.blocks;
+            if let Some(a) = self.bufs.artifact(blocks, f.to_server, f.part) {
+                let c = &mut self.counters.ai;
+                c.artifacts[a.format as usize] += 1;
+                c.artifacts_malformed += u64::from(a.error.is_some());
+                c.pickle_suspicious += u64::from(a.walk.as_ref().is_some_and(|w| w.suspicious));
+            }
+        }
+    }
+
     /// The logged fields of the transaction loaded last with the name and
     /// hashes of its file `f`, packed.
     pub fn file_record(&mut self, f: FileRef) -> &[u8] {
-        let xff = self.cfg.http.xff;
+        let (xff, text) = (self.cfg.http.xff, self.cfg.http.llm_text);
         let blocks = &self.http_cx.blocks;
-        http::logger::pack(&mut self.bufs, blocks, xff, &mut self.log_buf);
+        http::logger::pack(&mut self.bufs, blocks, xff, text, &mut self.log_buf);
         match f.part {
             None => {
                 http::logger::pack_filename(&mut self.bufs, blocks, f.to_server, &mut self.log_buf)
@@ -719,6 +783,9 @@ impl AppLayer {
                     false
                 });
             }
+        }
+        if let Some(a) = self.bufs.artifact(blocks, f.to_server, f.part) {
+            http::logger::pack_artifact(&a, &mut self.log_buf);
         }
         &self.log_buf
     }
@@ -742,8 +809,9 @@ impl AppLayer {
             }
             return &self.log_buf;
         }
-        let xff = self.cfg.http.xff;
-        http::logger::pack(&mut self.bufs, &self.http_cx.blocks, xff, &mut self.log_buf);
+        let (xff, text) = (self.cfg.http.xff, self.cfg.http.llm_text);
+        let blocks = &self.http_cx.blocks;
+        http::logger::pack(&mut self.bufs, blocks, xff, text, &mut self.log_buf);
         &self.log_buf
     }
 }

@@ -883,6 +883,10 @@ pub fn compile_rule_with(
             cur = chains.len() - 1;
             let check = if kind == Kind::TlsVersion {
                 tls_version(v)?
+            } else if kind == Kind::PickleSuspicious {
+                // A flag, not a comparison (the parser refuses a value):
+                // present means so.
+                LenCheck::parse(k, "1")?
             } else {
                 LenCheck::parse(k, v)?
             };
@@ -1688,6 +1692,8 @@ impl Engine {
                     | Kind::LlmSystem
                     | Kind::LlmToolArgs
                     | Kind::LlmModel
+                    | Kind::LlmCompletion
+                    | Kind::PickleSuspicious
                     | Kind::Message
             ) {
                 b[usize::from(!c.buffer.to_server)] = true;

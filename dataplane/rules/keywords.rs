@@ -272,6 +272,8 @@ pub static KEYWORDS: &[Keyword] = &[
     k("llm.system", Nothing, Buffer),
     k("llm.tool_args", Nothing, Buffer),
     k("llm.model", Nothing, Buffer),
+    k("llm.completion", Nothing, Buffer),
+    k("pickle.suspicious", Nothing, Header),
     k("dns.answers.rrname", Nothing, Buffer),
     k("dns.answer.name", Nothing, Buffer),
     k("dns.query.name", Nothing, Buffer),

@@ -175,6 +175,9 @@ pub(super) fn on_points(
                 out.emit(counters, Event::Alert(a));
             }
         }
+        if point == Point::Complete {
+            app.count_ai();
+        }
         if point == Point::Complete && logging {
             // The transaction's events as anomalies, then its record, from
             // the client's side.

@@ -30,6 +30,14 @@ pub struct FileView<'a> {
     pub part: Option<u8>,
 }
 
+/// An LLM-API call, as `TxBuffers::llm_call` finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct LlmCall<'a> {
+    pub endpoint: crate::applayer::llm::Endpoint,
+    pub req: &'a crate::applayer::llm::Request,
+    pub resp: &'a crate::applayer::llm::Response,
+}
+
 /// One transaction's buffers, built as rules ask for them.
 #[derive(Debug)]
 pub struct TxBuffers {
@@ -54,6 +62,11 @@ pub struct TxBuffers {
     model_room: Vec<u8>,
     /// An LLM-API request's fields, read from its body.
     llm: crate::applayer::llm::Request,
+    /// And its response's.
+    llm_resp: crate::applayer::llm::Response,
+    /// The AI parsers (LLM-API JSON, model files) run (`--ai-inspect`):
+    /// off, their buffers are never there.
+    pub ai: bool,
 }
 
 const REQ_HEAD: u8 = 1;
@@ -88,7 +101,15 @@ impl TxBuffers {
             spans: Vec::with_capacity(256),
             model_room: Vec::new(),
             llm: Default::default(),
+            llm_resp: Default::default(),
+            ai: true,
         }
+    }
+
+    /// With the AI parsers on or off.
+    pub fn with_ai(mut self, on: bool) -> TxBuffers {
+        self.ai = on;
+        self
     }
 
     /// Calls `f` with each instance of a multi buffer (each header field
@@ -262,6 +283,62 @@ impl TxBuffers {
         self.present = 0;
         self.loaded = 0;
         self.proto = AppProto::Http;
+        self.llm.clear();
+        self.llm_resp.clear();
+    }
+
+    /// The LLM-API call the HTTP transaction loaded is, if it is one:
+    /// its request and response as read, and which API they are.
+    pub fn llm_call(&mut self, blocks: &Blocks) -> Option<LlmCall<'_>> {
+        use crate::applayer::llm;
+        if !self.ai || self.proto != AppProto::Http {
+            return None;
+        }
+        self.get(blocks, Buffer::new(Kind::LlmModel, Some(true)));
+        self.get(blocks, Buffer::new(Kind::LlmCompletion, Some(false)));
+        let (req, resp) = (&self.llm, &self.llm_resp);
+        if !req.found() && resp.endpoint == llm::Endpoint::Unknown {
+            return None;
+        }
+        let uri = Buffer::new(Kind::UriRaw, Some(true));
+        self.get(blocks, uri);
+        let path = if self.present & 1 << uri.index() != 0 {
+            &self.bufs[uri.index()][..]
+        } else {
+            &[]
+        };
+        Some(LlmCall {
+            endpoint: llm::endpoint(&self.llm, &self.llm_resp, path),
+            req: &self.llm,
+            resp: &self.llm_resp,
+        })
+    }
+
+    /// What the file `part` (None: the whole body) of a side is, if a
+    /// model artifact.
+    pub fn artifact(
+        &mut self,
+        blocks: &Blocks,
+        to_server: bool,
+        part: Option<u8>,
+    ) -> Option<crate::applayer::model::Artifact> {
+        if !self.ai || self.proto != AppProto::Http {
+            return None;
+        }
+        let mut room = std::mem::take(&mut self.model_room);
+        let mut found = None;
+        self.each_file(blocks, to_server, |v| {
+            if v.part != part {
+                return true;
+            }
+            // A file cut (by the body limit, or the connection's end) has
+            // no size to hold a header to.
+            let whole = v.closed.then_some(v.data.len() as u64);
+            found = crate::applayer::model::identify(v.data, whole, &mut room);
+            false
+        });
+        self.model_room = room;
+        found
     }
 
     /// Starts on a transaction of another protocol, numbered `id`, with
@@ -376,25 +453,32 @@ impl TxBuffers {
                 blocks.read(chain, &mut out);
                 !out.is_empty()
             }
+            Kind::LlmPrompt
+            | Kind::LlmSystem
+            | Kind::LlmToolArgs
+            | Kind::LlmModel
+            | Kind::LlmCompletion
+            | Kind::PickleImports
+            | Kind::PickleSuspicious
+                if !self.ai =>
+            {
+                false
+            }
             Kind::LlmPrompt | Kind::LlmSystem | Kind::LlmToolArgs | Kind::LlmModel => {
                 self.bufs[i] = out;
                 return self.build_llm(blocks, b.kind);
             }
-            Kind::PickleImports => {
-                // What each file's pickles import, a line each (a chain
-                // is confirmed on each import alone).
-                let mut room = std::mem::take(&mut self.model_room);
-                self.each_file(blocks, req, |v| {
-                    if let Some(w) = crate::applayer::model::walk_body(v.data, &mut room) {
-                        for i in &w.imports {
-                            out.extend_from_slice(i.as_bytes());
-                            out.push(b'\n');
-                        }
-                    }
-                    true
-                });
-                self.model_room = room;
-                !out.is_empty()
+            Kind::LlmCompletion => {
+                self.bufs[i] = out;
+                self.parse_completion(blocks);
+                let out = &mut self.bufs[i];
+                out.clear();
+                out.extend_from_slice(&self.llm_resp.text);
+                return !out.is_empty();
+            }
+            Kind::PickleImports | Kind::PickleSuspicious => {
+                self.bufs[i] = out;
+                return self.build_pickles(blocks, b);
             }
             Kind::FileName => {
                 // Every file's name, a line each: what the prefilter
@@ -459,6 +543,58 @@ impl TxBuffers {
         }
         self.llm = req;
         self.present & 1 << Buffer::new(kind, Some(true)).index() != 0
+    }
+
+    /// The response's `llm.completion` read into `llm_resp` (server-sent
+    /// events when its Content-Type says so).
+    fn parse_completion(&mut self, blocks: &Blocks) {
+        let sse = self
+            .get(blocks, Buffer::new(Kind::ContentType, Some(false)))
+            .is_some_and(|c| c.len() >= 17 && c[..17].eq_ignore_ascii_case(b"text/event-stream"));
+        let mut resp = std::mem::take(&mut self.llm_resp);
+        match self.get(blocks, Buffer::new(Kind::ResponseBody, Some(false))) {
+            Some(b) => crate::applayer::llm::parse_response(b, sse, &mut resp),
+            None => resp.clear(),
+        }
+        self.llm_resp = resp;
+    }
+
+    /// `pickle.imports` and `pickle.suspicious` of a side's files, from
+    /// one walk (both marked built); whether `b`'s is there.
+    fn build_pickles(&mut self, blocks: &Blocks, b: Buffer) -> bool {
+        let side = Some(b.to_server);
+        let (imp, sus) = (
+            Buffer::new(Kind::PickleImports, side).index(),
+            Buffer::new(Kind::PickleSuspicious, side).index(),
+        );
+        let mut out = std::mem::take(&mut self.bufs[imp]);
+        out.clear();
+        let mut room = std::mem::take(&mut self.model_room);
+        let mut suspicious = false;
+        // What each file's pickles import, a line each (a chain is
+        // confirmed on each import alone).
+        self.each_file(blocks, b.to_server, |v| {
+            if let Some(w) = crate::applayer::model::walk_body(v.data, &mut room) {
+                suspicious |= w.suspicious;
+                for i in &w.imports {
+                    out.extend_from_slice(i.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            true
+        });
+        self.model_room = room;
+        self.built |= 1 << imp | 1 << sus;
+        if !out.is_empty() {
+            self.present |= 1 << imp;
+        }
+        self.bufs[imp] = out;
+        self.bufs[sus].clear();
+        if suspicious {
+            self.bufs[sus].extend_from_slice(&1u64.to_be_bytes());
+            self.present |= 1 << sus;
+        }
+        self.present & 1 << b.index() != 0
     }
 
     fn build_head(&mut self, kind: Kind, req: bool, out: &mut Vec<u8>) -> bool {
@@ -568,6 +704,8 @@ impl TxBuffers {
             | Kind::FileData
             | Kind::FileName
             | Kind::PickleImports
+            | Kind::PickleSuspicious
+            | Kind::LlmCompletion
             | Kind::Message => false,
             // Other protocols' kinds are put in whole, never built.
             _ => false,

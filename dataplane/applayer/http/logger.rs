@@ -31,10 +31,27 @@ pub enum Field {
     Sha256,
     /// The client's address from X-Forwarded-For (`--xff`).
     Xff,
+    /// An LLM-API call (EVE `tollgate.llm`).
+    LlmEndpoint,
+    LlmModel,
+    LlmMessages,
+    LlmPromptBytes,
+    LlmTools,
+    LlmStreamed,
+    LlmCompletionBytes,
+    LlmError,
+    LlmPrompt,
+    LlmCompletion,
+    /// A model artifact (EVE `tollgate.artifact` on `fileinfo`).
+    ArtFormat,
+    ArtImports,
+    ArtSuspicious,
+    ArtTensors,
+    ArtError,
 }
 
 impl Field {
-    pub const ALL: [Field; 15] = [
+    pub const ALL: [Field; 30] = [
         Field::Hostname,
         Field::Url,
         Field::UserAgent,
@@ -50,6 +67,21 @@ impl Field {
         Field::Sha1,
         Field::Sha256,
         Field::Xff,
+        Field::LlmEndpoint,
+        Field::LlmModel,
+        Field::LlmMessages,
+        Field::LlmPromptBytes,
+        Field::LlmTools,
+        Field::LlmStreamed,
+        Field::LlmCompletionBytes,
+        Field::LlmError,
+        Field::LlmPrompt,
+        Field::LlmCompletion,
+        Field::ArtFormat,
+        Field::ArtImports,
+        Field::ArtSuspicious,
+        Field::ArtTensors,
+        Field::ArtError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +101,21 @@ impl Field {
             Field::Sha1 => "sha1",
             Field::Sha256 => "sha256",
             Field::Xff => "xff",
+            Field::LlmEndpoint => "endpoint",
+            Field::LlmModel => "model",
+            Field::LlmMessages => "messages",
+            Field::LlmPromptBytes => "prompt_bytes",
+            Field::LlmTools => "tools",
+            Field::LlmStreamed => "streamed",
+            Field::LlmCompletionBytes => "completion_bytes",
+            Field::LlmError => "error",
+            Field::LlmPrompt => "prompt",
+            Field::LlmCompletion => "completion",
+            Field::ArtFormat => "format",
+            Field::ArtImports => "pickle_imports",
+            Field::ArtSuspicious => "pickle_suspicious",
+            Field::ArtTensors => "tensors",
+            Field::ArtError => "error",
         }
     }
 }
@@ -77,16 +124,29 @@ impl Field {
 /// logger has no limit but a record must fit the arena).
 pub const MAX_VALUE: usize = 2048;
 
+/// Prompt and completion text kept per call for EVE at most
+/// (`--eve-llm-text`); longer text is cut there.
+pub const MAX_LLM_TEXT: usize = 8192;
+
+fn put_field(out: &mut Vec<u8>, f: Field, v: &[u8], max: usize) {
+    let v = &v[..v.len().min(max)];
+    out.push(f as u8);
+    out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+    out.extend_from_slice(v);
+}
+
 /// Packs transaction `bufs`' logged fields into `out` (cleared first):
 /// per field its number, a two-byte length, the bytes.
-pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, xff: Option<Xff>, out: &mut Vec<u8>) {
+/// With `llm_text`, an LLM call's prompt and completion text go too.
+pub fn pack(
+    bufs: &mut TxBuffers,
+    blocks: &Blocks,
+    xff: Option<Xff>,
+    llm_text: bool,
+    out: &mut Vec<u8>,
+) {
     out.clear();
-    let mut put = |f: Field, v: &[u8]| {
-        let v = &v[..v.len().min(MAX_VALUE)];
-        out.push(f as u8);
-        out.extend_from_slice(&(v.len() as u16).to_le_bytes());
-        out.extend_from_slice(v);
-    };
+    let mut put = |f: Field, v: &[u8]| put_field(out, f, v, MAX_VALUE);
     let req = |k| Buffer::new(k, Some(true));
     let resp = |k| Buffer::new(k, Some(false));
     let tx = *bufs.tx();
@@ -132,6 +192,83 @@ pub fn pack(bufs: &mut TxBuffers, blocks: &Blocks, xff: Option<Xff>, out: &mut V
         {
             put(Field::Xff, ip);
         }
+    }
+    pack_llm(bufs, blocks, llm_text, out);
+}
+
+/// The LLM-API call the transaction is, if one.
+fn pack_llm(bufs: &mut TxBuffers, blocks: &Blocks, text: bool, out: &mut Vec<u8>) {
+    let Some(c) = bufs.llm_call(blocks) else {
+        return;
+    };
+    let num = |out: &mut Vec<u8>, f, n: u64| put_field(out, f, itoa(n).digits(), MAX_VALUE);
+    put_field(
+        out,
+        Field::LlmEndpoint,
+        c.endpoint.name().as_bytes(),
+        MAX_VALUE,
+    );
+    if !c.req.model.is_empty() {
+        put_field(out, Field::LlmModel, &c.req.model, MAX_VALUE);
+    }
+    num(out, Field::LlmMessages, u64::from(c.req.messages));
+    num(out, Field::LlmPromptBytes, c.req.prompt.len() as u64);
+    if !c.req.tools.is_empty() {
+        put_field(out, Field::LlmTools, &c.req.tools, MAX_VALUE);
+    }
+    num(
+        out,
+        Field::LlmStreamed,
+        u64::from(c.req.stream || c.resp.streamed),
+    );
+    num(out, Field::LlmCompletionBytes, c.resp.text.len() as u64);
+    if let Some(e) = c.resp.error {
+        put_field(out, Field::LlmError, e.name().as_bytes(), MAX_VALUE);
+    }
+    if text {
+        put_field(out, Field::LlmPrompt, &c.req.prompt, MAX_LLM_TEXT);
+        put_field(out, Field::LlmCompletion, &c.resp.text, MAX_LLM_TEXT);
+    }
+}
+
+/// Appends what a file is, if a model artifact.
+pub fn pack_artifact(a: &crate::applayer::model::Artifact, out: &mut Vec<u8>) {
+    put_field(out, Field::ArtFormat, a.format.name().as_bytes(), MAX_VALUE);
+    if let Some(w) = &a.walk {
+        // The imports a line each, as many whole ones as fit.
+        out.push(Field::ArtImports as u8);
+        let len_at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        let start = out.len();
+        for i in &w.imports {
+            let sep = usize::from(out.len() > start);
+            if out.len() - start + sep + i.len() > MAX_VALUE {
+                break;
+            }
+            if sep == 1 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(i.as_bytes());
+        }
+        let n = (out.len() - start) as u16;
+        out[len_at..start].copy_from_slice(&n.to_le_bytes());
+        put_field(
+            out,
+            Field::ArtSuspicious,
+            &[b'0' + u8::from(w.suspicious)],
+            1,
+        );
+    }
+    if let Some(n) = a.tensors {
+        put_field(
+            out,
+            Field::ArtTensors,
+            itoa(u64::from(n)).digits(),
+            MAX_VALUE,
+        );
+    }
+    if let Some(e) = a.error {
+        put_field(out, Field::ArtError, e.as_bytes(), MAX_VALUE);
     }
 }
 

@@ -46,6 +46,12 @@ pub struct HttpConfig {
     pub hashes: u8,
     /// The header naming the client behind a proxy, for EVE (`--xff`).
     pub xff: Option<xff::Xff>,
+    /// LLM-API JSON and model files are read in bodies (`--ai-inspect`):
+    /// bodies are then kept whether or not a rule reads them, for the
+    /// EVE `llm` and `artifact` objects.
+    pub ai: bool,
+    /// Prompt and completion text goes into EVE (`--eve-llm-text`).
+    pub llm_text: bool,
 }
 
 /// Which file hashes.
@@ -65,6 +71,8 @@ impl Default for HttpConfig {
             keep_bodies: [true, true],
             hashes: 0,
             xff: None,
+            ai: true,
+            llm_text: false,
         }
     }
 }

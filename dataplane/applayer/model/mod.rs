@@ -1,10 +1,144 @@
 //! Model artifacts in HTTP bodies (uploads to registries, downloads by
 //! inference servers): pickles, and PyTorch checkpoints (a zip whose
-//! `*.pkl` members are pickles), walked for the callables they import.
-//! What a body imports is the `pickle.imports` buffer, one per line.
+//! `*.pkl` members are pickles), walked for the callables they import;
+//! safetensors headers checked; GGUF, ONNX, NumPy, HDF5 and joblib known
+//! by their first bytes. What a body imports is the `pickle.imports`
+//! buffer, one per line; what it is goes into EVE's `fileinfo` event.
 
 pub mod pickle;
+pub mod safetensors;
 pub mod zip;
+
+/// What a body is, by its first bytes and structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Pickle,
+    /// A pickle that imports joblib's array wrappers, or joblib's own
+    /// compressed header.
+    Joblib,
+    /// A zip with pickle members (`torch.save`'s format).
+    PyTorch,
+    /// Another zip (`.npz`, a Keras v3 file …).
+    Zip,
+    /// A 7-Zip archive: not opened (counted).
+    SevenZip,
+    Safetensors,
+    Gguf,
+    Onnx,
+    Npy,
+    Hdf5,
+}
+
+impl Format {
+    pub const ALL: [Format; 10] = [
+        Format::Pickle,
+        Format::Joblib,
+        Format::PyTorch,
+        Format::Zip,
+        Format::SevenZip,
+        Format::Safetensors,
+        Format::Gguf,
+        Format::Onnx,
+        Format::Npy,
+        Format::Hdf5,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Pickle => "pickle",
+            Format::Joblib => "joblib",
+            Format::PyTorch => "pytorch",
+            Format::Zip => "zip",
+            Format::SevenZip => "7z",
+            Format::Safetensors => "safetensors",
+            Format::Gguf => "gguf",
+            Format::Onnx => "onnx",
+            Format::Npy => "npy",
+            Format::Hdf5 => "hdf5",
+        }
+    }
+
+    pub fn of_name(s: &[u8]) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name().as_bytes() == s)
+    }
+}
+
+/// What one file is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub format: Format,
+    /// Its pickles' imports and calls (pickle, joblib, PyTorch).
+    pub walk: Option<Walk>,
+    /// Tensors its header names (safetensors).
+    pub tensors: Option<u32>,
+    /// Why it does not hold together (a pickle's walk error, a
+    /// safetensors header's lie), by name.
+    pub error: Option<&'static str>,
+}
+
+/// What `body` is, if a model artifact; `size` is the whole file's
+/// (None if unknown: a safetensors header is then not checked against
+/// it). `room` holds an inflated zip member.
+pub fn identify(body: &[u8], size: Option<u64>, room: &mut Vec<u8>) -> Option<Artifact> {
+    let magic = |m: &[u8]| body.starts_with(m);
+    let plain = |format| {
+        Some(Artifact {
+            format,
+            walk: None,
+            tensors: None,
+            error: None,
+        })
+    };
+    if magic(b"GGUF") && matches!(body.get(4..8), Some([1..=3, 0, 0, 0])) {
+        return plain(Format::Gguf);
+    }
+    if magic(b"\x93NUMPY") {
+        return plain(Format::Npy);
+    }
+    if magic(b"\x89HDF\r\n\x1a\n") {
+        return plain(Format::Hdf5);
+    }
+    if magic(b"7z\xbc\xaf\x27\x1c") {
+        return plain(Format::SevenZip);
+    }
+    if magic(b"ZF0x") {
+        return plain(Format::Joblib);
+    }
+    // ONNX's ModelProto: ir_version (field 1, a small varint) first, then
+    // producer, graph or opset fields.
+    if matches!(
+        body,
+        [0x08, 3..=12, 0x12 | 0x1a | 0x22 | 0x2a | 0x3a | 0x42, ..]
+    ) {
+        return plain(Format::Onnx);
+    }
+    if safetensors::looks_like(body) {
+        let h = safetensors::read(body, size);
+        return Some(Artifact {
+            format: Format::Safetensors,
+            walk: None,
+            tensors: Some(h.tensors),
+            error: h.lie.map(safetensors::Lie::name),
+        });
+    }
+    let zip = zip::is_zip(body);
+    let Some(w) = walk_body(body, room) else {
+        return if zip { plain(Format::Zip) } else { None };
+    };
+    let format = if zip {
+        Format::PyTorch
+    } else if w.imports.iter().any(|i| i.starts_with("joblib.")) {
+        Format::Joblib
+    } else {
+        Format::Pickle
+    };
+    Some(Artifact {
+        format,
+        error: w.error.map(pickle::PickleError::name),
+        walk: Some(w),
+        tensors: None,
+    })
+}
 
 use pickle::Walk;
 

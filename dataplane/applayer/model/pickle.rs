@@ -436,14 +436,22 @@ fn parse_index(b: &[u8]) -> Result<usize, PickleError> {
 
 /// Whether `body` starts like a pickle: a PROTO opcode of protocol 2–5,
 /// or (protocols 0 and 1, which have no header) a first pickle that
-/// walks cleanly to its STOP having imported something.
+/// imports a dotted name and walks cleanly to its STOP, or to the body's
+/// end (cut short: a malicious pickle cut after its import still is one).
 pub fn looks_like(body: &[u8]) -> bool {
     match body {
         [0x80, 2..=5, ..] => true,
         [] => false,
         _ => {
             let w = walk(body);
-            w.pickles > 0 && !w.imports.is_empty()
+            let ident = |s: &str| {
+                s.split('.').all(|p| {
+                    !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                })
+            };
+            (w.pickles > 0 || w.error == Some(PickleError::Truncated))
+                && !w.imports.is_empty()
+                && w.imports.iter().all(|i| ident(i))
         }
     }
 }
