@@ -219,3 +219,59 @@ fn the_recorded_traffic_goes_through_the_parser_cleanly_and_raises_no_shipped_al
         .sum();
     assert_eq!(errors, 0, "{http}");
 }
+
+#[test]
+fn every_recorded_response_is_read_and_its_completion_found() {
+    use tollgate::applayer::llm::{endpoint, parse_response, Endpoint, Response};
+    let Some(recs) = recordings() else {
+        eprintln!("../shared/corpora/llm-api is absent: skipping");
+        return;
+    };
+    let mut by_kind = std::collections::BTreeMap::new();
+    let (mut read, mut texts, mut streams) = (0, 0, 0);
+    let mut errors = Vec::new();
+    let (mut req, mut resp) = (Request::default(), Response::default());
+    for rec in &recs {
+        let body = body_bytes(&rec["response_body"]);
+        let ct = rec["response_headers"]
+            .as_object()
+            .and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .and_then(|(_, v)| v.as_str())
+            })
+            .unwrap_or("");
+        let sse = ct.starts_with("text/event-stream");
+        if !sse && !ct.starts_with("application/json") {
+            // PDFs, audio, Bedrock's binary event stream: not JSON.
+            continue;
+        }
+        read += 1;
+        let _ = parse_request(&body_bytes(&rec["request_body"]), &mut req);
+        parse_response(&body, sse, &mut resp);
+        let path = rec["uri"].as_str().unwrap().as_bytes();
+        *by_kind
+            .entry(endpoint(&req, &resp, path).name())
+            .or_insert(0) += 1;
+        texts += usize::from(!resp.text.is_empty());
+        streams += usize::from(resp.streamed);
+        if let Some(e) = resp.error {
+            errors.push(format!("{} {:?}", rec["source"], e));
+        }
+        // A chat completion with a message has its text read.
+        if resp.endpoint == Endpoint::Chat && !sse {
+            let choice = &serde_json::from_slice::<Value>(&body).unwrap()["choices"][0]["message"];
+            if choice["content"].as_str().is_some_and(|s| !s.is_empty()) {
+                assert!(!resp.text.is_empty(), "{}", rec["source"]);
+            }
+        }
+    }
+    eprintln!(
+        "{read} JSON or SSE responses: {texts} with completion text, {streams} streamed; endpoints {by_kind:?}; errors {errors:?}"
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        texts >= 1500 && streams >= 140,
+        "{texts} texts, {streams} streams"
+    );
+}

@@ -53,6 +53,8 @@ pub trait Sink {
     fn scalar(&mut self, _at: At<'_>, _raw: &[u8]) {}
     /// An object (`array` false) or an array begins.
     fn open(&mut self, _at: At<'_>, _array: bool) {}
+    /// The object or array begun at `depth` ended.
+    fn close(&mut self, _depth: usize) {}
 }
 
 /// Walks the value at the start of `b` (after white space); returns where
@@ -132,6 +134,7 @@ impl Walker<'_> {
                 self.ws();
                 if self.peek() == Some(b'}') {
                     self.at += 1;
+                    sink.close(depth);
                     return Ok(());
                 }
                 loop {
@@ -156,6 +159,7 @@ impl Walker<'_> {
                         b',' => self.at += 1,
                         b'}' => {
                             self.at += 1;
+                            sink.close(depth);
                             return Ok(());
                         }
                         _ => return Err(JsonError::Syntax),
@@ -168,6 +172,7 @@ impl Walker<'_> {
                 self.ws();
                 if self.peek() == Some(b']') {
                     self.at += 1;
+                    sink.close(depth);
                     return Ok(());
                 }
                 loop {
@@ -177,6 +182,7 @@ impl Walker<'_> {
                         b',' => self.at += 1,
                         b']' => {
                             self.at += 1;
+                            sink.close(depth);
                             return Ok(());
                         }
                         _ => return Err(JsonError::Syntax),

@@ -345,7 +345,14 @@ struct RespSink<'a> {
     out: &'a mut Response,
     /// Strings are deltas of one text (a stream), not lines.
     delta: bool,
+    /// The depth of the tool-call input object being read (Anthropic's
+    /// `input`, Gemini's `args`, Bedrock's `toolUse.input`): every string
+    /// in it is text the model wrote.
+    tool_input: Option<usize>,
 }
+
+/// Keys of tool-call inputs written as JSON objects, not strings.
+const TOOL_INPUT_KEYS: &[&[u8]] = &[b"input", b"args"];
 
 impl RespSink<'_> {
     fn put(&mut self, s: &[u8]) {
@@ -395,17 +402,33 @@ impl Sink for RespSink<'_> {
         if at.depth == 3 && at.top == b"data" && at.key == b"object" && s == b"embedding" {
             self.say(Endpoint::Embeddings);
         }
-        if COMPLETION_TOPS.contains(&at.top) && COMPLETION_KEYS.contains(&at.key) {
+        if COMPLETION_TOPS.contains(&at.top)
+            && (self.tool_input.is_some() || COMPLETION_KEYS.contains(&at.key))
+        {
             self.put(s);
         }
     }
 
-    fn open(&mut self, at: At<'_>, _array: bool) {
+    fn open(&mut self, at: At<'_>, array: bool) {
+        if !array
+            && self.tool_input.is_none()
+            && at.depth >= 2
+            && COMPLETION_TOPS.contains(&at.top)
+            && TOOL_INPUT_KEYS.contains(&at.key)
+        {
+            self.tool_input = Some(at.depth);
+        }
         match (at.depth, at.key) {
             (1, b"candidates") => self.say(Endpoint::Gemini),
             (1, b"embedding" | b"embeddings") => self.say(Endpoint::Embeddings),
             (2, b"message") if at.top == b"output" => self.say(Endpoint::Converse),
             _ => {}
+        }
+    }
+
+    fn close(&mut self, depth: usize) {
+        if self.tool_input == Some(depth) {
+            self.tool_input = None;
         }
     }
 }
@@ -423,7 +446,15 @@ pub fn parse_response(body: &[u8], event_stream: bool, out: &mut Response) {
         sse(body, out, &mut tmp);
         return;
     }
-    let mut sink = RespSink { out, delta: false };
+    if !start.starts_with(b"{") {
+        // Empty, an array (a model list), text: not an LLM response.
+        return;
+    }
+    let mut sink = RespSink {
+        out,
+        delta: false,
+        tool_input: None,
+    };
     let end = match json::walk_object(body, &mut sink, &mut tmp) {
         Ok(end) => end,
         Err(e) => {
@@ -441,7 +472,11 @@ pub fn parse_response(body: &[u8], event_stream: bool, out: &mut Response) {
     out.streamed = true;
     let mut at = 0;
     while at < body.len() && !body[at..].trim_ascii().is_empty() {
-        let mut sink = RespSink { out, delta: true };
+        let mut sink = RespSink {
+            out,
+            delta: true,
+            tool_input: None,
+        };
         match json::walk_object(&body[at..], &mut sink, &mut tmp) {
             Ok(n) => {
                 out.events += 1;
@@ -464,7 +499,11 @@ fn sse(body: &[u8], out: &mut Response, tmp: &mut Vec<u8>) {
         let d = data.trim_ascii();
         if !d.is_empty() && d != b"[DONE]" {
             out.events += 1;
-            let mut sink = RespSink { out, delta: true };
+            let mut sink = RespSink {
+                out,
+                delta: true,
+                tool_input: None,
+            };
             if let Err(e) = json::walk_whole(d, &mut sink, tmp) {
                 out.error = Some(e);
             }
@@ -612,11 +651,15 @@ mod tests {
             (r.endpoint, &r.text[..]),
             (Endpoint::Chat, &b"Paris.\n{\"a\":1}"[..])
         );
+        // A tool call's input object: every string in it is the model's.
         let r = resp(
-            r#"{"type":"message","content":[{"type":"text","text":"Hi"},{"type":"tool_use","input":{"q":"x"}}]}"#,
+            r#"{"type":"message","content":[{"type":"text","text":"Hi"},{"type":"tool_use","input":{"q":"x","o":{"cmd":"ls"}}},{"type":"text","text":"bye"}]}"#,
             false,
         );
-        assert_eq!((r.endpoint, &r.text[..]), (Endpoint::Messages, &b"Hi"[..]));
+        assert_eq!(
+            (r.endpoint, &r.text[..]),
+            (Endpoint::Messages, &b"Hi\nx\nls\nbye"[..])
+        );
         let r = resp(
             r#"{"object":"response","instructions":"secret","output":[{"type":"message","content":[{"type":"output_text","text":"4"}]}]}"#,
             false,

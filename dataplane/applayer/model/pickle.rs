@@ -58,6 +58,8 @@ pub struct Walk {
     pub pickles: u32,
     /// Why it stopped early, if it did.
     pub error: Option<PickleError>,
+    /// Operations walked.
+    pub ops: usize,
 }
 
 /// Imports a model checkpoint is made of (PyTorch, NumPy, collections):
@@ -152,10 +154,12 @@ pub fn walk(body: &[u8]) -> Walk {
             Ok(false) => {}
             Err(e) => {
                 out.error = Some(e);
+                out.ops = ops;
                 return out;
             }
         }
     }
+    out.ops = ops;
     if !stack.is_empty() && out.error.is_none() {
         // Bytes after the last STOP that began a pickle never finished.
         out.error = Some(PickleError::Truncated);
@@ -437,7 +441,8 @@ fn parse_index(b: &[u8]) -> Result<usize, PickleError> {
 /// Whether `body` starts like a pickle: a PROTO opcode of protocol 2–5,
 /// or (protocols 0 and 1, which have no header) a first pickle that
 /// imports a dotted name and walks cleanly to its STOP, or to the body's
-/// end (cut short: a malicious pickle cut after its import still is one).
+/// end a few operations on (cut short: a malicious pickle cut after its
+/// import still is one; two lines of text are not).
 pub fn looks_like(body: &[u8]) -> bool {
     match body {
         [0x80, 2..=5, ..] => true,
@@ -449,7 +454,7 @@ pub fn looks_like(body: &[u8]) -> bool {
                     !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
                 })
             };
-            (w.pickles > 0 || w.error == Some(PickleError::Truncated))
+            (w.pickles > 0 || (w.error == Some(PickleError::Truncated) && w.ops >= 3))
                 && !w.imports.is_empty()
                 && w.imports.iter().all(|i| ident(i))
         }
