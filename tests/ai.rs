@@ -317,6 +317,25 @@ fn model_files_are_named_in_fileinfo_and_suspicious_pickles_flagged() {
             .unwrap_or_else(|| panic!("no fileinfo for {name}"))["tollgate"]["artifact"]
             .clone()
     };
+    // A whole model file gets its sha256 and a magic without being asked.
+    let info = |name: &str| -> Value {
+        events
+            .iter()
+            .find(|e| {
+                e["event_type"] == "fileinfo"
+                    && e["fileinfo"]["filename"] == format!("/models/{name}")
+            })
+            .unwrap()["fileinfo"]
+            .clone()
+    };
+    let p0 = info("p0.pkl");
+    assert_eq!(p0["magic"], "Python pickle data");
+    assert_eq!(p0["sha256"].as_str().map(str::len), Some(64), "{p0}");
+    assert_eq!(
+        info("evil.pt")["magic"],
+        "Zip archive data (PyTorch checkpoint)"
+    );
+    assert!(info("cut.pkl").get("sha256").is_none(), "cut: no hash");
     let evil = art("evil.pt");
     assert_eq!(evil["format"], "pytorch");
     assert_eq!(evil["pickle_imports"], serde_json::json!(["posix.system"]));

@@ -357,7 +357,11 @@ fn community_id_direction_and_source_on_the_samples_events() {
         .iter()
         .filter(|e| e["event_type"] == "alert")
         .collect();
-    assert_eq!(alerts.len(), 2);
+    assert_eq!(
+        alerts.len(),
+        3,
+        "the key, the override, the system-prompt request"
+    );
     for a in &alerts {
         assert_eq!(a["direction"], "to_server", "{a}");
         assert_eq!(a["pkt_src"], "wire/pcap");

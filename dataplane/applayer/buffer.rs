@@ -485,26 +485,20 @@ impl Buffer {
 
     /// The point at which it is whole.
     pub fn point(self) -> Point {
+        // Kinds read from a side's body (its files, its whole message).
+        let of_body = self.kind.of_files() || self.kind == Kind::Message;
         match (self.kind, self.to_server) {
-            (Kind::RequestBody | Kind::LlmPrompt | Kind::LlmSystem, _)
-            | (Kind::LlmToolArgs | Kind::LlmModel, _)
-            | (
-                Kind::FileData
-                | Kind::FileName
-                | Kind::PickleImports
-                | Kind::PickleSuspicious
-                | Kind::Message,
-                true,
+            (
+                Kind::RequestBody
+                | Kind::LlmPrompt
+                | Kind::LlmSystem
+                | Kind::LlmToolArgs
+                | Kind::LlmModel,
+                _,
             ) => Point::RequestBody,
-            (Kind::ResponseBody | Kind::LlmCompletion, _)
-            | (
-                Kind::FileData
-                | Kind::FileName
-                | Kind::PickleImports
-                | Kind::PickleSuspicious
-                | Kind::Message,
-                false,
-            ) => Point::ResponseBody,
+            (Kind::ResponseBody | Kind::LlmCompletion, _) => Point::ResponseBody,
+            (_, true) if of_body => Point::RequestBody,
+            (_, false) if of_body => Point::ResponseBody,
             (_, true) => Point::RequestHeaders,
             (_, false) => Point::ResponseHeaders,
         }

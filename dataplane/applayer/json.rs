@@ -128,66 +128,29 @@ impl Walker<'_> {
         }
         self.ws();
         match self.peek().ok_or(JsonError::Truncated)? {
-            b'{' => {
-                sink.open(self.here(depth), false);
+            open @ (b'{' | b'[') => {
+                let array = open == b'[';
+                let close = if array { b']' } else { b'}' };
+                sink.open(self.here(depth), array);
                 self.at += 1;
                 self.ws();
-                if self.peek() == Some(b'}') {
-                    self.at += 1;
-                    sink.close(depth);
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    let k = self.raw_string()?;
-                    self.ws();
-                    if self.peek().ok_or(JsonError::Truncated)? != b':' {
-                        return Err(JsonError::Syntax);
+                let mut empty = self.peek() == Some(close);
+                while !empty {
+                    if array {
+                        self.value(depth + 1, sink, tmp)?;
+                    } else {
+                        self.member(depth, sink, tmp)?;
                     }
-                    self.at += 1;
-                    let saved = (self.top, self.key, self.parent);
-                    if depth == 0 {
-                        self.top = k;
-                    }
-                    self.parent = self.key;
-                    self.key = k;
-                    let r = self.value(depth + 1, sink, tmp);
-                    (self.top, self.key, self.parent) = saved;
-                    r?;
                     self.ws();
                     match self.peek().ok_or(JsonError::Truncated)? {
                         b',' => self.at += 1,
-                        b'}' => {
-                            self.at += 1;
-                            sink.close(depth);
-                            return Ok(());
-                        }
+                        c if c == close => empty = true,
                         _ => return Err(JsonError::Syntax),
                     }
                 }
-            }
-            b'[' => {
-                sink.open(self.here(depth), true);
                 self.at += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.at += 1;
-                    sink.close(depth);
-                    return Ok(());
-                }
-                loop {
-                    self.value(depth + 1, sink, tmp)?;
-                    self.ws();
-                    match self.peek().ok_or(JsonError::Truncated)? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            sink.close(depth);
-                            return Ok(());
-                        }
-                        _ => return Err(JsonError::Syntax),
-                    }
-                }
+                sink.close(depth);
+                Ok(())
             }
             b'"' => {
                 let r = self.string_into(tmp);
@@ -218,6 +181,31 @@ impl Walker<'_> {
             }
             _ => Err(JsonError::Syntax),
         }
+    }
+
+    /// One `"key": value` of an object at `depth`.
+    fn member(
+        &mut self,
+        depth: usize,
+        sink: &mut impl Sink,
+        tmp: &mut Vec<u8>,
+    ) -> Result<(), JsonError> {
+        self.ws();
+        let k = self.raw_string()?;
+        self.ws();
+        if self.peek().ok_or(JsonError::Truncated)? != b':' {
+            return Err(JsonError::Syntax);
+        }
+        self.at += 1;
+        let saved = (self.top, self.key, self.parent);
+        if depth == 0 {
+            self.top = k;
+        }
+        self.parent = self.key;
+        self.key = k;
+        let r = self.value(depth + 1, sink, tmp);
+        (self.top, self.key, self.parent) = saved;
+        r
     }
 
     fn word(&mut self, w: &[u8], depth: usize, sink: &mut impl Sink) -> Result<(), JsonError> {

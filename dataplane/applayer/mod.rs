@@ -330,7 +330,12 @@ pub struct AppLayer {
 impl AppLayer {
     /// Everything allocated here: slots for `flows` flow-table slots, the
     /// parser slots and the block store out of the memcap.
-    pub fn new(cfg: AppConfig, flows: usize) -> AppLayer {
+    pub fn new(mut cfg: AppConfig, flows: usize) -> AppLayer {
+        if cfg.http.ai {
+            // The AI parsers read every body (the EVE `llm` and
+            // `artifact` objects), not only those a rule reads.
+            cfg.http.keep_bodies = [true, true];
+        }
         let slot = std::mem::size_of::<HttpState>();
         // A quarter of the memcap for parser slots, the rest for data.
         let slots = (cfg.memcap / 4 / slot).clamp(1, flows.max(1));
@@ -786,6 +791,19 @@ impl AppLayer {
         }
         if let Some(a) = self.bufs.artifact(blocks, f.to_server, f.part) {
             http::logger::pack_artifact(&a, &mut self.log_buf);
+            // A model file whole gets its sha256 though --file-hashes did
+            // not ask (what a registry or an allow-list names it by).
+            if f.closed && self.cfg.http.hashes & http::hash::SHA256 == 0 {
+                let out = &mut self.log_buf;
+                self.bufs.each_file(blocks, f.to_server, |v| {
+                    if v.part != f.part {
+                        return true;
+                    }
+                    let h = http::state::FileHashes::of(http::hash::SHA256, v.data);
+                    http::logger::pack_hashes(&h, out);
+                    false
+                });
+            }
         }
         &self.log_buf
     }

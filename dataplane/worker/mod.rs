@@ -179,10 +179,6 @@ impl Worker {
             if app {
                 let mut cfg = self.cfg.app;
                 cfg.http.keep_bodies = engine.reads_bodies();
-                if cfg.http.ai {
-                    // The EVE `llm` and `artifact` objects read them.
-                    cfg.http.keep_bodies = [true, true];
-                }
                 cfg.http.hashes |= engine.file_hashes_needed();
                 self.app = Some(AppLayer::new(cfg, self.flows.capacity()));
             }

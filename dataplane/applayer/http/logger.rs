@@ -315,6 +315,11 @@ pub fn pack_file(name: &[u8], h: &FileHashes, out: &mut Vec<u8>) {
     out.push(Field::Filename as u8);
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
     out.extend_from_slice(name);
+    pack_hashes(h, out);
+}
+
+/// Appends the hashes computed of a file.
+pub fn pack_hashes(h: &FileHashes, out: &mut Vec<u8>) {
     let digests: [(Field, Option<&[u8]>); 3] = [
         (Field::Md5, h.md5.as_ref().map(|d| &d[..])),
         (Field::Sha1, h.sha1.as_ref().map(|d| &d[..])),
