@@ -49,6 +49,29 @@ pub enum Command {
     Rules(RulesCommand),
     /// The flow features models score: name, unit and how each is computed.
     Features(FeaturesArgs),
+    /// Shell completions on standard output (bash, zsh, fish, elvish,
+    /// powershell): `tollgate completions bash > /etc/bash_completion.d/tollgate`.
+    Completions(CompletionsArgs),
+    /// Man pages (roff): tollgate's, or one command's, on standard output
+    /// (`tollgate man replay > tollgate-replay.1`), or every page into a
+    /// folder (`tollgate man --dir /usr/local/share/man/man1`).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (replay, run, gen, rules …).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write tollgate.1 and a page per command into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +178,13 @@ pub struct CoreList(pub Vec<usize>);
 /// Flags of the worker pipeline, the same under `replay` and `run`.
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
+    /// A YAML file of flags: each key a long flag of this command without
+    /// its dashes (`eve: /var/log/tollgate/eve.json`, `mode: ips`), a list
+    /// for a flag given several times, true for a switch. A flag on the
+    /// command line overrides the file's.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Observe only (ids) or forward and drop (ips).
     #[arg(long, value_enum, default_value = "ids")]
     pub mode: ModeArg,
@@ -959,6 +989,113 @@ fn parse_loops(s: &str) -> Result<u16, String> {
     }
 }
 
+/// The command line with a `--config FILE`'s flags added (for `replay`
+/// and `run`): each key of the YAML file becomes its long flag, put before
+/// the command line's own, and a flag the command line gives is not taken
+/// from the file (so it overrides, lists too). A key that is not a flag of
+/// the command, or a value of the wrong shape, is an error naming the file
+/// and the key.
+pub fn apply_config(args: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    use clap::{ArgAction, CommandFactory};
+    use yaml_rust2::Yaml;
+    let text = |a: &std::ffi::OsString| a.to_string_lossy().into_owned();
+    let Some(sub_at) = args.iter().skip(1).position(|a| !text(a).starts_with('-')) else {
+        return Ok(args);
+    };
+    let sub_at = sub_at + 1;
+    let sub_name = text(&args[sub_at]);
+    // Flags end where the EAL's arguments begin.
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let ours = &args[sub_at + 1..end];
+    let mut path = None;
+    for (k, a) in ours.iter().enumerate() {
+        let a = text(a);
+        if a == "--config" {
+            path = ours.get(k + 1).map(text);
+        } else if let Some(v) = a.strip_prefix("--config=") {
+            path = Some(v.to_string());
+        }
+    }
+    let Some(path) = path else {
+        return Ok(args);
+    };
+    let cmd = Cli::command();
+    let Some(sub) = cmd.find_subcommand(&sub_name) else {
+        return Ok(args);
+    };
+    let body = std::fs::read_to_string(&path).map_err(|e| format!("--config {path}: {e}"))?;
+    let docs = yaml_rust2::YamlLoader::load_from_str(&body)
+        .map_err(|e| format!("--config {path}: not YAML: {e}"))?;
+    let map = match docs.first() {
+        None | Some(Yaml::Null) => return Ok(args),
+        Some(Yaml::Hash(h)) => h.clone(),
+        Some(_) => {
+            return Err(format!(
+                "--config {path}: expected a map of flags to values"
+            ))
+        }
+    };
+    let given = |flag: &str| {
+        ours.iter().any(|a| {
+            let a = text(a);
+            a == flag || a.starts_with(&format!("{flag}="))
+        })
+    };
+    let mut added: Vec<std::ffi::OsString> = Vec::new();
+    for (k, v) in &map {
+        let Some(key) = k.as_str() else {
+            return Err(format!("--config {path}: a key that is not a flag name"));
+        };
+        let key = key.replace('_', "-");
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config")
+            .ok_or_else(|| {
+                format!("--config {path}: `{key}` is not a flag of `tollgate {sub_name}`")
+            })?;
+        let flag = format!("--{key}");
+        if given(&flag) {
+            continue;
+        }
+        let scalar = |v: &Yaml| -> Result<String, String> {
+            match v {
+                Yaml::String(s) => Ok(s.clone()),
+                Yaml::Integer(n) => Ok(n.to_string()),
+                Yaml::Real(r) => Ok(r.clone()),
+                // An on|off flag written as YAML's true or false.
+                Yaml::Boolean(b) => Ok(if *b { "on" } else { "off" }.into()),
+                _ => Err(format!("--config {path}: `{key}` takes a single value")),
+            }
+        };
+        match (arg.get_action(), v) {
+            (ArgAction::SetTrue, Yaml::Boolean(b)) => {
+                if *b {
+                    added.push(flag.into());
+                }
+            }
+            (ArgAction::SetTrue, _) => {
+                return Err(format!(
+                    "--config {path}: `{key}` is a switch: true or false"
+                ))
+            }
+            (ArgAction::Append, Yaml::Array(items)) => {
+                for item in items {
+                    added.push(flag.clone().into());
+                    added.push(scalar(item)?.into());
+                }
+            }
+            (_, v) => {
+                added.push(flag.into());
+                added.push(scalar(v)?.into());
+            }
+        }
+    }
+    let mut out = args[..=sub_at].to_vec();
+    out.extend(added);
+    out.extend_from_slice(&args[sub_at + 1..]);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -970,6 +1107,104 @@ mod tests {
             Command::Replay(a) => a,
             _ => unreachable!("parsed a replay command line"),
         })
+    }
+
+    /// `tollgate replay a.pcap` + `extra`, with `yaml` as its --config.
+    fn with_config(yaml: &str, extra: &[&str]) -> Result<ReplayArgs, String> {
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-config-{}-{}.yaml",
+            std::process::id(),
+            yaml.len()
+        ));
+        std::fs::write(&path, yaml).unwrap();
+        let mut v: Vec<std::ffi::OsString> = ["tollgate", "replay", "a.pcap", "--config"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        v.push(path.clone().into());
+        v.extend(extra.iter().map(Into::into));
+        let r = apply_config(v).and_then(|v| {
+            Cli::try_parse_from(v)
+                .map_err(|e| e.to_string())
+                .map(|c| match c.command {
+                    Command::Replay(a) => a,
+                    _ => unreachable!("parsed a replay command line"),
+                })
+        });
+        let _ = std::fs::remove_file(path);
+        r
+    }
+
+    #[test]
+    fn a_config_file_gives_flags_and_the_command_line_overrides_them() {
+        let yaml = "mode: ips\neve: /var/log/e.json\nrules: [a.rules, b.rules]\n\
+                    community_id: true\neve-llm-text: false\nai-inspect: off\n\
+                    http-body-limit: 1MiB\nstats-interval: 10s\n";
+        let a = with_config(yaml, &[]).unwrap();
+        assert_eq!(a.pipeline.mode, ModeArg::Ips);
+        assert_eq!(
+            a.pipeline.eve.as_deref(),
+            Some(std::path::Path::new("/var/log/e.json"))
+        );
+        assert_eq!(a.pipeline.rules.len(), 2);
+        assert!(a.pipeline.community_id && !a.pipeline.eve_llm_text);
+        assert_eq!(a.pipeline.ai_inspect, OnOff::Off);
+        assert_eq!(a.pipeline.http_body_limit, 1 << 20);
+        // The command line wins, a list too.
+        let a = with_config(yaml, &["--mode", "ids", "--rules", "c.rules"]).unwrap();
+        assert_eq!(a.pipeline.mode, ModeArg::Ids);
+        assert_eq!(a.pipeline.rules, [PathBuf::from("c.rules")]);
+        // YAML's true for an on|off flag.
+        assert_eq!(
+            with_config("ai-inspect: false\n", &[])
+                .unwrap()
+                .pipeline
+                .ai_inspect,
+            OnOff::Off
+        );
+        assert!(with_config("", &[]).is_ok());
+    }
+
+    #[test]
+    fn a_bad_config_file_is_named_with_its_key() {
+        let err = |yaml: &str| with_config(yaml, &[]).unwrap_err();
+        assert!(err("bogus: 1\n").contains("`bogus` is not a flag of `tollgate replay`"));
+        assert!(err("config: x.yaml\n").contains("`config` is not a flag"));
+        assert!(err("community-id: yes\n").contains("`community-id` is a switch"));
+        assert!(err("mode: [ips, ids]\n").contains("`mode` takes a single value"));
+        assert!(err("- mode\n").contains("expected a map of flags"));
+        assert!(err("mode: [\n").contains("not YAML"));
+        assert!(err("mode: sideways\n").contains("sideways"));
+        let missing = apply_config(
+            [
+                "tollgate",
+                "replay",
+                "a.pcap",
+                "--config",
+                "/nonexistent/t.yaml",
+            ]
+            .iter()
+            .map(Into::into)
+            .collect(),
+        )
+        .unwrap_err();
+        assert!(
+            missing.starts_with("--config /nonexistent/t.yaml: "),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_is_a_valid_one_for_run_and_replay() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tollgate.yaml");
+        let yaml = std::fs::read_to_string(path).unwrap();
+        let a = with_config(&yaml, &[]).unwrap();
+        assert_eq!(a.pipeline.ai_inspect, OnOff::On);
+        let v = ["tollgate", "run", "--config", path, "--", "-l", "0-1"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        assert!(Cli::try_parse_from(apply_config(v).unwrap()).is_ok());
     }
 
     #[test]

@@ -21,7 +21,14 @@ const EXIT_INPUT: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = match tollgate::cli::apply_config(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tollgate: error: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => return clap_error(&e),
     };
@@ -30,6 +37,13 @@ fn main() -> ExitCode {
         Command::Run(args) => run_ports(&args),
         Command::Gen(args) => run_gen(&args),
         Command::Rules(RulesCommand::Check(args)) => rules_check(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(args.shell, &mut cmd, "tollgate", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man(args) => man(&args),
         Command::Features(args) => {
             use tollgate::scoring::features::FEATURES;
             for f in FEATURES {
@@ -40,6 +54,41 @@ fn main() -> ExitCode {
                 }
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+/// `tollgate man`: a page on standard output, or all into a folder.
+fn man(args: &tollgate::cli::ManArgs) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let written = match (&args.dir, &args.command) {
+        (Some(dir), _) => {
+            clap_mangen::generate_to(cmd, dir).map_err(|e| format!("--dir {}: {e}", dir.display()))
+        }
+        (None, Some(name)) => match cmd.find_subcommand(name) {
+            Some(sub) => clap_mangen::Man::new(sub.clone())
+                .render(&mut std::io::stdout())
+                .map_err(|e| e.to_string()),
+            None => {
+                let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                eprintln!(
+                    "tollgate: error: man: no command `{name}` (expected one of {})",
+                    names.join(", ")
+                );
+                return ExitCode::from(EXIT_INPUT);
+            }
+        },
+        (None, None) => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: error: {e}");
+            ExitCode::from(EXIT_FAILURE)
         }
     }
 }
