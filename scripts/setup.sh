@@ -9,9 +9,12 @@
 #   tshark             the tests' independent dissector and capinfos
 #   python3-jsonschema the tests' check of every EVE event against Suricata's
 #                      EVE schema (scripts/validate-eve.py)
+#   logrotate systemd  the tests' check of scripts/tollgate.logrotate and
+#   man-db             scripts/tollgate.service (logrotate -d, systemd-analyze
+#                      verify, which reads the unit's man page)
 set -euo pipefail
 
-packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark)
+packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark logrotate systemd man-db)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
