@@ -185,6 +185,12 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Serve Prometheus metrics (the stats JSON's counters, per worker
+    /// labelled) at http://ADDR:PORT/metrics; `127.0.0.1:0` picks a port,
+    /// said on stderr.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+
     /// Observe only (ids) or forward and drop (ips).
     #[arg(long, value_enum, default_value = "ids")]
     pub mode: ModeArg,

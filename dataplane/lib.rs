@@ -18,6 +18,7 @@ pub mod events;
 pub mod flow;
 pub mod gen;
 pub mod io;
+pub mod metrics;
 pub mod pipeline;
 pub mod reassembly;
 pub mod replay;

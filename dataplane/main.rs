@@ -429,23 +429,37 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
 
 /// Prints a stats line every `--stats-interval` from the snapshots a run
 /// hands its tick callback.
+/// The same snapshots go to the `--metrics` endpoint at every tick.
 struct StatsLines {
     interval: f64,
     last: Instant,
     prev: WorkerCounters,
+    metrics: Option<tollgate::metrics::Metrics>,
 }
 
 impl StatsLines {
-    fn new(p: &PipelineArgs) -> Self {
-        StatsLines {
+    fn new(p: &PipelineArgs) -> Result<Self, String> {
+        let metrics = match &p.metrics {
+            Some(addr) => {
+                let m = tollgate::metrics::Metrics::start(addr)?;
+                eprintln!("metrics: http://{}/metrics", m.addr());
+                Some(m)
+            }
+            None => None,
+        };
+        Ok(StatsLines {
             interval: p.stats_interval.as_secs_f64(),
             last: Instant::now(),
             prev: WorkerCounters::default(),
-        }
+            metrics,
+        })
     }
 
     /// Returns the line when one is due.
     fn due(&mut self, snaps: &[WorkerCounters], elapsed: f64) -> Option<String> {
+        if let Some(m) = &self.metrics {
+            m.update(snaps, elapsed);
+        }
         let since = self.last.elapsed().as_secs_f64();
         if self.interval <= 0.0 || since < self.interval {
             return None;
@@ -586,7 +600,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     };
     cfg.engine = rules.0.clone();
     let show_progress = std::io::stderr().is_terminal();
-    let mut lines = StatsLines::new(&args.pipeline);
+    let mut lines = match StatsLines::new(&args.pipeline) {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     let mut drew_progress = false;
     let on_tick = |snaps: &[WorkerCounters], progress: &Progress, elapsed: f64| {
         let mut err = std::io::stderr().lock();
@@ -693,7 +710,10 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         duration: args.duration,
         idle_exit: args.idle_exit,
     };
-    let mut lines = StatsLines::new(&args.pipeline);
+    let mut lines = match StatsLines::new(&args.pipeline) {
+        Ok(l) => l,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     let on_tick = |snaps: &[WorkerCounters], elapsed: f64| {
         if let Some(line) = lines.due(snaps, elapsed) {
             eprintln!("{line}");

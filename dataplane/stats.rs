@@ -170,7 +170,7 @@ impl WorkerCounters {
 
     /// The contract's per-worker object (also the top level, minus the
     /// extra sections).
-    fn to_json(self, seconds: f64) -> Map<String, Value> {
+    pub fn to_json(self, seconds: f64) -> Map<String, Value> {
         let mut dropped = Map::new();
         for r in DropReason::ALL {
             dropped.insert(r.name().into(), json!(self.dropped[r.index()]));
