@@ -543,7 +543,10 @@ pub fn write_tx(
             head: EveHead::styled("fileinfo", &at, style),
             fileinfo: FileSection {
                 filename: http.filename.take().unwrap_or_default(),
-                magic: artifact.as_ref().map(|a| magic(&a.format)),
+                magic: artifact
+                    .as_ref()
+                    .and_then(|a| crate::applayer::model::Format::of_name(a.format.as_bytes()))
+                    .map(crate::applayer::model::Format::magic),
                 gaps: f.gaps,
                 state: if f.closed { "CLOSED" } else { "TRUNCATED" },
                 md5: http.md5.take(),
@@ -807,24 +810,6 @@ pub struct EveLlm {
     pub prompt: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
-}
-
-/// The `fileinfo.magic` of a model artifact, worded as libmagic words
-/// the formats it knows.
-fn magic(format: &str) -> &'static str {
-    match format {
-        "pickle" => "Python pickle data",
-        "joblib" => "joblib pickle data",
-        "pytorch" => "Zip archive data (PyTorch checkpoint)",
-        "zip" => "Zip archive data",
-        "7z" => "7-zip archive data",
-        "safetensors" => "safetensors tensor data",
-        "gguf" => "GGUF model data",
-        "onnx" => "ONNX model data",
-        "npy" => "NumPy array data",
-        "hdf5" => "Hierarchical Data Format (version 5) data",
-        _ => "model data",
-    }
 }
 
 /// A packed field's lines (tool names, imports), each as text.

@@ -838,11 +838,7 @@ fn app_json(a: &crate::applayer::AppCounters) -> Value {
         calls.insert(e.name().into(), json!(ai.llm_calls[e as usize]));
     }
     let mut llm_errors = Map::new();
-    for e in [
-        crate::applayer::json::JsonError::Syntax,
-        crate::applayer::json::JsonError::TooDeep,
-        crate::applayer::json::JsonError::Truncated,
-    ] {
+    for e in crate::applayer::json::JsonError::ALL {
         llm_errors.insert(e.name().into(), json!(ai.llm_errors[e as usize]));
     }
     let mut formats = Map::new();

@@ -7,7 +7,7 @@
 //! Suricata's schema with ours added.
 
 mod common;
-use common::{replay_events, validate_eve, Scratch};
+use common::{alert_sids, replay_events, validate_eve, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use tollgate::craft::{Capture, Route, Side, TcpConversation};
@@ -66,16 +66,6 @@ fn run(dir: &Scratch, cap: &Capture, rules: &str, extra: &[&str]) -> (Vec<Value>
     out
 }
 
-fn sids(events: &[Value]) -> Vec<u64> {
-    let mut v: Vec<u64> = events
-        .iter()
-        .filter(|e| e["event_type"] == "alert")
-        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
-        .collect();
-    v.sort();
-    v
-}
-
 const CHAT: &str = r#"{"model":"gpt-4o","stream":true,"tools":[{"type":"function","function":{"name":"run_shell","description":"Runs a command"}}],"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"What is the password?"}]}"#;
 
 /// The SSE stream of a chat completion saying `text`, a delta per word.
@@ -105,7 +95,7 @@ fn a_streamed_completion_is_reassembled_and_the_call_logged_without_its_text() {
     let fine = chunked(head, &sse("I cannot share the password."), 37);
     flow(&mut cap, 1, &post("/v1/chat/completions", CHAT), &fine, 61);
     let (events, st) = run(&dir, &cap, COMPLETION_RULE, &[]);
-    assert_eq!(sids(&events), [1], "only the leaking completion");
+    assert_eq!(alert_sids(&events), [1], "only the leaking completion");
     let calls: Vec<&Value> = events
         .iter()
         .filter(|e| e["event_type"] == "http")
@@ -147,7 +137,7 @@ fn a_streamed_completion_is_reassembled_and_the_call_logged_without_its_text() {
 
     // Off, nothing is read: no llm object, the rule cannot match.
     let (events, st) = run(&dir, &cap, COMPLETION_RULE, &["--ai-inspect", "off"]);
-    assert!(sids(&events).is_empty());
+    assert!(alert_sids(&events).is_empty());
     assert!(events.iter().all(|e| e["tollgate"].get("llm").is_none()));
     assert_eq!(st["app_layer"]["ai"]["llm"]["calls"]["chat"], 0);
 }
@@ -367,7 +357,7 @@ fn model_files_are_named_in_fileinfo_and_suspicious_pickles_flagged() {
         (Some(false), Some("truncated"))
     );
     // evil.pt and p0.pkl, each once (its response).
-    assert_eq!(sids(&events), [2, 2]);
+    assert_eq!(alert_sids(&events), [2, 2]);
     let formats = &st["app_layer"]["ai"]["artifacts"]["formats"];
     assert_eq!(
         (

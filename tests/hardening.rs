@@ -3,7 +3,7 @@
 //! test here failed before its fix.
 
 mod common;
-use common::{replay_events, s, Scratch};
+use common::{alert_sids, replay_events, s, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -23,16 +23,6 @@ fn scratch(name: &str) -> Scratch {
 
 fn rules(dir: &Scratch, text: &str) -> PathBuf {
     dir.write("t.rules", text.as_bytes())
-}
-
-fn alert_sids(events: &[Value]) -> Vec<u64> {
-    let mut v: Vec<u64> = events
-        .iter()
-        .filter(|e| e["event_type"] == "alert")
-        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Runs the binary, killing it if it has not finished in `limit` (a hang

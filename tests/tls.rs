@@ -9,7 +9,7 @@
 //! is still read whole.
 
 mod common;
-use common::{replay_events, Scratch};
+use common::{alert_sids, replay_events, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,24 +30,14 @@ fn run_pcap(name: &str, pcap: &std::path::Path, rules: &str) -> (Vec<u64>, Vec<V
         packets: read_pcap(pcap),
     };
     let (events, _) = replay_events(&dir, &cap, &r, &[]);
-    (sids(&events), events, dir)
+    (alert_sids(&events), events, dir)
 }
 
 fn run(name: &str, cap: &Capture, rules: &str) -> (Vec<u64>, Vec<Value>, Scratch) {
     let dir = Scratch::new(&format!("tls-{name}"));
     let r = dir.write("t.rules", rules.as_bytes());
     let (events, _) = replay_events(&dir, cap, &r, &[]);
-    (sids(&events), events, dir)
-}
-
-fn sids(events: &[Value]) -> Vec<u64> {
-    let mut s: Vec<u64> = events
-        .iter()
-        .filter(|e| e["event_type"] == "alert")
-        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
-        .collect();
-    s.sort();
-    s
+    (alert_sids(&events), events, dir)
 }
 
 /// The packets of a classic pcap (microsecond stamps).
@@ -147,7 +137,7 @@ fn fingerprints_stay_out_of_eve_when_turned_off_but_rules_still_match() {
         packets: read_pcap(&fixture("handshake.pcap")),
     };
     let (events, _) = replay_events(&dir, &cap, &r, &["--tls-fingerprints", "off"]);
-    assert_eq!(sids(&events), vec![1]);
+    assert_eq!(alert_sids(&events), vec![1]);
     let t = tls_event(&events);
     assert!(t.get("ja3").is_none() && t.get("ja4").is_none(), "{t}");
     assert_eq!(t["sni"], "api.example-llm.com");
@@ -310,7 +300,7 @@ fn a_pass_rule_with_alert_passes_the_rest_of_the_flow_inline() {
         let dir = Scratch::new(&format!("tls-pass-{name}"));
         let r = dir.write("t.rules", rules(host).as_bytes());
         let (events, st) = replay_events(&dir, &cap, &r, &["--mode", "ips"]);
-        (sids(&events), events, st)
+        (alert_sids(&events), events, st)
     };
     let (got, events, st) = run("allowed", "example-llm.com");
     assert_eq!(got, vec![1]);

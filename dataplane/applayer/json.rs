@@ -23,6 +23,8 @@ pub enum JsonError {
 }
 
 impl JsonError {
+    pub const ALL: [JsonError; 3] = [JsonError::Syntax, JsonError::TooDeep, JsonError::Truncated];
+
     pub fn name(self) -> &'static str {
         match self {
             JsonError::Syntax => "syntax",

@@ -70,13 +70,6 @@ impl Endpoint {
             Endpoint::Generate => "generate",
         }
     }
-
-    pub fn of_name(s: &[u8]) -> Endpoint {
-        Endpoint::ALL
-            .into_iter()
-            .find(|e| e.name().as_bytes() == s)
-            .unwrap_or_default()
-    }
 }
 
 /// Request keys that tell the shape (bits of `Request::shape`).

@@ -222,7 +222,7 @@ pub struct AiCounters {
     pub llm_calls: [u64; llm::Endpoint::ALL.len()],
     pub llm_streamed: u64,
     /// Responses whose JSON was not read whole (`json::JsonError` order).
-    pub llm_errors: [u64; 3],
+    pub llm_errors: [u64; json::JsonError::ALL.len()],
     /// Model artifacts by format (`model::Format` order).
     pub artifacts: [u64; model::Format::ALL.len()],
     /// Artifacts that do not hold together (a pickle that could not be
@@ -789,21 +789,22 @@ impl AppLayer {
                 });
             }
         }
-        if let Some(a) = self.bufs.artifact(blocks, f.to_server, f.part) {
-            http::logger::pack_artifact(&a, &mut self.log_buf);
-            // A model file whole gets its sha256 though --file-hashes did
-            // not ask (what a registry or an allow-list names it by).
-            if f.closed && self.cfg.http.hashes & http::hash::SHA256 == 0 {
-                let out = &mut self.log_buf;
-                self.bufs.each_file(blocks, f.to_server, |v| {
-                    if v.part != f.part {
-                        return true;
-                    }
-                    let h = http::state::FileHashes::of(http::hash::SHA256, v.data);
-                    http::logger::pack_hashes(&h, out);
-                    false
-                });
-            }
+        let Some(a) = self.bufs.artifact(blocks, f.to_server, f.part) else {
+            return &self.log_buf;
+        };
+        http::logger::pack_artifact(a, &mut self.log_buf);
+        // A model file whole gets its sha256 though --file-hashes did not
+        // ask (what a registry or an allow-list names it by).
+        if f.closed && self.cfg.http.hashes & http::hash::SHA256 == 0 {
+            let out = &mut self.log_buf;
+            self.bufs.each_file(blocks, f.to_server, |v| {
+                if v.part != f.part {
+                    return true;
+                }
+                let h = http::state::FileHashes::of(http::hash::SHA256, v.data);
+                http::logger::pack_hashes(&h, out);
+                false
+            });
         }
         &self.log_buf
     }

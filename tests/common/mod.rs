@@ -150,3 +150,14 @@ pub fn eve_lines(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
+
+/// The signature ids of the alerts among `events`, sorted.
+pub fn alert_sids(events: &[Value]) -> Vec<u64> {
+    let mut v: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| e["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    v.sort();
+    v
+}

@@ -60,6 +60,9 @@ pub struct TxBuffers {
     spans: Vec<(u8, u32, u32)>,
     /// Room for an archive member a model walk inflates.
     model_room: Vec<u8>,
+    /// What each file of the loaded transaction is, once asked (side,
+    /// part, artifact): counted and logged from one identification.
+    artifacts: Vec<(bool, Option<u8>, Option<crate::applayer::model::Artifact>)>,
     /// An LLM-API request's fields, read from its body.
     llm: crate::applayer::llm::Request,
     /// And its response's.
@@ -100,6 +103,7 @@ impl TxBuffers {
             proto: AppProto::Http,
             spans: Vec::with_capacity(256),
             model_room: Vec::new(),
+            artifacts: Vec::with_capacity(2 + MAX_PARTS),
             llm: Default::default(),
             llm_resp: Default::default(),
             ai: true,
@@ -285,6 +289,7 @@ impl TxBuffers {
         self.proto = AppProto::Http;
         self.llm.clear();
         self.llm_resp.clear();
+        self.artifacts.clear();
     }
 
     /// The LLM-API call the HTTP transaction loaded is, if it is one:
@@ -315,16 +320,37 @@ impl TxBuffers {
     }
 
     /// What the file `part` (None: the whole body) of a side is, if a
-    /// model artifact.
+    /// model artifact; identified once per load of the transaction.
     pub fn artifact(
         &mut self,
         blocks: &Blocks,
         to_server: bool,
         part: Option<u8>,
-    ) -> Option<crate::applayer::model::Artifact> {
+    ) -> Option<&crate::applayer::model::Artifact> {
         if !self.ai || self.proto != AppProto::Http {
             return None;
         }
+        let at = match self
+            .artifacts
+            .iter()
+            .position(|(s, p, _)| (*s, *p) == (to_server, part))
+        {
+            Some(at) => at,
+            None => {
+                let found = self.identify(blocks, to_server, part);
+                self.artifacts.push((to_server, part, found));
+                self.artifacts.len() - 1
+            }
+        };
+        self.artifacts[at].2.as_ref()
+    }
+
+    fn identify(
+        &mut self,
+        blocks: &Blocks,
+        to_server: bool,
+        part: Option<u8>,
+    ) -> Option<crate::applayer::model::Artifact> {
         let mut room = std::mem::take(&mut self.model_room);
         let mut found = None;
         self.each_file(blocks, to_server, |v| {

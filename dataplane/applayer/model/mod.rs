@@ -61,6 +61,23 @@ impl Format {
     pub fn of_name(s: &[u8]) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.name().as_bytes() == s)
     }
+
+    /// Its `fileinfo.magic`, worded as libmagic words the formats it
+    /// knows.
+    pub fn magic(self) -> &'static str {
+        match self {
+            Format::Pickle => "Python pickle data",
+            Format::Joblib => "joblib pickle data",
+            Format::PyTorch => "Zip archive data (PyTorch checkpoint)",
+            Format::Zip => "Zip archive data",
+            Format::SevenZip => "7-zip archive data",
+            Format::Safetensors => "safetensors tensor data",
+            Format::Gguf => "GGUF model data",
+            Format::Onnx => "ONNX model data",
+            Format::Npy => "NumPy array data",
+            Format::Hdf5 => "Hierarchical Data Format (version 5) data",
+        }
+    }
 }
 
 /// What one file is and what it holds.
@@ -174,7 +191,7 @@ pub fn walk_body(body: &[u8], room: &mut Vec<u8>) -> Option<Walk> {
         }
         return all;
     }
-    pickle::looks_like(body).then(|| pickle::walk(body))
+    pickle::walk_if_pickle(body)
 }
 
 #[cfg(test)]

@@ -438,15 +438,16 @@ fn parse_index(b: &[u8]) -> Result<usize, PickleError> {
         .ok_or(PickleError::BadOpcode)
 }
 
-/// Whether `body` starts like a pickle: a PROTO opcode of protocol 2–5,
-/// or (protocols 0 and 1, which have no header) a first pickle that
-/// imports a dotted name and walks cleanly to its STOP, or to the body's
-/// end a few operations on (cut short: a malicious pickle cut after its
-/// import still is one; two lines of text are not).
-pub fn looks_like(body: &[u8]) -> bool {
+/// The walk of `body` if it is a pickle: one that starts with a PROTO
+/// opcode of protocol 2–5, or (protocols 0 and 1, which have no header)
+/// whose first pickle imports a dotted name and walks cleanly to its STOP,
+/// or to the body's end a few operations on (cut short: a malicious
+/// pickle cut after its import still is one; two lines of text are not).
+/// Walked once either way.
+pub fn walk_if_pickle(body: &[u8]) -> Option<Walk> {
     match body {
-        [0x80, 2..=5, ..] => true,
-        [] => false,
+        [0x80, 2..=5, ..] => Some(walk(body)),
+        [] => None,
         _ => {
             let w = walk(body);
             let ident = |s: &str| {
@@ -454,9 +455,10 @@ pub fn looks_like(body: &[u8]) -> bool {
                     !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
                 })
             };
-            (w.pickles > 0 || (w.error == Some(PickleError::Truncated) && w.ops >= 3))
+            let pickle = (w.pickles > 0 || (w.error == Some(PickleError::Truncated) && w.ops >= 3))
                 && !w.imports.is_empty()
-                && w.imports.iter().all(|i| ident(i))
+                && w.imports.iter().all(|i| ident(i));
+            pickle.then_some(w)
         }
     }
 }
@@ -472,7 +474,7 @@ mod tests {
         let w = walk(p);
         assert_eq!(w.imports, vec!["os.system"]);
         assert!(w.suspicious && w.pickles == 1 && w.error.is_none());
-        assert!(looks_like(p));
+        assert!(walk_if_pickle(p).is_some());
     }
 
     #[test]
@@ -529,8 +531,8 @@ mod tests {
 
     #[test]
     fn text_is_not_a_pickle() {
-        assert!(!looks_like(b"{\"model\": \"gpt-4o\"}"));
-        assert!(!looks_like(b"GET / HTTP/1.1\r\n"));
-        assert!(!looks_like(b"cat\ndog\n"));
+        assert!(walk_if_pickle(b"{\"model\": \"gpt-4o\"}").is_none());
+        assert!(walk_if_pickle(b"GET / HTTP/1.1\r\n").is_none());
+        assert!(walk_if_pickle(b"cat\ndog\n").is_none());
     }
 }
