@@ -5,6 +5,10 @@
 //!   them to a file, without and with `--community-id`; the baseline is
 //!   writing the same lines, already formatted, through the same buffered
 //!   file (the I/O floor);
+//! - the writer alone to the other outputs: Redis (LPUSH onto a list,
+//!   PUBLISH on a channel, a redis-server started here when one is
+//!   installed) and a Unix stream socket read by a thread here, against
+//!   the same writer to a file, taking turns;
 //! - end to end: `replay` of the same capture with one worker, EVE off
 //!   (baseline), on, and on with the Community ID, in the same process.
 //!
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use tollgate::decode::addr_to_ip;
 use tollgate::detect::Engine;
 use tollgate::eve::community_id::community_id;
-use tollgate::eve::{EveOutput, EveWriter, Event};
+use tollgate::eve::{EveCounters, EveOutput, EveWriter, Event};
 use tollgate::flow::EndReason;
 use tollgate::io::pcap::Records;
 use tollgate::io::RawPacket;
@@ -46,14 +50,50 @@ fn shipped_engine() -> Arc<Engine> {
 /// Pushes `events` through one ring to a writer with `out`; the events it
 /// wrote.
 fn write_all(events: &[Event], out: &EveOutput, engine: &Arc<Engine>) -> u64 {
+    let c = write_counted(events, out, engine);
+    c.flow + c.alert + c.tx + c.anomaly + c.engine
+}
+
+fn write_counted(events: &[Event], out: &EveOutput, engine: &Arc<Engine>) -> EveCounters {
     let (tx, rx) = crossbeam_channel::bounded(65_536);
-    let w = EveWriter::spawn(out, vec![rx], Some(Arc::clone(engine))).expect("EVE file");
+    let w = EveWriter::spawn(out, vec![rx], Some(Arc::clone(engine))).expect("EVE output");
     for e in events {
         tx.send(*e).expect("writer running");
     }
     drop(tx);
-    let c = w.join().expect("EVE written");
-    c.flow + c.alert + c.anomaly + c.engine
+    w.join().expect("EVE written")
+}
+
+/// A redis-server on a free port, without persistence; None when Redis is
+/// not installed (the section is skipped, said so).
+fn redis_server() -> Option<(std::process::Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((child, port));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    None
+}
+
+fn redis_cmd(port: u16, args: &[&str]) -> String {
+    std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -115,12 +155,14 @@ fn main() {
         fresh(&file);
         write_all(&events, &plain, &engine)
     });
-    assert_eq!(wrote as usize, events.len());
     let lines: Vec<String> = BufReader::new(std::fs::File::open(&file).expect("EVE"))
         .lines()
         .map(|l| l.expect("line"))
         .collect();
     let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    // Every event written is a line (a TLS or DNS event whose text was
+    // let go is neither).
+    assert_eq!(wrote as usize, lines.len());
     let (cid_s, _) = common::best(RUNS, || {
         fresh(&file);
         write_all(&events, &cid, &engine)
@@ -152,6 +194,67 @@ fn main() {
     });
     assert!(len > 0);
     let cid_alone_ns = cid_alone_s * 1e9 / tuples.len() as f64;
+
+    // The other outputs against the file, taking turns.
+    let redis = redis_server();
+    let sock = dir.join("eve.sock");
+    let mut sinks: Vec<(&str, EveOutput)> = vec![(
+        "unix-stream socket",
+        EveOutput::file(Path::new(&format!("unix-stream:{}", sock.display()))),
+    )];
+    if let Some((_, port)) = &redis {
+        sinks.push((
+            "Redis LPUSH (list)",
+            EveOutput::file(Path::new(&format!("redis://127.0.0.1:{port}/bench"))),
+        ));
+        sinks.push((
+            "Redis PUBLISH (channel)",
+            EveOutput::file(Path::new(&format!(
+                "redis://127.0.0.1:{port}/bench?mode=publish"
+            ))),
+        ));
+    } else {
+        eprintln!("redis-server not installed: the Redis rows are skipped");
+    }
+    let mut file_s = f64::MAX;
+    let mut sink_s = vec![f64::MAX; sinks.len()];
+    for _ in 0..RUNS {
+        fresh(&file);
+        let t = std::time::Instant::now();
+        write_all(&events, &plain, &engine);
+        file_s = file_s.min(t.elapsed().as_secs_f64());
+        for (i, (name, out)) in sinks.iter().enumerate() {
+            // A reader that keeps up, for the socket.
+            let reader = name.starts_with("unix").then(|| {
+                fresh(&sock);
+                let l = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+                std::thread::spawn(move || {
+                    let (mut c, _) = l.accept().expect("accept");
+                    std::io::copy(&mut c, &mut std::io::sink()).expect("read")
+                })
+            });
+            let t = std::time::Instant::now();
+            let c = write_counted(&events, out, &engine);
+            sink_s[i] = sink_s[i].min(t.elapsed().as_secs_f64());
+            assert_eq!(c.sink.sent as usize, lines.len(), "{name}: {:?}", c.sink);
+            if let Some(r) = reader {
+                assert_eq!(r.join().expect("reader") as usize, bytes);
+            }
+            if let Some((_, port)) = &redis {
+                if name.contains("LPUSH") {
+                    assert_eq!(
+                        redis_cmd(*port, &["LLEN", "bench"]),
+                        lines.len().to_string()
+                    );
+                }
+                redis_cmd(*port, &["DEL", "bench"]);
+            }
+        }
+    }
+    if let Some((mut child, _)) = redis {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     // The floor: the same lines, already formatted, through the same
     // buffered append to a file.
@@ -203,7 +306,7 @@ fn main() {
             let (s, rep) = common::best(1, || replay(cfg, |_, _, _| {}).expect("replay"));
             *best = best.min(s);
             if let Some(c) = rep.eve {
-                written = c.flow + c.alert + c.anomaly;
+                written = c.flow + c.alert + c.tx + c.anomaly;
             }
         }
     }
@@ -225,6 +328,14 @@ fn main() {
             "community_id_ns_per_event": (cid_s - plain_s) * 1e9 / n,
             "community_id_alone_ns": cid_alone_ns,
             "community_id_writer_ns_per_packet": (cid_s - plain_s) * 1e9 / n * ends_per_packet,
+        },
+        "writer_to_outputs": {
+            "file_events_per_second": n / file_s,
+            "outputs": sinks.iter().zip(&sink_s).map(|((name, _), s)| json!({
+                "output": name,
+                "events_per_second": n / s,
+                "ratio_to_file": file_s / s,
+            })).collect::<Vec<_>>(),
         },
         "end_to_end": {
             "eve_off_pps": pps(off_s),
@@ -268,6 +379,13 @@ fn main() {
         (cid_s - plain_s) * 1e9 / n * ends_per_packet
     );
     println!("the Community ID alone (SHA-1, base64): {cid_alone_ns:.0} ns per event");
+    println!();
+    println!("| EVE writer, one thread, by output | events/s | vs file |");
+    println!("|---|---:|---:|");
+    println!("| file (baseline) | {:.0} | 1.00 |", n / file_s);
+    for ((name, _), s) in sinks.iter().zip(&sink_s) {
+        println!("| {name} | {:.0} | {:.2} |", n / s, file_s / s);
+    }
     println!();
     println!("| replay, 1 worker, shipped rules | Mpps | vs EVE off |");
     println!("|---|---:|---:|");

@@ -52,6 +52,10 @@ pub enum Command {
     /// Shell completions on standard output (bash, zsh, fish, elvish,
     /// powershell): `tollgate completions bash > /etc/bash_completion.d/tollgate`.
     Completions(CompletionsArgs),
+    /// Ask a running tollgate to reload its rules and model (what SIGUSR2
+    /// does) over its control socket, and print the outcome: exit 0 when
+    /// the new rules are in, 1 when they were refused (the old ones stay).
+    Reload(ReloadArgs),
     /// Man pages (roff): tollgate's, or one command's, on standard output
     /// (`tollgate man replay > tollgate-replay.1`), or every page into a
     /// folder (`tollgate man --dir /usr/local/share/man/man1`).
@@ -66,6 +70,14 @@ pub struct ManArgs {
     /// Write tollgate.1 and a page per command into this folder.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The socket the running tollgate was started with
+    /// (`--control-socket`).
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -176,7 +188,7 @@ pub enum XffDeploymentArg {
 pub struct CoreList(pub Vec<usize>);
 
 /// Flags of the worker pipeline, the same under `replay` and `run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
     /// A YAML file of flags: each key a long flag of this command without
     /// its dashes (`eve: /var/log/tollgate/eve.json`, `mode: ips`), a list
@@ -184,6 +196,12 @@ pub struct PipelineArgs {
     /// command line overrides the file's.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Listen for commands on a Unix socket at PATH (mode 0600):
+    /// `tollgate reload --control-socket PATH` reloads the rules and model
+    /// as SIGUSR2 does and prints the outcome.
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 
     /// Serve Prometheus metrics (the stats JSON's counters, per worker
     /// labelled) at http://ADDR:PORT/metrics; `127.0.0.1:0` picks a port,
@@ -195,9 +213,16 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value = "ids")]
     pub mode: ModeArg,
 
-    /// Write EVE JSON (one event per line) to PATH, appending (`-`:
-    /// standard output). SIGHUP reopens it, for logrotate.
-    #[arg(long, value_name = "PATH")]
+    /// Write EVE JSON (one event per line) to TARGET: a file, appended to
+    /// (SIGHUP reopens it, for logrotate); `-`, standard output;
+    /// `unix:PATH` or `unix-dgram:PATH`, a datagram per event to a Unix
+    /// socket; `unix-stream:PATH`, lines on a Unix stream socket;
+    /// `redis://HOST[:PORT][/KEY][?mode=lpush|rpush|publish]`, each event
+    /// pushed onto the list KEY (default `tollgate`, LPUSH) or published on
+    /// the channel KEY. A socket or Redis that is slow or gone loses events,
+    /// counted under `eve.sink` in the stats, and is retried every second;
+    /// it never stalls a worker.
+    #[arg(long, value_name = "TARGET", value_parser = parse_eve_target)]
     pub eve: Option<PathBuf>,
 
     /// EVE events reach the output within this, and whenever the rings
@@ -580,6 +605,10 @@ fn parse_file_hashes(s: &str) -> Result<u8, String> {
     Ok(bits)
 }
 
+fn parse_eve_target(s: &str) -> Result<PathBuf, String> {
+    crate::eve::sink::Target::parse(s).map(|_| PathBuf::from(s))
+}
+
 fn parse_eve_flush(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
@@ -798,6 +827,7 @@ impl ReplayArgs {
         Ok(ReplayConfig {
             scoring,
             reload: crate::scoring::reload_flag(),
+            rules_reload: None,
             eve_settings: self.pipeline.eve_settings(Default::default()),
             stop: Default::default(),
             files: self.files.clone(),

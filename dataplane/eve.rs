@@ -6,6 +6,7 @@
 //! into its ring.
 
 pub mod community_id;
+pub mod sink;
 
 use crate::applayer::dns::logger::EveDns;
 use crate::applayer::tls::logger::EveTls;
@@ -1003,6 +1004,27 @@ pub struct EveCounters {
     pub anomaly: u64,
     pub engine: u64,
     pub stats: u64,
+    /// A socket or Redis output's own counts (zero for a file).
+    pub sink: sink::SinkCounters,
+}
+
+impl EveCounters {
+    /// The stats JSON's `eve` object: events written by type, and for a
+    /// socket or Redis output what it sent and lost (`sink`).
+    pub fn to_json(&self, network: bool) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "flow": self.flow,
+            "alert": self.alert,
+            "tx": self.tx,
+            "anomaly": self.anomaly,
+            "engine": self.engine,
+            "stats": self.stats,
+        });
+        if network {
+            v["sink"] = self.sink.to_json();
+        }
+        v
+    }
 }
 
 /// EVE settings from the command line, the same for replay and run.
@@ -1084,19 +1106,27 @@ pub struct EveWriter {
     lines: Option<crossbeam_channel::Sender<String>>,
 }
 
-/// The writer's output: a file it can reopen, or standard output.
+/// The writer's output: a file it can reopen, standard output, or a
+/// socket or Redis (`sink`).
 enum Sink {
     File(std::path::PathBuf, BufWriter<File>),
     Stdout(BufWriter<io::Stdout>),
+    Net(Box<sink::NetSink>),
 }
 
 impl Sink {
     fn open(path: &Path) -> io::Result<Sink> {
-        if path.as_os_str() == "-" {
-            return Ok(Sink::Stdout(BufWriter::with_capacity(
-                1 << 16,
-                io::stdout(),
-            )));
+        let target = sink::Target::parse(&path.to_string_lossy())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        match target {
+            sink::Target::Stdout => {
+                return Ok(Sink::Stdout(BufWriter::with_capacity(
+                    1 << 16,
+                    io::stdout(),
+                )))
+            }
+            sink::Target::File(_) => {}
+            t => return Ok(Sink::Net(Box::new(sink::NetSink::new(t)))),
         }
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -1123,6 +1153,7 @@ impl Write for Sink {
         match self {
             Sink::File(_, w) => w.write(b),
             Sink::Stdout(w) => w.write(b),
+            Sink::Net(s) => s.write(b),
         }
     }
 
@@ -1130,6 +1161,7 @@ impl Write for Sink {
         match self {
             Sink::File(_, w) => w.flush(),
             Sink::Stdout(w) => w.flush(),
+            Sink::Net(s) => s.flush(),
         }
     }
 }
@@ -1142,14 +1174,14 @@ impl EveWriter {
         rings: Vec<Receiver<Event>>,
         engine: Option<Arc<Engine>>,
     ) -> io::Result<Self> {
-        EveWriter::spawn_with(out, rings, engine, Vec::new())
+        EveWriter::spawn_with(out, rings, Engines::new(engine, None), Vec::new())
     }
 
     /// `spawn`, with the text arenas the rings' events name (by number).
     pub fn spawn_with(
         out: &EveOutput,
         rings: Vec<Receiver<Event>>,
-        engine: Option<Arc<Engine>>,
+        engines: Engines,
         texts: Vec<Arc<TextArena>>,
     ) -> io::Result<Self> {
         let sink = Sink::open(&out.path)?;
@@ -1159,7 +1191,7 @@ impl EveWriter {
             .name("tollgate-eve".into())
             .spawn(move || {
                 let mut w = Writing {
-                    engine,
+                    engines,
                     texts,
                     buf: Vec::with_capacity(4096),
                 };
@@ -1189,9 +1221,59 @@ impl EveWriter {
 /// What the writer reads events with: the rules (alerts name theirs by
 /// number) and the text arenas (transactions name their fields there).
 struct Writing {
-    engine: Option<Arc<Engine>>,
+    engines: Engines,
     texts: Vec<Arc<TextArena>>,
     buf: Vec<u8>,
+}
+
+/// The rules alerts and flow records are numbered by: the engine at start
+/// (generation 0) and those reloads brought, the last few kept, as events
+/// of an older generation may still be in the rings after a reload.
+pub struct Engines {
+    list: Vec<(u16, Arc<Engine>)>,
+    updates: Option<Receiver<(u16, Arc<Engine>)>>,
+}
+
+/// Generations kept: a reload's events follow their rules through the
+/// rings in well under one reload's time.
+const ENGINES_KEPT: usize = 4;
+
+impl Engines {
+    /// `first` as generation 0, and later ones from `updates` (sent by the
+    /// reloader before any worker can use them).
+    pub fn new(
+        first: Option<Arc<Engine>>,
+        updates: Option<Receiver<(u16, Arc<Engine>)>>,
+    ) -> Engines {
+        Engines {
+            list: first.map(|e| (0, e)).into_iter().collect(),
+            updates,
+        }
+    }
+
+    /// Makes sure generation `g` is known, if it was sent.
+    fn learn(&mut self, g: u16) {
+        if self.list.iter().any(|(k, _)| *k == g) {
+            return;
+        }
+        if let Some(u) = &self.updates {
+            for e in u.try_iter() {
+                self.list.push(e);
+            }
+        }
+        if self.list.len() > ENGINES_KEPT {
+            let extra = self.list.len() - ENGINES_KEPT;
+            self.list.drain(..extra);
+        }
+    }
+
+    fn get(&self, g: u16) -> Option<&Engine> {
+        self.list
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == g)
+            .map(|(_, e)| e.as_ref())
+    }
 }
 
 impl Writing {
@@ -1215,15 +1297,17 @@ fn write_event(
 ) -> io::Result<()> {
     match ev {
         Event::Flow(r) => {
-            let engine = w.engine.as_deref();
+            w.engines.learn(r.rules);
+            let engine = w.engines.get(r.rules);
             let traffic = EveTraffic::of(engine, engine.map_or(0, |e| e.traffic_mask(&r.bits)));
             write_flow_with(out, r, traffic, style)?;
             c.flow += 1;
         }
         Event::Alert(a) => {
+            w.engines.learn(a.rules);
             let proto = a.tx.map_or(crate::applayer::AppProto::Http, |t| t.proto);
             let app = w.text(a.text).and_then(|r| AppRecord::unpack(proto, r));
-            let engine = w.engine.as_deref();
+            let engine = w.engines.get(a.rules);
             if let Some(rule) = engine.and_then(|e| e.rules.get(a.rule as usize)) {
                 let traffic = EveTraffic::of(engine, a.traffic);
                 write_alert_with(out, a, rule, app, traffic, style)?;
@@ -1231,16 +1315,17 @@ fn write_event(
             }
         }
         Event::Tx(t) if t.tx.proto == crate::applayer::AppProto::Tls => {
+            // Counted as written only when it was (its text may be gone).
             if let Some(tls) = w.text(t.text).and_then(EveTls::of) {
                 write_tls(out, t, tls, style)?;
+                c.tx += 1;
             }
-            c.tx += 1;
         }
         Event::Tx(t) if t.tx.proto == crate::applayer::AppProto::Dns => {
             if let Some(rec) = w.text(t.text) {
                 write_dns(out, t, rec, style)?;
+                c.tx += 1;
             }
-            c.tx += 1;
         }
         Event::Tx(t) => {
             let http = w.text(t.text).map(EveHttp::unpack).unwrap_or_default();
@@ -1435,6 +1520,9 @@ fn drain(
         return Err(e);
     }
     out.flush()?;
+    if let Sink::Net(s) = &out {
+        counters.sink = s.counters;
+    }
     Ok(counters)
 }
 
@@ -1488,6 +1576,7 @@ mod tests {
             end_ns: 1_259_098_031_542_223_000,
             logged_ns: 1_259_098_033_000_000_000,
             source: 0,
+            rules: 0,
             state: FlowState::Closed,
             reason: EndReason::Timeout,
             tcp: Some(TcpSummary {

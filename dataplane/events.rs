@@ -309,8 +309,12 @@ pub struct AlertRecord {
     pub text: Option<TextRef>,
     /// The flow's traffic tags then (a bit per the engine's `traffic`).
     pub traffic: u16,
-    /// Index of the rule in the engine.
+    /// Index of the rule in the engine of generation `rules`.
     pub rule: u32,
+    /// The rules generation that raised it (stamped as it leaves for the
+    /// EVE writer): a reload's alerts are named after the new rules while
+    /// the old rules' still in the ring keep their names.
+    pub rules: u16,
     /// The packet was dropped (IPS and a drop or reject rule).
     pub blocked: bool,
     /// Its flow as it stood then (the alert's `flow` object).
@@ -403,6 +407,9 @@ pub struct EventRings {
     worker: u16,
     /// Alerts lost to a full ring, not yet reported.
     unreported: Cell<u64>,
+    /// The rules generation the worker runs: stamped on alerts and flow
+    /// records (whose rule and flowbit numbers are that generation's).
+    rules: u16,
 }
 
 impl EventRings {
@@ -469,6 +476,19 @@ impl EventRings {
         self.worker = worker;
     }
 
+    /// The worker swapped to rules generation `g`.
+    pub fn set_rules_generation(&mut self, g: u16) {
+        self.rules = g;
+    }
+
+    fn stamp(&self, ev: &mut Event) {
+        match ev {
+            Event::Alert(a) => a.rules = self.rules,
+            Event::Flow(r) => r.rules = self.rules,
+            _ => {}
+        }
+    }
+
     fn ring(&self, ev: &Event) -> Option<&Sender<Event>> {
         match ev {
             Event::Alert(_) | Event::AlertsLost { .. } => {
@@ -479,7 +499,8 @@ impl EventRings {
     }
 
     /// Sends without waiting; counts what a full ring loses.
-    pub fn offer(&self, c: &mut EmitCounters, ev: Event) {
+    pub fn offer(&self, c: &mut EmitCounters, mut ev: Event) {
+        self.stamp(&mut ev);
         let is_alert = matches!(ev, Event::Alert(_));
         if is_alert {
             self.report_lost(c, event_ts(&ev));
@@ -500,7 +521,8 @@ impl EventRings {
     }
 
     /// Sends, waiting for room (only at shutdown, when the writer drains).
-    pub fn send(&self, c: &mut EmitCounters, ev: Event) {
+    pub fn send(&self, c: &mut EmitCounters, mut ev: Event) {
+        self.stamp(&mut ev);
         if matches!(ev, Event::Alert(_)) {
             self.report_lost(c, event_ts(&ev));
         }

@@ -9,6 +9,7 @@
 
 pub mod applayer;
 pub mod cli;
+pub mod control;
 pub mod craft;
 pub mod decode;
 pub mod defrag;

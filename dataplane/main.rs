@@ -44,6 +44,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man(args) => man(&args),
+        Command::Reload(args) => {
+            let wait = tollgate::control::RELOAD_WAIT + std::time::Duration::from_secs(10);
+            match tollgate::control::request(&args.control_socket, "reload", wait) {
+                Ok(answer) if answer.starts_with("ok") => {
+                    println!("{answer}");
+                    ExitCode::SUCCESS
+                }
+                Ok(answer) => fail(EXIT_FAILURE, answer),
+                Err(e) => fail(EXIT_FAILURE, e),
+            }
+        }
         Command::Features(args) => {
             use tollgate::scoring::features::FEATURES;
             for f in FEATURES {
@@ -209,6 +220,12 @@ fn print_warnings(warnings: &[String]) {
 type LoadedRules = (Option<std::sync::Arc<tollgate::detect::Engine>>, String);
 
 fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
+    let (engine, line) = load_engine(p)?;
+    Ok((engine.map(std::sync::Arc::new), line))
+}
+
+/// `load_rules`, the engine not yet shared (a reload loads with this).
+fn load_engine(p: &PipelineArgs) -> Result<(Option<tollgate::detect::Engine>, String), String> {
     let paths = if p.rules.is_empty() {
         match shipped_rules() {
             Ok(dir) => vec![dir],
@@ -268,7 +285,7 @@ fn load_rules(p: &PipelineArgs) -> Result<LoadedRules, String> {
         if why.is_empty() { String::new() } else { format!(": {why}{}", if reasons.len() > 4 { "; …" } else { "" }) },
         if report.duplicates > 0 { format!("; {} duplicate sid(s) dropped", report.duplicates) } else { String::new() }
     );
-    Ok((Some(std::sync::Arc::new(engine)), line))
+    Ok((Some(engine), line))
 }
 
 fn rules_check(args: &RulesCheckArgs) -> ExitCode {
@@ -487,6 +504,20 @@ struct Outputs<'a> {
     datasets: Option<&'a tollgate::detect::dataset::DatasetTable>,
 }
 
+/// The stats JSON's `eve` object, when there is an EVE output.
+fn eve_json(
+    p: &PipelineArgs,
+    c: Option<&tollgate::eve::EveCounters>,
+    extra: &mut Map<String, Value>,
+) {
+    let (Some(c), Some(target)) = (c, p.eve.as_deref()) else {
+        return;
+    };
+    let network =
+        tollgate::eve::sink::Target::parse(&target.to_string_lossy()).is_ok_and(|t| t.is_network());
+    extra.insert("eve".into(), c.to_json(network));
+}
+
 /// Where the summary goes: stdout, unless EVE does (`--eve -`).
 fn summary_out(p: &PipelineArgs) -> Box<dyn Write> {
     if p.eve.as_deref() == Some(Path::new("-")) {
@@ -570,18 +601,59 @@ fn catch_stop(stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<()
     Ok(())
 }
 
-/// With a model, SIGHUP also sets `reload`: the scorer loads the file
-/// again between two batches (it moves to SIGUSR2 with operations part 2).
-fn catch_sighup(
+/// What reloads (SIGUSR2 and the control socket): the rules when there
+/// are some, and the scorer's model (`model_flag`) when there is one.
+/// SIGUSR2 is caught even with nothing to reload, so it never kills the
+/// process. The control socket, if asked for, is listening on return.
+fn reloads(
+    p: &PipelineArgs,
+    engine: Option<&std::sync::Arc<tollgate::detect::Engine>>,
     scoring: &tollgate::scoring::ScoringConfig,
-    reload: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Result<(), String> {
-    if scoring.model.is_none() {
-        return Ok(());
+    model_flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<
+    (
+        Option<tollgate::detect::reload::RulesReload>,
+        Option<tollgate::control::ControlServer>,
+    ),
+    String,
+> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use tollgate::detect::reload::{ReloadStatus, RulesReload};
+    let rules = engine.map(|_| {
+        let args = p.clone();
+        RulesReload {
+            loader: Arc::new(move || match load_engine(&args)? {
+                (Some(e), _) => Ok(e),
+                (None, line) => Err(line),
+            }),
+            trigger: Arc::new(AtomicBool::new(false)),
+            status: Arc::new(ReloadStatus::default()),
+        }
+    });
+    let model = scoring.model.is_some().then(|| Arc::clone(model_flag));
+    let mut flags: Vec<Arc<AtomicBool>> = rules.iter().map(|r| Arc::clone(&r.trigger)).collect();
+    flags.extend(model.clone());
+    if flags.is_empty() {
+        flags.push(Arc::new(AtomicBool::new(false)));
     }
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, std::sync::Arc::clone(reload))
-        .map(|_| ())
-        .map_err(|e| format!("cannot catch SIGHUP: {e}"))
+    for f in flags {
+        signal_hook::flag::register(signal_hook::consts::SIGUSR2, f)
+            .map_err(|e| format!("cannot catch SIGUSR2: {e}"))?;
+    }
+    let server = match &p.control_socket {
+        Some(path) => Some(tollgate::control::serve(
+            path,
+            tollgate::control::Control {
+                rules: rules
+                    .as_ref()
+                    .map(|r| (Arc::clone(&r.trigger), Arc::clone(&r.status))),
+                model,
+            },
+        )?),
+        None => None,
+    };
+    Ok((rules, server))
 }
 
 fn run_replay(args: &ReplayArgs) -> ExitCode {
@@ -619,12 +691,17 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             drew_progress = true;
         }
     };
-    if let Err(e) = catch_sighup(&cfg.scoring, &cfg.reload)
-        .and_then(|_| catch_sighup_reopen(&cfg.eve_settings.reopen))
-        .and_then(|_| catch_stop(&cfg.stop))
+    if let Err(e) =
+        catch_sighup_reopen(&cfg.eve_settings.reopen).and_then(|_| catch_stop(&cfg.stop))
     {
         return fail(EXIT_FAILURE, e);
     }
+    let (rules_reload, _control) =
+        match reloads(&args.pipeline, rules.0.as_ref(), &cfg.scoring, &cfg.reload) {
+            Ok(r) => r,
+            Err(e) => return fail(EXIT_INPUT, e),
+        };
+    cfg.rules_reload = rules_reload.clone();
     let report = match replay(&cfg, on_tick) {
         Ok(r) => r,
         Err(e) => return fail(EXIT_INPUT, e),
@@ -638,6 +715,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     );
     let mut extra = Map::new();
     extra.insert("capture".into(), report.capture.to_json());
+    eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
+    if let Some(r) = &rules_reload {
+        extra.insert("reload".into(), r.status.to_json());
+    }
     let mut code = finish_outputs(
         &args.pipeline,
         Outputs {
@@ -688,9 +769,11 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INPUT, e),
     };
     let reload = tollgate::scoring::reload_flag();
-    if let Err(e) = catch_sighup(&scoring, &reload) {
-        return fail(EXIT_FAILURE, e);
-    }
+    let (rules_reload, _control) =
+        match reloads(&args.pipeline, rules.0.as_ref(), &scoring, &reload) {
+            Ok(r) => r,
+            Err(e) => return fail(EXIT_INPUT, e),
+        };
     let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Err(e) = catch_sighup_reopen(&reopen) {
         return fail(EXIT_FAILURE, e);
@@ -698,6 +781,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
     let cfg = RunConfig {
         scoring,
         reload,
+        rules_reload: rules_reload.clone(),
         eve_settings: args.pipeline.eve_settings(reopen),
         eal_args: args.eal.clone(),
         workers: args.workers,
@@ -769,6 +853,10 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         .collect();
     let mut extra = Map::new();
     extra.insert("ports".into(), Value::Array(ports));
+    eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
+    if let Some(r) = &rules_reload {
+        extra.insert("reload".into(), r.status.to_json());
+    }
     let code = finish_outputs(
         &args.pipeline,
         Outputs {

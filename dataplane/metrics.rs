@@ -135,6 +135,9 @@ fn gauge_path(path: &[&str]) -> bool {
             "throughput" | "latency_ns" | "burst_latency_ns" | "store" | "state" | "active"
         ) || p.ends_with("_peak")
             || p.starts_with("active")
+            // The rules generation and what the last and longest swap took.
+            || *p == "generation"
+            || p.starts_with("swap_")
     })
 }
 

@@ -6,8 +6,9 @@
 //! lcores and feed it.
 
 use crate::defrag::handoff::handoff_mesh;
+use crate::detect::reload::{Reloader, RulesReload};
 use crate::detect::Engine;
-use crate::eve::{EveSettings, EveWriter, Sources};
+use crate::eve::{Engines, EveSettings, EveWriter, Sources};
 use crate::events::EventRings;
 use crate::io::Mode;
 use crate::scoring::{ScorerJob, ScoringConfig};
@@ -36,8 +37,10 @@ pub struct PipelineSpec<'a> {
     pub reta_size: usize,
     pub engine: Option<&'a Arc<Engine>>,
     pub scoring: &'a ScoringConfig,
-    /// Set by SIGHUP: the scorer reloads its model.
+    /// Set by SIGUSR2: the scorer reloads its model.
     pub reload: &'a Arc<AtomicBool>,
+    /// How to reload the rules (SIGUSR2), when there are rules.
+    pub rules_reload: Option<&'a RulesReload>,
     pub eve: Option<&'a Path>,
     pub eve_settings: &'a EveSettings,
     /// What `in_iface` / `pcap_filename` name.
@@ -51,6 +54,8 @@ pub struct Pipeline {
     pub eve: Option<EveWriter>,
     /// The scorer, to be started on a thread or an lcore.
     pub scorer: Option<ScorerJob>,
+    /// The rules' reloader, linked to every worker, to be started.
+    pub reloader: Option<Reloader>,
 }
 
 /// Why a pipeline could not be built.
@@ -79,6 +84,14 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
     let event_ring = spec.flow_capacity.clamp(1024, 65_536);
     let scoring = spec.scoring.enabled() && spec.inspect;
     let mut scorer_events = None;
+    // New engines reach the EVE writer before any worker can use them.
+    let (engine_tx, engine_rx) = match (spec.rules_reload, spec.engine) {
+        (Some(_), Some(_)) => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            (Some(tx), Some(rx))
+        }
+        _ => (None, None),
+    };
     let (rings, eve) = match spec.eve {
         Some(path) => {
             let (rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
@@ -88,8 +101,13 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
                 rxs.push(rx);
             }
             let out = spec.eve_settings.output(path, spec.sources.clone());
-            let w = EveWriter::spawn_with(&out, rxs, spec.engine.cloned(), texts)
-                .map_err(|e| BuildError::Eve(path.to_path_buf(), e))?;
+            let w = EveWriter::spawn_with(
+                &out,
+                rxs,
+                Engines::new(spec.engine.cloned(), engine_rx),
+                texts,
+            )
+            .map_err(|e| BuildError::Eve(path.to_path_buf(), e))?;
             (rings, Some(w))
         }
         None => ((0..n).map(|_| EventRings::default()).collect(), None),
@@ -114,6 +132,16 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
         handoff_mesh(n, 16 * n).into_iter().map(Some).collect()
     } else {
         vec![None]
+    };
+    let mut reloader = match (spec.rules_reload, spec.engine) {
+        (Some(r), Some(e)) => Some(Reloader::new(
+            Arc::clone(&r.loader),
+            Arc::clone(e),
+            // Without EVE there is no writer to tell.
+            engine_tx.filter(|_| spec.eve.is_some()),
+            Arc::clone(&r.status),
+        )),
+        _ => None,
     };
     let mut workers = Vec::with_capacity(n);
     for (k, events) in rings.into_iter().enumerate() {
@@ -147,11 +175,16 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
         if let Some(link) = links.get_mut(k).and_then(Option::take) {
             w = w.with_scoring(link);
         }
+        if let Some(r) = reloader.as_mut().filter(|_| spec.inspect) {
+            let link = r.link(w.stream_sessions());
+            w = w.with_reload(link);
+        }
         workers.push(w);
     }
     Ok(Pipeline {
         workers,
         eve,
         scorer,
+        reloader,
     })
 }

@@ -68,8 +68,10 @@ pub struct ReplayConfig {
     /// Rules to match, shared by every worker.
     pub engine: Option<std::sync::Arc<crate::detect::Engine>>,
     pub scoring: crate::scoring::ScoringConfig,
-    /// Set (by SIGHUP) to have the scorer reload its model.
+    /// Set (by SIGUSR2) to have the scorer reload its model.
     pub reload: Arc<std::sync::atomic::AtomicBool>,
+    /// How to reload the rules (SIGUSR2, `tollgate reload`).
+    pub rules_reload: Option<crate::detect::reload::RulesReload>,
     pub eve_settings: crate::eve::EveSettings,
     /// Set (by SIGINT or SIGTERM) to stop reading: what was read is
     /// processed, flows end and every output is written.
@@ -100,6 +102,7 @@ impl Default for ReplayConfig {
             exception: crate::worker::ExceptionPolicy::Pass,
             scoring: crate::scoring::ScoringConfig::default(),
             reload: crate::scoring::reload_flag(),
+            rules_reload: None,
             engine: None,
             eve_settings: crate::eve::EveSettings::default(),
             stop: Default::default(),
@@ -295,6 +298,7 @@ pub fn replay(
         engine: cfg.engine.as_ref(),
         scoring: &cfg.scoring,
         reload: &cfg.reload,
+        rules_reload: cfg.rules_reload.as_ref(),
         eve: cfg.eve.as_deref(),
         eve_settings: &cfg.eve_settings,
         sources: crate::eve::Sources::Files(
@@ -308,6 +312,13 @@ pub fn replay(
         }
     })?;
     let eve = built.eve;
+    let reloader = match (built.reloader, cfg.rules_reload.as_ref()) {
+        (Some(r), Some(rr)) => Some(
+            crate::detect::reload::ReloaderThread::start(r, Arc::clone(&rr.trigger))
+                .map_err(ReplayError::Thread)?,
+        ),
+        _ => None,
+    };
     let scorer = built
         .scorer
         .map(|job| crate::scoring::Scorer::start(job, cfg.scoring.core))
@@ -372,6 +383,9 @@ pub fn replay(
         latency.push(l);
     }
     let seconds = start.elapsed().as_secs_f64();
+    if let Some(r) = reloader {
+        r.stop();
+    }
     // The last stats event, with every count final.
     stats_due.tick(&finals, None, stats_tx.as_ref(), true);
     drop(stats_tx);

@@ -59,8 +59,10 @@ pub struct RunConfig {
     pub duration: Option<Duration>,
     pub idle_exit: Option<Duration>,
     pub scoring: crate::scoring::ScoringConfig,
-    /// Set (by SIGHUP) to have the scorer reload its model.
+    /// Set (by SIGUSR2) to have the scorer reload its model.
     pub reload: Arc<AtomicBool>,
+    /// How to reload the rules (SIGUSR2, `tollgate reload`).
+    pub rules_reload: Option<crate::detect::reload::RulesReload>,
     pub eve_settings: crate::eve::EveSettings,
 }
 
@@ -694,6 +696,7 @@ pub fn run(
         engine: cfg.engine.as_ref(),
         scoring: &cfg.scoring,
         reload: &cfg.reload,
+        rules_reload: cfg.rules_reload.as_ref(),
         eve: cfg.eve.as_deref(),
         eve_settings: &cfg.eve_settings,
         sources: crate::eve::Sources::Ports(names),
@@ -705,6 +708,13 @@ pub fn run(
         crate::pipeline::BuildError::Config(s) => RunError::Failure(s),
     })?;
     let eve = built.eve;
+    let reloader = match (built.reloader, cfg.rules_reload.as_ref()) {
+        (Some(r), Some(rr)) => Some(
+            crate::detect::reload::ReloaderThread::start(r, Arc::clone(&rr.trigger))
+                .map_err(|e| RunError::Failure(format!("rule reloader thread: {e}")))?,
+        ),
+        _ => None,
+    };
 
     // The scorer: on its lcore (--scorer-core), else on a thread of its own.
     enum ScorerRun {
@@ -860,6 +870,9 @@ pub fn run(
         latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(r) = reloader {
+        r.stop();
+    }
     stats_due.tick(
         &workers,
         Some(&capture_counters(&port_objs)),

@@ -3,7 +3,7 @@
 //! renders the stats JSON (the shape ARCHITECTURE.md fixes), the periodic
 //! stats line and the end-of-run summary table.
 
-use crate::decode::DecodeError;
+use crate::decode::{DecodeError, Decoded, Network};
 use crate::defrag::FragCounters;
 use crate::flow::FlowCounters;
 use crate::io::DropReason;
@@ -28,6 +28,41 @@ pub struct DecodedCounters {
     /// Fragments pass uninspected until the reassembly stage lands.
     pub ipv4_fragments: u64,
     pub ipv6_fragments: u64,
+}
+
+impl DecodedCounters {
+    /// Counts what layers a packet that decoded has.
+    pub fn count(&mut self, d: &Decoded) {
+        let c = self;
+        if d.vlan_count > 0 {
+            c.vlan_tagged += 1;
+        }
+        if d.vni.is_some() {
+            c.vxlan += 1;
+        }
+        match d.network {
+            Network::Arp => c.arp += 1,
+            Network::Ipv4 => c.ipv4 += 1,
+            Network::Ipv6 => c.ipv6 += 1,
+        }
+        if !d.is_ip() {
+            return;
+        }
+        if d.fragment {
+            match d.network {
+                Network::Ipv6 => c.ipv6_fragments += 1,
+                _ => c.ipv4_fragments += 1,
+            }
+            return;
+        }
+        match d.proto {
+            6 => c.tcp += 1,
+            17 => c.udp += 1,
+            1 if d.network == Network::Ipv4 => c.icmpv4 += 1,
+            58 if d.network == Network::Ipv6 => c.icmpv6 += 1,
+            _ => c.other_ip += 1,
+        }
+    }
 }
 
 impl DecodedCounters {
@@ -103,6 +138,8 @@ pub struct WorkerCounters {
     pub stream_match: crate::detect::stream::StreamMatchCounters,
     pub scoring: crate::scoring::LinkCounters,
     pub app: crate::applayer::AppCounters,
+    /// Rule reloads this worker swapped to.
+    pub rules_swap: crate::detect::reload::SwapCounters,
 }
 
 impl WorkerCounters {
@@ -158,6 +195,7 @@ impl WorkerCounters {
         self.stream.add(&o.stream);
         self.stream_match.add(&o.stream_match);
         self.scoring.add(&o.scoring);
+        self.rules_swap.add(&o.rules_swap);
     }
 
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a WorkerCounters>) -> WorkerCounters {
@@ -221,6 +259,13 @@ impl WorkerCounters {
                 "alerts_discarded": self.alerts_discarded,
                 "recursion_limit": self.inspection.recursion_limit,
                 "pcre_limit": self.inspection.pcre_limit,
+                "generation": self.rules_swap.generation,
+                "swaps": self.rules_swap.swaps,
+                "swap_ns_max": self.rules_swap.swap_ns_max,
+                "swap_ns_last": self.rules_swap.swap_ns_last,
+                "swap_wait_ns_max": self.rules_swap.wait_ns_max,
+                "streams_restarted": self.rules_swap.streams_restarted,
+                "swap_packets_delayed": self.rules_swap.packets_delayed,
             }),
         );
         let (st, sm) = (&self.stream, &self.stream_match);

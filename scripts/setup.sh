@@ -12,9 +12,11 @@
 #   logrotate systemd  the tests' check of scripts/tollgate.logrotate and
 #   man-db             scripts/tollgate.service (logrotate -d, systemd-analyze
 #                      verify, which reads the unit's man page)
+#   redis-server       the tests' real Redis for `--eve redis://` (with
+#                      redis-tools' redis-cli to read what arrived)
 set -euo pipefail
 
-packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark logrotate systemd man-db)
+packages=(pkg-config clang libclang-dev libdpdk-dev libpcre2-dev tshark logrotate systemd man-db redis-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -175,7 +175,7 @@ fn inline_a_high_score_drops_the_rest_of_the_flow() {
 }
 
 #[test]
-fn sighup_reloads_the_model_mid_run_without_losing_records() {
+fn sigusr2_reloads_the_model_mid_run_without_losing_records_and_sighup_does_not() {
     let dir = Scratch::new("score-reload");
     let model = dir.write("m.json", constant_model(-8.0).as_bytes());
     // 2 s of capture time, played in real time; a record every 2,000 bytes.
@@ -190,13 +190,19 @@ fn sighup_reloads_the_model_mid_run_without_losing_records() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(900));
+    let kill = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    // SIGHUP reopens the logs (as Suricata's does); it reloads nothing.
+    std::thread::sleep(Duration::from_millis(400));
+    kill("-HUP");
+    std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&model, constant_model(8.0)).unwrap();
-    let kill = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    kill("-USR2");
     assert!(child.wait().unwrap().success());
     let st = stats(&st);
     let sc = &st["scoring"];

@@ -174,6 +174,17 @@ fn the_systemd_unit_verifies_and_its_command_line_parses() {
         run.pipeline.eve.as_deref(),
         Some(Path::new("/var/log/tollgate/eve.json"))
     );
+    // The signal contract: `systemctl reload` reloads rules and model
+    // (SIGUSR2, tests/reload.rs), logrotate reopens the logs (SIGHUP), and
+    // the control socket lives in the unit's runtime directory.
+    assert!(unit.contains("ExecReload=/bin/kill -USR2 $MAINPID"));
+    assert!(unit.contains("RuntimeDirectory=tollgate"));
+    assert_eq!(
+        run.pipeline.control_socket.as_deref(),
+        Some(Path::new("/run/tollgate/control.sock"))
+    );
+    let rotate = std::fs::read_to_string(root().join("scripts/tollgate.logrotate")).unwrap();
+    assert!(rotate.contains("--signal=HUP tollgate.service"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -264,4 +275,33 @@ fn completions_and_man_pages_come_from_the_flags() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no command `replya`"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_readme_documents_every_flag() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let cli = tollgate::cli::Cli::command();
+    let mut missing = Vec::new();
+    let mut stack: Vec<(String, &clap::Command)> = vec![("tollgate".into(), &cli)];
+    while let Some((path, cmd)) = stack.pop() {
+        for a in cmd.get_arguments() {
+            let Some(long) = a.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            if !readme.contains(&format!("--{long}")) {
+                missing.push(format!("{path} --{long}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            stack.push((format!("{path} {}", sub.get_name()), sub));
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "flags the README does not name: {missing:#?}"
+    );
 }

@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod header;
 pub mod matcher;
 pub mod pcre;
+pub mod reload;
 pub mod stream;
 pub mod threshold;
 pub mod transform;
@@ -1615,6 +1616,10 @@ pub struct Engine {
     pub traffic: Vec<TrafficTag>,
     /// The rule tagged packets alert as, when a rule tags.
     pub tag_rule: Option<u32>,
+    /// Flowbit and flowint names and their numbers: a reload carries the
+    /// live flows' bits over to the new rules' numbers by name.
+    pub flowbit_ids: BTreeMap<String, u16>,
+    pub flowint_ids: BTreeMap<String, u16>,
 }
 
 /// Suricata's tag signature, built on any loaded rule's shape.
@@ -2208,6 +2213,8 @@ impl Engine {
                 tx_dbs,
                 tx_always,
                 traffic,
+                flowbit_ids: names,
+                flowint_ids: ints,
             },
             report,
         ))

@@ -132,6 +132,33 @@ impl ThresholdTable {
         }
     }
 
+    /// Keys it counts at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Renumbers the counted keys for reloaded rules: `rules[old]` is the
+    /// rule's new number (`u32::MAX`: gone, its windows dropped). The
+    /// windows, counts and table counters carry over.
+    pub fn remap(&mut self, rules: &[u32]) {
+        let old = std::mem::take(&mut self.windows);
+        self.windows.reserve(self.capacity.max(old.len()));
+        for ((rule, a, b), w) in old {
+            if let Some(&new) = rules.get(rule as usize).filter(|&&n| n != u32::MAX) {
+                self.windows.insert((new, a, b), w);
+            }
+        }
+    }
+
+    /// Room for at least `capacity` keys (new rules with thresholds where
+    /// the old had none).
+    pub fn grow(&mut self, capacity: usize) {
+        if capacity > self.capacity {
+            self.windows.reserve(capacity - self.windows.len());
+            self.capacity = capacity;
+        }
+    }
+
     /// Counts one match and says whether it alerts.
     pub fn allow(&mut self, t: &Threshold, m: &Seen) -> bool {
         let zero = [0u8; 16];

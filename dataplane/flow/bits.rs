@@ -67,6 +67,11 @@ impl FlowBits {
         self.n == 0
     }
 
+    /// Some `flowint` counter is set.
+    pub fn has_ints(&self) -> bool {
+        self.n_ints != 0
+    }
+
     /// The value of counter `id`, if it was set.
     pub fn int(&self, id: u16) -> Option<u32> {
         self.ints[..usize::from(self.n_ints)]
@@ -89,7 +94,39 @@ impl FlowBits {
         self.n_ints += 1;
         true
     }
+
+    /// Renumbers the bits and counters for reloaded rules: `bits[old]` and
+    /// `ints[old]` are the new numbers, `GONE` (or past the table) for a
+    /// name the new rules do not have, which is let go.
+    pub fn remap(&mut self, bits: &[u16], ints: &[u16]) {
+        let mut n = 0;
+        for i in 0..usize::from(self.n) {
+            match bits.get(usize::from(self.ids[i])) {
+                Some(&new) if new != GONE => {
+                    self.ids[n] = new;
+                    n += 1;
+                }
+                _ => {}
+            }
+        }
+        self.n = n as u8;
+        let mut n = 0;
+        for i in 0..usize::from(self.n_ints) {
+            let (id, v) = self.ints[i];
+            match ints.get(usize::from(id)) {
+                Some(&new) if new != GONE => {
+                    self.ints[n] = (new, v);
+                    n += 1;
+                }
+                _ => {}
+            }
+        }
+        self.n_ints = n as u8;
+    }
 }
+
+/// In a `remap` table: the name is not in the new rules.
+pub const GONE: u16 = u16::MAX;
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +143,23 @@ mod tests {
         }
         assert!(!b.set_int(99, 1), "full");
         assert_eq!(b.int(99), None);
+    }
+
+    #[test]
+    fn remap_renumbers_and_lets_go_of_names_the_new_rules_lack() {
+        let mut b = FlowBits::default();
+        assert!(b.set(0) && b.set(1) && b.set(2));
+        assert!(b.set_int(0, 7) && b.set_int(1, 9));
+        // Old 0 -> new 5, old 1 gone, old 2 -> new 0; int 0 gone, 1 -> 3.
+        b.remap(&[5, GONE, 0], &[GONE, 3]);
+        assert!(b.is_set(5) && b.is_set(0) && !b.is_set(1) && !b.is_set(2));
+        assert_eq!(b.len(), 2);
+        assert_eq!((b.int(3), b.int(0), b.int(1)), (Some(9), None, None));
+        // A number past the table (a name added since) is gone too.
+        let mut c = FlowBits::default();
+        assert!(c.set(9));
+        c.remap(&[0], &[]);
+        assert!(c.is_empty());
     }
 
     #[test]

@@ -237,6 +237,9 @@ pub struct FlowRecord {
     pub logged_ns: u64,
     /// Where its first packet came in (capture file or port, by index).
     pub source: u16,
+    /// The rules generation its flowbits are numbered by (stamped as it
+    /// leaves for the EVE writer).
+    pub rules: u16,
 }
 
 impl FlowRecord {
@@ -639,6 +642,7 @@ impl FlowTable {
             bypassed: f.bypassed,
             logged_ns: self.clock_ns.max(f.last_ns),
             source: f.source,
+            rules: 0,
         }
     }
 
@@ -895,6 +899,21 @@ impl FlowTable {
             .get(slot as usize)
             .map(|f| f.bits)
             .unwrap_or_default()
+    }
+
+    /// Calls `f` on the flowbits of every live flow (a rule reload
+    /// renumbers them), walking the state lists, not the whole slab.
+    pub fn each_live_bits(&mut self, mut f: impl FnMut(&mut FlowBits)) {
+        for l in 0..self.lists.len() {
+            let mut i = self.lists[l].head;
+            while i != NIL {
+                let flow = &mut self.slab[i as usize];
+                if !flow.bits.is_empty() || flow.bits.has_ints() {
+                    f(&mut flow.bits);
+                }
+                i = flow.next;
+            }
+        }
     }
 
     pub fn set_bits(&mut self, slot: u32, bits: FlowBits) {

@@ -120,6 +120,7 @@ impl Tuple {
             text: None,
             traffic: 0,
             rule,
+            rules: 0,
             blocked,
             flow,
         }

@@ -13,6 +13,7 @@ use crate::decode::{
     Network,
 };
 use crate::defrag::{Defrag, DefragConfig, FragFate};
+use crate::detect::reload::{SwapCounters, WorkerReload};
 use crate::detect::stream::StreamScanner;
 use crate::detect::{Engine, PacketView};
 use crate::eve::{AlertRecord, Anomaly, AnomalyRecord, Event, EventTuple, FlowSnap, PktSrc};
@@ -31,6 +32,7 @@ use std::sync::Arc;
 mod events;
 mod handoff;
 mod inspect;
+mod reload;
 
 pub use crate::defrag::handoff::{handoff_mesh, Datagram, Handoff, MAX_HELD_FRAGMENTS};
 use crate::defrag::handoff::{FragVerdict, HeldFragments, HELD_MAX};
@@ -122,6 +124,9 @@ pub struct Worker {
     /// This worker's rings to and from the scorer, and its flows' feature
     /// accumulators.
     scoring: Option<WorkerScoring>,
+    /// Where reloaded rules come from (a matcher built off this core).
+    reload: Option<WorkerReload>,
+    swaps: SwapCounters,
 }
 
 impl Worker {
@@ -154,6 +159,8 @@ impl Worker {
             app: None,
             checks: PacketChecks::new(cfg.checksum),
             scoring: None,
+            reload: None,
+            swaps: SwapCounters::default(),
         }
     }
 
@@ -233,6 +240,7 @@ impl Worker {
         c.stream.checksum_off = u64::from(self.checks.tcp.turned_off);
         c.ipv4_checksum_bad = self.checks.ip.bad;
         c.ipv4_checksum_off = u64::from(self.checks.ip.turned_off);
+        c.rules_swap = self.swaps;
         c
     }
 
@@ -241,6 +249,7 @@ impl Worker {
     /// replay pass (`--loop`), 0 on live traffic. Bursts longer than
     /// `BURST_SIZE` are taken in slices.
     pub fn process_burst(&mut self, pkts: &[RawPacket<'_>], pass: u16, verdicts: &mut [Verdict]) {
+        self.poll_reload(pkts.len());
         self.poll_verdicts();
         for (chunk, out) in pkts.chunks(BURST_SIZE).zip(verdicts.chunks_mut(BURST_SIZE)) {
             // The monotonic clock is read twice per burst (vDSO, no syscall).
@@ -284,7 +293,7 @@ impl Worker {
                     if pass != 0 {
                         d.offset_addresses(pass);
                     }
-                    self.count_layers(&d);
+                    self.counters.decoded.count(&d);
                     decoded[i] = d;
                 }
                 Err(e) => {
@@ -387,41 +396,10 @@ impl Worker {
         self.expire();
     }
 
-    fn count_layers(&mut self, d: &Decoded) {
-        let c = &mut self.counters.decoded;
-        if d.vlan_count > 0 {
-            c.vlan_tagged += 1;
-        }
-        if d.vni.is_some() {
-            c.vxlan += 1;
-        }
-        match d.network {
-            Network::Arp => c.arp += 1,
-            Network::Ipv4 => c.ipv4 += 1,
-            Network::Ipv6 => c.ipv6 += 1,
-        }
-        if !d.is_ip() {
-            return;
-        }
-        if d.fragment {
-            match d.network {
-                Network::Ipv6 => c.ipv6_fragments += 1,
-                _ => c.ipv4_fragments += 1,
-            }
-            return;
-        }
-        match d.proto {
-            6 => c.tcp += 1,
-            17 => c.udp += 1,
-            1 if d.network == Network::Ipv4 => c.icmpv4 += 1,
-            58 if d.network == Network::Ipv6 => c.icmpv6 += 1,
-            _ => c.other_ip += 1,
-        }
-    }
-
     /// Moves the clock on without packets (a source's idle tick) and runs
     /// timeouts.
     pub fn tick(&mut self, now_ns: u64) {
+        self.poll_reload(0);
         self.poll_verdicts();
         if let Some(ws) = &self.scoring {
             ws.take_verdicts(&mut self.flows, &mut self.counters.scoring);
@@ -503,12 +481,12 @@ impl Worker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::craft::{Route, Side, TcpConversation};
     use crate::flow::FlowState;
 
-    fn cfg(mode: Mode, malformed: MalformedPolicy) -> WorkerConfig {
+    pub(super) fn cfg(mode: Mode, malformed: MalformedPolicy) -> WorkerConfig {
         WorkerConfig {
             id: 0,
             mode,
@@ -532,7 +510,7 @@ mod tests {
     }
 
     /// Runs packets through and returns their verdicts.
-    fn run(w: &mut Worker, pkts: &[(u64, Vec<u8>)], pass: u16) -> Vec<Verdict> {
+    pub(super) fn run(w: &mut Worker, pkts: &[(u64, Vec<u8>)], pass: u16) -> Vec<Verdict> {
         let mut v = vec![Verdict::Forward; pkts.len()];
         w.process_burst(&raw(pkts), pass, &mut v);
         v
