@@ -1520,7 +1520,8 @@ fn drain(
         return Err(e);
     }
     out.flush()?;
-    if let Sink::Net(s) = &out {
+    if let Sink::Net(s) = &mut out {
+        s.finish();
         counters.sink = s.counters;
     }
     Ok(counters)

@@ -517,3 +517,25 @@ fn a_bad_eve_target_is_refused_at_start_with_what_is_expected() {
         assert!(stderr.contains(says), "{bad}: {stderr}");
     }
 }
+
+#[test]
+fn redis_error_replies_are_counted_as_lost_events() {
+    let dir = Scratch::new("sink-redis-wrongtype");
+    let redis = Redis::start(free_port());
+    let want = file_events(&dir, &sample(), &[]);
+    // A key that holds a string: every LPUSH onto it is refused
+    // (-WRONGTYPE), and the connection stays up.
+    assert_eq!(redis.cli(&["SET", "taken", "x"]).trim(), "OK");
+    let target = format!("redis://127.0.0.1:{}/taken", redis.port);
+    let (out, stats) = replay(&dir, &sample(), &target, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sk = sink(&stats);
+    assert_eq!(sk["sent"], 0, "{sk}");
+    assert_eq!(sk["dropped"], want.len() as u64);
+    assert_eq!(sk["errors"], want.len() as u64);
+    assert_eq!(sk["connects"], 1);
+}

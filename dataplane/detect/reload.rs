@@ -82,6 +82,9 @@ pub struct Swap {
     /// Old flowbit and flowint numbers to new (`GONE`).
     pub bits: Arc<[u16]>,
     pub ints: Arc<[u16]>,
+    /// Some flowbit or flowint has a new number (or is gone): the live
+    /// flows' bits need the walk. Reloading the same names, they do not.
+    pub renumbered: bool,
     /// When the reloader handed it over (the worker says how long it
     /// waited for a burst boundary).
     pub sent: Instant,
@@ -252,6 +255,8 @@ impl Reloader {
                     let _ = eve.send((self.generation, Arc::clone(&engine)));
                 }
                 let (rules, bits, ints) = carry_tables(&self.current, &engine);
+                let same = |t: &[u16]| t.iter().enumerate().all(|(i, &n)| usize::from(n) == i);
+                let renumbered = !same(&bits) || !same(&ints);
                 let rules: Arc<[u32]> = rules.into();
                 let (bits, ints): (Arc<[u16]>, Arc<[u16]>) = (bits.into(), ints.into());
                 for (w, matcher) in self.workers.iter().zip(swaps) {
@@ -266,6 +271,7 @@ impl Reloader {
                         rules: Arc::clone(&rules),
                         bits: Arc::clone(&bits),
                         ints: Arc::clone(&ints),
+                        renumbered,
                         sent: Instant::now(),
                     });
                 }

@@ -236,11 +236,6 @@ impl StreamScanner {
         let _ = self.live.close(scratch, |_, _, _, _| Matching::Continue);
     }
 
-    /// Directions with matching state saved (restarted by a rule reload).
-    pub fn live_sessions(&self) -> u64 {
-        self.lens.iter().filter(|&&n| n != 0).count() as u64
-    }
-
     /// The session's direction is done: its slot is free.
     pub fn release(&mut self, session: u32) {
         let s = session as usize;

@@ -132,30 +132,21 @@ impl ThresholdTable {
         }
     }
 
-    /// Keys it counts at most.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Renumbers the counted keys for reloaded rules: `rules[old]` is the
-    /// rule's new number (`u32::MAX`: gone, its windows dropped). The
-    /// windows, counts and table counters carry over.
-    pub fn remap(&mut self, rules: &[u32]) {
-        let old = std::mem::take(&mut self.windows);
-        self.windows.reserve(self.capacity.max(old.len()));
-        for ((rule, a, b), w) in old {
+    /// Takes over `old`'s windows and counters for reloaded rules:
+    /// `rules[old]` is a rule's new number (`u32::MAX`: gone, its windows
+    /// dropped). Windows go in only as far as this table has room (it was
+    /// sized off the worker's core; none when the new rules have no
+    /// thresholds), so nothing is allocated here.
+    pub fn carry_from(&mut self, old: &mut ThresholdTable, rules: &[u32]) {
+        self.full += old.full;
+        self.suppressed += old.suppressed;
+        for ((rule, a, b), w) in old.windows.drain() {
+            if self.windows.len() >= self.capacity {
+                break;
+            }
             if let Some(&new) = rules.get(rule as usize).filter(|&&n| n != u32::MAX) {
                 self.windows.insert((new, a, b), w);
             }
-        }
-    }
-
-    /// Room for at least `capacity` keys (new rules with thresholds where
-    /// the old had none).
-    pub fn grow(&mut self, capacity: usize) {
-        if capacity > self.capacity {
-            self.windows.reserve(capacity - self.windows.len());
-            self.capacity = capacity;
         }
     }
 
@@ -218,6 +209,30 @@ impl ThresholdTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_follow_their_rule_to_its_new_number() {
+        let t = Threshold {
+            kind: Kind::Limit,
+            track: Track::Src,
+            count: 1,
+            seconds: 60,
+        };
+        let mut old = ThresholdTable::new(8);
+        let at = |rule| Seen {
+            rule,
+            ..seen("10.0.0.1", 1)
+        };
+        assert!(old.allow(&t, &at(3)) && !old.allow(&t, &at(3)));
+        assert!(old.allow(&t, &at(4)));
+        let mut new = ThresholdTable::new(8);
+        // Rule 3 is now 0; rule 4 is gone.
+        let map = [u32::MAX, u32::MAX, u32::MAX, 0, u32::MAX];
+        new.carry_from(&mut old, &map);
+        assert_eq!(new.suppressed, 1);
+        assert!(!new.allow(&t, &at(0)), "the limit goes on counting");
+        assert!(new.allow(&t, &at(4)), "a new rule 4 starts afresh");
+    }
 
     const SEC: u64 = 1_000_000_000;
 

@@ -4,8 +4,9 @@
 //!
 //! These sinks live on the EVE writer's thread, never a worker's: the
 //! writer hands them whole lines, and they send them in batches (one Redis
-//! pipeline per flush). A sink that is slow blocks the writer for at most
-//! `IO_TIMEOUT` per batch; one that is gone or refuses costs nothing but
+//! pipeline per flush, whose replies are read after the next is sent, so
+//! Redis works on one batch while the writer formats the next). A sink
+//! that is slow blocks the writer for at most `IO_TIMEOUT` per batch; one that is gone or refuses costs nothing but
 //! the events, which are counted as dropped, and the connection is retried
 //! every `RETRY`. Meanwhile the workers' rings fill and drop (counted
 //! there too): no worker ever waits on an output.
@@ -236,6 +237,8 @@ pub struct NetSink {
     lines: Vec<u8>,
     /// The Redis pipeline being built.
     cmd: Vec<u8>,
+    /// Replies Redis owes for pipelines sent.
+    owed: Owed,
     next_try: Instant,
     /// Whether the loss was already said on stderr.
     warned: bool,
@@ -252,6 +255,7 @@ impl NetSink {
             conn: None,
             lines: Vec::with_capacity(BATCH_BYTES + 4096),
             cmd: Vec::new(),
+            owed: Owed::default(),
             next_try: Instant::now(),
             warned: false,
             counters: SinkCounters::default(),
@@ -271,6 +275,7 @@ impl NetSink {
         match open(&self.target) {
             Ok(c) => {
                 self.conn = Some(c);
+                self.owed = Owed::default();
                 self.counters.connects += 1;
                 if self.warned {
                     eprintln!("EVE: {}: connected again", self.target);
@@ -318,10 +323,18 @@ impl NetSink {
             // stream: the connection is dropped with it, so the next
             // one starts on a line boundary.
             Some(Conn::Stream(s)) => s.write_all(batch).map(|_| n).map_err(|e| (e, n)),
+            // Counted as the replies come.
             Some(Conn::Redis(s)) => match &self.target {
-                Target::Redis { key, mode, .. } => {
-                    send_redis(s, &mut self.cmd, key, *mode, batch, &mut self.counters)
-                }
+                Target::Redis { key, mode, .. } => send_redis(
+                    s,
+                    &mut self.cmd,
+                    key,
+                    *mode,
+                    batch,
+                    &mut self.owed,
+                    &mut self.counters,
+                )
+                .map(|_| 0),
                 _ => Ok(0),
             },
             None => Ok(0),
@@ -335,6 +348,21 @@ impl NetSink {
             }
         }
         self.lines.drain(..end);
+    }
+}
+
+impl NetSink {
+    /// Waits for what Redis still owes (the end of a run), so every event
+    /// is counted as sent or lost.
+    pub fn finish(&mut self) {
+        self.send();
+        if let Some(Conn::Redis(s)) = self.conn.as_mut() {
+            if let Err((e, lost)) = read_replies(s, &mut self.owed, 0, &mut self.counters) {
+                self.counters.errors += 1;
+                self.counters.dropped += lost;
+                self.lost(&e);
+            }
+        }
     }
 }
 
@@ -427,17 +455,27 @@ fn send_datagrams(
     Ok(sent)
 }
 
-/// One Redis pipeline: a push (or publish) per event, then one reply per
-/// command. An error reply loses its event; a failed write or a missing
-/// reply loses the connection and whatever was not acknowledged.
+/// Replies owed by Redis, and where the reply parser stands in a line.
+#[derive(Debug, Default)]
+struct Owed {
+    n: u64,
+    mid_line: bool,
+    error: bool,
+}
+
+/// One Redis pipeline: a push (or publish) per event; then the replies
+/// owed for the pipelines before it are read (this one's are read after
+/// the next is sent). An error reply loses its event; a failed write or a
+/// missing reply loses the connection and whatever was not acknowledged.
 fn send_redis(
     s: &mut TcpStream,
     cmd: &mut Vec<u8>,
     key: &str,
     mode: RedisMode,
     batch: &[u8],
+    owed: &mut Owed,
     c: &mut SinkCounters,
-) -> Result<u64, (io::Error, u64)> {
+) -> Result<(), (io::Error, u64)> {
     cmd.clear();
     let verb = mode.command();
     let mut n = 0u64;
@@ -454,47 +492,52 @@ fn send_redis(
         n += 1;
     }
     if let Err(e) = s.write_all(cmd) {
-        return Err((e, n));
+        let lost = n + std::mem::take(owed).n;
+        return Err((e, lost));
     }
-    // Every reply to these commands is one line: `:n` (the list's length,
-    // or how many subscribers heard), or `-ERR ...`.
-    let (mut replies, mut failed) = (0u64, 0u64);
-    let (mut line_start, mut is_error) = (true, false);
+    owed.n += n;
+    read_replies(s, owed, n, c)
+}
+
+/// Reads replies until at most `keep` are owed, counting each event sent
+/// or (an error reply) dropped. Every reply to these commands is one line:
+/// `:n` (the list's length, or how many subscribers heard), or `-ERR …`.
+/// On failure, what was still owed is returned as lost.
+fn read_replies(
+    s: &mut TcpStream,
+    owed: &mut Owed,
+    keep: u64,
+    c: &mut SinkCounters,
+) -> Result<(), (io::Error, u64)> {
     let mut buf = [0u8; 8192];
-    while replies < n {
+    while owed.n > keep {
         let got = match s.read(&mut buf) {
-            Ok(0) => {
-                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "Redis closed the connection");
-                c.sent += replies - failed;
-                c.dropped += failed;
-                return Err((e, n - replies));
-            }
-            Ok(k) => k,
-            Err(e) => {
-                c.sent += replies - failed;
-                c.dropped += failed;
-                return Err((e, n - replies));
-            }
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "Redis closed the connection",
+            )),
+            Ok(k) => Ok(k),
+            Err(e) => Err(e),
         };
+        let got = got.map_err(|e| (e, std::mem::take(owed).n))?;
         for &b in &buf[..got] {
-            if line_start {
-                is_error = b == b'-';
-                line_start = false;
+            if !owed.mid_line {
+                owed.error = b == b'-';
+                owed.mid_line = true;
             }
             if b == b'\n' {
-                replies += 1;
-                if is_error {
-                    failed += 1;
+                owed.mid_line = false;
+                owed.n = owed.n.saturating_sub(1);
+                if owed.error {
+                    c.errors += 1;
+                    c.dropped += 1;
+                } else {
+                    c.sent += 1;
                 }
-                line_start = true;
             }
         }
     }
-    if failed > 0 {
-        c.errors += failed;
-        c.dropped += failed;
-    }
-    Ok(n - failed)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -518,6 +518,11 @@ impl Reassembly {
         }
     }
 
+    /// Directions being reassembled now.
+    pub fn sessions_in_use(&self) -> u64 {
+        self.session_pool.in_use()
+    }
+
     /// Sessions the pool holds: the matcher sizes its state table on it.
     pub fn capacity(&self) -> usize {
         self.session_pool.total

@@ -34,18 +34,21 @@ impl Worker {
             new.alerts_discarded = old.alerts_discarded;
             new.inspection.counters = old.inspection.counters;
             if let Some(o) = &old.scanner {
-                self.swaps.streams_restarted += o.live_sessions();
+                // Every live direction's matching restarts on the new
+                // database (counted from the pool, not by a walk).
+                self.swaps.streams_restarted +=
+                    self.stream.as_ref().map_or(0, Reassembly::sessions_in_use);
                 if let Some(n) = new.scanner.as_mut() {
                     n.counters = o.counters;
                 }
             }
-            // Threshold windows follow their rules by sid.
-            let room = new.thresholds.capacity();
-            std::mem::swap(&mut new.thresholds, &mut old.thresholds);
-            new.thresholds.remap(&swap.rules);
-            new.thresholds.grow(room);
-            let (bits, ints) = (&swap.bits, &swap.ints);
-            self.flows.each_live_bits(|b| b.remap(bits, ints));
+            // Threshold windows follow their rules by sid, into the new
+            // table (sized off this core).
+            new.thresholds.carry_from(&mut old.thresholds, &swap.rules);
+            if swap.renumbered {
+                let (bits, ints) = (&swap.bits, &swap.ints);
+                self.flows.each_live_bits(|b| b.remap(bits, ints));
+            }
             // Dropped on the reloader's thread, not this core.
             if let Some(l) = &self.reload {
                 let _ = l.retired.send(old);
