@@ -593,3 +593,50 @@ fn bad_setups_are_clear_errors() {
     }
     let _ = dir;
 }
+
+#[test]
+fn sigusr2_reloads_the_rules_of_a_run_and_an_idle_worker_swaps() {
+    let dir = Scratch::new("reload");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("signatures");
+    let stats = dir.path("stats.json");
+    let mut args: Vec<String> = ["run", "--stats-interval", "0", "--stats-json", s(&stats)]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    args.extend(["--rules".to_string(), s(&rules).to_string(), "--".into()]);
+    args.extend(eal(
+        "reload",
+        1,
+        &[format!("net_pcap0,rx_pcap={}", s(&sample))],
+    ));
+    let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kill = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    // The sample is read well within this; the worker then idles, and
+    // takes the new rules on an idle tick.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    kill("-USR2");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    kill("-INT");
+    let out = child.wait_with_output().unwrap();
+    forget_runtime_dir(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("rules reloaded: generation 1"), "{stderr}");
+    let st = json(&stats);
+    assert_eq!(st["reload"]["reloads"], 1, "{}", st["reload"]);
+    assert_eq!(st["rules"]["generation"], 1, "{}", st["rules"]);
+    assert_eq!(st["rules"]["swaps"], 1);
+    assert_eq!(st["packets"]["rx"], records(&sample).len() as u64);
+}
