@@ -47,6 +47,9 @@ pub enum Command {
     /// Work with rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Work with segmentation policy files (`--policy`).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// The flow features models score: name, unit and how each is computed.
     Features(FeaturesArgs),
     /// Shell completions on standard output (bash, zsh, fish, elvish,
@@ -98,6 +101,21 @@ pub struct FeaturesArgs {
 pub enum RulesCommand {
     /// Parse and compile rules; report what loads, what is skipped and why.
     Check(RulesCheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy: print its zones and rules, the zones that lie
+    /// inside others (and which wins), and rules no flow can reach. Exit 2
+    /// with file:line when it would be refused.
+    Check(PolicyCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// The policy file (YAML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

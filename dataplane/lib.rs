@@ -21,6 +21,7 @@ pub mod gen;
 pub mod io;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod reassembly;
 pub mod replay;
 pub mod rss;

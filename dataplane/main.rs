@@ -37,6 +37,22 @@ fn main() -> ExitCode {
         Command::Run(args) => run_ports(&args),
         Command::Gen(args) => run_gen(&args),
         Command::Rules(RulesCommand::Check(args)) => rules_check(&args),
+        Command::Policy(tollgate::cli::PolicyCommand::Check(args)) => {
+            match tollgate::policy::Policy::load(&args.file) {
+                Ok(p) => {
+                    let (out, notes) = p.report();
+                    print!("{out}");
+                    for n in &notes {
+                        println!("{n}");
+                    }
+                    if notes.is_empty() {
+                        println!("no overlaps, no unreachable rules");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(EXIT_INPUT, e),
+            }
+        }
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
