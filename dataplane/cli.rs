@@ -188,6 +188,15 @@ pub enum OnOff {
     Off,
 }
 
+/// What a flow the segmentation policy denies meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyActionArg {
+    /// An alert, and inline (`--mode ips`) its packets dropped.
+    Drop,
+    /// An alert only.
+    Alert,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum XffArg {
     Off,
@@ -214,6 +223,18 @@ pub struct PipelineArgs {
     /// command line overrides the file's.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Enforce a segmentation policy: zones by VLAN, VNI and prefix and
+    /// rules between them (YAML; the README's "Segmentation policy";
+    /// check one with `tollgate policy check FILE`). Flows between zones
+    /// are denied unless a rule allows them; SIGUSR2 reloads the file.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// What a flow the policy denies meets: drop (an alert, and inline its
+    /// packets dropped, counted as `policy`) or alert (an alert only).
+    #[arg(long, value_enum, default_value = "drop")]
+    pub policy_action: PolicyActionArg,
 
     /// Listen for commands on a Unix socket at PATH (mode 0600):
     /// `tollgate reload --control-socket PATH` reloads the rules and model
@@ -846,6 +867,7 @@ impl ReplayArgs {
             scoring,
             reload: crate::scoring::reload_flag(),
             rules_reload: None,
+            policy: None,
             eve_settings: self.pipeline.eve_settings(Default::default()),
             stop: Default::default(),
             files: self.files.clone(),

@@ -29,23 +29,26 @@ pub struct Control {
     pub rules: Option<(Arc<AtomicBool>, Arc<ReloadStatus>)>,
     /// Set to reload the scorer's model.
     pub model: Option<Arc<AtomicBool>>,
+    /// Set to reload the segmentation policy.
+    pub policy: Option<Arc<AtomicBool>>,
 }
 
 impl Control {
     /// Asks for a reload of whatever is configured; with rules, waits for
     /// their outcome (up to `wait`) and says it.
     pub fn reload(&self, wait: Duration) -> String {
-        if let Some(m) = &self.model {
-            m.store(true, Ordering::Release);
+        for f in self.model.iter().chain(&self.policy) {
+            f.store(true, Ordering::Release);
         }
-        let model = if self.model.is_some() {
-            "; model reload requested"
-        } else {
-            ""
+        let model = match (self.model.is_some(), self.policy.is_some()) {
+            (true, true) => "; model and policy reload requested",
+            (true, false) => "; model reload requested",
+            (false, true) => "; policy reload requested",
+            (false, false) => "",
         };
         let Some((trigger, status)) = &self.rules else {
-            return if self.model.is_some() {
-                "ok: no rules to reload; model reload requested".into()
+            return if !model.is_empty() {
+                format!("ok: no rules to reload{model}")
             } else {
                 "error: nothing to reload: no rules and no model".into()
             };
@@ -170,6 +173,7 @@ mod tests {
             Control {
                 rules: Some((Arc::clone(&trigger), Arc::clone(&status))),
                 model: Some(Arc::clone(&model)),
+                policy: None,
             },
         )
         .unwrap();

@@ -789,6 +789,84 @@ struct Ours {
     /// The model artifact the file is (fileinfo events).
     #[serde(skip_serializing_if = "Option::is_none")]
     artifact: Option<Box<EveArtifact>>,
+    /// The segmentation policy's zones and decision (flow events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<EvePolicy>,
+}
+
+/// The `tollgate.policy` object of flow events and policy alerts.
+#[derive(serde::Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct EvePolicy {
+    pub from_zone: String,
+    pub to_zone: String,
+    pub action: &'static str,
+    /// The rule that decided (`file:line`), or `default`.
+    pub rule: String,
+    pub generation: u32,
+}
+
+impl EvePolicy {
+    fn of(p: &crate::policy::Policy, m: &crate::policy::enforce::Mark) -> EvePolicy {
+        let rule = p.rules.get(usize::from(m.rule)).map_or_else(
+            || "default".to_string(),
+            |r| format!("{}:{}", p.file, r.line),
+        );
+        EvePolicy {
+            from_zone: p.zone_name(m.from).to_string(),
+            to_zone: p.zone_name(m.to).to_string(),
+            action: if m.allow { "allow" } else { "deny" },
+            rule,
+            generation: m.generation,
+        }
+    }
+}
+
+/// Writes a policy alert (gid 1, sid 9,230,000 for the default deny,
+/// 9,230,001 + k for rule k) with its newline.
+pub fn write_policy_alert(
+    out: &mut impl Write,
+    a: &crate::events::PolicyAlert,
+    p: &crate::policy::Policy,
+    style: &EveStyle,
+) -> io::Result<()> {
+    let pol = EvePolicy::of(p, &a.mark);
+    let ev = EvePolicyAlert {
+        head: EveHead::styled("alert", &a.at, style),
+        alert: ScoreSection {
+            action: if a.blocked { "blocked" } else { "allowed" },
+            gid: 1,
+            signature_id: crate::policy::enforce::sid(a.mark.rule),
+            rev: 1,
+            signature: format!(
+                "TOLLGATE POLICY deny {} -> {} ({})",
+                pol.from_zone,
+                pol.to_zone,
+                if pol.rule == "default" {
+                    "default deny between zones".to_string()
+                } else {
+                    pol.rule.clone()
+                }
+            ),
+            category: "Segmentation policy violation",
+            severity: 2,
+        },
+        tollgate: style.extensions.then(|| Ours {
+            worker: a.at.worker,
+            policy: Some(pol),
+            ..Ours::default()
+        }),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+#[derive(serde::Serialize)]
+struct EvePolicyAlert<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    alert: ScoreSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<Ours>,
 }
 
 /// `tollgate.llm`: what an LLM-API call is, without its text unless
@@ -839,7 +917,7 @@ pub struct EveArtifact {
 
 /// Writes one flow record as an EVE line (with the newline).
 pub fn write_flow(out: &mut impl Write, r: &FlowRecord, style: &EveStyle) -> io::Result<()> {
-    write_flow_with(out, r, None, style)
+    write_flow_with(out, r, None, None, style)
 }
 
 /// `write_flow`, with the flow's traffic tags.
@@ -847,6 +925,7 @@ pub fn write_flow_with(
     out: &mut impl Write,
     r: &FlowRecord,
     traffic: Option<EveTraffic<'_>>,
+    policy: Option<&crate::policy::Policy>,
     style: &EveStyle,
 ) -> io::Result<()> {
     let icmp = r.icmp;
@@ -903,9 +982,12 @@ pub fn write_flow_with(
             tc_max_regions: t.max_regions[1],
         }),
         traffic,
-        tollgate: style.extensions.then_some(Ours {
+        tollgate: style.extensions.then(|| Ours {
             worker: r.worker,
             vni: r.vni,
+            policy: policy
+                .filter(|_| r.policy.generation != 0)
+                .map(|p| EvePolicy::of(p, &r.policy)),
             ..Ours::default()
         }),
     };
@@ -1232,6 +1314,9 @@ struct Writing {
 pub struct Engines {
     list: Vec<(u16, Arc<Engine>)>,
     updates: Option<Receiver<(u16, Arc<Engine>)>>,
+    /// The segmentation policy likewise, by its generation (from 1).
+    policies: Vec<(u32, Arc<crate::policy::Policy>)>,
+    policy_updates: Option<Receiver<(u32, Arc<crate::policy::Policy>)>>,
 }
 
 /// Generations kept: a reload's events follow their rules through the
@@ -1248,7 +1333,41 @@ impl Engines {
         Engines {
             list: first.map(|e| (0, e)).into_iter().collect(),
             updates,
+            policies: Vec::new(),
+            policy_updates: None,
         }
+    }
+
+    /// The policy at start (generation 1) and its reloads.
+    pub fn with_policy(
+        mut self,
+        first: Option<Arc<crate::policy::Policy>>,
+        updates: Option<Receiver<(u32, Arc<crate::policy::Policy>)>>,
+    ) -> Engines {
+        self.policies = first.map(|p| (1, p)).into_iter().collect();
+        self.policy_updates = updates;
+        self
+    }
+
+    fn learn_policy(&mut self, g: u32) {
+        if g == 0 || self.policies.iter().any(|(k, _)| *k == g) {
+            return;
+        }
+        if let Some(u) = &self.policy_updates {
+            self.policies.extend(u.try_iter());
+        }
+        if self.policies.len() > ENGINES_KEPT {
+            let extra = self.policies.len() - ENGINES_KEPT;
+            self.policies.drain(..extra);
+        }
+    }
+
+    fn policy(&self, g: u32) -> Option<&crate::policy::Policy> {
+        self.policies
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == g)
+            .map(|(_, p)| p.as_ref())
     }
 
     /// Makes sure generation `g` is known, if it was sent.
@@ -1298,9 +1417,11 @@ fn write_event(
     match ev {
         Event::Flow(r) => {
             w.engines.learn(r.rules);
+            w.engines.learn_policy(r.policy.generation);
             let engine = w.engines.get(r.rules);
             let traffic = EveTraffic::of(engine, engine.map_or(0, |e| e.traffic_mask(&r.bits)));
-            write_flow_with(out, r, traffic, style)?;
+            let policy = w.engines.policy(r.policy.generation);
+            write_flow_with(out, r, traffic, policy, style)?;
             c.flow += 1;
         }
         Event::Alert(a) => {
@@ -1339,6 +1460,13 @@ fn write_event(
         Event::Score(a) => {
             write_score(out, a, style)?;
             c.alert += 1;
+        }
+        Event::Policy(a) => {
+            w.engines.learn_policy(a.mark.generation);
+            if let Some(p) = w.engines.policy(a.mark.generation) {
+                write_policy_alert(out, a, p, style)?;
+                c.alert += 1;
+            }
         }
         Event::AlertsLost {
             worker,
@@ -1578,6 +1706,7 @@ mod tests {
             logged_ns: 1_259_098_033_000_000_000,
             source: 0,
             rules: 0,
+            policy: Default::default(),
             state: FlowState::Closed,
             reason: EndReason::Timeout,
             tcp: Some(TcpSummary {

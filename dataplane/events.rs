@@ -49,6 +49,8 @@ pub enum Event {
     Score(ScoreAlert),
     /// An app-layer transaction, complete (an EVE `http` event).
     Tx(TxRecord),
+    /// A flow the segmentation policy denies (one per flow).
+    Policy(PolicyAlert),
     /// Alerts a worker lost to a full alert ring (written as an EVE
     /// `engine` warning, so the loss is seen where the alerts are read).
     AlertsLost {
@@ -321,6 +323,16 @@ pub struct AlertRecord {
     pub flow: Option<FlowSnap>,
 }
 
+/// A flow the segmentation policy denies: its zones and what decided,
+/// under which policy generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyAlert {
+    pub at: EventTuple,
+    pub mark: crate::policy::enforce::Mark,
+    /// Its packets are dropped (inline, --policy-action drop).
+    pub blocked: bool,
+}
+
 /// A high score, as it crosses the ring to the EVE writer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoreAlert {
@@ -491,7 +503,7 @@ impl EventRings {
 
     fn ring(&self, ev: &Event) -> Option<&Sender<Event>> {
         match ev {
-            Event::Alert(_) | Event::AlertsLost { .. } => {
+            Event::Alert(_) | Event::Policy(_) | Event::AlertsLost { .. } => {
                 self.alerts.as_ref().or(self.records.as_ref())
             }
             _ => self.records.as_ref(),

@@ -626,6 +626,7 @@ fn reloads(
     engine: Option<&std::sync::Arc<tollgate::detect::Engine>>,
     scoring: &tollgate::scoring::ScoringConfig,
     model_flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    policy: Option<&tollgate::policy::enforce::PolicySetup>,
 ) -> Result<
     (
         Option<tollgate::detect::reload::RulesReload>,
@@ -650,6 +651,7 @@ fn reloads(
     let model = scoring.model.is_some().then(|| Arc::clone(model_flag));
     let mut flags: Vec<Arc<AtomicBool>> = rules.iter().map(|r| Arc::clone(&r.trigger)).collect();
     flags.extend(model.clone());
+    flags.extend(policy.map(|p| Arc::clone(&p.trigger)));
     if flags.is_empty() {
         flags.push(Arc::new(AtomicBool::new(false)));
     }
@@ -665,11 +667,32 @@ fn reloads(
                     .as_ref()
                     .map(|r| (Arc::clone(&r.trigger), Arc::clone(&r.status))),
                 model,
+                policy: policy.map(|p| Arc::clone(&p.trigger)),
             },
         )?),
         None => None,
     };
     Ok((rules, server))
+}
+
+/// The segmentation policy (`--policy`), refused at start with file:line
+/// when it does not load.
+fn load_policy(p: &PipelineArgs) -> Result<Option<tollgate::policy::enforce::PolicySetup>, String> {
+    use tollgate::policy::enforce::{PolicyAction, PolicySetup};
+    let Some(path) = &p.policy else {
+        return Ok(None);
+    };
+    let policy = tollgate::policy::Policy::load(path)?;
+    Ok(Some(PolicySetup {
+        path: path.clone(),
+        policy: std::sync::Arc::new(policy),
+        action: match p.policy_action {
+            tollgate::cli::PolicyActionArg::Drop => PolicyAction::Drop,
+            tollgate::cli::PolicyActionArg::Alert => PolicyAction::Alert,
+        },
+        trigger: Default::default(),
+        stats: Default::default(),
+    }))
 }
 
 fn run_replay(args: &ReplayArgs) -> ExitCode {
@@ -712,12 +735,22 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     {
         return fail(EXIT_FAILURE, e);
     }
-    let (rules_reload, _control) =
-        match reloads(&args.pipeline, rules.0.as_ref(), &cfg.scoring, &cfg.reload) {
-            Ok(r) => r,
-            Err(e) => return fail(EXIT_INPUT, e),
-        };
+    let policy = match load_policy(&args.pipeline) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    let (rules_reload, _control) = match reloads(
+        &args.pipeline,
+        rules.0.as_ref(),
+        &cfg.scoring,
+        &cfg.reload,
+        policy.as_ref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     cfg.rules_reload = rules_reload.clone();
+    cfg.policy = policy.clone();
     let report = match replay(&cfg, on_tick) {
         Ok(r) => r,
         Err(e) => return fail(EXIT_INPUT, e),
@@ -734,6 +767,9 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
     if let Some(r) = &rules_reload {
         extra.insert("reload".into(), r.status.to_json());
+    }
+    if let Some(p) = &policy {
+        extra.insert("policy".into(), p.stats.to_json());
     }
     let mut code = finish_outputs(
         &args.pipeline,
@@ -785,11 +821,20 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INPUT, e),
     };
     let reload = tollgate::scoring::reload_flag();
-    let (rules_reload, _control) =
-        match reloads(&args.pipeline, rules.0.as_ref(), &scoring, &reload) {
-            Ok(r) => r,
-            Err(e) => return fail(EXIT_INPUT, e),
-        };
+    let policy = match load_policy(&args.pipeline) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
+    let (rules_reload, _control) = match reloads(
+        &args.pipeline,
+        rules.0.as_ref(),
+        &scoring,
+        &reload,
+        policy.as_ref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     let reopen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Err(e) = catch_sighup_reopen(&reopen) {
         return fail(EXIT_FAILURE, e);
@@ -798,6 +843,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         scoring,
         reload,
         rules_reload: rules_reload.clone(),
+        policy: policy.clone(),
         eve_settings: args.pipeline.eve_settings(reopen),
         eal_args: args.eal.clone(),
         workers: args.workers,
@@ -872,6 +918,9 @@ fn run_ports(args: &RunArgs) -> ExitCode {
     eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
     if let Some(r) = &rules_reload {
         extra.insert("reload".into(), r.status.to_json());
+    }
+    if let Some(p) = &policy {
+        extra.insert("policy".into(), p.stats.to_json());
     }
     let code = finish_outputs(
         &args.pipeline,

@@ -11,6 +11,7 @@ use crate::detect::Engine;
 use crate::eve::{Engines, EveSettings, EveWriter, Sources};
 use crate::events::EventRings;
 use crate::io::Mode;
+use crate::policy::enforce::{PolicyReloader, PolicySetup};
 use crate::scoring::{ScorerJob, ScoringConfig};
 use crate::worker::{ExceptionPolicy, MalformedPolicy, Worker, WorkerConfig};
 use crossbeam_channel::bounded;
@@ -41,6 +42,8 @@ pub struct PipelineSpec<'a> {
     pub reload: &'a Arc<AtomicBool>,
     /// How to reload the rules (SIGUSR2), when there are rules.
     pub rules_reload: Option<&'a RulesReload>,
+    /// The segmentation policy, when there is one.
+    pub policy: Option<&'a PolicySetup>,
     pub eve: Option<&'a Path>,
     pub eve_settings: &'a EveSettings,
     /// What `in_iface` / `pcap_filename` name.
@@ -56,6 +59,8 @@ pub struct Pipeline {
     pub scorer: Option<ScorerJob>,
     /// The rules' reloader, linked to every worker, to be started.
     pub reloader: Option<Reloader>,
+    /// The policy's reloader, linked to every worker, to be started.
+    pub policy_reloader: Option<PolicyReloader>,
 }
 
 /// Why a pipeline could not be built.
@@ -92,6 +97,13 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
         }
         _ => (None, None),
     };
+    let (policy_tx, policy_rx) = match spec.policy {
+        Some(_) => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let (rings, eve) = match spec.eve {
         Some(path) => {
             let (rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
@@ -104,7 +116,8 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
             let w = EveWriter::spawn_with(
                 &out,
                 rxs,
-                Engines::new(spec.engine.cloned(), engine_rx),
+                Engines::new(spec.engine.cloned(), engine_rx)
+                    .with_policy(spec.policy.map(|p| Arc::clone(&p.policy)), policy_rx),
                 texts,
             )
             .map_err(|e| BuildError::Eve(path.to_path_buf(), e))?;
@@ -143,6 +156,10 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
         )),
         _ => None,
     };
+    let mut policy_reloader = spec
+        .policy
+        .filter(|_| spec.inspect)
+        .map(|p| PolicyReloader::new(p.clone(), policy_tx.filter(|_| spec.eve.is_some())));
     let mut workers = Vec::with_capacity(n);
     for (k, events) in rings.into_iter().enumerate() {
         let cfg = WorkerConfig {
@@ -179,6 +196,9 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
             let link = r.link(w.stream_sessions());
             w = w.with_reload(link);
         }
+        if let Some(p) = policy_reloader.as_mut() {
+            w = w.with_policy(p.worker());
+        }
         workers.push(w);
     }
     Ok(Pipeline {
@@ -186,5 +206,6 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
         eve,
         scorer,
         reloader,
+        policy_reloader,
     })
 }

@@ -72,6 +72,8 @@ pub struct ReplayConfig {
     pub reload: Arc<std::sync::atomic::AtomicBool>,
     /// How to reload the rules (SIGUSR2, `tollgate reload`).
     pub rules_reload: Option<crate::detect::reload::RulesReload>,
+    /// The segmentation policy (`--policy`) and its reload.
+    pub policy: Option<crate::policy::enforce::PolicySetup>,
     pub eve_settings: crate::eve::EveSettings,
     /// Set (by SIGINT or SIGTERM) to stop reading: what was read is
     /// processed, flows end and every output is written.
@@ -103,6 +105,7 @@ impl Default for ReplayConfig {
             scoring: crate::scoring::ScoringConfig::default(),
             reload: crate::scoring::reload_flag(),
             rules_reload: None,
+            policy: None,
             engine: None,
             eve_settings: crate::eve::EveSettings::default(),
             stop: Default::default(),
@@ -299,6 +302,7 @@ pub fn replay(
         scoring: &cfg.scoring,
         reload: &cfg.reload,
         rules_reload: cfg.rules_reload.as_ref(),
+        policy: cfg.policy.as_ref(),
         eve: cfg.eve.as_deref(),
         eve_settings: &cfg.eve_settings,
         sources: crate::eve::Sources::Files(
@@ -319,6 +323,12 @@ pub fn replay(
         ),
         _ => None,
     };
+    let policy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let policy_thread = built
+        .policy_reloader
+        .map(|p| p.spawn(Arc::clone(&policy_stop)))
+        .transpose()
+        .map_err(ReplayError::Thread)?;
     let scorer = built
         .scorer
         .map(|job| crate::scoring::Scorer::start(job, cfg.scoring.core))
@@ -385,6 +395,10 @@ pub fn replay(
     let seconds = start.elapsed().as_secs_f64();
     if let Some(r) = reloader {
         r.stop();
+    }
+    policy_stop.store(true, Ordering::Release);
+    if let Some(t) = policy_thread {
+        let _ = t.join();
     }
     // The last stats event, with every count final.
     stats_due.tick(&finals, None, stats_tx.as_ref(), true);

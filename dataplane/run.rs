@@ -63,6 +63,8 @@ pub struct RunConfig {
     pub reload: Arc<AtomicBool>,
     /// How to reload the rules (SIGUSR2, `tollgate reload`).
     pub rules_reload: Option<crate::detect::reload::RulesReload>,
+    /// The segmentation policy (`--policy`) and its reload.
+    pub policy: Option<crate::policy::enforce::PolicySetup>,
     pub eve_settings: crate::eve::EveSettings,
 }
 
@@ -697,6 +699,7 @@ pub fn run(
         scoring: &cfg.scoring,
         reload: &cfg.reload,
         rules_reload: cfg.rules_reload.as_ref(),
+        policy: cfg.policy.as_ref(),
         eve: cfg.eve.as_deref(),
         eve_settings: &cfg.eve_settings,
         sources: crate::eve::Sources::Ports(names),
@@ -715,6 +718,13 @@ pub fn run(
         ),
         _ => None,
     };
+
+    let policy_stop = Arc::new(AtomicBool::new(false));
+    let policy_thread = built
+        .policy_reloader
+        .map(|p| p.spawn(Arc::clone(&policy_stop)))
+        .transpose()
+        .map_err(|e| RunError::Failure(format!("policy reloader thread: {e}")))?;
 
     // The scorer: on its lcore (--scorer-core), else on a thread of its own.
     enum ScorerRun {
@@ -872,6 +882,10 @@ pub fn run(
     let seconds = started.elapsed().as_secs_f64();
     if let Some(r) = reloader {
         r.stop();
+    }
+    policy_stop.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(t) = policy_thread {
+        let _ = t.join();
     }
     stats_due.tick(
         &workers,

@@ -240,6 +240,8 @@ pub struct FlowRecord {
     /// The rules generation its flowbits are numbered by (stamped as it
     /// leaves for the EVE writer).
     pub rules: u16,
+    /// Its zones and the policy's decision (generation 0: no policy).
+    pub policy: crate::policy::enforce::Mark,
 }
 
 impl FlowRecord {
@@ -369,6 +371,8 @@ struct Flow {
     bits: FlowBits,
     /// Counts the flows this slot has held (verdicts name it).
     generation: u32,
+    /// Its zones and the segmentation policy's decision.
+    policy: crate::policy::enforce::Mark,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -643,6 +647,7 @@ impl FlowTable {
             logged_ns: self.clock_ns.max(f.last_ns),
             source: f.source,
             rules: 0,
+            policy: f.policy,
         }
     }
 
@@ -913,6 +918,20 @@ impl FlowTable {
                 }
                 i = flow.next;
             }
+        }
+    }
+
+    /// The flow's zones and policy decision.
+    pub fn policy_mark(&self, slot: u32) -> crate::policy::enforce::Mark {
+        self.slab
+            .get(slot as usize)
+            .map(|f| f.policy)
+            .unwrap_or_default()
+    }
+
+    pub fn set_policy_mark(&mut self, slot: u32, m: crate::policy::enforce::Mark) {
+        if let Some(f) = self.slab.get_mut(slot as usize) {
+            f.policy = m;
         }
     }
 

@@ -136,10 +136,13 @@ pub enum DropReason {
     /// A fragment of a datagram that is blocked, or whose verdict is not
     /// known (inline, fragments wait for their datagram's).
     Fragment,
+    /// The segmentation policy denies its flow (or, non-IP, the policy
+    /// says `non-ip: drop`).
+    Policy,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::TxFull,
@@ -151,6 +154,7 @@ impl DropReason {
         DropReason::Insertion,
         DropReason::ExceptionPolicy,
         DropReason::Fragment,
+        DropReason::Policy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -165,6 +169,7 @@ impl DropReason {
             DropReason::Insertion => "insertion",
             DropReason::ExceptionPolicy => "exception_policy",
             DropReason::Fragment => "fragment",
+            DropReason::Policy => "policy",
         }
     }
 

@@ -8,10 +8,11 @@
 //! flow's; the address is the endpoint's own:
 //! - the **initiator** (the SYN's sender, or the first packet's for UDP) is
 //!   in a zone when every selector of the zone matches;
-//! - the **responder** likewise, except that a zone with a prefix holding
-//!   the responder's address takes it whatever segment the flow is on: the
-//!   address names the tenant it is sent to, from wherever (tenant B's
-//!   service is tenant B's when tenant A's traffic on VNI 5001 reaches it).
+//! - the **responder** is named by its address first: a zone with a prefix
+//!   holding it takes it whatever segment the flow is on (tenant B's
+//!   service is tenant B's when tenant A's traffic on VNI 5001 reaches
+//!   it; storage is storage when a VLAN-100 host reaches it); only when no
+//!   zone's prefix holds it do zones without prefixes take it by segment.
 //!
 //! When several zones match, the most specific wins: more selectors beat
 //! fewer, then a VNI beats a VLAN beats a prefix, then the longest prefix.
@@ -25,6 +26,7 @@
 //! without its SYN has no known initiator: it must be allowed both ways,
 //! so a forged SYN-ACK cannot open what a one-way deny closes.
 
+pub mod enforce;
 pub mod yaml;
 
 use std::net::IpAddr;
@@ -432,7 +434,7 @@ impl Policy {
                         "`any` is no zone name: rules use it for every zone".into(),
                     ));
                 }
-                zones.push(parse_zone(name, *line, def).map_err(|e| at(*line, e))?);
+                zones.push(parse_zone(name, *line, def).map_err(|(l, e)| at(l, e))?);
             }
         }
         let default_id = match zones.iter().position(|z| z.name == default_zone) {
@@ -493,7 +495,7 @@ impl Policy {
                 _ => return Err(at(r.line, "rules: expected a list".into())),
             };
             for item in items {
-                rules.push(parse_rule(item, &zones).map_err(|e| at(item.line, e))?);
+                rules.push(parse_rule(item, &zones).map_err(|(l, e)| at(l, e))?);
             }
         }
         Ok(Policy {
@@ -508,7 +510,8 @@ impl Policy {
     /// The zone of an endpoint at `addr` on segment `seg`; `responder`:
     /// the side the flow goes to (see the module's text).
     pub fn zone_of(&self, seg: &Segment, addr: IpAddr, responder: bool) -> ZoneId {
-        let mut best: Option<((u8, u8, u8), usize)> = None;
+        // (named by its address, selectors, strongest kind, prefix bits)
+        let mut best: Option<((bool, u8, u8, u8), usize)> = None;
         for (i, z) in self.zones.iter().enumerate() {
             if z.selectors() == 0 {
                 continue;
@@ -516,11 +519,11 @@ impl Policy {
             let Some(bits) = z.prefix_match(addr) else {
                 continue;
             };
-            let reached_by_address = responder && !z.prefixes.is_empty();
-            if !reached_by_address && !z.segment_matches(seg) {
+            let by_address = responder && !z.prefixes.is_empty();
+            if !by_address && !z.segment_matches(seg) {
                 continue;
             }
-            let key = (z.selectors(), z.strongest(), bits);
+            let key = (by_address, z.selectors(), z.strongest(), bits);
             if best.is_none_or(|(k, _)| key > k) {
                 best = Some((key, i));
             }
@@ -727,7 +730,7 @@ fn ambiguous(a: &Zone, b: &Zone) -> Option<String> {
         .map(|p| format!("{p}"))
 }
 
-fn parse_zone(name: &str, line: usize, def: &Node) -> Result<Zone, String> {
+fn parse_zone(name: &str, line: usize, def: &Node) -> Result<Zone, (usize, String)> {
     let mut z = Zone {
         name: name.to_string(),
         line,
@@ -739,10 +742,15 @@ fn parse_zone(name: &str, line: usize, def: &Node) -> Result<Zone, String> {
     let entries = match &def.value {
         Value::Map(m) => m.as_slice(),
         Value::Null => &[],
-        _ => return Err(format!("zone `{name}`: expected a map of {ZONE_KEYS}")),
+        _ => {
+            return Err((
+                line,
+                format!("zone `{name}`: expected a map of {ZONE_KEYS}"),
+            ))
+        }
     };
     for (k, kline, v) in entries {
-        let ctx = |e: String| format!("zone `{name}`, line {kline}: {e}");
+        let ctx = |e: String| (*kline, format!("zone `{name}`: {e}"));
         match k.as_str() {
             "vni" => {
                 for (s, _) in v.scalars().map_err(ctx)? {
@@ -780,9 +788,10 @@ fn proto_name(p: u8) -> String {
     }
 }
 
-fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, String> {
+fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, (usize, String)> {
+    let here = |e: String| (item.line, e);
     let Value::Map(entries) = &item.value else {
-        return Err(format!("a rule is a map: {RULE_KEYS}"));
+        return Err(here(format!("a rule is a map: {RULE_KEYS}")));
     };
     let mut r = Rule {
         line: item.line,
@@ -795,7 +804,7 @@ fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, String> {
     };
     let mut pair = None;
     for (k, line, v) in entries {
-        let ctx = |e: String| format!("line {line}: {e}");
+        let ctx = |e: String| (*line, e);
         match k.as_str() {
             "allow" | "deny" => {
                 if pair.is_some() {
@@ -832,14 +841,18 @@ fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, String> {
         }
     }
     let Some(pair) = pair else {
-        return Err("a rule needs allow or deny: `allow: A -> B` (or `A <-> B`)".into());
+        return Err(here(
+            "a rule needs allow or deny: `allow: A -> B` (or `A <-> B`)".into(),
+        ));
     };
     let (a, b, both) = if let Some((a, b)) = pair.split_once("<->") {
         (a, b, true)
     } else if let Some((a, b)) = pair.split_once("->") {
         (a, b, false)
     } else {
-        return Err(format!("`{pair}`: expected FROM -> TO or FROM <-> TO"));
+        return Err(here(format!(
+            "`{pair}`: expected FROM -> TO or FROM <-> TO"
+        )));
     };
     let zone = |n: &str| -> Result<ZoneSel, String> {
         let n = n.trim();
@@ -852,11 +865,11 @@ fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, String> {
             .map(|i| ZoneSel::Zone(i as ZoneId))
             .ok_or_else(|| format!("`{n}`: no such zone (zones: {}, or any)", names(zones)))
     };
-    r.from = zone(a)?;
-    r.to = zone(b)?;
+    r.from = zone(a).map_err(here)?;
+    r.to = zone(b).map_err(here)?;
     r.both = both;
     if !r.ports.is_empty() && !matches!(r.proto, Some(6) | Some(17)) {
-        return Err("ports need proto tcp or udp".into());
+        return Err(here("ports need proto tcp or udp".into()));
     }
     Ok(r)
 }
@@ -948,11 +961,12 @@ rules:
             p.zone_of(&Segment::of(None, &[105, 7]), ip("1.1.1.1"), false),
             z(&p, "outside")
         );
-        // A VLAN zone beats a prefix zone on its segment.
-        assert_eq!(
-            p.zone_of(&Segment::of(None, &[100]), ip("10.20.1.1"), false),
-            z(&p, "mgmt")
-        );
+        // A VLAN zone beats a prefix zone on its segment; a responder is
+        // named by its address first.
+        let v100 = Segment::of(None, &[100]);
+        assert_eq!(p.zone_of(&v100, ip("10.20.1.1"), false), z(&p, "mgmt"));
+        assert_eq!(p.zone_of(&v100, ip("10.20.1.1"), true), z(&p, "storage"));
+        assert_eq!(p.zone_of(&v100, ip("10.7.1.1"), true), z(&p, "mgmt"));
     }
 
     #[test]
@@ -996,7 +1010,7 @@ rules:
             ),
             (
                 "zones:\n  a:\n    prefix: 10.0.0.1/8\n",
-                "p.yaml:2: zone `a`, line 3: `10.0.0.1/8`: host bits set",
+                "p.yaml:3: zone `a`: `10.0.0.1/8`: host bits set",
             ),
             (
                 "zones:\n  a:\n    prefix: 10.0.0.0/33\n",

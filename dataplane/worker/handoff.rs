@@ -43,6 +43,7 @@ impl Worker {
             app,
             checks,
             scoring,
+            policy,
             cfg,
             ..
         } = self;
@@ -53,6 +54,7 @@ impl Worker {
             app: app.as_mut(),
             checks,
             scoring: scoring.as_mut(),
+            policy: policy.as_ref(),
             events,
             counters,
             cfg,

@@ -7,7 +7,9 @@ use crate::applayer::http::HttpEvent;
 use crate::applayer::{AppProto, ParserSlot, Point};
 use crate::detect::app::TxViews;
 use crate::detect::matcher::{match_tx, Hit};
+use crate::events::PolicyAlert;
 use crate::events::{TxRecord, TxRef};
+use crate::policy::enforce::PacketFacts;
 
 /// What a stream event does: new bytes go to the app layer (whose
 /// transactions are matched at the points they reach) and to the stream
@@ -333,6 +335,7 @@ pub(super) struct Inspector<'a> {
     pub(super) app: Option<&'a mut AppLayer>,
     pub(super) checks: &'a mut PacketChecks,
     pub(super) scoring: Option<&'a mut WorkerScoring>,
+    pub(super) policy: Option<&'a WorkerPolicy>,
     pub(super) events: &'a EventRings,
     pub(super) counters: &'a mut WorkerCounters,
     pub(super) cfg: &'a WorkerConfig,
@@ -500,6 +503,35 @@ impl Inspector<'_> {
             return up.dropped.filter(|_| ips);
         }
         let tuple = tuple.toward(up.dir == Dir::ToServer);
+        // The segmentation policy: the flow's zone pair and decision, made
+        // at its first packet and cached in it.
+        if let Some(pol) = self.policy {
+            let facts = PacketFacts {
+                segment: crate::policy::Segment::of(d.vni, &d.vlan[..usize::from(d.vlan_count)]),
+                src: d.src_ip(),
+                dst: d.dst_ip(),
+                src_port: d.src_port,
+                dst_port: d.dst_port,
+                proto: d.proto,
+                syn: tcp && d.tcp.flags & 0x12 == crate::decode::tcp::SYN,
+                len: frame.len() as u32,
+                created: at.created,
+                to_server: up.dir == Dir::ToServer,
+            };
+            let v = pol.packet(self.flows.policy_mark(up.slot), &facts, ips);
+            self.flows.set_policy_mark(up.slot, v.mark);
+            if v.say {
+                let alert = PolicyAlert {
+                    at: tuple.at(ts, up.flow_id, self.cfg.id),
+                    mark: v.mark,
+                    blocked: v.drop,
+                };
+                offer_event(self.events, self.counters, Event::Policy(alert));
+            }
+            if v.drop {
+                return Some(DropReason::Policy);
+            }
+        }
         if let Some(ws) = self.scoring.as_deref_mut() {
             let flags = tcp.then_some(d.tcp.flags);
             ws.packet(
@@ -577,6 +609,7 @@ impl Inspector<'_> {
             events,
             counters,
             cfg,
+            ..
         } = self;
         let rules = rules.as_deref_mut()?;
         rules.tag_request = None;

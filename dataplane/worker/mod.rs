@@ -21,6 +21,7 @@ use crate::flow::bits::FlowBits;
 use crate::flow::tcp::{Dir, Fate, Why};
 use crate::flow::{EndReason, FlowRecord, FlowTable, Timeouts};
 use crate::io::{DropReason, NicCheck, RawPacket, Verdict, BURST_SIZE};
+use crate::policy::enforce::WorkerPolicy;
 use crate::reassembly::policy::UrgentPolicy;
 use crate::reassembly::{ChecksumMode, Checksums, Reassembly, Segment, StreamConfig, StreamEvent};
 use crate::rss::SoftRss;
@@ -126,6 +127,8 @@ pub struct Worker {
     scoring: Option<WorkerScoring>,
     /// Where reloaded rules come from (a matcher built off this core).
     reload: Option<WorkerReload>,
+    /// The segmentation policy (zones, decisions, counters per pair).
+    policy: Option<WorkerPolicy>,
     swaps: SwapCounters,
 }
 
@@ -160,6 +163,7 @@ impl Worker {
             checks: PacketChecks::new(cfg.checksum),
             scoring: None,
             reload: None,
+            policy: None,
             swaps: SwapCounters::default(),
         }
     }
@@ -321,6 +325,7 @@ impl Worker {
             app,
             checks,
             scoring,
+            policy,
             cfg,
             ..
         } = self;
@@ -334,6 +339,11 @@ impl Worker {
             *now_ns = (*now_ns).max(pkts[i].ts_ns);
             let d = &decoded[i];
             if errors[i].is_some() || !d.is_ip() {
+                // Non-IP traffic passes, counted, unless the policy drops it.
+                let ips = cfg.mode == Mode::Ips;
+                if errors[i].is_none() && policy.as_ref().is_some_and(|p| p.non_ip(ips)) {
+                    rule_drop[i] = Some(DropReason::Policy);
+                }
                 continue;
             }
             let ts = pkts[i].ts_ns;
@@ -344,6 +354,7 @@ impl Worker {
                 app: app.as_mut(),
                 checks,
                 scoring: scoring.as_mut(),
+                policy: policy.as_ref(),
                 events,
                 counters,
                 cfg,

@@ -13,6 +13,12 @@ impl Worker {
         self
     }
 
+    /// Places flows in zones and enforces the segmentation policy.
+    pub fn with_policy(mut self, p: crate::policy::enforce::WorkerPolicy) -> Self {
+        self.policy = Some(p);
+        self
+    }
+
     /// Reassembled directions the worker holds (a reloaded matcher's
     /// stream state is sized for as many).
     pub fn stream_sessions(&self) -> Option<usize> {
@@ -23,6 +29,10 @@ impl Worker {
     /// packet is matched by one set of rules, whole.
     /// `burst` packets (0 on an idle tick) wait for the swap.
     pub(super) fn poll_reload(&mut self, burst: usize) {
+        // A reloaded policy: flows are judged again at their next packet.
+        if let Some(p) = self.policy.as_mut() {
+            p.poll();
+        }
         let Some(swap) = self.reload.as_ref().and_then(|l| l.swaps.try_recv().ok()) else {
             return;
         };
