@@ -18,6 +18,7 @@ pub fn target_packets() -> usize {
 
 /// Realistic AI-ingestion traffic from the generator, at least `packets`
 /// packets of it, flows starting over a minute.
+#[allow(dead_code)] // each bench uses its own subset
 pub fn generated(seed: u64, packets: usize) -> Capture {
     generate(&GenConfig {
         seed,

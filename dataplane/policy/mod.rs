@@ -206,6 +206,7 @@ impl Zone {
     }
 
     /// The longest of its prefixes holding `a` (0 bits when it has none).
+    #[cfg(test)]
     fn prefix_match(&self, a: IpAddr) -> Option<u8> {
         if self.prefixes.is_empty() {
             return Some(0);
@@ -375,6 +376,67 @@ pub struct Policy {
     pub default_zone: ZoneId,
     pub non_ip: NonIp,
     pub rules: Vec<Rule>,
+    /// Per initiator zone, the rules that can match a flow from it, in
+    /// file order: a new flow is judged through these, not every rule.
+    by_from: Vec<Vec<u32>>,
+    /// Where zones are looked for, most specific first.
+    index: Vec<Probe>,
+}
+
+/// One step of a zone lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// Zones with a prefix of this length (the 128-bit form) and the same
+    /// specificity, by network.
+    Prefixes {
+        len: u8,
+        v4: bool,
+        by_net: std::collections::HashMap<u128, Vec<ZoneId>>,
+    },
+    /// A zone with no prefix, taken by its segment.
+    Segment(ZoneId),
+}
+
+/// The probes for `zones`, most specific first: more selectors, then the
+/// strongest kind, then the longest prefix.
+fn build_index(zones: &[Zone]) -> Vec<Probe> {
+    use std::cmp::Reverse;
+    use std::collections::BTreeMap;
+    // (specificity most first, family, zone for a segment probe) -> probe
+    type Key = (Reverse<(u8, u8, u8)>, bool, usize);
+    let mut groups: BTreeMap<Key, Probe> = BTreeMap::new();
+    for (i, z) in zones.iter().enumerate() {
+        if z.selectors() == 0 {
+            continue;
+        }
+        let id = i as ZoneId;
+        if z.prefixes.is_empty() {
+            groups.insert(
+                (Reverse((z.selectors(), z.strongest(), 0)), false, i),
+                Probe::Segment(id),
+            );
+            continue;
+        }
+        for p in &z.prefixes {
+            let key = (
+                Reverse((z.selectors(), z.strongest(), p.bits())),
+                p.v4,
+                usize::MAX,
+            );
+            let probe = groups.entry(key).or_insert_with(|| Probe::Prefixes {
+                len: p.len,
+                v4: p.v4,
+                by_net: Default::default(),
+            });
+            if let Probe::Prefixes { by_net, .. } = probe {
+                let zs = by_net.entry(p.net).or_default();
+                if !zs.contains(&id) {
+                    zs.push(id);
+                }
+            }
+        }
+    }
+    groups.into_values().collect()
 }
 
 const TOP_KEYS: &str = "default-zone, non-ip, zones, rules";
@@ -498,18 +560,80 @@ impl Policy {
                 rules.push(parse_rule(item, &zones).map_err(|(l, e)| at(l, e))?);
             }
         }
+        let zones_for_index = zones.clone();
+        let by_from = (0..zones.len())
+            .map(|z| {
+                let z = z as ZoneId;
+                (0..rules.len() as u32)
+                    .filter(|&i| {
+                        let r: &Rule = &rules[i as usize];
+                        r.from.matches(z) || (r.both && r.to.matches(z))
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(Policy {
             file: file.to_string(),
             zones,
             default_zone: default_id as ZoneId,
             non_ip,
             rules,
+            by_from,
+            index: build_index(&zones_for_index),
         })
     }
 
     /// The zone of an endpoint at `addr` on segment `seg`; `responder`:
     /// the side the flow goes to (see the module's text).
     pub fn zone_of(&self, seg: &Segment, addr: IpAddr, responder: bool) -> ZoneId {
+        let (a, v4) = (u128::from(to_v6(addr)), addr.is_ipv4());
+        let seg_ok = |z: &ZoneId| self.zones[usize::from(*z)].segment_matches(seg);
+        fn hit(p: &Probe, a: u128, v4: bool) -> Option<&[ZoneId]> {
+            match p {
+                Probe::Prefixes {
+                    len,
+                    v4: pv4,
+                    by_net,
+                } if *pv4 == v4 => by_net.get(&(a & mask(*len))).map(Vec::as_slice),
+                _ => None,
+            }
+        }
+        if responder {
+            // Named by its address first, whatever the segment.
+            for p in &self.index {
+                if let Some(zs) = hit(p, a, v4) {
+                    return zs
+                        .iter()
+                        .find(|z| seg_ok(z))
+                        .or(zs.first())
+                        .copied()
+                        .unwrap_or(self.default_zone);
+                }
+            }
+            for p in &self.index {
+                if let Probe::Segment(z) = p {
+                    if seg_ok(z) {
+                        return *z;
+                    }
+                }
+            }
+            return self.default_zone;
+        }
+        for p in &self.index {
+            let found = match p {
+                Probe::Segment(z) => seg_ok(z).then_some(*z),
+                p => hit(p, a, v4).and_then(|zs| zs.iter().copied().find(|z| seg_ok(z))),
+            };
+            if let Some(z) = found {
+                return z;
+            }
+        }
+        self.default_zone
+    }
+
+    /// `zone_of` the plain way, every zone looked at: the index's oracle.
+    #[cfg(test)]
+    fn zone_of_scan(&self, seg: &Segment, addr: IpAddr, responder: bool) -> ZoneId {
         // (named by its address, selectors, strongest kind, prefix bits)
         let mut best: Option<((bool, u8, u8, u8), usize)> = None;
         for (i, z) in self.zones.iter().enumerate() {
@@ -545,9 +669,12 @@ impl Policy {
         back_port: u16,
     ) -> Decision {
         let one = |f: ZoneId, t: ZoneId, p: u16| match self
-            .rules
-            .iter()
-            .position(|r| r.matches(f, t, proto, p))
+            .by_from
+            .get(usize::from(f))
+            .into_iter()
+            .flatten()
+            .map(|&i| i as usize)
+            .find(|&i| self.rules[i].matches(f, t, proto, p))
         {
             Some(i) => Decision {
                 allow: self.rules[i].action == Action::Allow,
@@ -967,6 +1094,42 @@ rules:
         assert_eq!(p.zone_of(&v100, ip("10.20.1.1"), false), z(&p, "mgmt"));
         assert_eq!(p.zone_of(&v100, ip("10.20.1.1"), true), z(&p, "storage"));
         assert_eq!(p.zone_of(&v100, ip("10.7.1.1"), true), z(&p, "mgmt"));
+    }
+
+    #[test]
+    fn the_index_finds_what_a_scan_of_every_zone_finds() {
+        let p = p();
+        let segs = [
+            Segment::default(),
+            Segment::of(Some(5001), &[]),
+            Segment::of(Some(5002), &[100]),
+            Segment::of(None, &[105]),
+            Segment::of(None, &[7, 105]),
+        ];
+        let mut n = 0u64;
+        for seg in &segs {
+            for a in 0..64u32 {
+                for base in [
+                    "10.8.0.0",
+                    "10.9.0.0",
+                    "10.20.5.0",
+                    "10.20.9.0",
+                    "192.0.2.0",
+                ] {
+                    let b: std::net::Ipv4Addr = base.parse().unwrap();
+                    let addr = IpAddr::V4((u32::from(b) + a * 977).into());
+                    for responder in [false, true] {
+                        assert_eq!(
+                            p.zone_of(seg, addr, responder),
+                            p.zone_of_scan(seg, addr, responder),
+                            "{seg:?} {addr} responder {responder}"
+                        );
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 3200);
     }
 
     #[test]
