@@ -488,6 +488,13 @@ impl StatsLines {
         })
     }
 
+    /// The metrics endpoint serves the policy's counters too.
+    fn watch_policy(&self, p: Option<&tollgate::policy::enforce::PolicySetup>) {
+        if let (Some(m), Some(p)) = (&self.metrics, p) {
+            m.watch_policy(std::sync::Arc::clone(&p.stats));
+        }
+    }
+
     /// Returns the line when one is due.
     fn due(&mut self, snaps: &[WorkerCounters], elapsed: f64) -> Option<String> {
         if let Some(m) = &self.metrics {
@@ -710,11 +717,16 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INPUT, e),
     };
     cfg.engine = rules.0.clone();
+    let policy = match load_policy(&args.pipeline) {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_INPUT, e),
+    };
     let show_progress = std::io::stderr().is_terminal();
     let mut lines = match StatsLines::new(&args.pipeline) {
         Ok(l) => l,
         Err(e) => return fail(EXIT_INPUT, e),
     };
+    lines.watch_policy(policy.as_ref());
     let mut drew_progress = false;
     let on_tick = |snaps: &[WorkerCounters], progress: &Progress, elapsed: f64| {
         let mut err = std::io::stderr().lock();
@@ -735,10 +747,6 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     {
         return fail(EXIT_FAILURE, e);
     }
-    let policy = match load_policy(&args.pipeline) {
-        Ok(p) => p,
-        Err(e) => return fail(EXIT_INPUT, e),
-    };
     let (rules_reload, _control) = match reloads(
         &args.pipeline,
         rules.0.as_ref(),
@@ -860,6 +868,7 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(EXIT_INPUT, e),
     };
+    lines.watch_policy(policy.as_ref());
     let on_tick = |snaps: &[WorkerCounters], elapsed: f64| {
         if let Some(line) = lines.due(snaps, elapsed) {
             eprintln!("{line}");

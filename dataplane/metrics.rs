@@ -34,8 +34,12 @@ struct Latest {
 #[derive(Debug)]
 pub struct Metrics {
     latest: Arc<Mutex<Latest>>,
+    policy: PolicySlot,
     addr: SocketAddr,
 }
+
+/// The segmentation policy's counters, once there is a policy.
+type PolicySlot = Arc<Mutex<Option<Arc<crate::policy::enforce::PolicyStats>>>>;
 
 impl Metrics {
     /// Binds `addr` and serves scrapes from a thread of its own.
@@ -47,6 +51,8 @@ impl Metrics {
         let latest = Arc::new(Mutex::new(Latest::default()));
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Snapshots(Arc::clone(&latest))));
+        let policy = PolicySlot::default();
+        registry.register_collector(Box::new(PolicyPairs(Arc::clone(&policy))));
         let registry = Arc::new(registry);
         std::thread::Builder::new()
             .name("tollgate-metrics".into())
@@ -59,6 +65,7 @@ impl Metrics {
             .map_err(|e| format!("--metrics: {e}"))?;
         Ok(Metrics {
             latest,
+            policy,
             addr: bound,
         })
     }
@@ -66,6 +73,14 @@ impl Metrics {
     /// The address it listens on (the port chosen, for `:0`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Serves the segmentation policy's counters per zone pair too
+    /// (`tollgate_policy_*_total{from, to}`), read at each scrape.
+    pub fn watch_policy(&self, stats: Arc<crate::policy::enforce::PolicyStats>) {
+        if let Ok(mut p) = self.policy.lock() {
+            *p = Some(stats);
+        }
     }
 
     /// The latest per-worker snapshots.
@@ -213,6 +228,45 @@ impl Collector for Snapshots {
     }
 }
 
+/// The policy's counters per zone pair, summed over workers.
+#[derive(Debug)]
+struct PolicyPairs(PolicySlot);
+
+impl Collector for PolicyPairs {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = match self.0.lock() {
+            Ok(p) => p.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let Some(stats) = stats else {
+            return Ok(());
+        };
+        let s = stats.summary();
+        for (i, what) in ["flows_allowed", "flows_denied", "packets", "bytes"]
+            .iter()
+            .enumerate()
+        {
+            let name = format!("tollgate_policy_{what}");
+            let help = format!("stats JSON policy.pairs[].{what}, by zone pair (all workers)");
+            let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Counter)?;
+            for ((from, to), c) in &s.pairs {
+                let labels = [("from", from.as_str()), ("to", to.as_str())];
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, u64, u64>(&c[i], None)?;
+            }
+        }
+        for (i, what) in ["passed", "dropped"].iter().enumerate() {
+            let name = format!("tollgate_policy_non_ip_{what}");
+            let help = format!("stats JSON policy.non_ip.{what} (all workers)");
+            encoder
+                .encode_descriptor(&name, &help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, u64, u64>(&s.non_ip[i], None)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +277,52 @@ mod tests {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut c, &mut s).unwrap();
         s
+    }
+
+    #[test]
+    fn a_scrape_has_the_policys_counters_by_zone_pair() {
+        use crate::policy::enforce::{
+            Mark, PacketFacts, PolicyAction, PolicyReloader, PolicySetup,
+        };
+        let text = "zones:\n  a:\n    prefix: 10.1.0.0/16\n  b:\n    prefix: 10.2.0.0/16\n";
+        let setup = PolicySetup {
+            path: "p.yaml".into(),
+            policy: Arc::new(crate::policy::Policy::parse(text, "p.yaml").unwrap()),
+            action: PolicyAction::Drop,
+            trigger: Arc::default(),
+            stats: Arc::default(),
+        };
+        let stats = Arc::clone(&setup.stats);
+        let w = PolicyReloader::new(setup, None).worker();
+        let facts = PacketFacts {
+            segment: Default::default(),
+            src: "10.1.0.1".parse().unwrap(),
+            dst: "10.2.0.1".parse().unwrap(),
+            src_port: 40000,
+            dst_port: 22,
+            proto: 6,
+            syn: true,
+            len: 74,
+            created: true,
+            to_server: true,
+        };
+        w.packet(Mark::default(), &facts, true);
+        let m = Metrics::start("127.0.0.1:0").unwrap();
+        m.watch_policy(stats);
+        let s = scrape(m.addr(), "/metrics");
+        assert!(
+            s.contains("# TYPE tollgate_policy_flows_denied counter"),
+            "{s}"
+        );
+        assert!(
+            s.contains("tollgate_policy_flows_denied_total{from=\"a\",to=\"b\"} 1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("tollgate_policy_bytes_total{from=\"a\",to=\"b\"} 74"),
+            "{s}"
+        );
+        assert!(s.contains("tollgate_policy_non_ip_passed_total 0"), "{s}");
     }
 
     #[test]

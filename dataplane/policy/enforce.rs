@@ -279,6 +279,14 @@ pub struct PolicyStats {
     pub last_error: Mutex<String>,
 }
 
+impl std::fmt::Debug for PolicyStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStats")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PolicyStats {
     fn register(&self, p: &Arc<Policy>, t: &Arc<PairTable>) {
         if let Ok(mut v) = self.tables.lock() {
@@ -286,29 +294,40 @@ impl PolicyStats {
         }
     }
 
-    /// The stats JSON's `policy` object: counters per zone pair (by name,
-    /// summed over workers and generations).
-    pub fn to_json(&self) -> serde_json::Value {
-        use std::collections::BTreeMap;
-        let mut pairs: BTreeMap<(String, String), [u64; 4]> = BTreeMap::new();
-        let (mut full, mut non_ip) = (0, [0u64; 2]);
-        let mut file = String::new();
+    /// Counters per zone pair by name, summed over workers and
+    /// generations: [flows allowed, flows denied, packets, bytes]; and the
+    /// pairs not counted apart, and non-IP packets passed and dropped.
+    pub fn summary(&self) -> PolicySummary {
+        let mut s = PolicySummary::default();
         if let Ok(v) = self.tables.lock() {
             for (p, t) in v.iter() {
-                file.clone_from(&p.file);
+                s.file.clone_from(&p.file);
                 for ((f, to), c) in t.pairs() {
-                    let e = pairs
+                    let e = s
+                        .pairs
                         .entry((p.zone_name(f).to_string(), p.zone_name(to).to_string()))
                         .or_default();
                     for i in 0..4 {
                         e[i] += c[i];
                     }
                 }
-                full += t.pairs_full.load(Relaxed);
-                non_ip[0] += t.non_ip[0].load(Relaxed);
-                non_ip[1] += t.non_ip[1].load(Relaxed);
+                s.pairs_full += t.pairs_full.load(Relaxed);
+                s.non_ip[0] += t.non_ip[0].load(Relaxed);
+                s.non_ip[1] += t.non_ip[1].load(Relaxed);
             }
         }
+        s
+    }
+
+    /// The stats JSON's `policy` object: counters per zone pair (by name,
+    /// summed over workers and generations).
+    pub fn to_json(&self) -> serde_json::Value {
+        let PolicySummary {
+            file,
+            pairs,
+            pairs_full: full,
+            non_ip,
+        } = self.summary();
         let pairs: Vec<serde_json::Value> = pairs
             .into_iter()
             .map(|((from, to), c)| {
@@ -330,6 +349,15 @@ impl PolicyStats {
             "non_ip": {"passed": non_ip[0], "dropped": non_ip[1]},
         })
     }
+}
+
+/// What `PolicyStats::summary` sums.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PolicySummary {
+    pub file: String,
+    pub pairs: std::collections::BTreeMap<(String, String), [u64; 4]>,
+    pub pairs_full: u64,
+    pub non_ip: [u64; 2],
 }
 
 /// The policy a pipeline starts with and how to reload it.
