@@ -303,6 +303,8 @@ mod tests {
             proto: 6,
             syn: true,
             len: 74,
+            data: false,
+            app: crate::applayer::AppProto::Unknown,
             created: true,
             to_server: true,
         };

@@ -372,3 +372,66 @@ fn invalid_policies_are_refused_at_start_and_the_check_says_what_it_sees() {
         "{out}"
     );
 }
+
+#[test]
+fn a_rule_naming_http_lets_http_through_and_not_other_protocols() {
+    let dir = Scratch::new("policy-app");
+    let policy = dir.write(
+        "p.yaml",
+        b"zones:
+  a:
+    prefix: 10.1.0.0/16
+  b:
+    prefix: 10.2.0.0/16
+rules:
+  - allow: a -> b
+    proto: tcp
+    app: http
+",
+    );
+    let route = || Route::new(ip("10.1.0.1"), ip("10.2.0.1"));
+    // HTTP on a port no rule names: allowed once the app layer says http.
+    let http = talk(route(), 40001, 8080, T0);
+    // Something else on the same port: denied once the app layer gives up.
+    let mut c = TcpConversation::new(route(), 40002, 8080, T0 + SEC);
+    c.handshake()
+        .send(Side::Client, b"SSH-2.0-OpenSSH_9.2\r\n", 1448)
+        .send(Side::Server, b"SSH-2.0-OpenSSH_9.6\r\n", 1448)
+        .send(Side::Client, &[0x42; 600], 1448)
+        .send(Side::Server, &[0x43; 600], 1448)
+        .send(Side::Client, &[0x44; 600], 1448)
+        .close(Side::Client);
+    let other = c.into_packets();
+    let nh = http.len();
+    let mut cap = Capture::new();
+    cap.extend(http).extend(other);
+    let (events, st, _) = replay(&dir, &cap, &["--mode", "ips", "--policy", s(&policy)]);
+    let ab = pair(&st, "a", "b");
+    assert_eq!(
+        (ab["flows_allowed"].as_u64(), ab["flows_denied"].as_u64()),
+        (Some(1), Some(1)),
+        "{ab}"
+    );
+    let p = &st["packets"];
+    let dropped = p["dropped"]["policy"].as_u64().unwrap();
+    assert!(dropped > 0, "the other protocol's later packets");
+    assert_eq!(
+        p["rx"].as_u64().unwrap(),
+        p["tx"].as_u64().unwrap() + sum_values(&p["dropped"])
+    );
+    // Every HTTP packet went through.
+    assert!(p["tx"].as_u64().unwrap() >= nh as u64);
+    let alerts = policy_alerts(&events);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["src_port"], 40002);
+    let http_flow = events
+        .iter()
+        .find(|e| e["event_type"] == "flow" && e["src_port"] == 40001)
+        .unwrap();
+    assert_eq!(http_flow["app_proto"], "http");
+    assert_eq!(http_flow["tollgate"]["policy"]["action"], "allow");
+    assert!(http_flow["tollgate"]["policy"]["rule"]
+        .as_str()
+        .unwrap()
+        .ends_with("p.yaml:7"));
+}

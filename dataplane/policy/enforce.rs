@@ -6,6 +6,7 @@
 //! boundary, the old policy kept when the new one is refused.
 
 use super::{Decision, NonIp, Policy, Segment, ZoneId};
+use crate::applayer::AppProto;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -55,7 +56,18 @@ pub struct Mark {
     pub alerted: bool,
     /// Its counters' slot in the worker's table of this generation.
     pub pair: u16,
+    /// A rule naming an app protocol waits for the app layer: allowed
+    /// meanwhile, judged again at each packet.
+    pub pending: bool,
+    /// Data packets seen while pending.
+    pub waited: u8,
+    /// Counted as allowed or denied.
+    pub counted: bool,
 }
+
+/// Data packets a flow may carry while the app layer has not named its
+/// protocol; past them it counts as none (`failed`).
+pub const PENDING_DATA: u8 = 4;
 
 impl Default for Mark {
     fn default() -> Self {
@@ -69,6 +81,9 @@ impl Default for Mark {
             known: true,
             alerted: false,
             pair: NO_PAIR,
+            pending: false,
+            waited: 0,
+            counted: false,
         }
     }
 }
@@ -199,6 +214,11 @@ pub struct PacketFacts {
     /// A SYN without ACK.
     pub syn: bool,
     pub len: u32,
+    /// It carries payload.
+    pub data: bool,
+    /// The flow's application protocol so far (`Failed` when there is no
+    /// app layer to find it).
+    pub app: AppProto,
     /// The flow was created by this packet.
     pub created: bool,
     /// The packet goes in the flow table's to-server direction.
@@ -216,11 +236,20 @@ impl WorkerPolicy {
     /// Judges a packet of a flow whose mark is `mark`; counts it.
     pub fn packet(&self, mut mark: Mark, p: &PacketFacts, inline: bool) -> Verdict {
         let j = &self.judge;
-        if mark.generation != j.generation {
+        if mark.pending && p.data {
+            mark.waited = mark.waited.saturating_add(1);
+        }
+        if mark.generation != j.generation || mark.pending {
             if mark.generation == 0 {
                 mark.init_to_server = p.to_server;
                 mark.known = p.proto != 6 || p.syn;
             }
+            // Past its first data packets, an app still unknown will stay so.
+            let app = if mark.waited >= PENDING_DATA && p.app == AppProto::Unknown {
+                AppProto::Failed
+            } else {
+                p.app
+            };
             // The initiator sent this packet, or receives it.
             let (init, resp, port, back) = if p.to_server == mark.init_to_server {
                 (p.src, p.dst, p.dst_port, p.src_port)
@@ -229,8 +258,9 @@ impl WorkerPolicy {
             };
             let from = j.policy.zone_of(&p.segment, init, false);
             let to = j.policy.zone_of(&p.segment, resp, true);
-            let d: Decision = j.policy.decide(from, to, p.proto, port, mark.known, back);
-            let first = mark.generation == 0;
+            let d: Decision = j
+                .policy
+                .decide(from, to, p.proto, port, mark.known, back, app);
             mark = Mark {
                 generation: j.generation,
                 from,
@@ -243,9 +273,12 @@ impl WorkerPolicy {
                 // A flow already said is not said again after a reload
                 // that still denies it.
                 alerted: mark.alerted && !d.allow,
+                pending: d.pending,
                 ..mark
             };
-            if first {
+            // A flow is counted once, when first decided.
+            if !mark.counted && !d.pending {
+                mark.counted = true;
                 j.table.add(mark.pair, usize::from(!d.allow), 1);
             }
         }
@@ -510,6 +543,8 @@ mod tests {
             proto: 6,
             syn,
             len: 60,
+            data: false,
+            app: AppProto::Unknown,
             created,
             to_server,
         }

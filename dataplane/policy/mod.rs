@@ -29,6 +29,7 @@
 pub mod enforce;
 pub mod yaml;
 
+use crate::applayer::AppProto;
 use std::net::IpAddr;
 use std::path::Path;
 use yaml::{Node, Value};
@@ -319,6 +320,8 @@ pub struct Rule {
     pub proto: Option<u8>,
     /// The responder's ports; empty: any.
     pub ports: Vec<Range>,
+    /// The flow's application protocol, as the app layer finds it.
+    pub app: Option<AppProto>,
 }
 
 impl Rule {
@@ -342,7 +345,8 @@ impl Rule {
             (self.from.covers(o.from) && self.to.covers(o.to))
                 || (self.both && self.from.covers(o.to) && self.to.covers(o.from))
         };
-        let proto_ok = self.proto.is_none() || self.proto == o.proto;
+        let proto_ok = (self.proto.is_none() || self.proto == o.proto)
+            && (self.app.is_none() || self.app == o.app);
         let ports_ok = self.ports.is_empty()
             || (!o.ports.is_empty()
                 && o.ports
@@ -358,6 +362,9 @@ pub struct Decision {
     pub allow: bool,
     /// The rule that decided (its index), or None: the default.
     pub rule: Option<usize>,
+    /// A rule naming an application protocol may decide once the app
+    /// layer knows the flow's: allowed until then.
+    pub pending: bool,
 }
 
 /// What non-IP traffic meets.
@@ -441,7 +448,7 @@ fn build_index(zones: &[Zone]) -> Vec<Probe> {
 
 const TOP_KEYS: &str = "default-zone, non-ip, zones, rules";
 const ZONE_KEYS: &str = "vni, vlan, vlan-outer, prefix";
-const RULE_KEYS: &str = "allow or deny, proto, ports";
+const RULE_KEYS: &str = "allow or deny, proto, ports, app";
 
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy, String> {
@@ -659,6 +666,10 @@ impl Policy {
     /// port). `initiator_known`: false for a TCP flow first seen without
     /// its SYN, which must be allowed both ways (`back_port`: the port the
     /// other way).
+    /// `app`: the flow's application protocol; `Unknown` while the app
+    /// layer may still find it (a rule that names one then leaves the
+    /// decision pending), `Failed` once it will not.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &self,
         from: ZoneId,
@@ -667,33 +678,47 @@ impl Policy {
         port: u16,
         initiator_known: bool,
         back_port: u16,
+        app: AppProto,
     ) -> Decision {
-        let one = |f: ZoneId, t: ZoneId, p: u16| match self
-            .by_from
-            .get(usize::from(f))
-            .into_iter()
-            .flatten()
-            .map(|&i| i as usize)
-            .find(|&i| self.rules[i].matches(f, t, proto, p))
-        {
-            Some(i) => Decision {
-                allow: self.rules[i].action == Action::Allow,
-                rule: Some(i),
-            },
-            None => Decision {
+        let one = |f: ZoneId, t: ZoneId, p: u16| {
+            for i in self.by_from.get(usize::from(f)).into_iter().flatten() {
+                let r = &self.rules[*i as usize];
+                if !r.matches(f, t, proto, p) {
+                    continue;
+                }
+                match r.app {
+                    Some(_) if app == AppProto::Unknown => {
+                        return Decision {
+                            allow: true,
+                            rule: None,
+                            pending: true,
+                        }
+                    }
+                    Some(a) if a != app => continue,
+                    _ => {
+                        return Decision {
+                            allow: r.action == Action::Allow,
+                            rule: Some(*i as usize),
+                            pending: false,
+                        }
+                    }
+                }
+            }
+            Decision {
                 allow: f == t,
                 rule: None,
-            },
+                pending: false,
+            }
         };
         let d = one(from, to, port);
         if initiator_known || !d.allow {
             return d;
         }
         let back = one(to, from, back_port);
-        if back.allow {
-            d
-        } else {
-            back
+        match (back.allow, back.pending) {
+            (true, false) => d,
+            (true, true) => back,
+            (false, _) => back,
         }
     }
 
@@ -788,6 +813,9 @@ impl Policy {
         );
         if let Some(p) = r.proto {
             let _ = std::fmt::Write::write_fmt(&mut s, format_args!(" proto {}", proto_name(p)));
+        }
+        if let Some(a) = r.app {
+            let _ = std::fmt::Write::write_fmt(&mut s, format_args!(" app {}", a.name()));
         }
         if !r.ports.is_empty() {
             let p: Vec<String> = r
@@ -928,6 +956,7 @@ fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, (usize, String)> {
         both: false,
         proto: None,
         ports: Vec::new(),
+        app: None,
     };
     let mut pair = None;
     for (k, line, v) in entries {
@@ -963,6 +992,13 @@ fn parse_rule(item: &Node, zones: &[Zone]) -> Result<Rule, (usize, String)> {
                 for (s, _) in v.scalars().map_err(ctx)? {
                     r.ports.push(parse_range(s, 65535, "port").map_err(ctx)?);
                 }
+            }
+            "app" => {
+                let a = v.scalar().map_err(ctx)?;
+                r.app = Some(
+                    AppProto::of_rule_proto(a)
+                        .ok_or_else(|| ctx(format!("app `{a}`: expected http, tls or dns")))?,
+                );
             }
             o => return Err(ctx(format!("unknown key `{o}`: expected {RULE_KEYS}"))),
         }
@@ -1136,25 +1172,44 @@ rules:
     fn rules_first_match_then_default_deny_between_zones() {
         let p = p();
         let (a, b, out) = (z(&p, "tenant-a"), z(&p, "tenant-b"), z(&p, "outside"));
-        assert!(p.decide(a, b, 6, 8443, true, 40000).allow);
-        assert!(!p.decide(a, b, 6, 22, true, 40000).allow, "default deny");
-        assert!(!p.decide(b, a, 6, 8443, true, 40000).allow, "one way only");
-        assert!(p.decide(a, a, 6, 22, true, 40000).allow, "within a zone");
-        let d = p.decide(out, z(&p, "mgmt"), 6, 22, true, 1);
+        assert!(
+            p.decide(a, b, 6, 8443, true, 40000, AppProto::Unknown)
+                .allow
+        );
+        assert!(
+            !p.decide(a, b, 6, 22, true, 40000, AppProto::Unknown).allow,
+            "default deny"
+        );
+        assert!(
+            !p.decide(b, a, 6, 8443, true, 40000, AppProto::Unknown)
+                .allow,
+            "one way only"
+        );
+        assert!(
+            p.decide(a, a, 6, 22, true, 40000, AppProto::Unknown).allow,
+            "within a zone"
+        );
+        let d = p.decide(out, z(&p, "mgmt"), 6, 22, true, 1, AppProto::Unknown);
         assert_eq!((d.allow, d.rule), (false, Some(1)));
-        assert!(p.decide(b, z(&p, "storage"), 6, 9005, true, 1).allow);
+        assert!(
+            p.decide(b, z(&p, "storage"), 6, 9005, true, 1, AppProto::Unknown)
+                .allow
+        );
         // No SYN seen: it must be allowed both ways, so a reply-looking
         // first packet cannot open a one-way allow the other way.
-        assert!(!p.decide(a, b, 6, 8443, false, 40000).allow);
+        assert!(
+            !p.decide(a, b, 6, 8443, false, 40000, AppProto::Unknown)
+                .allow
+        );
         assert_eq!(
-            p.explain(a, b, &p.decide(a, b, 6, 22, true, 1)),
+            p.explain(a, b, &p.decide(a, b, 6, 22, true, 1, AppProto::Unknown)),
             "tenant-a -> tenant-b (default deny between zones)"
         );
         assert_eq!(
             p.explain(
                 out,
                 z(&p, "mgmt"),
-                &p.decide(out, z(&p, "mgmt"), 6, 1, true, 1)
+                &p.decide(out, z(&p, "mgmt"), 6, 1, true, 1, AppProto::Unknown)
             ),
             "outside -> mgmt (p.yaml:19)"
         );
@@ -1214,6 +1269,25 @@ rules:
             "p",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_rule_naming_an_app_waits_for_the_app_layer() {
+        let text = "zones:\n  a:\n    prefix: 10.1.0.0/16\n  b:\n    prefix: 10.2.0.0/16\n\
+                    rules:\n  - allow: a -> b\n    app: http\n";
+        let p = Policy::parse(text, "p.yaml").unwrap();
+        let (a, b) = (0, 1);
+        let d = p.decide(a, b, 6, 8080, true, 1, AppProto::Unknown);
+        assert!(d.pending && d.allow, "allowed while the app is not known");
+        let d = p.decide(a, b, 6, 8080, true, 1, AppProto::Http);
+        assert_eq!((d.allow, d.pending, d.rule), (true, false, Some(0)));
+        let d = p.decide(a, b, 6, 8080, true, 1, AppProto::Tls);
+        assert_eq!((d.allow, d.pending, d.rule), (false, false, None));
+        let d = p.decide(a, b, 6, 8080, true, 1, AppProto::Failed);
+        assert!(!d.allow && !d.pending);
+        assert!(Policy::parse(&text.replace("http", "smtp"), "p.yaml")
+            .unwrap_err()
+            .contains("p.yaml:8: app `smtp`: expected http, tls or dns"));
     }
 
     #[test]

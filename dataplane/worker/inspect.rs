@@ -515,6 +515,13 @@ impl Inspector<'_> {
                 proto: d.proto,
                 syn: tcp && d.tcp.flags & 0x12 == crate::decode::tcp::SYN,
                 len: frame.len() as u32,
+                data: !payload.is_empty(),
+                app: self
+                    .app
+                    .as_deref()
+                    .map_or(crate::applayer::AppProto::Failed, |a| {
+                        a.proto(up.slot, up.flow_id)
+                    }),
                 created: at.created,
                 to_server: up.dir == Dir::ToServer,
             };
