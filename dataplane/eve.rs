@@ -806,7 +806,7 @@ pub struct EvePolicy {
 }
 
 impl EvePolicy {
-    fn of(p: &crate::policy::Policy, m: &crate::policy::enforce::Mark) -> EvePolicy {
+    fn of(p: &crate::policy::Policy, m: &crate::policy::enforce::PolicySnap) -> EvePolicy {
         let rule = p.rules.get(usize::from(m.rule)).map_or_else(
             || "default".to_string(),
             |r| format!("{}:{}", p.file, r.line),

@@ -328,7 +328,7 @@ pub struct AlertRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyAlert {
     pub at: EventTuple,
-    pub mark: crate::policy::enforce::Mark,
+    pub mark: crate::policy::enforce::PolicySnap,
     /// Its packets are dropped (inline, --policy-action drop).
     pub blocked: bool,
 }

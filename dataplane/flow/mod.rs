@@ -241,7 +241,7 @@ pub struct FlowRecord {
     /// leaves for the EVE writer).
     pub rules: u16,
     /// Its zones and the policy's decision (generation 0: no policy).
-    pub policy: crate::policy::enforce::Mark,
+    pub policy: crate::policy::enforce::PolicySnap,
 }
 
 impl FlowRecord {
@@ -647,7 +647,7 @@ impl FlowTable {
             logged_ns: self.clock_ns.max(f.last_ns),
             source: f.source,
             rules: 0,
-            policy: f.policy,
+            policy: f.policy.snap(),
         }
     }
 

@@ -65,6 +65,29 @@ pub struct Mark {
     pub counted: bool,
 }
 
+/// What EVE says of a flow's policy decision: the compact part of a
+/// `Mark` that crosses the ring (generation 0: no policy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicySnap {
+    pub generation: u32,
+    pub from: ZoneId,
+    pub to: ZoneId,
+    pub rule: u16,
+    pub allow: bool,
+}
+
+impl Mark {
+    pub fn snap(&self) -> PolicySnap {
+        PolicySnap {
+            generation: self.generation,
+            from: self.from,
+            to: self.to,
+            rule: self.rule,
+            allow: self.allow,
+        }
+    }
+}
+
 /// Data packets a flow may carry while the app layer has not named its
 /// protocol; past them it counts as none (`failed`).
 pub const PENDING_DATA: u8 = 4;

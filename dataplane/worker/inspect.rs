@@ -530,7 +530,7 @@ impl Inspector<'_> {
             if v.say {
                 let alert = PolicyAlert {
                     at: tuple.at(ts, up.flow_id, self.cfg.id),
-                    mark: v.mark,
+                    mark: v.mark.snap(),
                     blocked: v.drop,
                 };
                 offer_event(self.events, self.counters, Event::Policy(alert));
