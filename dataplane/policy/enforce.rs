@@ -663,6 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn non_ip_traffic_passes_counted_unless_the_policy_drops_it() {
+        let (s, _) = setup(TWO);
+        let stats = Arc::clone(&s.stats);
+        let w = PolicyReloader::new(s, None).worker();
+        assert!(!w.non_ip(true) && !w.non_ip(false));
+        let (s, _) = setup(&format!("non-ip: drop\n{TWO}"));
+        let dropping = Arc::clone(&s.stats);
+        let w = PolicyReloader::new(s, None).worker();
+        assert!(w.non_ip(true), "inline: dropped");
+        assert!(!w.non_ip(false), "observing: nothing to drop");
+        assert_eq!(
+            stats.to_json()["non_ip"],
+            serde_json::json!({"passed": 2, "dropped": 0})
+        );
+        assert_eq!(
+            dropping.to_json()["non_ip"],
+            serde_json::json!({"passed": 1, "dropped": 1})
+        );
+    }
+
+    #[test]
     fn a_flow_first_seen_without_its_syn_must_be_allowed_both_ways() {
         let (s, _) = setup(&format!("{TWO}rules:\n  - allow: a -> b\n"));
         let mut r = PolicyReloader::new(s, None);
