@@ -316,6 +316,12 @@ impl WorkerPolicy {
         }
     }
 
+    /// Whether judging this flow now needs its application protocol.
+    pub fn needs_app(&self, mark: &Mark) -> bool {
+        self.judge.policy.has_app_rules()
+            && (mark.pending || mark.generation != self.judge.generation)
+    }
+
     /// A non-IP packet: drop it? (counted either way).
     pub fn non_ip(&self, inline: bool) -> bool {
         let drop = inline && self.judge.policy.non_ip == NonIp::Drop;

@@ -388,6 +388,8 @@ pub struct Policy {
     by_from: Vec<Vec<u32>>,
     /// Where zones are looked for, most specific first.
     index: Vec<Probe>,
+    /// Some rule names an application protocol.
+    has_app: bool,
 }
 
 /// One step of a zone lookup.
@@ -568,6 +570,7 @@ impl Policy {
             }
         }
         let zones_for_index = zones.clone();
+        let has_app = rules.iter().any(|r: &Rule| r.app.is_some());
         let by_from = (0..zones.len())
             .map(|z| {
                 let z = z as ZoneId;
@@ -587,6 +590,7 @@ impl Policy {
             rules,
             by_from,
             index: build_index(&zones_for_index),
+            has_app,
         })
     }
 
@@ -720,6 +724,11 @@ impl Policy {
             (true, true) => back,
             (false, _) => back,
         }
+    }
+
+    /// Some rule names an application protocol.
+    pub fn has_app_rules(&self) -> bool {
+        self.has_app
     }
 
     pub fn zone_name(&self, z: ZoneId) -> &str {

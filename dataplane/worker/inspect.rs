@@ -506,6 +506,7 @@ impl Inspector<'_> {
         // The segmentation policy: the flow's zone pair and decision, made
         // at its first packet and cached in it.
         if let Some(pol) = self.policy {
+            let mark = self.flows.policy_mark(up.slot);
             let facts = PacketFacts {
                 segment: crate::policy::Segment::of(d.vni, &d.vlan[..usize::from(d.vlan_count)]),
                 src: d.src_ip(),
@@ -516,16 +517,17 @@ impl Inspector<'_> {
                 syn: tcp && d.tcp.flags & 0x12 == crate::decode::tcp::SYN,
                 len: frame.len() as u32,
                 data: !payload.is_empty(),
-                app: self
-                    .app
-                    .as_deref()
-                    .map_or(crate::applayer::AppProto::Failed, |a| {
-                        a.proto(up.slot, up.flow_id)
-                    }),
+                // The app layer is asked only when a rule names an app and
+                // the flow is being judged.
+                app: match (pol.needs_app(&mark), self.app.as_deref()) {
+                    (false, _) => crate::applayer::AppProto::Unknown,
+                    (true, None) => crate::applayer::AppProto::Failed,
+                    (true, Some(a)) => a.proto(up.slot, up.flow_id),
+                },
                 created: at.created,
                 to_server: up.dir == Dir::ToServer,
             };
-            let v = pol.packet(self.flows.policy_mark(up.slot), &facts, ips);
+            let v = pol.packet(mark, &facts, ips);
             self.flows.set_policy_mark(up.slot, v.mark);
             if v.say {
                 let alert = PolicyAlert {
