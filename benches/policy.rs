@@ -2,7 +2,7 @@
 //! (every packet a SYN of a new flow, from spread source addresses), one
 //! worker from memory, with no policy (baseline) and with a policy of 100
 //! prefix zones and 1,000 rules that no flood flow matches (each new flow
-//! is judged through every rule before the default deny), the two taking
+//! is judged through its zone's rules to the default deny), the two taking
 //! turns, best of 5 (these machines are shared and noisy).
 //!
 //!     cargo bench --bench policy [-- PACKETS]
