@@ -435,3 +435,33 @@ rules:
         .unwrap()
         .ends_with("p.yaml:7"));
 }
+
+#[test]
+fn a_fragmented_datagram_of_a_denied_flow_is_judged_as_its_flow() {
+    let dir = Scratch::new("policy-frag");
+    let policy = dir.write(
+        "p.yaml",
+        b"zones:\n  a:\n    prefix: 10.1.0.0/16\n  b:\n    prefix: 10.2.0.0/16\n",
+    );
+    let route = Route::new(ip("10.1.0.1"), ip("10.2.0.1"));
+    let dgram = route.udp(5353, 53, &[b'q'; 300]);
+    let frags = tollgate::craft::fragment(&dgram, 96, 777);
+    assert!(frags.len() >= 3);
+    let mut cap = Capture::new();
+    for (i, f) in frags.iter().enumerate() {
+        cap.push(T0 + i as u64 * 1000, f.clone());
+    }
+    let (events, st, _) = replay(&dir, &cap, &["--mode", "ips", "--policy", s(&policy)]);
+    let p = &st["packets"];
+    assert_eq!(
+        p["rx"].as_u64().unwrap(),
+        p["tx"].as_u64().unwrap() + sum_values(&p["dropped"])
+    );
+    // The datagram is judged as its flow: the fragment that completes it
+    // does not reach the host, so the datagram never does.
+    assert!(p["dropped"]["policy"].as_u64().unwrap() >= 1, "{p}");
+    let alerts = policy_alerts(&events);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["dest_port"], 53);
+    assert_eq!(pair(&st, "a", "b")["flows_denied"], 1);
+}
