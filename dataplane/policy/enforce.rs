@@ -334,7 +334,7 @@ impl WorkerPolicy {
 /// outcome.
 #[derive(Default)]
 pub struct PolicyStats {
-    tables: Mutex<Vec<(Arc<Policy>, Arc<PairTable>)>>,
+    tables: Mutex<Tables>,
     pub generation: AtomicU64,
     pub reloads: AtomicU64,
     pub failures: AtomicU64,
@@ -349,10 +349,48 @@ impl std::fmt::Debug for PolicyStats {
     }
 }
 
+/// The tables of the generations workers may still write, and what the
+/// older ones counted, folded by zone names.
+#[derive(Default)]
+struct Tables {
+    live: Vec<(u32, Arc<Policy>, Arc<PairTable>)>,
+    folded: PolicySummary,
+}
+
+impl PolicySummary {
+    fn add(&mut self, p: &Policy, t: &PairTable) {
+        self.file.clone_from(&p.file);
+        for ((f, to), c) in t.pairs() {
+            let e = self
+                .pairs
+                .entry((p.zone_name(f).to_string(), p.zone_name(to).to_string()))
+                .or_default();
+            for i in 0..4 {
+                e[i] += c[i];
+            }
+        }
+        self.pairs_full += t.pairs_full.load(Relaxed);
+        self.non_ip[0] += t.non_ip[0].load(Relaxed);
+        self.non_ip[1] += t.non_ip[1].load(Relaxed);
+    }
+}
+
 impl PolicyStats {
-    fn register(&self, p: &Arc<Policy>, t: &Arc<PairTable>) {
+    /// A worker's table for `generation`. Tables two generations old are
+    /// folded into the sums and let go: every worker left them at the
+    /// burst after the next reload, so a box reloaded often keeps two
+    /// generations of tables, not all of them.
+    fn register(&self, generation: u32, p: &Arc<Policy>, t: &Arc<PairTable>) {
         if let Ok(mut v) = self.tables.lock() {
-            v.push((Arc::clone(p), Arc::clone(t)));
+            v.live.push((generation, Arc::clone(p), Arc::clone(t)));
+            let Tables { live, folded } = &mut *v;
+            live.retain(|(g, p, t)| {
+                let old = g.saturating_add(2) <= generation;
+                if old {
+                    folded.add(p, t);
+                }
+                !old
+            });
         }
     }
 
@@ -360,25 +398,21 @@ impl PolicyStats {
     /// generations: [flows allowed, flows denied, packets, bytes]; and the
     /// pairs not counted apart, and non-IP packets passed and dropped.
     pub fn summary(&self) -> PolicySummary {
-        let mut s = PolicySummary::default();
-        if let Ok(v) = self.tables.lock() {
-            for (p, t) in v.iter() {
-                s.file.clone_from(&p.file);
-                for ((f, to), c) in t.pairs() {
-                    let e = s
-                        .pairs
-                        .entry((p.zone_name(f).to_string(), p.zone_name(to).to_string()))
-                        .or_default();
-                    for i in 0..4 {
-                        e[i] += c[i];
-                    }
+        match self.tables.lock() {
+            Ok(v) => {
+                let mut s = v.folded.clone();
+                for (_, p, t) in &v.live {
+                    s.add(p, t);
                 }
-                s.pairs_full += t.pairs_full.load(Relaxed);
-                s.non_ip[0] += t.non_ip[0].load(Relaxed);
-                s.non_ip[1] += t.non_ip[1].load(Relaxed);
+                s
             }
+            Err(_) => PolicySummary::default(),
         }
-        s
+    }
+
+    /// Worker tables kept now (two generations at most).
+    pub fn tables_kept(&self) -> usize {
+        self.tables.lock().map_or(0, |v| v.live.len())
     }
 
     /// The stats JSON's `policy` object: counters per zone pair (by name,
@@ -465,7 +499,7 @@ impl PolicyReloader {
         let (tx, rx) = bounded(1);
         self.workers.push((tx, rx.clone()));
         let table = Arc::new(PairTable::new());
-        self.setup.stats.register(&self.setup.policy, &table);
+        self.setup.stats.register(1, &self.setup.policy, &table);
         WorkerPolicy {
             judge: Judge {
                 policy: Arc::clone(&self.setup.policy),
@@ -491,7 +525,7 @@ impl PolicyReloader {
                 for (tx, stale) in &self.workers {
                     while stale.try_recv().is_ok() {}
                     let table = Arc::new(PairTable::new());
-                    st.register(&p, &table);
+                    st.register(self.generation, &p, &table);
                     let _ = tx.try_send(Judge {
                         policy: Arc::clone(&p),
                         generation: self.generation,
@@ -547,7 +581,9 @@ mod tests {
     fn setup(text: &str) -> (PolicySetup, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("tollgate-policy-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("p{}.yaml", text.len()));
+        // Tests run at once: each its own file.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = dir.join(format!("p{}.yaml", N.fetch_add(1, Relaxed)));
         std::fs::write(&path, text).unwrap();
         let policy = Arc::new(Policy::load(&path).unwrap());
         (
@@ -666,6 +702,13 @@ mod tests {
             (Some(1), Some(0))
         );
         assert_eq!(pair["packets"], 2);
+        // Two more reloads: generation 2's tables are folded into the sums
+        // and let go; the counts stay.
+        std::fs::write(&path, format!("{TWO}rules:\n  - allow: a -> b\n")).unwrap();
+        r.reload().unwrap();
+        r.reload().unwrap();
+        assert_eq!(stats.tables_kept(), 2, "generations 3 and 4");
+        assert_eq!(stats.to_json()["pairs"], j["pairs"]);
     }
 
     #[test]
