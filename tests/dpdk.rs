@@ -6,7 +6,7 @@
 #![cfg(feature = "dpdk")]
 
 mod common;
-use common::{eve_lines, s, sum_values, validate_eve, Scratch};
+use common::{eve_lines, s, signal, sum_values, validate_eve, Scratch};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -616,19 +616,12 @@ fn sigusr2_reloads_the_rules_of_a_run_and_an_idle_worker_swaps() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let kill = |sig: &str| {
-        let ok = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
     // The sample is read well within this; the worker then idles, and
     // takes the new rules on an idle tick.
     std::thread::sleep(std::time::Duration::from_secs(2));
-    kill("-USR2");
+    signal(&child, "USR2");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    kill("-INT");
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     forget_runtime_dir(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);

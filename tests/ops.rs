@@ -6,25 +6,16 @@
 //! schema. Real binary, real signals (`kill`), real files.
 
 mod common;
-use common::{eve_lines, s, validate_eve, Scratch};
+use common::{
+    bin, eve_lines, exit_within, ip, s, signal, validate_eve, wait_until, Scratch, SEC, T0,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::IpAddr;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tollgate::craft::{Capture, Route, Side, TcpConversation};
-
-const SEC: u64 = 1_000_000_000;
-const T0: u64 = 1_767_225_600 * SEC; // 2026-01-01T00:00:00Z
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap")
@@ -48,36 +39,6 @@ fn paced(n: usize, spacing_ns: u64) -> Capture {
 
 fn flows(events: &[Value]) -> usize {
     events.iter().filter(|e| e["event_type"] == "flow").count()
-}
-
-/// Sends a signal with the system's `kill`.
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success(), "kill -s {sig}");
-}
-
-/// Polls `cond` every 20 ms for up to `limit`.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
-/// Waits for a child to exit (killing it after `limit`).
-fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    if !wait_until(limit, || child.try_wait().unwrap().is_some()) {
-        let _ = child.kill();
-        panic!("still running after {limit:?}");
-    }
-    child.wait().unwrap()
 }
 
 fn count_flow_lines(path: &Path) -> usize {

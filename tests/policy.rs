@@ -5,24 +5,12 @@
 //! a deny into an allow for new flows, and policies refused with file:line.
 
 mod common;
-use common::{eve_lines, s, sum_values, validate_eve, Scratch};
+use common::{bin, eve_lines, ip, s, signal, sum_values, validate_eve, Scratch, SEC, T0};
 use serde_json::Value;
-use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 use tollgate::craft::{Capture, Route, Side, TcpConversation};
-
-const SEC: u64 = 1_000_000_000;
-const T0: u64 = 1_767_225_600 * SEC; // 2026-01-01T00:00:00Z
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// A short TCP conversation's frames on `route`, at `t`.
 fn talk(route: Route, sport: u16, dport: u16, t: u64) -> Vec<(u64, Vec<u8>)> {
@@ -265,20 +253,13 @@ fn sigusr2_reloads_the_policy_and_new_flows_meet_the_new_one() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let kill = |sig: &str| {
-        let ok = Command::new("kill")
-            .args(["-s", sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
     std::thread::sleep(Duration::from_millis(1500));
     // A bad file first: refused, the deny stays.
     std::fs::write(&policy, "zones:\n  a:\n    prefix: 10.1.0.0/40\n").unwrap();
-    kill("USR2");
+    signal(&child, "USR2");
     std::thread::sleep(Duration::from_millis(1000));
     std::fs::write(&policy, format!("{text}rules:\n  - allow: a -> b\n")).unwrap();
-    kill("USR2");
+    signal(&child, "USR2");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -6,24 +6,12 @@
 //! reload.
 
 mod common;
-use common::{s, sum_values, Scratch};
+use common::{bin, ip, s, signal, sum_values, wait_until, Scratch, SEC, T0};
 use serde_json::Value;
-use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 use tollgate::craft::{Capture, Route, Side, TcpConversation};
-
-const SEC: u64 = 1_000_000_000;
-const T0: u64 = 1_767_225_600 * SEC; // 2026-01-01T00:00:00Z
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// `n` conversations `spacing_ns` apart, each carrying both markers.
 fn marked(n: usize, spacing_ns: u64) -> Capture {
@@ -57,25 +45,6 @@ fn alerts(eve: &Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["event_type"] == "alert")
         .collect()
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
 }
 
 fn sid(e: &Value) -> u64 {

@@ -3,7 +3,7 @@
 //! alerted, dropped and reloaded.
 
 mod common;
-use common::{s, Scratch};
+use common::{s, signal, Scratch};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -190,19 +190,12 @@ fn sigusr2_reloads_the_model_mid_run_without_losing_records_and_sighup_does_not(
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let kill = |sig: &str| {
-        let ok = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
     // SIGHUP reopens the logs (as Suricata's does); it reloads nothing.
     std::thread::sleep(Duration::from_millis(400));
-    kill("-HUP");
+    signal(&child, "HUP");
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&model, constant_model(8.0)).unwrap();
-    kill("-USR2");
+    signal(&child, "USR2");
     assert!(child.wait().unwrap().success());
     let st = stats(&st);
     let sc = &st["scoring"];

@@ -5,23 +5,16 @@
 //! same events arrive, or the ones that could not are counted.
 
 mod common;
-use common::{s, sum_values, Scratch};
+use common::{bin, ip, s, sum_values, wait_until, Scratch, SEC, T0};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tollgate::craft::{Capture, Route, Side, TcpConversation};
-
-const SEC: u64 = 1_000_000_000;
-const T0: u64 = 1_767_225_600 * SEC; // 2026-01-01T00:00:00Z
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tollgate"))
-}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,10 +26,6 @@ fn sample() -> PathBuf {
 
 fn rules() -> PathBuf {
     root().join("signatures/tollgate.rules")
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
 }
 
 /// `n` short HTTP conversations, `spacing_ns` of capture time apart.
@@ -68,17 +57,6 @@ fn conversations(n: usize, spacing_ns: u64) -> Capture {
         cap.extend(c.into_packets());
     }
     cap
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
 }
 
 /// A port nothing listens on now.

@@ -2,9 +2,54 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use serde_json::Value;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 use tollgate::craft::Capture;
+
+pub const SEC: u64 = 1_000_000_000;
+/// 2026-01-01T00:00:00Z, where crafted captures start.
+pub const T0: u64 = 1_767_225_600 * SEC;
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Sends a signal (`HUP`, `USR2` …) with the system's `kill`.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success(), "kill -s {sig}");
+}
+
+/// Polls `cond` every 20 ms for up to `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Waits for a child to exit (killing it after `limit`).
+pub fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    if !wait_until(limit, || child.try_wait().unwrap().is_some()) {
+        let _ = child.kill();
+        panic!("still running after {limit:?}");
+    }
+    child.wait().unwrap()
+}
 
 /// A scratch folder under the system temp dir, removed when dropped.
 pub struct Scratch(pub PathBuf);
