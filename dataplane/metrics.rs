@@ -305,7 +305,6 @@ mod tests {
             len: 74,
             data: false,
             app: crate::applayer::AppProto::Unknown,
-            created: true,
             to_server: true,
         };
         w.packet(Mark::default(), &facts, true);

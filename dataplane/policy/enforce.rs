@@ -242,8 +242,6 @@ pub struct PacketFacts {
     /// The flow's application protocol so far (`Failed` when there is no
     /// app layer to find it).
     pub app: AppProto,
-    /// The flow was created by this packet.
-    pub created: bool,
     /// The packet goes in the flow table's to-server direction.
     pub to_server: bool,
 }
@@ -598,7 +596,7 @@ mod tests {
         )
     }
 
-    fn facts(src: &str, dst: &str, syn: bool, to_server: bool, created: bool) -> PacketFacts {
+    fn facts(src: &str, dst: &str, syn: bool, to_server: bool) -> PacketFacts {
         PacketFacts {
             segment: Segment::default(),
             src: src.parse().unwrap(),
@@ -610,7 +608,6 @@ mod tests {
             len: 60,
             data: false,
             app: AppProto::Unknown,
-            created,
             to_server,
         }
     }
@@ -625,21 +622,17 @@ mod tests {
         let w = r.worker();
         let v = w.packet(
             Mark::default(),
-            &facts("10.1.0.1", "10.2.0.1", true, true, true),
+            &facts("10.1.0.1", "10.2.0.1", true, true),
             true,
         );
         assert!(v.say && v.drop && !v.mark.allow);
-        let v2 = w.packet(
-            v.mark,
-            &facts("10.2.0.1", "10.1.0.1", false, false, false),
-            true,
-        );
+        let v2 = w.packet(v.mark, &facts("10.2.0.1", "10.1.0.1", false, false), true);
         assert!(!v2.say && v2.drop, "said once per flow");
         // Observing: said, not dropped.
         assert!(
             !w.packet(
                 Mark::default(),
-                &facts("10.1.0.9", "10.2.0.9", true, true, true),
+                &facts("10.1.0.9", "10.2.0.9", true, true),
                 false
             )
             .drop
@@ -665,7 +658,7 @@ mod tests {
         let mut w = r.worker();
         let first = w.packet(
             Mark::default(),
-            &facts("10.1.0.1", "10.2.0.1", true, true, true),
+            &facts("10.1.0.1", "10.2.0.1", true, true),
             true,
         );
         assert!(!first.mark.allow);
@@ -676,7 +669,7 @@ mod tests {
         // side, by who began it.
         let again = w.packet(
             first.mark,
-            &facts("10.2.0.1", "10.1.0.1", false, false, false),
+            &facts("10.2.0.1", "10.1.0.1", false, false),
             true,
         );
         assert!(again.mark.allow && !again.drop);
@@ -741,13 +734,13 @@ mod tests {
         // this cannot open b's side.
         let v = w.packet(
             Mark::default(),
-            &facts("10.2.0.1", "10.1.0.1", false, true, true),
+            &facts("10.2.0.1", "10.1.0.1", false, true),
             true,
         );
         assert!(!v.mark.allow && v.drop);
         let v = w.packet(
             Mark::default(),
-            &facts("10.1.0.1", "10.2.0.1", true, true, true),
+            &facts("10.1.0.1", "10.2.0.1", true, true),
             true,
         );
         assert!(v.mark.allow);

@@ -524,7 +524,6 @@ impl Inspector<'_> {
                     (true, None) => crate::applayer::AppProto::Failed,
                     (true, Some(a)) => a.proto(up.slot, up.flow_id),
                 },
-                created: at.created,
                 to_server: up.dir == Dir::ToServer,
             };
             let v = pol.packet(mark, &facts, ips);
