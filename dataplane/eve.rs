@@ -1312,29 +1312,63 @@ struct Writing {
 /// (generation 0) and those reloads brought, the last few kept, as events
 /// of an older generation may still be in the rings after a reload.
 pub struct Engines {
-    list: Vec<(u16, Arc<Engine>)>,
-    updates: Option<Receiver<(u16, Arc<Engine>)>>,
-    /// The segmentation policy likewise, by its generation (from 1).
-    policies: Vec<(u32, Arc<crate::policy::Policy>)>,
-    policy_updates: Option<Receiver<(u32, Arc<crate::policy::Policy>)>>,
+    rules: Generations<u16, Engine>,
+    /// The segmentation policy likewise, by its generation (from 1; 0 is
+    /// no policy).
+    policies: Generations<u32, crate::policy::Policy>,
 }
 
 /// Generations kept: a reload's events follow their rules through the
 /// rings in well under one reload's time.
 const ENGINES_KEPT: usize = 4;
 
+/// The last few generations of something reloaded, and where new ones
+/// come from (sent before any worker can use them).
+struct Generations<K, T> {
+    list: Vec<(K, Arc<T>)>,
+    updates: Option<Receiver<(K, Arc<T>)>>,
+}
+
+impl<K: Copy + PartialEq, T> Generations<K, T> {
+    fn new(first: Option<(K, Arc<T>)>, updates: Option<Receiver<(K, Arc<T>)>>) -> Self {
+        Generations {
+            list: first.into_iter().collect(),
+            updates,
+        }
+    }
+
+    /// Makes sure generation `g` is known, if it was sent.
+    fn learn(&mut self, g: K) {
+        if self.list.iter().any(|(k, _)| *k == g) {
+            return;
+        }
+        if let Some(u) = &self.updates {
+            self.list.extend(u.try_iter());
+        }
+        if self.list.len() > ENGINES_KEPT {
+            let extra = self.list.len() - ENGINES_KEPT;
+            self.list.drain(..extra);
+        }
+    }
+
+    fn get(&self, g: K) -> Option<&T> {
+        self.list
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == g)
+            .map(|(_, t)| t.as_ref())
+    }
+}
+
 impl Engines {
-    /// `first` as generation 0, and later ones from `updates` (sent by the
-    /// reloader before any worker can use them).
+    /// `first` as generation 0, and later ones from `updates`.
     pub fn new(
         first: Option<Arc<Engine>>,
         updates: Option<Receiver<(u16, Arc<Engine>)>>,
     ) -> Engines {
         Engines {
-            list: first.map(|e| (0, e)).into_iter().collect(),
-            updates,
-            policies: Vec::new(),
-            policy_updates: None,
+            rules: Generations::new(first.map(|e| (0, e)), updates),
+            policies: Generations::new(None, None),
         }
     }
 
@@ -1344,54 +1378,26 @@ impl Engines {
         first: Option<Arc<crate::policy::Policy>>,
         updates: Option<Receiver<(u32, Arc<crate::policy::Policy>)>>,
     ) -> Engines {
-        self.policies = first.map(|p| (1, p)).into_iter().collect();
-        self.policy_updates = updates;
+        self.policies = Generations::new(first.map(|p| (1, p)), updates);
         self
     }
 
     fn learn_policy(&mut self, g: u32) {
-        if g == 0 || self.policies.iter().any(|(k, _)| *k == g) {
-            return;
-        }
-        if let Some(u) = &self.policy_updates {
-            self.policies.extend(u.try_iter());
-        }
-        if self.policies.len() > ENGINES_KEPT {
-            let extra = self.policies.len() - ENGINES_KEPT;
-            self.policies.drain(..extra);
+        if g != 0 {
+            self.policies.learn(g);
         }
     }
 
     fn policy(&self, g: u32) -> Option<&crate::policy::Policy> {
-        self.policies
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == g)
-            .map(|(_, p)| p.as_ref())
+        self.policies.get(g)
     }
 
-    /// Makes sure generation `g` is known, if it was sent.
     fn learn(&mut self, g: u16) {
-        if self.list.iter().any(|(k, _)| *k == g) {
-            return;
-        }
-        if let Some(u) = &self.updates {
-            for e in u.try_iter() {
-                self.list.push(e);
-            }
-        }
-        if self.list.len() > ENGINES_KEPT {
-            let extra = self.list.len() - ENGINES_KEPT;
-            self.list.drain(..extra);
-        }
+        self.rules.learn(g);
     }
 
     fn get(&self, g: u16) -> Option<&Engine> {
-        self.list
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == g)
-            .map(|(_, e)| e.as_ref())
+        self.rules.get(g)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod eve;
 pub mod events;
 pub mod flow;
 pub mod gen;
+pub mod handover;
 pub mod io;
 pub mod metrics;
 pub mod pipeline;

@@ -10,11 +10,12 @@ use crate::detect::reload::{Reloader, RulesReload};
 use crate::detect::Engine;
 use crate::eve::{Engines, EveSettings, EveWriter, Sources};
 use crate::events::EventRings;
+use crate::handover::ReloadThread;
 use crate::io::Mode;
 use crate::policy::enforce::{PolicyReloader, PolicySetup};
 use crate::scoring::{ScorerJob, ScoringConfig};
 use crate::worker::{ExceptionPolicy, MalformedPolicy, Worker, WorkerConfig};
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, Sender};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -83,6 +84,34 @@ impl std::fmt::Display for BuildError {
     }
 }
 
+/// An unbounded channel when `on`: how a reloader tells the EVE writer of
+/// each new engine or policy.
+fn channel_if<T>(on: bool) -> (Option<Sender<T>>, Option<Receiver<T>>) {
+    if on {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    }
+}
+
+/// Starts the threads of the reloaders a pipeline was built with (the
+/// rules', when `rules` says how to reload them, and the policy's).
+pub fn start_reloaders(
+    rules_reloader: Option<Reloader>,
+    policy_reloader: Option<PolicyReloader>,
+    rules: Option<&RulesReload>,
+) -> std::io::Result<Vec<ReloadThread>> {
+    let mut threads = Vec::new();
+    if let (Some(r), Some(rr)) = (rules_reloader, rules) {
+        threads.push(r.start(Arc::clone(&rr.trigger))?);
+    }
+    if let Some(p) = policy_reloader {
+        threads.push(p.start()?);
+    }
+    Ok(threads)
+}
+
 /// Builds the pipeline `spec` describes.
 pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
     let n = spec.workers;
@@ -90,20 +119,8 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
     let scoring = spec.scoring.enabled() && spec.inspect;
     let mut scorer_events = None;
     // New engines reach the EVE writer before any worker can use them.
-    let (engine_tx, engine_rx) = match (spec.rules_reload, spec.engine) {
-        (Some(_), Some(_)) => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            (Some(tx), Some(rx))
-        }
-        _ => (None, None),
-    };
-    let (policy_tx, policy_rx) = match spec.policy {
-        Some(_) => {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            (Some(tx), Some(rx))
-        }
-        None => (None, None),
-    };
+    let (engine_tx, engine_rx) = channel_if(spec.rules_reload.is_some() && spec.engine.is_some());
+    let (policy_tx, policy_rx) = channel_if(spec.policy.is_some());
     let (rings, eve) = match spec.eve {
         Some(path) => {
             let (rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);

@@ -316,19 +316,12 @@ pub fn replay(
         }
     })?;
     let eve = built.eve;
-    let reloader = match (built.reloader, cfg.rules_reload.as_ref()) {
-        (Some(r), Some(rr)) => Some(
-            crate::detect::reload::ReloaderThread::start(r, Arc::clone(&rr.trigger))
-                .map_err(ReplayError::Thread)?,
-        ),
-        _ => None,
-    };
-    let policy_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let policy_thread = built
-        .policy_reloader
-        .map(|p| p.spawn(Arc::clone(&policy_stop)))
-        .transpose()
-        .map_err(ReplayError::Thread)?;
+    let reloaders = crate::pipeline::start_reloaders(
+        built.reloader,
+        built.policy_reloader,
+        cfg.rules_reload.as_ref(),
+    )
+    .map_err(ReplayError::Thread)?;
     let scorer = built
         .scorer
         .map(|job| crate::scoring::Scorer::start(job, cfg.scoring.core))
@@ -393,13 +386,9 @@ pub fn replay(
         latency.push(l);
     }
     let seconds = start.elapsed().as_secs_f64();
-    if let Some(r) = reloader {
-        r.stop();
-    }
-    policy_stop.store(true, Ordering::Release);
-    if let Some(t) = policy_thread {
-        let _ = t.join();
-    }
+    reloaders
+        .into_iter()
+        .for_each(crate::handover::ReloadThread::stop);
     // The last stats event, with every count final.
     stats_due.tick(&finals, None, stats_tx.as_ref(), true);
     drop(stats_tx);

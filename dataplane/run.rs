@@ -711,20 +711,12 @@ pub fn run(
         crate::pipeline::BuildError::Config(s) => RunError::Failure(s),
     })?;
     let eve = built.eve;
-    let reloader = match (built.reloader, cfg.rules_reload.as_ref()) {
-        (Some(r), Some(rr)) => Some(
-            crate::detect::reload::ReloaderThread::start(r, Arc::clone(&rr.trigger))
-                .map_err(|e| RunError::Failure(format!("rule reloader thread: {e}")))?,
-        ),
-        _ => None,
-    };
-
-    let policy_stop = Arc::new(AtomicBool::new(false));
-    let policy_thread = built
-        .policy_reloader
-        .map(|p| p.spawn(Arc::clone(&policy_stop)))
-        .transpose()
-        .map_err(|e| RunError::Failure(format!("policy reloader thread: {e}")))?;
+    let reloaders = crate::pipeline::start_reloaders(
+        built.reloader,
+        built.policy_reloader,
+        cfg.rules_reload.as_ref(),
+    )
+    .map_err(|e| RunError::Failure(format!("reloader thread: {e}")))?;
 
     // The scorer: on its lcore (--scorer-core), else on a thread of its own.
     enum ScorerRun {
@@ -880,13 +872,9 @@ pub fn run(
         latency.push(l);
     }
     let seconds = started.elapsed().as_secs_f64();
-    if let Some(r) = reloader {
-        r.stop();
-    }
-    policy_stop.store(true, std::sync::atomic::Ordering::Release);
-    if let Some(t) = policy_thread {
-        let _ = t.join();
-    }
+    reloaders
+        .into_iter()
+        .for_each(crate::handover::ReloadThread::stop);
     stats_due.tick(
         &workers,
         Some(&capture_counters(&port_objs)),

@@ -23,11 +23,12 @@
 use super::matcher::Matcher;
 use super::Engine;
 use crate::flow::bits::GONE;
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crate::handover::{mailbox, Mailbox, ReloadThread};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What loads the rules again: the same files, variables and settings as
 /// at start.
@@ -47,26 +48,6 @@ impl std::fmt::Debug for RulesReload {
         f.debug_struct("RulesReload")
             .field("status", &self.status)
             .finish_non_exhaustive()
-    }
-}
-
-/// The reloader's thread, stopped when the pipeline ends.
-pub struct ReloaderThread {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<()>,
-}
-
-impl ReloaderThread {
-    pub fn start(r: Reloader, trigger: Arc<AtomicBool>) -> std::io::Result<ReloaderThread> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = r.spawn(trigger, Arc::clone(&stop))?;
-        Ok(ReloaderThread { stop, handle })
-    }
-
-    /// Stops it (a reload under way finishes first) and waits.
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::Release);
-        let _ = self.handle.join();
     }
 }
 
@@ -182,10 +163,7 @@ impl ReloadStatus {
 }
 
 struct WorkerEnd {
-    tx: Sender<Swap>,
-    /// The same channel's receiver: a swap the worker has not taken yet is
-    /// taken back when a newer one comes.
-    stale: Receiver<Swap>,
+    mailbox: Mailbox<Swap>,
     /// Reassembled directions its stream state is sized for.
     sessions: Option<usize>,
 }
@@ -230,12 +208,8 @@ impl Reloader {
     /// The next worker's end: its stream state for `sessions` reassembled
     /// directions, as its reassembly holds.
     pub fn link(&mut self, sessions: Option<usize>) -> WorkerReload {
-        let (tx, rx) = bounded(1);
-        self.workers.push(WorkerEnd {
-            tx,
-            stale: rx.clone(),
-            sessions,
-        });
+        let (mailbox, rx) = mailbox();
+        self.workers.push(WorkerEnd { mailbox, sessions });
         WorkerReload {
             swaps: rx,
             retired: self.retired_tx.clone(),
@@ -260,12 +234,7 @@ impl Reloader {
                 let rules: Arc<[u32]> = rules.into();
                 let (bits, ints): (Arc<[u16]>, Arc<[u16]>) = (bits.into(), ints.into());
                 for (w, matcher) in self.workers.iter().zip(swaps) {
-                    // A worker that has not taken the last swap yet (idle)
-                    // gets this one instead.
-                    while let Ok(old) = w.stale.try_recv() {
-                        drop(old);
-                    }
-                    let _ = w.tx.try_send(Swap {
+                    w.mailbox.post(Swap {
                         matcher,
                         generation: self.generation,
                         rules: Arc::clone(&rules),
@@ -317,28 +286,17 @@ impl Reloader {
         Ok((engine, matchers))
     }
 
-    /// Runs until `stop`: reloads whenever `trigger` is set, and drops the
+    /// Its thread: reloads whenever `trigger` is set, and drops the
     /// matchers workers retired.
-    pub fn spawn(
-        mut self,
-        trigger: Arc<AtomicBool>,
-        stop: Arc<AtomicBool>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name("tollgate-reload".into())
-            .spawn(move || loop {
-                while let Ok(m) = self.retired.try_recv() {
-                    drop(m);
-                }
-                if trigger.swap(false, Ordering::AcqRel) {
-                    let _ = self.reload();
-                    continue;
-                }
-                if stop.load(Ordering::Acquire) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            })
+    pub fn start(mut self, trigger: Arc<AtomicBool>) -> std::io::Result<ReloadThread> {
+        ReloadThread::start("tollgate-reload", trigger, move |asked| {
+            while let Ok(m) = self.retired.try_recv() {
+                drop(m);
+            }
+            if asked {
+                let _ = self.reload();
+            }
+        })
     }
 }
 

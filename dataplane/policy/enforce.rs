@@ -7,12 +7,12 @@
 
 use super::{Decision, NonIp, Policy, Segment, ZoneId};
 use crate::applayer::AppProto;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crate::handover::{mailbox, Mailbox, ReloadThread};
+use crossbeam_channel::{Receiver, Sender};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Zone pairs a worker counts apart per policy generation; past them,
 /// a pair's traffic is counted in `pairs_full` only.
@@ -476,7 +476,7 @@ impl std::fmt::Debug for PolicySetup {
 /// Builds each worker's side and the reloader that feeds them.
 pub struct PolicyReloader {
     setup: PolicySetup,
-    workers: Vec<(Sender<Judge>, Receiver<Judge>)>,
+    workers: Vec<Mailbox<Judge>>,
     eve: Option<Sender<(u32, Arc<Policy>)>>,
     generation: u32,
 }
@@ -494,8 +494,8 @@ impl PolicyReloader {
 
     /// The next worker's side, judging with the policy at start.
     pub fn worker(&mut self) -> WorkerPolicy {
-        let (tx, rx) = bounded(1);
-        self.workers.push((tx, rx.clone()));
+        let (mailbox, rx) = mailbox();
+        self.workers.push(mailbox);
         let table = Arc::new(PairTable::new());
         self.setup.stats.register(1, &self.setup.policy, &table);
         WorkerPolicy {
@@ -520,11 +520,10 @@ impl PolicyReloader {
                 if let Some(eve) = &self.eve {
                     let _ = eve.send((self.generation, Arc::clone(&p)));
                 }
-                for (tx, stale) in &self.workers {
-                    while stale.try_recv().is_ok() {}
+                for w in &self.workers {
                     let table = Arc::new(PairTable::new());
                     st.register(self.generation, &p, &table);
-                    let _ = tx.try_send(Judge {
+                    w.post(Judge {
                         policy: Arc::clone(&p),
                         generation: self.generation,
                         table,
@@ -554,21 +553,14 @@ impl PolicyReloader {
         }
     }
 
-    /// Runs until `stop`, reloading when the trigger is set.
-    pub fn spawn(mut self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    /// Its thread, reloading when the trigger is set.
+    pub fn start(mut self) -> std::io::Result<ReloadThread> {
         let trigger = Arc::clone(&self.setup.trigger);
-        std::thread::Builder::new()
-            .name("tollgate-policy".into())
-            .spawn(move || loop {
-                if trigger.swap(false, AcqRel) {
-                    let _ = self.reload();
-                    continue;
-                }
-                if stop.load(Acquire) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            })
+        ReloadThread::start("tollgate-policy", trigger, move |asked| {
+            if asked {
+                let _ = self.reload();
+            }
+        })
     }
 }
 
