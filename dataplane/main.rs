@@ -527,18 +527,26 @@ struct Outputs<'a> {
     datasets: Option<&'a tollgate::detect::dataset::DatasetTable>,
 }
 
-/// The stats JSON's `eve` object, when there is an EVE output.
-fn eve_json(
+/// The stats JSON's sections replay and run share: `eve` when there is an
+/// EVE output, `reload` when there are rules, `policy` when there is one.
+fn operations_json(
     p: &PipelineArgs,
-    c: Option<&tollgate::eve::EveCounters>,
+    eve: Option<&tollgate::eve::EveCounters>,
+    rules_reload: Option<&tollgate::detect::reload::RulesReload>,
+    policy: Option<&tollgate::policy::enforce::PolicySetup>,
     extra: &mut Map<String, Value>,
 ) {
-    let (Some(c), Some(target)) = (c, p.eve.as_deref()) else {
-        return;
-    };
-    let network =
-        tollgate::eve::sink::Target::parse(&target.to_string_lossy()).is_ok_and(|t| t.is_network());
-    extra.insert("eve".into(), c.to_json(network));
+    if let (Some(c), Some(target)) = (eve, p.eve.as_deref()) {
+        let network = tollgate::eve::sink::Target::parse(&target.to_string_lossy())
+            .is_ok_and(|t| t.is_network());
+        extra.insert("eve".into(), c.to_json(network));
+    }
+    if let Some(r) = rules_reload {
+        extra.insert("reload".into(), r.status.to_json());
+    }
+    if let Some(p) = policy {
+        extra.insert("policy".into(), p.stats.to_json());
+    }
 }
 
 /// Where the summary goes: stdout, unless EVE does (`--eve -`).
@@ -772,13 +780,13 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     );
     let mut extra = Map::new();
     extra.insert("capture".into(), report.capture.to_json());
-    eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
-    if let Some(r) = &rules_reload {
-        extra.insert("reload".into(), r.status.to_json());
-    }
-    if let Some(p) = &policy {
-        extra.insert("policy".into(), p.stats.to_json());
-    }
+    operations_json(
+        &args.pipeline,
+        report.eve.as_ref(),
+        rules_reload.as_ref(),
+        policy.as_ref(),
+        &mut extra,
+    );
     let mut code = finish_outputs(
         &args.pipeline,
         Outputs {
@@ -924,13 +932,13 @@ fn run_ports(args: &RunArgs) -> ExitCode {
         .collect();
     let mut extra = Map::new();
     extra.insert("ports".into(), Value::Array(ports));
-    eve_json(&args.pipeline, report.eve.as_ref(), &mut extra);
-    if let Some(r) = &rules_reload {
-        extra.insert("reload".into(), r.status.to_json());
-    }
-    if let Some(p) = &policy {
-        extra.insert("policy".into(), p.stats.to_json());
-    }
+    operations_json(
+        &args.pipeline,
+        report.eve.as_ref(),
+        rules_reload.as_ref(),
+        policy.as_ref(),
+        &mut extra,
+    );
     let code = finish_outputs(
         &args.pipeline,
         Outputs {
