@@ -509,33 +509,32 @@ fn ips_forwards_byte_for_byte_in_flow_order_minus_drops() {
     b.clear();
 }
 
-#[test]
-fn sigint_stops_drains_and_exits_0() {
-    let dir = Scratch::new("sigint");
-    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
-    let stats = dir.path("stats.json");
-    let mut args: Vec<String> = [
-        "run",
-        "--stats-interval",
-        "0",
-        "--stats-json",
-        s(&stats),
-        "--",
-    ]
-    .iter()
-    .map(|x| x.to_string())
-    .collect();
-    args.extend(eal(
-        "sigint",
-        1,
-        &[format!("net_pcap0,rx_pcap={}", s(&sample))],
-    ));
+/// `tollgate run FLAGS -- EAL` on one net_pcap port reading `pcap`, one
+/// worker, left running for a signal; its arguments, to forget the EAL's
+/// runtime folder with when it is done.
+fn spawn_run(name: &str, flags: &[&str], pcap: &Path) -> (std::process::Child, Vec<String>) {
+    let mut args: Vec<String> = ["run", "--stats-interval", "0"]
+        .iter()
+        .chain(flags)
+        .map(|x| x.to_string())
+        .collect();
+    args.push("--".into());
+    args.extend(eal(name, 1, &[format!("net_pcap0,rx_pcap={}", s(pcap))]));
     let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (child, args)
+}
+
+#[test]
+fn sigint_stops_drains_and_exits_0() {
+    let dir = Scratch::new("sigint");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
+    let stats = dir.path("stats.json");
+    let (child, args) = spawn_run("sigint", &["--stats-json", s(&stats)], &sample);
     // Wait for the run to be up (the sample is read in well under this),
     // then interrupt it as an operator would.
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -600,22 +599,11 @@ fn sigusr2_reloads_the_rules_of_a_run_and_an_idle_worker_swaps() {
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pcaps/sample.pcap");
     let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("signatures");
     let stats = dir.path("stats.json");
-    let mut args: Vec<String> = ["run", "--stats-interval", "0", "--stats-json", s(&stats)]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-    args.extend(["--rules".to_string(), s(&rules).to_string(), "--".into()]);
-    args.extend(eal(
+    let (child, args) = spawn_run(
         "reload",
-        1,
-        &[format!("net_pcap0,rx_pcap={}", s(&sample))],
-    ));
-    let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        &["--stats-json", s(&stats), "--rules", s(&rules)],
+        &sample,
+    );
     // The sample is read well within this; the worker then idles, and
     // takes the new rules on an idle tick.
     std::thread::sleep(std::time::Duration::from_secs(2));
