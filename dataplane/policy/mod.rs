@@ -569,7 +569,7 @@ impl Policy {
                 rules.push(parse_rule(item, &zones).map_err(|(l, e)| at(l, e))?);
             }
         }
-        let zones_for_index = zones.clone();
+        let index = build_index(&zones);
         let has_app = rules.iter().any(|r: &Rule| r.app.is_some());
         let by_from = (0..zones.len())
             .map(|z| {
@@ -589,7 +589,7 @@ impl Policy {
             non_ip,
             rules,
             by_from,
-            index: build_index(&zones_for_index),
+            index,
             has_app,
         })
     }
