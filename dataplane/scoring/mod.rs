@@ -11,6 +11,8 @@
 
 pub use crate::flow::features;
 pub mod model;
+pub mod prompt;
+mod pyword;
 
 use crate::decode::addr_to_ip;
 use crate::events::{Event, ScoreAlert};
