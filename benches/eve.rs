@@ -58,7 +58,7 @@ fn write_counted(events: &[Event], out: &EveOutput, engine: &Arc<Engine>) -> Eve
     let (tx, rx) = crossbeam_channel::bounded(65_536);
     let w = EveWriter::spawn(out, vec![rx], Some(Arc::clone(engine))).expect("EVE output");
     for e in events {
-        tx.send(*e).expect("writer running");
+        tx.send(e.clone()).expect("writer running");
     }
     drop(tx);
     w.join().expect("EVE written")
@@ -130,7 +130,7 @@ fn main() {
     }
     let events: Vec<Event> = pipeline_events
         .iter()
-        .copied()
+        .cloned()
         .cycle()
         .take(pipeline_events.len().max(WRITER_EVENTS))
         .collect();

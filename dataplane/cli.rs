@@ -497,6 +497,28 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     pub features_out: Option<PathBuf>,
 
+    /// A prompt classifier (`scripts/train_prompt_model.py`; the shipped
+    /// one is signatures/prompt-model.json) that scores every LLM
+    /// request's prompt; SIGUSR2 reloads it.
+    #[arg(long, value_name = "FILE")]
+    pub prompt_model: Option<PathBuf>,
+
+    /// A prompt scoring at or above this raises an EVE alert (default: the
+    /// threshold the model file was trained for).
+    #[arg(long, value_name = "X", value_parser = parse_probability)]
+    pub prompt_threshold: Option<f32>,
+
+    /// Score up to this many bytes of a prompt's head; a longer prompt
+    /// also sends its last quarter of this.
+    #[arg(long, value_name = "BYTES", default_value = "8KiB", value_parser = parse_bytes)]
+    pub prompt_bytes: usize,
+
+    /// Prompt records each worker has for the scorer (each holds
+    /// --prompt-bytes and a quarter more, allocated at start): how big a
+    /// burst of prompts waits for the scorer before prompts are dropped.
+    #[arg(long, value_name = "N", default_value = "256")]
+    pub prompt_ring: usize,
+
     /// Rule files or folders (repeatable; default: the shipped rules, found
     /// beside the binary, in /usr/share/tollgate/signatures, or in the
     /// source tree it was built from).
@@ -568,6 +590,15 @@ fn parse_threshold(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(x) if x.is_finite() => Ok(x),
         _ => Err(format!("`{s}`: expected a number such as 0.9")),
+    }
+}
+
+fn parse_probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}`: expected a probability above 0 and at most 1, such as 0.8"
+        )),
     }
 }
 
@@ -685,8 +716,25 @@ impl PipelineArgs {
                 return Err("--score-action drop needs --mode ips: an IDS never drops".into())
             }
         };
-        if action == ScoreAction::Drop && self.model.is_none() {
-            return Err("--score-action drop needs a --model".into());
+        if action == ScoreAction::Drop && self.model.is_none() && self.prompt_model.is_none() {
+            return Err("--score-action drop needs a --model or a --prompt-model".into());
+        }
+        if self.prompt_model.is_some() && self.ai_inspect != OnOff::On {
+            return Err(
+                "--prompt-model needs --ai-inspect on: prompts come from its LLM-API parser".into(),
+            );
+        }
+        if !(1..=65_536).contains(&self.prompt_ring) {
+            return Err(format!(
+                "--prompt-ring: {} is out of range: expected 1 to 65536 records",
+                self.prompt_ring
+            ));
+        }
+        if !(64..=1 << 20).contains(&self.prompt_bytes) {
+            return Err(format!(
+                "--prompt-bytes: {} is out of range: expected 64 bytes to 1MiB",
+                self.prompt_bytes
+            ));
         }
         if let Some(c) = self.scorer_core {
             if !available_cores.is_empty() && !available_cores.contains(&c) {
@@ -706,6 +754,10 @@ impl PipelineArgs {
                 .unwrap_or(u64::MAX)
                 .max(1),
             features_out: self.features_out.clone(),
+            prompt_model: self.prompt_model.clone(),
+            prompt_threshold: self.prompt_threshold,
+            prompt_bytes: self.prompt_bytes,
+            prompt_ring: self.prompt_ring,
         })
     }
 

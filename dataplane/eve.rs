@@ -1038,6 +1038,81 @@ fn score_event<'a>(a: &'a ScoreAlert, style: &'a EveStyle) -> EveScore<'a> {
     }
 }
 
+/// Writes a prompt model alert as an EVE line (with its newline): an
+/// alert on the request's transaction, ours in `tollgate`.
+pub fn write_prompt_alert(
+    out: &mut impl Write,
+    a: &crate::events::PromptAlert,
+    style: &EveStyle,
+) -> io::Result<()> {
+    let top: Vec<TopNgram<'_>> = a
+        .ngrams()
+        .map(|(ngram, contribution)| TopNgram {
+            ngram,
+            contribution,
+        })
+        .collect();
+    let named: Vec<String> = top.iter().map(|t| format!("{:?}", t.ngram)).collect();
+    let ev = EvePrompt {
+        head: EveHead::styled("alert", &a.at, style),
+        tx_id: a.tx_id,
+        alert: ScoreSection {
+            action: if a.blocked { "blocked" } else { "allowed" },
+            gid: crate::scoring::SCORE_GID,
+            signature_id: crate::scoring::PROMPT_SID,
+            rev: 1,
+            signature: format!(
+                "TOLLGATE PROMPT injection or jailbreak scored {:.3} (threshold {}) by model {}: {}",
+                a.score,
+                a.threshold,
+                a.model_name(),
+                named.join(" ")
+            ),
+            category: "Attempted prompt injection (model score)",
+            severity: 1,
+        },
+        app_proto: "http",
+        tollgate: style.extensions.then(|| PromptOurs {
+            worker: a.at.worker,
+            score: a.score,
+            model: a.model_name(),
+            model_generation: a.model_generation,
+            prompt_bytes: a.prompt_bytes,
+            top_ngrams: top,
+        }),
+    };
+    serde_json::to_writer(&mut *out, &ev)?;
+    out.write_all(b"\n")
+}
+
+#[derive(serde::Serialize)]
+struct EvePrompt<'a> {
+    #[serde(flatten)]
+    head: EveHead<'a>,
+    tx_id: u64,
+    alert: ScoreSection,
+    app_proto: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tollgate: Option<PromptOurs<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct PromptOurs<'a> {
+    worker: u16,
+    score: f32,
+    model: &'a str,
+    model_generation: u32,
+    prompt_bytes: u32,
+    top_ngrams: Vec<TopNgram<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct TopNgram<'a> {
+    ngram: &'a str,
+    /// Its term's share of the decision (the logit).
+    contribution: f32,
+}
+
 #[derive(serde::Serialize)]
 struct EveScore<'a> {
     #[serde(flatten)]
@@ -1465,6 +1540,10 @@ fn write_event(
         }
         Event::Score(a) => {
             write_score(out, a, style)?;
+            c.alert += 1;
+        }
+        Event::Prompt(a) => {
+            write_prompt_alert(out, a, style)?;
             c.alert += 1;
         }
         Event::Policy(a) => {

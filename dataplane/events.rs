@@ -40,13 +40,16 @@ impl EmitCounters {
 
 /// What crosses a worker's event ring: fixed-size, `Copy`, no strings (an
 /// alert names its rule by index; the writer looks the text up).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Flow(FlowRecord),
     Alert(AlertRecord),
     Anomaly(AnomalyRecord),
     /// A flow the scorer scored at or above its threshold.
     Score(ScoreAlert),
+    /// An LLM prompt the prompt classifier scored at or above its
+    /// threshold (boxed: rare, and bigger than the other events).
+    Prompt(Box<PromptAlert>),
     /// An app-layer transaction, complete (an EVE `http` event).
     Tx(TxRecord),
     /// A flow the segmentation policy denies (one per flow).
@@ -352,6 +355,52 @@ impl ScoreAlert {
     pub fn model_name(&self) -> &str {
         let n = self.model_name.iter().position(|&b| b == 0).unwrap_or(64);
         std::str::from_utf8(&self.model_name[..n]).unwrap_or("model")
+    }
+}
+
+/// Bytes an alert keeps of each top n-gram (cut on a char boundary).
+pub const NGRAM_ROOM: usize = 32;
+/// N-grams a prompt alert names.
+pub const TOP_NGRAMS: usize = 5;
+
+/// A prompt the prompt classifier scored high, as it crosses the ring to
+/// the EVE writer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PromptAlert {
+    /// The request's tuple (client to server).
+    pub at: EventTuple,
+    pub tx_id: u64,
+    pub score: f32,
+    pub threshold: f32,
+    /// Which loaded prompt model (0 the first, +1 per reload) and its file
+    /// name.
+    pub model_generation: u32,
+    pub model_name: [u8; 64],
+    /// The prompt's length in bytes.
+    pub prompt_bytes: u32,
+    /// The n-grams that pushed the score up most: (length in `ngrams`,
+    /// contribution to the decision), best first; length 0 for none.
+    pub top: [(u8, f32); TOP_NGRAMS],
+    pub ngrams: [u8; NGRAM_ROOM * TOP_NGRAMS],
+    pub blocked: bool,
+}
+
+impl PromptAlert {
+    pub fn model_name(&self) -> &str {
+        let n = self.model_name.iter().position(|&b| b == 0).unwrap_or(64);
+        std::str::from_utf8(&self.model_name[..n]).unwrap_or("prompt-model")
+    }
+
+    /// The top n-grams with their contributions, best first.
+    pub fn ngrams(&self) -> impl Iterator<Item = (&str, f32)> {
+        self.top
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.0 > 0)
+            .map(|(i, &(n, c))| {
+                let g = &self.ngrams[i * NGRAM_ROOM..i * NGRAM_ROOM + usize::from(n)];
+                (std::str::from_utf8(g).unwrap_or("\u{fffd}"), c)
+            })
     }
 }
 

@@ -633,7 +633,7 @@ fn catch_stop(stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<()
 }
 
 /// What reloads (SIGUSR2 and the control socket): the rules when there
-/// are some, and the scorer's model (`model_flag`) when there is one.
+/// are some, and the scorer's models (`model_flag`) when there are some.
 /// SIGUSR2 is caught even with nothing to reload, so it never kills the
 /// process. The control socket, if asked for, is listening on return.
 fn reloads(
@@ -663,7 +663,8 @@ fn reloads(
             status: Arc::new(ReloadStatus::default()),
         }
     });
-    let model = scoring.model.is_some().then(|| Arc::clone(model_flag));
+    let model =
+        (scoring.model.is_some() || scoring.prompt_model.is_some()).then(|| Arc::clone(model_flag));
     let mut flags: Vec<Arc<AtomicBool>> = rules.iter().map(|r| Arc::clone(&r.trigger)).collect();
     flags.extend(model.clone());
     flags.extend(policy.map(|p| Arc::clone(&p.trigger)));

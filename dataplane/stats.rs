@@ -340,14 +340,19 @@ impl WorkerCounters {
             anomalies.insert(a.name().into(), json!(self.decode_anomalies[a.index()]));
         }
         m.insert("decode_anomalies".into(), Value::Object(anomalies));
-        if self.scoring.records + self.scoring.dropped > 0 {
-            let sc = &self.scoring;
+        let sc = &self.scoring;
+        if sc.records + sc.dropped + sc.prompts + sc.prompts_dropped > 0 {
             m.insert(
                 "scoring".into(),
                 json!({
                     "records": sc.records,
                     "dropped": sc.dropped,
                     "verdicts": {"applied": sc.verdicts_applied, "stale": sc.verdicts_stale},
+                    "prompts": {
+                        "records": sc.prompts,
+                        "dropped": sc.prompts_dropped,
+                        "cut": sc.prompts_cut,
+                    },
                 }),
             );
         }
@@ -826,6 +831,11 @@ pub fn summary_table(header: &str, workers: &[WorkerCounters], seconds: f64) -> 
         row("  lost (ring full)", &|w| w.scoring.dropped);
         row("  verdicts applied", &|w| w.scoring.verdicts_applied);
         row("  verdicts stale", &|w| w.scoring.verdicts_stale);
+    }
+    if total.scoring.prompts + total.scoring.prompts_dropped > 0 {
+        row("prompts to the scorer", &|w| w.scoring.prompts);
+        row("  lost (ring full)", &|w| w.scoring.prompts_dropped);
+        row("  cut to head and tail", &|w| w.scoring.prompts_cut);
     }
     if total.emit.sent + total.emit.dropped > 0 {
         row("flow events", &|w| w.emit.sent);

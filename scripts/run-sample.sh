@@ -8,4 +8,5 @@ scripts/setup.sh
 cargo build --release --quiet
 mkdir -p out
 exec target/release/tollgate replay pcaps/sample.pcap \
-    --workers 2 --eve out/eve.json --stats-json out/stats.json "$@"
+    --workers 2 --prompt-model signatures/prompt-model.json \
+    --eve out/eve.json --stats-json out/stats.json "$@"

@@ -45,6 +45,7 @@ pub fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 
 /// One worker as `replay --workers 1` runs it, with room for the
 /// generator's flows.
+#[allow(dead_code)] // each bench uses its own subset
 pub fn one_worker() -> WorkerConfig {
     WorkerConfig {
         id: 0,
@@ -65,6 +66,7 @@ pub fn one_worker() -> WorkerConfig {
 }
 
 /// Hands `pkts` to `w` a burst at a time, as a reader does.
+#[allow(dead_code)] // each bench uses its own subset
 pub fn feed<'a>(w: &mut Worker, pkts: impl IntoIterator<Item = RawPacket<'a>>) {
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
     let mut burst = [RawPacket::new(&[], 0); BURST_SIZE];

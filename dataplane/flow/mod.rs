@@ -49,6 +49,10 @@ pub struct FlowKey {
 
 /// `FlowKey::vni` of a packet that came in no tunnel (VNIs are 24 bits).
 pub const NO_VNI: u32 = u32::MAX;
+/// A score verdict's generation that matches whatever generation the
+/// slot's flow has: prompt verdicts name their flow by slot and id (ids are
+/// unique per worker) without knowing its generation.
+pub const ANY_GENERATION: u32 = u32::MAX;
 
 impl FlowKey {
     /// The key of a decoded IP packet and whether its source is the key's
@@ -959,12 +963,15 @@ impl FlowTable {
         ((slot as usize) < self.slab.len()).then(|| self.record(slot, EndReason::Shutdown))
     }
 
-    /// The scorer condemned flow `flow_id` of `generation` in `slot`: its
-    /// later packets are dropped (inline). False if the slot holds another
-    /// flow by now.
+    /// The scorer condemned flow `flow_id` of `generation` (or of any,
+    /// `ANY_GENERATION`) in `slot`: its later packets are dropped (inline).
+    /// False if the slot holds another flow by now.
     pub fn mark_score_drop(&mut self, slot: u32, flow_id: u64, generation: u32) -> bool {
         match self.slab.get_mut(slot as usize) {
-            Some(f) if f.generation == generation && f.id == flow_id => {
+            Some(f)
+                if (f.generation == generation || generation == ANY_GENERATION)
+                    && f.id == flow_id =>
+            {
                 f.score_dropped = true;
                 true
             }

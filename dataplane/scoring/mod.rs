@@ -5,22 +5,30 @@
 //! an EVE alert at or above the threshold and, inline with
 //! `--score-action drop`, sends a verdict back to the flow's worker over
 //! that worker's own ring. A full ring drops the record or verdict and
-//! counts it: a worker never waits. SIGHUP (or `request_reload`) makes the
-//! scorer load the model file again between two batches; records that
+//! counts it: a worker never waits. SIGUSR2 (the reload flag) makes the
+//! scorer load its model files again between two batches; records that
 //! arrive meanwhile wait in their rings, so none is lost.
+//!
+//! The prompt classifier (`prompt`) rides on the same thread: workers hand
+//! over each LLM request's prompt text (`text`) when its body is complete,
+//! and a prompt scoring at or above its threshold raises an alert (sids
+//! 9,210,000 and up) and, inline with `--score-action drop`, a verdict on
+//! its flow, as a flow record's score does.
 
 pub use crate::flow::features;
 pub mod model;
 pub mod prompt;
 mod pyword;
+pub mod text;
 
 use crate::decode::addr_to_ip;
-use crate::events::{Event, ScoreAlert};
+use crate::events::{Event, PromptAlert, ScoreAlert, NGRAM_ROOM};
 use crate::io::Mode;
 use crossbeam_channel::{bounded, Receiver, Select, Sender, TrySendError};
 use features::{FeatureRecord, FEATURES, N_FEATURES};
 use hdrhistogram::Histogram;
 use model::Model;
+use prompt::{PromptModel, PromptScratch, TOP_NGRAMS};
 use serde_json::{json, Map, Value};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -34,6 +42,11 @@ use std::time::{Duration, Instant};
 /// use 9,100,000 and up).
 pub const SCORE_GID: u32 = 1;
 pub const SCORE_SID: u32 = 9_200_001;
+/// The prompt classifier's alerts (9,210,000–9,219,999).
+pub const PROMPT_SID: u32 = 9_210_001;
+pub use crate::flow::ANY_GENERATION;
+/// Default head room for a prompt's text (`--prompt-bytes`).
+pub const PROMPT_BYTES: usize = 8 << 10;
 
 /// Records a worker's ring to the scorer holds.
 pub const FEATURE_RING: usize = 4096;
@@ -68,6 +81,15 @@ pub struct ScoringConfig {
     /// Send a record when this long has passed since a flow's last one.
     pub feature_interval_ns: u64,
     pub features_out: Option<PathBuf>,
+    /// The prompt classifier's model file (`--prompt-model`).
+    pub prompt_model: Option<PathBuf>,
+    /// Overrides the prompt model file's own threshold.
+    pub prompt_threshold: Option<f32>,
+    /// A prompt's head sent whole up to this many bytes; a longer one also
+    /// sends its last quarter of that.
+    pub prompt_bytes: usize,
+    /// Prompt records (text buffers) per worker (`--prompt-ring`).
+    pub prompt_ring: usize,
 }
 
 impl Default for ScoringConfig {
@@ -80,6 +102,10 @@ impl Default for ScoringConfig {
             feature_bytes: 10 << 20,
             feature_interval_ns: 60_000_000_000,
             features_out: None,
+            prompt_model: None,
+            prompt_threshold: None,
+            prompt_bytes: PROMPT_BYTES,
+            prompt_ring: text::PROMPT_RING,
         }
     }
 }
@@ -88,6 +114,11 @@ impl ScoringConfig {
     /// The stage runs when there is a model to score with or records to
     /// write.
     pub fn enabled(&self) -> bool {
+        self.flows() || self.prompt_model.is_some()
+    }
+
+    /// Whether workers send flow feature records.
+    pub fn flows(&self) -> bool {
         self.model.is_some() || self.features_out.is_some()
     }
 }
@@ -108,6 +139,12 @@ pub struct ScoringLink {
     verdicts: Receiver<ScoreVerdict>,
     pub feature_bytes: u64,
     pub feature_interval_ns: u64,
+    /// Whether flow feature records are wanted (a flow model or
+    /// `--features-out`); without, only prompts go.
+    pub flows: bool,
+    /// The prompt rings, when there is a prompt model (the worker takes
+    /// them: `Worker::with_scoring`).
+    pub prompts: Option<text::PromptPort>,
 }
 
 /// A worker's part of the stage: its link, and the feature accumulators
@@ -148,6 +185,9 @@ impl WorkerScoring {
         tcp_flags: Option<u8>,
         ts: u64,
     ) {
+        if !self.link.flows {
+            return;
+        }
         let Some(ff) = self.features.get_mut(up.slot as usize) else {
             return;
         };
@@ -188,6 +228,9 @@ impl WorkerScoring {
         wait: bool,
         c: &mut LinkCounters,
     ) {
+        if !self.link.flows {
+            return;
+        }
         let Some(ff) = self.features.get(r.slot as usize) else {
             return;
         };
@@ -226,6 +269,11 @@ pub struct LinkCounters {
     /// Verdicts that found their flow, and those whose slot had moved on.
     pub verdicts_applied: u64,
     pub verdicts_stale: u64,
+    /// Prompts handed to the scorer, lost to a full ring, and cut to head
+    /// and tail.
+    pub prompts: u64,
+    pub prompts_dropped: u64,
+    pub prompts_cut: u64,
 }
 
 impl LinkCounters {
@@ -234,6 +282,20 @@ impl LinkCounters {
         self.dropped += o.dropped;
         self.verdicts_applied += o.verdicts_applied;
         self.verdicts_stale += o.verdicts_stale;
+        self.prompts += o.prompts;
+        self.prompts_dropped += o.prompts_dropped;
+        self.prompts_cut += o.prompts_cut;
+    }
+
+    /// Counts what a worker's prompt offer did.
+    pub fn offered(&mut self, o: text::Offered) {
+        match o {
+            text::Offered::Sent { cut } => {
+                self.prompts += 1;
+                self.prompts_cut += u64::from(cut);
+            }
+            text::Offered::RingFull => self.prompts_dropped += 1,
+        }
     }
 }
 
@@ -251,6 +313,8 @@ impl ScoringLink {
             verdicts: vrx,
             feature_bytes: cfg.feature_bytes,
             feature_interval_ns: cfg.feature_interval_ns,
+            flows: true,
+            prompts: None,
         };
         (link, rx, vtx)
     }
@@ -294,6 +358,55 @@ pub struct ScorerReport {
     pub ns_p99: u64,
     /// Seconds the scorer spent on records, for records per second.
     pub busy_seconds: f64,
+    /// The prompt classifier's side, when it ran.
+    pub prompts: Option<PromptReport>,
+}
+
+/// What the scorer counted of prompts.
+#[derive(Debug, Clone, Default)]
+pub struct PromptReport {
+    pub scored: u64,
+    pub alerts: u64,
+    pub buckets: [u64; BUCKETS],
+    pub verdicts_sent: u64,
+    pub verdicts_dropped: u64,
+    pub events_dropped: u64,
+    pub reloads: u64,
+    pub reload_errors: Vec<String>,
+    pub model: String,
+    pub threshold: f32,
+    /// Nanoseconds per prompt (vectorising, scoring, alert building).
+    pub ns_p50: u64,
+    pub ns_p99: u64,
+    pub busy_seconds: f64,
+    /// Bytes of prompt text scored.
+    pub bytes: u64,
+}
+
+impl PromptReport {
+    fn to_json(&self, link: &LinkCounters) -> Value {
+        let mut buckets = Map::new();
+        for (k, n) in self.buckets.iter().enumerate() {
+            buckets.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
+        }
+        json!({
+            "records": link.prompts,
+            "dropped": link.prompts_dropped,
+            "cut": link.prompts_cut,
+            "scored": self.scored,
+            "bytes": self.bytes,
+            "alerts": self.alerts,
+            "buckets": buckets,
+            "ns_per_prompt": {"p50": self.ns_p50, "p99": self.ns_p99},
+            "prompts_per_second_busy": if self.busy_seconds > 0.0 { self.scored as f64 / self.busy_seconds } else { 0.0 },
+            "verdicts": {"sent": self.verdicts_sent, "dropped": self.verdicts_dropped},
+            "events_dropped": self.events_dropped,
+            "model": self.model,
+            "threshold": self.threshold,
+            "reloads": self.reloads,
+            "reload_errors": self.reload_errors,
+        })
+    }
 }
 
 impl ScorerReport {
@@ -303,7 +416,7 @@ impl ScorerReport {
         for (k, n) in self.buckets.iter().enumerate() {
             buckets.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
         }
-        json!({
+        let mut v = json!({
             "records": link.records,
             "dropped": link.dropped,
             "scored": self.records,
@@ -321,7 +434,11 @@ impl ScorerReport {
             "model": self.model,
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
-        })
+        });
+        if let Some(p) = &self.prompts {
+            v["prompts"] = p.to_json(link);
+        }
+        v
     }
 }
 
@@ -339,6 +456,7 @@ pub fn reload_flag() -> Arc<AtomicBool> {
 pub struct ScorerJob {
     state: State,
     rxs: Vec<Receiver<FeatureRecord>>,
+    prompt_rxs: Vec<Receiver<text::PromptRecord>>,
     reload: Arc<AtomicBool>,
 }
 
@@ -354,6 +472,11 @@ impl ScorerJob {
         reload: Arc<AtomicBool>,
     ) -> Result<(ScorerJob, Vec<ScoringLink>), String> {
         let model = cfg.model.as_deref().map(Model::load).transpose()?;
+        let prompt = cfg
+            .prompt_model
+            .as_deref()
+            .map(PromptModel::load)
+            .transpose()?;
         let out = cfg
             .features_out
             .as_ref()
@@ -366,18 +489,34 @@ impl ScorerJob {
         let mut links = Vec::with_capacity(workers);
         let mut rxs = Vec::with_capacity(workers);
         let mut verdict_txs = Vec::with_capacity(workers);
+        let mut sinks = Vec::new();
+        let mut prompt_rxs = Vec::new();
         for _ in 0..workers {
-            let (tx, rx) = bounded(FEATURE_RING);
+            let (tx, rx) = bounded(if cfg.flows() { FEATURE_RING } else { 1 });
             let (vtx, vrx) = bounded(VERDICT_RING);
+            let prompts = prompt.as_ref().map(|_| {
+                let (port, sink) =
+                    text::prompt_ring(cfg.prompt_ring, cfg.prompt_bytes, cfg.prompt_bytes / 4);
+                prompt_rxs.push(sink.full.clone());
+                sinks.push(sink);
+                port
+            });
             links.push(ScoringLink {
                 tx,
                 verdicts: vrx,
                 feature_bytes: cfg.feature_bytes,
                 feature_interval_ns: cfg.feature_interval_ns,
+                flows: cfg.flows(),
+                prompts,
             });
             rxs.push(rx);
             verdict_txs.push(vtx);
         }
+        let prompt_report = prompt.as_ref().map(|m| PromptReport {
+            model: m.name.clone(),
+            threshold: cfg.prompt_threshold.unwrap_or(m.threshold as f32),
+            ..PromptReport::default()
+        });
         let state = State {
             model,
             model_path: cfg.model.clone(),
@@ -387,16 +526,35 @@ impl ScorerJob {
             events,
             verdicts: verdict_txs,
             out,
-            report: ScorerReport::default(),
+            report: ScorerReport {
+                prompts: prompt_report,
+                ..ScorerReport::default()
+            },
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
+            prompt,
+            prompt_path: cfg.prompt_model.clone(),
+            prompt_generation: 0,
+            prompt_threshold: cfg.prompt_threshold,
+            scratch: PromptScratch::default(),
+            sinks,
+            prompt_hist: Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                .map_err(|e| e.to_string())?,
         };
-        Ok((ScorerJob { state, rxs, reload }, links))
+        Ok((
+            ScorerJob {
+                state,
+                rxs,
+                prompt_rxs,
+                reload,
+            },
+            links,
+        ))
     }
 
     /// Scores until every worker's link is gone and their rings are
     /// drained.
     pub fn run(self) -> ScorerReport {
-        run(self.state, self.rxs, &self.reload)
+        run(self.state, self.rxs, self.prompt_rxs, &self.reload)
     }
 }
 
@@ -450,14 +608,32 @@ struct State {
     out: Option<BufWriter<std::fs::File>>,
     report: ScorerReport,
     hist: Histogram<u64>,
+    prompt: Option<PromptModel>,
+    prompt_path: Option<PathBuf>,
+    prompt_generation: u32,
+    /// `--prompt-threshold`, else each loaded file's own.
+    prompt_threshold: Option<f32>,
+    scratch: PromptScratch,
+    /// Per worker: where its scored prompt records go back.
+    sinks: Vec<text::PromptSink>,
+    prompt_hist: Histogram<u64>,
 }
 
-fn run(mut st: State, rxs: Vec<Receiver<FeatureRecord>>, reload: &AtomicBool) -> ScorerReport {
+fn run(
+    mut st: State,
+    rxs: Vec<Receiver<FeatureRecord>>,
+    prompt_rxs: Vec<Receiver<text::PromptRecord>>,
+    reload: &AtomicBool,
+) -> ScorerReport {
     let mut sel = Select::new();
     for rx in &rxs {
         sel.recv(rx);
     }
-    let mut live = rxs.len();
+    for rx in &prompt_rxs {
+        sel.recv(rx);
+    }
+    let n = rxs.len();
+    let mut live = rxs.len() + prompt_rxs.len();
     while live > 0 {
         if reload.swap(false, Ordering::AcqRel) {
             st.reload();
@@ -467,6 +643,22 @@ fn run(mut st: State, rxs: Vec<Receiver<FeatureRecord>>, reload: &AtomicBool) ->
             Err(_) => continue,
         };
         let i = op.index();
+        if i >= n {
+            let rx = &prompt_rxs[i - n];
+            match op.recv(rx) {
+                Ok(r) => {
+                    st.prompt(r);
+                    for r in rx.try_iter().take(BATCH - 1) {
+                        st.prompt(r);
+                    }
+                }
+                Err(_) => {
+                    sel.remove(i);
+                    live -= 1;
+                }
+            }
+            continue;
+        }
         match op.recv(&rxs[i]) {
             Ok(r) => {
                 st.record(&r);
@@ -488,22 +680,125 @@ fn run(mut st: State, rxs: Vec<Receiver<FeatureRecord>>, reload: &AtomicBool) ->
     st.report.ns_p50 = st.hist.value_at_quantile(0.5);
     st.report.ns_p99 = st.hist.value_at_quantile(0.99);
     st.report.model = st.model.as_ref().map(|m| m.name.clone());
+    if let Some(p) = st.report.prompts.as_mut() {
+        p.ns_p50 = st.prompt_hist.value_at_quantile(0.5);
+        p.ns_p99 = st.prompt_hist.value_at_quantile(0.99);
+    }
     st.report
 }
 
 impl State {
+    /// Loads every model file again; a file that fails leaves its model
+    /// in use.
     fn reload(&mut self) {
-        let Some(path) = &self.model_path else {
-            return;
-        };
-        match Model::load(path) {
-            Ok(m) => {
-                self.model = Some(m);
-                self.model_generation += 1;
-                self.report.reloads += 1;
+        if let Some(path) = &self.model_path {
+            match Model::load(path) {
+                Ok(m) => {
+                    self.model = Some(m);
+                    self.model_generation += 1;
+                    self.report.reloads += 1;
+                }
+                Err(e) => self.report.reload_errors.push(e),
             }
-            // The model in use stays.
-            Err(e) => self.report.reload_errors.push(e),
+        }
+        if let (Some(path), Some(rep)) = (&self.prompt_path, self.report.prompts.as_mut()) {
+            match PromptModel::load(path) {
+                Ok(m) => {
+                    rep.threshold = self.prompt_threshold.unwrap_or(m.threshold as f32);
+                    rep.model = m.name.clone();
+                    self.prompt = Some(m);
+                    self.prompt_generation += 1;
+                    rep.reloads += 1;
+                }
+                Err(e) => rep.reload_errors.push(e),
+            }
+        }
+    }
+
+    /// Scores one prompt, alerts (and sends a verdict) at or above the
+    /// threshold, and gives the record back to its worker.
+    fn prompt(&mut self, r: text::PromptRecord) {
+        let worker = usize::from(r.at.worker);
+        if let (Some(model), Some(rep)) = (&self.prompt, self.report.prompts.as_mut()) {
+            let t0 = Instant::now();
+            // A cut prompt's head and tail are scored apart, the higher
+            // counting: an instruction appended to a long document is not
+            // drowned by the document.
+            let head = (r.head as usize).min(r.text.len());
+            let parts: [&[u8]; 2] = if r.cut() {
+                [&r.text[..head], r.text.get(head + 1..).unwrap_or_default()]
+            } else {
+                [&r.text, &[]]
+            };
+            let mut best: Option<prompt::Scored<'_>> = None;
+            for part in parts {
+                if part.is_empty() && best.is_some() {
+                    continue;
+                }
+                let sc = model.score_prompt(part, &mut self.scratch);
+                if best
+                    .as_ref()
+                    .is_none_or(|b| sc.0.probability > b.0.probability)
+                {
+                    best = Some(sc);
+                }
+            }
+            let Some((sc, top, part)) = best else {
+                return;
+            };
+            let p = sc.probability as f32;
+            rep.scored += 1;
+            rep.bytes += r.text.len() as u64;
+            let b = ((p.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1);
+            rep.buckets[b] += 1;
+            if p >= rep.threshold {
+                rep.alerts += 1;
+                let mut alert = PromptAlert {
+                    at: r.at,
+                    tx_id: r.tx_id,
+                    score: p,
+                    threshold: rep.threshold,
+                    model_generation: self.prompt_generation,
+                    model_name: [0; 64],
+                    prompt_bytes: r.len,
+                    top: [(0, 0.0); TOP_NGRAMS],
+                    ngrams: [0; NGRAM_ROOM * TOP_NGRAMS],
+                    blocked: false,
+                };
+                let n = model.name.len().min(63);
+                alert.model_name[..n].copy_from_slice(&model.name.as_bytes()[..n]);
+                let cols: Vec<u32> = top.iter().map(|t| t.0).collect();
+                model.ngrams_of(part, &mut self.scratch, &cols, |i, g| {
+                    let g = &g[..crate::scoring::text::char_floor(g, NGRAM_ROOM)];
+                    alert.ngrams[i * NGRAM_ROOM..i * NGRAM_ROOM + g.len()].copy_from_slice(g);
+                    alert.top[i] = (g.len() as u8, top[i].1 as f32);
+                });
+                if self.drop {
+                    let v = ScoreVerdict {
+                        slot: r.slot,
+                        flow_id: r.at.flow_id,
+                        generation: ANY_GENERATION,
+                    };
+                    match self.verdicts.get(worker).map(|t| t.try_send(v)) {
+                        Some(Ok(())) => {
+                            rep.verdicts_sent += 1;
+                            alert.blocked = true;
+                        }
+                        _ => rep.verdicts_dropped += 1,
+                    }
+                }
+                if let Some(tx) = &self.events {
+                    if tx.try_send(Event::Prompt(Box::new(alert))).is_err() {
+                        rep.events_dropped += 1;
+                    }
+                }
+            }
+            let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            rep.busy_seconds += ns as f64 / 1e9;
+            let _ = self.prompt_hist.record(ns.max(1));
+        }
+        if let Some(s) = self.sinks.get(worker) {
+            s.give_back(r);
         }
     }
 

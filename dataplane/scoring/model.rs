@@ -117,6 +117,12 @@ fn array<'a>(tree: &'a Value, k: &str, t: usize) -> Result<&'a Vec<Value>, Strin
 impl Model {
     pub fn load(path: &Path) -> Result<Model, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if super::prompt::PromptModel::is_prompt_model(&text) {
+            return Err(format!(
+                "{}: a prompt model, not a flow model: give it to --prompt-model",
+                path.display()
+            ));
+        }
         let name = path
             .file_name()
             .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());

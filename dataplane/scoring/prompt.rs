@@ -28,7 +28,7 @@ use std::path::Path;
 /// What a prompt model file says it is.
 pub const FORMAT: &str = "tollgate-prompt-model/1";
 /// N-grams an alert names.
-pub const TOP_NGRAMS: usize = 5;
+pub use crate::events::TOP_NGRAMS;
 
 fn in_table(t: &[(u32, u32)], c: char) -> bool {
     let c = c as u32;
@@ -96,6 +96,9 @@ pub fn column(ngram: &[u8], n: u32) -> u32 {
     if h == i32::MIN {
         // scikit-learn defines abs(-2**31) % n this way.
         ((2_147_483_647i64 - (i64::from(n) - 1)) % i64::from(n)) as u32
+    } else if n.is_power_of_two() {
+        // What `%` gives, without a division per n-gram.
+        h.unsigned_abs() & (n - 1)
     } else {
         h.unsigned_abs() % n
     }
@@ -123,25 +126,55 @@ pub struct PromptModel {
     /// The file's name, for alerts.
     pub name: String,
     analyzers: Vec<Analyzer>,
-    /// Per column: (idf, coefficient).
-    weights: Vec<(f64, f64)>,
+    /// Per column: (document frequency, coefficient). Coefficients are
+    /// float32 in the file; the IDF comes from `idf` by document frequency,
+    /// so a column takes 8 bytes and the table stays small in cache.
+    columns: Vec<(u32, f32)>,
+    /// IDF by document frequency, 0 to n_samples.
+    idf: Vec<f64>,
     intercept: f64,
     /// The threshold the file was trained for.
     pub threshold: f64,
     /// Non-zero coefficients, for the stats.
     pub coefficients: usize,
+    /// A prompt's lines of at least this many characters (stripped) are
+    /// scored on their own too, when it has more than one; the highest
+    /// score counts (`segments` in the file; none: the whole text only).
+    pub segment_min_chars: Option<usize>,
 }
 
 /// Working room for scoring, made once per scorer.
 #[derive(Debug, Default)]
 pub struct PromptScratch {
-    counts: Vec<u32>,
-    touched: Vec<u32>,
+    tally: Tally,
+    lower: String,
+    /// Word tokens not yet out of every n-gram window: (start, end, line).
+    recent: Vec<(usize, usize, u32)>,
+    /// A prompt's columns, hashed once: each line's in one run (`spans`,
+    /// by line number), and those of word n-grams across lines apart
+    /// (`cross`).
+    hits: Vec<u32>,
+    spans: Vec<(u32, u32)>,
+    cross: Vec<u32>,
     word: Vec<u8>,
     bounds: Vec<usize>,
-    tokens: Vec<(usize, usize)>,
     joined: Vec<u8>,
 }
+
+/// Counting room: a dense table of counts per column, and which columns
+/// the segment touched (only those are reset after).
+#[derive(Debug, Default)]
+struct Tally {
+    /// Per column, the count of the segment's n-grams in it: 16 bits keep
+    /// the table in cache; a count that reaches 65,535 goes on in `more`.
+    counts: Vec<u16>,
+    more: std::collections::HashMap<u32, u32>,
+    touched: Vec<u32>,
+}
+
+/// A prompt's best segment: its score, its top columns (column,
+/// contribution), and the segment's text.
+pub type Scored<'t> = (PromptScore, [(u32, f64); TOP_NGRAMS], &'t [u8]);
 
 /// One prompt's score and, for alerts, what pushed it up.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -202,11 +235,11 @@ impl PromptModel {
 
     pub fn from_json(text: &str, name: &str) -> Result<PromptModel, String> {
         let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+        if v.get("learner").is_some() {
+            return Err("an XGBoost model, not a prompt model: give it to --model".into());
+        }
         let format = field(&v, "format", "model")?.as_str().unwrap_or("");
         if format != FORMAT {
-            if v.get("learner").is_some() {
-                return Err("an XGBoost model, not a prompt model: give it to --model".into());
-            }
             return Err(format!("format {format:?}, expected {FORMAT:?}"));
         }
         let mut analyzers = Vec::new();
@@ -232,9 +265,11 @@ impl PromptModel {
             let range = uint_list(field(a, "ngram_range", &what)?, &what)?;
             let (min_n, max_n) = match range[..] {
                 [a, b] if a >= 1 && a <= b && b <= 16 => (a as usize, b as usize),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{what}: ngram_range {range:?}, expected [min, max] with 1 <= min <= max <= 16"
-                )),
+                ))
+                }
             };
             let nf = field(a, "n_features", &what)?
                 .as_u64()
@@ -270,6 +305,9 @@ impl PromptModel {
         if analyzers.is_empty() {
             return Err("analyzers: none".into());
         }
+        if analyzers.iter().filter(|a| a.kind == Kind::Word).count() > 1 {
+            return Err("analyzers: at most one word analyzer is supported".into());
+        }
         let n = offset as usize;
         if field(&v, "n_features", "model")?.as_u64() != Some(n as u64) {
             return Err(format!("n_features does not match the analyzers' {n}"));
@@ -287,34 +325,54 @@ impl PromptModel {
             .as_u64()
             .filter(|&s| s > 0)
             .ok_or("tfidf: n_samples must be a positive integer")?;
-        let di = uint_list(field(t, "df_indices", "tfidf")?, "tfidf.df_indices")?;
-        let df = uint_list(field(t, "df", "tfidf")?, "tfidf.df")?;
-        if di.len() != df.len() {
-            return Err("tfidf: df_indices and df differ in length".into());
+        let cols = uint_list(field(&v, "columns", "model")?, "columns")?;
+        let df = uint_list(field(&v, "df", "model")?, "df")?;
+        let coef = float_list(field(&v, "coef", "model")?, "coef")?;
+        if cols.len() != df.len() || cols.len() != coef.len() {
+            return Err("columns, df and coef differ in length".into());
         }
-        let idf = |d: u64| ((samples + 1) as f64 / (d + 1) as f64).ln() + 1.0;
-        let mut weights = vec![(idf(0), 0.0); n];
-        for (&i, &d) in di.iter().zip(&df) {
-            if i as usize >= n || d > samples {
-                return Err(format!("tfidf: column {i} with df {d} is out of range"));
+        // Coefficients are float32: each is the float32 nearest what is
+        // written (the trainer writes float32 values exactly).
+        match v.get("coef_dtype").and_then(Value::as_str) {
+            Some("float32") => {}
+            other => return Err(format!("coef_dtype {other:?}, expected \"float32\"")),
+        }
+        if samples >= 1 << 24 {
+            return Err("tfidf: n_samples above 2^24 is not supported".into());
+        }
+        let idf: Vec<f64> = (0..=samples)
+            .map(|d| ((samples + 1) as f64 / (d + 1) as f64).ln() + 1.0)
+            .collect();
+        let mut columns = vec![(0u32, 0.0f32); n];
+        let mut last = None;
+        for ((&i, &d), &c) in cols.iter().zip(&df).zip(&coef) {
+            if i as usize >= n || d > samples || last.is_some_and(|l| l >= i) {
+                return Err(format!(
+                    "columns: column {i} (df {d}) is out of range or out of order"
+                ));
             }
-            weights[i as usize].0 = idf(d);
-        }
-        let ci = uint_list(field(&v, "coef_indices", "model")?, "coef_indices")?;
-        let cv = float_list(field(&v, "coef", "model")?, "coef")?;
-        if ci.len() != cv.len() {
-            return Err("coef_indices and coef differ in length".into());
-        }
-        for (&i, &c) in ci.iter().zip(&cv) {
-            let w = weights
-                .get_mut(i as usize)
-                .ok_or_else(|| format!("coef: column {i} is out of range"))?;
-            w.1 = c;
+            last = Some(i);
+            columns[i as usize] = (d as u32, c as f32);
         }
         let intercept = field(&v, "intercept", "model")?
             .as_f64()
             .filter(|f| f.is_finite())
             .ok_or("intercept: expected a finite number")?;
+        let segment_min_chars = match v.get("segments") {
+            None => None,
+            Some(s) => {
+                if s.get("split").and_then(Value::as_str) != Some("\n") {
+                    return Err("segments: only split \"\\n\" is supported".into());
+                }
+                Some(
+                    s.get("min_chars")
+                        .and_then(Value::as_u64)
+                        .filter(|&m| m >= 1)
+                        .ok_or("segments: min_chars must be a positive integer")?
+                        as usize,
+                )
+            }
+        };
         let threshold = field(&v, "threshold", "model")?
             .as_f64()
             .filter(|f| *f > 0.0 && *f <= 1.0)
@@ -322,92 +380,115 @@ impl PromptModel {
         Ok(PromptModel {
             name: name.to_string(),
             analyzers,
-            weights,
+            columns,
+            idf,
             intercept,
             threshold,
-            coefficients: ci.len(),
+            coefficients: coef.iter().filter(|&&c| c != 0.0).count(),
+            segment_min_chars,
         })
     }
 
     /// Columns in all.
     pub fn n_features(&self) -> usize {
-        self.weights.len()
+        self.columns.len()
     }
 
-    /// Calls `f(column, ngram)` for each n-gram of `lower` (lowercased
-    /// text), every analyzer in turn, in scikit-learn's order.
-    fn each_ngram(&self, lower: &str, s: &mut PromptScratch, mut f: impl FnMut(u32, &[u8])) {
-        for a in &self.analyzers {
-            let mut emit = |g: &[u8]| f(a.offset + column(g, a.n_features), g);
-            match a.kind {
-                Kind::CharWb => {
-                    for w in lower.split(py_space).filter(|w| !w.is_empty()) {
-                        s.word.clear();
-                        s.word.push(b' ');
-                        s.word.extend_from_slice(w.as_bytes());
-                        s.word.push(b' ');
-                        s.bounds.clear();
-                        s.bounds.push(0);
-                        s.bounds.extend(w.char_indices().map(|(i, _)| i + 1));
-                        s.bounds.push(w.len() + 1);
-                        s.bounds.push(w.len() + 2);
-                        // Characters of the padded word: bounds[i]..bounds[i+1].
-                        let len = s.bounds.len() - 1;
-                        for n in a.min_n..=a.max_n {
-                            let mut at = 0;
-                            let end = n.min(len);
-                            emit(&s.word[s.bounds[0]..s.bounds[end]]);
-                            while at + n < len {
-                                at += 1;
-                                emit(&s.word[s.bounds[at]..s.bounds[at + n]]);
-                            }
-                            if at == 0 {
-                                // A short word counts once.
-                                break;
-                            }
-                        }
-                    }
-                }
-                Kind::Word => {
-                    s.tokens.clear();
-                    let mut start = None;
-                    let mut chars = 0;
-                    for (i, c) in lower
-                        .char_indices()
-                        .chain(std::iter::once((lower.len(), ' ')))
-                    {
-                        let w = i < lower.len() && py_word(c);
-                        match (w, start) {
-                            (true, None) => {
-                                start = Some(i);
-                                chars = 1;
-                            }
-                            (true, Some(_)) => chars += 1,
-                            (false, Some(b)) => {
-                                if chars >= 2 {
-                                    s.tokens.push((b, i));
+    /// Calls `f(column, ngram, line)` for each n-gram of `lower`
+    /// (lowercased text), line by line (lines split at `\\n`), each line's
+    /// n-grams of every analyzer together; `line` is the line's number, or
+    /// None for a word n-gram whose tokens lie on more than one line. The
+    /// n-grams are scikit-learn's for the whole text (in another order:
+    /// counts do not care), and a line's own are those scikit-learn finds
+    /// in the line alone: a word does not cross a line, since `\\n` is
+    /// whitespace and not `\\w`.
+    fn ngrams_by_line(
+        &self,
+        lower: &str,
+        s: &mut PromptScratch,
+        mut f: impl FnMut(u32, &[u8], Option<u32>),
+    ) {
+        s.recent.clear();
+        for (ln, line) in lower.split('\n').enumerate() {
+            let ln = ln as u32;
+            let at = line.as_ptr() as usize - lower.as_ptr() as usize;
+            for a in &self.analyzers {
+                let mut emit =
+                    |g: &[u8], l: Option<u32>| f(a.offset + column(g, a.n_features), g, l);
+                match a.kind {
+                    Kind::CharWb => {
+                        for w in line.split(py_space).filter(|w| !w.is_empty()) {
+                            s.word.clear();
+                            s.word.push(b' ');
+                            s.word.extend_from_slice(w.as_bytes());
+                            s.word.push(b' ');
+                            s.bounds.clear();
+                            s.bounds.push(0);
+                            s.bounds.extend(w.char_indices().map(|(i, _)| i + 1));
+                            s.bounds.push(w.len() + 1);
+                            s.bounds.push(w.len() + 2);
+                            // Characters of the padded word: bounds[i]..bounds[i+1].
+                            let len = s.bounds.len() - 1;
+                            for n in a.min_n..=a.max_n {
+                                let mut o = 0;
+                                let end = n.min(len);
+                                emit(&s.word[s.bounds[0]..s.bounds[end]], Some(ln));
+                                while o + n < len {
+                                    o += 1;
+                                    emit(&s.word[s.bounds[o]..s.bounds[o + n]], Some(ln));
                                 }
-                                start = None;
-                            }
-                            (false, None) => {}
-                        }
-                    }
-                    let toks = &s.tokens;
-                    if a.min_n == 1 {
-                        for &(b, e) in toks {
-                            emit(&lower.as_bytes()[b..e]);
-                        }
-                    }
-                    for n in a.min_n.max(2)..=a.max_n.min(toks.len()) {
-                        for win in toks.windows(n) {
-                            s.joined.clear();
-                            for (k, &(b, e)) in win.iter().enumerate() {
-                                if k > 0 {
-                                    s.joined.push(b' ');
+                                if o == 0 {
+                                    // A short word counts once.
+                                    break;
                                 }
-                                s.joined.extend_from_slice(&lower.as_bytes()[b..e]);
                             }
-                            emit(&s.joined);
+                        }
+                    }
+                    Kind::Word => {
+                        // Tokens: runs of at least two \\w characters.
+                        let mut start = None;
+                        let mut chars = 0;
+                        let ends = line
+                            .char_indices()
+                            .chain(std::iter::once((line.len(), '\n')));
+                        for (i, c) in ends {
+                            if i < line.len() && py_word(c) {
+                                if start.is_none() {
+                                    start = Some(i);
+                                    chars = 0;
+                                }
+                                chars += 1;
+                                continue;
+                            }
+                            let Some(b) = start.take() else {
+                                continue;
+                            };
+                            if chars < 2 {
+                                continue;
+                            }
+                            let tok = (at + b, at + i);
+                            if a.min_n == 1 {
+                                emit(&lower.as_bytes()[tok.0..tok.1], Some(ln));
+                            }
+                            // The n-grams that end with this token.
+                            s.recent.push((tok.0, tok.1, ln));
+                            let r = &s.recent;
+                            for n in a.min_n.max(2)..=a.max_n.min(r.len()) {
+                                let win = &r[r.len() - n..];
+                                s.joined.clear();
+                                for (k, &(b, e, _)) in win.iter().enumerate() {
+                                    if k > 0 {
+                                        s.joined.push(b' ');
+                                    }
+                                    s.joined.extend_from_slice(&lower.as_bytes()[b..e]);
+                                }
+                                let same = win.iter().all(|t| t.2 == ln);
+                                emit(&s.joined, same.then_some(ln));
+                            }
+                            let keep = a.max_n.saturating_sub(1);
+                            if s.recent.len() > keep {
+                                s.recent.drain(..s.recent.len() - keep);
+                            }
                         }
                     }
                 }
@@ -415,10 +496,34 @@ impl PromptModel {
         }
     }
 
+    /// Calls `f(column, ngram)` for each n-gram of `lower` (lowercased
+    /// text).
+    fn each_ngram(&self, lower: &str, s: &mut PromptScratch, mut f: impl FnMut(u32, &[u8])) {
+        self.ngrams_by_line(lower, s, |c, g, _| f(c, g));
+    }
+
     /// The lowercased text scikit-learn's preprocessor sees: invalid
     /// UTF-8 is replaced (U+FFFD), then `str.lower`.
     fn lower(text: &[u8]) -> String {
         String::from_utf8_lossy(text).to_lowercase()
+    }
+
+    /// `lower` into a buffer kept between prompts. Per character but for
+    /// a capital sigma, whose lowercase depends on its neighbours (final
+    /// sigma): text with one takes the whole-string path.
+    fn lower_into(text: &[u8], out: &mut String) {
+        out.clear();
+        let s = String::from_utf8_lossy(text);
+        if s.contains('\u{3a3}') {
+            out.push_str(&s.to_lowercase());
+        } else if s.is_ascii() {
+            out.push_str(&s);
+            out.make_ascii_lowercase();
+        } else {
+            for c in s.chars() {
+                out.extend(c.to_lowercase());
+            }
+        }
     }
 
     /// The columns and counts of `text`, sorted (the fixture checks them).
@@ -439,64 +544,160 @@ impl PromptModel {
         out
     }
 
-    /// Scores `text`; `top`, when given, gets the columns whose terms
-    /// pushed the decision up most (column, contribution), best first.
-    pub fn score(
+    /// Hashes `text` once: its columns by line into the scratch (`hits`,
+    /// `spans`, `cross`).
+    fn hash(&self, text: &[u8], s: &mut PromptScratch) {
+        let mut lower = std::mem::take(&mut s.lower);
+        Self::lower_into(text, &mut lower);
+        let mut hits = std::mem::take(&mut s.hits);
+        let mut spans = std::mem::take(&mut s.spans);
+        let mut cross = std::mem::take(&mut s.cross);
+        hits.clear();
+        spans.clear();
+        cross.clear();
+        self.ngrams_by_line(&lower, s, |c, _, line| match line {
+            Some(l) => {
+                while spans.len() <= l as usize {
+                    let at = hits.len() as u32;
+                    spans.push((at, at));
+                }
+                hits.push(c);
+                spans[l as usize].1 = hits.len() as u32;
+            }
+            None => cross.push(c),
+        });
+        s.lower = lower;
+        s.hits = hits;
+        s.spans = spans;
+        s.cross = cross;
+    }
+
+    /// Scores the columns `cols` as one document: TF-IDF, L2 norm, the
+    /// logistic. `top`, when given, gets the columns whose terms pushed
+    /// the decision up most (column, contribution), best first.
+    fn rate<'c>(
         &self,
-        text: &[u8],
-        s: &mut PromptScratch,
+        t: &mut Tally,
+        cols: impl Iterator<Item = &'c u32>,
         top: Option<&mut [(u32, f64); TOP_NGRAMS]>,
     ) -> PromptScore {
-        if s.counts.len() != self.weights.len() {
-            s.counts = vec![0; self.weights.len()];
-            s.touched.clear();
+        if t.counts.len() != self.columns.len() {
+            t.counts = vec![0; self.columns.len()];
+            t.touched.clear();
         }
-        let lower = Self::lower(text);
-        let mut counts = std::mem::take(&mut s.counts);
-        let mut touched = std::mem::take(&mut s.touched);
-        self.each_ngram(&lower, s, |c, _| {
-            let n = &mut counts[c as usize];
-            if *n == 0 {
-                touched.push(c);
+        for &c in cols {
+            let n = &mut t.counts[c as usize];
+            match *n {
+                0 => t.touched.push(c),
+                u16::MAX => {
+                    *t.more.entry(c).or_insert(0) += 1;
+                    continue;
+                }
+                _ => {}
             }
-            *n = n.saturating_add(1);
-        });
-        // scikit-learn sums in column order; so do we.
-        touched.sort_unstable();
-        let mut sq = 0.0f64;
-        for &c in &touched {
-            let v = (1.0 + f64::from(counts[c as usize]).ln()) * self.weights[c as usize].0;
-            sq += v * v;
+            *n += 1;
         }
-        let norm = sq.sqrt();
+        // One pass: the row's squared norm, and its dot product with the
+        // coefficients before normalising (the same sum, divided once; the
+        // order of the terms moves the result by rounding only, far under
+        // the 1e-6 the fixture holds it to).
+        let mut sq = 0.0f64;
         let mut dot = 0.0f64;
         let mut best = [(u32::MAX, 0.0f64); TOP_NGRAMS];
-        for &c in &touched {
-            let (idf, w) = self.weights[c as usize];
-            let v = (1.0 + f64::from(counts[c as usize]).ln()) * idf / norm;
-            dot += v * w;
-            let share = v * w;
-            if top.is_some() && share > 0.0 {
+        let ranked = top.is_some();
+        for &c in &t.touched {
+            let (df, w) = self.columns[c as usize];
+            let mut n = u32::from(t.counts[c as usize]);
+            t.counts[c as usize] = 0;
+            if n == u32::from(u16::MAX) {
+                n += t.more.remove(&c).unwrap_or(0);
+            }
+            let tf = if n == 1 { 1.0 } else { 1.0 + f64::from(n).ln() };
+            let v = tf * self.idf[df as usize];
+            sq += v * v;
+            let share = v * f64::from(w);
+            dot += share;
+            if ranked && share > best[TOP_NGRAMS - 1].1 {
                 if let Some(k) = best.iter().position(|b| b.0 == u32::MAX || share > b.1) {
                     best.copy_within(k..TOP_NGRAMS - 1, k + 1);
                     best[k] = (c, share);
                 }
             }
-            counts[c as usize] = 0;
         }
-        let features = touched.len();
-        touched.clear();
-        s.counts = counts;
-        s.touched = touched;
-        let decision = if norm > 0.0 { dot } else { 0.0 } + self.intercept;
-        if let Some(t) = top {
-            *t = best;
+        let norm = sq.sqrt();
+        let features = t.touched.len();
+        t.touched.clear();
+        let decision = if norm > 0.0 { dot / norm } else { 0.0 } + self.intercept;
+        if let Some(out) = top {
+            for b in &mut best {
+                b.1 /= norm;
+            }
+            *out = best;
         }
         PromptScore {
             probability: 1.0 / (1.0 + (-decision).exp()),
             decision,
             features,
         }
+    }
+
+    /// Scores `text` as one document (scikit-learn's `predict_proba`).
+    pub fn score(
+        &self,
+        text: &[u8],
+        s: &mut PromptScratch,
+        top: Option<&mut [(u32, f64); TOP_NGRAMS]>,
+    ) -> PromptScore {
+        self.hash(text, s);
+        self.rate(&mut s.tally, s.hits.iter().chain(&s.cross), top)
+    }
+
+    /// Scores a prompt as the trainer does: the highest score of its
+    /// segments (`segments`). Returns it, the top columns of that segment,
+    /// and the segment. The text is hashed once: a line's columns are a
+    /// run of the whole text's.
+    pub fn score_prompt<'t>(&self, text: &'t [u8], s: &mut PromptScratch) -> Scored<'t> {
+        self.hash(text, s);
+        let mut top = [(u32::MAX, 0.0); TOP_NGRAMS];
+        let whole = self.rate(&mut s.tally, s.hits.iter().chain(&s.cross), Some(&mut top));
+        let mut best = (whole, top, text);
+        let Some(min) = self.segment_min_chars else {
+            return best;
+        };
+        let long = |l: &[u8]| match std::str::from_utf8(l) {
+            Ok(x) => x.trim_matches(py_space).chars().count() >= min,
+            Err(_) => {
+                String::from_utf8_lossy(l)
+                    .trim_matches(py_space)
+                    .chars()
+                    .count()
+                    >= min
+            }
+        };
+        if text
+            .split(|&b| b == b'\n')
+            .filter(|l| long(l))
+            .nth(1)
+            .is_none()
+        {
+            return best;
+        }
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if !long(line) {
+                continue;
+            }
+            let (a, b) = s.spans.get(i).copied().unwrap_or((0, 0));
+            let mut top = [(u32::MAX, 0.0); TOP_NGRAMS];
+            let sc = self.rate(
+                &mut s.tally,
+                s.hits[a as usize..b as usize].iter(),
+                Some(&mut top),
+            );
+            if sc.probability > best.0.probability {
+                best = (sc, top, line);
+            }
+        }
+        best
     }
 
     /// The first n-gram of `text` that falls in each of `cols` (a second
@@ -613,11 +814,28 @@ mod tests {
             ),
             ("\"intercept\":", "\"intercept\":\"x\",\"_\":", "intercept"),
             (
-                "\"coef_indices\":[",
-                "\"coef_indices\":[99999999,",
+                "\"columns\":[1,5,70]",
+                "\"columns\":[1,5]",
                 "differ in length",
             ),
-            ("\"df\":[", "\"df\":[-1,", "not an unsigned integer"),
+            (
+                "\"columns\":[1,5,70]",
+                "\"columns\":[1,500,70]",
+                "out of order",
+            ),
+            (
+                "\"columns\":[1,5,70]",
+                "\"columns\":[5,1,70]",
+                "out of order",
+            ),
+            ("\"df\":[3,", "\"df\":[-1,", "not an unsigned integer"),
+            ("\"df\":[3,", "\"df\":[11,", "out of range"),
+            (
+                "\"coef_dtype\":\"float32\"",
+                "\"coef_dtype\":\"int8\"",
+                "coef_dtype",
+            ),
+            ("\"min_chars\":20", "\"min_chars\":0", "min_chars"),
         ];
         for (from, to, want) in edits {
             assert!(good.contains(from), "{from}");
@@ -666,6 +884,13 @@ mod tests {
                 (got.decision - d).abs() < 1e-6,
                 "{text:?}: {} vs {d}",
                 got.decision
+            );
+            let (best, _, _) = model.score_prompt(text.as_bytes(), &mut s);
+            let m = row["segments_max"].as_f64().unwrap();
+            assert!(
+                (best.probability - m).abs() < 1e-6,
+                "{text:?}: best segment {} vs {m}",
+                best.probability
             );
         }
     }

@@ -133,6 +133,15 @@ impl Tuple {
 pub(super) struct Out<'a> {
     pub(super) events: &'a EventRings,
     pub(super) wait: bool,
+    /// Where complete LLM prompts go to be scored (a prompt model runs).
+    pub(super) prompts: Option<&'a crate::scoring::text::PromptPort>,
+}
+
+/// The prompt rings of a worker's scoring link, if a prompt model runs.
+pub(super) fn prompt_port<'a>(
+    s: &'a Option<&mut WorkerScoring>,
+) -> Option<&'a crate::scoring::text::PromptPort> {
+    s.as_deref().and_then(|w| w.link.prompts.as_ref())
 }
 
 impl Out<'_> {

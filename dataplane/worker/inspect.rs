@@ -65,6 +65,7 @@ pub(super) fn on_stream_event(
                         app_proto,
                         ids,
                         snap,
+                        slot,
                     };
                     tx_blocked = on_points(app, st, rules, &cx, bits, hits, out, counters, cfg);
                 }
@@ -96,6 +97,8 @@ pub(super) struct TxCx<'a> {
     pub(super) app_proto: AppProto,
     pub(super) ids: (u64, u64),
     pub(super) snap: Option<FlowSnap>,
+    /// The flow's slot in the worker's table.
+    pub(super) slot: u32,
 }
 
 /// Most points one delivery can move transactions through: five each for
@@ -177,6 +180,21 @@ pub(super) fn on_points(
                 out.emit(counters, Event::Alert(a));
             }
         }
+        if let (Point::RequestBody, Some(port)) = (point, out.prompts) {
+            // The request's body is whole: its prompt goes to the scorer.
+            let (bufs, blocks) = app.loaded();
+            if bufs.ai && bufs.proto() == AppProto::Http {
+                let b = crate::applayer::buffer::Buffer::new(
+                    crate::applayer::buffer::Kind::LlmPrompt,
+                    Some(true),
+                );
+                if let Some(p) = bufs.get(blocks, b).filter(|p| !p.is_empty()) {
+                    let at = to_server.at(ts, flow_id, cfg.id);
+                    let o = port.offer(at, cx.slot, tx.id, p);
+                    counters.scoring.offered(o);
+                }
+            }
+        }
         if point == Point::Complete {
             app.count_ai();
         }
@@ -246,6 +264,7 @@ pub(super) fn flow_ended(
         let out = Out {
             events,
             wait: false,
+            prompts: prompt_port(&scoring),
         };
         hits = flow_streams_end(r, re, rules, app.as_deref_mut(), out, counters, cfg);
     }
@@ -317,6 +336,7 @@ pub(super) fn flow_streams_end(
                 app_proto: app.proto(r.slot, r.flow_id),
                 ids: (r.flow_id, r.end_ns),
                 snap: Some(r.snap()),
+                slot: r.slot,
             };
             on_points(
                 app, st, rules, &cx, &mut bits, &mut hits, out, counters, cfg,
@@ -670,6 +690,7 @@ impl Inspector<'_> {
                     Out {
                         events,
                         wait: false,
+                        prompts: prompt_port(scoring),
                     },
                     counters,
                     cfg,
@@ -739,10 +760,12 @@ impl Inspector<'_> {
                     app_proto: AppProto::Dns,
                     ids,
                     snap,
+                    slot: up.slot,
                 };
                 let out = Out {
                     events,
                     wait: false,
+                    prompts: None,
                 };
                 let blocked = on_points(
                     app, st, rules, &cx, &mut bits, &mut hits, out, counters, cfg,

@@ -471,7 +471,11 @@ impl Worker {
             let mut r = *r;
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
                 // Shutdown: their alerts wait for room like the records.
-                let out = Out { events, wait: true };
+                let out = Out {
+                    events,
+                    wait: true,
+                    prompts: scoring.as_ref().and_then(|w| w.link.prompts.as_ref()),
+                };
                 hits = flow_streams_end(&r, re, rules, app.as_mut(), out, counters, cfg);
             }
             if let Some(a) = app.as_mut() {
