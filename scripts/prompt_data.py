@@ -702,19 +702,24 @@ def written(rng, families, label, source, per_template, held_fraction=1 / 3):
     return out
 
 
+def sample_prompts():
+    """The chat prompts of the sample capture and the generator, read
+    from dataplane/sample.rs (its PROMPTS), so the two never drift."""
+    import re
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "dataplane", "sample.rs")
+    with open(src, encoding="utf-8") as f:
+        text = f.read()
+    block = re.search(r"const PROMPTS: \[&str; \d+\] = \[(.*?)\];", text, re.S)
+    prompts = re.findall(r'"((?:[^"\\]|\\.)*)"', block.group(1))
+    assert prompts, "no PROMPTS in dataplane/sample.rs"
+    return prompts
+
+
 def gen_benign(rng):
     """What `tollgate gen` and the sample capture send: a task prompt
     followed by filler words."""
-    prompts = [
-        "Summarise the attached incident report in three bullet points for the on-call channel.",
-        "Translate the following support ticket into German, keeping product names unchanged.",
-        "Write a SQL query that returns the ten tenants with the highest GPU-hours last week.",
-        "Classify this customer email as billing, outage or feature request, and explain why.",
-        "Draft a polite reply declining the meeting, and propose two slots on Thursday instead.",
-        "Extract every invoice number and amount from the text below as a JSON array.",
-        "Explain the difference between data parallel and tensor parallel training in one paragraph.",
-        "Given this stack trace, which function most likely dereferenced the null pointer?",
-    ]
+    prompts = sample_prompts()
     words = ["the", "model", "tenant", "request", "data", "and", "is", "of", "GPU", "report",
              "cluster", "latency", "token", "batch", "we", "training"]
     out = []

@@ -362,6 +362,15 @@ pub struct ScorerReport {
     pub prompts: Option<PromptReport>,
 }
 
+/// Score buckets as the stats JSON has them: "0.0" … "0.9".
+fn buckets_json(b: &[u64; BUCKETS]) -> Value {
+    let mut m = Map::new();
+    for (k, n) in b.iter().enumerate() {
+        m.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
+    }
+    Value::Object(m)
+}
+
 /// What the scorer counted of prompts.
 #[derive(Debug, Clone, Default)]
 pub struct PromptReport {
@@ -385,10 +394,6 @@ pub struct PromptReport {
 
 impl PromptReport {
     fn to_json(&self, link: &LinkCounters) -> Value {
-        let mut buckets = Map::new();
-        for (k, n) in self.buckets.iter().enumerate() {
-            buckets.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
-        }
         json!({
             "records": link.prompts,
             "dropped": link.prompts_dropped,
@@ -396,7 +401,7 @@ impl PromptReport {
             "scored": self.scored,
             "bytes": self.bytes,
             "alerts": self.alerts,
-            "buckets": buckets,
+            "buckets": buckets_json(&self.buckets),
             "ns_per_prompt": {"p50": self.ns_p50, "p99": self.ns_p99},
             "prompts_per_second_busy": if self.busy_seconds > 0.0 { self.scored as f64 / self.busy_seconds } else { 0.0 },
             "verdicts": {"sent": self.verdicts_sent, "dropped": self.verdicts_dropped},
@@ -412,16 +417,12 @@ impl PromptReport {
 impl ScorerReport {
     /// The stats JSON's "scoring" object, with the workers' side.
     pub fn to_json(&self, link: &LinkCounters) -> Value {
-        let mut buckets = Map::new();
-        for (k, n) in self.buckets.iter().enumerate() {
-            buckets.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
-        }
         let mut v = json!({
             "records": link.records,
             "dropped": link.dropped,
             "scored": self.records,
             "alerts": self.alerts,
-            "buckets": buckets,
+            "buckets": buckets_json(&self.buckets),
             "ns_per_record": {"p50": self.ns_p50, "p99": self.ns_p99},
             "records_per_second_busy": if self.busy_seconds > 0.0 { self.records as f64 / self.busy_seconds } else { 0.0 },
             "verdicts": {
