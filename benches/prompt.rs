@@ -185,6 +185,7 @@ fn main() {
     };
     let (on_s, rep) = common::best(RUNS, || replay(&on, |_, _, _| {}).expect("replay"));
     let _ = std::fs::remove_dir_all(&dir);
+    let lost: u64 = rep.workers.iter().map(|w| w.scoring.prompts_dropped).sum();
     let p = rep.scoring.and_then(|s| s.prompts).expect("prompt report");
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let out = json!({
@@ -198,6 +199,7 @@ fn main() {
             "prompt_model_on_pps": packets as f64 / on_s,
             "ratio_on_to_off": off_s / on_s,
             "prompts_scored": p.scored,
+            "prompts_lost_ring_full": lost,
             "prompt_alerts": p.alerts,
             "scorer_ns_per_prompt": {"p50": p.ns_p50, "p99": p.ns_p99},
         },
@@ -226,7 +228,7 @@ fn main() {
         packets as f64 / off_s / 1e6
     );
     println!(
-        "| prompt model on (scorer on core 1; {} prompts scored) | {:.3} | {:.2} |",
+        "| prompt model on (scorer on core 1; {} prompts scored, {lost} lost) | {:.3} | {:.2} |",
         p.scored,
         packets as f64 / on_s / 1e6,
         off_s / on_s
