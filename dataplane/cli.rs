@@ -492,6 +492,12 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "D", default_value = "60s", value_parser = parse_duration)]
     pub feature_interval: Duration,
 
+    /// Send an early feature record after a flow's first N packets (0:
+    /// none), so that an inline verdict (--score-action drop) still finds
+    /// the flow running.
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub feature_packets: u32,
+
     /// Write every feature record as a JSON line (flow id, tuple, features
     /// by name), for training.
     #[arg(long, value_name = "FILE.jsonl")]
@@ -753,6 +759,7 @@ impl PipelineArgs {
             feature_interval_ns: u64::try_from(self.feature_interval.as_nanos())
                 .unwrap_or(u64::MAX)
                 .max(1),
+            feature_packets: self.feature_packets,
             features_out: self.features_out.clone(),
             prompt_model: self.prompt_model.clone(),
             prompt_threshold: self.prompt_threshold,

@@ -175,6 +175,85 @@ fn inline_a_high_score_drops_the_rest_of_the_flow() {
 }
 
 #[test]
+fn an_early_record_after_the_first_packets_reaches_the_scorer() {
+    let dir = Scratch::new("score-early");
+    let pcap = dir.write("c.pcap", &upload(20, 1_000_000).to_pcap());
+    let (st, out) = (dir.path("s.json"), dir.path("f.jsonl"));
+    let o = bin()
+        .args(["replay", s(&pcap), "--stats-interval", "0"])
+        .args(["--features-out", s(&out), "--feature-packets", "5"])
+        .args(["--stats-json", s(&st)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let triggers: Vec<&str> = recs
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        triggers,
+        ["packets", "end"],
+        "one early record, then the end's"
+    );
+    let f = &recs[0]["features"];
+    let pkts = f["pkts_toserver"].as_f64().unwrap() + f["pkts_toclient"].as_f64().unwrap();
+    assert_eq!(pkts, 5.0, "{f}");
+    assert_eq!(recs[0]["flow_id"], recs[1]["flow_id"]);
+    // Without the flag, only the end's.
+    let o = bin()
+        .args(["replay", s(&pcap), "--stats-interval", "0"])
+        .args(["--features-out", s(&out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn inline_a_verdict_on_an_early_record_drops_most_of_the_flow() {
+    let dir = Scratch::new("score-early-ips");
+    let model = dir.write("high.json", constant_model(8.0).as_bytes());
+    // 40 segments 5 ms apart, played in real time; no --feature-bytes
+    // record comes before the end (10 MiB), only the early one.
+    let pcap = dir.write("c.pcap", &upload(40, 5_000_000).to_pcap());
+    let (st, ev) = (dir.path("s.json"), dir.path("e.json"));
+    let _ = std::fs::remove_file(&ev);
+    let o = bin()
+        .args(["replay", s(&pcap), "--stats-interval", "0", "--speed", "1"])
+        .args([
+            "--mode",
+            "ips",
+            "--model",
+            s(&model),
+            "--score-action",
+            "drop",
+        ])
+        .args(["--feature-packets", "4"])
+        .args(["--stats-json", s(&st), "--eve", s(&ev)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st = stats(&st);
+    let dropped = st["packets"]["dropped"]["score"].as_u64().unwrap_or(0);
+    let rx = st["packets"]["rx"].as_u64().unwrap();
+    // The handshake's 3 and the first data segment pass; the verdict is
+    // back within a few of the 40 segments that follow.
+    assert!(dropped >= 30, "{dropped} of {rx}: {}", st["scoring"]);
+    assert_eq!(st["scoring"]["verdicts"]["applied"], 1);
+    let alerts: Vec<Value> = eve(&ev)
+        .into_iter()
+        .filter(|e| e["alert"]["signature_id"] == tollgate::scoring::SCORE_SID)
+        .collect();
+    assert_eq!(alerts[0]["tollgate"]["trigger"], "packets");
+    assert_eq!(alerts[0]["alert"]["action"], "blocked");
+}
+
+#[test]
 fn sigusr2_reloads_the_model_mid_run_without_losing_records_and_sighup_does_not() {
     let dir = Scratch::new("score-reload");
     let model = dir.write("m.json", constant_model(-8.0).as_bytes());

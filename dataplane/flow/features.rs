@@ -85,6 +85,9 @@ pub enum Trigger {
     Bytes,
     /// `--feature-interval` passed since the last record.
     Interval,
+    /// The flow's first `--feature-packets` packets went through: an early
+    /// record, so that an inline verdict still finds most of the flow.
+    Packets,
 }
 
 impl Trigger {
@@ -93,6 +96,7 @@ impl Trigger {
             Trigger::End => "end",
             Trigger::Bytes => "bytes",
             Trigger::Interval => "interval",
+            Trigger::Packets => "packets",
         }
     }
 }
@@ -188,6 +192,8 @@ pub struct FlowFeatures {
     /// Bytes and time at the last record sent.
     pub sent_bytes: u64,
     pub sent_ns: u64,
+    /// Packets of the flow seen so far (both directions).
+    pub packets: u32,
 }
 
 impl Default for FlowFeatures {
@@ -203,6 +209,7 @@ impl Default for FlowFeatures {
             iat_max: 0.0,
             flags: [0; 6],
             hits: [0; 4],
+            packets: 0,
             sent_bytes: 0,
             sent_ns: 0,
         }
@@ -220,6 +227,7 @@ impl FlowFeatures {
         tcp_flags: Option<u8>,
     ) {
         let d = dir as usize;
+        self.packets = self.packets.saturating_add(1);
         if !first {
             let gap = ts_ns.saturating_sub(self.last_ts) as f64 / 1e9;
             self.iat_n += 1;

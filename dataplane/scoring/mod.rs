@@ -80,6 +80,9 @@ pub struct ScoringConfig {
     pub feature_bytes: u64,
     /// Send a record when this long has passed since a flow's last one.
     pub feature_interval_ns: u64,
+    /// Send an early record after a flow's first this many packets (0:
+    /// none): an inline verdict then still finds the flow running.
+    pub feature_packets: u32,
     pub features_out: Option<PathBuf>,
     /// The prompt classifier's model file (`--prompt-model`).
     pub prompt_model: Option<PathBuf>,
@@ -101,6 +104,7 @@ impl Default for ScoringConfig {
             core: None,
             feature_bytes: 10 << 20,
             feature_interval_ns: 60_000_000_000,
+            feature_packets: 0,
             features_out: None,
             prompt_model: None,
             prompt_threshold: None,
@@ -139,6 +143,9 @@ pub struct ScoringLink {
     verdicts: Receiver<ScoreVerdict>,
     pub feature_bytes: u64,
     pub feature_interval_ns: u64,
+    /// Send an early record after a flow's first this many packets (0:
+    /// none).
+    pub feature_packets: u32,
     /// Whether flow feature records are wanted (a flow model or
     /// `--features-out`); without, only prompts go.
     pub flows: bool,
@@ -197,7 +204,9 @@ impl WorkerScoring {
             ff.sent_ns = ts;
         }
         ff.packet(up.dir, ts, up.created, payload, tcp_flags);
-        let trigger = if up.bytes.saturating_sub(ff.sent_bytes) >= self.link.feature_bytes {
+        let trigger = if self.link.feature_packets > 0 && ff.packets == self.link.feature_packets {
+            features::Trigger::Packets
+        } else if up.bytes.saturating_sub(ff.sent_bytes) >= self.link.feature_bytes {
             features::Trigger::Bytes
         } else if ts.saturating_sub(ff.sent_ns) >= self.link.feature_interval_ns {
             features::Trigger::Interval
@@ -313,6 +322,7 @@ impl ScoringLink {
             verdicts: vrx,
             feature_bytes: cfg.feature_bytes,
             feature_interval_ns: cfg.feature_interval_ns,
+            feature_packets: cfg.feature_packets,
             flows: true,
             prompts: None,
         };
@@ -507,6 +517,7 @@ impl ScorerJob {
                 verdicts: vrx,
                 feature_bytes: cfg.feature_bytes,
                 feature_interval_ns: cfg.feature_interval_ns,
+                feature_packets: cfg.feature_packets,
                 flows: cfg.flows(),
                 prompts,
             });
