@@ -47,6 +47,11 @@ impl Default for GenConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Truth {
     pub flow: usize,
+    /// The flow's first packet's time, as `--features-out` writes a
+    /// record's `flow_start`: with the tuple, the join key between the two
+    /// (Tollgate's flow ids are its workers', which the generator cannot
+    /// know).
+    pub start: String,
     pub kind: &'static str,
     pub label: &'static str,
     pub src_ip: String,
@@ -522,6 +527,9 @@ pub fn generate(cfg: &GenConfig) -> (Capture, Vec<Truth>) {
         let new = &cap.packets[before..];
         truth.push(Truth {
             flow: i,
+            start: crate::events::format_timestamp(
+                new.iter().map(|(t, _)| *t).min().unwrap_or(start),
+            ),
             kind,
             label: "benign",
             src_ip: client_s,

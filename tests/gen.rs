@@ -199,3 +199,72 @@ fn generated_traffic_opens_cleanly_in_tshark() {
         "{snis}"
     );
 }
+
+#[test]
+fn every_feature_record_joins_its_ground_truth_line_on_tuple_and_start() {
+    let dir = Scratch::new("gen-join");
+    let (pcap, truth, feats) = (dir.path("g.pcap"), dir.path("t.jsonl"), dir.path("f.jsonl"));
+    let out = tollgate(&[
+        "gen",
+        "--seed",
+        "9",
+        "--flows",
+        "300",
+        "--out",
+        s(&pcap),
+        "--truth",
+        s(&truth),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tollgate(&[
+        "replay",
+        s(&pcap),
+        "--stats-interval",
+        "0",
+        "--features-out",
+        s(&feats),
+        "--feature-packets",
+        "4",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = |v: &Value, start: &str| {
+        format!(
+            "{} {} {} {} {} {}",
+            v["src_ip"], v["src_port"], v["dest_ip"], v["dest_port"], v["proto"], v[start]
+        )
+    };
+    let mut by_key: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for t in lines(&truth) {
+        let prev = by_key.insert(
+            key(&t, "start"),
+            (
+                t["kind"].as_str().unwrap().to_string(),
+                t["packets"].as_u64().unwrap(),
+            ),
+        );
+        assert!(prev.is_none(), "the join key is unique: {t}");
+    }
+    assert_eq!(by_key.len(), 300);
+    let recs = lines(&feats);
+    let mut ends = 0;
+    for r in &recs {
+        let (kind, packets) = by_key
+            .get(&key(r, "flow_start"))
+            .unwrap_or_else(|| panic!("no ground truth for {r}"));
+        if r["trigger"] == "end" {
+            ends += 1;
+            let f = &r["features"];
+            let seen = f["pkts_toserver"].as_f64().unwrap() + f["pkts_toclient"].as_f64().unwrap();
+            assert_eq!(seen as u64, *packets, "{kind}: {r}");
+        }
+    }
+    assert_eq!(ends, 300, "each flow ends once");
+}

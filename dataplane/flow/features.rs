@@ -108,6 +108,9 @@ impl Trigger {
 pub struct FeatureRecord {
     /// The flow (client first), its worker, and when the record was made.
     pub at: crate::flow::EventTuple,
+    /// The flow's first packet's time: with the tuple, what joins a record
+    /// to the generator's ground truth (its `start`).
+    pub start_ns: u64,
     pub slot: u32,
     pub generation: u32,
     pub trigger: Trigger,

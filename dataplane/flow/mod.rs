@@ -308,6 +308,7 @@ impl FlowRecord {
         };
         FeatureRecord {
             at: self.tuple(ts_ns, worker),
+            start_ns: self.start_ns,
             slot: self.slot,
             generation: self.generation,
             trigger,

@@ -899,6 +899,7 @@ pub fn record_json(r: &FeatureRecord) -> Value {
     let a = &r.at;
     json!({
         "timestamp": crate::events::format_timestamp(a.ts_ns),
+        "flow_start": crate::events::format_timestamp(r.start_ns),
         "flow_id": a.flow_id,
         "generation": r.generation,
         "worker": a.worker,
@@ -1065,6 +1066,7 @@ mod tests {
                 dst_port: 2,
                 ..EventTuple::default()
             },
+            start_ns: 0,
             slot: 0,
             generation: 1,
             trigger: features::Trigger::End,
