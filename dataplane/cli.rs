@@ -164,6 +164,13 @@ pub struct GenArgs {
     /// Spread flow starts over this much capture time.
     #[arg(long, value_name = "D", default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
+
+    /// Add labelled attack behaviours: `all`, or NAME=SHARE,… (instances
+    /// per benign flow) of exfiltration, beaconing, scan,
+    /// credential_stuffing, model_theft, data_poisoning. The benign flows
+    /// stay those of the same seed without.
+    #[arg(long, value_name = "SPEC", value_parser = crate::gen::attacks::AttackMix::parse)]
+    pub attacks: Option<crate::gen::attacks::AttackMix>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

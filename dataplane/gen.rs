@@ -11,6 +11,8 @@
 //! (endpoints, body sizes, streaming) follow recorded LLM API traffic; the
 //! texts are our own.
 
+pub mod attacks;
+
 use crate::craft::{Capture, Route, Side, TcpConversation};
 use crate::sample::{dns_answer, dns_query, http_request, http_response, Rng, PROMPTS};
 use serde::Serialize;
@@ -63,6 +65,10 @@ pub struct Truth {
     pub vlan: Option<u16>,
     pub packets: u64,
     pub bytes: u64,
+    /// Which attack instance the flow belongs to (`--attacks`): a scan's
+    /// probes, a beacon's check-ins share one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<u32>,
 }
 
 /// Flow kinds and their weights (out of 100).
@@ -262,6 +268,16 @@ fn tls_app_data(rng: &mut Rng, min: usize, span: u64) -> Vec<u8> {
 
 /// Generates the capture and its ground truth.
 pub fn generate(cfg: &GenConfig) -> (Capture, Vec<Truth>) {
+    generate_with(cfg, None)
+}
+
+/// Generates the capture and its ground truth, with `attacks` added (their
+/// flows labelled) after the benign flows, from an RNG of their own: the
+/// benign flows are those of `generate(cfg)`.
+pub fn generate_with(
+    cfg: &GenConfig,
+    attacks: Option<&attacks::AttackMix>,
+) -> (Capture, Vec<Truth>) {
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut cap = Capture::new();
     let mut truth = Vec::new();
@@ -540,8 +556,19 @@ pub fn generate(cfg: &GenConfig) -> (Capture, Vec<Truth>) {
             vlan,
             packets: new.len() as u64,
             bytes: new.iter().map(|(_, f)| f.len() as u64).sum(),
+            attack: None,
         });
         i += 1;
+    }
+    if let Some(mix) = attacks {
+        let setting = attacks::Setting {
+            gateway,
+            store,
+            epoch_ns: EPOCH_NS,
+            duration_ns: cfg.duration_ns,
+            benign_flows: truth.len(),
+        };
+        attacks::add(cfg.seed, mix, &setting, &mut cap, &mut truth);
     }
     (cap, truth)
 }

@@ -388,14 +388,14 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
 }
 
 fn run_gen(args: &GenArgs) -> ExitCode {
-    use tollgate::gen::{generate, GenConfig};
+    use tollgate::gen::{generate_with, GenConfig};
     let cfg = GenConfig {
         seed: args.seed,
         flows: args.flows,
         packets: args.packets,
         duration_ns: u64::try_from(args.duration.as_nanos()).unwrap_or(u64::MAX),
     };
-    let (cap, truth) = generate(&cfg);
+    let (cap, truth) = generate_with(&cfg, args.attacks.as_ref());
     let truth_path = args.truth.clone().unwrap_or_else(|| {
         let mut p = args.out.clone().into_os_string();
         p.push(".truth.jsonl");

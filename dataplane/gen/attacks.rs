@@ -1,0 +1,809 @@
+//! Labelled attack behaviours for `tollgate gen --attacks`, and benign
+//! look-alikes that keep any one number from giving them away. Each
+//! behaviour's parameters overlap the benign ranges: an exfiltration's
+//! rate and size are an upload's, a beacon's period and jitter a polling
+//! client's, a stolen model's size a model pull's. They draw from an RNG
+//! of their own, after the benign flows are made, so a capture without
+//! `--attacks` is byte for byte what it was, and the benign flows of one
+//! with attacks are those of the same seed without.
+
+use super::{client_hello, http_request, ip, safetensors, tls_app_data, words, Truth, MS, MSS};
+use crate::craft::{Capture, Route, Side, TcpConversation};
+use crate::decode::tcp::{ACK_FLAG, RST, SYN};
+use crate::sample::Rng;
+use std::net::IpAddr;
+
+/// The behaviours, by the label their flows carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attack {
+    /// A dataset leaving slowly for a rare external destination.
+    Exfiltration,
+    /// Periodic check-ins with jitter to an external host.
+    Beaconing,
+    /// TCP SYN, TCP connect and UDP port scans: one flow per probe.
+    Scan,
+    /// Many short authenticated requests to the inference endpoint, most
+    /// refused: credential stuffing and token brute force.
+    CredentialStuffing,
+    /// A large model download by a client that never pulls models.
+    ModelTheft,
+    /// Bulk uploads to the training store from an unusual source.
+    DataPoisoning,
+}
+
+impl Attack {
+    pub const ALL: [Attack; 6] = [
+        Attack::Exfiltration,
+        Attack::Beaconing,
+        Attack::Scan,
+        Attack::CredentialStuffing,
+        Attack::ModelTheft,
+        Attack::DataPoisoning,
+    ];
+
+    /// The label in the ground truth, and the name `--attacks` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attack::Exfiltration => "exfiltration",
+            Attack::Beaconing => "beaconing",
+            Attack::Scan => "scan",
+            Attack::CredentialStuffing => "credential_stuffing",
+            Attack::ModelTheft => "model_theft",
+            Attack::DataPoisoning => "data_poisoning",
+        }
+    }
+
+    /// Instances per 1,000 benign flows in `--attacks all`.
+    fn default_share(self) -> f64 {
+        match self {
+            Attack::Exfiltration => 0.004,
+            Attack::Beaconing => 0.004,
+            Attack::Scan => 0.002,
+            Attack::CredentialStuffing => 0.003,
+            Attack::ModelTheft => 0.004,
+            Attack::DataPoisoning => 0.003,
+        }
+    }
+}
+
+/// How many instances of each behaviour, per benign flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackMix {
+    pub shares: Vec<(Attack, f64)>,
+}
+
+impl AttackMix {
+    /// `all`, or `NAME=SHARE,…` where SHARE is instances per benign flow
+    /// (0.01: one instance per 100 benign flows; any share above 0 gives
+    /// at least one).
+    pub fn parse(spec: &str) -> Result<AttackMix, String> {
+        if spec == "all" {
+            return Ok(AttackMix {
+                shares: Attack::ALL
+                    .iter()
+                    .map(|&a| (a, a.default_share()))
+                    .collect(),
+            });
+        }
+        let mut shares = Vec::new();
+        for part in spec.split(',').filter(|p| !p.is_empty()) {
+            let (name, share) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected NAME=SHARE, such as scan=0.01"))?;
+            let attack = Attack::ALL
+                .iter()
+                .copied()
+                .find(|a| a.name() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Attack::ALL.iter().map(|a| a.name()).collect();
+                    format!(
+                        "`{name}`: not a behaviour; expected one of {}",
+                        names.join(", ")
+                    )
+                })?;
+            let share: f64 = share
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && (0.0..=1.0).contains(s))
+                .ok_or_else(|| format!("`{part}`: SHARE must be a number from 0 to 1"))?;
+            shares.push((attack, share));
+        }
+        if shares.is_empty() {
+            return Err("expected `all` or NAME=SHARE,…".into());
+        }
+        Ok(AttackMix { shares })
+    }
+}
+
+/// What the attacks share with the benign flows.
+pub(super) struct Setting {
+    pub gateway: IpAddr,
+    pub store: IpAddr,
+    pub epoch_ns: u64,
+    pub duration_ns: u64,
+    pub benign_flows: usize,
+}
+
+/// One flow's tuple and label, for its truth line.
+struct Made {
+    kind: &'static str,
+    client: String,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    proto: &'static str,
+}
+
+struct Builder<'a> {
+    rng: Rng,
+    cap: &'a mut Capture,
+    truth: &'a mut Vec<Truth>,
+    next_flow: usize,
+    instance: u32,
+}
+
+impl Builder<'_> {
+    /// Records the packets added since `before` as one flow of `m`.
+    fn flow(&mut self, before: usize, m: Made, label: Option<Attack>) {
+        let new = &self.cap.packets[before..];
+        if new.is_empty() {
+            return;
+        }
+        self.truth.push(Truth {
+            flow: self.next_flow,
+            start: crate::events::format_timestamp(new.iter().map(|(t, _)| *t).min().unwrap_or(0)),
+            kind: m.kind,
+            label: label.map_or("benign", |a| a.name()),
+            src_ip: m.client,
+            src_port: m.sport,
+            dest_ip: m.dst.to_string(),
+            dest_port: m.dport,
+            proto: m.proto,
+            vlan: None,
+            packets: new.len() as u64,
+            bytes: new.iter().map(|(_, f)| f.len() as u64).sum(),
+            attack: label.map(|_| self.instance),
+        });
+        self.next_flow += 1;
+    }
+
+    fn port(&mut self) -> u16 {
+        32768 + self.rng.below(28000) as u16
+    }
+
+    /// A tenant host, as the benign clients are.
+    fn tenant_host(&mut self) -> String {
+        format!(
+            "10.{}.{}.{}",
+            64 + self.rng.below(8),
+            self.rng.below(256),
+            1 + self.rng.below(254)
+        )
+    }
+
+    /// A host of a subnet no benign client is in.
+    fn unusual_host(&mut self) -> String {
+        format!(
+            "10.{}.{}.{}",
+            96 + self.rng.below(4),
+            self.rng.below(256),
+            1 + self.rng.below(254)
+        )
+    }
+
+    /// A rarely seen external destination.
+    fn rare_external(&mut self) -> IpAddr {
+        ip(&format!("198.51.100.{}", 1 + self.rng.below(254)))
+    }
+}
+
+/// Adds `mix`'s behaviours (and benign look-alikes) to `cap` and `truth`.
+pub(super) fn add(
+    seed: u64,
+    mix: &AttackMix,
+    s: &Setting,
+    cap: &mut Capture,
+    truth: &mut Vec<Truth>,
+) {
+    let mut b = Builder {
+        rng: Rng((seed ^ 0xa77a_c4ed_5eed_0001).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+        next_flow: truth.len(),
+        cap,
+        truth,
+        instance: 0,
+    };
+    for &(attack, share) in &mix.shares {
+        if share <= 0.0 {
+            continue;
+        }
+        let n = ((share * s.benign_flows as f64).round() as usize).max(1);
+        for _ in 0..n {
+            b.instance += 1;
+            let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
+            match attack {
+                Attack::Exfiltration => exfiltration(&mut b, start),
+                Attack::Beaconing => beacon(&mut b, s, start, Some(attack)),
+                Attack::Scan => scan(&mut b, s, start),
+                Attack::CredentialStuffing => stuffing(&mut b, s, start),
+                Attack::ModelTheft => theft(&mut b, s, start),
+                Attack::DataPoisoning => poisoning(&mut b, s, start),
+            }
+        }
+    }
+    // Benign look-alikes, as many as there are beacons: pollers with the
+    // same periods and jitter, to the inference gateway.
+    let beacons = mix
+        .shares
+        .iter()
+        .find(|(a, _)| *a == Attack::Beaconing)
+        .map_or(0, |&(_, sh)| {
+            ((sh * s.benign_flows as f64).round() as usize).max(usize::from(sh > 0.0))
+        });
+    for _ in 0..beacons.max(1) {
+        let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
+        beacon(&mut b, s, start, None);
+    }
+}
+
+/// A TLS session that sends `total` bytes to a rare destination at an
+/// upload's rate, slowly: records every few milliseconds for tens of
+/// seconds.
+fn exfiltration(b: &mut Builder<'_>, start: u64) {
+    let client = b.tenant_host();
+    let dst = b.rare_external();
+    let sport = b.port();
+    let before = b.cap.packets.len();
+    let mut c = TcpConversation::new(Route::new(ip(&client), dst), sport, 443, start)
+        .gap(2 * MS + b.rng.below(20) * MS)
+        .window_scale(7);
+    let sni = [
+        "cdn-sync.example.net",
+        "backup.example.org",
+        "files.example.com",
+    ][b.rng.below(3) as usize];
+    c.handshake()
+        .send(Side::Client, &client_hello(&mut b.rng, sni), MSS);
+    c.send(Side::Server, &tls_app_data(&mut b.rng, 1500, 2000), MSS);
+    // 1 to 4 MB, as a dataset upload, in chunks of 16 to 64 KiB.
+    let total = 1_000_000 + b.rng.below(3_000_000) as usize;
+    let mut sent = 0;
+    while sent < total {
+        let chunk = tls_app_data(&mut b.rng, 16 << 10, 48 << 10);
+        sent += chunk.len();
+        c.send(Side::Client, &chunk, MSS);
+        c.idle(50 * MS + b.rng.below(400) * MS);
+    }
+    c.close(Side::Client);
+    b.cap.extend(c.into_packets());
+    let m = Made {
+        kind: "exfiltration_tls",
+        client,
+        sport,
+        dst,
+        dport: 443,
+        proto: "TCP",
+    };
+    b.flow(before, m, Some(Attack::Exfiltration));
+}
+
+/// Check-ins every `period` (1 to 6 s) with up to 30 % jitter for the
+/// rest of the capture: a short TLS exchange each. `label` None is the
+/// benign poller: the same rhythm, to the inference gateway's models list.
+fn beacon(b: &mut Builder<'_>, s: &Setting, start: u64, label: Option<Attack>) {
+    let client = b.tenant_host();
+    let (dst, dport) = match label {
+        Some(_) => (b.rare_external(), 443),
+        None => (s.gateway, 8000),
+    };
+    let period = (1_000 + b.rng.below(5_000)) * MS;
+    let jitter = b.rng.below(30);
+    let end = s.epoch_ns + s.duration_ns;
+    let mut t = start;
+    while t < end {
+        let sport = b.port();
+        let before = b.cap.packets.len();
+        let mut c = TcpConversation::new(Route::new(ip(&client), dst), sport, dport, t)
+            .gap(200_000 + b.rng.below(2_000_000));
+        c.handshake();
+        match label {
+            Some(_) => {
+                c.send(
+                    Side::Client,
+                    &client_hello(&mut b.rng, "updates.example.org"),
+                    MSS,
+                )
+                .send(Side::Server, &tls_app_data(&mut b.rng, 200, 1800), MSS)
+                .send(Side::Client, &tls_app_data(&mut b.rng, 200, 400), MSS)
+                .send(Side::Server, &tls_app_data(&mut b.rng, 100, 600), MSS);
+            }
+            None => {
+                let req = http_request(
+                    "GET",
+                    "/v1/models",
+                    "inference.tenant.local",
+                    "application/json",
+                    b"",
+                );
+                let body = b"{\"object\":\"list\",\"data\":[{\"id\":\"llama-3.1-70b-instruct\"}]}";
+                c.send(Side::Client, &req, MSS).send(
+                    Side::Server,
+                    &crate::sample::http_response("application/json", body),
+                    MSS,
+                );
+            }
+        }
+        c.close(Side::Client);
+        b.cap.extend(c.into_packets());
+        let m = Made {
+            kind: if label.is_some() {
+                "beacon_tls"
+            } else {
+                "polling_client"
+            },
+            client: client.clone(),
+            sport,
+            dst,
+            dport,
+            proto: "TCP",
+        };
+        b.flow(before, m, label);
+        let j = period as i64 * (b.rng.below(2 * jitter + 1) as i64 - jitter as i64) / 100;
+        t = (t as i64 + period as i64 + j) as u64;
+    }
+}
+
+/// Probes of 20 to 200 ports of one host, 1 to 50 ms apart: a SYN scan
+/// (SYN, then RST/ACK from a closed port or SYN/ACK and the scanner's
+/// RST), a connect scan (the handshake completed, then RST) or a UDP scan
+/// (an empty datagram, an ICMP port unreachable back).
+fn scan(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.tenant_host();
+    let target = if b.rng.below(2) == 0 {
+        s.gateway
+    } else {
+        ip(&format!("10.20.0.{}", 11 + b.rng.below(40)))
+    };
+    let style = b.rng.below(3);
+    let ports = 20 + b.rng.below(180) as u16;
+    let first = 1 + b.rng.below(1000) as u16;
+    let sport0 = b.port();
+    let mut t = start;
+    for k in 0..ports {
+        let dport = first + k;
+        let open = dport == 8000 || b.rng.below(20) == 0;
+        let sport = if style == 0 { sport0 } else { b.port() };
+        let before = b.cap.packets.len();
+        let r = Route::new(ip(&client), target);
+        let (kind, proto) = match style {
+            0 | 1 => {
+                let mut c = TcpConversation::new(r, sport, dport, t).gap(100_000);
+                let (cs, _) = (c.client_seq(), c.server_seq());
+                c.raw(Side::Client, cs, 0, SYN, &[]);
+                c.advance_seq(Side::Client, 1);
+                if open {
+                    let ss = c.server_seq();
+                    c.raw(Side::Server, ss, cs.wrapping_add(1), SYN | ACK_FLAG, &[]);
+                    c.advance_seq(Side::Server, 1);
+                    if style == 1 {
+                        let (cs, ss) = (c.client_seq(), c.server_seq());
+                        c.raw(Side::Client, cs, ss, ACK_FLAG, &[]);
+                    }
+                    let (cs, ss) = (c.client_seq(), c.server_seq());
+                    c.raw(Side::Client, cs, ss, RST | ACK_FLAG, &[]);
+                } else {
+                    c.raw(Side::Server, 0, cs.wrapping_add(1), RST | ACK_FLAG, &[]);
+                }
+                b.cap.extend(c.into_packets());
+                (
+                    if style == 0 {
+                        "scan_syn"
+                    } else {
+                        "scan_connect"
+                    },
+                    "TCP",
+                )
+            }
+            _ => {
+                let probe = r.udp(sport, dport, &[]);
+                b.cap.push(t, probe.clone());
+                if !open {
+                    // ICMP port unreachable quoting the probe's IP header
+                    // and 8 bytes (the frame past its Ethernet header).
+                    let quote = &probe[14..probe.len().min(14 + 28)];
+                    b.cap
+                        .push(t + 200_000, r.reversed().icmp(3, 3, [0; 4], quote));
+                }
+                ("scan_udp", "UDP")
+            }
+        };
+        let m = Made {
+            kind,
+            client: client.clone(),
+            sport,
+            dst: target,
+            dport,
+            proto,
+        };
+        b.flow(before, m, Some(Attack::Scan));
+        t += MS + b.rng.below(50) * MS;
+    }
+}
+
+/// 20 to 150 attempts, 50 to 500 ms apart, each its own connection: a
+/// chat request with another bearer token, answered 401 (a few 200).
+fn stuffing(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.tenant_host();
+    let attempts = 20 + b.rng.below(130);
+    let mut t = start;
+    for _ in 0..attempts {
+        let sport = b.port();
+        let before = b.cap.packets.len();
+        let mut c = TcpConversation::new(Route::new(ip(&client), s.gateway), sport, 8000, t)
+            .gap(100_000 + b.rng.below(300_000));
+        let token: String = (0..40)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[b.rng.below(36) as usize]))
+            .collect();
+        let body = format!(
+            "{{\"model\":\"llama-3.1-70b-instruct\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+            words(&mut b.rng, 3)
+        );
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: inference.tenant.local\r\n\
+             User-Agent: python-requests/2.31.0\r\nAuthorization: Bearer sk-{token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let ok = b.rng.below(50) == 0;
+        let resp_body: &[u8] = if ok {
+            b"{\"id\":\"resp\",\"object\":\"chat.completion\",\"choices\":[]}"
+        } else {
+            b"{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}"
+        };
+        let resp = format!(
+            "HTTP/1.1 {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            if ok { "200 OK" } else { "401 Unauthorized" },
+            resp_body.len()
+        );
+        let mut resp = resp.into_bytes();
+        resp.extend_from_slice(resp_body);
+        c.handshake()
+            .send(Side::Client, req.as_bytes(), MSS)
+            .send(Side::Server, &resp, MSS)
+            .close(Side::Client);
+        b.cap.extend(c.into_packets());
+        let m = Made {
+            kind: "credential_stuffing",
+            client: client.clone(),
+            sport,
+            dst: s.gateway,
+            dport: 8000,
+            proto: "TCP",
+        };
+        b.flow(before, m, Some(Attack::CredentialStuffing));
+        t += 50 * MS + b.rng.below(450) * MS;
+    }
+}
+
+/// A 2 to 6 MB model pull (benign pulls are 1 to 4 MB) by a host of a
+/// subnet that never pulls models.
+fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.unusual_host();
+    let sport = b.port();
+    let before = b.cap.packets.len();
+    let mut c = TcpConversation::new(Route::new(ip(&client), s.store), sport, 9000, start)
+        .gap(15_000)
+        .window_scale(9);
+    let size = 2_000_000 + b.rng.below(4_000_000) as usize;
+    let model = safetensors(&mut b.rng, size);
+    c.handshake()
+        .send(
+            Side::Client,
+            &http_request(
+                "GET",
+                "/models/base.safetensors",
+                "store.tenant.local",
+                "application/json",
+                b"",
+            ),
+            MSS,
+        )
+        .send(
+            Side::Server,
+            &crate::sample::http_response("application/octet-stream", &model),
+            MSS,
+        )
+        .close(Side::Client);
+    b.cap.extend(c.into_packets());
+    let m = Made {
+        kind: "model_theft",
+        client,
+        sport,
+        dst: s.store,
+        dport: 9000,
+        proto: "TCP",
+    };
+    b.flow(before, m, Some(Attack::ModelTheft));
+}
+
+/// 3 to 8 uploads of 0.5 to 2 MB to the training store, back to back,
+/// from a host of a subnet that never uploads.
+fn poisoning(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.unusual_host();
+    let mut t = start;
+    for _ in 0..3 + b.rng.below(6) {
+        let sport = b.port();
+        let before = b.cap.packets.len();
+        let mut c = TcpConversation::new(Route::new(ip(&client), s.store), sport, 9000, t)
+            .gap(20_000)
+            .window_scale(9);
+        let target = 500_000 + b.rng.below(1_500_000) as usize;
+        let mut body = Vec::with_capacity(target + 200);
+        let mut n = 0;
+        while body.len() < target {
+            let line = format!(
+                "{{\"id\":{n},\"prompt\":\"{}\",\"completion\":\"{}\"}}\n",
+                words(&mut b.rng, 10),
+                words(&mut b.rng, 12)
+            );
+            body.extend_from_slice(line.as_bytes());
+            n += 1;
+        }
+        c.handshake()
+            .send(
+                Side::Client,
+                &http_request(
+                    "PUT",
+                    "/datasets/train.jsonl",
+                    "store.tenant.local",
+                    "application/jsonl",
+                    &body,
+                ),
+                MSS,
+            )
+            .send(
+                Side::Server,
+                &crate::sample::http_response("application/json", b"{\"status\":\"stored\"}"),
+                MSS,
+            )
+            .close(Side::Client);
+        let end = c.now();
+        b.cap.extend(c.into_packets());
+        let m = Made {
+            kind: "data_poisoning",
+            client: client.clone(),
+            sport,
+            dst: s.store,
+            dport: 9000,
+            proto: "TCP",
+        };
+        b.flow(before, m, Some(Attack::DataPoisoning));
+        t = end + 100 * MS + b.rng.below(500) * MS;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{addr_to_ip, decode};
+    use crate::gen::{generate, generate_with, GenConfig};
+    use std::collections::BTreeMap;
+
+    /// One flow's packets as the wire has them: (time, from the client,
+    /// tcp flags, payload).
+    type Pkts = Vec<(u64, bool, u8, Vec<u8>)>;
+
+    fn cfg() -> GenConfig {
+        GenConfig {
+            seed: 3,
+            flows: 300,
+            packets: None,
+            duration_ns: 30_000_000_000,
+        }
+    }
+
+    /// Each truth line's packets, found by its tuple in either direction
+    /// (an ICMP error goes with the UDP probe it quotes).
+    fn flows(cap: &Capture, truth: &[Truth]) -> Vec<Pkts> {
+        let mut index: BTreeMap<(IpAddr, u16, IpAddr, u16), usize> = BTreeMap::new();
+        for (i, t) in truth.iter().enumerate() {
+            let (c, s) = (ip(&t.src_ip), ip(&t.dest_ip));
+            index.insert((c, t.src_port, s, t.dest_port), i);
+        }
+        let mut out = vec![Vec::new(); truth.len()];
+        for (ts, f) in cap.sorted() {
+            let d = decode(&f).expect("decodes");
+            let (src, dst) = (addr_to_ip(d.network, &d.src), addr_to_ip(d.network, &d.dst));
+            let payload =
+                f[d.payload_offset as usize..(d.payload_offset + d.payload_len) as usize].to_vec();
+            let (key, up) = if d.proto == 1 {
+                // Port unreachable: the quoted probe's ports, after its
+                // 20-byte IP header (wherever the decoder starts the
+                // payload, the quote starts with 0x45).
+                let at = [0, 4, 8]
+                    .into_iter()
+                    .find(|&k| payload.get(k) == Some(&0x45))
+                    .unwrap();
+                let q = &payload[at..];
+                let (sp, dp) = (
+                    u16::from_be_bytes([q[20], q[21]]),
+                    u16::from_be_bytes([q[22], q[23]]),
+                );
+                ((dst, sp, src, dp), false)
+            } else if index.contains_key(&(src, d.src_port, dst, d.dst_port)) {
+                ((src, d.src_port, dst, d.dst_port), true)
+            } else {
+                ((dst, d.dst_port, src, d.src_port), false)
+            };
+            if let Some(&i) = index.get(&key) {
+                out[i].push((ts, up, d.tcp.flags, payload));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn mixes_parse_and_bad_ones_say_what_is_expected() {
+        assert_eq!(AttackMix::parse("all").unwrap().shares.len(), 6);
+        let m = AttackMix::parse("scan=0.01,model_theft=0.002").unwrap();
+        assert_eq!(
+            m.shares,
+            [(Attack::Scan, 0.01), (Attack::ModelTheft, 0.002)]
+        );
+        for (bad, want) in [
+            ("scan", "NAME=SHARE"),
+            ("ddos=0.1", "not a behaviour"),
+            ("scan=2", "0 to 1"),
+            ("", "expected"),
+        ] {
+            let e = AttackMix::parse(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn attacks_leave_the_benign_flows_as_they_were() {
+        let (plain, plain_truth) = generate(&cfg());
+        let mix = AttackMix::parse("all").unwrap();
+        let (with, truth) = generate_with(&cfg(), Some(&mix));
+        assert_eq!(&truth[..plain_truth.len()], &plain_truth[..]);
+        assert!(truth[plain_truth.len()..]
+            .iter()
+            .all(|t| t.flow >= plain_truth.len()));
+        // Every benign frame is there, unchanged, at its time.
+        let mut a = plain.packets.clone();
+        let mut b: Vec<_> = with.packets[..plain.packets.len()].to_vec();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert!(with.packets.len() > plain.packets.len());
+        // Same seed, same bytes, attacks too.
+        assert_eq!(generate_with(&cfg(), Some(&mix)).0.packets, with.packets);
+        let total: u64 = truth.iter().map(|t| t.packets).sum();
+        assert_eq!(
+            total,
+            with.packets.len() as u64,
+            "every packet is some flow's"
+        );
+    }
+
+    #[test]
+    fn each_label_is_the_behaviour_it_names() {
+        let mix = AttackMix::parse(
+            "exfiltration=0.01,beaconing=0.01,scan=0.01,credential_stuffing=0.01,model_theft=0.01,data_poisoning=0.01",
+        )
+        .unwrap();
+        let (cap, truth) = generate_with(&cfg(), Some(&mix));
+        let pk = flows(&cap, &truth);
+        let up = |p: &Pkts| p.iter().filter(|x| x.1).map(|x| x.3.len()).sum::<usize>();
+        let down = |p: &Pkts| p.iter().filter(|x| !x.1).map(|x| x.3.len()).sum::<usize>();
+        let unusual = |t: &Truth| ip(&t.src_ip).to_string().starts_with("10.9");
+        let mut instances: BTreeMap<(&str, u32), Vec<usize>> = BTreeMap::new();
+        for (i, t) in truth.iter().enumerate() {
+            assert_eq!(t.packets, pk[i].len() as u64, "{t:?}");
+            if let Some(a) = t.attack {
+                instances.entry((t.label, a)).or_default().push(i);
+            }
+            let p = &pk[i];
+            match t.label {
+                "scan" => {
+                    assert!(p.len() <= 4, "a probe is a few packets: {t:?}");
+                    assert!(
+                        p[0].3.is_empty() && p[0].1,
+                        "a probe carries nothing: {t:?}"
+                    );
+                    if t.proto == "TCP" {
+                        assert_eq!(p[0].2, SYN, "{t:?}");
+                        assert!(
+                            p.iter().any(|x| x.2 & RST != 0),
+                            "it ends in a reset: {t:?}"
+                        );
+                    }
+                }
+                "exfiltration" => {
+                    assert!(t.dest_ip.starts_with("198.51.100."), "a rare destination");
+                    assert!(up(p) >= 1_000_000 && up(p) > 20 * down(p), "{t:?}");
+                    let secs = (p.last().unwrap().0 - p[0].0) as f64 / 1e9;
+                    assert!(secs > 2.0, "slowly: {secs} s");
+                }
+                "credential_stuffing" => {
+                    let answer = p.iter().find(|x| !x.1 && !x.3.is_empty()).unwrap();
+                    assert!(
+                        answer.3.starts_with(b"HTTP/1.1 401")
+                            || answer.3.starts_with(b"HTTP/1.1 200")
+                    );
+                    let req = p.iter().find(|x| x.1 && !x.3.is_empty()).unwrap();
+                    assert!(String::from_utf8_lossy(&req.3).contains("Authorization: Bearer sk-"));
+                }
+                "model_theft" => {
+                    assert!(unusual(t) && down(p) >= 2_000_000, "{t:?}");
+                }
+                "data_poisoning" => {
+                    assert!(
+                        unusual(t) && up(p) >= 500_000 && t.dest_port == 9000,
+                        "{t:?}"
+                    );
+                }
+                "beaconing" => assert!(t.dest_ip.starts_with("198.51.100.")),
+                "benign" => assert!(!unusual(t), "benign clients are tenants: {t:?}"),
+                other => panic!("label {other}"),
+            }
+        }
+        for label in [
+            "exfiltration",
+            "beaconing",
+            "scan",
+            "credential_stuffing",
+            "model_theft",
+            "data_poisoning",
+        ] {
+            assert!(instances.keys().any(|k| k.0 == label), "{label} generated");
+        }
+        for ((label, _), flows) in &instances {
+            match *label {
+                "scan" => {
+                    let ports: std::collections::BTreeSet<u16> =
+                        flows.iter().map(|&i| truth[i].dest_port).collect();
+                    assert!(
+                        ports.len() >= 20 && ports.len() == flows.len(),
+                        "one probe per port"
+                    );
+                }
+                "credential_stuffing" => {
+                    let refused = flows
+                        .iter()
+                        .filter(|&&i| {
+                            pk[i]
+                                .iter()
+                                .any(|x| !x.1 && x.3.starts_with(b"HTTP/1.1 401"))
+                        })
+                        .count();
+                    assert!(
+                        flows.len() >= 20 && refused * 10 >= flows.len() * 8,
+                        "{refused} of {}",
+                        flows.len()
+                    );
+                }
+                "beaconing" => {
+                    // Check-ins on a period, with bounded jitter.
+                    let starts: Vec<f64> = flows.iter().map(|&i| pk[i][0].0 as f64 / 1e9).collect();
+                    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+                    assert!(gaps.len() >= 2, "{starts:?}");
+                    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+                    let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>()
+                        / gaps.len() as f64)
+                        .sqrt();
+                    assert!(
+                        (0.7..=7.0).contains(&mean) && sd / mean < 0.35,
+                        "mean {mean} sd {sd}"
+                    );
+                }
+                "data_poisoning" => assert!(flows.len() >= 3),
+                _ => {}
+            }
+        }
+        // The benign pollers look like beacons but are labelled benign.
+        assert!(truth
+            .iter()
+            .any(|t| t.kind == "polling_client" && t.label == "benign" && t.attack.is_none()));
+    }
+}
