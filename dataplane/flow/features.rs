@@ -22,6 +22,10 @@ const fn f(name: &'static str, unit: &'static str, how: &'static str) -> Feature
 pub const ENTROPY_BYTES: usize = 128;
 
 pub const N_FEATURES: usize = 34;
+/// The version of the feature list below: a change to a feature's name,
+/// order or computation changes it, and models trained on another are
+/// refused (scripts/train_flow_model.py records it in the model).
+pub const FEATURE_SCHEMA: &str = "1";
 
 /// Every feature, in record order.
 pub const FEATURES: [Feature; N_FEATURES] = [

@@ -140,6 +140,9 @@ struct Builder<'a> {
     truth: &'a mut Vec<Truth>,
     next_flow: usize,
     instance: u32,
+    /// The VLAN of the client the current instance uses: half the tenants
+    /// are on VLANs, as the benign clients are, so a tag tells nothing.
+    vlan: Option<u16>,
 }
 
 impl Builder<'_> {
@@ -159,7 +162,7 @@ impl Builder<'_> {
             dest_ip: m.dst.to_string(),
             dest_port: m.dport,
             proto: m.proto,
-            vlan: None,
+            vlan: self.vlan,
             packets: new.len() as u64,
             bytes: new.iter().map(|(_, f)| f.len() as u64).sum(),
             attack: label.map(|_| self.instance),
@@ -171,24 +174,37 @@ impl Builder<'_> {
         32768 + self.rng.below(28000) as u16
     }
 
-    /// A tenant host, as the benign clients are.
+    /// A tenant host, as the benign clients are (VLAN and all).
     fn tenant_host(&mut self) -> String {
+        let tenant = self.rng.below(8);
+        self.vlan = (tenant % 2 == 1).then_some(100 + tenant as u16);
         format!(
             "10.{}.{}.{}",
-            64 + self.rng.below(8),
+            64 + tenant,
             self.rng.below(256),
             1 + self.rng.below(254)
         )
     }
 
-    /// A host of a subnet no benign client is in.
+    /// A host of a subnet no benign client is in (on a VLAN as often).
     fn unusual_host(&mut self) -> String {
+        let net = self.rng.below(4);
+        self.vlan = (net % 2 == 1).then_some(200 + net as u16);
         format!(
             "10.{}.{}.{}",
-            96 + self.rng.below(4),
+            96 + net,
             self.rng.below(256),
             1 + self.rng.below(254)
         )
+    }
+
+    /// The route from the current client to `dst`, tagged as it is.
+    fn route(&self, client: &str, dst: IpAddr) -> Route {
+        let r = Route::new(ip(client), dst);
+        match self.vlan {
+            Some(v) => r.vlan(v),
+            None => r,
+        }
     }
 
     /// A rarely seen external destination.
@@ -211,6 +227,7 @@ pub(super) fn add(
         cap,
         truth,
         instance: 0,
+        vlan: None,
     };
     for &(attack, share) in &mix.shares {
         if share <= 0.0 {
@@ -253,7 +270,7 @@ fn exfiltration(b: &mut Builder<'_>, start: u64) {
     let dst = b.rare_external();
     let sport = b.port();
     let before = b.cap.packets.len();
-    let mut c = TcpConversation::new(Route::new(ip(&client), dst), sport, 443, start)
+    let mut c = TcpConversation::new(b.route(&client, dst), sport, 443, start)
         .gap(2 * MS + b.rng.below(20) * MS)
         .window_scale(7);
     let sni = [
@@ -302,7 +319,7 @@ fn beacon(b: &mut Builder<'_>, s: &Setting, start: u64, label: Option<Attack>) {
     while t < end {
         let sport = b.port();
         let before = b.cap.packets.len();
-        let mut c = TcpConversation::new(Route::new(ip(&client), dst), sport, dport, t)
+        let mut c = TcpConversation::new(b.route(&client, dst), sport, dport, t)
             .gap(200_000 + b.rng.below(2_000_000));
         c.handshake();
         match label {
@@ -373,7 +390,7 @@ fn scan(b: &mut Builder<'_>, s: &Setting, start: u64) {
         let open = dport == 8000 || b.rng.below(20) == 0;
         let sport = if style == 0 { sport0 } else { b.port() };
         let before = b.cap.packets.len();
-        let r = Route::new(ip(&client), target);
+        let r = b.route(&client, target);
         let (kind, proto) = match style {
             0 | 1 => {
                 let mut c = TcpConversation::new(r, sport, dport, t).gap(100_000);
@@ -408,8 +425,10 @@ fn scan(b: &mut Builder<'_>, s: &Setting, start: u64) {
                 b.cap.push(t, probe.clone());
                 if !open {
                     // ICMP port unreachable quoting the probe's IP header
-                    // and 8 bytes (the frame past its Ethernet header).
-                    let quote = &probe[14..probe.len().min(14 + 28)];
+                    // and 8 bytes (the frame past its Ethernet header and
+                    // VLAN tag).
+                    let l3 = 14 + 4 * usize::from(b.vlan.is_some());
+                    let quote = &probe[l3..probe.len().min(l3 + 28)];
                     b.cap
                         .push(t + 200_000, r.reversed().icmp(3, 3, [0; 4], quote));
                 }
@@ -438,7 +457,7 @@ fn stuffing(b: &mut Builder<'_>, s: &Setting, start: u64) {
     for _ in 0..attempts {
         let sport = b.port();
         let before = b.cap.packets.len();
-        let mut c = TcpConversation::new(Route::new(ip(&client), s.gateway), sport, 8000, t)
+        let mut c = TcpConversation::new(b.route(&client, s.gateway), sport, 8000, t)
             .gap(100_000 + b.rng.below(300_000));
         let token: String = (0..40)
             .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[b.rng.below(36) as usize]))
@@ -490,7 +509,7 @@ fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let client = b.unusual_host();
     let sport = b.port();
     let before = b.cap.packets.len();
-    let mut c = TcpConversation::new(Route::new(ip(&client), s.store), sport, 9000, start)
+    let mut c = TcpConversation::new(b.route(&client, s.store), sport, 9000, start)
         .gap(15_000)
         .window_scale(9);
     let size = 2_000_000 + b.rng.below(4_000_000) as usize;
@@ -533,7 +552,7 @@ fn poisoning(b: &mut Builder<'_>, s: &Setting, start: u64) {
     for _ in 0..3 + b.rng.below(6) {
         let sport = b.port();
         let before = b.cap.packets.len();
-        let mut c = TcpConversation::new(Route::new(ip(&client), s.store), sport, 9000, t)
+        let mut c = TcpConversation::new(b.route(&client, s.store), sport, 9000, t)
             .gap(20_000)
             .window_scale(9);
         let target = 500_000 + b.rng.below(1_500_000) as usize;
@@ -801,6 +820,15 @@ mod tests {
                 _ => {}
             }
         }
+        // Attackers are tenants on VLANs as often as benign clients are:
+        // a tag says nothing.
+        let attack_flows: Vec<&Truth> = truth.iter().filter(|t| t.label != "benign").collect();
+        let tagged = attack_flows.iter().filter(|t| t.vlan.is_some()).count();
+        assert!(
+            tagged > 0 && tagged < attack_flows.len(),
+            "{tagged} of {}",
+            attack_flows.len()
+        );
         // The benign pollers look like beacons but are labelled benign.
         assert!(truth
             .iter()

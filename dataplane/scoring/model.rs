@@ -148,6 +148,19 @@ impl Model {
                 version[0], version[1], version[2]
             ));
         }
+        // A model that says which feature list it was trained on
+        // (scripts/train_flow_model.py sets the attribute) must say ours.
+        if let Some(s) = v
+            .pointer("/learner/attributes/tollgate_feature_schema")
+            .and_then(Value::as_str)
+        {
+            if s != crate::flow::features::FEATURE_SCHEMA {
+                return Err(format!(
+                    "trained on feature schema {s}; this Tollgate computes schema {} (`tollgate features` lists it): retrain",
+                    crate::flow::features::FEATURE_SCHEMA
+                ));
+            }
+        }
         let learner = field(&v, &["learner"])?;
         let booster = field(learner, &["gradient_booster", "name"])?
             .as_str()
@@ -546,6 +559,15 @@ mod tests {
             assert!(e.contains(why), "{e}");
         };
         refused(base.replace("\"gbtree\"}", "\"dart\"}"), "dart");
+        // A model of another feature schema; ours loads.
+        let schema = |s: &str| {
+            base.replace(
+                "\"attributes\":{}",
+                &format!("\"attributes\":{{\"tollgate_feature_schema\":\"{s}\"}}"),
+            )
+        };
+        refused(schema("0"), "trained on feature schema 0");
+        assert!(Model::from_json(&schema(crate::flow::features::FEATURE_SCHEMA), "m").is_ok());
         refused(base.replace("\"gbtree\"}", "\"gblinear\"}"), "gblinear");
         refused(
             base.replace("binary:logistic", "multi:softprob"),
