@@ -21,7 +21,7 @@ use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
 use crate::worker::{MalformedPolicy, Mode, Worker, MAX_HELD_FRAGMENTS};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
@@ -32,8 +32,6 @@ use std::time::{Duration, Instant};
 
 /// Bursts a worker's input ring holds.
 const RING_BURSTS: usize = 256;
-/// How long the reader sleeps when a worker's ring is full.
-const FULL_BACKOFF: Duration = Duration::from_micros(100);
 /// A worker publishes a counters snapshot every this many bursts.
 const PUBLISH_EVERY: u64 = 64;
 /// Capture time between idle ticks to a worker.
@@ -563,23 +561,8 @@ impl Dispatch {
     fn send(&mut self, k: usize, mut b: Burst, now_ns: u64) {
         b.now_ns = now_ns;
         self.last_sent_ns[k] = now_ns;
-        // A full ring (the reader is ahead, as it is whenever rules are
-        // loaded) is waited out by sleeping, not by blocking on the ring:
-        // a blocked sender has every burst the worker takes wake it, a
-        // futex call on the worker's core per burst. The ring holds
-        // `RING_BURSTS` bursts, milliseconds of work even for a worker
-        // with no rules, so a sleep of `FULL_BACKOFF` never starves it.
-        loop {
-            match self.tx[k].try_send(b) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    b = back;
-                    std::thread::sleep(FULL_BACKOFF);
-                }
-                // A worker only hangs up if it died; the join reports that.
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
+        // A worker only hangs up if it died; the join reports that.
+        let _ = self.tx[k].send(b);
     }
 
     /// Once per second of capture time: sends every partly filled burst (a
