@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 const RING_BURSTS: usize = 256;
 /// A worker publishes a counters snapshot every this many bursts.
 const PUBLISH_EVERY: u64 = 64;
+/// And at least this often while bursts come.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
 /// Capture time between idle ticks to a worker.
 const TICK_NS: u64 = 1_000_000_000;
 
@@ -424,6 +426,7 @@ fn run_worker(
     k: usize,
 ) -> (WorkerCounters, Latency) {
     let mut bursts: u64 = 0;
+    let mut published = Instant::now();
     let mut sink = CountingSink::default();
     let mut verdicts = [Verdict::Forward; BURST_SIZE];
     let snapshot = |w: &Worker, sink: &CountingSink| {
@@ -501,9 +504,13 @@ fn run_worker(
             w.tick(b.now_ns);
         }
         bursts += 1;
-        if bursts % PUBLISH_EVERY == 0 {
+        // Every PUBLISH_EVERY bursts, and at least every PUBLISH_INTERVAL
+        // of a slow (paced, or quiet) replay: metrics and stats move while
+        // it runs.
+        if bursts % PUBLISH_EVERY == 0 || published.elapsed() >= PUBLISH_INTERVAL {
             // Never waits: a monitor that is behind just misses a snapshot.
             let _ = snaps.try_send((k, snapshot(&w, &sink)));
+            published = Instant::now();
         }
     }
     w.close_handoffs();
