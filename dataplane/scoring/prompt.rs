@@ -389,11 +389,6 @@ impl PromptModel {
         })
     }
 
-    /// Columns in all.
-    pub fn n_features(&self) -> usize {
-        self.columns.len()
-    }
-
     /// Calls `f(column, ngram, line)` for each n-gram of `lower`
     /// (lowercased text), line by line (lines split at `\\n`), each line's
     /// n-grams of every analyzer together; `line` is the line's number, or
@@ -502,13 +497,9 @@ impl PromptModel {
         self.ngrams_by_line(lower, s, |c, g, _| f(c, g));
     }
 
-    /// The lowercased text scikit-learn's preprocessor sees: invalid
-    /// UTF-8 is replaced (U+FFFD), then `str.lower`.
-    fn lower(text: &[u8]) -> String {
-        String::from_utf8_lossy(text).to_lowercase()
-    }
-
-    /// `lower` into a buffer kept between prompts. Per character but for
+    /// The lowercased text scikit-learn's preprocessor sees (invalid
+    /// UTF-8 replaced by U+FFFD, then `str.lower`), into a buffer kept
+    /// between prompts. Per character but for
     /// a capital sigma, whose lowercase depends on its neighbours (final
     /// sigma): text with one takes the whole-string path.
     fn lower_into(text: &[u8], out: &mut String) {
@@ -530,7 +521,8 @@ impl PromptModel {
     pub fn features(&self, text: &[u8]) -> Vec<(u32, u32)> {
         let mut s = PromptScratch::default();
         let mut out: Vec<(u32, u32)> = Vec::new();
-        let lower = Self::lower(text);
+        let mut lower = String::new();
+        Self::lower_into(text, &mut lower);
         self.each_ngram(&lower, &mut s, |c, _| out.push((c, 1)));
         out.sort_unstable();
         out.dedup_by(|b, a| {
@@ -709,7 +701,8 @@ impl PromptModel {
         cols: &[u32],
         mut put: impl FnMut(usize, &[u8]),
     ) {
-        let lower = Self::lower(text);
+        let mut lower = std::mem::take(&mut s.lower);
+        Self::lower_into(text, &mut lower);
         let mut found = 0u32;
         self.each_ngram(&lower, s, |c, g| {
             if let Some(i) = cols.iter().position(|&x| x == c) {
@@ -719,17 +712,14 @@ impl PromptModel {
                 }
             }
         });
+        s.lower = lower;
     }
 
-    /// The Unicode version of the character classes (Python's, when the
-    /// tables were made).
-    pub fn unicode_version() -> &'static str {
-        UNICODE
-    }
-
-    /// What analyzers the model has, for `tollgate` to print.
+    /// What analyzers the model has and which Unicode version Python's
+    /// character classes come from, for benchmarks and logs to print.
     pub fn describe(&self) -> String {
-        self.analyzers
+        let analyzers = self
+            .analyzers
             .iter()
             .map(|a| {
                 format!(
@@ -745,7 +735,8 @@ impl PromptModel {
                 )
             })
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        format!("{analyzers}; Python character classes of Unicode {UNICODE}")
     }
 }
 
