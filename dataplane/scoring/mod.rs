@@ -165,6 +165,9 @@ pub struct WorkerScoring {
 
 impl WorkerScoring {
     pub fn new(link: ScoringLink, flows: usize, worker: u16) -> Self {
+        // Without flow records (a prompt model alone) no slot has an
+        // accumulator: nothing is counted or sent per packet.
+        let flows = if link.flows { flows } else { 0 };
         WorkerScoring {
             link,
             worker,
@@ -192,9 +195,6 @@ impl WorkerScoring {
         tcp_flags: Option<u8>,
         ts: u64,
     ) {
-        if !self.link.flows {
-            return;
-        }
         let Some(ff) = self.features.get_mut(up.slot as usize) else {
             return;
         };
@@ -237,9 +237,6 @@ impl WorkerScoring {
         wait: bool,
         c: &mut LinkCounters,
     ) {
-        if !self.link.flows {
-            return;
-        }
         let Some(ff) = self.features.get(r.slot as usize) else {
             return;
         };
