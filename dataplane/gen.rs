@@ -253,6 +253,40 @@ fn tls_record(kind: u8, version: u16, body: &[u8]) -> Vec<u8> {
     r
 }
 
+/// An upload to the training store on `c`: the handshake, `PUT path` with
+/// `body`, the store's answer, the client's close.
+fn store_put(c: &mut TcpConversation, path: &str, ctype: &str, body: &[u8]) {
+    c.handshake()
+        .send(
+            Side::Client,
+            &http_request("PUT", path, "store.tenant.local", ctype, body),
+            MSS,
+        )
+        .send(
+            Side::Server,
+            &http_response("application/json", b"{\"status\":\"stored\"}"),
+            MSS,
+        )
+        .close(Side::Client);
+}
+
+/// A pull from the model store on `c`: the handshake, `GET path`, `model`
+/// back, the client's close.
+fn store_get(c: &mut TcpConversation, path: &str, model: &[u8]) {
+    c.handshake()
+        .send(
+            Side::Client,
+            &http_request("GET", path, "store.tenant.local", "application/json", b""),
+            MSS,
+        )
+        .send(
+            Side::Server,
+            &http_response("application/octet-stream", model),
+            MSS,
+        )
+        .close(Side::Client);
+}
+
 /// Application-data records of random (encrypted-looking) bytes, between
 /// `min` and `min + span` of them.
 fn tls_app_data(rng: &mut Rng, min: usize, span: u64) -> Vec<u8> {
@@ -433,18 +467,7 @@ pub fn generate_with(
                 } else {
                     ("/datasets/train.jsonl", "application/jsonl")
                 };
-                c.handshake()
-                    .send(
-                        Side::Client,
-                        &http_request("PUT", path, "store.tenant.local", ctype, &body),
-                        MSS,
-                    )
-                    .send(
-                        Side::Server,
-                        &http_response("application/json", b"{\"status\":\"stored\"}"),
-                        MSS,
-                    )
-                    .close(Side::Client);
+                store_put(&mut c, path, ctype, &body);
                 cap.extend(c.into_packets());
                 (store, 9000, "TCP")
             }
@@ -462,18 +485,7 @@ pub fn generate_with(
                 } else {
                     ("/models/adapter.safetensors", safetensors(&mut rng, size))
                 };
-                c.handshake()
-                    .send(
-                        Side::Client,
-                        &http_request("GET", path, "store.tenant.local", "application/json", b""),
-                        MSS,
-                    )
-                    .send(
-                        Side::Server,
-                        &http_response("application/octet-stream", &model),
-                        MSS,
-                    )
-                    .close(Side::Client);
+                store_get(&mut c, path, &model);
                 cap.extend(c.into_packets());
                 (store, 9000, "TCP")
             }

@@ -7,7 +7,10 @@
 //! `--attacks` is byte for byte what it was, and the benign flows of one
 //! with attacks are those of the same seed without.
 
-use super::{client_hello, http_request, ip, safetensors, tls_app_data, words, Truth, MS, MSS};
+use super::{
+    client_hello, http_request, ip, safetensors, store_get, store_put, tls_app_data, words, Truth,
+    MS, MSS,
+};
 use crate::craft::{Capture, Route, Side, TcpConversation};
 use crate::decode::tcp::{ACK_FLAG, RST, SYN};
 use crate::sample::Rng;
@@ -229,12 +232,17 @@ pub(super) fn add(
         instance: 0,
         vlan: None,
     };
-    for &(attack, share) in &mix.shares {
-        if share <= 0.0 {
-            continue;
+    // Instances of a behaviour: its share of the benign flows, at least
+    // one when the share is above 0.
+    let instances = |share: f64| {
+        if share > 0.0 {
+            ((share * s.benign_flows as f64).round() as usize).max(1)
+        } else {
+            0
         }
-        let n = ((share * s.benign_flows as f64).round() as usize).max(1);
-        for _ in 0..n {
+    };
+    for &(attack, share) in &mix.shares {
+        for _ in 0..instances(share) {
             b.instance += 1;
             let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
             match attack {
@@ -253,9 +261,7 @@ pub(super) fn add(
         .shares
         .iter()
         .find(|(a, _)| *a == Attack::Beaconing)
-        .map_or(0, |&(_, sh)| {
-            ((sh * s.benign_flows as f64).round() as usize).max(usize::from(sh > 0.0))
-        });
+        .map_or(0, |&(_, share)| instances(share));
     for _ in 0..beacons.max(1) {
         let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
         beacon(&mut b, s, start, None);
@@ -514,24 +520,7 @@ fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
         .window_scale(9);
     let size = 2_000_000 + b.rng.below(4_000_000) as usize;
     let model = safetensors(&mut b.rng, size);
-    c.handshake()
-        .send(
-            Side::Client,
-            &http_request(
-                "GET",
-                "/models/base.safetensors",
-                "store.tenant.local",
-                "application/json",
-                b"",
-            ),
-            MSS,
-        )
-        .send(
-            Side::Server,
-            &crate::sample::http_response("application/octet-stream", &model),
-            MSS,
-        )
-        .close(Side::Client);
+    store_get(&mut c, "/models/base.safetensors", &model);
     b.cap.extend(c.into_packets());
     let m = Made {
         kind: "model_theft",
@@ -567,24 +556,7 @@ fn poisoning(b: &mut Builder<'_>, s: &Setting, start: u64) {
             body.extend_from_slice(line.as_bytes());
             n += 1;
         }
-        c.handshake()
-            .send(
-                Side::Client,
-                &http_request(
-                    "PUT",
-                    "/datasets/train.jsonl",
-                    "store.tenant.local",
-                    "application/jsonl",
-                    &body,
-                ),
-                MSS,
-            )
-            .send(
-                Side::Server,
-                &crate::sample::http_response("application/json", b"{\"status\":\"stored\"}"),
-                MSS,
-            )
-            .close(Side::Client);
+        store_put(&mut c, "/datasets/train.jsonl", "application/jsonl", &body);
         let end = c.now();
         b.cap.extend(c.into_packets());
         let m = Made {
