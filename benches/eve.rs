@@ -28,8 +28,6 @@ use tollgate::flow::EndReason;
 use tollgate::io::pcap::Records;
 use tollgate::io::RawPacket;
 use tollgate::replay::{replay, ReplayConfig};
-use tollgate::rules::classification;
-use tollgate::rules::vars::Vars;
 use tollgate::worker::Worker;
 
 const RUNS: usize = 3;
@@ -37,14 +35,7 @@ const RUNS: usize = 3;
 const WRITER_EVENTS: usize = 300_000;
 
 fn shipped_engine() -> Arc<Engine> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures");
-    let classes = std::fs::read_to_string(dir.join("classification.config"))
-        .map_err(|e| e.to_string())
-        .and_then(|t| classification::parse(&t))
-        .expect("shipped classification.config");
-    let (engine, _) = Engine::load(&[dir.as_path()], &Vars::suricata_defaults(), &classes)
-        .expect("shipped rules load");
-    Arc::new(engine)
+    common::load_rules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures"))
 }
 
 /// Pushes `events` through one ring to a writer with `out`; the events it

@@ -33,32 +33,12 @@ use tollgate::decode::decode;
 use tollgate::detect::Engine;
 use tollgate::flow::EndReason;
 use tollgate::io::RawPacket;
-use tollgate::rules::classification;
-use tollgate::rules::vars::Vars;
 use tollgate::stats::WorkerCounters;
 use tollgate::worker::Worker;
 
 const RUNS: usize = 3;
 
-fn load(dir: &Path) -> Arc<Engine> {
-    let class_file = dir.join("classification.config");
-    let classes = std::fs::read_to_string(&class_file)
-        .map_err(|e| e.to_string())
-        .and_then(|t| classification::parse(&t))
-        .unwrap_or_else(|e| panic!("{}: {e}", class_file.display()));
-    let (engine, report) =
-        Engine::load(&[dir], &Vars::suricata_defaults(), &classes).expect("rules load");
-    eprintln!(
-        "{}: {} rules loaded of {} read, {} patterns, {} by address, {} every packet",
-        dir.display(),
-        report.loaded,
-        report.read,
-        report.patterns,
-        report.address_indexed,
-        report.without_prefilter
-    );
-    Arc::new(engine)
-}
+use common::load_rules as load;
 
 /// ET Open as it loaded before the app layer: its rule files without the
 /// rules on `http` (then skipped as needing a parser), in a folder of

@@ -16,11 +16,7 @@ use hyperscan::prelude::*;
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
-use tollgate::detect::Engine;
 use tollgate::replay::{replay, ReplayConfig};
-use tollgate::rules::classification;
-use tollgate::rules::vars::Vars;
 use tollgate::scoring::prompt::{PromptModel, PromptScratch};
 use tollgate::scoring::ScoringConfig;
 
@@ -161,17 +157,11 @@ fn main() {
     cap.write_pcap(&pcap).expect("write capture");
     // The shipped rules: the app layer (and so the LLM-API parser) runs
     // behind the rule engine.
-    let sig = root.join("signatures");
-    let classes = std::fs::read_to_string(sig.join("classification.config"))
-        .map_err(|e| e.to_string())
-        .and_then(|t| classification::parse(&t))
-        .expect("classification.config");
-    let (engine, _) = Engine::load(&[&sig], &Vars::suricata_defaults(), &classes).expect("rules");
     let base = ReplayConfig {
         files: vec![pcap.clone()],
         workers: 1,
         cores: vec![0],
-        engine: Some(Arc::new(engine)),
+        engine: Some(common::load_rules(&root.join("signatures"))),
         ..ReplayConfig::default()
     };
     let (off_s, _) = common::best(RUNS, || replay(&base, |_, _, _| {}).expect("replay"));

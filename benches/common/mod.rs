@@ -1,11 +1,16 @@
 //! What the benchmarks share: best-of-N timing, the one-worker pipeline
 //! configuration, and feeding packets from memory to a worker in bursts.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 use tollgate::craft::Capture;
+use tollgate::detect::Engine;
 use tollgate::flow::Timeouts;
 use tollgate::gen::{generate, GenConfig};
 use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::rules::classification;
+use tollgate::rules::vars::Vars;
 use tollgate::worker::{Worker, WorkerConfig};
 
 /// Packets a benchmark generates: its first numeric argument, else 1M.
@@ -82,4 +87,27 @@ pub fn feed<'a>(w: &mut Worker, pkts: impl IntoIterator<Item = RawPacket<'a>>) {
     if n > 0 {
         w.process_burst(&burst[..n], 0, &mut verdicts);
     }
+}
+
+/// The rules of folder `dir` with its classification.config, Suricata's
+/// default variables; what loaded is said on stderr.
+#[allow(dead_code)] // each bench uses its own subset
+pub fn load_rules(dir: &Path) -> Arc<Engine> {
+    let class_file = dir.join("classification.config");
+    let classes = std::fs::read_to_string(&class_file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| classification::parse(&t))
+        .unwrap_or_else(|e| panic!("{}: {e}", class_file.display()));
+    let (engine, report) =
+        Engine::load(&[dir], &Vars::suricata_defaults(), &classes).expect("rules load");
+    eprintln!(
+        "{}: {} rules loaded of {} read, {} patterns, {} by address, {} every packet",
+        dir.display(),
+        report.loaded,
+        report.read,
+        report.patterns,
+        report.address_indexed,
+        report.without_prefilter
+    );
+    Arc::new(engine)
 }
