@@ -1,11 +1,14 @@
 //! Scoring benchmark, on generated AI-ingestion traffic (at least 1M
 //! packets unless told):
 //! - the model alone: XGBoost evaluation of real feature records, one
-//!   thread, for each fixture model (records per second on one core);
+//!   thread, for each fixture model and the shipped flow model (records per
+//!   second on one core); the host table alone; the anomaly detector alone;
 //! - the scorer thread: the same records pushed through a worker's ring to
-//!   a running scorer (ring, batching, scoring, histogram);
+//!   a running scorer (ring, batching, host table, scoring, histogram),
+//!   with the host table off and on, and with the anomaly detector too;
 //! - end to end: `replay` of the same capture with one worker, scoring off
-//!   (baseline) and on, in the same process.
+//!   (baseline) and on (the shipped model with the host table; then with
+//!   the anomaly detector as well), in the same process.
 //!
 //!     cargo bench --bench scoring [-- PACKETS]
 
@@ -16,7 +19,9 @@ use std::path::Path;
 use tollgate::flow::EndReason;
 use tollgate::io::RawPacket;
 use tollgate::replay::{replay, ReplayConfig};
+use tollgate::scoring::anomaly::Detector;
 use tollgate::scoring::features::FeatureRecord;
+use tollgate::scoring::hosts::HostTable;
 use tollgate::scoring::model::Model;
 use tollgate::scoring::{reload_flag, Scorer, ScoringConfig, ScoringLink};
 use tollgate::worker::{Mode, Worker};
@@ -63,8 +68,18 @@ fn main() {
     let (worker_on, _) = common::best(RUNS, || feed(true));
 
     let mut rows: Vec<(String, f64)> = Vec::new();
-    for name in ["binary_logistic.json", "squarederror.json"] {
-        let m = Model::load(&fixtures.join(name)).expect("fixture model");
+    let shipped = root.join("signatures/flow-model.json");
+    for path in [
+        fixtures.join("binary_logistic.json"),
+        fixtures.join("squarederror.json"),
+        shipped.clone(),
+    ] {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let m = Model::load(&path).expect("model");
         let (s, sum) = common::best(RUNS, || {
             records
                 .iter()
@@ -82,28 +97,73 @@ fn main() {
         ));
     }
 
-    // The scorer thread, fed through one ring as fast as it drains.
-    let scfg = ScoringConfig {
-        model: Some(fixtures.join("binary_logistic.json")),
-        threshold: 2.0, // no alerts: this measures scoring, not EVE
-        ..ScoringConfig::default()
-    };
-    let (secs, scored) = common::best(RUNS, || {
-        let (scorer, mut links) =
-            Scorer::spawn(&scfg, 1, Mode::Ids, None, reload_flag()).expect("scorer");
-        let link = links.pop().expect("one link");
+    // The host table and the anomaly detector alone.
+    let (s, _) = common::best(RUNS, || {
+        let mut t = HostTable::new(tollgate::scoring::hosts::HOSTS);
         for r in &records {
-            link.send(*r);
+            let mut r = *r;
+            t.observe(&mut r);
         }
-        drop(link);
-        scorer.join().records
+        t.counters.flows_noted
     });
-    assert_eq!(scored as usize, records.len());
-    rows.push(("scorer thread, through a ring".into(), n / secs));
+    rows.push(("host table alone (16,384 hosts)".into(), n / s));
+    let window = (records.len() as u64 / 4).max(1);
+    let (s, _) = common::best(RUNS, || {
+        let mut d = Detector::new(1, window);
+        records.iter().filter(|r| d.observe(&r.values).1).count()
+    });
+    rows.push((
+        format!("anomaly detector alone (window {window}: learning half, scoring half)"),
+        n / s,
+    ));
 
-    // End to end: replay with scoring off, then on.
+    // The scorer thread, fed through one ring as fast as it drains.
     let dir = std::env::temp_dir().join(format!("tollgate-bench-scoring-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let state = dir.join("hst.json");
+    let thread = |name: &str, cfg: ScoringConfig| {
+        let (secs, scored) = common::best(RUNS, || {
+            let _ = std::fs::remove_file(&state);
+            let (scorer, mut links) =
+                Scorer::spawn(&cfg, 1, Mode::Ids, None, reload_flag()).expect("scorer");
+            let link = links.pop().expect("one link");
+            for r in &records {
+                link.send(*r);
+            }
+            drop(link);
+            let rep = scorer.join();
+            rep.records + rep.anomaly.map_or(0, |a| a.scored)
+        });
+        assert!(scored as usize >= records.len());
+        (name.to_string(), n / secs)
+    };
+    let scfg = ScoringConfig {
+        model: Some(shipped.clone()),
+        threshold: Some(2.0), // no alerts: this measures scoring, not EVE
+        ..ScoringConfig::default()
+    };
+    rows.push(thread(
+        "scorer thread, shipped model, host table off",
+        ScoringConfig {
+            host_table: 0,
+            ..scfg.clone()
+        },
+    ));
+    rows.push(thread(
+        "scorer thread, shipped model, host table on",
+        scfg.clone(),
+    ));
+    rows.push(thread(
+        "scorer thread, shipped model, host table and anomaly detector",
+        ScoringConfig {
+            anomaly_state: Some(state.clone()),
+            learn_window: window,
+            anomaly_threshold: Some(1.0),
+            ..scfg.clone()
+        },
+    ));
+
+    // End to end: replay with scoring off, then on.
     let pcap = dir.join("c.pcap");
     cap.write_pcap(&pcap).expect("write capture");
     let base = ReplayConfig {
@@ -115,14 +175,27 @@ fn main() {
     let (off_s, _) = common::best(RUNS, || replay(&base, |_, _, _| {}).expect("replay"));
     let on = ReplayConfig {
         scoring: ScoringConfig {
-            model: Some(fixtures.join("binary_logistic.json")),
+            model: Some(shipped.clone()),
             core: Some(1),
+            feature_packets: 8,
             ..ScoringConfig::default()
         },
         ..base.clone()
     };
     let (on_s, rep) = common::best(RUNS, || replay(&on, |_, _, _| {}).expect("replay"));
     let scorer = rep.scoring.expect("scorer report");
+    let both = ReplayConfig {
+        scoring: ScoringConfig {
+            anomaly_state: Some(state.clone()),
+            learn_window: window,
+            ..on.scoring.clone()
+        },
+        ..base.clone()
+    };
+    let (both_s, _) = common::best(RUNS, || {
+        let _ = std::fs::remove_file(&state);
+        replay(&both, |_, _, _| {}).expect("replay")
+    });
     let _ = std::fs::remove_dir_all(&dir);
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -140,6 +213,8 @@ fn main() {
             "scoring_off_pps": packets as f64 / off_s,
             "scoring_on_pps": packets as f64 / on_s,
             "ratio_on_to_off": off_s / on_s,
+            "with_anomaly_detector_pps": packets as f64 / both_s,
+            "ratio_with_anomaly_detector_to_off": off_s / both_s,
             "records_scored": scorer.records,
             "scorer_ns_per_record": {"p50": scorer.ns_p50, "p99": scorer.ns_p99},
         },
@@ -171,8 +246,13 @@ fn main() {
         packets as f64 / off_s / 1e6
     );
     println!(
-        "| scoring on (scorer pinned to core 1) | {:.3} | {:.2} |",
+        "| scoring on: shipped model, host table, --feature-packets 8 (scorer on core 1) | {:.3} | {:.2} |",
         packets as f64 / on_s / 1e6,
         off_s / on_s
+    );
+    println!(
+        "| and the anomaly detector | {:.3} | {:.2} |",
+        packets as f64 / both_s / 1e6,
+        off_s / both_s
     );
 }

@@ -471,14 +471,38 @@ pub struct PipelineArgs {
     )]
     pub exception_policy: ExceptionArg,
 
-    /// An XGBoost model (`Booster.save_model("model.json")`) that scores
-    /// every flow's feature record; SIGHUP reloads it.
+    /// A flow model that scores every flow's feature record: an XGBoost
+    /// model (`Booster.save_model("model.json")`; the shipped one is
+    /// signatures/flow-model.json) or an anomaly detector's saved state
+    /// (--anomaly-state), told apart by content; SIGUSR2 reloads it.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
 
-    /// A score at or above this raises an EVE alert.
-    #[arg(long, value_name = "X", default_value = "0.9", value_parser = parse_threshold)]
-    pub score_threshold: f32,
+    /// A score at or above this raises an EVE alert (default: the
+    /// threshold the model file was trained for, else 0.9).
+    #[arg(long, value_name = "X", value_parser = parse_threshold)]
+    pub score_threshold: Option<f32>,
+
+    /// Run the anomaly detector (Half-Space Trees) with its state in FILE:
+    /// loaded when FILE exists, else learnt from the traffic; saved at
+    /// exit and at each SIGUSR2.
+    #[arg(long, value_name = "FILE")]
+    pub anomaly_state: Option<PathBuf>,
+
+    /// Records in one anomaly detector window: it learns over the first,
+    /// sets its threshold over the second, then alerts.
+    #[arg(long, value_name = "RECORDS", default_value = "10000")]
+    pub learn_window: u64,
+
+    /// An anomaly score at or above this raises an alert (default: the
+    /// threshold the detector set while learning).
+    #[arg(long, value_name = "X", value_parser = parse_probability)]
+    pub anomaly_threshold: Option<f32>,
+
+    /// Clients the scorer's per-host table holds, for the host features
+    /// (each takes about 0.9 KiB; 0: none).
+    #[arg(long, value_name = "N", default_value = "16384")]
+    pub host_table: usize,
 
     /// What a high score does besides the alert: with `--mode ips`, drop
     /// drops the flow's later packets.
@@ -729,13 +753,32 @@ impl PipelineArgs {
                 return Err("--score-action drop needs --mode ips: an IDS never drops".into())
             }
         };
-        if action == ScoreAction::Drop && self.model.is_none() && self.prompt_model.is_none() {
-            return Err("--score-action drop needs a --model or a --prompt-model".into());
+        if action == ScoreAction::Drop
+            && self.model.is_none()
+            && self.prompt_model.is_none()
+            && self.anomaly_state.is_none()
+        {
+            return Err(
+                "--score-action drop needs a --model, an --anomaly-state or a --prompt-model"
+                    .into(),
+            );
         }
         if self.prompt_model.is_some() && self.ai_inspect != OnOff::On {
             return Err(
                 "--prompt-model needs --ai-inspect on: prompts come from its LLM-API parser".into(),
             );
+        }
+        if !(1..=100_000_000).contains(&self.learn_window) {
+            return Err(format!(
+                "--learn-window: {} is out of range: expected 1 to 100000000 records",
+                self.learn_window
+            ));
+        }
+        if self.host_table > 1 << 22 {
+            return Err(format!(
+                "--host-table: {} is out of range: expected 0 to 4194304 clients",
+                self.host_table
+            ));
         }
         if !(1..=65_536).contains(&self.prompt_ring) {
             return Err(format!(
@@ -760,6 +803,10 @@ impl PipelineArgs {
         Ok(ScoringConfig {
             model: self.model.clone(),
             threshold: self.score_threshold,
+            anomaly_state: self.anomaly_state.clone(),
+            learn_window: self.learn_window,
+            anomaly_threshold: self.anomaly_threshold,
+            host_table: self.host_table,
             action,
             core: self.scorer_core,
             feature_bytes: (self.feature_bytes as u64).max(1),

@@ -1008,14 +1008,30 @@ fn score_event<'a>(a: &'a ScoreAlert, style: &'a EveStyle) -> EveScore<'a> {
         alert: ScoreSection {
             action: if a.blocked { "blocked" } else { "allowed" },
             gid: crate::scoring::SCORE_GID,
-            signature_id: crate::scoring::SCORE_SID,
+            signature_id: if a.anomaly {
+                crate::scoring::ANOMALY_SID
+            } else {
+                crate::scoring::SCORE_SID
+            },
             rev: 1,
-            signature: format!(
-                "TOLLGATE SCORE flow scored at or above {} by model {}",
-                a.threshold,
-                a.model_name()
-            ),
-            category: "Anomalous flow (model score)",
+            signature: if a.anomaly {
+                format!(
+                    "TOLLGATE ANOMALY flow unlike the learnt baseline: scored at or above {} by anomaly detector {}",
+                    a.threshold,
+                    a.model_name()
+                )
+            } else {
+                format!(
+                    "TOLLGATE SCORE flow scored at or above {} by model {}",
+                    a.threshold,
+                    a.model_name()
+                )
+            },
+            category: if a.anomaly {
+                "Anomalous flow (anomaly detector)"
+            } else {
+                "Anomalous flow (model score)"
+            },
             severity: 2,
         },
         tollgate: style.extensions.then(|| ScoreOurs {

@@ -349,6 +349,9 @@ pub struct ScoreAlert {
     /// The features that pushed the margin up most: (index, value, share).
     pub top: [(u8, f32, f32); TOP],
     pub blocked: bool,
+    /// Raised by the anomaly detector (sid 9,220,001), not the XGBoost
+    /// model (9,200,001).
+    pub anomaly: bool,
 }
 
 impl ScoreAlert {

@@ -21,11 +21,28 @@ const fn f(name: &'static str, unit: &'static str, how: &'static str) -> Feature
 /// this many of the direction's payload, across packets.
 pub const ENTROPY_BYTES: usize = 128;
 
-pub const N_FEATURES: usize = 34;
+pub const N_FEATURES: usize = 45;
+/// Where the host features begin: the scorer fills these from its host
+/// and peer-group tables (`scoring::hosts`); a worker leaves them missing.
+pub const HOST_FIRST: usize = 35;
+
+/// What the worker counts on a flow besides packets: signature alerts per
+/// class (`hit_bucket`), then HTTP responses with an error status.
+pub const HIT_BUCKETS: usize = 5;
+pub type Hits = [u16; HIT_BUCKETS];
+/// The `Hits` entry for HTTP responses of status 400 and up.
+pub const HTTP_ERRORS: usize = 4;
+/// Where that count sits in the record (`http_errors`).
+pub const HTTP_ERRORS_AT: usize = 30 + HTTP_ERRORS;
+
+/// Whether `h` counts any signature alert (an HTTP error is not one).
+pub fn alerted(h: &Hits) -> bool {
+    h[..HTTP_ERRORS].iter().any(|&n| n > 0)
+}
 /// The version of the feature list below: a change to a feature's name,
 /// order or computation changes it, and models trained on another are
 /// refused (scripts/train_flow_model.py records it in the model).
-pub const FEATURE_SCHEMA: &str = "1";
+pub const FEATURE_SCHEMA: &str = "2";
 
 /// Every feature, in record order.
 pub const FEATURES: [Feature; N_FEATURES] = [
@@ -63,6 +80,17 @@ pub const FEATURES: [Feature; N_FEATURES] = [
     f("hits_injection", "alerts", "signature alerts with classtype prompt-injection"),
     f("hits_model", "alerts", "signature alerts with classtype malicious-model"),
     f("hits_other", "alerts", "signature alerts of any other class"),
+    f("http_errors", "responses", "HTTP responses with status 400 or above on the flow (refused tokens, missing paths)"),
+    f("host_flows", "flows", "flows from this client the scorer has seen start in the 300 s before this one, this one included (its latest 32 at most; missing without the host table)"),
+    f("host_dst_ports", "ports", "distinct server ports among those flows"),
+    f("host_dst_addrs", "addresses", "distinct server addresses among those flows"),
+    f("host_same_dst", "flows", "those flows to this flow's server address, port and protocol"),
+    f("host_period", "s", "mean gap between the starts of those same-server flows (missing below 3)"),
+    f("host_period_cv", "ratio", "their gaps' standard deviation over their mean: near 0 for a fixed rhythm (missing below 3)"),
+    f("host_error_flows", "flows", "those flows (all servers) whose records so far counted an HTTP error response"),
+    f("peer_flows", "flows", "earlier flows from this client's /16 (IPv6 /48) to this server address, port and protocol, since the scorer started: 0 for a subnet new to the server"),
+    f("dst_flows", "flows", "earlier flows from any client to this server address, port and protocol, since the scorer started: 0 for a server nobody used"),
+    f("dst_clients", "clients", "distinct clients this server address, port and protocol has seen, this one included, as bits set in a 64-bit map of client hashes (exact while few, saturating at 64)"),
 ];
 
 /// Index of a feature by name.
@@ -195,7 +223,7 @@ pub struct FlowFeatures {
     iat_sumsq: f64,
     iat_max: f64,
     flags: [u32; 6],
-    hits: [u16; 4],
+    hits: Hits,
     /// Bytes and time at the last record sent.
     pub sent_bytes: u64,
     pub sent_ns: u64,
@@ -215,7 +243,7 @@ impl Default for FlowFeatures {
             iat_sumsq: 0.0,
             iat_max: 0.0,
             flags: [0; 6],
-            hits: [0; 4],
+            hits: [0; HIT_BUCKETS],
             packets: 0,
             sent_bytes: 0,
             sent_ns: 0,
@@ -268,7 +296,7 @@ impl FlowFeatures {
     }
 
     /// Alerts counted per hit bucket elsewhere (a burst, a stream flush).
-    pub fn add_hits(&mut self, hits: &[u16; 4]) {
+    pub fn add_hits(&mut self, hits: &Hits) {
         for (h, &n) in self.hits.iter_mut().zip(hits) {
             *h = h.saturating_add(n);
         }
@@ -326,7 +354,7 @@ pub fn values(ff: &FlowFeatures, facts: &FlowFacts) -> [f32; N_FEATURES] {
     };
     v[28] = f32::from(facts.server_port.unwrap_or(0));
     v[29] = if facts.tagged { 1.0 } else { 0.0 };
-    for k in 0..4 {
+    for k in 0..HIT_BUCKETS {
         v[30 + k] = f32::from(ff.hits[k]);
     }
     v
@@ -343,7 +371,11 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), N_FEATURES);
         assert_eq!(index("duration"), Some(0));
-        assert_eq!(index("hits_other"), Some(N_FEATURES - 1));
+        assert_eq!(index("hits_other"), Some(HTTP_ERRORS_AT - 1));
+        assert_eq!(HTTP_ERRORS_AT, HOST_FIRST - 1);
+        assert_eq!(index("host_flows"), Some(HOST_FIRST));
+        assert_eq!(index("http_errors"), Some(HTTP_ERRORS_AT));
+        assert_eq!(index("dst_clients"), Some(N_FEATURES - 1));
         assert_eq!(FEATURES[23].name, "entropy_toserver");
         assert_eq!(FEATURES[27].name, "dst_port_class");
     }

@@ -16,6 +16,8 @@
 //! its flow, as a flow record's score does.
 
 pub use crate::flow::features;
+pub mod anomaly;
+pub mod hosts;
 pub mod model;
 pub mod prompt;
 mod pyword;
@@ -44,6 +46,11 @@ pub const SCORE_GID: u32 = 1;
 pub const SCORE_SID: u32 = 9_200_001;
 /// The prompt classifier's alerts (9,210,000–9,219,999).
 pub const PROMPT_SID: u32 = 9_210_001;
+/// The anomaly detector's alerts (9,220,000–9,229,999).
+pub const ANOMALY_SID: u32 = 9_220_001;
+/// The flow model's threshold when neither `--score-threshold` nor the
+/// model file gives one.
+pub const DEFAULT_THRESHOLD: f32 = 0.9;
 pub use crate::flow::ANY_GENERATION;
 /// Default head room for a prompt's text (`--prompt-bytes`).
 pub const PROMPT_BYTES: usize = 8 << 10;
@@ -71,8 +78,21 @@ pub enum ScoreAction {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoringConfig {
+    /// An XGBoost model, or an anomaly detector's state (told apart by
+    /// content): `--model`.
     pub model: Option<PathBuf>,
-    pub threshold: f32,
+    /// Overrides the flow model file's own threshold (else
+    /// `DEFAULT_THRESHOLD`).
+    pub threshold: Option<f32>,
+    /// The anomaly detector's state file: loaded when it exists (else the
+    /// detector starts learning), saved at exit and at each reload.
+    pub anomaly_state: Option<PathBuf>,
+    /// Records per Half-Space Trees window (learning takes two).
+    pub learn_window: u64,
+    /// Overrides the learnt anomaly threshold.
+    pub anomaly_threshold: Option<f32>,
+    /// Clients the per-host table holds (0: no host features).
+    pub host_table: usize,
     pub action: ScoreAction,
     /// Core to pin the scorer to.
     pub core: Option<usize>,
@@ -99,7 +119,11 @@ impl Default for ScoringConfig {
     fn default() -> Self {
         ScoringConfig {
             model: None,
-            threshold: 0.9,
+            threshold: None,
+            anomaly_state: None,
+            learn_window: 10_000,
+            anomaly_threshold: None,
+            host_table: hosts::HOSTS,
             action: ScoreAction::Alert,
             core: None,
             feature_bytes: 10 << 20,
@@ -123,7 +147,7 @@ impl ScoringConfig {
 
     /// Whether workers send flow feature records.
     pub fn flows(&self) -> bool {
-        self.model.is_some() || self.features_out.is_some()
+        self.model.is_some() || self.features_out.is_some() || self.anomaly_state.is_some()
     }
 }
 
@@ -222,7 +246,7 @@ impl WorkerScoring {
     }
 
     /// Counts alerts on the flow in `slot`, per hit bucket.
-    pub fn add_hits(&mut self, slot: u32, hits: &[u16; 4]) {
+    pub fn add_hits(&mut self, slot: u32, hits: &features::Hits) {
         if let Some(ff) = self.features.get_mut(slot as usize) {
             ff.add_hits(hits);
         }
@@ -233,7 +257,7 @@ impl WorkerScoring {
     pub fn ended(
         &mut self,
         r: &crate::flow::FlowRecord,
-        hits: &[u16; 4],
+        hits: &features::Hits,
         wait: bool,
         c: &mut LinkCounters,
     ) {
@@ -359,6 +383,8 @@ pub struct ScorerReport {
     pub reloads: u64,
     pub reload_errors: Vec<String>,
     pub model: Option<String>,
+    /// The flow model's alert threshold in use at the end.
+    pub threshold: Option<f32>,
     pub features_out_error: Option<String>,
     /// Nanoseconds per record (scoring and alert building), p50 and p99.
     pub ns_p50: u64,
@@ -367,6 +393,38 @@ pub struct ScorerReport {
     pub busy_seconds: f64,
     /// The prompt classifier's side, when it ran.
     pub prompts: Option<PromptReport>,
+    /// The anomaly detector's side, when it ran.
+    pub anomaly: Option<AnomalyReport>,
+    /// The host table's, when it ran.
+    pub hosts: Option<HostReport>,
+}
+
+/// What the anomaly detector did.
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyReport {
+    pub scored: u64,
+    pub alerts: u64,
+    pub buckets: [u64; BUCKETS],
+    pub verdicts_sent: u64,
+    pub verdicts_dropped: u64,
+    pub events_dropped: u64,
+    /// Records it has learnt from, over its whole life (a loaded state's
+    /// too), its phase and threshold at the end.
+    pub records: u64,
+    pub phase: &'static str,
+    pub threshold: f32,
+    pub window: u64,
+    pub state: Option<String>,
+    pub saves: u64,
+    pub errors: Vec<String>,
+}
+
+/// What the host table held and lost.
+#[derive(Debug, Clone, Default)]
+pub struct HostReport {
+    pub entries: usize,
+    pub bytes: usize,
+    pub counters: hosts::HostCounters,
 }
 
 /// Score buckets as the stats JSON has them: "0.0" … "0.9".
@@ -440,11 +498,37 @@ impl ScorerReport {
             },
             "events_dropped": self.events_dropped,
             "model": self.model,
+            "threshold": self.threshold,
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
         });
         if let Some(p) = &self.prompts {
             v["prompts"] = p.to_json(link);
+        }
+        if let Some(a) = &self.anomaly {
+            v["anomaly"] = json!({
+                "scored": a.scored,
+                "alerts": a.alerts,
+                "buckets": buckets_json(&a.buckets),
+                "verdicts": {"sent": a.verdicts_sent, "dropped": a.verdicts_dropped},
+                "events_dropped": a.events_dropped,
+                "learnt_records": a.records,
+                "phase": a.phase,
+                "threshold": a.threshold,
+                "window": a.window,
+                "state": a.state,
+                "saves": a.saves,
+                "errors": a.errors,
+            });
+        }
+        if let Some(h) = &self.hosts {
+            v["hosts"] = json!({
+                "entries": h.entries,
+                "bytes": h.bytes,
+                "flows_noted": h.counters.flows_noted,
+                "hosts_evicted": h.counters.hosts_evicted,
+                "peers_evicted": h.counters.peers_evicted,
+            });
         }
         v
     }
@@ -479,7 +563,45 @@ impl ScorerJob {
         events: Option<Sender<Event>>,
         reload: Arc<AtomicBool>,
     ) -> Result<(ScorerJob, Vec<ScoringLink>), String> {
-        let model = cfg.model.as_deref().map(Model::load).transpose()?;
+        // `--model` takes either kind of flow model, told apart by content.
+        let (model, loaded_detector) = match cfg.model.as_deref() {
+            Some(p) if is_anomaly_state(p) => (None, Some(anomaly::Detector::load(p)?)),
+            Some(p) => (Some(Model::load(p)?), None),
+            None => (None, None),
+        };
+        if loaded_detector.is_some() && cfg.anomaly_state.is_some() {
+            return Err(
+                "--model is an anomaly detector's state and --anomaly-state gives another: give one"
+                    .into(),
+            );
+        }
+        let detector = match (&cfg.anomaly_state, loaded_detector) {
+            (_, Some(d)) => Some(d),
+            (Some(p), None) if p.exists() => Some(anomaly::Detector::load(p)?),
+            (Some(_), None) => Some(anomaly::Detector::new(1, cfg.learn_window)),
+            (None, None) => None,
+        };
+        let threshold = cfg
+            .threshold
+            .or_else(|| model.as_ref().and_then(|m| m.threshold))
+            .unwrap_or(DEFAULT_THRESHOLD);
+        let anomaly_report = detector.as_ref().map(|d| AnomalyReport {
+            records: d.records,
+            phase: d.phase.name(),
+            threshold: d.threshold,
+            window: d.window,
+            state: cfg
+                .anomaly_state
+                .as_ref()
+                .or(cfg.model.as_ref())
+                .map(|p| p.display().to_string()),
+            ..AnomalyReport::default()
+        });
+        let mut hosts =
+            (cfg.host_table > 0 && cfg.flows()).then(|| hosts::HostTable::new(cfg.host_table));
+        if let (Some(h), Some(d)) = (hosts.as_mut(), detector.as_ref()) {
+            h.import_peers(&d.peers);
+        }
         let prompt = cfg
             .prompt_model
             .as_deref()
@@ -527,16 +649,31 @@ impl ScorerJob {
             ..PromptReport::default()
         });
         let state = State {
+            model_path: if model.is_some() {
+                cfg.model.clone()
+            } else {
+                None
+            },
+            anomaly_path: if detector.is_some() && model.is_none() && cfg.anomaly_state.is_none() {
+                cfg.model.clone()
+            } else {
+                None
+            },
             model,
-            model_path: cfg.model.clone(),
             model_generation: 0,
-            threshold: cfg.threshold,
+            threshold,
+            threshold_override: cfg.threshold,
+            detector,
+            anomaly_save: cfg.anomaly_state.clone(),
+            anomaly_threshold: cfg.anomaly_threshold,
+            hosts,
             drop: cfg.action == ScoreAction::Drop && mode == Mode::Ips,
             events,
             verdicts: verdict_txs,
             out,
             report: ScorerReport {
                 prompts: prompt_report,
+                anomaly: anomaly_report,
                 ..ScorerReport::default()
             },
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
@@ -611,6 +748,15 @@ struct State {
     model_path: Option<PathBuf>,
     model_generation: u32,
     threshold: f32,
+    /// `--score-threshold`, else each loaded model's own.
+    threshold_override: Option<f32>,
+    detector: Option<anomaly::Detector>,
+    /// Where a detector given to `--model` came from (reloaded on SIGUSR2).
+    anomaly_path: Option<PathBuf>,
+    /// `--anomaly-state`: where the detector is saved.
+    anomaly_save: Option<PathBuf>,
+    anomaly_threshold: Option<f32>,
+    hosts: Option<hosts::HostTable>,
     drop: bool,
     events: Option<Sender<Event>>,
     verdicts: Vec<Sender<ScoreVerdict>>,
@@ -689,6 +835,20 @@ fn run(
     st.report.ns_p50 = st.hist.value_at_quantile(0.5);
     st.report.ns_p99 = st.hist.value_at_quantile(0.99);
     st.report.model = st.model.as_ref().map(|m| m.name.clone());
+    st.report.threshold = st.model.as_ref().map(|_| st.threshold);
+    st.save_detector();
+    if let (Some(d), Some(a)) = (&st.detector, st.report.anomaly.as_mut()) {
+        a.records = d.records;
+        a.phase = d.phase.name();
+        a.threshold = st.anomaly_threshold.unwrap_or(d.threshold);
+    }
+    if let Some(h) = &st.hosts {
+        st.report.hosts = Some(HostReport {
+            entries: h.entries(),
+            bytes: h.bytes(),
+            counters: h.counters,
+        });
+    }
     if let Some(p) = st.report.prompts.as_mut() {
         p.ns_p50 = st.prompt_hist.value_at_quantile(0.5);
         p.ns_p99 = st.prompt_hist.value_at_quantile(0.99);
@@ -703,6 +863,10 @@ impl State {
         if let Some(path) = &self.model_path {
             match Model::load(path) {
                 Ok(m) => {
+                    self.threshold = self
+                        .threshold_override
+                        .or(m.threshold)
+                        .unwrap_or(DEFAULT_THRESHOLD);
                     self.model = Some(m);
                     self.model_generation += 1;
                     self.report.reloads += 1;
@@ -710,6 +874,17 @@ impl State {
                 Err(e) => self.report.reload_errors.push(e),
             }
         }
+        if let Some(path) = &self.anomaly_path {
+            match anomaly::Detector::load(path) {
+                Ok(d) => {
+                    self.detector = Some(d);
+                    self.report.reloads += 1;
+                }
+                Err(e) => self.report.reload_errors.push(e),
+            }
+        }
+        // A learning detector is not reloaded but saved: a checkpoint.
+        self.save_detector();
         if let (Some(path), Some(rep)) = (&self.prompt_path, self.report.prompts.as_mut()) {
             match PromptModel::load(path) {
                 Ok(m) => {
@@ -811,80 +986,206 @@ impl State {
         }
     }
 
+    /// Saves the detector to `--anomaly-state`, counting the outcome.
+    fn save_detector(&mut self) {
+        if let (Some(d), Some(path), Some(a)) = (
+            self.detector.as_mut(),
+            &self.anomaly_save,
+            self.report.anomaly.as_mut(),
+        ) {
+            if let Some(h) = &self.hosts {
+                d.peers = h.export_peers();
+            }
+            match d.save(path) {
+                Ok(()) => a.saves += 1,
+                Err(e) => a.errors.push(e),
+            }
+        }
+    }
+
+    /// Inline with `--score-action drop`: sends a block verdict for `r`'s
+    /// flow and counts it in the (sent, dropped) pair `counts` picks out of
+    /// the report; whether the flow is to be blocked.
+    fn block(
+        &mut self,
+        r: &FeatureRecord,
+        counts: impl FnOnce(&mut ScorerReport) -> (&mut u64, &mut u64),
+    ) -> bool {
+        if !self.drop {
+            return false;
+        }
+        let v = ScoreVerdict {
+            slot: r.slot,
+            flow_id: r.at.flow_id,
+            generation: r.generation,
+        };
+        let sent = self
+            .verdicts
+            .get(usize::from(r.at.worker))
+            .is_some_and(|t| t.try_send(v).is_ok());
+        let (ok, lost) = counts(&mut self.report);
+        *if sent { ok } else { lost } += 1;
+        sent
+    }
+
+    /// Hands an alert to the EVE writer; false when its ring is full.
+    fn emit(&self, alert: ScoreAlert) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|tx| tx.try_send(Event::Score(alert)).is_ok())
+    }
+
     fn record(&mut self, r: &FeatureRecord) {
+        let t0 = Instant::now();
+        let mut r = *r;
+        if let Some(h) = &mut self.hosts {
+            h.observe(&mut r);
+        }
+        let score = self.model.as_ref().map(|m| m.score(&r.values));
+        let (anomaly, anomalous) = match &mut self.detector {
+            Some(d) => {
+                let (s, alert) = d.observe(&r.values);
+                let alert = match (self.anomaly_threshold, s) {
+                    (Some(t), Some(s)) => d.phase == anomaly::Phase::Live && s >= t,
+                    _ => alert,
+                };
+                (s, alert)
+            }
+            None => (None, false),
+        };
         if let Some(out) = &mut self.out {
             if self.report.features_out_error.is_none() {
-                if let Err(e) = writeln!(out, "{}", record_json(r)) {
+                if let Err(e) = writeln!(out, "{}", record_json(&r, score, anomaly)) {
                     self.report.features_out_error = Some(e.to_string());
                 }
             }
         }
-        let Some(model) = &self.model else {
-            return;
-        };
-        let t0 = Instant::now();
-        let score = model.score(&r.values);
-        self.report.records += 1;
-        let b = ((score.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1);
-        self.report.buckets[b] += 1;
-        if score >= self.threshold {
-            self.report.alerts += 1;
-            let mut contrib = [0.0f32; N_FEATURES];
-            model.contributions(&r.values, &mut contrib);
-            let mut top = [(0u8, f32::NAN, 0.0f32); TOP];
-            for (i, &c) in contrib.iter().enumerate() {
-                if let Some(k) = top.iter().position(|t| c > t.2) {
-                    top.copy_within(k..TOP - 1, k + 1);
-                    top[k] = (i as u8, r.values[i], c);
+        if let Some(score) = score {
+            self.report.records += 1;
+            self.report.buckets[bucket(score)] += 1;
+            if score >= self.threshold {
+                self.report.alerts += 1;
+                let blocked = self.block(&r, |rep| {
+                    (&mut rep.verdicts_sent, &mut rep.verdicts_dropped)
+                });
+                let mut contrib = [0.0f32; N_FEATURES];
+                if let Some(m) = &self.model {
+                    m.contributions(&r.values, &mut contrib);
                 }
-            }
-            let mut name = [0u8; 64];
-            let n = model.name.len().min(63);
-            name[..n].copy_from_slice(&model.name.as_bytes()[..n]);
-            let mut blocked = false;
-            if self.drop {
-                let v = ScoreVerdict {
-                    slot: r.slot,
-                    flow_id: r.at.flow_id,
-                    generation: r.generation,
-                };
-                match self
-                    .verdicts
-                    .get(usize::from(r.at.worker))
-                    .map(|t| t.try_send(v))
-                {
-                    Some(Ok(())) => {
-                        self.report.verdicts_sent += 1;
-                        blocked = true;
-                    }
-                    _ => self.report.verdicts_dropped += 1,
-                }
-            }
-            let alert = ScoreAlert {
-                at: r.at,
-                score,
-                threshold: self.threshold,
-                model_generation: self.model_generation,
-                model_name: name,
-                trigger: r.trigger,
-                top,
-                blocked,
-            };
-            if let Some(tx) = &self.events {
-                if tx.try_send(Event::Score(alert)).is_err() {
+                let name = self.model.as_ref().map_or("model", |m| m.name.as_str());
+                let alert = score_alert(
+                    &r,
+                    score,
+                    self.threshold,
+                    self.model_generation,
+                    name,
+                    &contrib,
+                    blocked,
+                    false,
+                );
+                if !self.emit(alert) {
                     self.report.events_dropped += 1;
                 }
             }
         }
-        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.report.busy_seconds += ns as f64 / 1e9;
-        let _ = self.hist.record(ns.max(1));
+        if let (Some(s), Some(a)) = (anomaly, self.report.anomaly.as_mut()) {
+            a.scored += 1;
+            a.buckets[bucket(s)] += 1;
+        }
+        if let (true, Some(d)) = (anomalous, &self.detector) {
+            let mut contrib = [0.0f32; N_FEATURES];
+            d.contributions(&r.values, &mut contrib);
+            let threshold = self.anomaly_threshold.unwrap_or(d.threshold);
+            let blocked = self.block(&r, |rep| {
+                let a = rep.anomaly.get_or_insert_with(AnomalyReport::default);
+                (&mut a.verdicts_sent, &mut a.verdicts_dropped)
+            });
+            let name = self
+                .report
+                .anomaly
+                .as_ref()
+                .and_then(|a| a.state.as_deref())
+                .and_then(|p| std::path::Path::new(p).file_name())
+                .and_then(|n| n.to_str())
+                .unwrap_or("half-space-trees");
+            let alert = score_alert(
+                &r,
+                anomaly.unwrap_or(1.0),
+                threshold,
+                0,
+                name,
+                &contrib,
+                blocked,
+                true,
+            );
+            let sent = self.emit(alert);
+            if let Some(a) = self.report.anomaly.as_mut() {
+                a.alerts += 1;
+                a.events_dropped += u64::from(!sent);
+            }
+        }
+        if score.is_some() || anomaly.is_some() {
+            let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.report.busy_seconds += ns as f64 / 1e9;
+            let _ = self.hist.record(ns.max(1));
+        }
+    }
+}
+
+fn bucket(score: f32) -> usize {
+    ((score.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1)
+}
+
+/// Whether `path` holds an anomaly detector's state (else it is taken
+/// for an XGBoost model, whose loader says what is wrong with it).
+fn is_anomaly_state(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    anomaly::Detector::is_state(&String::from_utf8_lossy(&head[..n]))
+}
+
+/// A model alert for `r`, naming the features with the largest positive
+/// contributions.
+#[allow(clippy::too_many_arguments)]
+fn score_alert(
+    r: &FeatureRecord,
+    score: f32,
+    threshold: f32,
+    generation: u32,
+    model: &str,
+    contrib: &[f32; N_FEATURES],
+    blocked: bool,
+    anomaly: bool,
+) -> ScoreAlert {
+    let mut top = [(0u8, f32::NAN, 0.0f32); TOP];
+    for (i, &c) in contrib.iter().enumerate() {
+        if let Some(k) = top.iter().position(|t| c > t.2) {
+            top.copy_within(k..TOP - 1, k + 1);
+            top[k] = (i as u8, r.values[i], c);
+        }
+    }
+    let mut name = [0u8; 64];
+    let n = crate::scoring::text::char_floor(model.as_bytes(), 63);
+    name[..n].copy_from_slice(&model.as_bytes()[..n]);
+    ScoreAlert {
+        at: r.at,
+        score,
+        threshold,
+        model_generation: generation,
+        model_name: name,
+        trigger: r.trigger,
+        top,
+        blocked,
+        anomaly,
     }
 }
 
 /// A record as one `--features-out` line: flow id, tuple, trigger and
 /// every feature by name (missing as null).
-pub fn record_json(r: &FeatureRecord) -> Value {
+pub fn record_json(r: &FeatureRecord, score: Option<f32>, anomaly: Option<f32>) -> Value {
     let mut f = Map::new();
     for (k, feat) in FEATURES.iter().enumerate() {
         let v = r.values[k];
@@ -894,7 +1195,7 @@ pub fn record_json(r: &FeatureRecord) -> Value {
         );
     }
     let a = &r.at;
-    json!({
+    let mut v = json!({
         "timestamp": crate::events::format_timestamp(a.ts_ns),
         "flow_start": crate::events::format_timestamp(r.start_ns),
         "flow_id": a.flow_id,
@@ -907,7 +1208,15 @@ pub fn record_json(r: &FeatureRecord) -> Value {
         "dest_port": a.dst_port,
         "proto": crate::events::proto_name(a.proto),
         "features": f,
-    })
+    });
+    // What the loaded models made of it, for evaluating them offline.
+    if let Some(s) = score {
+        v["score"] = json!(s);
+    }
+    if let Some(s) = anomaly {
+        v["anomaly"] = json!(s);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -991,7 +1300,7 @@ mod tests {
         std::fs::write(&path, constant_model(10.0)).unwrap();
         let cfg = ScoringConfig {
             model: Some(path),
-            threshold: 0.5,
+            threshold: Some(0.5),
             action: ScoreAction::Drop,
             feature_bytes: 1000,
             ..ScoringConfig::default()
@@ -1046,7 +1355,7 @@ mod tests {
         std::fs::write(&path, constant_model(8.0)).unwrap();
         let cfg = ScoringConfig {
             model: Some(path.clone()),
-            threshold: 0.5,
+            threshold: Some(0.5),
             ..ScoringConfig::default()
         };
         let reload = reload_flag();

@@ -66,6 +66,9 @@ pub struct Model {
     trees: Vec<Vec<Node>>,
     /// Tree depth at most, over all trees.
     pub max_depth: usize,
+    /// The alert threshold it was trained for (the `tollgate_threshold`
+    /// attribute scripts/train_flow_model.py sets), when it says.
+    pub threshold: Option<f32>,
 }
 
 fn field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, String> {
@@ -117,6 +120,12 @@ fn array<'a>(tree: &'a Value, k: &str, t: usize) -> Result<&'a Vec<Value>, Strin
 impl Model {
     pub fn load(path: &Path) -> Result<Model, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if super::anomaly::Detector::is_state(&text) {
+            return Err(format!(
+                "{}: an anomaly detector's state, not an XGBoost model",
+                path.display()
+            ));
+        }
         if super::prompt::PromptModel::is_prompt_model(&text) {
             return Err(format!(
                 "{}: a prompt model, not a flow model: give it to --prompt-model",
@@ -265,6 +274,15 @@ impl Model {
         if trees.is_empty() {
             return Err("the model has no trees".into());
         }
+        let threshold = match v.pointer("/learner/attributes/tollgate_threshold") {
+            None => None,
+            Some(t) => Some(
+                t.as_str()
+                    .and_then(|s| s.parse::<f32>().ok())
+                    .filter(|t| (0.0..=1.0).contains(t))
+                    .ok_or("the tollgate_threshold attribute is not a number from 0 to 1")?,
+            ),
+        };
         Ok(Model {
             name: name.to_string(),
             version,
@@ -273,6 +291,7 @@ impl Model {
             base_margin,
             trees,
             max_depth,
+            threshold,
         })
     }
 

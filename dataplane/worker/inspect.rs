@@ -27,7 +27,7 @@ pub(super) fn on_stream_event(
     bits: &mut FlowBits,
     ids: (u64, u64),
     snap: Option<FlowSnap>,
-    hits: &mut [u16; 4],
+    hits: &mut features::Hits,
     out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -115,7 +115,7 @@ pub(super) fn on_points(
     rules: &mut Matcher,
     cx: &TxCx<'_>,
     bits: &mut FlowBits,
-    hits: &mut [u16; 4],
+    hits: &mut features::Hits,
     out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
@@ -149,6 +149,13 @@ pub(super) fn on_points(
             proto: cx.app_proto,
             id: bufs.tx().id,
         };
+        // An error answer (a refused token, a missing path) is a flow
+        // feature: many of them from one client is stuffing or probing.
+        if point == Point::ResponseHeaders && st.proto == AppProto::Http && bufs.tx().status >= 400
+        {
+            let e = &mut hits[features::HTTP_ERRORS];
+            *e = e.saturating_add(1);
+        }
         // Alerts wait until matching is done: their transaction's record
         // is packed once for them all.
         let mut found = [(0u32, false, 0u16); ALERTS_PER_POINT];
@@ -255,7 +262,7 @@ pub(super) fn flow_ended(
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
 ) {
-    let mut hits = [0u16; 4];
+    let mut hits = [0u16; features::HIT_BUCKETS];
     let mut tcp = r.tcp;
     if let (Some(t), Some(re)) = (tcp.as_mut(), stream.as_deref()) {
         t.max_regions = re.max_regions(r.slot, r.flow_id);
@@ -270,7 +277,7 @@ pub(super) fn flow_ended(
     }
     let app_proto = app.map_or(AppProto::Unknown, |a| a.release(r.slot, r.flow_id));
     let r = FlowRecord {
-        alerted: r.alerted || hits != [0; 4],
+        alerted: r.alerted || features::alerted(&hits),
         tcp,
         app_proto,
         ..*r
@@ -300,8 +307,8 @@ pub(super) fn flow_streams_end(
     out: Out<'_>,
     counters: &mut WorkerCounters,
     cfg: &WorkerConfig,
-) -> [u16; 4] {
-    let mut hits = [0u16; 4];
+) -> features::Hits {
+    let mut hits = [0u16; features::HIT_BUCKETS];
     if r.proto != 6 {
         return hits;
     }
@@ -648,7 +655,7 @@ impl Inspector<'_> {
         let snap = Some(flows.snap(up.slot));
         let ids = (up.flow_id, ts);
         // Alerts per signature class, for the flow's features.
-        let mut hits = [0u16; 4];
+        let mut hits = [0u16; features::HIT_BUCKETS];
         // A packet of a flow an earlier `tag:session` rule tagged.
         if let Some(tr) = rules.engine.tag_rule {
             if flows.take_tag(up.slot, frame.len() as u32, ts) {
@@ -816,7 +823,7 @@ impl Inspector<'_> {
                 verdict = Some(DropReason::Rule);
             }
         }
-        if hits != [0; 4] {
+        if features::alerted(&hits) {
             flows.mark_alerted(up.slot);
         }
         if let Some(spec) = rules.tag_request.take() {
@@ -828,7 +835,7 @@ impl Inspector<'_> {
         if std::mem::take(&mut rules.pass_flow_request) {
             flows.mark_passed(up.slot);
         }
-        if let (true, Some(ws)) = (hits != [0; 4], scoring.as_deref_mut()) {
+        if let (true, Some(ws)) = (hits != [0; features::HIT_BUCKETS], scoring.as_deref_mut()) {
             ws.add_hits(up.slot, &hits);
         }
         if bits != before {

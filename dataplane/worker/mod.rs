@@ -25,7 +25,7 @@ use crate::policy::enforce::WorkerPolicy;
 use crate::reassembly::policy::UrgentPolicy;
 use crate::reassembly::{ChecksumMode, Checksums, Reassembly, Segment, StreamConfig, StreamEvent};
 use crate::rss::SoftRss;
-use crate::scoring::{ScoringLink, WorkerScoring};
+use crate::scoring::{features, ScoringLink, WorkerScoring};
 use crate::stats::{Latency, WorkerCounters};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
@@ -467,7 +467,7 @@ impl Worker {
         } = &mut self;
         flows.flush(reason, &mut |r| {
             // What the streams still hold is matched first.
-            let mut hits = [0u16; 4];
+            let mut hits = [0u16; features::HIT_BUCKETS];
             let mut r = *r;
             if let (Some(re), Some(rules)) = (stream.as_mut(), rules.as_mut()) {
                 // Shutdown: their alerts wait for room like the records.
