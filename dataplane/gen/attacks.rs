@@ -8,11 +8,12 @@
 //! with attacks are those of the same seed without.
 
 use super::{
-    client_hello, http_request, ip, safetensors, store_get, store_put, tls_app_data, words, Truth,
-    MS, MSS,
+    client_hello, ip, safetensors, server_hello, some_words, store_get, store_put, tls_app_data,
+    words, Truth, MS, MSS,
 };
 use crate::craft::{Capture, Route, Side, TcpConversation};
 use crate::decode::tcp::{ACK_FLAG, RST, SYN};
+use crate::sample::http_request;
 use crate::sample::Rng;
 use std::net::IpAddr;
 
@@ -143,6 +144,8 @@ struct Builder<'a> {
     truth: &'a mut Vec<Truth>,
     next_flow: usize,
     instance: u32,
+    /// Where `port` is in the ephemeral range (0: not started).
+    next_port: u16,
     /// The VLAN of the client the current instance uses: half the tenants
     /// are on VLANs, as the benign clients are, so a tag tells nothing.
     vlan: Option<u16>,
@@ -173,8 +176,16 @@ impl Builder<'_> {
         self.next_flow += 1;
     }
 
+    /// A client port: ephemeral ports go up from a random start, a few at
+    /// a time, so that no two flows of the capture's attacks and
+    /// look-alikes share one (a host's hundred connections would, drawn
+    /// at random).
     fn port(&mut self) -> u16 {
-        32768 + self.rng.below(28000) as u16
+        if self.next_port == 0 {
+            self.next_port = self.rng.below(28000) as u16;
+        }
+        self.next_port = (self.next_port + 1 + self.rng.below(3) as u16) % 28000;
+        32768 + self.next_port
     }
 
     /// A tenant host, as the benign clients are (VLAN and all).
@@ -189,9 +200,10 @@ impl Builder<'_> {
         )
     }
 
-    /// A host of a subnet no benign client is in (on a VLAN as often).
+    /// A host of a subnet no benign client is in, one of 32 (on a VLAN as
+    /// often).
     fn unusual_host(&mut self) -> String {
-        let net = self.rng.below(4);
+        let net = self.rng.below(32);
         self.vlan = (net % 2 == 1).then_some(200 + net as u16);
         format!(
             "10.{}.{}.{}",
@@ -230,6 +242,7 @@ pub(super) fn add(
         cap,
         truth,
         instance: 0,
+        next_port: 0,
         vlan: None,
     };
     // Instances of a behaviour: its share of the benign flows, at least
@@ -266,28 +279,213 @@ pub(super) fn add(
         let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
         beacon(&mut b, s, start, None);
     }
+    // And, in proportion to the benign flows, so that no one number of an
+    // attack's stays under a 1 % false-positive budget: agents' bursts of
+    // calls (credential stuffing's rhythm, answered), health monitors'
+    // probes of several ports (a connect scan's fan-out, but completed and
+    // closed), TLS backups (an exfiltration's size and rate, to a server
+    // every tenant uses) and clients retrying a service that is down (a
+    // closed-port probe, to one port).
+    for (kind, share) in [(0, 0.003), (1, 0.001), (2, 0.015), (3, 0.005)] {
+        for _ in 0..instances(share) {
+            let start = s.epoch_ns + b.rng.below(s.duration_ns.max(1) / 2);
+            match kind {
+                0 => agent(&mut b, s, start),
+                1 => monitor(&mut b, s, start),
+                2 => backup(&mut b, start),
+                _ => refused(&mut b, s, start),
+            }
+        }
+    }
 }
 
-/// A TLS session that sends `total` bytes to a rare destination at an
-/// upload's rate, slowly: records every few milliseconds for tens of
-/// seconds.
+/// A benign client whose service is down: 3 to 10 connection attempts to
+/// one port, each refused (SYN, RST/ACK), backing off 0.5 s, 1 s, 2 s… as
+/// a scan's closed-port probe looks, but to one port.
+fn refused(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.tenant_host();
+    let (dst, dport) = if b.rng.below(2) == 0 {
+        (s.gateway, 8000)
+    } else {
+        (s.store, 9000)
+    };
+    let mut t = start;
+    let mut wait = 500 * MS;
+    for _ in 0..3 + b.rng.below(8) {
+        let sport = b.port();
+        let before = b.cap.packets.len();
+        let mut c = TcpConversation::new(b.route(&client, dst), sport, dport, t).gap(150_000);
+        let cs = c.client_seq();
+        c.raw(Side::Client, cs, 0, SYN, &[]);
+        c.raw(Side::Server, 0, cs.wrapping_add(1), RST | ACK_FLAG, &[]);
+        b.cap.extend(c.into_packets());
+        let m = Made {
+            kind: "connection_refused",
+            client: client.clone(),
+            sport,
+            dst,
+            dport,
+            proto: "TCP",
+        };
+        b.flow(before, m, None);
+        t += wait + b.rng.below(100) * MS;
+        wait = (wait * 2).min(8_000 * MS);
+    }
+}
+
+/// A benign agent: 10 to 60 chat calls, 50 to 500 ms apart, each its own
+/// connection, with one token; answered, except the 401s of a token that
+/// has expired (1 to 25 % of calls, by agent).
+fn agent(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.tenant_host();
+    let calls = 10 + b.rng.below(50);
+    // Percent of calls refused: most agents' tokens are fresh, some are
+    // about to expire, a few run with a stale one.
+    let stale = [1, 1, 3, 10, 25][b.rng.below(5) as usize];
+    let mut t = start;
+    for _ in 0..calls {
+        let sport = b.port();
+        let before = b.cap.packets.len();
+        let mut c = TcpConversation::new(b.route(&client, s.gateway), sport, 8000, t)
+            .gap(100_000 + b.rng.below(300_000));
+        let body = format!(
+            "{{\"model\":\"llama-3.1-70b-instruct\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+            some_words(&mut b.rng, 3, 40)
+        );
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: inference.tenant.local\r\n\
+             User-Agent: python-requests/2.31.0\r\nAuthorization: Bearer sk-agent-token\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let expired = b.rng.below(100) < stale;
+        let resp = if expired {
+            let e = b"{\"error\":{\"message\":\"Token expired\",\"type\":\"invalid_request_error\",\"code\":\"token_expired\"}}";
+            let mut r = format!(
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                e.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(e);
+            r
+        } else {
+            let reply = format!(
+                "{{\"id\":\"resp\",\"object\":\"chat.completion\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{}\"}}}}]}}",
+                some_words(&mut b.rng, 5, 300)
+            );
+            crate::sample::http_response("application/json", reply.as_bytes())
+        };
+        c.handshake()
+            .send(Side::Client, req.as_bytes(), MSS)
+            .idle(20 * MS + b.rng.below(400) * MS)
+            .send(Side::Server, &resp, MSS)
+            .close(Side::Client);
+        b.cap.extend(c.into_packets());
+        let m = Made {
+            kind: "agent_client",
+            client: client.clone(),
+            sport,
+            dst: s.gateway,
+            dport: 8000,
+            proto: "TCP",
+        };
+        b.flow(before, m, None);
+        t += 50 * MS + b.rng.below(450) * MS;
+    }
+}
+
+/// A benign health monitor: every 5 to 15 s, an HTTP health check of 3
+/// to 12 ports of one service host, each its own connection, closed
+/// with FIN.
+fn monitor(b: &mut Builder<'_>, s: &Setting, start: u64) {
+    let client = b.tenant_host();
+    let target = ip(&format!("10.20.0.{}", 11 + b.rng.below(40)));
+    let ports: Vec<u16> = (0..3 + b.rng.below(10))
+        .map(|_| {
+            [
+                22, 80, 443, 8000, 8080, 8443, 9000, 9090, 9100, 6379, 5432, 2379,
+            ][b.rng.below(12) as usize]
+        })
+        .collect();
+    let period = (5_000 + b.rng.below(10_000)) * MS;
+    let end = s.epoch_ns + s.duration_ns;
+    let mut t = start;
+    while t < end {
+        for &dport in &ports {
+            let sport = b.port();
+            let before = b.cap.packets.len();
+            let mut c = TcpConversation::new(b.route(&client, target), sport, dport, t)
+                .gap(100_000 + b.rng.below(400_000));
+            let req = http_request("GET", "/health", "service.tenant.local", "text/plain", b"");
+            c.handshake()
+                .send(Side::Client, &req, MSS)
+                .send(
+                    Side::Server,
+                    &crate::sample::http_response("application/json", b"{\"status\":\"ok\"}"),
+                    MSS,
+                )
+                .close(Side::Client);
+            b.cap.extend(c.into_packets());
+            let m = Made {
+                kind: "health_monitor",
+                client: client.clone(),
+                sport,
+                dst: target,
+                dport,
+                proto: "TCP",
+            };
+            b.flow(before, m, None);
+            t += 2 * MS + b.rng.below(20) * MS;
+        }
+        t += period;
+    }
+}
+
+/// A benign TLS backup of 1 to 4 MB to the backup service every tenant
+/// uses, at an exfiltration's pace: the two differ in where they go.
+fn backup(b: &mut Builder<'_>, start: u64) {
+    let client = b.tenant_host();
+    let dst = ip("203.0.113.60");
+    let sni = "backup.tenant-cloud.example";
+    let m = slow_tls_upload(b, "backup_tls", client, dst, sni, start);
+    b.flow(m.0, m.1, None);
+}
+
+/// A dataset leaving over TLS for a rare destination, at an upload's
+/// rate, slowly.
 fn exfiltration(b: &mut Builder<'_>, start: u64) {
     let client = b.tenant_host();
     let dst = b.rare_external();
-    let sport = b.port();
-    let before = b.cap.packets.len();
-    let mut c = TcpConversation::new(b.route(&client, dst), sport, 443, start)
-        .gap(2 * MS + b.rng.below(20) * MS)
-        .window_scale(7);
     let sni = [
         "cdn-sync.example.net",
         "backup.example.org",
         "files.example.com",
     ][b.rng.below(3) as usize];
+    let m = slow_tls_upload(b, "exfiltration_tls", client, dst, sni, start);
+    b.flow(m.0, m.1, Some(Attack::Exfiltration));
+}
+
+/// A TLS session from `client` to `dst`:443 that sends 1 to 4 MB (a
+/// dataset upload's size) in records of 16 to 64 KiB, 50 to 450 ms apart:
+/// tens of seconds. Returns where its packets start and its truth line.
+fn slow_tls_upload(
+    b: &mut Builder<'_>,
+    kind: &'static str,
+    client: String,
+    dst: IpAddr,
+    sni: &str,
+    start: u64,
+) -> (usize, Made) {
+    let sport = b.port();
+    let before = b.cap.packets.len();
+    let mut c = TcpConversation::new(b.route(&client, dst), sport, 443, start)
+        .gap(2 * MS + b.rng.below(20) * MS)
+        .window_scale(7);
     c.handshake()
         .send(Side::Client, &client_hello(&mut b.rng, sni), MSS);
-    c.send(Side::Server, &tls_app_data(&mut b.rng, 1500, 2000), MSS);
-    // 1 to 4 MB, as a dataset upload, in chunks of 16 to 64 KiB.
+    let mut hello = server_hello(&mut b.rng);
+    hello.extend(tls_app_data(&mut b.rng, 1500, 2000));
+    c.send(Side::Server, &hello, MSS);
     let total = 1_000_000 + b.rng.below(3_000_000) as usize;
     let mut sent = 0;
     while sent < total {
@@ -299,14 +497,14 @@ fn exfiltration(b: &mut Builder<'_>, start: u64) {
     c.close(Side::Client);
     b.cap.extend(c.into_packets());
     let m = Made {
-        kind: "exfiltration_tls",
+        kind,
         client,
         sport,
         dst,
         dport: 443,
         proto: "TCP",
     };
-    b.flow(before, m, Some(Attack::Exfiltration));
+    (before, m)
 }
 
 /// Check-ins every `period` (1 to 6 s) with up to 30 % jitter for the
@@ -335,6 +533,7 @@ fn beacon(b: &mut Builder<'_>, s: &Setting, start: u64, label: Option<Attack>) {
                     &client_hello(&mut b.rng, "updates.example.org"),
                     MSS,
                 )
+                .send(Side::Server, &server_hello(&mut b.rng), MSS)
                 .send(Side::Server, &tls_app_data(&mut b.rng, 200, 1800), MSS)
                 .send(Side::Client, &tls_app_data(&mut b.rng, 200, 400), MSS)
                 .send(Side::Server, &tls_app_data(&mut b.rng, 100, 600), MSS);
@@ -386,7 +585,9 @@ fn scan(b: &mut Builder<'_>, s: &Setting, start: u64) {
     } else {
         ip(&format!("10.20.0.{}", 11 + b.rng.below(40)))
     };
-    let style = b.rng.below(3);
+    // SYN, connect and UDP in turn, so that any three scans hold all three.
+    b.rng.below(3);
+    let style = u64::from(b.instance % 3);
     let ports = 20 + b.rng.below(180) as u16;
     let first = 1 + b.rng.below(1000) as u16;
     let sport0 = b.port();
@@ -509,8 +710,8 @@ fn stuffing(b: &mut Builder<'_>, s: &Setting, start: u64) {
     }
 }
 
-/// A 2 to 6 MB model pull (benign pulls are 1 to 4 MB) by a host of a
-/// subnet that never pulls models.
+/// A 1 to 4 MB model pull, as a benign pull is, by a host of a subnet that
+/// never pulls models: only who pulls tells it apart.
 fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let client = b.unusual_host();
     let sport = b.port();
@@ -518,7 +719,7 @@ fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let mut c = TcpConversation::new(b.route(&client, s.store), sport, 9000, start)
         .gap(15_000)
         .window_scale(9);
-    let size = 2_000_000 + b.rng.below(4_000_000) as usize;
+    let size = 1_000_000 + b.rng.below(3_000_000) as usize;
     let model = safetensors(&mut b.rng, size);
     store_get(&mut c, "/models/base.safetensors", &model);
     b.cap.extend(c.into_packets());
@@ -533,7 +734,7 @@ fn theft(b: &mut Builder<'_>, s: &Setting, start: u64) {
     b.flow(before, m, Some(Attack::ModelTheft));
 }
 
-/// 3 to 8 uploads of 0.5 to 2 MB to the training store, back to back,
+/// 3 to 8 uploads of 0.5 to 4 MB to the training store, back to back,
 /// from a host of a subnet that never uploads.
 fn poisoning(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let client = b.unusual_host();
@@ -544,7 +745,7 @@ fn poisoning(b: &mut Builder<'_>, s: &Setting, start: u64) {
         let mut c = TcpConversation::new(b.route(&client, s.store), sport, 9000, t)
             .gap(20_000)
             .window_scale(9);
-        let target = 500_000 + b.rng.below(1_500_000) as usize;
+        let target = 500_000 + b.rng.below(3_500_000) as usize;
         let mut body = Vec::with_capacity(target + 200);
         let mut n = 0;
         while body.len() < target {
@@ -687,7 +888,10 @@ mod tests {
         let pk = flows(&cap, &truth);
         let up = |p: &Pkts| p.iter().filter(|x| x.1).map(|x| x.3.len()).sum::<usize>();
         let down = |p: &Pkts| p.iter().filter(|x| !x.1).map(|x| x.3.len()).sum::<usize>();
-        let unusual = |t: &Truth| ip(&t.src_ip).to_string().starts_with("10.9");
+        let unusual = |t: &Truth| {
+            let second: u8 = t.src_ip.split('.').nth(1).unwrap().parse().unwrap();
+            (96..128).contains(&second)
+        };
         let mut instances: BTreeMap<(&str, u32), Vec<usize>> = BTreeMap::new();
         for (i, t) in truth.iter().enumerate() {
             assert_eq!(t.packets, pk[i].len() as u64, "{t:?}");
@@ -726,7 +930,7 @@ mod tests {
                     assert!(String::from_utf8_lossy(&req.3).contains("Authorization: Bearer sk-"));
                 }
                 "model_theft" => {
-                    assert!(unusual(t) && down(p) >= 2_000_000, "{t:?}");
+                    assert!(unusual(t) && down(p) >= 1_000_000, "{t:?}");
                 }
                 "data_poisoning" => {
                     assert!(
