@@ -188,7 +188,7 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
     let a1 = stats(&st1)["scoring"]["anomaly"].clone();
     assert_eq!(a1["phase"], "live", "{a1}");
     assert_eq!(a1["saves"], 1);
-    let learnt = a1["learnt_records"].as_u64().unwrap();
+    let learnt = a1["records_seen"].as_u64().unwrap();
     assert!(learnt >= 600, "{a1}");
     let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(saved["format"], "tollgate-anomaly/1");
@@ -208,7 +208,7 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
     let a2 = &sc["anomaly"];
     assert_eq!(a2["scored"], sc["records"], "every record scored: {a2}");
     assert_eq!(
-        a2["learnt_records"].as_u64().unwrap(),
+        a2["records_seen"].as_u64().unwrap(),
         learnt + a2["scored"].as_u64().unwrap()
     );
     assert_eq!(a2["threshold"], a1["threshold"], "the learnt threshold");

@@ -240,7 +240,9 @@ impl Detector {
     pub fn observe(&mut self, x: &[f32; N_FEATURES]) -> (Option<f32>, bool) {
         let s = self.squashed(x);
         let score = (self.phase != Phase::Learning).then(|| self.score_squashed(&s));
-        for t in &mut self.trees {
+        // Live, the latest masses are never read: nothing to count.
+        let learning = self.phase != Phase::Live;
+        for t in self.trees.iter_mut().filter(|_| learning) {
             let mut node = 0;
             loop {
                 t.latest[node] = t.latest[node].saturating_add(1);

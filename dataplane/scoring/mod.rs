@@ -408,8 +408,8 @@ pub struct AnomalyReport {
     pub verdicts_sent: u64,
     pub verdicts_dropped: u64,
     pub events_dropped: u64,
-    /// Records it has learnt from, over its whole life (a loaded state's
-    /// too), its phase and threshold at the end.
+    /// Records it has seen (learning, calibrating and live) over its whole
+    /// life (a loaded state's too), its phase and threshold at the end.
     pub records: u64,
     pub phase: &'static str,
     pub threshold: f32,
@@ -512,7 +512,7 @@ impl ScorerReport {
                 "buckets": buckets_json(&a.buckets),
                 "verdicts": {"sent": a.verdicts_sent, "dropped": a.verdicts_dropped},
                 "events_dropped": a.events_dropped,
-                "learnt_records": a.records,
+                "records_seen": a.records,
                 "phase": a.phase,
                 "threshold": a.threshold,
                 "window": a.window,
