@@ -939,7 +939,36 @@ mod tests {
                     );
                 }
                 "beaconing" => assert!(t.dest_ip.starts_with("198.51.100.")),
-                "benign" => assert!(!unusual(t), "benign clients are tenants: {t:?}"),
+                "benign" => {
+                    assert!(!unusual(t), "benign clients are tenants: {t:?}");
+                    // The look-alikes are what they say, too.
+                    let first_up = p.iter().find(|x| x.1 && !x.3.is_empty());
+                    let first_down = p.iter().find(|x| !x.1 && !x.3.is_empty());
+                    match t.kind {
+                        "connection_refused" => {
+                            assert_eq!(p.len(), 2, "{t:?}");
+                            assert_eq!((p[0].2, p[1].2), (SYN, RST | ACK_FLAG));
+                        }
+                        "agent_client" => {
+                            let req = String::from_utf8_lossy(&first_up.unwrap().3);
+                            assert!(req.contains("Bearer sk-agent-token"), "{req}");
+                            let answer = &first_down.unwrap().3;
+                            assert!(
+                                answer.starts_with(b"HTTP/1.1 200")
+                                    || answer.starts_with(b"HTTP/1.1 401")
+                            );
+                        }
+                        "health_monitor" => {
+                            assert!(first_up.unwrap().3.starts_with(b"GET /health "));
+                            assert!(p.iter().any(|x| x.2 & crate::decode::tcp::FIN != 0));
+                        }
+                        "backup_tls" => {
+                            assert_eq!((t.dest_ip.as_str(), t.dest_port), ("203.0.113.60", 443));
+                            assert!(up(p) >= 1_000_000 && up(p) > 20 * down(p), "{t:?}");
+                        }
+                        _ => {}
+                    }
+                }
                 other => panic!("label {other}"),
             }
         }
@@ -1005,6 +1034,15 @@ mod tests {
             "{tagged} of {}",
             attack_flows.len()
         );
+        for kind in [
+            "polling_client",
+            "agent_client",
+            "health_monitor",
+            "backup_tls",
+            "connection_refused",
+        ] {
+            assert!(truth.iter().any(|t| t.kind == kind), "{kind} generated");
+        }
         // The benign pollers look like beacons but are labelled benign.
         assert!(truth
             .iter()
