@@ -21,7 +21,7 @@ use crate::io::{CountingSink, PacketSink, RawPacket, Verdict, BURST_SIZE};
 use crate::rss::SoftRss;
 use crate::stats::{CaptureCounters, Latency, WorkerCounters};
 use crate::worker::{MalformedPolicy, Mode, Worker, MAX_HELD_FRAGMENTS};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 
 /// Bursts a worker's input ring holds.
 const RING_BURSTS: usize = 256;
+/// How long the reader waits before trying a full ring again: a small
+/// share of the time the worker needs for the ring's bursts.
+const FULL_RING_NAP: Duration = Duration::from_micros(100);
 /// A worker publishes a counters snapshot every this many bursts.
 const PUBLISH_EVERY: u64 = 64;
 /// And at least this often while bursts come.
@@ -568,8 +571,21 @@ impl Dispatch {
     fn send(&mut self, k: usize, mut b: Burst, now_ns: u64) {
         b.now_ns = now_ns;
         self.last_sent_ns[k] = now_ns;
-        // A worker only hangs up if it died; the join reports that.
-        let _ = self.tx[k].send(b);
+        // A full ring means the worker has RING_BURSTS bursts (milliseconds
+        // of work) queued: the reader naps and tries again rather than
+        // parking on the channel, which would make the worker pay a futex
+        // wake-up for every burst it takes while the ring stays full.
+        loop {
+            match self.tx[k].try_send(b) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => {
+                    b = back;
+                    std::thread::sleep(FULL_RING_NAP);
+                }
+                // A worker only hangs up if it died; the join reports that.
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
     }
 
     /// Once per second of capture time: sends every partly filled burst (a
