@@ -663,8 +663,11 @@ fn reloads(
             status: Arc::new(ReloadStatus::default()),
         }
     });
-    let model =
-        (scoring.model.is_some() || scoring.prompt_model.is_some()).then(|| Arc::clone(model_flag));
+    // The scorer's flag: models to reload, or an anomaly state to save.
+    let model = (scoring.model.is_some()
+        || scoring.prompt_model.is_some()
+        || scoring.anomaly_state.is_some())
+    .then(|| Arc::clone(model_flag));
     let mut flags: Vec<Arc<AtomicBool>> = rules.iter().map(|r| Arc::clone(&r.trigger)).collect();
     flags.extend(model.clone());
     flags.extend(policy.map(|p| Arc::clone(&p.trigger)));

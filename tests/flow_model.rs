@@ -312,3 +312,43 @@ fn a_bad_anomaly_state_is_refused_with_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn sigusr2_saves_the_anomaly_state_as_a_checkpoint() {
+    let dir = Scratch::new("flow-anomaly-usr2");
+    let pcap = dir.path("g.pcap");
+    run(&[
+        "gen",
+        "--seed",
+        "26",
+        "--flows",
+        "60",
+        "--duration",
+        "3s",
+        "--out",
+        s(&pcap),
+    ]);
+    let (state, st) = (dir.path("hst.json"), dir.path("s.json"));
+    let _ = std::fs::remove_file(&state);
+    let mut child = bin()
+        .args(["replay", s(&pcap), "--speed", "1", "--stats-interval", "0"])
+        .args(["--anomaly-state", s(&state), "--stats-json", s(&st)])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Before its handler is in place SIGUSR2 would end the process: give
+    // it time to start (the capture plays for 3 s).
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    common::signal(&child, "USR2");
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(5),
+        || state.exists()
+    ));
+    assert!(child.wait().unwrap().success());
+    let a = stats(&st)["scoring"]["anomaly"].clone();
+    assert!(
+        a["saves"].as_u64().unwrap() >= 2,
+        "a checkpoint, then at exit: {a}"
+    );
+    assert_eq!(a["errors"], serde_json::json!([]));
+}
