@@ -48,6 +48,11 @@ pub struct Matcher {
     /// Alerts past `packet-alert-max` on one packet: evaluated and acted
     /// on, not logged.
     pub alerts_discarded: u64,
+    /// Alerts logged so far for the packet being inspected, over all its
+    /// `decide`s (packet rules, stream deliveries, each transaction
+    /// point): Suricata's packet alert queue is one per packet. The
+    /// worker zeroes it per packet (`start_packet`).
+    pub packet_alerts: usize,
     /// A rule with `tag:session` matched: the flow's next packets are to
     /// be tagged (taken by the packet's inspection).
     pub tag_request: Option<TagSpec>,
@@ -90,6 +95,7 @@ impl Matcher {
             seen: vec![0; n],
             epoch: 0,
             alerts_discarded: 0,
+            packet_alerts: 0,
             tag_request: None,
             bypass_request: false,
             pass_flow_request: false,
@@ -97,6 +103,11 @@ impl Matcher {
             room: Default::default(),
             engine,
         })
+    }
+
+    /// A new packet (or a flow's end): its own `packet-alert-max`.
+    pub fn start_packet(&mut self) {
+        self.packet_alerts = 0;
     }
 
     /// Starts a new set of stream hits (`seen` marks reset in O(1)).
@@ -357,6 +368,7 @@ pub fn decide(
         cands,
         hits,
         alerts_discarded,
+        packet_alerts,
         tag_request,
         bypass_request,
         passed,
@@ -413,7 +425,11 @@ pub fn decide(
         drop = false;
     }
     let blocked = drop && mode == Mode::Ips;
-    let max = engine.config.packet_alert_max;
+    // What this packet's earlier decides logged counts against its cap.
+    let max = engine
+        .config
+        .packet_alert_max
+        .saturating_sub(*packet_alerts);
     if hits.len() > max {
         // Keep what matters most: drops and rejects, then by priority.
         hits.sort_unstable_by_key(|&ri| {
@@ -424,6 +440,7 @@ pub fn decide(
         *alerts_discarded += (hits.len() - max) as u64;
         hits.truncate(max);
     }
+    *packet_alerts += hits.len();
     // The flow's traffic tags as they stand after every rule's bits.
     let traffic = engine.traffic_mask(bits);
     for &ri in hits.iter() {

@@ -315,6 +315,10 @@ pub(super) fn flow_streams_end(
     let tuple = Tuple::of_flow(r, Dir::ToServer).for_packet(0, PktSrc::FlowTimeout, 0);
     let established = r.tcp.is_some_and(|t| t.state.is_established());
     let mut bits = r.bits;
+    // A flow's end is a pseudo-packet of its own, with its own alert cap;
+    // it may come while a packet is being inspected (a timeout it
+    // triggered), whose count is kept.
+    let packet_alerts = std::mem::take(&mut rules.packet_alerts);
     re.end(r.slot, r.flow_id, &mut |ev| {
         on_stream_event(
             ev,
@@ -350,6 +354,7 @@ pub(super) fn flow_streams_end(
             );
         }
     }
+    rules.packet_alerts = packet_alerts;
     hits
 }
 
@@ -647,6 +652,7 @@ impl Inspector<'_> {
             ..
         } = self;
         let rules = rules.as_deref_mut()?;
+        rules.start_packet();
         rules.tag_request = None;
         rules.bypass_request = false;
         rules.pass_flow_request = false;
