@@ -188,9 +188,9 @@ fn main() {
             "prompt_model_off_pps": packets as f64 / off_s,
             "prompt_model_on_pps": packets as f64 / on_s,
             "ratio_on_to_off": off_s / on_s,
-            "prompts_scored": p.scored,
+            "prompts_scored": p.tally.scored,
             "prompts_lost_ring_full": lost,
-            "prompt_alerts": p.alerts,
+            "prompt_alerts": p.tally.alerts,
             "scorer_ns_per_prompt": {"p50": p.ns_p50, "p99": p.ns_p99},
         },
     });
@@ -219,7 +219,7 @@ fn main() {
     );
     println!(
         "| prompt model on (scorer on core 1; {} prompts scored, {lost} lost) | {:.3} | {:.2} |",
-        p.scored,
+        p.tally.scored,
         packets as f64 / on_s / 1e6,
         off_s / on_s
     );

@@ -132,7 +132,7 @@ fn main() {
             }
             drop(link);
             let rep = scorer.join();
-            rep.records + rep.anomaly.map_or(0, |a| a.scored)
+            rep.tally.scored + rep.anomaly.map_or(0, |a| a.tally.scored)
         });
         assert!(scored as usize >= records.len());
         (name.to_string(), n / secs)
@@ -215,7 +215,7 @@ fn main() {
             "ratio_on_to_off": off_s / on_s,
             "with_anomaly_detector_pps": packets as f64 / both_s,
             "ratio_with_anomaly_detector_to_off": off_s / both_s,
-            "records_scored": scorer.records,
+            "records_scored": scorer.tally.scored,
             "scorer_ns_per_record": {"p50": scorer.ns_p50, "p99": scorer.ns_p99},
         },
     });

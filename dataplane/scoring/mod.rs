@@ -373,13 +373,8 @@ impl ScoringLink {
 /// What the scorer counted.
 #[derive(Debug, Clone, Default)]
 pub struct ScorerReport {
-    pub records: u64,
-    pub alerts: u64,
-    pub buckets: [u64; BUCKETS],
-    pub verdicts_sent: u64,
-    pub verdicts_dropped: u64,
-    /// Alerts lost to a full EVE ring.
-    pub events_dropped: u64,
+    /// The flow model's records scored, alerts, verdicts.
+    pub tally: Tally,
     pub reloads: u64,
     pub reload_errors: Vec<String>,
     pub model: Option<String>,
@@ -402,12 +397,7 @@ pub struct ScorerReport {
 /// What the anomaly detector did.
 #[derive(Debug, Clone, Default)]
 pub struct AnomalyReport {
-    pub scored: u64,
-    pub alerts: u64,
-    pub buckets: [u64; BUCKETS],
-    pub verdicts_sent: u64,
-    pub verdicts_dropped: u64,
-    pub events_dropped: u64,
+    pub tally: Tally,
     /// Records it has seen (learning, calibrating and live) over its whole
     /// life (a loaded state's too), its phase and threshold at the end.
     pub records: u64,
@@ -427,24 +417,56 @@ pub struct HostReport {
     pub counters: hosts::HostCounters,
 }
 
-/// Score buckets as the stats JSON has them: "0.0" … "0.9".
-fn buckets_json(b: &[u64; BUCKETS]) -> Value {
-    let mut m = Map::new();
-    for (k, n) in b.iter().enumerate() {
-        m.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
+/// What each of the scorer's models counted: the flow model, the prompt
+/// classifier and the anomaly detector alike.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub scored: u64,
+    pub alerts: u64,
+    /// Scores by tenth: [0, 0.1) … [0.9, 1] (clamped into [0, 1]).
+    pub buckets: [u64; BUCKETS],
+    pub verdicts_sent: u64,
+    pub verdicts_dropped: u64,
+    /// Alerts lost to a full EVE ring.
+    pub events_dropped: u64,
+}
+
+impl Tally {
+    /// Counts one score.
+    fn score(&mut self, s: f32) {
+        self.scored += 1;
+        self.buckets[((s.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1)] += 1;
     }
-    Value::Object(m)
+
+    /// Counts a verdict sent or lost to a full ring.
+    fn verdict(&mut self, sent: bool) {
+        if sent {
+            self.verdicts_sent += 1;
+        } else {
+            self.verdicts_dropped += 1;
+        }
+    }
+
+    /// Its stats JSON fields, into `v`: scored, alerts, buckets, verdicts
+    /// {sent, dropped}, events_dropped.
+    fn write_json(&self, v: &mut Value) {
+        v["scored"] = json!(self.scored);
+        v["alerts"] = json!(self.alerts);
+        let mut m = Map::new();
+        for (k, n) in self.buckets.iter().enumerate() {
+            m.insert(format!("{:.1}", k as f64 / 10.0), json!(n));
+        }
+        v["buckets"] = Value::Object(m);
+        v["verdicts"]["sent"] = json!(self.verdicts_sent);
+        v["verdicts"]["dropped"] = json!(self.verdicts_dropped);
+        v["events_dropped"] = json!(self.events_dropped);
+    }
 }
 
 /// What the scorer counted of prompts.
 #[derive(Debug, Clone, Default)]
 pub struct PromptReport {
-    pub scored: u64,
-    pub alerts: u64,
-    pub buckets: [u64; BUCKETS],
-    pub verdicts_sent: u64,
-    pub verdicts_dropped: u64,
-    pub events_dropped: u64,
+    pub tally: Tally,
     pub reloads: u64,
     pub reload_errors: Vec<String>,
     pub model: String,
@@ -459,59 +481,48 @@ pub struct PromptReport {
 
 impl PromptReport {
     fn to_json(&self, link: &LinkCounters) -> Value {
-        json!({
+        let t = &self.tally;
+        let mut v = json!({
             "records": link.prompts,
             "dropped": link.prompts_dropped,
             "cut": link.prompts_cut,
-            "scored": self.scored,
             "bytes": self.bytes,
-            "alerts": self.alerts,
-            "buckets": buckets_json(&self.buckets),
             "ns_per_prompt": {"p50": self.ns_p50, "p99": self.ns_p99},
-            "prompts_per_second_busy": if self.busy_seconds > 0.0 { self.scored as f64 / self.busy_seconds } else { 0.0 },
-            "verdicts": {"sent": self.verdicts_sent, "dropped": self.verdicts_dropped},
-            "events_dropped": self.events_dropped,
+            "prompts_per_second_busy": if self.busy_seconds > 0.0 { t.scored as f64 / self.busy_seconds } else { 0.0 },
             "model": self.model,
             "threshold": self.threshold,
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
-        })
+        });
+        t.write_json(&mut v);
+        v
     }
 }
 
 impl ScorerReport {
     /// The stats JSON's "scoring" object, with the workers' side.
     pub fn to_json(&self, link: &LinkCounters) -> Value {
+        let t = &self.tally;
         let mut v = json!({
             "records": link.records,
             "dropped": link.dropped,
-            "scored": self.records,
-            "alerts": self.alerts,
-            "buckets": buckets_json(&self.buckets),
             "ns_per_record": {"p50": self.ns_p50, "p99": self.ns_p99},
-            "records_per_second_busy": if self.busy_seconds > 0.0 { self.records as f64 / self.busy_seconds } else { 0.0 },
+            "records_per_second_busy": if self.busy_seconds > 0.0 { t.scored as f64 / self.busy_seconds } else { 0.0 },
             "verdicts": {
-                "sent": self.verdicts_sent,
-                "dropped": self.verdicts_dropped,
                 "applied": link.verdicts_applied,
                 "stale": link.verdicts_stale,
             },
-            "events_dropped": self.events_dropped,
             "model": self.model,
             "threshold": self.threshold,
             "reloads": self.reloads,
             "reload_errors": self.reload_errors,
         });
+        t.write_json(&mut v);
         if let Some(p) = &self.prompts {
             v["prompts"] = p.to_json(link);
         }
         if let Some(a) = &self.anomaly {
             v["anomaly"] = json!({
-                "scored": a.scored,
-                "alerts": a.alerts,
-                "buckets": buckets_json(&a.buckets),
-                "verdicts": {"sent": a.verdicts_sent, "dropped": a.verdicts_dropped},
-                "events_dropped": a.events_dropped,
                 "records_seen": a.records,
                 "phase": a.phase,
                 "threshold": a.threshold,
@@ -520,6 +531,7 @@ impl ScorerReport {
                 "saves": a.saves,
                 "errors": a.errors,
             });
+            a.tally.write_json(&mut v["anomaly"]);
         }
         if let Some(h) = &self.hosts {
             v["hosts"] = json!({
@@ -931,12 +943,10 @@ impl State {
                 return;
             };
             let p = sc.probability as f32;
-            rep.scored += 1;
+            rep.tally.score(p);
             rep.bytes += r.text.len() as u64;
-            let b = ((p.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1);
-            rep.buckets[b] += 1;
             if p >= rep.threshold {
-                rep.alerts += 1;
+                rep.tally.alerts += 1;
                 let mut alert = PromptAlert {
                     at: r.at,
                     tx_id: r.tx_id,
@@ -957,25 +967,13 @@ impl State {
                     alert.ngrams[i * NGRAM_ROOM..i * NGRAM_ROOM + g.len()].copy_from_slice(g);
                     alert.top[i] = (g.len() as u8, top[i].1 as f32);
                 });
-                if self.drop {
-                    let v = ScoreVerdict {
-                        slot: r.slot,
-                        flow_id: r.at.flow_id,
-                        generation: ANY_GENERATION,
-                    };
-                    match self.verdicts.get(worker).map(|t| t.try_send(v)) {
-                        Some(Ok(())) => {
-                            rep.verdicts_sent += 1;
-                            alert.blocked = true;
-                        }
-                        _ => rep.verdicts_dropped += 1,
-                    }
-                }
-                if let Some(tx) = &self.events {
-                    if tx.try_send(Event::Prompt(Box::new(alert))).is_err() {
-                        rep.events_dropped += 1;
-                    }
-                }
+                let v = ScoreVerdict {
+                    slot: r.slot,
+                    flow_id: r.at.flow_id,
+                    generation: ANY_GENERATION,
+                };
+                alert.blocked = block(self.drop, &self.verdicts, r.at.worker, v, &mut rep.tally);
+                emit(&self.events, Event::Prompt(Box::new(alert)), &mut rep.tally);
             }
             let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
             rep.busy_seconds += ns as f64 / 1e9;
@@ -1003,38 +1001,6 @@ impl State {
         }
     }
 
-    /// Inline with `--score-action drop`: sends a block verdict for `r`'s
-    /// flow and counts it in the (sent, dropped) pair `counts` picks out of
-    /// the report; whether the flow is to be blocked.
-    fn block(
-        &mut self,
-        r: &FeatureRecord,
-        counts: impl FnOnce(&mut ScorerReport) -> (&mut u64, &mut u64),
-    ) -> bool {
-        if !self.drop {
-            return false;
-        }
-        let v = ScoreVerdict {
-            slot: r.slot,
-            flow_id: r.at.flow_id,
-            generation: r.generation,
-        };
-        let sent = self
-            .verdicts
-            .get(usize::from(r.at.worker))
-            .is_some_and(|t| t.try_send(v).is_ok());
-        let (ok, lost) = counts(&mut self.report);
-        *if sent { ok } else { lost } += 1;
-        sent
-    }
-
-    /// Hands an alert to the EVE writer; false when its ring is full.
-    fn emit(&self, alert: ScoreAlert) -> bool {
-        self.events
-            .as_ref()
-            .is_none_or(|tx| tx.try_send(Event::Score(alert)).is_ok())
-    }
-
     fn record(&mut self, r: &FeatureRecord) {
         let t0 = Instant::now();
         let mut r = *r;
@@ -1060,14 +1026,18 @@ impl State {
                 }
             }
         }
+        // A verdict for this record's flow, were it to block.
+        let v = ScoreVerdict {
+            slot: r.slot,
+            flow_id: r.at.flow_id,
+            generation: r.generation,
+        };
         if let Some(score) = score {
-            self.report.records += 1;
-            self.report.buckets[bucket(score)] += 1;
+            let t = &mut self.report.tally;
+            t.score(score);
             if score >= self.threshold {
-                self.report.alerts += 1;
-                let blocked = self.block(&r, |rep| {
-                    (&mut rep.verdicts_sent, &mut rep.verdicts_dropped)
-                });
+                t.alerts += 1;
+                let blocked = block(self.drop, &self.verdicts, r.at.worker, v, t);
                 let mut contrib = [0.0f32; N_FEATURES];
                 if let Some(m) = &self.model {
                     m.contributions(&r.values, &mut contrib);
@@ -1083,28 +1053,25 @@ impl State {
                     blocked,
                     false,
                 );
-                if !self.emit(alert) {
-                    self.report.events_dropped += 1;
-                }
+                emit(&self.events, Event::Score(alert), &mut self.report.tally);
             }
         }
-        if let (Some(s), Some(a)) = (anomaly, self.report.anomaly.as_mut()) {
-            a.scored += 1;
-            a.buckets[bucket(s)] += 1;
+        // The detector runs with its report: `new` makes both.
+        let (Some(d), Some(a)) = (&self.detector, self.report.anomaly.as_mut()) else {
+            return self.busy(t0, score.is_some());
+        };
+        if let Some(s) = anomaly {
+            a.tally.score(s);
         }
-        if let (true, Some(d)) = (anomalous, &self.detector) {
+        if anomalous {
             let mut contrib = [0.0f32; N_FEATURES];
             d.contributions(&r.values, &mut contrib);
             let threshold = self.anomaly_threshold.unwrap_or(d.threshold);
-            let blocked = self.block(&r, |rep| {
-                let a = rep.anomaly.get_or_insert_with(AnomalyReport::default);
-                (&mut a.verdicts_sent, &mut a.verdicts_dropped)
-            });
-            let name = self
-                .report
-                .anomaly
-                .as_ref()
-                .and_then(|a| a.state.as_deref())
+            a.tally.alerts += 1;
+            let blocked = block(self.drop, &self.verdicts, r.at.worker, v, &mut a.tally);
+            let name = a
+                .state
+                .as_deref()
                 .and_then(|p| std::path::Path::new(p).file_name())
                 .and_then(|n| n.to_str())
                 .unwrap_or("half-space-trees");
@@ -1118,13 +1085,14 @@ impl State {
                 blocked,
                 true,
             );
-            let sent = self.emit(alert);
-            if let Some(a) = self.report.anomaly.as_mut() {
-                a.alerts += 1;
-                a.events_dropped += u64::from(!sent);
-            }
+            emit(&self.events, Event::Score(alert), &mut a.tally);
         }
-        if score.is_some() || anomaly.is_some() {
+        self.busy(t0, score.is_some() || anomaly.is_some());
+    }
+
+    /// Counts the time since `t0` as scoring, when something was scored.
+    fn busy(&mut self, t0: Instant, scored: bool) {
+        if scored {
             let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.report.busy_seconds += ns as f64 / 1e9;
             let _ = self.hist.record(ns.max(1));
@@ -1132,8 +1100,32 @@ impl State {
     }
 }
 
-fn bucket(score: f32) -> usize {
-    ((score.clamp(0.0, 1.0) * BUCKETS as f32) as usize).min(BUCKETS - 1)
+/// Inline (`--score-action drop`), sends the block verdict `v` to
+/// `worker`'s ring and counts it in `t`; whether the flow is blocked (a
+/// full ring loses the verdict, and the flow goes on).
+fn block(
+    drop: bool,
+    verdicts: &[Sender<ScoreVerdict>],
+    worker: u16,
+    v: ScoreVerdict,
+    t: &mut Tally,
+) -> bool {
+    if !drop {
+        return false;
+    }
+    let sent = verdicts
+        .get(usize::from(worker))
+        .is_some_and(|tx| tx.try_send(v).is_ok());
+    t.verdict(sent);
+    sent
+}
+
+/// Hands an alert to the EVE writer, counting in `t` what a full ring
+/// loses.
+fn emit(events: &Option<Sender<Event>>, ev: Event, t: &mut Tally) {
+    if events.as_ref().is_some_and(|tx| tx.try_send(ev).is_err()) {
+        t.events_dropped += 1;
+    }
 }
 
 /// Whether `path` holds an anomaly detector's state (else it is taken
@@ -1343,7 +1335,7 @@ mod tests {
         drop(w0.finish(EndReason::Shutdown));
         drop(w1.finish(EndReason::Shutdown));
         let rep = scorer.join();
-        assert!(rep.verdicts_sent >= 1);
+        assert!(rep.tally.verdicts_sent >= 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1389,7 +1381,7 @@ mod tests {
         assert_eq!(rep.reload_errors.len(), 1, "{:?}", rep.reload_errors);
         assert!(rep.reload_errors[0].contains("m.json"));
         assert_eq!(
-            (rep.records, rep.alerts),
+            (rep.tally.scored, rep.tally.alerts),
             (10, 10),
             "the old model still scores"
         );
