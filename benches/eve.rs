@@ -268,14 +268,9 @@ fn main() {
     let ends_per_packet = pipeline_events.len() as f64 / (packets + sample_frames.len()) as f64;
 
     // End to end: one worker, EVE off, on, on with the Community ID.
-    let pcap = dir.join("c.pcap");
-    cap.write_pcap(&pcap).expect("write capture");
     let base = ReplayConfig {
-        files: vec![pcap.clone()],
-        workers: 1,
-        cores: vec![0],
         engine: Some(Arc::clone(&engine)),
-        ..ReplayConfig::default()
+        ..common::one_worker_replay(&dir, &cap)
     };
     // The three take turns, so a busy moment of a shared machine does not
     // land on one of them alone; each keeps its best time.

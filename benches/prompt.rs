@@ -153,16 +153,11 @@ fn main() {
     let packets = cap.sorted().len();
     let dir = std::env::temp_dir().join(format!("tollgate-bench-prompt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let pcap = dir.join("c.pcap");
-    cap.write_pcap(&pcap).expect("write capture");
     // The shipped rules: the app layer (and so the LLM-API parser) runs
     // behind the rule engine.
     let base = ReplayConfig {
-        files: vec![pcap.clone()],
-        workers: 1,
-        cores: vec![0],
         engine: Some(common::load_rules(&root.join("signatures"))),
-        ..ReplayConfig::default()
+        ..common::one_worker_replay(&dir, &cap)
     };
     let (off_s, _) = common::best(RUNS, || replay(&base, |_, _, _| {}).expect("replay"));
     let on = ReplayConfig {

@@ -164,14 +164,7 @@ fn main() {
     ));
 
     // End to end: replay with scoring off, then on.
-    let pcap = dir.join("c.pcap");
-    cap.write_pcap(&pcap).expect("write capture");
-    let base = ReplayConfig {
-        files: vec![pcap.clone()],
-        workers: 1,
-        cores: vec![0],
-        ..ReplayConfig::default()
-    };
+    let base = common::one_worker_replay(&dir, &cap);
     let (off_s, _) = common::best(RUNS, || replay(&base, |_, _, _| {}).expect("replay"));
     let on = ReplayConfig {
         scoring: ScoringConfig {

@@ -9,6 +9,7 @@ use tollgate::detect::Engine;
 use tollgate::flow::Timeouts;
 use tollgate::gen::{generate, GenConfig};
 use tollgate::io::{RawPacket, Verdict, BURST_SIZE};
+use tollgate::replay::ReplayConfig;
 use tollgate::rules::classification;
 use tollgate::rules::vars::Vars;
 use tollgate::worker::{Worker, WorkerConfig};
@@ -32,6 +33,20 @@ pub fn generated(seed: u64, packets: usize) -> Capture {
         duration_ns: 60_000_000_000,
     })
     .0
+}
+
+/// `cap` written to `dir/c.pcap`, to replay as `replay --workers 1` does
+/// with the worker on core 0 (the end-to-end runs' baseline).
+#[allow(dead_code)] // each bench uses its own subset
+pub fn one_worker_replay(dir: &Path, cap: &Capture) -> ReplayConfig {
+    let pcap = dir.join("c.pcap");
+    cap.write_pcap(&pcap).expect("write capture");
+    ReplayConfig {
+        files: vec![pcap],
+        workers: 1,
+        cores: vec![0],
+        ..ReplayConfig::default()
+    }
 }
 
 /// Runs `f` `runs` times; the best time in seconds and the last result.
