@@ -190,24 +190,23 @@ impl Builder<'_> {
 
     /// A tenant host, as the benign clients are (VLAN and all).
     fn tenant_host(&mut self) -> String {
-        let tenant = self.rng.below(8);
-        self.vlan = (tenant % 2 == 1).then_some(100 + tenant as u16);
-        format!(
-            "10.{}.{}.{}",
-            64 + tenant,
-            self.rng.below(256),
-            1 + self.rng.below(254)
-        )
+        self.host_in(64, 8, 100)
     }
 
     /// A host of a subnet no benign client is in, one of 32 (on a VLAN as
     /// often).
     fn unusual_host(&mut self) -> String {
-        let net = self.rng.below(32);
-        self.vlan = (net % 2 == 1).then_some(200 + net as u16);
+        self.host_in(96, 32, 200)
+    }
+
+    /// A host in one of the `nets` /16s from 10.`first`.0.0; the odd ones
+    /// are on VLAN `vlan_base` + their number.
+    fn host_in(&mut self, first: u64, nets: u64, vlan_base: u16) -> String {
+        let net = self.rng.below(nets);
+        self.vlan = (net % 2 == 1).then_some(vlan_base + net as u16);
         format!(
             "10.{}.{}.{}",
-            96 + net,
+            first + net,
             self.rng.below(256),
             1 + self.rng.below(254)
         )
