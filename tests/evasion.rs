@@ -592,7 +592,7 @@ fn inline_no_needle_leaves_the_box_with_1_2_and_4_workers() {
             "{workers} workers: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        let st: Value = common::read_json(&stats);
         assert_eq!(
             st["packets"]["dropped"]["ring_full"], 0,
             "{workers} workers: the dispatcher lost packets, the test proves nothing"

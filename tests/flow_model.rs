@@ -4,7 +4,7 @@
 //! the generator's ground truth and against XGBoost's own scores.
 
 mod common;
-use common::{bin, s, Scratch};
+use common::{bin, eve_lines, read_json, s, Scratch};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,18 +30,6 @@ fn replay_shipped(pcap: &Path, extra: &[&str]) {
     args.extend(["--model", s(&model), "--feature-packets", "8"]);
     args.extend(extra);
     run(&args);
-}
-
-fn lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn stats(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
 /// A record's or truth line's flow: tuple and first packet's time.
@@ -88,13 +76,9 @@ fn the_shipped_model_scores_a_fixed_capture_as_xgboost_did_and_catches_its_attac
             s(&ev),
         ],
     );
-    let fixture: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flow-model/scores.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let fixture = read_json(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flow-model/scores.json"),
+    );
     let key = |r: &Value| format!("{} {}", flow_key(r, "flow_start"), r["trigger"]);
     let want: BTreeMap<String, f64> = fixture["records"]
         .as_array()
@@ -102,7 +86,7 @@ fn the_shipped_model_scores_a_fixed_capture_as_xgboost_did_and_catches_its_attac
         .iter()
         .map(|r| (key(r), r["score"].as_f64().unwrap()))
         .collect();
-    let recs = lines(&feats);
+    let recs = eve_lines(&feats);
     assert_eq!(recs.len(), want.len(), "the same records as the fixture's");
     for r in &recs {
         let w = want
@@ -116,13 +100,13 @@ fn the_shipped_model_scores_a_fixed_capture_as_xgboost_did_and_catches_its_attac
         );
     }
     // The threshold is the file's own; the alerts are the attacks'.
-    let st = stats(&st);
+    let st = read_json(&st);
     let threshold = st["scoring"]["threshold"].as_f64().unwrap();
     assert_eq!(
         threshold,
         fixture["threshold"].as_f64().unwrap() as f32 as f64
     );
-    let label: BTreeMap<String, String> = lines(&truth)
+    let label: BTreeMap<String, String> = eve_lines(&truth)
         .iter()
         .map(|t| {
             (
@@ -137,7 +121,7 @@ fn the_shipped_model_scores_a_fixed_capture_as_xgboost_did_and_catches_its_attac
             flagged.insert(flow_key(r, "flow_start"));
         }
     }
-    let alerts = lines(&ev)
+    let alerts = eve_lines(&ev)
         .into_iter()
         .filter(|e| e["alert"]["signature_id"] == tollgate::scoring::SCORE_SID)
         .count();
@@ -164,7 +148,7 @@ fn the_shipped_model_stays_quiet_on_benign_traffic() {
     let (pcap, _) = generate(&dir, 22, 400, None);
     let st = dir.path("s.json");
     replay_shipped(&pcap, &["--stats-json", s(&st)]);
-    let sc = &stats(&st)["scoring"];
+    let sc = &read_json(&st)["scoring"];
     assert!(sc["scored"].as_u64().unwrap() > 400, "{sc}");
     assert_eq!(sc["alerts"], 0, "{sc}");
     assert!(sc["hosts"]["entries"].as_u64().unwrap() >= 16_384, "{sc}");
@@ -185,12 +169,12 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
     args.extend(["--feature-packets", "8", "--stats-json", s(&st1)]);
     args.extend(timeouts);
     run(&args);
-    let a1 = stats(&st1)["scoring"]["anomaly"].clone();
+    let a1 = read_json(&st1)["scoring"]["anomaly"].clone();
     assert_eq!(a1["phase"], "live", "{a1}");
     assert_eq!(a1["saves"], 1);
     let learnt = a1["records_seen"].as_u64().unwrap();
     assert!(learnt >= 600, "{a1}");
-    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let saved: Value = read_json(&state);
     assert_eq!(saved["format"], "tollgate-anomaly/1");
     assert_eq!(saved["records"], learnt);
     assert!(!saved["peers"].as_array().unwrap().is_empty());
@@ -204,7 +188,7 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
     args.extend(["--eve", s(&ev)]);
     args.extend(timeouts);
     run(&args);
-    let sc = stats(&st2)["scoring"].clone();
+    let sc = read_json(&st2)["scoring"].clone();
     let a2 = &sc["anomaly"];
     assert_eq!(a2["scored"], sc["records"], "every record scored: {a2}");
     assert_eq!(
@@ -213,12 +197,12 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
     );
     assert_eq!(a2["threshold"], a1["threshold"], "the learnt threshold");
     // Its alerts are the scans'.
-    let scan: BTreeSet<String> = lines(&truth)
+    let scan: BTreeSet<String> = eve_lines(&truth)
         .iter()
         .filter(|t| t["label"] == "scan")
         .map(|t| flow_key(t, "start"))
         .collect();
-    let alerts: Vec<Value> = lines(&ev)
+    let alerts: Vec<Value> = eve_lines(&ev)
         .into_iter()
         .filter(|e| e["alert"]["signature_id"] == tollgate::scoring::ANOMALY_SID)
         .collect();
@@ -244,7 +228,7 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
         .is_some_and(|t| !t.is_empty()));
     // Its scores rank the scans above the rest.
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
-    for r in lines(&feats) {
+    for r in eve_lines(&feats) {
         let a = r["anomaly"].as_f64().unwrap();
         if scan.contains(&flow_key(&r, "flow_start")) {
             pos.push(a);
@@ -273,7 +257,7 @@ fn the_anomaly_detector_learns_saves_and_resumes_without_learning_again() {
         "--stats-json",
         s(&st3),
     ]);
-    let a3 = stats(&st3)["scoring"]["anomaly"].clone();
+    let a3 = read_json(&st3)["scoring"]["anomaly"].clone();
     assert!(a3["alerts"].as_u64().unwrap() > 0, "{a3}");
     assert_eq!(a3["saves"], 0);
     assert_eq!(std::fs::read(&state).unwrap(), before);
@@ -345,7 +329,7 @@ fn sigusr2_saves_the_anomaly_state_as_a_checkpoint() {
         || state.exists()
     ));
     assert!(child.wait().unwrap().success());
-    let a = stats(&st)["scoring"]["anomaly"].clone();
+    let a = read_json(&st)["scoring"]["anomaly"].clone();
     assert!(
         a["saves"].as_u64().unwrap() >= 2,
         "a checkpoint, then at exit: {a}"

@@ -134,7 +134,7 @@ fn ground_truth_matches_the_flows_the_spine_sees() {
         truth_by.len(),
         "one flow record per generated 5-tuple"
     );
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     let truth_packets: u64 = lines(&truth)
         .iter()
         .map(|t| t["packets"].as_u64().unwrap())

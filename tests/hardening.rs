@@ -96,7 +96,7 @@ alert udp any any -> any any (msg:"within chain"; content:"aaaa"; fast_pattern; 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     assert_eq!(st["rules"]["alerts"], 0);
     assert_eq!(st["rules"]["recursion_limit"], 1, "the within chain, once");
     // The same chains still match where the data has what they ask for.
@@ -145,7 +145,7 @@ alert udp any any -> any any (msg:"negated: a limit is no match either"; content
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     assert_eq!(st["rules"]["alerts"], 0);
     assert_eq!(st["rules"]["pcre_limit"], 100, "both rules on 50 packets");
     // A higher limit lets a short subject finish: `aaaab` has no match.

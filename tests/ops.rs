@@ -140,7 +140,7 @@ fn sigint_and_sigterm_stop_a_replay_cleanly() {
         );
         let summary = String::from_utf8_lossy(&out.stdout);
         assert!(summary.contains("packets rx"), "SIG{sig}: {summary}");
-        let stats: Value = serde_json::from_slice(&std::fs::read(&st).unwrap()).unwrap();
+        let stats: Value = common::read_json(&st);
         let read = stats["capture"]["records"].as_u64().unwrap();
         assert!(
             read > 0 && read < cap.sorted().len() as u64,
@@ -540,8 +540,7 @@ fn prometheus_metrics_are_scraped_during_a_paced_replay() {
     let _ = std::io::copy(&mut err, &mut std::io::sink());
     assert!(child.wait().unwrap().success());
     // What was scraped is what the stats JSON says at the end, or less.
-    let st: Value =
-        serde_json::from_slice(&std::fs::read(dir.path("stats.json")).unwrap()).unwrap();
+    let st: Value = common::read_json(dir.path("stats.json"));
     assert!(seen <= st["packets"]["rx"].as_f64().unwrap());
 }
 

@@ -47,7 +47,7 @@ fn replay(dir: &Scratch, cap: &Capture, extra: &[&str]) -> (Vec<Value>, Value, S
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     validate_eve(&[&eve], true);
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     (eve_lines(&eve), st, stderr)
 }
 
@@ -269,7 +269,7 @@ fn sigusr2_reloads_the_policy_and_new_flows_meet_the_new_one() {
     );
     assert!(stderr.contains("p.yaml:3: zone `a`"), "{stderr}");
     assert!(stderr.contains("policy reloaded: generation 2"), "{stderr}");
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     let pol = &st["policy"];
     assert_eq!(
         (pol["reloads"].as_u64(), pol["reload_failures"].as_u64()),

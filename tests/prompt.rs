@@ -23,10 +23,6 @@ fn shipped() -> PathBuf {
     root().join("signatures/prompt-model.json")
 }
 
-fn stats(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
-
 /// One chat completion call: the request carrying `prompt`, then, `wait_ns`
 /// later, a response of `answer_segments` segments, each `gap_ns` apart.
 fn call(
@@ -125,7 +121,7 @@ fn the_sample_captures_injection_fires_the_shipped_model_and_its_benign_chat_doe
         .filter(|e| e["event_type"] == "http" && e["flow_id"] == a["flow_id"])
         .collect();
     assert_eq!(http.len(), 1);
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let p = &st["scoring"]["prompts"];
     assert_eq!(p["alerts"], 1, "{p}");
     assert_eq!(p["scored"], p["records"], "{p}");
@@ -159,7 +155,7 @@ fn inline_a_prompt_verdict_drops_the_rest_of_its_flow_and_only_its_flow() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let dropped = st["packets"]["dropped"]["score"].as_u64().unwrap_or(0);
     // The injection's answer: its 5+ segments and the close.
     assert!(dropped >= 5, "{}", st["scoring"]);
@@ -229,7 +225,7 @@ fn sigusr2_reloads_the_prompt_model_mid_run() {
     std::fs::write(&model, &text).unwrap();
     signal(&child, "USR2");
     assert!(child.wait().unwrap().success());
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let p = &st["scoring"]["prompts"];
     assert_eq!(p["reloads"], 1, "{p}");
     let errors = p["reload_errors"].as_array().unwrap();
@@ -309,7 +305,7 @@ fn a_long_prompt_is_cut_to_head_and_tail_and_the_cut_is_counted() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let p = &st["scoring"]["prompts"];
     assert_eq!(p["cut"], 1, "{p}");
     // 4 KiB of head, a newline and 1 KiB of tail.

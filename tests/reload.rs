@@ -157,7 +157,7 @@ fn sigusr2_and_the_control_socket_swap_rules_mid_replay() {
     // neither set (its streams restart at the swap, between bursts).
     assert_eq!(all.len(), 80, "{order:?}");
 
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     let p = &st["packets"];
     assert_eq!(p["rx"], st["capture"]["records"], "no packet lost");
     assert_eq!(
@@ -200,7 +200,7 @@ fn sigusr2_reloads_an_empty_rules_folder_and_never_kills_the_run() {
     signal(&child, "USR2");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let st: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let st: Value = common::read_json(&stats);
     assert_eq!(st["reload"]["reloads"], 1, "{}", st["reload"]);
     assert_eq!(st["reload"]["rules"], 0);
 }

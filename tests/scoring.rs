@@ -52,10 +52,6 @@ fn upload(segments: usize, gap_ns: u64) -> Capture {
     cap
 }
 
-fn stats(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-}
-
 fn eve(p: &Path) -> Vec<Value> {
     std::fs::read_to_string(p)
         .unwrap()
@@ -96,7 +92,7 @@ fn every_flow_is_scored_and_written_for_training() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let sc = &st["scoring"];
     let flows = st["flows"]["created"].as_u64().unwrap();
     assert_eq!(sc["records"], flows, "one end record per flow: {sc}");
@@ -164,7 +160,7 @@ fn inline_a_high_score_drops_the_rest_of_the_flow() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let dropped = st["packets"]["dropped"]["score"].as_u64().unwrap();
     assert!(dropped > 0, "{}", st["scoring"]);
     let rx = st["packets"]["rx"].as_u64().unwrap();
@@ -238,7 +234,7 @@ fn inline_a_verdict_on_an_early_record_drops_most_of_the_flow() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let dropped = st["packets"]["dropped"]["score"].as_u64().unwrap_or(0);
     let rx = st["packets"]["rx"].as_u64().unwrap();
     // The handshake's 3 and the first data segment pass; the verdict is
@@ -276,7 +272,7 @@ fn sigusr2_reloads_the_model_mid_run_without_losing_records_and_sighup_does_not(
     std::fs::write(&model, constant_model(8.0)).unwrap();
     signal(&child, "USR2");
     assert!(child.wait().unwrap().success());
-    let st = stats(&st);
+    let st = common::read_json(&st);
     let sc = &st["scoring"];
     assert_eq!(sc["reloads"], 1, "{sc}");
     assert_eq!(sc["scored"], sc["records"], "no record lost");

@@ -321,7 +321,7 @@ fn a_redis_that_comes_up_late_gets_the_events_after_it_did() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("connected again"), "{stderr}");
-    let stats: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let stats: Value = common::read_json(&stats);
     let sk = sink(&stats);
     let got = redis.list("late");
     let (sent, dropped) = (

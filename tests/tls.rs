@@ -56,7 +56,7 @@ fn read_pcap(path: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
 }
 
 fn expected() -> Value {
-    serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap()
+    common::read_json(fixture("expected.json"))
 }
 
 fn tls_event(events: &[Value]) -> &Value {

@@ -187,6 +187,12 @@ pub fn validate_eve(files: &[&Path], extensions: bool) -> Option<Value> {
     Some(summary)
 }
 
+/// A JSON file (a stats JSON, a saved state, a fixture), which must exist
+/// and parse.
+pub fn read_json(path: impl AsRef<Path>) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
 /// The EVE events in a file, in order.
 pub fn eve_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
