@@ -167,7 +167,9 @@ impl HostTable {
         let a = &r.at;
         let now = r.start_ns.max(1);
         let id = (u64::from(a.worker) << 48) ^ a.flow_id;
-        let dst = hash_bytes(&a.dst, u64::from(a.dst_port) << 8 | u64::from(a.proto)) as u32;
+        // The server: its address, port and protocol.
+        let server = hash_bytes(&a.dst, u64::from(a.dst_port) << 8 | u64::from(a.proto));
+        let dst = server as u32;
         let daddr = hash_bytes(&a.dst, 0x0064_7374) as u32;
         let err = r.values[HTTP_ERRORS_AT] > 0.0;
         let h = self.host(&a.src, now);
@@ -230,7 +232,6 @@ impl HostTable {
         if !known {
             self.counters.flows_noted += 1;
         }
-        let server = hash_bytes(&a.dst, u64::from(a.dst_port) << 8 | u64::from(a.proto));
         let client_bit = 1u64 << (hash_bytes(&a.src, 0x636c) % 64);
         let net = subnet(a.network, &a.src);
         for (k, key) in [hash_bytes(&net, server), mix(server ^ 0x0061_6c6c)]
