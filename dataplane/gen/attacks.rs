@@ -332,6 +332,68 @@ fn refused(b: &mut Builder<'_>, s: &Setting, start: u64) {
     }
 }
 
+/// A connection from `client` to the inference gateway at `t`, on the next
+/// client port: the port, where its packets will start, the conversation.
+fn gateway_connection(
+    b: &mut Builder<'_>,
+    s: &Setting,
+    client: &str,
+    t: u64,
+) -> (u16, usize, TcpConversation) {
+    let sport = b.port();
+    let before = b.cap.packets.len();
+    let c = TcpConversation::new(b.route(client, s.gateway), sport, 8000, t)
+        .gap(100_000 + b.rng.below(300_000));
+    (sport, before, c)
+}
+
+/// Records the packets since `before` as one flow to the gateway.
+fn gateway_flow(
+    b: &mut Builder<'_>,
+    s: &Setting,
+    before: usize,
+    kind: &'static str,
+    client: &str,
+    sport: u16,
+    label: Option<Attack>,
+) {
+    let m = Made {
+        kind,
+        client: client.to_string(),
+        sport,
+        dst: s.gateway,
+        dport: 8000,
+        proto: "TCP",
+    };
+    b.flow(before, m, label);
+}
+
+/// A chat completion request with bearer token `sk-TOKEN` and a user
+/// message of `content`.
+fn chat_call(token: &str, content: &str) -> Vec<u8> {
+    let body = format!(
+        "{{\"model\":\"llama-3.1-70b-instruct\",\"messages\":[{{\"role\":\"user\",\"content\":\"{content}\"}}]}}"
+    );
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: inference.tenant.local\r\n\
+         User-Agent: python-requests/2.31.0\r\nAuthorization: Bearer sk-{token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A bare JSON answer with `status` (no Date or Server header).
+fn json_answer(status: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
 /// A benign agent: 10 to 60 chat calls, 50 to 500 ms apart, each its own
 /// connection, with one token; answered, except the 401s of a token that
 /// has expired (1 to 25 % of calls, by agent).
@@ -343,30 +405,14 @@ fn agent(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let stale = [1, 1, 3, 10, 25][b.rng.below(5) as usize];
     let mut t = start;
     for _ in 0..calls {
-        let sport = b.port();
-        let before = b.cap.packets.len();
-        let mut c = TcpConversation::new(b.route(&client, s.gateway), sport, 8000, t)
-            .gap(100_000 + b.rng.below(300_000));
-        let body = format!(
-            "{{\"model\":\"llama-3.1-70b-instruct\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
-            some_words(&mut b.rng, 3, 40)
-        );
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: inference.tenant.local\r\n\
-             User-Agent: python-requests/2.31.0\r\nAuthorization: Bearer sk-agent-token\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let (sport, before, mut c) = gateway_connection(b, s, &client, t);
+        let req = chat_call("agent-token", &some_words(&mut b.rng, 3, 40));
         let expired = b.rng.below(100) < stale;
         let resp = if expired {
-            let e = b"{\"error\":{\"message\":\"Token expired\",\"type\":\"invalid_request_error\",\"code\":\"token_expired\"}}";
-            let mut r = format!(
-                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                e.len()
+            json_answer(
+                "401 Unauthorized",
+                b"{\"error\":{\"message\":\"Token expired\",\"type\":\"invalid_request_error\",\"code\":\"token_expired\"}}",
             )
-            .into_bytes();
-            r.extend_from_slice(e);
-            r
         } else {
             let reply = format!(
                 "{{\"id\":\"resp\",\"object\":\"chat.completion\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{}\"}}}}]}}",
@@ -375,20 +421,12 @@ fn agent(b: &mut Builder<'_>, s: &Setting, start: u64) {
             crate::sample::http_response("application/json", reply.as_bytes())
         };
         c.handshake()
-            .send(Side::Client, req.as_bytes(), MSS)
+            .send(Side::Client, &req, MSS)
             .idle(20 * MS + b.rng.below(400) * MS)
             .send(Side::Server, &resp, MSS)
             .close(Side::Client);
         b.cap.extend(c.into_packets());
-        let m = Made {
-            kind: "agent_client",
-            client: client.clone(),
-            sport,
-            dst: s.gateway,
-            dport: 8000,
-            proto: "TCP",
-        };
-        b.flow(before, m, None);
+        gateway_flow(b, s, before, "agent_client", &client, sport, None);
         t += 50 * MS + b.rng.below(450) * MS;
     }
 }
@@ -661,50 +699,29 @@ fn stuffing(b: &mut Builder<'_>, s: &Setting, start: u64) {
     let attempts = 20 + b.rng.below(130);
     let mut t = start;
     for _ in 0..attempts {
-        let sport = b.port();
-        let before = b.cap.packets.len();
-        let mut c = TcpConversation::new(b.route(&client, s.gateway), sport, 8000, t)
-            .gap(100_000 + b.rng.below(300_000));
+        let (sport, before, mut c) = gateway_connection(b, s, &client, t);
         let token: String = (0..40)
             .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[b.rng.below(36) as usize]))
             .collect();
-        let body = format!(
-            "{{\"model\":\"llama-3.1-70b-instruct\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
-            words(&mut b.rng, 3)
-        );
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: inference.tenant.local\r\n\
-             User-Agent: python-requests/2.31.0\r\nAuthorization: Bearer sk-{token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let ok = b.rng.below(50) == 0;
-        let resp_body: &[u8] = if ok {
-            b"{\"id\":\"resp\",\"object\":\"chat.completion\",\"choices\":[]}"
+        let req = chat_call(&token, &words(&mut b.rng, 3));
+        let resp = if b.rng.below(50) == 0 {
+            json_answer(
+                "200 OK",
+                b"{\"id\":\"resp\",\"object\":\"chat.completion\",\"choices\":[]}",
+            )
         } else {
-            b"{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}"
+            json_answer(
+                "401 Unauthorized",
+                b"{\"error\":{\"message\":\"Incorrect API key provided\",\"type\":\"invalid_request_error\",\"code\":\"invalid_api_key\"}}",
+            )
         };
-        let resp = format!(
-            "HTTP/1.1 {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            if ok { "200 OK" } else { "401 Unauthorized" },
-            resp_body.len()
-        );
-        let mut resp = resp.into_bytes();
-        resp.extend_from_slice(resp_body);
         c.handshake()
-            .send(Side::Client, req.as_bytes(), MSS)
+            .send(Side::Client, &req, MSS)
             .send(Side::Server, &resp, MSS)
             .close(Side::Client);
         b.cap.extend(c.into_packets());
-        let m = Made {
-            kind: "credential_stuffing",
-            client: client.clone(),
-            sport,
-            dst: s.gateway,
-            dport: 8000,
-            proto: "TCP",
-        };
-        b.flow(before, m, Some(Attack::CredentialStuffing));
+        let label = Some(Attack::CredentialStuffing);
+        gateway_flow(b, s, before, "credential_stuffing", &client, sport, label);
         t += 50 * MS + b.rng.below(450) * MS;
     }
 }
