@@ -597,10 +597,8 @@ impl ScorerJob {
             .threshold
             .or_else(|| model.as_ref().and_then(|m| m.threshold))
             .unwrap_or(DEFAULT_THRESHOLD);
+        // Its records, phase and threshold are read off it at the end.
         let anomaly_report = detector.as_ref().map(|d| AnomalyReport {
-            records: d.records,
-            phase: d.phase.name(),
-            threshold: d.threshold,
             window: d.window,
             state: cfg
                 .anomaly_state
