@@ -350,8 +350,13 @@ fn rules_check(args: &RulesCheckArgs) -> ExitCode {
     let _ = writeln!(out, "loaded by buffer: {}", list(&r.by_buffer));
     let _ = writeln!(
         out,
-        "prefilter: {} patterns ({} of stream rules, also in a Hyperscan stream database: {} bytes of stream state per reassembled direction), {} rules found by address, {} rules checked on every packet",
+        "prefilter: {} patterns ({} of stream rules, also in Hyperscan stream databases: {} bytes of stream state per reassembled direction), {} rules found by address, {} rules checked on every packet",
         r.patterns, r.stream_rules, r.stream_state_bytes, r.address_indexed, r.without_prefilter
+    );
+    let _ = writeln!(
+        out,
+        "rule groups: {} (by protocol, direction, $HOME_NET sides and server port), {} databases, {} fast patterns in them",
+        r.groups, r.group_databases, r.group_patterns
     );
     let _ = writeln!(
         out,

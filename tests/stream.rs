@@ -90,14 +90,22 @@ fn a_pattern_split_across_two_segments_is_found_once() {
     assert_eq!(sids, vec![1]);
     assert_eq!(stream(&st)["bytes_reassembled"], 300);
     assert_eq!(stream(&st)["gaps"], 0);
-    // The same split without reassembly is invisible to packet matching:
-    // the `ip` rule below is a packet rule and sees neither half alone.
-    let packet_rule = r#"alert ip any any -> any any (msg:"packet"; content:"ignore all previous instructions"; sid:9;)"#;
+    // The same split is invisible to packet matching: a `tcp-pkt` rule
+    // sees neither half alone.
+    let packet_rule = r#"alert tcp-pkt any any -> any any (msg:"packet"; content:"ignore all previous instructions"; sid:9;)"#;
     let mut c = conv(40001);
     c.handshake()
         .send_segments(Side::Client, &data, &[118, 182], &[0, 1])
         .close(Side::Client);
     assert!(run(&capture(c), packet_rule, &[]).0.is_empty());
+    // An `ip` rule's protocols include TCP, so on TCP it matches the
+    // stream, as Suricata's do (SignatureHasPacketContent): it finds it.
+    let ip_rule = r#"alert ip any any -> any any (msg:"ip"; content:"ignore all previous instructions"; sid:9;)"#;
+    let mut c = conv(40001);
+    c.handshake()
+        .send_segments(Side::Client, &data, &[118, 182], &[0, 1])
+        .close(Side::Client);
+    assert_eq!(run(&capture(c), ip_rule, &[]).0, vec![9]);
 }
 
 #[test]

@@ -103,6 +103,12 @@ pub struct AddrIndex {
     tables: Vec<(bool, u8, Table)>,
     /// Every indexed rule, for the overflow path.
     all: Vec<u32>,
+    /// The IPv4 /16s (a bit each) and IPv6 /32s (sorted) some indexed
+    /// network lies in: every network is at least that narrow, so an
+    /// address outside them all has no candidate, and the usual packet
+    /// (a tenant's own) pays one bit test, not a lookup per prefix length.
+    v4_16: Vec<u64>,
+    v6_32: Vec<u32>,
 }
 
 impl AddrIndex {
@@ -129,9 +135,33 @@ impl AddrIndex {
             if ids.last() != Some(&id) {
                 ids.push(id);
             }
+            if v4 {
+                if self.v4_16.is_empty() {
+                    self.v4_16 = vec![0; 1 << 10];
+                }
+                let k = (a >> 16) as usize & 0xffff;
+                self.v4_16[k / 64] |= 1 << (k % 64);
+            } else {
+                let k = (a >> 96) as u32;
+                if let Err(i) = self.v6_32.binary_search(&k) {
+                    self.v6_32.insert(i, k);
+                }
+            }
         }
         self.all.push(id);
         true
+    }
+
+    /// Whether some indexed network may hold the address.
+    fn may_hold(&self, addr: u128, v4: bool) -> bool {
+        if v4 {
+            let k = (addr >> 16) as usize & 0xffff;
+            self.v4_16
+                .get(k / 64)
+                .is_some_and(|w| w & (1 << (k % 64)) != 0)
+        } else {
+            self.v6_32.binary_search(&((addr >> 96) as u32)).is_ok()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -152,6 +182,9 @@ impl AddrIndex {
         let mut n = 0;
         for ip in [a, b] {
             let (addr, v4) = wide(ip);
+            if !self.may_hold(addr, v4) {
+                continue;
+            }
             for (fam, bits, t) in &self.tables {
                 if *fam != v4 {
                     continue;
@@ -218,5 +251,9 @@ mod tests {
         );
         assert_eq!(found(&ix, "2001:db8:1::1", "::1"), [1]);
         assert!(found(&ix, "198.51.100.8", "10.0.0.1").is_empty());
+        // Outside every indexed /16 and /32: nothing looked up.
+        assert!(!ix.may_hold(wide("10.0.0.1".parse().unwrap()).0, true));
+        assert!(ix.may_hold(wide("203.0.200.1".parse().unwrap()).0, true));
+        assert!(!ix.may_hold(wide("2001:db9::1".parse().unwrap()).0, false));
     }
 }

@@ -212,6 +212,7 @@ pub fn match_stream(
     let at = d.base + d.new_from as u64;
     {
         let Matcher {
+            engine,
             scanner,
             scratch,
             tries,
@@ -222,9 +223,14 @@ pub fn match_stream(
         let (Some(sc), Some(scratch)) = (scanner.as_mut(), scratch.as_ref()) else {
             return (false, 0);
         };
+        // A group without stream rules: nothing in this direction can hit.
+        let Some(db) = engine.prefilter.stream_index(engine.group_of(view)) else {
+            return (false, 0);
+        };
         sc.scan(
             scratch,
             d.session,
+            db,
             restart,
             &d.window[d.new_from..],
             at,
@@ -303,16 +309,34 @@ pub fn match_tx(
         room,
         ..
     } = rules;
+    // Which sides of $HOME_NET the client and the server are on, once: a
+    // rule whose address sides cannot hold is passed over on two bits.
+    let home = &engine.prefilter.groups.home;
+    let (client, server) = (
+        home.holds(views.to_server.src),
+        home.holds(views.to_server.dst),
+    );
+    let admits = |r: &super::EngineRule| {
+        let to_server = r.transactional || r.flow.to_server.unwrap_or(point <= Point::RequestBody);
+        let combo = if to_server {
+            super::groups::Home::combo(client, server)
+        } else {
+            super::groups::Home::combo(server, client)
+        };
+        r.home_combos & combo != 0
+    };
     for &i in &engine.tx_always[point as usize] {
-        if engine.rules[i as usize].holds_tx(
-            views,
-            point,
-            inspection,
-            room,
-            bufs,
-            blocks,
-            &engine.datasets,
-        ) {
+        if admits(&engine.rules[i as usize])
+            && engine.rules[i as usize].holds_tx(
+                views,
+                point,
+                inspection,
+                room,
+                bufs,
+                blocks,
+                &engine.datasets,
+            )
+        {
             cands.push(i);
         }
     }
@@ -327,15 +351,17 @@ pub fn match_tx(
                 Matching::Continue
             });
             for &(i, _) in tries.iter() {
-                if engine.rules[i as usize].holds_tx(
-                    views,
-                    point,
-                    inspection,
-                    room,
-                    bufs,
-                    blocks,
-                    &engine.datasets,
-                ) {
+                if admits(&engine.rules[i as usize])
+                    && engine.rules[i as usize].holds_tx(
+                        views,
+                        point,
+                        inspection,
+                        room,
+                        bufs,
+                        blocks,
+                        &engine.datasets,
+                    )
+                {
                     cands.push(i);
                 }
             }

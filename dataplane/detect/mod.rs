@@ -14,6 +14,7 @@ pub mod asn1;
 pub mod bytes;
 pub mod content;
 pub mod dataset;
+pub mod groups;
 pub mod header;
 pub mod matcher;
 pub mod pcre;
@@ -397,6 +398,10 @@ pub struct EngineRule {
     /// them: rules that only set bits first, then those that read and set,
     /// then the rest, then those that only read.
     pub bits_order: u8,
+    /// Which (source in `$HOME_NET`, destination in `$HOME_NET`) pairs its
+    /// header admits, a bit each (`groups::Home::combo`): a check of two
+    /// bits before its address lists (set at load; all four until then).
+    pub home_combos: u8,
 }
 
 /// A sticky buffer over one of the packet's headers.
@@ -1453,9 +1458,27 @@ pub fn compile_rule_with(
         }
         flow.stream = Some(true);
     }
-    let stream = proto == ProtoMatch::Number(6)
-        && matches!(r.proto.as_str(), "tcp" | "tcp-stream" | "http" | "http1")
-        && app.is_empty()
+    // Any protocol that takes TCP, but for `tcp-pkt` and `pkthdr`: on TCP
+    // its content is the stream's, as Suricata's SignatureHasPacketContent
+    // says of every rule whose protocols include TCP and that does not
+    // require the packet (an `ip` rule's content on UDP or ICMP is still
+    // the packet's: the groups put it in those protocols' packet
+    // databases).
+    let stream = matches!(
+        r.proto.as_str(),
+        "tcp"
+            | "tcp-stream"
+            | "http"
+            | "http1"
+            | "tls"
+            | "ssl"
+            | "ip"
+            | "ipv4"
+            | "ip4"
+            | "ipv6"
+            | "ip6"
+            | "dns"
+    ) && app.is_empty()
         && app_events == 0
         && pkt_events == 0
         && file_hashes.is_empty()
@@ -1496,6 +1519,7 @@ pub fn compile_rule_with(
         fast_slice,
         threshold,
         metadata,
+        home_combos: 0b1111,
         bits_order: {
             let reads = flowbits.iter().any(Flowbit::reads)
                 || flowints.iter().any(|f| !f.writes())
@@ -1571,15 +1595,20 @@ pub struct LoadReport {
     pub database_bytes: usize,
     /// Hyperscan stream state one reassembled direction needs.
     pub stream_state_bytes: usize,
+    /// Rule groups of packet and stream rules (`detect::groups`), the
+    /// databases compiled for them and the fast patterns over those.
+    pub groups: usize,
+    pub group_databases: usize,
+    pub group_patterns: usize,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Engine({} rules, {} without prefilter)",
+            "Engine({} rules, {:?})",
             self.rules.len(),
-            self.always.len()
+            self.prefilter
         )
     }
 }
@@ -1587,18 +1616,13 @@ impl std::fmt::Debug for Engine {
 /// Compiled rules and their prefilter database.
 pub struct Engine {
     pub rules: Vec<EngineRule>,
-    /// Fast patterns of packet rules, and of stream rules for packets whose
-    /// direction is not reassembled.
-    db: Option<BlockDatabase>,
-    stream_block: Option<BlockDatabase>,
-    /// Fast patterns of stream rules, in streaming mode.
-    stream_db: Option<StreamingDatabase>,
+    /// Fast patterns of packet and stream rules, in databases per rule
+    /// group (`groups`): what a packet's protocol, direction, addresses
+    /// and server port leave possible.
+    pub prefilter: groups::Prefilter,
     /// Rules without content whose header names a list of networks,
     /// found by the packet's addresses.
     by_addr: AddrIndex,
-    /// Rules evaluated on every packet (no positive content, no address
-    /// list to find them by).
-    always: Vec<u32>,
     /// Every rule's pcre expressions; workers match with clones.
     regexes: Vec<Regex>,
     pub config: DetectConfig,
@@ -1620,6 +1644,24 @@ pub struct Engine {
     /// live flows' bits over to the new rules' numbers by name.
     pub flowbit_ids: BTreeMap<String, u16>,
     pub flowint_ids: BTreeMap<String, u16>,
+}
+
+/// A prefilter database of its own, with its scratch.
+pub struct Prefilter {
+    db: BlockDatabase,
+    scratch: Scratch,
+}
+
+impl Prefilter {
+    /// A block scan of `data`, nothing confirmed: the pattern hits.
+    pub fn scan(&self, data: &[u8]) -> u64 {
+        let mut n = 0;
+        let _ = self.db.scan(data, &self.scratch, |_, _, _, _| {
+            n += 1;
+            Matching::Continue
+        });
+        n
+    }
 }
 
 /// Suricata's tag signature, built on any loaded rule's shape.
@@ -1816,6 +1858,32 @@ pub(crate) fn hex_bytes(s: &str) -> Option<Vec<u8>> {
 /// Hyperscan pattern for literal bytes: every byte escaped.
 fn literal_regex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
+}
+
+/// A packet or stream rule's fast pattern, with id `id`: each rule once
+/// per scan in a block database; in a streaming one a rule may match again
+/// in later data.
+fn fast_pattern(r: &EngineRule, id: usize, streaming: bool) -> Result<Pattern, String> {
+    let c = r
+        .fast
+        .and_then(|f| r.contents.get(f))
+        .ok_or_else(|| format!("sid {}: no fast pattern", r.sid))?;
+    let bytes = match r.fast_slice {
+        Some((off, len)) => &c.bytes[off..off + len],
+        None => &c.bytes[..],
+    };
+    let mut flags = if c.nocase {
+        CompileFlags::CASELESS
+    } else {
+        CompileFlags::empty()
+    };
+    if !streaming {
+        flags |= CompileFlags::SINGLEMATCH;
+    }
+    let mut p = Pattern::with_flags(literal_regex(bytes), flags)
+        .map_err(|e| format!("sid {}: {e}", r.sid))?;
+    p.id = Some(id);
+    Ok(p)
 }
 
 impl Engine {
@@ -2058,8 +2126,8 @@ impl Engine {
             })
             .count();
         let start = Instant::now();
-        let mut patterns = Vec::new();
-        let mut stream_patterns = Vec::new();
+        // Packet and stream rules with a fast pattern, for the groups.
+        let mut grouped: Vec<u32> = Vec::new();
         let mut always = Vec::new();
         let mut by_addr = AddrIndex::default();
         let mut tx_patterns: BTreeMap<(Point, Buffer), Vec<Pattern>> = BTreeMap::new();
@@ -2096,31 +2164,9 @@ impl Engine {
                 continue;
             }
             match r.fast {
-                Some(f) => {
-                    let c = &r.contents[f];
-                    let flags = if c.nocase {
-                        CompileFlags::CASELESS
-                    } else {
-                        CompileFlags::empty()
-                    };
-                    let bytes = match r.fast_slice {
-                        Some((off, len)) => &c.bytes[off..off + len],
-                        None => &c.bytes[..],
-                    };
-                    let mut p = Pattern::with_flags(
-                        literal_regex(bytes),
-                        flags | CompileFlags::SINGLEMATCH,
-                    )
-                    .map_err(|e| format!("sid {}: {e}", r.sid))?;
-                    p.id = Some(i);
-                    if r.stream {
-                        // In a stream a rule may match again in later data.
-                        p.flags = flags;
-                        stream_patterns.push(p);
-                        report.stream_rules += 1;
-                    } else {
-                        patterns.push(p);
-                    }
+                Some(_) => {
+                    grouped.push(i as u32);
+                    report.stream_rules += usize::from(r.stream);
                 }
                 None => {
                     if !by_addr.insert(i as u32, &r.src, &r.dst) {
@@ -2129,9 +2175,7 @@ impl Engine {
                 }
             }
         }
-        report.patterns = patterns.len()
-            + stream_patterns.len()
-            + tx_patterns.values().map(Vec::len).sum::<usize>();
+        report.patterns = grouped.len() + tx_patterns.values().map(Vec::len).sum::<usize>();
         report.without_prefilter = always.len();
         report.address_indexed = by_addr.len();
         let block = |pats: Vec<Pattern>| -> Result<Option<BlockDatabase>, String> {
@@ -2143,14 +2187,6 @@ impl Engine {
                 .map(Some)
                 .map_err(|e| format!("Hyperscan compile: {e}"))
         };
-        let stream_block_pats = stream_patterns
-            .iter()
-            .map(|p| {
-                let mut b = p.clone();
-                b.flags |= CompileFlags::SINGLEMATCH;
-                b
-            })
-            .collect();
         let mut tx_dbs = Vec::with_capacity(tx_patterns.len());
         for ((point, buffer), pats) in tx_patterns {
             let rules = pats.len();
@@ -2163,30 +2199,27 @@ impl Engine {
                 });
             }
         }
-        let db = block(patterns)?;
-        let stream_block = block(stream_block_pats)?;
-        let stream_db: Option<StreamingDatabase> = if stream_patterns.is_empty() {
-            None
-        } else {
-            let pats: Patterns = stream_patterns.into_iter().collect();
-            Some(
-                pats.build()
-                    .map_err(|e| format!("Hyperscan compile (stream): {e}"))?,
-            )
-        };
-        report.database_bytes = [&db, &stream_block]
-            .iter()
-            .filter_map(|d| d.as_ref()?.size().ok())
-            .sum::<usize>()
+        let home = groups::Home::new(
+            vars.addr_matcher(&crate::rules::AddrExpr::Var("HOME_NET".into()))
+                .unwrap_or(AddrMatch::Any),
+        );
+        for r in &mut rules {
+            r.home_combos = home.combos(r);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (prefilter, pre) =
+            groups::Prefilter::build(&rules, &grouped, &always, &home, threads, |i, streaming| {
+                fast_pattern(&rules[i as usize], i as usize, streaming)
+            })?;
+        report.groups = pre.groups;
+        report.group_databases = pre.databases;
+        report.group_patterns = pre.patterns;
+        report.database_bytes = pre.bytes
             + tx_dbs
                 .iter()
                 .filter_map(|t| t.db.size().ok())
-                .sum::<usize>()
-            + stream_db.as_ref().and_then(|d| d.size().ok()).unwrap_or(0);
-        report.stream_state_bytes = stream_db
-            .as_ref()
-            .and_then(|d| d.stream_size().ok())
-            .unwrap_or(0);
+                .sum::<usize>();
+        report.stream_state_bytes = pre.stream_state;
         report.compile_ms = start.elapsed().as_secs_f64() * 1e3;
         // Tagged packets alert as Suricata's tag signature (gid 2, sid 1,
         // no message, priority 2): a rule of its own, after the others and
@@ -2201,11 +2234,8 @@ impl Engine {
             Engine {
                 tag_rule,
                 rules,
-                db,
-                stream_block,
-                stream_db,
+                prefilter,
                 by_addr,
-                always,
                 regexes,
                 config: cfg.clone(),
                 xbits: xbit_table,
@@ -2232,11 +2262,7 @@ impl Engine {
         let mut s: Option<Scratch> = None;
         let e = |e: hyperscan::Error| e.to_string();
         let tx = self.tx_dbs.iter().map(|t| &t.db);
-        for db in [&self.db, &self.stream_block]
-            .into_iter()
-            .flatten()
-            .chain(tx)
-        {
+        for db in self.prefilter.blocks().iter().chain(tx) {
             match &mut s {
                 None => s = Some(db.alloc_scratch().map_err(e)?),
                 Some(x) => {
@@ -2244,7 +2270,7 @@ impl Engine {
                 }
             }
         }
-        if let Some(db) = &self.stream_db {
+        for db in self.prefilter.streams() {
             match &mut s {
                 None => s = Some(db.alloc_scratch().map_err(e)?),
                 Some(x) => {
@@ -2255,25 +2281,36 @@ impl Engine {
         Ok(s)
     }
 
-    /// The streaming database of stream rules' fast patterns, if any.
-    pub fn stream_db(&self) -> Option<&StreamingDatabase> {
-        self.stream_db.as_ref()
+    /// The group a packet (or a stream delivery) is matched with.
+    pub fn group_of(&self, p: &PacketView<'_>) -> usize {
+        self.prefilter.groups.of(
+            p.proto,
+            p.to_server,
+            (p.src, p.src_port),
+            (p.dst, p.dst_port),
+        )
     }
 
-    /// The prefilter alone: a Hyperscan block scan of `data` with every
-    /// fast pattern, nothing confirmed. Returns the pattern hits (the
-    /// matcher benchmark's baseline).
-    pub fn scan_prefilter(&self, scratch: Option<&Scratch>, data: &[u8]) -> u64 {
-        let mut n = 0;
-        for db in [&self.db, &self.stream_block].into_iter().flatten() {
-            if let Some(s) = scratch {
-                let _ = db.scan(data, s, |_, _, _, _| {
-                    n += 1;
-                    Matching::Continue
-                });
-            }
+    /// One block database with every packet and stream rule's fast
+    /// pattern, ungrouped: what scanning costs without groups (the
+    /// matcher benchmark's baseline), compiled on request.
+    pub fn ungrouped_prefilter(&self) -> Result<Option<Prefilter>, String> {
+        let pats = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.is_tx() && r.fast.is_some())
+            .map(|(i, r)| fast_pattern(r, i, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        if pats.is_empty() {
+            return Ok(None);
         }
-        n
+        let pats: Patterns = pats.into_iter().collect();
+        let db: BlockDatabase = pats
+            .build()
+            .map_err(|e| format!("Hyperscan compile: {e}"))?;
+        let scratch = db.alloc_scratch().map_err(|e| e.to_string())?;
+        Ok(Some(Prefilter { db, scratch }))
     }
 
     /// Calls `hit` with the index of every rule that matches the packet.
@@ -2287,7 +2324,8 @@ impl Engine {
         with_stream_rules: bool,
         mut hit: impl FnMut(usize),
     ) {
-        for &i in &self.always {
+        let g = self.group_of(p);
+        for &i in self.prefilter.always(g) {
             if self.rules[i as usize].holds(p, cx) {
                 hit(i as usize);
             }
@@ -2303,12 +2341,12 @@ impl Engine {
         if p.payload.is_empty() {
             return;
         }
-        let stream = if with_stream_rules && p.proto == 6 {
-            self.stream_block.as_ref()
+        let db = if with_stream_rules && p.proto == 6 {
+            self.prefilter.unreassembled(g)
         } else {
-            None
+            self.prefilter.packet(g)
         };
-        for db in [self.db.as_ref(), stream].into_iter().flatten() {
+        if let Some(db) = db {
             let _ = db.scan(p.payload, s, |id, _, _, _| {
                 let i = id as usize;
                 // flow:only_stream never takes a packet's own payload.
@@ -2557,8 +2595,11 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
                 r#"alert tcp-pkt any any -> any any (content:"a"; sid:1;)"#,
                 false,
             ),
+            // Its protocols include TCP: the stream's content there
+            // (Suricata's SignatureHasPacketContent), each packet's on UDP.
+            (r#"alert ip any any -> any any (content:"a"; sid:1;)"#, true),
             (
-                r#"alert ip any any -> any any (content:"a"; sid:1;)"#,
+                r#"alert pkthdr any any -> any any (content:"a"; sid:1;)"#,
                 false,
             ),
             (

@@ -1,7 +1,9 @@
 //! Stream matching state: Hyperscan stream state for every reassembled
 //! direction, kept compressed in one table preallocated per worker.
 //!
-//! A worker owns one live Hyperscan stream. To scan a direction's new bytes
+//! A worker owns one live Hyperscan stream per streaming database (one per
+//! rule group that has stream rules, `detect::groups`); a direction is
+//! scanned with its group's. To scan a direction's new bytes
 //! it expands that direction's saved state into the live stream, scans, and
 //! compresses the state back into the direction's slot
 //! (`hs_reset_and_expand_stream` / `hs_compress_stream`): neither allocates,
@@ -54,8 +56,11 @@ pub struct Pending {
 }
 
 pub struct StreamScanner {
-    live: Stream,
+    /// A live stream per streaming database.
+    live: Vec<Stream>,
     slot: usize,
+    /// The database each session's saved state belongs to.
+    dbs: Vec<u32>,
     states: Vec<u8>,
     /// Bytes of saved state per session; 0: the session starts fresh.
     lens: Vec<u32>,
@@ -81,31 +86,39 @@ impl std::fmt::Debug for StreamScanner {
     }
 }
 
-/// Room for one compressed state: Hyperscan's full stream state, plus
-/// what compression adds in the worst case.
-fn slot_size(db: &StreamingDatabase) -> Result<usize, String> {
-    Ok(db.stream_size().map_err(|e| e.to_string())? + 64)
+/// Room for one compressed state: Hyperscan's full stream state (of the
+/// largest database), plus what compression adds in the worst case.
+fn slot_size(engine: &Engine) -> Result<Option<usize>, String> {
+    let mut max = None;
+    for db in engine.prefilter.streams() {
+        let n = db.stream_size().map_err(|e| e.to_string())?;
+        max = Some(max.unwrap_or(0).max(n + 64));
+    }
+    Ok(max)
 }
 
 impl StreamScanner {
     /// Bytes one session's matching state takes (charged to
     /// `--stream-memcap`), or None when no rule needs the stream.
     pub fn session_bytes(engine: &Engine) -> Result<Option<usize>, String> {
-        let Some(db) = engine.stream_db() else {
-            return Ok(None);
-        };
-        Ok(Some(slot_size(db)? + 4 + 8 + PENDING * (4 + 8)))
+        Ok(slot_size(engine)?.map(|slot| slot + 4 + 4 + 8 + PENDING * (4 + 8)))
     }
 
     /// State for `sessions` directions, allocated now.
     pub fn new(engine: &Engine, sessions: usize) -> Result<Option<Self>, String> {
-        let Some(db) = engine.stream_db() else {
+        let Some(slot) = slot_size(engine)? else {
             return Ok(None);
         };
-        let slot = slot_size(db)?;
+        let live = engine
+            .prefilter
+            .streams()
+            .iter()
+            .map(|db| db.open_stream().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(StreamScanner {
-            live: db.open_stream().map_err(|e| e.to_string())?,
+            live,
             slot,
+            dbs: vec![0; sessions],
             states: vec![0; slot * sessions],
             lens: vec![0; sessions],
             bases: vec![0; sessions],
@@ -115,25 +128,35 @@ impl StreamScanner {
         }))
     }
 
-    /// Scans `data`, the direction's new bytes from stream offset `at`, and
-    /// calls `hit(rule, end)` for each fast pattern ending in it. `restart`:
-    /// a gap lies before `data`, so no match may span it.
+    /// Scans `data`, the direction's new bytes from stream offset `at`, with
+    /// streaming database `db` (`Prefilter::stream_index`), and calls
+    /// `hit(rule, end)` for each fast pattern ending in it. `restart`: a gap
+    /// lies before `data`, so no match may span it.
+    #[allow(clippy::too_many_arguments)]
     pub fn scan(
         &mut self,
         scratch: &Scratch,
         session: u32,
+        db: usize,
         restart: bool,
         data: &[u8],
         at: u64,
         mut hit: impl FnMut(u32, u64),
     ) {
         let s = session as usize;
-        if s >= self.lens.len() {
+        if s >= self.lens.len() || db >= self.live.len() {
             return;
         }
         self.counters.scans += 1;
         let ignore = |_, _, _, _| Matching::Continue;
-        let saved = self.lens[s] as usize;
+        // A state saved from another database cannot go on here.
+        let saved = if self.dbs[s] as usize == db {
+            self.lens[s] as usize
+        } else {
+            0
+        };
+        self.dbs[s] = db as u32;
+        let live = &mut self.live[db];
         if restart {
             // A gap (or a new session) also forgets the hits that waited
             // for more bytes: what they waited on can no longer come.
@@ -141,25 +164,22 @@ impl StreamScanner {
         }
         let ok = if restart || saved == 0 {
             self.bases[s] = at;
-            self.live.reset(scratch, ignore).is_ok()
+            live.reset(scratch, ignore).is_ok()
         } else {
             let state = &self.states[s * self.slot..][..saved];
-            self.live.reset_and_expand(state, scratch, ignore).is_ok()
+            live.reset_and_expand(state, scratch, ignore).is_ok()
         };
         if !ok {
             self.counters.state_overflow += 1;
             self.bases[s] = at;
-            let _ = self.live.reset(scratch, ignore);
+            let _ = live.reset(scratch, ignore);
         }
         let base = self.bases[s];
-        let _ = self.live.scan(data, scratch, |id, _, to, _| {
+        let _ = live.scan(data, scratch, |id, _, to, _| {
             hit(id, base + to);
             Matching::Continue
         });
-        match self
-            .live
-            .compress(&mut self.states[s * self.slot..][..self.slot])
-        {
+        match live.compress(&mut self.states[s * self.slot..][..self.slot]) {
             Ok(n) => self.lens[s] = n as u32,
             Err(_) => {
                 // Restart on the next bytes rather than carry a wrong state.
@@ -233,7 +253,9 @@ impl StreamScanner {
     /// drop does not). Matches at close are of no use: every hit is taken
     /// as the bytes arrive.
     pub fn close(self, scratch: &Scratch) {
-        let _ = self.live.close(scratch, |_, _, _, _| Matching::Continue);
+        for live in self.live {
+            let _ = live.close(scratch, |_, _, _, _| Matching::Continue);
+        }
     }
 
     /// The session's direction is done: its slot is free.
@@ -263,22 +285,22 @@ mod tests {
         let mut hits = Vec::new();
         // Session 0 gets the first half, session 1 other bytes in between,
         // then session 0 the second half.
-        s.scan(&scratch, 0, false, b"please ignore pre", 0, |r, end| {
+        s.scan(&scratch, 0, 0, false, b"please ignore pre", 0, |r, end| {
             hits.push((0, r, end))
         });
-        s.scan(&scratch, 1, false, b"vious", 0, |r, end| {
+        s.scan(&scratch, 1, 0, false, b"vious", 0, |r, end| {
             hits.push((1, r, end))
         });
-        s.scan(&scratch, 0, false, b"vious orders", 17, |r, end| {
+        s.scan(&scratch, 0, 0, false, b"vious orders", 17, |r, end| {
             hits.push((0, r, end))
         });
         assert_eq!(hits, vec![(0, 0, 22)]);
         // A restart (a gap) forgets the first half.
         hits.clear();
-        s.scan(&scratch, 1, false, b"ignore pre", 5, |r, end| {
+        s.scan(&scratch, 1, 0, false, b"ignore pre", 5, |r, end| {
             hits.push((1, r, end))
         });
-        s.scan(&scratch, 1, true, b"vious", 100, |r, end| {
+        s.scan(&scratch, 1, 0, true, b"vious", 100, |r, end| {
             hits.push((1, r, end))
         });
         assert!(hits.is_empty());

@@ -259,6 +259,16 @@ impl NetSet {
         self.prefixes.is_empty()
     }
 
+    /// The merged IPv4 ranges, sorted.
+    pub fn v4_ranges(&self) -> &[(u32, u32)] {
+        &self.v4
+    }
+
+    /// The merged IPv6 ranges, sorted.
+    pub fn v6_ranges(&self) -> &[(u128, u128)] {
+        &self.v6
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         fn within<T: Ord + Copy>(r: &[(T, T)], x: T) -> bool {
             let i = r.partition_point(|&(lo, _)| lo <= x);
