@@ -236,7 +236,10 @@ enum Side {
 
 impl Side {
     fn of(m: &AddrMatch, home: &Space) -> Side {
-        let s = Space::of(m);
+        Side::of_space(&Space::of(m), home)
+    }
+
+    fn of_space(s: &Space, home: &Space) -> Side {
         if s.and(&home.not()).is_empty() {
             Side::Home
         } else if s.and(home).is_empty() {
@@ -275,26 +278,31 @@ impl Home {
         self.m.matches(ip)
     }
 
-    /// The bit of a (source, destination) pair in `EngineRule::home_combos`.
+    /// The bit of a (source, destination) pair in `EngineRule::home_fwd`.
     pub fn combo(src_home: bool, dst_home: bool) -> u8 {
         1 << (usize::from(src_home) * 2 + usize::from(dst_home))
     }
 
-    /// The pairs a rule's header admits: as written, and for `<>` the
-    /// other way round too.
-    pub fn combos(&self, r: &EngineRule) -> u8 {
-        let (src, dst) = (Side::of(&r.src, &self.space), Side::of(&r.dst, &self.space));
-        let mut out = 0;
+    /// The pairs a rule's header admits as written (`home_fwd`), and
+    /// whether that is all its address sides say: each is `any`,
+    /// `$HOME_NET` or everything outside it (`addr_exact`).
+    pub fn sides(&self, r: &EngineRule) -> (u8, bool) {
+        let (s, d) = (Space::of(&r.src), Space::of(&r.dst));
+        let (src, dst) = (
+            Side::of_space(&s, &self.space),
+            Side::of_space(&d, &self.space),
+        );
+        let mut fwd = 0;
         for sh in [false, true] {
             for dh in [false, true] {
-                if (src.takes(sh) && dst.takes(dh))
-                    || (r.bidirectional && src.takes(dh) && dst.takes(sh))
-                {
-                    out |= Home::combo(sh, dh);
+                if src.takes(sh) && dst.takes(dh) {
+                    fwd |= Home::combo(sh, dh);
                 }
             }
         }
-        out
+        let outside = self.space.not();
+        let exact = |x: &Space| *x == Space::all() || *x == self.space || *x == outside;
+        (fwd, exact(&s) && exact(&d))
     }
 }
 

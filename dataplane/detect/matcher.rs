@@ -318,12 +318,11 @@ pub fn match_tx(
     );
     let admits = |r: &super::EngineRule| {
         let to_server = r.transactional || r.flow.to_server.unwrap_or(point <= Point::RequestBody);
-        let combo = if to_server {
-            super::groups::Home::combo(client, server)
+        if to_server {
+            r.home_admits(client, server)
         } else {
-            super::groups::Home::combo(server, client)
-        };
-        r.home_combos & combo != 0
+            r.home_admits(server, client)
+        }
     };
     for &i in &engine.tx_always[point as usize] {
         if admits(&engine.rules[i as usize])
@@ -335,6 +334,7 @@ pub fn match_tx(
                 bufs,
                 blocks,
                 &engine.datasets,
+                (client, server),
             )
         {
             cands.push(i);
@@ -360,6 +360,7 @@ pub fn match_tx(
                         bufs,
                         blocks,
                         &engine.datasets,
+                        (client, server),
                     )
                 {
                     cands.push(i);

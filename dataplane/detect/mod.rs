@@ -399,9 +399,13 @@ pub struct EngineRule {
     /// then the rest, then those that only read.
     pub bits_order: u8,
     /// Which (source in `$HOME_NET`, destination in `$HOME_NET`) pairs its
-    /// header admits, a bit each (`groups::Home::combo`): a check of two
-    /// bits before its address lists (set at load; all four until then).
-    pub home_combos: u8,
+    /// header admits as written, a bit each (`groups::Home::combo`): a
+    /// check of two bits before its address lists (set at load; all four
+    /// until then).
+    pub home_fwd: u8,
+    /// Its address sides are each `any`, `$HOME_NET` or its complement, so
+    /// `home_fwd` says all they do and the lists need not be walked.
+    pub addr_exact: bool,
 }
 
 /// A sticky buffer over one of the packet's headers.
@@ -553,6 +557,38 @@ pub struct PacketView<'a> {
 }
 
 impl EngineRule {
+    /// Whether its header can hold for a source and destination on these
+    /// sides of `$HOME_NET` (either way round for `<>`).
+    pub fn home_admits(&self, src_home: bool, dst_home: bool) -> bool {
+        let bit = |s, d| self.home_fwd & groups::Home::combo(s, d) != 0;
+        bit(src_home, dst_home) || (self.bidirectional && bit(dst_home, src_home))
+    }
+
+    /// `header_holds`, knowing which sides of `$HOME_NET` the packet's
+    /// addresses are on: a rule whose sides are exact (`addr_exact`) has
+    /// its address lists answered by two bits.
+    fn header_holds_home(&self, p: &PacketView<'_>, src_home: bool, dst_home: bool) -> bool {
+        if !self.addr_exact {
+            return self.header_holds(p);
+        }
+        let proto_ok = match self.proto {
+            ProtoMatch::Any => true,
+            ProtoMatch::Version(4) => p.src.is_ipv4(),
+            ProtoMatch::Version(_) => p.src.is_ipv6(),
+            ProtoMatch::Number(n) => n == p.proto,
+            ProtoMatch::Icmp => matches!(p.proto, 1 | 58),
+        };
+        let bit = |s, d| self.home_fwd & groups::Home::combo(s, d) != 0;
+        proto_ok
+            && ((bit(src_home, dst_home)
+                && self.src_ports.matches(p.src_port)
+                && self.dst_ports.matches(p.dst_port))
+                || (self.bidirectional
+                    && bit(dst_home, src_home)
+                    && self.src_ports.matches(p.dst_port)
+                    && self.dst_ports.matches(p.src_port)))
+    }
+
     fn header_holds(&self, p: &PacketView<'_>) -> bool {
         let proto_ok = match self.proto {
             ProtoMatch::Any => true,
@@ -687,15 +723,19 @@ impl EngineRule {
         bufs: &mut crate::applayer::http::detect::TxBuffers,
         blocks: &crate::applayer::blocks::Blocks,
         sets: &dataset::DatasetTable,
+        (client_home, server_home): (bool, bool),
     ) -> bool {
-        let p = if self.transactional {
-            &views.to_server
+        // `=>` names the client then the server at every point.
+        let to_server =
+            self.transactional || self.flow.to_server.unwrap_or(point <= Point::RequestBody);
+        let (p, src_home, dst_home) = if to_server {
+            (&views.to_server, client_home, server_home)
         } else {
-            views.for_rule(self.flow.to_server, point)
+            (&views.to_client, server_home, client_home)
         };
         self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
-            && self.header_holds(p)
+            && self.header_holds_home(p, src_home, dst_home)
             && bufs.tx().events & self.app_events == self.app_events
             && self.file_hashes.iter().all(|f| f.holds(bufs, blocks))
             && self
@@ -1519,7 +1559,8 @@ pub fn compile_rule_with(
         fast_slice,
         threshold,
         metadata,
-        home_combos: 0b1111,
+        home_fwd: 0b1111,
+        addr_exact: false,
         bits_order: {
             let reads = flowbits.iter().any(Flowbit::reads)
                 || flowints.iter().any(|f| !f.writes())
@@ -2204,7 +2245,7 @@ impl Engine {
                 .unwrap_or(AddrMatch::Any),
         );
         for r in &mut rules {
-            r.home_combos = home.combos(r);
+            (r.home_fwd, r.addr_exact) = home.sides(r);
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (prefilter, pre) =
