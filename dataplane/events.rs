@@ -474,6 +474,9 @@ pub struct EventRings {
     /// The rules generation the worker runs: stamped on alerts and flow
     /// records (whose rule and flowbit numbers are that generation's).
     rules: u16,
+    /// `offer` waits for room as `send` does (replay: a file can wait for
+    /// the writer, so its EVE is whole and the same every run).
+    wait: bool,
 }
 
 impl EventRings {
@@ -540,6 +543,11 @@ impl EventRings {
         self.worker = worker;
     }
 
+    /// Whether `offer` waits for room on a full ring instead of dropping.
+    pub fn set_wait(&mut self, wait: bool) {
+        self.wait = wait;
+    }
+
     /// The worker swapped to rules generation `g`.
     pub fn set_rules_generation(&mut self, g: u16) {
         self.rules = g;
@@ -562,8 +570,12 @@ impl EventRings {
         }
     }
 
-    /// Sends without waiting; counts what a full ring loses.
+    /// Sends without waiting; counts what a full ring loses (unless set
+    /// to wait, `set_wait`).
     pub fn offer(&self, c: &mut EmitCounters, mut ev: Event) {
+        if self.wait {
+            return self.send(c, ev);
+        }
         self.stamp(&mut ev);
         let is_alert = matches!(ev, Event::Alert(_));
         if is_alert {
@@ -584,7 +596,8 @@ impl EventRings {
         }
     }
 
-    /// Sends, waiting for room (only at shutdown, when the writer drains).
+    /// Sends, waiting for room (at shutdown, when the writer drains, and
+    /// always in replay).
     pub fn send(&self, c: &mut EmitCounters, mut ev: Event) {
         self.stamp(&mut ev);
         if matches!(ev, Event::Alert(_)) {

@@ -49,6 +49,9 @@ pub struct PipelineSpec<'a> {
     pub eve_settings: &'a EveSettings,
     /// What `in_iface` / `pcap_filename` name.
     pub sources: Sources,
+    /// Workers wait for room on a full event ring rather than lose the
+    /// event: replay, where a file can be paused (a wire cannot).
+    pub events_wait: bool,
 }
 
 /// What was built, nothing started but the EVE writer.
@@ -123,7 +126,10 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
     let (policy_tx, policy_rx) = channel_if(spec.policy.is_some());
     let (rings, eve) = match spec.eve {
         Some(path) => {
-            let (rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
+            let (mut rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
+            for r in &mut rings {
+                r.set_wait(spec.events_wait);
+            }
             if scoring {
                 let (tx, rx) = bounded(event_ring);
                 scorer_events = Some(tx);

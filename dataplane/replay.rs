@@ -313,6 +313,7 @@ pub fn replay(
         sources: crate::eve::Sources::Files(
             cfg.files.iter().map(|f| f.display().to_string()).collect(),
         ),
+        events_wait: true,
     };
     let built = crate::pipeline::build(&spec).map_err(|e| match e {
         crate::pipeline::BuildError::Eve(p, e) => ReplayError::Eve(p, e),

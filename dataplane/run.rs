@@ -703,6 +703,7 @@ pub fn run(
         eve: cfg.eve.as_deref(),
         eve_settings: &cfg.eve_settings,
         sources: crate::eve::Sources::Ports(names),
+        events_wait: false,
     };
     let built = crate::pipeline::build(&spec).map_err(|e| match e {
         crate::pipeline::BuildError::Eve(..) | crate::pipeline::BuildError::Scoring(_) => {

@@ -165,24 +165,7 @@ impl Space {
     fn of(m: &AddrMatch) -> Space {
         match m {
             AddrMatch::Any => Space::all(),
-            &AddrMatch::Net(ip, bits) => match ip {
-                IpAddr::V4(a) => {
-                    let span = u32::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
-                    let lo = u32::from(a) & !span;
-                    Space {
-                        v4: vec![(lo, lo | span)],
-                        v6: Vec::new(),
-                    }
-                }
-                IpAddr::V6(a) => {
-                    let span = u128::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
-                    let lo = u128::from(a) & !span;
-                    Space {
-                        v4: Vec::new(),
-                        v6: vec![(lo, lo | span)],
-                    }
-                }
-            },
+            &AddrMatch::Net(ip, bits) => Space::of_nets(&NetSet::new(vec![(ip, bits)])),
             AddrMatch::Not(inner) => Space::of(inner).not(),
             AddrMatch::List {
                 pos,

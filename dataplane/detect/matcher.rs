@@ -316,17 +316,19 @@ pub fn match_tx(
         home.holds(views.to_server.src),
         home.holds(views.to_server.dst),
     );
-    let admits = |r: &super::EngineRule| {
+    let confirm = |i: u32,
+                   inspection: &mut Inspection,
+                   room: &mut super::transform::Room,
+                   bufs: &mut TxBuffers| {
+        let r = &engine.rules[i as usize];
         let to_server = r.transactional || r.flow.to_server.unwrap_or(point <= Point::RequestBody);
-        if to_server {
+        let admits = if to_server {
             r.home_admits(client, server)
         } else {
             r.home_admits(server, client)
-        }
-    };
-    for &i in &engine.tx_always[point as usize] {
-        if admits(&engine.rules[i as usize])
-            && engine.rules[i as usize].holds_tx(
+        };
+        admits
+            && r.holds_tx(
                 views,
                 point,
                 inspection,
@@ -336,7 +338,9 @@ pub fn match_tx(
                 &engine.datasets,
                 (client, server),
             )
-        {
+    };
+    for &i in &engine.tx_always[point as usize] {
+        if confirm(i, inspection, room, bufs) {
             cands.push(i);
         }
     }
@@ -351,18 +355,7 @@ pub fn match_tx(
                 Matching::Continue
             });
             for &(i, _) in tries.iter() {
-                if admits(&engine.rules[i as usize])
-                    && engine.rules[i as usize].holds_tx(
-                        views,
-                        point,
-                        inspection,
-                        room,
-                        bufs,
-                        blocks,
-                        &engine.datasets,
-                        (client, server),
-                    )
-                {
+                if confirm(i, inspection, room, bufs) {
                     cands.push(i);
                 }
             }

@@ -571,15 +571,8 @@ impl EngineRule {
         if !self.addr_exact {
             return self.header_holds(p);
         }
-        let proto_ok = match self.proto {
-            ProtoMatch::Any => true,
-            ProtoMatch::Version(4) => p.src.is_ipv4(),
-            ProtoMatch::Version(_) => p.src.is_ipv6(),
-            ProtoMatch::Number(n) => n == p.proto,
-            ProtoMatch::Icmp => matches!(p.proto, 1 | 58),
-        };
         let bit = |s, d| self.home_fwd & groups::Home::combo(s, d) != 0;
-        proto_ok
+        self.proto_holds(p)
             && ((bit(src_home, dst_home)
                 && self.src_ports.matches(p.src_port)
                 && self.dst_ports.matches(p.dst_port))
@@ -589,14 +582,18 @@ impl EngineRule {
                     && self.dst_ports.matches(p.src_port)))
     }
 
-    fn header_holds(&self, p: &PacketView<'_>) -> bool {
-        let proto_ok = match self.proto {
+    fn proto_holds(&self, p: &PacketView<'_>) -> bool {
+        match self.proto {
             ProtoMatch::Any => true,
             ProtoMatch::Version(4) => p.src.is_ipv4(),
             ProtoMatch::Version(_) => p.src.is_ipv6(),
             ProtoMatch::Number(n) => n == p.proto,
             ProtoMatch::Icmp => matches!(p.proto, 1 | 58),
-        };
+        }
+    }
+
+    fn header_holds(&self, p: &PacketView<'_>) -> bool {
+        let proto_ok = self.proto_holds(p);
         // Ports first: cheaper than address lists, and as selective.
         let one_way = |s: IpAddr, sp: u16, d: IpAddr, dp: u16| {
             self.src_ports.matches(sp)

@@ -220,7 +220,7 @@ pub struct NetSet {
 }
 
 impl NetSet {
-    fn new(prefixes: Vec<(IpAddr, u8)>) -> NetSet {
+    pub(crate) fn new(prefixes: Vec<(IpAddr, u8)>) -> NetSet {
         fn merged<T: Ord + Copy>(mut r: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
             r.sort_unstable();
             let mut out: Vec<(T, T)> = Vec::with_capacity(r.len());

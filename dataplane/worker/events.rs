@@ -127,8 +127,9 @@ impl Tuple {
     }
 }
 
-/// Where a worker's events go, and whether to wait for room (only at
-/// shutdown; on the hot path a full ring drops and counts).
+/// Where a worker's events go, and whether to wait for room (at shutdown;
+/// on the hot path a full ring drops and counts, but in replay, whose
+/// rings wait, `EventRings::set_wait`).
 #[derive(Clone, Copy)]
 pub(super) struct Out<'a> {
     pub(super) events: &'a EventRings,
