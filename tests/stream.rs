@@ -78,6 +78,43 @@ fn stream(st: &Value) -> &Value {
     &st["stream"]
 }
 
+/// A packet rule on a reassembled TCP direction: when a packet's bytes go
+/// to the stream in order and whole, the stream scan that delivers them
+/// finds its packet rules' fast patterns too and the packet is not scanned
+/// again; out of order, or retransmitted, the packet is scanned on its
+/// own. Either way every packet holding the content alerts, once.
+#[test]
+fn packet_rules_alert_on_each_packet_in_order_or_not() {
+    let rule = r#"alert tcp-pkt any any -> any any (msg:"pkt"; content:"ignore all previous instructions"; sid:9;)"#;
+    // The needle whole inside the second of three segments.
+    let data = body(INJECTION, 400, 1200);
+    let sizes = [300, 300, 600];
+    for (port, order, alerts) in [
+        (40002, &[0usize, 1, 2][..], 1),
+        // The second first: held, then let out with the first.
+        (40003, &[1, 0, 2][..], 1),
+        // The second again: a retransmission is a packet of its own.
+        (40004, &[0, 1, 1, 2][..], 2),
+    ] {
+        let mut c = conv(port);
+        c.handshake()
+            .send_segments(Side::Client, &data, &sizes, order)
+            .close(Side::Client);
+        let (sids, _, st) = run(&capture(c), rule, &[]);
+        assert_eq!(sids, vec![9; alerts], "order {order:?}");
+        assert_eq!(stream(&st)["bytes_reassembled"], 1200, "order {order:?}");
+    }
+    // And a stream rule beside it still alerts once on the stream.
+    let both = format!(
+        "{rule}\nalert tcp any any -> any any (msg:\"stream\"; content:\"ignore all previous instructions\"; sid:10;)"
+    );
+    let mut c = conv(40005);
+    c.handshake()
+        .send_segments(Side::Client, &data, &sizes, &[0, 1, 2])
+        .close(Side::Client);
+    assert_eq!(run(&capture(c), &both, &[]).0, vec![9, 10]);
+}
+
 #[test]
 fn a_pattern_split_across_two_segments_is_found_once() {
     let data = body(INJECTION, 100, 300);

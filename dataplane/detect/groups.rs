@@ -34,6 +34,12 @@ use hyperscan::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// Marks a packet rule's id in a streaming database: the stream scan that
+/// delivers a TCP packet's bytes finds its packet rules' fast patterns too,
+/// so a packet whose bytes went to the stream whole, in order, needs no
+/// scan of its own (`Matcher::packet_hits`).
+pub const PACKET_HIT: u32 = 1 << 31;
+
 /// Port groups one family keeps at most: beyond, the two most alike merge.
 pub const PORT_GROUPS: usize = 2;
 
@@ -545,8 +551,8 @@ fn bounded(cuts: Vec<u16>, sets: Vec<Vec<u64>>, max: usize) -> (Vec<u16>, Vec<Ve
 
 /// The prefilter databases: per group, its packet rules' fast patterns;
 /// those with its stream rules' as well, for packets whose direction is
-/// not reassembled (one scan, not two); its stream rules' in streaming
-/// mode; and the rules without a fast
+/// not reassembled (one scan, not two); its stream rules' and (marked
+/// `PACKET_HIT`) its packet rules' in streaming mode; and the rules without a fast
 /// pattern tried on each of its packets. Groups with the same rules of a
 /// kind share one database.
 pub struct Prefilter {
@@ -625,9 +631,19 @@ impl Prefilter {
             every.push(none);
             let (s, p): (Vec<u32>, Vec<u32>) =
                 fast.iter().partition(|&&i| tcp && rules[i as usize].stream);
+            // The streaming database: stream rules, and on TCP the packet
+            // rules marked (ids stay below 2^31: rules are far fewer).
+            let streaming: Vec<u32> = if tcp {
+                s.iter()
+                    .copied()
+                    .chain(p.iter().map(|&i| i | PACKET_HIT))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             packet.push(job(p, false));
             unreassembled.push(job(fast, false));
-            stream.push(job(s, true));
+            stream.push(job(streaming, true));
         }
         let compiled = compile_all(&jobs, threads.max(1), &pattern)?;
         // Block and streaming databases numbered apart.

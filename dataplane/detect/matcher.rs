@@ -67,6 +67,17 @@ pub struct Matcher {
     pub passed: bool,
     /// Room for buffer transforms.
     pub room: super::transform::Room,
+    /// Packet rules whose fast pattern the stream scans of this packet's
+    /// bytes found (`groups::PACKET_HIT`), each once, and those scans:
+    /// how many and how many new bytes. When they were one scan of
+    /// exactly the packet's payload (`packet_hits_whole`), the packet's
+    /// own scan is not needed.
+    pub packet_hits: Vec<u32>,
+    pub stream_scans: u32,
+    pub stream_scanned: usize,
+    /// Set by the worker: this packet's bytes went to the stream whole, in
+    /// order, in `stream_scans` == 1 scan of `stream_scanned` bytes.
+    pub packet_hits_whole: bool,
 }
 
 impl Matcher {
@@ -101,6 +112,10 @@ impl Matcher {
             pass_flow_request: false,
             passed: false,
             room: Default::default(),
+            packet_hits: Vec::with_capacity(n),
+            stream_scans: 0,
+            stream_scanned: 0,
+            packet_hits_whole: false,
             engine,
         })
     }
@@ -108,6 +123,17 @@ impl Matcher {
     /// A new packet (or a flow's end): its own `packet-alert-max`.
     pub fn start_packet(&mut self) {
         self.packet_alerts = 0;
+        self.packet_hits.clear();
+        self.stream_scans = 0;
+        self.stream_scanned = 0;
+        self.packet_hits_whole = false;
+    }
+
+    /// Whether the packet's stream scan found its packet rules' hits: one
+    /// scan, in order, of exactly `payload_len` bytes.
+    pub fn take_packet_hits(&mut self, in_order: bool, payload_len: usize) {
+        self.packet_hits_whole =
+            in_order && self.stream_scans == 1 && self.stream_scanned == payload_len;
     }
 
     /// Starts a new set of stream hits (`seen` marks reset in O(1)).
@@ -157,14 +183,20 @@ pub fn match_rules(
         scratch,
         inspection,
         cands,
+        packet_hits,
+        packet_hits_whole,
         ..
     } = rules;
     cands.clear();
+    // The stream scan of this packet's bytes found its packet rules' fast
+    // patterns already.
+    let found = (!with_stream_rules && *packet_hits_whole).then_some(&packet_hits[..]);
     engine.match_packet(
         scratch.as_ref(),
         inspection,
         view,
         with_stream_rules,
+        found,
         |ri| cands.push(ri as u32),
     );
     decide(rules, view, mode, bits, ids, alert)
@@ -218,6 +250,9 @@ pub fn match_stream(
             tries,
             seen,
             epoch,
+            packet_hits,
+            stream_scans,
+            stream_scanned,
             ..
         } = rules;
         let (Some(sc), Some(scratch)) = (scanner.as_mut(), scratch.as_ref()) else {
@@ -227,22 +262,24 @@ pub fn match_stream(
         let Some(db) = engine.prefilter.stream_index(engine.group_of(view)) else {
             return (false, 0);
         };
-        sc.scan(
-            scratch,
-            d.session,
-            db,
-            restart,
-            &d.window[d.new_from..],
-            at,
-            |rule, end| {
-                if let Some(s) = seen.get_mut(rule as usize) {
-                    if *s != *epoch {
-                        *s = *epoch;
+        let new = &d.window[d.new_from..];
+        let scanned = sc.scan(scratch, d.session, db, restart, new, at, |id, end| {
+            let rule = id & !super::groups::PACKET_HIT;
+            if let Some(s) = seen.get_mut(rule as usize) {
+                if *s != *epoch {
+                    *s = *epoch;
+                    if id & super::groups::PACKET_HIT != 0 {
+                        packet_hits.push(rule);
+                    } else {
                         tries.push((rule, end));
                     }
                 }
-            },
-        );
+            }
+        });
+        if scanned {
+            *stream_scans += 1;
+            *stream_scanned += new.len();
+        }
     }
     let Matcher {
         engine,

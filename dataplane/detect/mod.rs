@@ -2247,7 +2247,11 @@ impl Engine {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (prefilter, pre) =
             groups::Prefilter::build(&rules, &grouped, &always, &home, threads, |i, streaming| {
-                fast_pattern(&rules[i as usize], i as usize, streaming)
+                fast_pattern(
+                    &rules[(i & !groups::PACKET_HIT) as usize],
+                    i as usize,
+                    streaming,
+                )
             })?;
         report.groups = pre.groups;
         report.group_databases = pre.databases;
@@ -2353,13 +2357,16 @@ impl Engine {
 
     /// Calls `hit` with the index of every rule that matches the packet.
     /// Stream rules are tried too when `with_stream_rules` (a TCP packet
-    /// whose direction is not reassembled).
+    /// whose direction is not reassembled). `found`: the packet rules whose
+    /// fast pattern the stream scan of exactly this packet's bytes found
+    /// (so its own scan is not needed).
     pub fn match_packet(
         &self,
         scratch: Option<&Scratch>,
         cx: &mut Inspection,
         p: &PacketView<'_>,
         with_stream_rules: bool,
+        found: Option<&[u32]>,
         mut hit: impl FnMut(usize),
     ) {
         let g = self.group_of(p);
@@ -2377,6 +2384,14 @@ impl Engine {
             return;
         };
         if p.payload.is_empty() {
+            return;
+        }
+        if let Some(found) = found {
+            for &i in found {
+                if self.rules.get(i as usize).is_some_and(|r| r.holds(p, cx)) {
+                    hit(i as usize);
+                }
+            }
             return;
         }
         let db = if with_stream_rules && p.proto == 6 {
@@ -2474,7 +2489,9 @@ mod tests {
         let s = e.scratch().unwrap();
         let mut out = Vec::new();
         let mut cx = e.inspection();
-        e.match_packet(s.as_ref(), &mut cx, p, true, |i| out.push(e.rules[i].sid));
+        e.match_packet(s.as_ref(), &mut cx, p, true, None, |i| {
+            out.push(e.rules[i].sid)
+        });
         out.sort();
         out
     }

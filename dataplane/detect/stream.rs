@@ -131,7 +131,8 @@ impl StreamScanner {
     /// Scans `data`, the direction's new bytes from stream offset `at`, with
     /// streaming database `db` (`Prefilter::stream_index`), and calls
     /// `hit(rule, end)` for each fast pattern ending in it. `restart`: a gap
-    /// lies before `data`, so no match may span it.
+    /// lies before `data`, so no match may span it. Returns whether `data`
+    /// was scanned (no such session or database: not).
     #[allow(clippy::too_many_arguments)]
     pub fn scan(
         &mut self,
@@ -142,10 +143,10 @@ impl StreamScanner {
         data: &[u8],
         at: u64,
         mut hit: impl FnMut(u32, u64),
-    ) {
+    ) -> bool {
         let s = session as usize;
         if s >= self.lens.len() || db >= self.live.len() {
-            return;
+            return false;
         }
         self.counters.scans += 1;
         let ignore = |_, _, _, _| Matching::Continue;
@@ -187,6 +188,7 @@ impl StreamScanner {
                 self.lens[s] = 0;
             }
         }
+        true
     }
 
     fn pending_range(&self, session: u32) -> std::ops::Range<usize> {

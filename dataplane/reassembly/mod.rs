@@ -278,6 +278,11 @@ pub struct Placed {
     pub tls_lost_sync: bool,
     /// It replaced a suspect copy that said something else.
     pub replaced_suspect: bool,
+    /// It was next in line, whole and unsuspected: its bytes went to the
+    /// matcher as they are, from its own first byte (unless depth,
+    /// ciphertext or an urgent byte cut them, which the matcher sees by
+    /// their count).
+    pub in_order: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -911,6 +916,7 @@ impl Reassembly {
             self.pull_held(h, ev);
             return;
         }
+        let next_in_line = off == delivered;
         if off > delivered {
             self.counters.out_of_order += 1;
             if acked_past {
@@ -946,6 +952,7 @@ impl Reassembly {
                 off = d;
             }
         }
+        placed.in_order = next_in_line && data.len() == seg.payload.len();
         self.deliver_run(h, off, data, whole, placed, ev);
     }
 

@@ -713,6 +713,9 @@ impl Inspector<'_> {
             if up.rst {
                 re.reset(up.slot, up.flow_id, &mut on_event);
             }
+            // Its bytes went to the stream scan whole and alone: that scan
+            // found its packet rules' fast patterns too.
+            rules.take_packet_hits(placed.in_order && !up.rst && !data_refused, payload.len());
             with_stream_rules = placed.unstreamed || data_refused;
             if stream_drop {
                 verdict = Some(DropReason::Rule);
