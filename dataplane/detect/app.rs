@@ -157,8 +157,18 @@ impl AppChain {
     /// Whether a content of this chain can stand for the rule in the
     /// prefilter: not when the buffer is transformed first or may be
     /// absent.
+    /// Whether its fast pattern can go in a prefilter database: a buffer
+    /// that must be present, as is or through parameter-free transforms
+    /// (the database then scans what they make of the buffer, or of each
+    /// of its instances, as Suricata's prefilter does: `dns.query;
+    /// dotprefix; content:".example.com"`).
     pub fn prefilters(&self) -> bool {
-        self.transforms.is_empty() && self.absent.is_none()
+        self.absent.is_none() && self.transform_codes().is_some()
+    }
+
+    /// The codes of its transforms, if every one has one.
+    pub fn transform_codes(&self) -> Option<Vec<u8>> {
+        self.transforms.iter().map(Transform::code).collect()
     }
 }
 
@@ -269,6 +279,8 @@ impl FileHashCond {
 /// buffer.
 pub struct TxDb {
     pub buffer: Buffer,
+    /// Applied to the buffer before it is scanned (parameter-free ones).
+    pub transforms: Vec<Transform>,
     pub point: Point,
     pub db: BlockDatabase,
     pub rules: usize,

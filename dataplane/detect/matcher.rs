@@ -383,14 +383,33 @@ pub fn match_tx(
     }
     if let Some(s) = scratch.as_ref() {
         for t in engine.tx_dbs.iter().filter(|t| t.point == point) {
-            let Some(buf) = bufs.get(blocks, t.buffer) else {
-                continue;
-            };
             tries.clear();
-            let _ = t.db.scan(buf, s, |id, _, _, _| {
-                tries.push((id, 0));
-                Matching::Continue
-            });
+            let mut scan = |data: &[u8]| {
+                let _ = t.db.scan(data, s, |id, _, _, _| {
+                    tries.push((id, 0));
+                    Matching::Continue
+                });
+            };
+            if t.transforms.is_empty() {
+                let Some(buf) = bufs.get(blocks, t.buffer) else {
+                    continue;
+                };
+                scan(buf);
+            } else if t.buffer.kind.multi() {
+                // Each instance transformed on its own (`dotprefix` puts a
+                // dot before each query); a rule hit in several is one.
+                bufs.each_instance(blocks, t.buffer, |b| {
+                    scan(room.apply(&t.transforms, b));
+                    true
+                });
+                tries.sort_unstable();
+                tries.dedup();
+            } else {
+                let Some(buf) = bufs.get(blocks, t.buffer) else {
+                    continue;
+                };
+                scan(room.apply(&t.transforms, buf));
+            }
             for &(i, _) in tries.iter() {
                 if confirm(i, inspection, room, bufs) {
                     cands.push(i);

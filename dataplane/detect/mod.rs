@@ -2168,7 +2168,11 @@ impl Engine {
         let mut grouped: Vec<u32> = Vec::new();
         let mut always = Vec::new();
         let mut by_addr = AddrIndex::default();
-        let mut tx_patterns: BTreeMap<(Point, Buffer), Vec<Pattern>> = BTreeMap::new();
+        // Per point, buffer and transforms (by code): the transforms, and
+        // the fast patterns found in what they make of the buffer.
+        type TxKey = (Point, Buffer, Vec<u8>);
+        let mut tx_patterns: BTreeMap<TxKey, (Vec<transform::Transform>, Vec<Pattern>)> =
+            BTreeMap::new();
         let mut tx_always: [Vec<u32>; 5] = Default::default();
         for (i, r) in rules.iter().enumerate() {
             if r.is_tx() {
@@ -2191,9 +2195,11 @@ impl Engine {
                         )
                         .map_err(|e| format!("sid {}: {e}", r.sid))?;
                         p.id = Some(i);
+                        let codes = chain.transform_codes().unwrap_or_default();
                         tx_patterns
-                            .entry((r.point, chain.buffer))
-                            .or_default()
+                            .entry((r.point, chain.buffer, codes))
+                            .or_insert_with(|| (chain.transforms.clone(), Vec::new()))
+                            .1
                             .push(p);
                     }
                     None => tx_always[r.point as usize].push(i as u32),
@@ -2213,7 +2219,7 @@ impl Engine {
                 }
             }
         }
-        report.patterns = grouped.len() + tx_patterns.values().map(Vec::len).sum::<usize>();
+        report.patterns = grouped.len() + tx_patterns.values().map(|t| t.1.len()).sum::<usize>();
         report.without_prefilter = always.len();
         report.address_indexed = by_addr.len();
         let block = |pats: Vec<Pattern>| -> Result<Option<BlockDatabase>, String> {
@@ -2226,11 +2232,12 @@ impl Engine {
                 .map_err(|e| format!("Hyperscan compile: {e}"))
         };
         let mut tx_dbs = Vec::with_capacity(tx_patterns.len());
-        for ((point, buffer), pats) in tx_patterns {
+        for ((point, buffer, _), (transforms, pats)) in tx_patterns {
             let rules = pats.len();
             if let Some(db) = block(pats)? {
                 tx_dbs.push(TxDb {
                     buffer,
+                    transforms,
                     point,
                     db,
                     rules,
@@ -2520,6 +2527,29 @@ alert tcp any any -> any any (msg:"bad"; contnet:"x"; sid:9000007; rev:1;)
         assert_eq!(r.patterns, 4);
         assert!(r.database_bytes > 0);
         assert_eq!(e.rules[0].priority, 1, "from the classification");
+    }
+
+    /// A fast pattern behind parameter-free transforms goes into a
+    /// database over the transformed buffer (ET's thousands of
+    /// `dotprefix` domain rules were tried one by one on every query);
+    /// one behind a transform with parameters is still tried every time.
+    #[test]
+    fn transformed_buffers_are_prefiltered_when_their_transforms_take_no_parameter() {
+        let (e, _) = engine(
+            r#"alert dns any any -> any any (dns.query; dotprefix; content:".example.com"; endswith; sid:1;)
+alert dns any any -> any any (dns.query; to_lowercase; strip_whitespace; content:"evil"; sid:2;)
+alert dns any any -> any any (dns.query; xor:"0d0ac8ff"; content:"evil"; sid:3;)"#,
+        );
+        let always: Vec<u32> = e
+            .tx_always
+            .iter()
+            .flatten()
+            .map(|&i| e.rules[i as usize].sid)
+            .collect();
+        assert_eq!(always, vec![3]);
+        let mut with: Vec<usize> = e.tx_dbs.iter().map(|t| t.transforms.len()).collect();
+        with.sort();
+        assert_eq!(with, vec![1, 2], "one database per transform list");
     }
 
     #[test]

@@ -33,6 +33,28 @@ pub enum Transform {
     HeaderLowercase,
 }
 
+impl Transform {
+    /// A code for a transform that takes no parameter (what a prefilter
+    /// database over transformed buffers is keyed by); None for those
+    /// that do.
+    pub fn code(&self) -> Option<u8> {
+        Some(match self {
+            Transform::DotPrefix => 1,
+            Transform::StripWhitespace => 2,
+            Transform::CompressWhitespace => 3,
+            Transform::ToLowercase => 4,
+            Transform::ToUppercase => 5,
+            Transform::UrlDecode => 6,
+            Transform::StripPseudoHeaders => 7,
+            Transform::HeaderLowercase => 8,
+            Transform::FromBase64 { .. }
+            | Transform::PcreXform(_)
+            | Transform::Xor(_)
+            | Transform::Inflate(..) => return None,
+        })
+    }
+}
+
 /// A worker's room for transforms: two buffers used in turn, and a
 /// decoder for the decompressing ones (made once).
 #[derive(Debug)]
