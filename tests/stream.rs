@@ -78,6 +78,24 @@ fn stream(st: &Value) -> &Value {
     &st["stream"]
 }
 
+/// Past `--stream-depth` a direction is no longer reassembled, and its
+/// stream rules take each later packet alone, as Suricata inspects a packet
+/// it did not add to the stream: content after the depth is not a blind
+/// spot (1 MiB of padding before an upload's payload would otherwise hide it
+/// from every stream rule).
+#[test]
+fn past_the_depth_stream_rules_take_each_packet() {
+    let data = body(INJECTION, 2200, 3000);
+    let mut c = conv(40006);
+    c.handshake()
+        .send_segments(Side::Client, &data, &[500; 6], &[0, 1, 2, 3, 4, 5])
+        .close(Side::Client);
+    let (sids, _, st) = run(&capture(c), RULES, &["--stream-depth", "1000"]);
+    assert_eq!(sids, vec![1]);
+    assert_eq!(stream(&st)["depth_reached"], 1);
+    assert_eq!(stream(&st)["bytes_reassembled"], 1000);
+}
+
 /// A packet rule on a reassembled TCP direction: when a packet's bytes go
 /// to the stream in order and whole, the stream scan that delivers them
 /// finds its packet rules' fast patterns too and the packet is not scanned

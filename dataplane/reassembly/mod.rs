@@ -28,7 +28,9 @@
 //!   restarts after it) when the receiver has acknowledged past it, when the
 //!   direction's holding limits run out (the session is marked over its
 //!   limits and counted), or when the flow ends;
-//! - past `--stream-depth` bytes a direction is no longer reassembled;
+//! - past `--stream-depth` bytes a direction is no longer reassembled: its
+//!   stream rules take each later packet alone (`Placed::unstreamed`), as
+//!   Suricata inspects a packet it did not add to the stream;
 //! - a direction that starts with TLS records is followed record by record
 //!   (`tls`): ciphertext is not scanned once the handshake is real, and
 //!   anything that is not a record resumes scanning.
@@ -59,12 +61,16 @@ const REFUSED: u32 = u32::MAX - 1;
 /// Marks a slot direction whose session was evicted for an idler one's
 /// sake: its stream rules take packets alone, and its data is an exception.
 const EVICTED: u32 = u32::MAX - 2;
-/// Marks a slot direction that is finished (depth, ciphertext): it takes
+/// Marks a slot direction that is finished (ciphertext, reset): it takes
 /// nothing more, and needs no session for that.
 const DONE: u32 = u32::MAX - 3;
+/// Marks a slot direction past `--stream-depth`: it takes nothing more,
+/// and its stream rules take each later packet alone, as Suricata inspects
+/// a packet it did not add to the stream.
+const DEPTH: u32 = u32::MAX - 4;
 
 fn is_session(h: u32) -> bool {
-    h < DONE
+    h < DEPTH
 }
 
 /// Out-of-order pieces one direction holds at most.
@@ -315,8 +321,11 @@ impl Held {
 enum Status {
     #[default]
     Active,
-    /// Past the depth, into ciphertext, or reset: nothing more is taken.
+    /// Into ciphertext, or reset: nothing more is taken.
     Finished,
+    /// Past the depth: nothing more is taken; its packets go to stream
+    /// rules one by one.
+    Depth,
     /// No window could be had: nothing more is taken, and the direction's
     /// stream rules take each packet alone.
     Overflow,
@@ -750,6 +759,10 @@ impl Reassembly {
                 return;
             }
             DONE => return,
+            DEPTH => {
+                placed.unstreamed = true;
+                return;
+            }
             _ => {}
         }
         self.touch(h);
@@ -1460,7 +1473,7 @@ impl Reassembly {
         let s = &self.sessions[h as usize];
         if self.cfg.depth > 0 && s.delivered >= self.cfg.depth && s.status == Status::Active {
             self.counters.depth_reached += 1;
-            self.finish(h, Status::Finished, ev);
+            self.finish(h, Status::Depth, ev);
         }
     }
 
@@ -1478,10 +1491,10 @@ impl Reassembly {
         };
         ev(StreamEvent::Done(h));
         if self.handles.get(slot).map(|x| x[dir as usize]) == Some(h) {
-            self.handles[slot][dir as usize] = if status == Status::Overflow {
-                REFUSED
-            } else {
-                DONE
+            self.handles[slot][dir as usize] = match status {
+                Status::Overflow => REFUSED,
+                Status::Depth => DEPTH,
+                _ => DONE,
             };
         }
         self.release(h);
