@@ -154,9 +154,6 @@ impl AppChain {
                 .all(|d| sets.get(d.id).is_some_and(|s| s.apply(d.cmd, b)))
     }
 
-    /// Whether a content of this chain can stand for the rule in the
-    /// prefilter: not when the buffer is transformed first or may be
-    /// absent.
     /// Whether its fast pattern can go in a prefilter database: a buffer
     /// that must be present, as is or through parameter-free transforms
     /// (the database then scans what they make of the buffer, or of each

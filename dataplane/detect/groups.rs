@@ -224,10 +224,6 @@ enum Side {
 }
 
 impl Side {
-    fn of(m: &AddrMatch, home: &Space) -> Side {
-        Side::of_space(&Space::of(m), home)
-    }
-
     fn of_space(s: &Space, home: &Space) -> Side {
         if s.and(&home.not()).is_empty() {
             Side::Home
@@ -318,16 +314,11 @@ fn takes_class(p: ProtoMatch, class: usize) -> bool {
 
 /// The server ports (of the family's packets) a rule can match, merged;
 /// empty when it matches none of the family's packets.
-fn key_ports(
-    r: &EngineRule,
-    (src, dst): (Side, Side),
-    to_server: bool,
-    src_home: bool,
-    dst_home: bool,
-) -> Vec<(u16, u16)> {
+fn key_ports(r: &EngineRule, to_server: bool, src_home: bool, dst_home: bool) -> Vec<(u16, u16)> {
+    let admits = |s, d| r.home_fwd & Home::combo(s, d) != 0;
     let mut out = Vec::new();
     // The header as written: the packet's source is the rule's source.
-    if src.takes(src_home) && dst.takes(dst_home) {
+    if admits(src_home, dst_home) {
         out.extend(ports(if to_server {
             &r.dst_ports
         } else {
@@ -335,7 +326,7 @@ fn key_ports(
         }));
     }
     // `<>` also the other way round.
-    if r.bidirectional && src.takes(dst_home) && dst.takes(src_home) {
+    if r.bidirectional && admits(dst_home, src_home) {
         out.extend(ports(if to_server {
             &r.src_ports
         } else {
@@ -362,15 +353,11 @@ pub struct Groups {
 
 impl Groups {
     /// Groups `grouped` (indices into `rules`), with `home` as
-    /// `$HOME_NET`, at most `per_family` port groups a family.
+    /// `$HOME_NET`, at most `per_family` port groups a family. A rule's
+    /// address sides are read off its `home_fwd` (`Home::sides` against
+    /// the same `home`; left at all four pairs, a rule is in every family
+    /// its protocol, direction and ports allow).
     pub fn build(rules: &[EngineRule], grouped: &[u32], home: &Home, per_family: usize) -> Groups {
-        let sides: Vec<(Side, Side)> = grouped
-            .iter()
-            .map(|&i| {
-                let r = &rules[i as usize];
-                (Side::of(&r.src, &home.space), Side::of(&r.dst, &home.space))
-            })
-            .collect();
         let mut ids: HashMap<(Vec<u32>, bool), u32> = HashMap::new();
         let (mut members, mut tcp) = (Vec::new(), Vec::new());
         let (mut starts, mut group) = (Vec::new(), Vec::new());
@@ -379,15 +366,14 @@ impl Groups {
             let (src_home, dst_home) = ((f / 2) % 2 == 1, f % 2 == 1);
             let keyed: Vec<(u32, Vec<(u16, u16)>)> = grouped
                 .iter()
-                .zip(&sides)
-                .filter_map(|(&i, &s)| {
+                .filter_map(|&i| {
                     let r = &rules[i as usize];
                     if !takes_class(r.proto, class)
                         || r.flow.to_server.is_some_and(|t| t != to_server)
                     {
                         return None;
                     }
-                    let k = key_ports(r, s, to_server, src_home, dst_home);
+                    let k = key_ports(r, to_server, src_home, dst_home);
                     (!k.is_empty()).then_some((i, k))
                 })
                 .collect();
@@ -819,7 +805,7 @@ mod tests {
         let h = home().space;
         let side = |e: &str| {
             let expr = crate::rules::parse_addr(e).unwrap();
-            Side::of(&v.addr_matcher(&expr).unwrap(), &h)
+            Side::of_space(&Space::of(&v.addr_matcher(&expr).unwrap()), &h)
         };
         assert_eq!(side("$HOME_NET"), Side::Home);
         assert_eq!(side("$EXTERNAL_NET"), Side::External);
@@ -876,17 +862,7 @@ alert tcp 192.0.2.0/24 any -> any 1:1023 (content:"low"; sid:10;)
                                     dst,
                                     src_port: sp,
                                     dst_port: dp,
-                                    to_server,
-                                    established: true,
-                                    tcp_flags: 0x18,
-                                    icmp_type: 0,
-                                    icmp_code: 0,
-                                    payload: b"",
-                                    headers: Default::default(),
-                                    vlan: &[],
-                                    stream_sizes: None,
-                                    app_proto: crate::applayer::AppProto::Unknown,
-                                    events: 0,
+                                    ..crate::detect::tests::pkt(b"", to_server)
                                 };
                                 let gi = g.of(proto, to_server, (src, sp), (dst, dp));
                                 let m = &g.members[gi];

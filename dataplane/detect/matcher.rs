@@ -357,24 +357,16 @@ pub fn match_tx(
                    inspection: &mut Inspection,
                    room: &mut super::transform::Room,
                    bufs: &mut TxBuffers| {
-        let r = &engine.rules[i as usize];
-        let to_server = r.transactional || r.flow.to_server.unwrap_or(point <= Point::RequestBody);
-        let admits = if to_server {
-            r.home_admits(client, server)
-        } else {
-            r.home_admits(server, client)
-        };
-        admits
-            && r.holds_tx(
-                views,
-                point,
-                inspection,
-                room,
-                bufs,
-                blocks,
-                &engine.datasets,
-                (client, server),
-            )
+        engine.rules[i as usize].holds_tx(
+            views,
+            point,
+            inspection,
+            room,
+            bufs,
+            blocks,
+            &engine.datasets,
+            (client, server),
+        )
     };
     for &i in &engine.tx_always[point as usize] {
         if confirm(i, inspection, room, bufs) {
@@ -390,12 +382,7 @@ pub fn match_tx(
                     Matching::Continue
                 });
             };
-            if t.transforms.is_empty() {
-                let Some(buf) = bufs.get(blocks, t.buffer) else {
-                    continue;
-                };
-                scan(buf);
-            } else if t.buffer.kind.multi() {
+            if !t.transforms.is_empty() && t.buffer.kind.multi() {
                 // Each instance transformed on its own (`dotprefix` puts a
                 // dot before each query); a rule hit in several is one.
                 bufs.each_instance(blocks, t.buffer, |b| {
@@ -408,7 +395,11 @@ pub fn match_tx(
                 let Some(buf) = bufs.get(blocks, t.buffer) else {
                     continue;
                 };
-                scan(room.apply(&t.transforms, buf));
+                if t.transforms.is_empty() {
+                    scan(buf);
+                } else {
+                    scan(room.apply(&t.transforms, buf));
+                }
             }
             for &(i, _) in tries.iter() {
                 if confirm(i, inspection, room, bufs) {

@@ -559,7 +559,7 @@ pub struct PacketView<'a> {
 impl EngineRule {
     /// Whether its header can hold for a source and destination on these
     /// sides of `$HOME_NET` (either way round for `<>`).
-    pub fn home_admits(&self, src_home: bool, dst_home: bool) -> bool {
+    fn home_admits(&self, src_home: bool, dst_home: bool) -> bool {
         let bit = |s, d| self.home_fwd & groups::Home::combo(s, d) != 0;
         bit(src_home, dst_home) || (self.bidirectional && bit(dst_home, src_home))
     }
@@ -730,7 +730,9 @@ impl EngineRule {
         } else {
             (&views.to_client, server_home, client_home)
         };
-        self.flow.established.is_none_or(|e| e == p.established)
+        // Two bits first: a rule for other sides of $HOME_NET is done.
+        self.home_admits(src_home, dst_home)
+            && self.flow.established.is_none_or(|e| e == p.established)
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.header_holds_home(p, src_home, dst_home)
             && bufs.tx().events & self.app_events == self.app_events
@@ -1898,15 +1900,17 @@ fn literal_regex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
 }
 
-/// A packet or stream rule's fast pattern, with id `id`: each rule once
-/// per scan in a block database; in a streaming one a rule may match again
-/// in later data.
-fn fast_pattern(r: &EngineRule, id: usize, streaming: bool) -> Result<Pattern, String> {
-    let c = r
-        .fast
-        .and_then(|f| r.contents.get(f))
-        .ok_or_else(|| format!("sid {}: no fast pattern", r.sid))?;
-    let bytes = match r.fast_slice {
+/// The Hyperscan pattern for content `c` (its `slice` alone, for
+/// `fast_pattern:offset,length`), reported as `id`; `single`: once per
+/// scan (SINGLEMATCH). `sid` names the rule in an error.
+fn literal_pattern(
+    c: &ContentMatch,
+    slice: Option<(usize, usize)>,
+    id: usize,
+    single: bool,
+    sid: u32,
+) -> Result<Pattern, String> {
+    let bytes = match slice {
         Some((off, len)) => &c.bytes[off..off + len],
         None => &c.bytes[..],
     };
@@ -1915,13 +1919,24 @@ fn fast_pattern(r: &EngineRule, id: usize, streaming: bool) -> Result<Pattern, S
     } else {
         CompileFlags::empty()
     };
-    if !streaming {
+    if single {
         flags |= CompileFlags::SINGLEMATCH;
     }
-    let mut p = Pattern::with_flags(literal_regex(bytes), flags)
-        .map_err(|e| format!("sid {}: {e}", r.sid))?;
+    let mut p =
+        Pattern::with_flags(literal_regex(bytes), flags).map_err(|e| format!("sid {sid}: {e}"))?;
     p.id = Some(id);
     Ok(p)
+}
+
+/// A packet or stream rule's fast pattern, with id `id`: each rule once
+/// per scan in a block database; in a streaming one a rule may match again
+/// in later data.
+fn fast_pattern(r: &EngineRule, id: usize, streaming: bool) -> Result<Pattern, String> {
+    let c = r
+        .fast
+        .and_then(|f| r.contents.get(f))
+        .ok_or_else(|| format!("sid {}: no fast pattern", r.sid))?;
+    literal_pattern(c, r.fast_slice, id, !streaming, r.sid)
 }
 
 impl Engine {
@@ -2179,22 +2194,8 @@ impl Engine {
                 match r.app_fast {
                     Some((ci, f)) => {
                         let chain = &r.app[ci];
-                        let c = &chain.contents[f];
-                        let bytes = match r.app_fast_slice {
-                            Some((off, len)) => &c.bytes[off..off + len],
-                            None => &c.bytes[..],
-                        };
-                        let flags = if c.nocase {
-                            CompileFlags::CASELESS
-                        } else {
-                            CompileFlags::empty()
-                        };
-                        let mut p = Pattern::with_flags(
-                            literal_regex(bytes),
-                            flags | CompileFlags::SINGLEMATCH,
-                        )
-                        .map_err(|e| format!("sid {}: {e}", r.sid))?;
-                        p.id = Some(i);
+                        let p =
+                            literal_pattern(&chain.contents[f], r.app_fast_slice, i, true, r.sid)?;
                         let codes = chain.transform_codes().unwrap_or_default();
                         tx_patterns
                             .entry((r.point, chain.buffer, codes))
@@ -2461,7 +2462,7 @@ mod tests {
         load_text(text, &classes)
     }
 
-    fn pkt(payload: &[u8], to_server: bool) -> PacketView<'_> {
+    pub(super) fn pkt(payload: &[u8], to_server: bool) -> PacketView<'_> {
         PacketView {
             proto: 6,
             src: "10.1.2.3".parse().unwrap(),
