@@ -87,6 +87,9 @@ fuzz_target!(|data: &[u8]| {
             ChecksumMode::Off
         },
         exception: Default::default(),
+        // The app layer on: its parsers take what the stream delivers.
+        app: Default::default(),
+        vlan_tracking: knobs & 4 != 0,
     };
     let mut w = Worker::new(cfg, None).with_engine(engine()).unwrap();
     let pass = u16::from(knobs >> 6);
