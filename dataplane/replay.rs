@@ -1,6 +1,7 @@
 //! Replay: capture files through the same worker pipeline a NIC feeds. A
-//! reader thread reads each capture in chunks of whole records (32 MiB, so
-//! a capture of any size replays in bounded memory), finds every record,
+//! reader thread reads each capture in chunks of whole records (1 MiB, so
+//! a capture of any size replays in bounded memory, and what a worker
+//! reads is still in cache from the read), finds every record,
 //! hashes it with the
 //! symmetric Toeplitz function a NIC uses and hands bursts of descriptors
 //! (offset, length, timestamp — never copies of packets) over bounded
@@ -30,8 +31,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Bursts a worker's input ring holds.
-const RING_BURSTS: usize = 256;
+/// Bursts a worker's input ring holds: 1,024 packets, a millisecond or
+/// two of a worker's time. Short, so the bytes a worker takes were read
+/// into the chunk a moment before and are still in cache (with 256 bursts,
+/// 11 MB of packets stood between the read and the worker, and every
+/// packet came from memory).
+const RING_BURSTS: usize = 32;
 /// How long the reader waits before trying a full ring again: a small
 /// share of the time the worker needs for the ring's bursts.
 const FULL_RING_NAP: Duration = Duration::from_micros(100);
@@ -198,8 +203,10 @@ impl Drop for Pooled {
     }
 }
 
-/// Chunk buffers the reader keeps for reuse.
-const POOL_CHUNKS: usize = 4;
+/// Chunk buffers the reader keeps for reuse: enough for the chunks that
+/// queued bursts point into (about one per 1,000 packets of lag, times
+/// the workers).
+const POOL_CHUNKS: usize = 64;
 
 /// A worker's view of one packet in a loaded capture.
 #[derive(Debug, Clone, Copy, Default)]
@@ -798,8 +805,12 @@ fn read_captures(
 }
 
 /// Records' bytes read from a capture at a time: what a replay holds of
-/// it (plus what queued bursts still point into).
-pub const CHUNK_BYTES: usize = 32 << 20;
+/// it (plus what queued bursts still point into). Small enough that the
+/// chunk the kernel just copied is still in the reader's cache while it
+/// walks the records, and in the shared cache when a worker reads them
+/// (32 MiB chunks went to memory and back: the worker's checksum and scan
+/// waited on every line).
+pub const CHUNK_BYTES: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {
