@@ -276,6 +276,13 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_eve_flush)]
     pub eve_flush: Duration,
 
+    /// The EVE event types to write: `all`, or a comma-separated list of
+    /// alert, anomaly, flow, http, dns, tls, fileinfo, stats (as the
+    /// `types:` of Suricata's eve-log). Events of other types are never
+    /// built; an `engine` event (alerts lost) is always written.
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub eve_types: crate::eve::EveTypes,
+
     /// Write Tollgate's own fields (the `tollgate` object); off, every
     /// event is Suricata's EVE schema alone.
     #[arg(long, value_enum, default_value = "on", value_name = "on|off")]
@@ -731,6 +738,7 @@ impl PipelineArgs {
         reopen: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> crate::eve::EveSettings {
         crate::eve::EveSettings {
+            types: self.eve_types,
             flush: self.eve_flush,
             extensions: self.eve_extensions == OnOff::On,
             community_id: self.community_id.then_some(self.community_id_seed),

@@ -477,6 +477,8 @@ pub struct EventRings {
     /// `offer` waits for room as `send` does (replay: a file can wait for
     /// the writer, so its EVE is whole and the same every run).
     wait: bool,
+    /// The event types written (`--eve-types`): the others are never sent.
+    types: crate::eve::EveTypes,
 }
 
 impl EventRings {
@@ -543,6 +545,17 @@ impl EventRings {
         self.worker = worker;
     }
 
+    /// Sends only events of `types` (the rest are not asked for).
+    pub fn set_types(&mut self, types: crate::eve::EveTypes) {
+        self.types = types;
+    }
+
+    /// Whether events of type `t` go anywhere (else nothing need be
+    /// prepared for them).
+    pub fn wants(&self, t: crate::eve::EveTypes) -> bool {
+        self.live() && self.types.has(t)
+    }
+
     /// Whether `offer` waits for room on a full ring instead of dropping.
     pub fn set_wait(&mut self, wait: bool) {
         self.wait = wait;
@@ -576,6 +589,9 @@ impl EventRings {
         if self.wait {
             return self.send(c, ev);
         }
+        if !self.types.wants(&ev) {
+            return;
+        }
         self.stamp(&mut ev);
         let is_alert = matches!(ev, Event::Alert(_));
         if is_alert {
@@ -599,6 +615,9 @@ impl EventRings {
     /// Sends, waiting for room (at shutdown, when the writer drains, and
     /// always in replay).
     pub fn send(&self, c: &mut EmitCounters, mut ev: Event) {
+        if !self.types.wants(&ev) {
+            return;
+        }
         self.stamp(&mut ev);
         if matches!(ev, Event::Alert(_)) {
             self.report_lost(c, event_ts(&ev));

@@ -129,6 +129,7 @@ pub fn build(spec: &PipelineSpec<'_>) -> Result<Pipeline, BuildError> {
             let (mut rings, mut rxs, texts) = EventRings::for_workers(n, event_ring);
             for r in &mut rings {
                 r.set_wait(spec.events_wait);
+                r.set_types(spec.eve_settings.types);
             }
             if scoring {
                 let (tx, rx) = bounded(event_ring);

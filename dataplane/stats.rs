@@ -648,7 +648,9 @@ impl EveStats {
     pub fn new(settings: &crate::eve::EveSettings, ips: bool) -> Self {
         let now = std::time::Instant::now();
         EveStats {
-            every: settings.stats,
+            every: settings
+                .stats
+                .filter(|_| settings.types.has(crate::eve::EveTypes::STATS)),
             started: now,
             last: now,
             ips,

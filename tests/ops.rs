@@ -459,6 +459,63 @@ fn every_event_type_validates_against_suricatas_schema() {
     }
 }
 
+#[test]
+fn eve_types_writes_those_types_and_the_same_events_of_them() {
+    let dir = Scratch::new("ops-types");
+    let run = |name: &str, types: Option<&str>| {
+        let eve = dir.path(name);
+        let mut c = bin();
+        c.args(["replay", s(&sample()), "--eve", s(&eve)]);
+        if let Some(t) = types {
+            c.args(["--eve-types", t]);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eve_lines(&eve)
+    };
+    let of = |events: &[Value], t: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["event_type"] == t)
+            .cloned()
+            .collect()
+    };
+    let all = run("all.json", None);
+    for t in [
+        "alert", "anomaly", "flow", "http", "dns", "fileinfo", "stats",
+    ] {
+        assert!(!of(&all, t).is_empty(), "the sample has no {t} event");
+    }
+    let some = run("some.json", Some("alert,dns,fileinfo"));
+    let mut kinds: Vec<&str> = some
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds, ["alert", "dns", "fileinfo"]);
+    // What is written of a type is what `all` writes of it (stats carry
+    // the time of the run, the rest is the capture's).
+    for t in ["alert", "dns", "fileinfo"] {
+        assert_eq!(of(&some, t), of(&all, t), "{t} events differ");
+    }
+    // Flow records only; and a name that is no type is refused, named.
+    let flows = run("flow.json", Some("flow"));
+    assert!(flows.iter().all(|e| e["event_type"] == "flow"));
+    assert_eq!(flows, of(&all, "flow"));
+    let out = bin()
+        .args(["replay", s(&sample()), "--eve-types", "alert,alerts"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown EVE type `alerts`"), "{err}");
+}
+
 /// `GET path` from the metrics endpoint: (status line, content type, body).
 fn scrape(addr: &str, path: &str) -> (String, String, String) {
     use std::io::{Read, Write};

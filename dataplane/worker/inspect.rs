@@ -141,7 +141,13 @@ pub(super) fn on_points(
         },
     };
     let (flow_id, ts) = cx.ids;
+    use crate::eve::EveTypes;
     let logging = out.events.live();
+    // Text goes into an arena only for an event that is sent: the writer
+    // frees it as it reads the event.
+    let alert_text = out.events.wants(EveTypes::ALERT);
+    let tx_records = out.events.wants(EveTypes::of_tx(cx.app_proto, false));
+    let file_records = out.events.wants(EveTypes::FILEINFO);
     let mut blocked = false;
     for &(slot, point) in &pts[..n] {
         let (bufs, blocks) = app.load(st, slot);
@@ -174,14 +180,14 @@ pub(super) fn on_points(
         counters.flowbits_full += lost;
         blocked |= b;
         if nf > 0 {
-            let record: &[u8] = if logging { app.log_record() } else { &[] };
+            let record: &[u8] = if alert_text { app.log_record() } else { &[] };
             for &(rule, b, traffic) in &found[..nf] {
                 let mut a = cx.tuple.alert(ts, flow_id, cfg.id, rule, b, cx.snap);
                 a.tx = Some(tx);
                 a.traffic = traffic;
                 // Each alert takes its own copy: the writer lets each go
                 // as it reads it.
-                if logging {
+                if alert_text {
                     a.text = out.events.text(&mut counters.emit, true, record);
                 }
                 out.emit(counters, Event::Alert(a));
@@ -228,10 +234,16 @@ pub(super) fn on_points(
                 };
                 out.emit(counters, Event::Anomaly(rec));
             }
-            let text = out.events.text(&mut counters.emit, false, app.log_record());
-            let file = None;
-            out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
-            let files = app.files();
+            if tx_records {
+                let text = out.events.text(&mut counters.emit, false, app.log_record());
+                let file = None;
+                out.emit(counters, Event::Tx(TxRecord { at, tx, text, file }));
+            }
+            let files = if file_records {
+                app.files()
+            } else {
+                Default::default()
+            };
             for f in files.iter() {
                 let record = app.file_record(f);
                 let text = out.events.text(&mut counters.emit, false, record);
