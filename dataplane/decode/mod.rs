@@ -269,23 +269,32 @@ pub struct TcpFields {
 /// is padded with zero), added to `acc` without the final complement. `b`
 /// must start on an even offset of the checksummed sequence.
 ///
-/// The bytes are summed as little-endian 32-bit words, which the compiler
-/// turns into wide vector adds, then folded to 16 bits and byte-swapped:
-/// the one's-complement sum does not depend on byte order (RFC 1071,
-/// 2(B)), and a 32-bit word counts its upper half 65,536 times, which is
-/// once modulo 0xffff.
+/// The bytes are summed as little-endian 16-bit words into 16 lanes of 32
+/// bits, which the compiler turns into vector adds of 16 words at a time,
+/// then folded to 16 bits and byte-swapped: the one's-complement sum does
+/// not depend on byte order (RFC 1071, 2(B)). No lane can overflow: each
+/// takes at most 2,048 words of a 64 KiB block before it is emptied.
 fn ones_sum(acc: u64, b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(4);
-    let mut sum: u64 = words
-        .by_ref()
-        .map(|w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
-        .sum();
-    sum += match *words.remainder() {
-        [a, b, c] => u64::from(u16::from_le_bytes([a, b])) + u64::from(c),
-        [a, b] => u64::from(u16::from_le_bytes([a, b])),
-        [a] => u64::from(a),
-        _ => 0,
-    };
+    const LANES: usize = 16;
+    let mut sum: u64 = 0;
+    for block in b.chunks(1 << 16) {
+        let mut lanes = [0u32; LANES];
+        let mut rows = block.chunks_exact(2 * LANES);
+        for row in rows.by_ref() {
+            for (lane, w) in lanes.iter_mut().zip(row.chunks_exact(2)) {
+                *lane += u32::from(u16::from_le_bytes([w[0], w[1]]));
+            }
+        }
+        sum += lanes.iter().map(|&l| u64::from(l)).sum::<u64>();
+        // Only the last block can end on an odd byte (the others are
+        // 64 KiB long): it is the low byte of a little-endian word.
+        let mut words = rows.remainder().chunks_exact(2);
+        sum += words
+            .by_ref()
+            .map(|w| u64::from(u16::from_le_bytes([w[0], w[1]])))
+            .sum::<u64>();
+        sum += words.remainder().first().map_or(0, |&x| u64::from(x));
+    }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -720,6 +729,53 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DecodeError::COUNT);
+    }
+
+    #[test]
+    fn ones_sum_is_rfc_1071s_sum_at_every_length() {
+        // RFC 1071 as written: big-endian words, a last odd byte padded,
+        // carries folded back in.
+        fn reference(b: &[u8]) -> u64 {
+            let mut s: u64 = b
+                .chunks(2)
+                .map(|w| u64::from(w[0]) << 8 | u64::from(*w.get(1).unwrap_or(&0)))
+                .sum();
+            while s > 0xffff {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            s
+        }
+        let fold = |mut s: u64| {
+            while s > 0xffff {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            s
+        };
+        let mut x: u32 = 0x9e37_79b9;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let ff = vec![0xffu8; 140_001];
+        for len in (0..300).chain([1023, 1460, 9000, 65_535, 65_536, 65_537, 131_073, 200_000]) {
+            assert_eq!(
+                fold(ones_sum(0, &data[..len])),
+                reference(&data[..len]),
+                "{len}"
+            );
+        }
+        // All ones: the most a lane can be given.
+        for len in [65_536, 65_537, 140_001] {
+            assert_eq!(
+                fold(ones_sum(0, &ff[..len])),
+                reference(&ff[..len]),
+                "{len}"
+            );
+        }
     }
 
     #[test]
