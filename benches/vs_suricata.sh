@@ -11,10 +11,19 @@
 # count is printed. Suricata 7.0.10 from Debian's bookworm-backports is
 # installed when missing (benches only; the main job never needs it) and
 # runs in its single runmode with Hyperscan and an alert-only EVE; Tollgate
-# with one worker. RUNS interleaved runs of each (default 3); the medians of
-# wall time, CPU seconds (user + system: Tollgate's reader is a thread of
-# its own) and resident memory; start-up, measured on the capture's first
-# ten packets, is subtracted from wall time for the throughput figures.
+# with one worker and alerts alone in its EVE too (`--eve-types alert`).
+# RUNS interleaved runs of each (default 3), medians of:
+# - wall time, and start-up measured on the capture's first ten packets;
+# - processing time by each engine's own clock: Suricata's "time elapsed"
+#   (engine started to flows flushed), Tollgate's `throughput.seconds`
+#   (first read to the last worker's end). On a shared machine start-up
+#   (10-20 s of rule compilation for Suricata) moves by more than the whole
+#   processing time, so wall − start-up alone can say anything;
+# - CPU seconds of the packet path: perf samples (cpu-clock, 999 Hz) of
+#   every thread but the main one, which compiles the rules (Tollgate's
+#   reader, worker and EVE writer; Suricata's W#01, FM#01, FR#01), and CPU
+#   seconds − start-up as before;
+# - resident memory.
 # Per-sid alert counts are compared; every difference is listed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +48,11 @@ EOF
     # A package start would watch an interface; the bench runs its own.
     systemctl stop suricata 2>/dev/null || true
 fi
-for t in editcap capinfos python3; do
+if ! command -v perf >/dev/null; then
+    echo "bench: installing linux-perf" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+fi
+for t in editcap capinfos python3 perf; do
     command -v "$t" >/dev/null || { echo "bench: $t is needed (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 cargo build --release --quiet
@@ -144,26 +157,41 @@ logging:
         filename: suricata.log
 EOF
 
-# One run: "wall user sys maxrss_kb" of it; its EVE in $out/<engine>.json.
+# Packet-path CPU seconds in a perf recording: samples of every thread but
+# the main one (Tollgate's unnamed compile threads carry its name too).
+perf_cpu() {
+    perf report -i "$1" --sort comm -F comm,sample -q --stdio 2>/dev/null | awk '
+        $1 != "tollgate" && $1 != "Suricata-Main" && $1 != "suricata" && $1 != "time" \
+            { n += $NF } END { printf "%.3f", n / 999 }'
+}
+
+# One run: "wall user sys maxrss_kb processing_s packet_path_cpu_s" of it;
+# its EVE in $out/<engine>.json.
 run() {
     local engine="$1" pcap="$2" tag="$3"
-    local t="$out/time-$engine-$tag.txt"
+    local t="$out/time-$engine-$tag.txt" rec="$out/perf-$engine.data"
+    local own
     case "$engine" in
         tollgate)
             rm -f "$out/tollgate.json"
-            /usr/bin/time -f "%e %U %S %M" -o "$t" "$tg" replay "$pcap" --workers 1 \
+            perf record -q -e cpu-clock -F 999 -o "$rec" -- \
+                /usr/bin/time -f "%e %U %S %M" -o "$t" "$tg" replay "$pcap" --workers 1 \
                 --rules "$out/both.rules" --classification "$classification" \
-                --eve "$out/tollgate.json" --stats-interval 0 --stats-json "$out/tg-stats.json" \
-                >/dev/null 2>&1 || true
+                --eve "$out/tollgate.json" --eve-types alert --stats-interval 0 \
+                --stats-json "$out/tg-stats.json" >/dev/null 2>&1 || true
+            own=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["throughput"]["seconds"])' \
+                "$out/tg-stats.json" 2>/dev/null || echo 0)
             ;;
         suricata)
             rm -rf "$out/su" && mkdir -p "$out/su"
-            /usr/bin/time -f "%e %U %S %M" -o "$t" suricata -c "$out/suricata.yaml" \
+            perf record -q -e cpu-clock -F 999 -o "$rec" -- \
+                /usr/bin/time -f "%e %U %S %M" -o "$t" suricata -c "$out/suricata.yaml" \
                 -r "$pcap" -S "$out/both.rules" -l "$out/su" --runmode single >/dev/null 2>&1 || true
             cp "$out/su/eve.json" "$out/suricata.json" 2>/dev/null || : >"$out/suricata.json"
+            own=$(grep -Eo 'time elapsed [0-9.]+s' "$out/su/suricata.log" | grep -Eo '[0-9.]+' | tail -1)
             ;;
     esac
-    tail -1 "$t"
+    echo "$(tail -1 "$t") ${own:-0} $(perf_cpu "$rec")"
 }
 
 for i in $(seq "$runs"); do
@@ -189,7 +217,8 @@ for e in ("tollgate", "suricata"):
     cpu = med("full.txt", e, 1) + med("full.txt", e, 2)
     cpu0 = med("start.txt", e, 1) + med("start.txt", e, 2)
     rows[e] = dict(wall=wall, start=start, work=max(wall - start, 1e-9),
-                   cpu=cpu, cpu_work=max(cpu - cpu0, 1e-9), rss=med("full.txt", e, 3) / 1024)
+                   cpu=cpu, cpu_work=max(cpu - cpu0, 1e-9), rss=med("full.txt", e, 3) / 1024,
+                   own=max(med("full.txt", e, 4), 1e-9), path_cpu=max(med("full.txt", e, 5), 1e-9))
 def sids(path):
     c = collections.Counter()
     for line in open(path):
@@ -211,16 +240,20 @@ if replayed != packets:
 lost = tg_stats.get("events", {}).get("alerts_dropped_ring_full", 0)
 print(f"\n{cap}: {packets} packets; {runs} interleaved runs each, medians; "
       f"Suricata: {loaded or '? rules loaded'}, {failed or '0 rules failed'}\n")
-print("| engine | wall s | start-up s | wall − start-up s | Mpps (without start-up) | CPU s | CPU − start-up s | max RSS MB | alerts |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| engine | wall s | start-up s | wall − start-up s | processing s (own clock) | Mpps (own clock) "
+      "| packet-path CPU s | CPU s | CPU − start-up s | max RSS MB | alerts |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for e, c in (("tollgate", tg), ("suricata", su)):
     r = rows[e]
-    print(f"| {e} | {r['wall']:.2f} | {r['start']:.2f} | {r['work']:.2f} | {packets / r['work'] / 1e6:.2f} "
-          f"| {r['cpu']:.2f} | {r['cpu_work']:.2f} | {r['rss']:.0f} | {sum(c.values())} |")
+    print(f"| {e} | {r['wall']:.2f} | {r['start']:.2f} | {r['work']:.2f} | {r['own']:.3f} "
+          f"| {packets / r['own'] / 1e6:.2f} | {r['path_cpu']:.3f} | {r['cpu']:.2f} | {r['cpu_work']:.2f} "
+          f"| {r['rss']:.0f} | {sum(c.values())} |")
 t, s = rows["tollgate"], rows["suricata"]
-print(f"\nTollgate / Suricata: wall without start-up {t['work'] / s['work']:.2f}, "
-      f"CPU without start-up {t['cpu_work'] / s['cpu_work']:.2f}, memory {t['rss'] / s['rss']:.2f} "
-      f"(below 1: Tollgate uses less)")
+print(f"\nTollgate / Suricata: processing time {t['own'] / s['own']:.2f} "
+      f"(packets/s {s['own'] / t['own']:.2f}x), packet-path CPU {t['path_cpu'] / s['path_cpu']:.2f}, "
+      f"wall without start-up {t['work'] / s['work']:.2f}, CPU without start-up "
+      f"{t['cpu_work'] / s['cpu_work']:.2f}, memory {t['rss'] / s['rss']:.2f} (below 1: Tollgate is "
+      f"faster or uses less)")
 diff = sorted(set(tg) | set(su))
 diff = [(sid, tg[sid], su[sid]) for sid in diff if tg[sid] != su[sid]]
 same = sum(1 for sid in set(tg) | set(su) if tg[sid] == su[sid])
