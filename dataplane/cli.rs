@@ -281,7 +281,7 @@ pub struct PipelineArgs {
     /// `types:` of Suricata's eve-log). Events of other types are never
     /// built; an `engine` event (alerts lost) is always written.
     #[arg(long, value_name = "LIST", default_value = "all")]
-    pub eve_types: crate::eve::EveTypes,
+    pub eve_types: crate::events::EveTypes,
 
     /// Write Tollgate's own fields (the `tollgate` object); off, every
     /// event is Suricata's EVE schema alone.

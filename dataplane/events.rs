@@ -454,6 +454,109 @@ pub fn proto_name(proto: u8) -> String {
     }
 }
 
+/// The EVE event types written (`--eve-types`), as the `types:` list of
+/// Suricata's `eve-log`. An `engine` event (alerts lost) is always
+/// written: it says the output is incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EveTypes(u16);
+
+impl EveTypes {
+    pub const ALERT: EveTypes = EveTypes(1 << 0);
+    pub const ANOMALY: EveTypes = EveTypes(1 << 1);
+    pub const FLOW: EveTypes = EveTypes(1 << 2);
+    pub const HTTP: EveTypes = EveTypes(1 << 3);
+    pub const DNS: EveTypes = EveTypes(1 << 4);
+    pub const TLS: EveTypes = EveTypes(1 << 5);
+    pub const FILEINFO: EveTypes = EveTypes(1 << 6);
+    pub const STATS: EveTypes = EveTypes(1 << 7);
+    pub const ALL: EveTypes = EveTypes((1 << 8) - 1);
+    const NAMES: [(&'static str, EveTypes); 8] = [
+        ("alert", Self::ALERT),
+        ("anomaly", Self::ANOMALY),
+        ("flow", Self::FLOW),
+        ("http", Self::HTTP),
+        ("dns", Self::DNS),
+        ("tls", Self::TLS),
+        ("fileinfo", Self::FILEINFO),
+        ("stats", Self::STATS),
+    ];
+
+    /// Whether every type of `t` is written.
+    pub fn has(self, t: EveTypes) -> bool {
+        self.0 & t.0 == t.0
+    }
+
+    /// The type a transaction's record is written as: its protocol's, or
+    /// `fileinfo` for one of its files.
+    pub fn of_tx(proto: crate::applayer::AppProto, file: bool) -> EveTypes {
+        use crate::applayer::AppProto;
+        match (file, proto) {
+            (true, _) => Self::FILEINFO,
+            (false, AppProto::Tls) => Self::TLS,
+            (false, AppProto::Dns) => Self::DNS,
+            (false, _) => Self::HTTP,
+        }
+    }
+
+    /// Whether `ev` is written.
+    pub fn wants(self, ev: &Event) -> bool {
+        let t = match ev {
+            Event::Alert(_) | Event::Score(_) | Event::Prompt(_) | Event::Policy(_) => Self::ALERT,
+            Event::Anomaly(_) => Self::ANOMALY,
+            Event::Flow(_) => Self::FLOW,
+            Event::Tx(t) => Self::of_tx(t.tx.proto, t.file.is_some()),
+            Event::AlertsLost { .. } => return true,
+        };
+        self.has(t)
+    }
+}
+
+impl Default for EveTypes {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl std::str::FromStr for EveTypes {
+    type Err = String;
+
+    /// A comma-separated list of type names, or `all`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut t = EveTypes(0);
+        for name in s.split(',').map(str::trim) {
+            if name == "all" {
+                t.0 |= Self::ALL.0;
+                continue;
+            }
+            match Self::NAMES.iter().find(|(n, _)| *n == name) {
+                Some((_, bit)) => t.0 |= bit.0,
+                None => {
+                    let known: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "unknown EVE type `{name}`: expected `all` or a comma-separated list of {}",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl std::fmt::Display for EveTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Self::ALL {
+            return f.write_str("all");
+        }
+        let names: Vec<&str> = Self::NAMES
+            .iter()
+            .filter(|(_, b)| self.has(*b))
+            .map(|(n, _)| *n)
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
 /// Alerts one worker's alert ring holds.
 pub const ALERT_RING: usize = 16_384;
 
@@ -478,7 +581,7 @@ pub struct EventRings {
     /// the writer, so its EVE is whole and the same every run).
     wait: bool,
     /// The event types written (`--eve-types`): the others are never sent.
-    types: crate::eve::EveTypes,
+    types: EveTypes,
 }
 
 impl EventRings {
@@ -546,13 +649,13 @@ impl EventRings {
     }
 
     /// Sends only events of `types` (the rest are not asked for).
-    pub fn set_types(&mut self, types: crate::eve::EveTypes) {
+    pub fn set_types(&mut self, types: EveTypes) {
         self.types = types;
     }
 
     /// Whether events of type `t` go anywhere (else nothing need be
     /// prepared for them).
-    pub fn wants(&self, t: crate::eve::EveTypes) -> bool {
+    pub fn wants(&self, t: EveTypes) -> bool {
         self.live() && self.types.has(t)
     }
 
@@ -656,5 +759,34 @@ fn event_ts(ev: &Event) -> u64 {
     match ev {
         Event::Alert(a) => a.at.ts_ns,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eve_types_parse_print_and_pick_events() {
+        let t: EveTypes = "alert, dns,fileinfo".parse().unwrap();
+        assert_eq!(t.to_string(), "alert,dns,fileinfo");
+        assert_eq!("all".parse::<EveTypes>().unwrap(), EveTypes::ALL);
+        assert_eq!(EveTypes::ALL.to_string(), "all");
+        assert_eq!("flow,all".parse::<EveTypes>().unwrap(), EveTypes::ALL);
+        let e = "alert,dnss".parse::<EveTypes>().unwrap_err();
+        assert!(e.contains("`dnss`") && e.contains("fileinfo"), "{e}");
+        assert!("".parse::<EveTypes>().is_err());
+        use crate::applayer::AppProto;
+        assert_eq!(EveTypes::of_tx(AppProto::Dns, false), EveTypes::DNS);
+        assert_eq!(EveTypes::of_tx(AppProto::Tls, false), EveTypes::TLS);
+        assert_eq!(EveTypes::of_tx(AppProto::Http, false), EveTypes::HTTP);
+        assert_eq!(EveTypes::of_tx(AppProto::Http, true), EveTypes::FILEINFO);
+        let lost = Event::AlertsLost {
+            worker: 0,
+            lost: 1,
+            ts_ns: 0,
+        };
+        assert!("flow".parse::<EveTypes>().unwrap().wants(&lost));
+        assert!(t.has(EveTypes::ALERT) && !t.has(EveTypes::FLOW));
     }
 }

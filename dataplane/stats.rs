@@ -650,7 +650,7 @@ impl EveStats {
         EveStats {
             every: settings
                 .stats
-                .filter(|_| settings.types.has(crate::eve::EveTypes::STATS)),
+                .filter(|_| settings.types.has(crate::events::EveTypes::STATS)),
             started: now,
             last: now,
             ips,

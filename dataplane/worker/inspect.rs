@@ -141,7 +141,7 @@ pub(super) fn on_points(
         },
     };
     let (flow_id, ts) = cx.ids;
-    use crate::eve::EveTypes;
+    use crate::events::EveTypes;
     let logging = out.events.live();
     // Text goes into an arena only for an event that is sent: the writer
     // frees it as it reads the event.
