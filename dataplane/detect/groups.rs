@@ -424,7 +424,20 @@ impl Groups {
         (src, src_port): (IpAddr, u16),
         (dst, dst_port): (IpAddr, u16),
     ) -> usize {
-        let f = family(proto, to_server, self.home.holds(src), self.home.holds(dst));
+        let sides = (self.home.holds(src), self.home.holds(dst));
+        self.of_sides(proto, to_server, sides, (src_port, dst_port))
+    }
+
+    /// `of`, with the sides of `$HOME_NET` the source and destination are
+    /// on already known.
+    pub fn of_sides(
+        &self,
+        proto: u8,
+        to_server: bool,
+        (src_home, dst_home): (bool, bool),
+        (src_port, dst_port): (u16, u16),
+    ) -> usize {
+        let f = family(proto, to_server, src_home, dst_home);
         let port = if to_server { dst_port } else { src_port };
         let (Some(starts), Some(group)) = (self.starts.get(f), self.group.get(f)) else {
             return 0;
@@ -866,7 +879,16 @@ alert tcp 192.0.2.0/24 any -> any 1:1023 (content:"low"; sid:10;)
                                 };
                                 let gi = g.of(proto, to_server, (src, sp), (dst, dp));
                                 let m = &g.members[gi];
+                                let sides = (g.home.holds(src), g.home.holds(dst));
                                 for (i, r) in e.rules.iter().enumerate() {
+                                    // The header on the packet's $HOME_NET
+                                    // sides is the header on its addresses.
+                                    assert_eq!(
+                                        r.header_holds_home(&p, sides.0, sides.1),
+                                        r.header_holds(&p),
+                                        "sid {} on {p:?}",
+                                        r.sid
+                                    );
                                     let could = r.header_holds(&p)
                                         && r.flow.to_server.is_none_or(|t| t == to_server);
                                     if could {

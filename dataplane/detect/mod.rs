@@ -682,6 +682,18 @@ impl EngineRule {
     /// Every condition but the fast pattern's prefilter and the flowbits,
     /// with the worker's inspection state `cx`.
     pub fn holds(&self, p: &PacketView<'_>, cx: &mut Inspection) -> bool {
+        self.holds_sides(p, cx, None)
+    }
+
+    /// `holds`, told which sides of `$HOME_NET` the packet's source and
+    /// destination are on (`sides`): a rule on `$HOME_NET`, its
+    /// complement or `any` then checks its addresses on two bits.
+    pub fn holds_sides(
+        &self,
+        p: &PacketView<'_>,
+        cx: &mut Inspection,
+        sides: Option<(bool, bool)>,
+    ) -> bool {
         // Cheapest and most selective first (a flags:S rule is done on any
         // packet but a SYN before its address lists are looked at).
         p.events & self.pkt_events == self.pkt_events
@@ -690,7 +702,10 @@ impl EngineRule {
             && self.app_proto.is_none_or(|a| a == p.app_proto)
             && self.dsize.is_none_or(|d| d.holds(p.payload.len() as u32))
             && self.header_checks.iter().all(|h| h.holds(p))
-            && self.header_holds(p)
+            && match sides {
+                Some((src_home, dst_home)) => self.header_holds_home(p, src_home, dst_home),
+                None => self.header_holds(p),
+            }
             && content::matches_rule(
                 &self.contents,
                 &self.checks,
@@ -2377,14 +2392,23 @@ impl Engine {
         found: Option<&[u32]>,
         mut hit: impl FnMut(usize),
     ) {
-        let g = self.group_of(p);
+        // Which sides of $HOME_NET the addresses are on, once: the group
+        // is picked by them and every rule's exact address sides are two
+        // bits against them.
+        let home = &self.prefilter.groups.home;
+        let sides = (home.holds(p.src), home.holds(p.dst));
+        let g =
+            self.prefilter
+                .groups
+                .of_sides(p.proto, p.to_server, sides, (p.src_port, p.dst_port));
+        let sides = Some(sides);
         for &i in self.prefilter.always(g) {
-            if self.rules[i as usize].holds(p, cx) {
+            if self.rules[i as usize].holds_sides(p, cx, sides) {
                 hit(i as usize);
             }
         }
         self.by_addr.candidates(p.src, p.dst, |i| {
-            if self.rules[i as usize].holds(p, cx) {
+            if self.rules[i as usize].holds_sides(p, cx, sides) {
                 hit(i as usize);
             }
         });
@@ -2396,7 +2420,11 @@ impl Engine {
         }
         if let Some(found) = found {
             for &i in found {
-                if self.rules.get(i as usize).is_some_and(|r| r.holds(p, cx)) {
+                if self
+                    .rules
+                    .get(i as usize)
+                    .is_some_and(|r| r.holds_sides(p, cx, sides))
+                {
                     hit(i as usize);
                 }
             }
@@ -2414,7 +2442,7 @@ impl Engine {
                 if self
                     .rules
                     .get(i)
-                    .is_some_and(|r| r.flow.stream != Some(true) && r.holds(p, cx))
+                    .is_some_and(|r| r.flow.stream != Some(true) && r.holds_sides(p, cx, sides))
                 {
                     hit(i);
                 }
