@@ -61,13 +61,30 @@ def pick_threshold(labels, flows, scores, target_fpr):
     return best
 
 
+def write_fixture(booster, columns, features, fixture, model_name, threshold):
+    """Scores the records in `features` with `booster` into `fixture`."""
+    recs = [json.loads(line) for line in open(features)]
+    Xf = pd.DataFrame([r["features"] for r in recs]).astype(float)[columns]
+    scores = booster.predict(xgb.DMatrix(Xf))
+    keep = ("flow_start", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "trigger")
+    out = [{**{k: r[k] for k in keep}, "score": float(s)} for r, s in zip(recs, scores)]
+    with open(fixture, "w") as fh:
+        json.dump({"model": model_name, "threshold": threshold, "records": out}, fh,
+                  separators=(",", ":"))
+        fh.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--features", required=True)
-    ap.add_argument("--truth", required=True)
+    ap.add_argument("--features")
+    ap.add_argument("--truth")
     ap.add_argument("--test-features")
     ap.add_argument("--test-truth")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--model-in",
+                    help="score --fixture-features into --fixture with this model (a shipped "
+                         "one) instead of training: when the records change and the model "
+                         "does not")
     ap.add_argument("--report")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target-fpr", type=float, default=0.01)
@@ -81,6 +98,16 @@ def main():
                          "--fixture, for Tollgate's test that its scores equal XGBoost's")
     ap.add_argument("--fixture")
     args = ap.parse_args()
+    if args.model_in:
+        if not (args.fixture_features and args.fixture):
+            ap.error("--model-in needs --fixture-features and --fixture")
+        booster = xgb.Booster(model_file=args.model_in)
+        threshold = float(booster.attr("tollgate_threshold"))
+        write_fixture(booster, booster.feature_names, args.fixture_features, args.fixture,
+                      os.path.basename(args.model_in), threshold)
+        return
+    if not (args.features and args.truth and args.out):
+        ap.error("training needs --features, --truth and --out")
 
     X, labels, flows, _, missing = load(args.features, args.truth)
     y = (labels != "benign").astype(int)
@@ -103,16 +130,8 @@ def main():
     booster.save_model(args.out)
 
     if args.fixture_features and args.fixture:
-        recs = [json.loads(line) for line in open(args.fixture_features)]
-        Xf = pd.DataFrame([r["features"] for r in recs]).astype(float)[X.columns]
-        scores = booster.predict(xgb.DMatrix(Xf))
-        keep = ("flow_start", "src_ip", "src_port", "dest_ip", "dest_port", "proto", "trigger")
-        out = [{**{k: r[k] for k in keep}, "score": float(s)}
-               for r, s in zip(recs, scores)]
-        with open(args.fixture, "w") as fh:
-            json.dump({"model": os.path.basename(args.out), "threshold": threshold,
-                       "records": out}, fh, separators=(",", ":"))
-            fh.write("\n")
+        write_fixture(booster, list(X.columns), args.fixture_features, args.fixture,
+                      os.path.basename(args.out), threshold)
 
     gain = booster.get_score(importance_type="gain")
     report = {
