@@ -114,8 +114,16 @@ fn main() {
     }
     drop(recs);
     drop(buf);
-    for (workers, eve) in [(1usize, false), (2, false), (1, true), (2, true)] {
+    for (workers, eve, inspect) in [
+        (1usize, false, false),
+        (2, false, false),
+        (1, false, true),
+        (2, false, true),
+        (1, true, true),
+        (2, true, true),
+    ] {
         let cfg = ReplayConfig {
+            inspect,
             files: vec![path.clone()],
             workers,
             cores: if workers <= core_affinity::get_core_ids().map_or(0, |c| c.len()) {
@@ -131,8 +139,13 @@ fn main() {
         assert_eq!(rx, packets, "every packet replayed");
         let flows: u64 = report.workers.iter().map(|w| w.flows.created).sum();
         let name = format!(
-            "replay, {workers} worker(s){}",
-            if eve { ", EVE flow records on" } else { "" }
+            "replay, {workers} worker(s){}{}",
+            if eve { ", EVE flow records on" } else { "" },
+            if inspect {
+                ""
+            } else {
+                ", reader alone (workers count and let go)"
+            }
         );
         let ratio = (packets as f64 / secs) / base_pps;
         let latency = Latency::merged(&report.latency);

@@ -1009,6 +1009,7 @@ impl ReplayArgs {
             malformed: p.malformed,
             engine: None,
             chunk_bytes: crate::replay::CHUNK_BYTES,
+            inspect: true,
         })
     }
 }

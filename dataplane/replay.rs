@@ -91,6 +91,9 @@ pub struct ReplayConfig {
     /// Records' bytes read from a capture at a time (`CHUNK_BYTES`): what
     /// a replay holds of a file, plus what queued bursts point into.
     pub chunk_bytes: usize,
+    /// Workers decode and inspect (false: they count and forward each
+    /// packet, no more: what the reader alone costs, for benchmarks).
+    pub inspect: bool,
 }
 
 impl Default for ReplayConfig {
@@ -120,6 +123,7 @@ impl Default for ReplayConfig {
             eve_settings: crate::eve::EveSettings::default(),
             stop: Default::default(),
             chunk_bytes: CHUNK_BYTES,
+            inspect: true,
         }
     }
 }
@@ -308,7 +312,7 @@ pub fn replay(
         vlan_tracking: cfg.vlan_tracking,
         checksum: cfg.checksum,
         exception: cfg.exception,
-        inspect: true,
+        inspect: cfg.inspect,
         reta_size: crate::rss::RETA_SIZE,
         engine: cfg.engine.as_ref(),
         scoring: &cfg.scoring,
