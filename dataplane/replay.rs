@@ -37,9 +37,14 @@ use std::time::{Duration, Instant};
 /// 11 MB of packets stood between the read and the worker, and every
 /// packet came from memory).
 const RING_BURSTS: usize = 32;
-/// How long the reader waits before trying a full ring again: a small
-/// share of the time the worker needs for the ring's bursts.
+/// How long the reader first waits before trying a full ring again; each
+/// worker's nap then adapts between the bounds below so that a nap lets
+/// the worker take a quarter to three quarters of its ring: long enough
+/// that the reader does not wake for one burst at a time, short enough
+/// that the worker never runs dry.
 const FULL_RING_NAP: Duration = Duration::from_micros(100);
+const MIN_NAP: Duration = Duration::from_micros(25);
+const MAX_NAP: Duration = Duration::from_millis(2);
 /// A worker publishes a counters snapshot every this many bursts.
 const PUBLISH_EVERY: u64 = 64;
 /// And at least this often while bursts come.
@@ -562,6 +567,8 @@ struct Dispatch {
     tx: Vec<Sender<Burst>>,
     pending: Vec<Burst>,
     last_sent_ns: Vec<u64>,
+    /// Per worker, how long to nap on its full ring.
+    naps: Vec<Duration>,
 }
 
 impl Dispatch {
@@ -592,7 +599,14 @@ impl Dispatch {
                 Ok(()) => return,
                 Err(TrySendError::Full(back)) => {
                     b = back;
-                    std::thread::sleep(FULL_RING_NAP);
+                    let nap = &mut self.naps[k];
+                    std::thread::sleep(*nap);
+                    let left = self.tx[k].len();
+                    if left > RING_BURSTS * 3 / 4 {
+                        *nap = (*nap * 2).min(MAX_NAP);
+                    } else if left < RING_BURSTS / 4 {
+                        *nap = (*nap / 2).max(MIN_NAP);
+                    }
                 }
                 // A worker only hangs up if it died; the join reports that.
                 Err(TrySendError::Disconnected(_)) => return,
@@ -633,6 +647,7 @@ fn read_captures(
         tx,
         pending: (0..n).map(|_| Burst::new(None, 0)).collect(),
         last_sent_ns: vec![0; n],
+        naps: vec![FULL_RING_NAP; n],
     };
     let mut counters = CaptureCounters::default();
     let mut errors = Vec::new();
