@@ -263,6 +263,13 @@ impl Home {
         self.m.matches(ip)
     }
 
+    /// Whether a source and a destination are in `$HOME_NET`, in that
+    /// order: what a packet's group and its rules' exact address sides
+    /// are decided by.
+    pub fn sides_of(&self, src: IpAddr, dst: IpAddr) -> (bool, bool) {
+        (self.holds(src), self.holds(dst))
+    }
+
     /// The bit of a (source, destination) pair in `EngineRule::home_fwd`.
     pub fn combo(src_home: bool, dst_home: bool) -> u8 {
         1 << (usize::from(src_home) * 2 + usize::from(dst_home))
@@ -424,7 +431,7 @@ impl Groups {
         (src, src_port): (IpAddr, u16),
         (dst, dst_port): (IpAddr, u16),
     ) -> usize {
-        let sides = (self.home.holds(src), self.home.holds(dst));
+        let sides = self.home.sides_of(src, dst);
         self.of_sides(proto, to_server, sides, (src_port, dst_port))
     }
 
@@ -879,7 +886,7 @@ alert tcp 192.0.2.0/24 any -> any 1:1023 (content:"low"; sid:10;)
                                 };
                                 let gi = g.of(proto, to_server, (src, sp), (dst, dp));
                                 let m = &g.members[gi];
-                                let sides = (g.home.holds(src), g.home.holds(dst));
+                                let sides = g.home.sides_of(src, dst);
                                 for (i, r) in e.rules.iter().enumerate() {
                                     // The header on the packet's $HOME_NET
                                     // sides is the header on its addresses.

@@ -348,11 +348,11 @@ pub fn match_tx(
     } = rules;
     // Which sides of $HOME_NET the client and the server are on, once: a
     // rule whose address sides cannot hold is passed over on two bits.
-    let home = &engine.prefilter.groups.home;
-    let (client, server) = (
-        home.holds(views.to_server.src),
-        home.holds(views.to_server.dst),
-    );
+    let (client, server) = engine
+        .prefilter
+        .groups
+        .home
+        .sides_of(views.to_server.src, views.to_server.dst);
     let confirm = |i: u32,
                    inspection: &mut Inspection,
                    room: &mut super::transform::Room,

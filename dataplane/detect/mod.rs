@@ -2395,8 +2395,7 @@ impl Engine {
         // Which sides of $HOME_NET the addresses are on, once: the group
         // is picked by them and every rule's exact address sides are two
         // bits against them.
-        let home = &self.prefilter.groups.home;
-        let sides = (home.holds(p.src), home.holds(p.dst));
+        let sides = self.prefilter.groups.home.sides_of(p.src, p.dst);
         let g =
             self.prefilter
                 .groups
